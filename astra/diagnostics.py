@@ -1,0 +1,140 @@
+"""Diagnostics are data: passes append them to a collector and keep going; `render` prints them."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+from collections.abc import Iterable
+
+import attrs
+
+from astra.source import NO_SPAN, SourceFile, Span
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@attrs.frozen(kw_only=True)
+class Label:
+    """A secondary span with a short message, e.g. "first defined here"."""
+
+    span: Span
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class Diagnostic:
+    """One finding: a code from `astra.codes`, a message, where, and how to fix it."""
+
+    code: str
+    message: str
+    span: Span = NO_SPAN
+    label: str = ""
+    severity: Severity = Severity.ERROR
+    notes: tuple[Label, ...] = ()
+    help: str = ""
+
+    def to_json(self) -> dict:
+        def loc(s: Span) -> dict:
+            return {"file": s.file, "line": s.line, "col": s.col, "end_line": s.end_line, "end_col": s.end_col}
+
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "location": loc(self.span) if self.span is not NO_SPAN else None,
+            "label": self.label,
+            "notes": [{"message": n.message, "location": loc(n.span)} for n in self.notes],
+            "help": self.help,
+        }
+
+
+class CompileError(Exception):
+    """Raised when a stage cannot go on; carries every diagnostic collected so far."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(f"{len(self.diagnostics)} diagnostic(s)")
+
+
+@attrs.define
+class Collector:
+    """Accumulates diagnostics across passes; the one mutable thing a pass receives."""
+
+    items: list[Diagnostic] = attrs.Factory(list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+
+    def error(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "",
+              notes: tuple[Label, ...] = ()) -> None:
+        self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help, notes=notes))
+
+    def warning(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "") -> None:
+        self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help,
+                            severity=Severity.WARNING))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity is Severity.ERROR]
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise CompileError(self.items)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A "did you mean `x`?" hint, or "" when nothing is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
+
+
+def render(diagnostic: Diagnostic, sources: dict[str, SourceFile]) -> str:
+    """rustc-style text: header, location, source line with a caret span, labels and help."""
+    d = diagnostic
+    where = f"{d.span}: " if d.span is not NO_SPAN else ""
+    out = [f"{where}{d.severity.value}[{d.code}]: {d.message}"]
+    src = sources.get(d.span.file)
+    if d.span is not NO_SPAN and src is not None:
+        out.extend(_snippet(src, d.span, d.label, primary=True)[1:])
+    for note in d.notes:
+        nsrc = sources.get(note.span.file)
+        if nsrc is None:
+            out.append(f"  = note: {note.message} ({note.span})")
+        else:
+            out.extend(_snippet(nsrc, note.span, note.message, primary=False))
+    if d.help:
+        out.append(f"  = help: {d.help}")
+    return "\n".join(out)
+
+
+def _snippet(src: SourceFile, span: Span, label: str, *, primary: bool) -> list[str]:
+    gutter = len(str(span.line))
+    text = src.line_text(span.line).expandtabs(1)
+    # A span running past its first line is underlined to that line's end.
+    end_col = span.end_col if span.end_line == span.line else len(text) + 1
+    width = max(1, end_col - span.col)
+    mark = ("^" if primary else "-") * width
+    pad = " " * gutter
+    return [
+        f"{pad}--> {span}",
+        f"{pad} |",
+        f"{span.line} | {text}",
+        f"{pad} | {' ' * (span.col - 1)}{mark}{(' ' + label) if label else ''}",
+    ]
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, SourceFile], fmt: str = "text") -> str:
+    ds = list(diagnostics)
+    if fmt == "json":
+        return json.dumps([d.to_json() for d in ds], indent=2)
+    parts = [render(d, sources) for d in ds]
+    n_err = sum(d.severity is Severity.ERROR for d in ds)
+    n_warn = sum(d.severity is Severity.WARNING for d in ds)
+    if n_err or n_warn:
+        parts.append(f"{n_err} error(s), {n_warn} warning(s)")
+    return "\n\n".join(parts)

@@ -1,0 +1,66 @@
+"""What a scalar operator is, and the value representations its lowerings work on.
+
+Online (numpy) a column is a `Vec`: `values` plus a boolean `valid` mask.  Slots where `valid`
+is False hold a harmless filler (0, "", False) so kernels never see garbage or warn.
+Timestamps and durations are int64 microseconds in numpy and in references; Polars uses
+`Datetime("us")` and `Duration("us")`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from astra.lang.types import Type
+
+
+class TypeRuleError(Exception):
+    """A type rule's rejection: message, the offending argument's index (or None) and a hint."""
+
+    def __init__(self, message: str, arg: int | None = None, help: str = ""):
+        super().__init__(message)
+        self.message, self.arg, self.help = message, arg, help
+
+
+@attrs.frozen
+class Vec:
+    """A column of values with a validity mask (False = null)."""
+
+    values: Any  # numpy.ndarray
+    valid: Any  # numpy.ndarray[bool]
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+
+@attrs.frozen(kw_only=True)
+class ScalarOp:
+    """A row-wise operator or function.
+
+    `null_policy` is "strict" when a null argument makes the result null (the engines then apply
+    the masks; `numpy` sees only values and returns values or (values, extra_valid)), or "custom"
+    when the op handles nulls itself (`??`, `if`, `and`, `or`, `is_null`): its `numpy` then takes
+    and returns `Vec`s, and its `reference` receives Nones.
+    """
+
+    name: str
+    arity: tuple[int, int]  # min, max number of arguments
+    infer: Callable[[tuple[Type, ...]], Type]
+    reference: Callable[..., object]  # (out: Type, *args) -> value; None is null
+    polars: Callable[..., Any]  # (out: Type, *args: pl.Expr) -> pl.Expr
+    numpy: Callable[..., Any]
+    null_policy: str = "strict"
+    literal_args: tuple[int, ...] = ()  # argument positions that must be literals; lowerings get Python values
+    doc: str = ""
+
+
+SCALARS: dict[str, ScalarOp] = {}
+
+
+def register(op: ScalarOp) -> ScalarOp:
+    if op.name in SCALARS:
+        raise ValueError(f"scalar op {op.name!r} registered twice")
+    SCALARS[op.name] = op
+    return op

@@ -1,0 +1,398 @@
+"""Row-wise operators: arithmetic, comparison, boolean logic, null handling and casts.
+
+Each entry holds its type rule, plain-Python reference, Polars lowering and numpy lowering
+side by side.  Functions (math, strings, time) live in `astra.ops.functions`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from astra.lang.types import BOOL, DURATION, FLOAT64, STRING, TIMESTAMP, Type, widen
+from astra.ops.dtypes import numpy_dtype, polars_dtype
+from astra.ops.registry import ScalarOp, TypeRuleError, Vec, register
+
+
+def pl():
+    import polars
+
+    return polars
+
+
+def any_optional(args: tuple[Type, ...]) -> bool:
+    return any(a.optional for a in args)
+
+
+def _ignore_out(fn):
+    """Adapt a plain function to the (out_type, *args) signature every reference has."""
+    return lambda out, *args: fn(*args)
+
+
+def _cast_np(values, t: Type):
+    return values.astype(numpy_dtype(t), copy=False)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def _infer_arith(op: str):
+    def infer(args: tuple[Type, ...]) -> Type:
+        a, b = args
+        opt = any_optional(args)
+        names = (a.name, b.name)
+        if a.is_numeric and b.is_numeric:
+            return widen(a, b).nullable(opt)
+        if op == "+" and names == ("string", "string"):
+            return STRING.nullable(opt)
+        if op == "-" and names == ("timestamp", "timestamp"):
+            return DURATION.nullable(opt)
+        if op in "+-" and names == ("timestamp", "duration"):
+            return TIMESTAMP.nullable(opt)
+        if op == "+" and names == ("duration", "timestamp"):
+            return TIMESTAMP.nullable(opt)
+        if op in "+-" and names == ("duration", "duration"):
+            return DURATION.nullable(opt)
+        if a.is_null or b.is_null:
+            raise TypeRuleError(f"`{op}` of `null` is always null", help="remove the null operand")
+        bad = 0 if not (a.is_numeric or a.name in ("timestamp", "duration", "string")) else 1
+        raise TypeRuleError(f"`{op}` cannot combine `{a}` and `{b}`", arg=bad,
+                            help="arithmetic needs numbers (or timestamp/duration arithmetic)")
+
+    return infer
+
+
+def _np_arith(fn):
+    def lower(out: Type, a, b):
+        if out.name == "string":
+            return np.strings.add(a, b)
+        if out.is_numeric:
+            a, b = _cast_np(a, out), _cast_np(b, out)
+        return fn(a, b)
+
+    return lower
+
+
+def _pl_arith(fn):
+    def lower(out: Type, a, b):
+        if out.is_numeric:
+            dt = polars_dtype(out)
+            a, b = a.cast(dt), b.cast(dt)
+        return fn(a, b)
+
+    return lower
+
+
+for _sym, _fn in (("+", operator.add), ("-", operator.sub), ("*", operator.mul)):
+    register(ScalarOp(
+        name=_sym, arity=(2, 2), infer=_infer_arith(_sym),
+        reference=_ignore_out(_fn), polars=_pl_arith(_fn), numpy=_np_arith(_fn),
+        doc=f"a {_sym} b; numbers widen (int32 < int64 < float32 < float64)",
+    ))
+
+
+def _infer_div(args: tuple[Type, ...]) -> Type:
+    a, b = args
+    if not (a.is_numeric and b.is_numeric):
+        raise TypeRuleError(f"`/` needs two numbers, got `{a}` and `{b}`", arg=0 if not a.is_numeric else 1)
+    return FLOAT64.nullable(True)
+
+
+def _np_div(out: Type, a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    nonzero = b != 0
+    return np.divide(a, b, out=np.zeros_like(a), where=nonzero), nonzero
+
+
+def _pl_div(out: Type, a, b):
+    b = b.cast(pl().Float64)
+    return pl().when(b != 0).then(a.cast(pl().Float64) / b)
+
+
+register(ScalarOp(
+    name="/", arity=(2, 2), infer=_infer_div,
+    reference=lambda out, a, b: None if b == 0 else a / b, polars=_pl_div, numpy=_np_div,
+    doc="a / b as float64; null when b is 0 or null",
+))
+
+
+def _infer_mod(args: tuple[Type, ...]) -> Type:
+    a, b = args
+    if not (a.is_numeric and b.is_numeric):
+        raise TypeRuleError(f"`%` needs two numbers, got `{a}` and `{b}`", arg=0 if not a.is_numeric else 1)
+    return widen(a, b).nullable(True)
+
+
+def _np_mod(out: Type, a, b):
+    a, b = _cast_np(a, out), _cast_np(b, out)
+    nonzero = b != 0
+    return np.mod(a, b, out=np.zeros_like(a), where=nonzero), nonzero
+
+
+def _pl_mod(out: Type, a, b):
+    dt = polars_dtype(out)
+    b = b.cast(dt)
+    return pl().when(b != 0).then(a.cast(dt) % b)
+
+
+def _ref_mod(out: Type, a, b):
+    if b == 0:
+        return None
+    return float(a - b * math.floor(a / b)) if out.is_float else a % b
+
+
+register(ScalarOp(
+    name="%", arity=(2, 2), infer=_infer_mod, reference=_ref_mod, polars=_pl_mod, numpy=_np_mod,
+    doc="remainder with the sign of the divisor (floor modulo); null when b is 0",
+))
+
+
+def _infer_neg(args: tuple[Type, ...]) -> Type:
+    (a,) = args
+    if not (a.is_numeric or a.name == "duration"):
+        raise TypeRuleError(f"cannot negate `{a}`", arg=0)
+    return a
+
+
+register(ScalarOp(
+    name="neg", arity=(1, 1), infer=_infer_neg, reference=_ignore_out(operator.neg),
+    polars=lambda out, a: -a, numpy=lambda out, a: -a, doc="-a",
+))
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _comparable(a: Type, b: Type, op: str) -> Type:
+    common = widen(a.non_null(), b.non_null())
+    if common is None:
+        raise TypeRuleError(f"cannot compare `{a}` with `{b}`", arg=1)
+    if op not in ("==", "!=") and not common.is_orderable:
+        raise TypeRuleError(f"`{op}` needs ordered values, got `{common}`", arg=0)
+    if common.name in ("list", "vector"):
+        raise TypeRuleError(f"cannot compare `{common}` values", arg=0)
+    return common
+
+
+def _infer_cmp(op: str):
+    def infer(args: tuple[Type, ...]) -> Type:
+        _comparable(args[0], args[1], op)
+        return BOOL.nullable(any_optional(args))
+
+    return infer
+
+
+def _np_cmp(fn):
+    def lower(out: Type, a, b):
+        if a.dtype.kind in "iuf" and b.dtype.kind in "iuf" and a.dtype != b.dtype:
+            common = np.result_type(a.dtype, b.dtype)
+            a, b = a.astype(common), b.astype(common)
+        return fn(a, b)
+
+    return lower
+
+
+for _sym, _fn in (("==", operator.eq), ("!=", operator.ne), ("<", operator.lt),
+                  ("<=", operator.le), (">", operator.gt), (">=", operator.ge)):
+    register(ScalarOp(
+        name=_sym, arity=(2, 2), infer=_infer_cmp(_sym), reference=_ignore_out(_fn),
+        polars=(lambda f: lambda out, a, b: f(a, b))(_fn), numpy=_np_cmp(_fn),
+        doc=f"a {_sym} b; null when either side is null",
+    ))
+
+
+def _infer_in(args: tuple[Type, ...]) -> Type:
+    a, items = args
+    if items.name != "list":
+        raise TypeRuleError("`in` needs a list on its right, e.g. `x in [1, 2]`", arg=1)
+    _comparable(a, items.item, "==")
+    return BOOL.nullable(a.optional)
+
+
+def _np_in(out: Type, a, items: tuple):
+    return np.isin(a, np.asarray(items, dtype=a.dtype))
+
+
+register(ScalarOp(
+    name="in", arity=(2, 2), infer=_infer_in, reference=lambda out, a, items: a in items,
+    polars=lambda out, a, items: a.is_in(list(items)),
+    numpy=_np_in, literal_args=(1,), doc="x in [v1, v2, ...]; null when x is null",
+))
+
+# --------------------------------------------------------------------------- boolean logic (Kleene)
+
+
+def _infer_logic(name: str):
+    def infer(args: tuple[Type, ...]) -> Type:
+        for i, a in enumerate(args):
+            if a.name != "bool" and not a.is_null:
+                raise TypeRuleError(f"`{name}` needs bool operands, got `{a}`", arg=i,
+                                    help="compare the value to something to get a bool")
+        return BOOL.nullable(any_optional(args))
+
+    return infer
+
+
+def _np_and(out: Type, a: Vec, b: Vec) -> Vec:
+    false_a, false_b = a.valid & ~a.values, b.valid & ~b.values
+    value = a.values & b.values & a.valid & b.valid
+    return Vec(value, (a.valid & b.valid) | false_a | false_b)
+
+
+def _np_or(out: Type, a: Vec, b: Vec) -> Vec:
+    true_a, true_b = a.valid & a.values, b.valid & b.values
+    return Vec(true_a | true_b, (a.valid & b.valid) | true_a | true_b)
+
+
+def _ref_and(a, b):
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _ref_or(a, b):
+    if a is True or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+register(ScalarOp(
+    name="and", arity=(2, 2), infer=_infer_logic("and"), reference=_ignore_out(_ref_and),
+    polars=lambda out, a, b: a & b, numpy=_np_and, null_policy="custom",
+    doc="three-valued: false and null = false; true and null = null",
+))
+register(ScalarOp(
+    name="or", arity=(2, 2), infer=_infer_logic("or"), reference=_ignore_out(_ref_or),
+    polars=lambda out, a, b: a | b, numpy=_np_or, null_policy="custom",
+    doc="three-valued: true or null = true; false or null = null",
+))
+register(ScalarOp(
+    name="not", arity=(1, 1), infer=_infer_logic("not"), reference=_ignore_out(operator.not_),
+    polars=lambda out, a: ~a, numpy=lambda out, a: ~a, doc="not a; null stays null",
+))
+
+# --------------------------------------------------------------------------- nulls and conditionals
+
+
+def _infer_coalesce(args: tuple[Type, ...]) -> Type:
+    a, b = args
+    common = widen(a.non_null(), b)
+    if common is None:
+        raise TypeRuleError(f"`??` needs a fallback of the same type: `{a}` vs `{b}`", arg=1)
+    return common.nullable(b.optional)
+
+
+def _np_coalesce(out: Type, a: Vec, b: Vec) -> Vec:
+    dt = numpy_dtype(out)
+    return Vec(np.where(a.valid, a.values.astype(dt), b.values.astype(dt)), a.valid | b.valid)
+
+
+def _pl_coalesce(out: Type, a, b):
+    dt = polars_dtype(out)
+    return pl().coalesce(a.cast(dt), b.cast(dt))
+
+
+register(ScalarOp(
+    name="??", arity=(2, 2), infer=_infer_coalesce,
+    reference=lambda out, a, b: b if a is None else a, polars=_pl_coalesce, numpy=_np_coalesce,
+    null_policy="custom", doc="a ?? b: a unless it is null, else b",
+))
+
+
+def _infer_if(args: tuple[Type, ...]) -> Type:
+    cond, then, else_ = args
+    if cond.name != "bool":
+        raise TypeRuleError(f"`if` needs a bool condition, got `{cond}`", arg=0)
+    common = widen(then, else_)
+    if common is None:
+        raise TypeRuleError(f"`then` and `else` differ: `{then}` vs `{else_}`", arg=2)
+    return common
+
+
+def _np_if(out: Type, cond: Vec, then: Vec, else_: Vec) -> Vec:
+    take = cond.valid & cond.values
+    dt = numpy_dtype(out)
+    return Vec(np.where(take, then.values.astype(dt), else_.values.astype(dt)),
+               np.where(take, then.valid, else_.valid))
+
+
+def _pl_if(out: Type, cond, then, else_):
+    dt = polars_dtype(out)
+    return pl().when(cond).then(then.cast(dt)).otherwise(else_.cast(dt))
+
+
+register(ScalarOp(
+    name="if", arity=(3, 3), infer=_infer_if,
+    reference=lambda out, c, a, b: a if c is True else b, polars=_pl_if, numpy=_np_if,
+    null_policy="custom", doc="if c then a else b; a null condition takes the else branch",
+))
+
+
+def _infer_is_null(args: tuple[Type, ...]) -> Type:
+    return BOOL
+
+
+register(ScalarOp(
+    name="is_null", arity=(1, 1), infer=_infer_is_null, reference=lambda out, a: a is None,
+    polars=lambda out, a: a.is_null(), numpy=lambda out, a: Vec(~a.valid, np.ones_like(a.valid)),
+    null_policy="custom", doc="is_null(x): true when x is null",
+))
+
+# --------------------------------------------------------------------------- casts
+
+_CASTABLE = {
+    "int32": ("int64", "float32", "float64", "string", "bool"),
+    "int64": ("int32", "float32", "float64", "string", "timestamp", "duration", "bool"),
+    "float32": ("float64", "int32", "int64"),
+    "float64": ("float32", "int32", "int64"),
+    "bool": ("int32", "int64", "float32", "float64", "string"),
+    "string": ("string",),
+    "timestamp": ("int64",),
+    "duration": ("int64",),
+}
+
+
+def cast_result(src: Type, to: Type) -> Type:
+    """The type of `src as to`, or a TypeRuleError. Float -> int may fail (NaN), so it is optional."""
+    if src.is_null:
+        return to.nullable()
+    if src.name == to.name:
+        return to.nullable(src.optional)
+    if to.name not in _CASTABLE.get(src.name, ()):
+        raise TypeRuleError(f"cannot cast `{src}` to `{to}`", arg=0)
+    lossy = src.is_float and to.is_integer
+    return to.nullable(src.optional or lossy or to.optional)
+
+
+def _np_cast(out: Type, a):
+    if out.is_integer and a.dtype.kind == "f":
+        info = np.iinfo(numpy_dtype(out))
+        ok = np.isfinite(a) & (a >= info.min) & (a <= info.max)
+        return np.where(ok, np.trunc(np.where(ok, a, 0)), 0).astype(numpy_dtype(out)), ok
+    return a.astype(numpy_dtype(out))
+
+
+def _pl_cast(out: Type, a):
+    return a.cast(polars_dtype(out), strict=False)
+
+
+def _ref_cast(out: Type, a):
+    if out.is_integer:
+        if isinstance(a, float) and not math.isfinite(a):
+            return None
+        return int(a)
+    if out.is_float:
+        return float(a)
+    if out.name == "string":
+        return ("true" if a else "false") if isinstance(a, bool) else str(a)
+    if out.name == "bool":
+        return bool(a)
+    return a
+
+
+
+register(ScalarOp(
+    name="cast", arity=(1, 1), infer=lambda args: args[0], reference=_ref_cast,
+    polars=_pl_cast, numpy=_np_cast, doc="expr as T; float -> int truncates and is null for NaN/inf",
+))

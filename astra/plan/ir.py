@@ -1,0 +1,273 @@
+"""The typed plan both engines execute.
+
+IR nodes are frozen and hash-consed by structure (spans excluded), so two features that
+compute `sum(transactions.amount, 7d)` share one `Aggregate` node and the engines compute it
+once.  Every point-in-time choice is an explicit field here, never an engine default:
+
+* `Aggregate.window` covers event times in `[t - window, t)`; `None` is the lifetime `(-inf, t)`;
+* rows with time >= t, or a null key or time, are never visible;
+* `AsOf` takes the latest row with time < t; ties on time go to the later row in the source;
+* `Aggregate(op="last")` takes the latest non-null value, same tie-break.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from astra.lang.types import Type
+from astra.source import Span, span_field
+
+node = attrs.frozen(kw_only=True, cache_hash=True)
+
+# The contract, spelled out once and stored in every plan.
+WINDOW_CLOSED = "left"  # [t - w, t): start included, end (the query time) excluded
+VISIBILITY = "strictly_before"  # a row at exactly t is invisible
+TIE_BREAK = "source_position"  # equal times: the later row in the source wins
+
+
+@node
+class Const:
+    """A literal value of a known type (durations in microseconds, timestamps in µs since epoch)."""
+
+    value: object
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class Now:
+    """The query time t (the spine's timestamp offline, `at` online)."""
+
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class Column:
+    """A column of the current source row; appears only inside an `Aggregate.where` filter."""
+
+    name: str
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class RequestInput:
+    """A value the caller supplies at query time (a spine column in backfills)."""
+
+    request: str
+    field: str
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class SourceKey:
+    """Which source columns hold an entity's keys (aligned with `Entity.keys`)."""
+
+    source: str
+    columns: tuple[str, ...]
+
+
+@node
+class AsOf:
+    """The value of `column` in the latest snapshot row with time < t, null when none."""
+
+    key: SourceKey
+    column: str
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class Aggregate:
+    """An aggregation over the visible rows of an events source in a window.
+
+    `op` names an entry of `astra.ops.aggregations.AGGREGATIONS`; `column` is None for `count(*)`;
+    `param` carries an operator's integer argument (k of `last_k`).
+    """
+
+    op: str
+    key: SourceKey
+    column: str | None
+    where: Expr | None
+    window: int | None  # microseconds; None = lifetime
+    param: int | None
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class Apply:
+    """A scalar operator or function from `astra.ops.scalars.SCALARS` applied to arguments.
+
+    `type` is the result type; casts put their target in it.
+    """
+
+    op: str
+    args: tuple[Expr, ...]
+    type: Type
+    span: Span = span_field()
+
+
+@node
+class FeatureRef:
+    """The value of another feature (by id `group@vN.name`) for the same entity and time."""
+
+    feature: str
+    type: Type
+    span: Span = span_field()
+
+
+Expr = Const | Now | Column | RequestInput | AsOf | Aggregate | Apply | FeatureRef
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+@node
+class Entity:
+    name: str
+    keys: tuple[tuple[str, Type], ...]
+    owner: str | None = None
+    description: str | None = None
+
+
+@node
+class Source:
+    name: str
+    kind: str  # "events" | "snapshot"
+    path: str
+    time: str
+    columns: tuple[tuple[str, Type], ...]
+    keys: tuple[SourceKey, ...]  # one per entity the source is keyed by
+    entities: tuple[str, ...]  # aligned with keys
+    max_staleness: int | None = None  # microseconds
+    owner: str | None = None
+    description: str | None = None
+
+    def column_type(self, name: str) -> Type:
+        return dict(self.columns)[name]
+
+
+@node
+class Request:
+    name: str
+    fields: tuple[tuple[str, Type], ...]
+
+
+@node
+class Feature:
+    """One feature of one group version; `id` is `group@vN.name`."""
+
+    id: str
+    group: str
+    version: int
+    name: str
+    entity: str
+    expr: Expr
+    type: Type
+    default: object = None
+    description: str | None = None
+    span: Span = span_field()
+
+
+@node
+class Group:
+    name: str
+    version: int
+    entity: str
+    features: tuple[str, ...]  # feature ids in declaration order
+    owner: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    deprecated: str | None = None
+    data_fingerprint: str = ""
+    meta_fingerprint: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+@node
+class Output:
+    """One column a service returns: the feature it reads and the name it is returned under."""
+
+    name: str
+    feature: str
+
+
+@node
+class Service:
+    name: str
+    version: int
+    outputs: tuple[Output, ...]
+    requests: tuple[str, ...]
+    entities: tuple[str, ...]  # entities whose keys a query must supply, in first-use order
+    owner: str | None = None
+    description: str | None = None
+    fingerprint: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+@node
+class Plan:
+    """Everything the engines need; serialisable to `build/plan.json` and back."""
+
+    entities: tuple[Entity, ...]
+    sources: tuple[Source, ...]
+    requests: tuple[Request, ...]
+    features: tuple[Feature, ...]  # topologically ordered: dependencies first
+    groups: tuple[Group, ...]
+    services: tuple[Service, ...]
+
+    def entity(self, name: str) -> Entity:
+        return _by(self.entities, "name", name)
+
+    def source(self, name: str) -> Source:
+        return _by(self.sources, "name", name)
+
+    def feature(self, fid: str) -> Feature:
+        return _by(self.features, "id", fid)
+
+    def service(self, name: str, version: int) -> Service:
+        for s in self.services:
+            if s.name == name and s.version == version:
+                return s
+        raise KeyError(f"{name}@v{version}")
+
+    def closure(self, feature_ids: tuple[str, ...]) -> tuple[Feature, ...]:
+        """The features needed to compute `feature_ids`, dependencies first."""
+        need = set(feature_ids)
+        for f in reversed(self.features):
+            if f.id in need:
+                need.update(ref.feature for ref in walk(f.expr) if isinstance(ref, FeatureRef))
+        return tuple(f for f in self.features if f.id in need)
+
+
+def _by(items, attr, value):
+    for item in items:
+        if getattr(item, attr) == value:
+            return item
+    raise KeyError(value)
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, Apply):
+        return e.args
+    if isinstance(e, Aggregate) and e.where is not None:
+        return (e.where,)
+    return ()
+
+
+def walk(e: Expr):
+    """Every node of an expression tree, parents before children."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(children(n)))
