@@ -109,3 +109,19 @@ def widen(a: Type, b: Type) -> Type | None:
 def parse_type_name(name: str) -> Type | None:
     """A scalar type from its name, or None."""
     return Type(name) if name in SCALARS else None
+
+
+def parse_type(text: str) -> Type:
+    """Inverse of `str(Type)`: "list<float64>?" -> Type. Used to read plans back from JSON."""
+    text = text.strip()
+    optional = text.endswith("?")
+    if optional:
+        text = text[:-1]
+    if text.startswith("list<") and text.endswith(">"):
+        return Type.list_of(parse_type(text[5:-1]), optional)
+    if text.startswith("vector<") and text.endswith(">"):
+        item, size = text[7:-1].rsplit(",", 1)
+        return Type.vector(int(size), parse_type(item), optional)
+    if text not in (*SCALARS, "null"):
+        raise ValueError(f"not a type: {text!r}")
+    return Type(text, optional or text == "null")

@@ -184,6 +184,7 @@ class Group:
     deprecated: str | None = None
     data_fingerprint: str = ""
     meta_fingerprint: str = ""
+    span: Span = span_field()
 
     @property
     def id(self) -> str:

@@ -1,0 +1,135 @@
+"""`astra compile`, `fmt`, `explain`, `graph`: the commands that need only the compiler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from astra.compiler import Compilation, compile_project
+from astra.diagnostics import Severity, render_all
+
+PROJECT = click.argument("project", required=False, type=click.Path(path_type=Path))
+
+
+def default_project(project: Path | None) -> Path:
+    if project is not None:
+        return project
+    return Path("features") if Path("features").is_dir() and not list(Path(".").glob("*.feat")) else Path(".")
+
+
+def report(result: Compilation, fmt: str = "text") -> None:
+    if result.diagnostics:
+        click.echo(render_all(result.diagnostics, result.sources, fmt), err=fmt == "text")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def load_or_exit(project: Path | None, fmt: str = "text"):
+    result = compile_project(default_project(project), lock="ignore")
+    if not result.ok:
+        report(result, fmt)
+        sys.exit(1)
+    return result
+
+
+@click.command("compile")
+@PROJECT
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Diagnostics format.")
+@click.option("--out", type=click.Path(path_type=Path), help="Plan file [default: PROJECT/build/plan.json].")
+@click.option("--lock", "add_versions", is_flag=True, help="Add new group versions to astra.lock.")
+def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: bool) -> None:
+    """Parse and check PROJECT (default: ./features), enforce astra.lock and write the plan.
+
+    Exit status: 0 clean, 1 definition errors, 2 usage errors."""
+    from astra.plan.serialize import to_data
+
+    root = default_project(project)
+    result = compile_project(root, lock="update" if add_versions else "check")
+    report(result, fmt)
+    if not result.ok:
+        sys.exit(1)
+    target = out or (root if root.is_dir() else root.parent) / "build" / "plan.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    plan = result.plan
+    target.write_text(json.dumps({"format": 1, "plan": to_data(plan)}, indent=1) + "\n")
+    if fmt == "text":
+        warnings = sum(d.severity is Severity.WARNING for d in result.diagnostics)
+        click.echo(f"compiled {len(plan.features)} features in {len(plan.groups)} groups, "
+                   f"{len(plan.services)} services -> {target}" + (f" ({warnings} warnings)" if warnings else ""),
+                   err=True)
+
+
+@click.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Exit 1 if any file would change; write nothing.")
+def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
+    """Format .feat files (default: every .feat file under ./features)."""
+    from astra.diagnostics import CompileError
+    from astra.lang.fmt import format_text
+
+    files: list[Path] = []
+    for p in paths or (default_project(None),):
+        if not p.exists():
+            raise click.UsageError(f"no such file or directory: {p}")
+        files.extend(sorted(p.rglob("*.feat")) if p.is_dir() else [p])
+    changed = failed = 0
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        try:
+            new = format_text(text, str(f))
+        except CompileError as err:
+            from astra.source import SourceFile
+
+            click.echo(render_all(err.diagnostics, {str(f): SourceFile(path=str(f), text=text)}), err=True)
+            failed += 1
+            continue
+        if new != text:
+            changed += 1
+            if check:
+                click.echo(f"would reformat {f}", err=True)
+            else:
+                f.write_text(new, encoding="utf-8")
+                click.echo(f"reformatted {f}", err=True)
+    if failed or (check and changed):
+        sys.exit(1)
+
+
+@click.command("explain")
+@click.argument("name")
+@click.option("--project", type=click.Path(path_type=Path), help="Project directory [default: ./features].")
+def explain_cmd(name: str, project: Path | None) -> None:
+    """Explain feature NAME (`feature`, `group.feature` or `group@vN.feature`): its resolved type,
+    effective windows, dependencies and fingerprint."""
+    from astra.plan.explain import explain, find_features
+
+    result = load_or_exit(project)
+    matches = find_features(result.plan, name)
+    if not matches:
+        click.echo(f"error: no feature matches `{name}`", err=True)
+        sys.exit(1)
+    click.echo("\n\n".join(explain(result.plan, f) for f in matches))
+
+
+@click.command("graph")
+@PROJECT
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot")
+@click.option("--service", help="Only the features a service needs (name@vN).")
+def graph_cmd(project: Path | None, fmt: str, service: str | None) -> None:
+    """Print the feature dependency DAG, sources included, as DOT or Mermaid."""
+    from astra.plan.graph import to_dot, to_mermaid
+
+    result = load_or_exit(project)
+    plan = result.plan
+    features = plan.features
+    if service:
+        from astra.project import Project, ProjectError
+
+        try:
+            svc = Project(path=default_project(project), plan=plan).service(service)
+        except ProjectError as err:
+            raise click.UsageError(str(err)) from None
+        features = plan.closure(tuple(o.feature for o in svc.outputs))
+    click.echo(to_dot(features) if fmt == "dot" else to_mermaid(features))

@@ -1,0 +1,58 @@
+"""The `astra` command.  Subcommands live in their own modules and are imported only when run,
+so `astra compile` never pays for Polars or numpy."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+COMMANDS = {
+    "compile": ("astra.cli.compile", "compile_cmd", "Check the project and write build/plan.json."),
+    "fmt": ("astra.cli.compile", "fmt_cmd", "Format .feat files in place (or check with --check)."),
+    "explain": ("astra.cli.compile", "explain_cmd", "Show a feature's type, window, dependencies, fingerprint."),
+    "graph": ("astra.cli.compile", "graph_cmd", "Export the feature dependency DAG (DOT or Mermaid)."),
+    "backfill": ("astra.cli.backfill", "backfill", "Point-in-time-correct training set for a spine."),
+    "materialize": ("astra.cli.materialize", "materialize", "Load the sources into the online store."),
+    "parity": ("astra.cli.parity", "parity", "Replay data through the online store and compare with backfill."),
+    "demo": ("astra.cli.demo", "demo", "Generate demo data, compile the example project, backfill it."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            return None
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="astra")
+def cli() -> None:
+    """astra: features written once in .feat files, compiled, served online and backfilled offline
+    with identical point-in-time semantics."""
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Checking `count(transactions where amount > 100, 7d)` and friends: the only way to read events.
+
+Shape: `agg(source[.column] [where filter] [, k] [, window])`; `k` is last_k's integer, the window
+a positive duration literal, no window meaning the source's whole history before t.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from astra.diagnostics import Collector
+from astra.lang import ast
+from astra.lang.check import Scope, _column, _source_key, check_expr
+from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.registry import TypeRuleError
+from astra.plan import ir
+
+
+def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
+    agg = AGGREGATIONS[e.func.value]
+    fn = agg.name
+    if scope.row_source is not None:
+        diags.error("E0306", f"`{fn}` cannot appear inside a `where` filter", e.span,
+                    help="a filter tests one row at a time")
+        return None
+    if not e.args or not isinstance(e.args[0], ast.Ref) or len(e.args[0].parts) > 2:
+        first = e.args[0].span if e.args else e.span
+        diags.error("E0209", f"`{fn}` takes a source or `source.column` first", first,
+                    help=f"e.g. `{fn}(transactions.amount, 7d)`" if agg.column == "required" else
+                    f"e.g. `{fn}(transactions, 7d)`")
+        return None
+    target: ast.Ref = e.args[0]
+    source = scope.syms.sources.get(target.parts[0].value)
+    if source is None:
+        from astra.diagnostics import did_you_mean
+
+        diags.error("E0102", f"unknown source `{target.parts[0].value}`", target.parts[0].span,
+                    help=did_you_mean(target.parts[0].value, scope.syms.sources))
+        return None
+    if source.decl.kind != "events":
+        diags.error("E0302", f"`{fn}` aggregates events; `{source.decl.name.value}` is a snapshot", target.span,
+                    help=f"read a snapshot as of t: `{target.dotted}`" if len(target.parts) == 2 else
+                    "read a snapshot column as of t: `source.column`")
+        return None
+    key = _source_key(source, target.parts[0], scope, diags)
+    column_type = None
+    column = None
+    if len(target.parts) == 2:
+        column = target.parts[1].value
+        column_type = _column(source, target.parts[1], diags)
+        if column_type is None:
+            return None
+    elif agg.column == "required":
+        diags.error("E0209", f"`{fn}` needs a column: `{fn}({target.dotted}.column, ...)`", target.span)
+        return None
+    where = _where(e, source, scope, diags)
+    param, window = _params(e, agg, diags)
+    if key is None or where is False or param is False or window is False:
+        return None
+    try:
+        out = agg.infer(column_type, param)
+    except TypeRuleError as err:
+        diags.error("E0203", err.message, target.span if err.arg == 0 else e.span,
+                    label=f"this is `{column_type}`" if err.arg == 0 else "", help=_agg_help(fn, source))
+        return None
+    return ir.Aggregate(op=fn, key=key, column=column, where=where, window=window, param=param, type=out,
+                        span=e.span)
+
+
+def _where(e: ast.Call, source, scope: Scope, diags: Collector):
+    if e.where is None:
+        return None
+    row_scope = attrs.evolve(scope, row_source=source)
+    cond = check_expr(e.where, row_scope, diags)
+    if cond is None:
+        return False
+    if cond.type.name != "bool":
+        diags.error("E0201", f"a `where` filter must be a bool, got `{cond.type}`", e.where.span)
+        return False
+    return cond
+
+
+def _params(e: ast.Call, agg, diags: Collector):
+    rest = list(e.args[1:])
+    param = None
+    if agg.takes_param:
+        if not rest or not (isinstance(rest[0], ast.Literal) and rest[0].kind == "int"):
+            diags.error("E0209", f"`{agg.name}` needs an integer count after the column, "
+                        f"e.g. `{agg.name}(src.col, 5, 7d)`", rest[0].span if rest else e.span)
+            return False, False
+        param = rest.pop(0).value
+    window = None
+    if rest:
+        w = rest.pop(0)
+        if not (isinstance(w, ast.Literal) and w.kind == "duration"):
+            diags.error("E0303", f"the window of `{agg.name}` must be a duration such as `7d` or `1h`", w.span,
+                        help="leave the window out to aggregate the whole history before t")
+            return param, False
+        if w.value <= 0:
+            diags.error("E0303", "a window must be positive", w.span, label="empty window")
+            return param, False
+        window = w.value
+    if rest:
+        diags.error("E0202", f"`{agg.name}` got {len(rest)} extra argument(s)", rest[0].span)
+        return param, False
+    return param, window
+
+
+def _agg_help(fn: str, source) -> str:
+    numeric = [c for c, t in source.columns.items() if t.is_numeric]
+    if fn in ("sum", "mean", "stddev", "variance") and numeric:
+        return f"numeric columns of `{source.decl.name.value}`: {', '.join(numeric)}"
+    return ""
+
+
+

@@ -1,0 +1,53 @@
+"""`astra explain`: the semantics a feature will execute, written out."""
+
+from __future__ import annotations
+
+from astra.plan import ir
+from astra.plan.fingerprint import digest, feature_data
+from astra.plan.pretty import expr, window
+
+
+def find_features(plan: ir.Plan, name: str) -> list[ir.Feature]:
+    """`feature`, `group.feature` or `group@vN.feature`."""
+    out = []
+    for f in plan.features:
+        if name in (f.id, f.name, f"{f.group}.{f.name}"):
+            out.append(f)
+    return out
+
+
+def explain(plan: ir.Plan, f: ir.Feature) -> str:
+    group = next(g for g in plan.groups if g.name == f.group and g.version == f.version)
+    lines = [f"{f.id}: {f.type}", f"  = {expr(f.expr)}"]
+    if f.default is not None:
+        lines.append(f"  default {f.default!r} (replaces a null result)")
+    if f.description:
+        lines.append(f"  description: {f.description}")
+    lines.append(f"  entity: {f.entity} ({', '.join(k for k, _ in plan.entity(f.entity).keys)})")
+    seen = set()
+    for n in ir.walk(f.expr):
+        if isinstance(n, ir.Aggregate) and n not in seen:
+            seen.add(n)
+            keys = ", ".join(n.key.columns)
+            lines.append(f"  {expr(n)}: {n.type}")
+            lines.append(f"      rows of `{n.key.source}` with ({keys}) = the entity's key and time in "
+                         f"{window(n.window)}, t excluded; nulls ignored")
+        elif isinstance(n, ir.AsOf) and n not in seen:
+            seen.add(n)
+            src = plan.source(n.key.source)
+            lines.append(f"  {expr(n)}: {n.type}")
+            lines.append(f"      latest `{n.key.source}` row with {src.time} < t (ties: later row); "
+                         "null when there is none")
+    deps = sorted({n.feature for n in ir.walk(f.expr) if isinstance(n, ir.FeatureRef)})
+    lines.append("  depends on: " + (", ".join(deps) if deps else "nothing but sources"))
+    users = [g.id for g in plan.features if any(isinstance(n, ir.FeatureRef) and n.feature == f.id
+                                                 for n in ir.walk(g.expr))]
+    if users:
+        lines.append("  used by: " + ", ".join(users))
+    services = [s.id for s in plan.services if any(o.feature == f.id for o in s.outputs)]
+    lines.append("  served by: " + (", ".join(services) if services else "no service"))
+    lines.append(f"  fingerprint: {digest(feature_data(f, plan))} (group {group.id}: data "
+                 f"{group.data_fingerprint}, metadata {group.meta_fingerprint})")
+    if group.deprecated:
+        lines.append(f"  deprecated: {group.deprecated}")
+    return "\n".join(lines)

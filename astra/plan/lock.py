@@ -1,0 +1,130 @@
+"""`astra.lock`: the fingerprints of every released group version, committed with the project.
+
+A locked version's logic may never change: `astra compile` compares the plan with the lock and
+refuses a changed data fingerprint, naming the feature and the change (e.g. "window 7d -> 8d")
+and the services that pin the version.  Metadata-only changes are allowed and recorded.
+New versions enter the lock only when asked (`astra compile --lock`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+
+from astra.diagnostics import Collector
+from astra.plan import ir
+from astra.plan.fingerprint import digest, feature_data
+from astra.plan.pretty import expr as pretty
+
+LOCK_NAME = "astra.lock"
+FORMAT = 1
+
+
+def lock_entry(plan: ir.Plan, g: ir.Group) -> dict:
+    features = {}
+    for fid in g.features:
+        f = plan.feature(fid)
+        features[f.name] = {"type": str(f.type), "expr": pretty(f.expr), "default": f.default,
+                            "fingerprint": digest(feature_data(f, plan))}
+    sources = sorted({n.key.source for fid in g.features for n in ir.walk(plan.feature(fid).expr)
+                      if isinstance(n, ir.Aggregate | ir.AsOf)})
+    return {"data": g.data_fingerprint, "meta": g.meta_fingerprint, "features": features,
+            "sources": {s: [f"{c}: {t}" for c, t in plan.source(s).columns] for s in sources}}
+
+
+def read_lock(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def write_lock(path: Path, groups: dict[str, dict]) -> None:
+    data = {"format": FORMAT, "groups": dict(sorted(groups.items()))}
+    tmp = path.with_suffix(".lock.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool) -> tuple[dict[str, dict], list[str]]:
+    """Compare the plan with the lock. Returns the lock's new content and notes on what changed."""
+    old = locked.get("groups", {})
+    new: dict[str, dict] = dict(old)
+    notes: list[str] = []
+    for g in plan.groups:
+        entry = lock_entry(plan, g)
+        before = old.get(g.id)
+        span = g.span
+        if before is None:
+            if add_new:
+                new[g.id] = entry
+                notes.append(f"added {g.id} to {LOCK_NAME}")
+            else:
+                diags.error("E0602", f"`{g.id}` is a new version not yet in {LOCK_NAME}", *_at(span),
+                            help="release it with `astra compile --lock`, and commit the lock file")
+            continue
+        if before["data"] != entry["data"]:
+            changes = describe_changes(before, entry)
+            pinned = [s.id for s in plan.services if any(o.feature.startswith(g.id + ".") for o in s.outputs)]
+            diags.error("E0601", f"the logic of `{g.id}` changed but its version did not: {changes[0]}", *_at(span),
+                        help="add a new version (`features " + g.name + f" v{g.version + 1} ...`) and move services "
+                        "to it; released versions never change"
+                        + (f"; pinned by {', '.join(pinned)}" if pinned else "")
+                        + ("" if len(changes) == 1 else "; also: " + "; ".join(changes[1:])))
+            continue
+        if before["meta"] != entry["meta"]:
+            new[g.id] = entry
+            notes.append(f"metadata of {g.id} changed (owner, description or tags); recorded in {LOCK_NAME}")
+    for gid in old:
+        if gid not in {g.id for g in plan.groups}:
+            notes.append(f"{gid} is in {LOCK_NAME} but no longer defined")
+    return new, notes
+
+
+def _at(span):
+    return (span,) if span is not None else ()
+
+
+def describe_changes(before: dict, after: dict) -> list[str]:
+    """Human summaries of how locked logic changed, most specific first."""
+    out = []
+    bf, af = before["features"], after["features"]
+    for name in bf:
+        if name not in af:
+            out.append(f"feature `{name}` was removed")
+    for name in af:
+        if name not in bf:
+            out.append(f"feature `{name}` was added")
+    for name in bf.keys() & af.keys():
+        b, a = bf[name], af[name]
+        if b["type"] != a["type"]:
+            out.append(f"`{name}`: type {b['type']} -> {a['type']}")
+        if b["expr"] != a["expr"]:
+            out.append(f"`{name}`: {token_change(b['expr'], a['expr'])}")
+        elif b.get("default") != a.get("default"):
+            out.append(f"`{name}`: default {b.get('default')!r} -> {a.get('default')!r}")
+        elif b["fingerprint"] != a["fingerprint"] and b["type"] == a["type"]:
+            out.append(f"`{name}`: a source it reads changed schema")
+    for s in before.get("sources", {}).keys() & after.get("sources", {}).keys():
+        if before["sources"][s] != after["sources"][s]:
+            old, new = set(before["sources"][s]), set(after["sources"][s])
+            diff = ", ".join([f"-{c}" for c in sorted(old - new)] + [f"+{c}" for c in sorted(new - old)])
+            out.append(f"source `{s}` schema changed ({diff})")
+    return sorted(set(out), key=out.index) or ["a referenced group or entity changed"]
+
+
+_TOKEN = re.compile(r"\d+[smhdw]\b|[A-Za-z_][\w@.]*|\d+\.?\d*(?:e-?\d+)?|\"(?:[^\"\\]|\\.)*\"|\S")
+
+
+def token_change(before: str, after: str) -> str:
+    """The smallest token-level difference: "window 7d -> 8d" or "`a` -> `b`"."""
+    b, a = _TOKEN.findall(before), _TOKEN.findall(after)
+    ops = [op for op in difflib.SequenceMatcher(a=b, b=a, autojunk=False).get_opcodes() if op[0] != "equal"]
+    if len(ops) == 1 and ops[0][0] == "replace":
+        _, i1, i2, j1, j2 = ops[0]
+        old, new = " ".join(b[i1:i2]), " ".join(a[j1:j2])
+        if re.fullmatch(r"\d+[smhdw]", old) and re.fullmatch(r"\d+[smhdw]", new):
+            return f"window {old} -> {new}"
+        return f"`{old}` -> `{new}` in `{after}`"
+    return f"`{before}` -> `{after}`"

@@ -1,0 +1,94 @@
+"""IR back to readable text: for `astra explain`, the lock file and diagnostics."""
+
+from __future__ import annotations
+
+from astra.plan import ir
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_INFIX = {"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or", "??", "in"}
+
+
+def duration(us: int) -> str:
+    """Microseconds in the largest exact unit: 604800000000 -> "7d"."""
+    if us % 1_000_000:
+        return f"{us}us"
+    seconds = us // 1_000_000
+    for unit, size in _UNITS:
+        if seconds % size == 0 and seconds:
+            return f"{seconds // size}{unit}"
+    return "0s"
+
+
+def window(w: int | None) -> str:
+    """The effective window written out."""
+    return "(-inf, t)" if w is None else f"[t - {duration(w)}, t)"
+
+
+def expr(e: ir.Expr) -> str:
+    match e:
+        case ir.Const(value=v, type=t):
+            if t.name == "duration":
+                return duration(v)
+            if v is None:
+                return "null"
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, tuple):
+                return "[" + ", ".join(expr(ir.Const(value=x, type=t.item)) for x in v) + "]"
+            return repr(v) if not isinstance(v, str) else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        case ir.Now():
+            return "now()"
+        case ir.Column(name=n):
+            return n
+        case ir.RequestInput(request=r, field=f):
+            return f"{r}.{f}"
+        case ir.AsOf(key=k, column=c):
+            return f"{k.source}.{c}"
+        case ir.FeatureRef(feature=f):
+            return f
+        case ir.Aggregate():
+            target = e.key.source + (f".{e.column}" if e.column else "")
+            if e.where is not None:
+                target += f" where {expr(e.where)}"
+            args = [target]
+            if e.param is not None:
+                args.append(str(e.param))
+            if e.window is not None:
+                args.append(duration(e.window))
+            return f"{e.op}({', '.join(args)})"
+        case ir.Apply(op=op, args=args):
+            parts = [expr(a) for a in args]
+            if op in _INFIX:
+                return f"({parts[0]} {op} {parts[1]})"
+            if op == "neg":
+                return f"-{parts[0]}"
+            if op == "not":
+                return f"not {parts[0]}"
+            if op == "if":
+                return f"(if {parts[0]} then {parts[1]} else {parts[2]})"
+            if op == "cast":
+                return f"({parts[0]} as {e.type.non_null() if not args[0].type.optional else e.type})"
+            name = "length" if op == "list_length" else op
+            return f"{name}({', '.join(parts)})"
+    raise TypeError(e)
+
+
+def null_reason(e: ir.Expr) -> str:
+    """Why an optional expression may be null, in words, from the first nullable leaf found."""
+    for n in ir.walk(e):
+        if not n.type.optional:
+            continue
+        match n:
+            case ir.Aggregate():
+                return f"`{n.op}` of a window with no values is null"
+            case ir.AsOf():
+                return f"the as-of lookup `{expr(n)}` finds no row before the first update"
+            case ir.Apply(op="/"):
+                return "division by zero gives null"
+            case ir.Apply(op=("log" | "sqrt")):
+                return f"`{n.op}` is null outside its domain"
+            case ir.Const(value=None):
+                return "`null` literal"
+            case ir.RequestInput() | ir.FeatureRef() | ir.Column():
+                return f"`{expr(n)}` is `{n.type}`"
+    return "its type is optional"

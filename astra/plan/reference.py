@@ -1,0 +1,101 @@
+"""The reference interpreter: a tiny, obviously correct row-by-row evaluation of a plan.
+
+It defines correctness for both engines' property tests, so it is written for clarity, not
+speed: for each query row and each feature it scans the whole source table, using only the
+operators' plain-Python `reference` functions.  Timestamps and durations are int µs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import astra.ops.functions
+import astra.ops.scalars  # noqa: F401  (registers the operators)
+from astra.lang.types import Type
+from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.registry import SCALARS
+from astra.plan import ir
+
+
+def evaluate(plan: ir.Plan, service: str, version: int, spine_rows: list[dict],
+             tables: dict[str, list[dict]], time_column: str = "ts") -> list[dict]:
+    """Each spine row (entity keys, `time_column`, request fields) extended with the service's
+    outputs; `tables` holds each source's rows in file order."""
+    svc = plan.service(service, version)
+    features = plan.closure(tuple(o.feature for o in svc.outputs))
+    out = []
+    for row in spine_rows:
+        values: dict[str, object] = {}
+        for f in features:
+            entity = plan.entity(f.entity)
+            keys = tuple(row[k] for k, _ in entity.keys)
+            ctx = _Query(plan, tables, keys, row[time_column], row, values)
+            v = coerce(ctx.eval(f.expr), f.type)
+            values[f.id] = f.default if v is None and f.default is not None else v
+        out.append({**row, **{o.name: values[o.feature] for o in svc.outputs}})
+    return out
+
+
+class _Query:
+    def __init__(self, plan, tables, keys, t, row, features):
+        self.plan, self.tables, self.keys, self.t, self.row, self.features = plan, tables, keys, t, row, features
+
+    def visible(self, key: ir.SourceKey) -> list[dict]:
+        """Rows of the key's entity with time < t, in (time, file position) order."""
+        src = self.plan.source(key.source)
+        rows = [r for r in self.tables[key.source]
+                if r.get(src.time) is not None and r[src.time] < self.t
+                and all(r.get(c) is not None for c in key.columns)
+                and tuple(r[c] for c in key.columns) == self.keys]
+        return sorted(rows, key=lambda r: r[src.time])  # stable: file order on ties
+
+    def eval(self, e: ir.Expr, src_row: dict | None = None) -> object:
+        if isinstance(e, ir.Const):
+            return e.value
+        if isinstance(e, ir.Now):
+            return self.t
+        if isinstance(e, ir.Column):
+            return src_row[e.name]
+        if isinstance(e, ir.RequestInput):
+            return self.row[e.field]
+        if isinstance(e, ir.FeatureRef):
+            return self.features[e.feature]
+        if isinstance(e, ir.AsOf):
+            rows = self.visible(e.key)
+            return rows[-1][e.column] if rows else None
+        if isinstance(e, ir.Aggregate):
+            time = self.plan.source(e.key.source).time
+            rows = [r for r in self.visible(e.key)
+                    if (e.window is None or r[time] >= self.t - e.window)
+                    and (e.where is None or self.eval(e.where, r) is True)]
+            values = [True] * len(rows) if e.column is None else [r[e.column] for r in rows]
+            return coerce(AGGREGATIONS[e.op].reference(values, e.param), e.type)
+        if isinstance(e, ir.Apply):
+            op = SCALARS[e.op]
+            args = [self.eval(a, src_row) for a in e.args]
+            if op.null_policy == "strict" and any(a is None for a in args):
+                return None
+            return coerce(op.reference(e.type, *args), e.type)
+        raise TypeError(f"unknown node {type(e).__name__}")
+
+
+def coerce(v: object, t: Type) -> object:
+    """A Python value converted to type `t`'s representation (the engines' final cast)."""
+    if v is None:
+        return None
+    if t.is_float:
+        v = float(v)
+        return float(np.float32(v)) if t.name == "float32" else v
+    if t.is_integer:
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return None
+            v = math.trunc(v)
+        v = int(v)
+        bits = 32 if t.name == "int32" else 64
+        return v if -(1 << (bits - 1)) <= v < (1 << (bits - 1)) else None
+    if t.name == "list":
+        return tuple(coerce(x, t.item) for x in v)
+    return v

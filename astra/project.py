@@ -1,0 +1,65 @@
+"""The Python API: `Project.load(path)` then `.backfill(...)`, `.plan`, `.service(...)`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+
+from astra.compiler import compile_project
+from astra.diagnostics import render_all
+from astra.plan import ir
+
+
+class ProjectError(Exception):
+    """A project that does not compile, or a bad reference into it; the message is ready to print."""
+
+
+_SERVICE_REF = re.compile(r"^([A-Za-z_]\w*)(?:@v(\d+))?$")
+
+
+@attrs.frozen
+class Project:
+    path: Path
+    plan: ir.Plan
+
+    @classmethod
+    def load(cls, path: str | Path) -> Project:
+        """Compile the project at `path` (a directory of `.feat` files or one file)."""
+        result = compile_project(path, lock="ignore")
+        if not result.ok:
+            raise ProjectError(render_all(result.diagnostics, result.sources))
+        return cls(path=Path(path), plan=result.plan)
+
+    def service(self, ref: str, version: int | None = None) -> ir.Service:
+        """Look a service up by `name@vN` (or name plus `version`); the error lists what exists."""
+        m = _SERVICE_REF.match(ref)
+        if m is None:
+            raise ProjectError(f"`{ref}` is not a service reference; write `name@vN`, e.g. `fraud_model@v1`")
+        name = m.group(1)
+        version = int(m.group(2)) if m.group(2) else version
+        versions = sorted(s.version for s in self.plan.services if s.name == name)
+        if not versions:
+            known = ", ".join(sorted({s.id for s in self.plan.services})) or "none"
+            raise ProjectError(f"unknown service `{name}`; services: {known}")
+        if version is None:
+            raise ProjectError(f"say which version of `{name}`: {', '.join(f'{name}@v{v}' for v in versions)}")
+        if version not in versions:
+            raise ProjectError(f"service `{name}` has no version v{version}; available: "
+                               + ", ".join(f"v{v}" for v in versions))
+        return self.plan.service(name, version)
+
+    def backfill(self, spine, *, service: str, data_root: str | Path | None = None, time_column: str = "ts",
+                 version: int | None = None, progress: bool = False):
+        """Point-in-time-correct features for every row of `spine` (Polars or pandas DataFrame)."""
+        import polars as pl
+
+        from astra.offline import backfill
+
+        svc = self.service(service, version)
+        if not isinstance(spine, pl.DataFrame):
+            spine = pl.from_pandas(spine) if hasattr(spine, "to_numpy") and hasattr(spine, "columns") \
+                else pl.DataFrame(spine)
+        root = Path(data_root) if data_root is not None else self.path
+        return backfill(self.plan, svc.name, svc.version, spine, root, time_column=time_column, progress=progress)

@@ -1,0 +1,61 @@
+"""astra.lock: released versions cannot change logic; metadata changes are recorded; new versions
+need --lock."""
+
+from __future__ import annotations
+
+import json
+
+from astra.compiler import compile_project
+from astra.diagnostics import render_all
+
+
+def codes(result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def test_first_compile_with_lock_releases_every_version(write_project, base) -> None:
+    d = write_project(base)
+    first = compile_project(d, lock="check")
+    assert set(codes(first)) == {"E0602"}
+    released = compile_project(d, lock="update")
+    assert released.ok
+    lock = json.loads((d / "astra.lock").read_text())
+    assert set(lock["groups"]) == {"spend@v1", "derived@v1", "profile@v1"}
+    assert compile_project(d, lock="check").ok
+
+
+def test_changed_logic_is_refused_with_the_change_and_the_pinning_services(write_project, base) -> None:
+    d = write_project(base)
+    assert compile_project(d, lock="update").ok
+    (d / "main.feat").write_text(base.replace("sum(transactions.amount, 7d)", "sum(transactions.amount, 8d)"))
+    result = compile_project(d, lock="check")
+    assert "E0601" in codes(result)
+    text = render_all(result.diagnostics, result.sources)
+    assert "`spend@v1`" in text and "window 7d -> 8d" in text and "model@v1" in text
+    # the dependant group's logic changed too, through its parent
+    assert "`derived@v1`" in text
+    # and the lock is left untouched
+    assert "8d" not in (d / "astra.lock").read_text()
+
+
+def test_metadata_change_is_recorded(write_project, base) -> None:
+    d = write_project(base)
+    assert compile_project(d, lock="update").ok
+    before = json.loads((d / "astra.lock").read_text())
+    (d / "main.feat").write_text(base.replace('description "spend"', 'description "card spend"'))
+    result = compile_project(d, lock="check")
+    assert result.ok
+    assert any("metadata of spend@v1 changed" in n for n in result.notes)
+    after = json.loads((d / "astra.lock").read_text())
+    assert after["groups"]["spend@v1"]["meta"] != before["groups"]["spend@v1"]["meta"]
+    assert after["groups"]["spend@v1"]["data"] == before["groups"]["spend@v1"]["data"]
+
+
+def test_a_new_version_beside_a_locked_one(write_project, base) -> None:
+    d = write_project(base)
+    assert compile_project(d, lock="update").ok
+    v2 = base + "\nfeatures spend v2 for user { tx_sum_8d: float64 = sum(transactions.amount, 8d) }\n"
+    (d / "main.feat").write_text(v2)
+    assert codes(compile_project(d, lock="check")) == ["E0602"]
+    assert compile_project(d, lock="update").ok
+    assert "spend@v2" in json.loads((d / "astra.lock").read_text())["groups"]
