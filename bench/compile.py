@@ -41,24 +41,24 @@ def feature(g: int, i: int) -> str:
     w = WINDOWS[(g + i) % len(WINDOWS)]
     kind = i % 10
     if kind == 0:
-        return f"    f{i}: int64 = count(transactions, {w})"
+        return f"    g{g}_f{i}: int64 = count(transactions, {w})"
     if kind == 1:
-        return f"    f{i}: float64 = sum(transactions.amount, {w})"
+        return f"    g{g}_f{i}: float64 = sum(transactions.amount, {w})"
     if kind == 2:
-        return f"    f{i}: float64? = mean(transactions.amount where amount > {g}.5, {w})"
+        return f"    g{g}_f{i}: float64? = mean(transactions.amount where amount > {g}.5, {w})"
     if kind == 3:
-        return f"    f{i}: float64? = max(transactions.amount, {w})"
+        return f"    g{g}_f{i}: float64? = max(transactions.amount, {w})"
     if kind == 4:
-        return f"    f{i}: int64 = count_distinct(transactions.merchant_id, {w})"
+        return f"    g{g}_f{i}: int64 = count_distinct(transactions.merchant_id, {w})"
     if kind == 5:
-        return f"    f{i}: string? = last(transactions.category)"
+        return f"    g{g}_f{i}: string? = last(transactions.category)"
     if kind == 6:
-        return f"    f{i}: float64? = f{i - 5} / (f{i - 6} as float64)"
+        return f"    g{g}_f{i}: float64? = g{g}_f{i - 5} / (g{g}_f{i - 6} as float64)"
     if kind == 7:
-        return f'    f{i}: string = if f{i - 7} > 10 then "hot" else profiles.country ?? "none"'
+        return f'    g{g}_f{i}: string = if g{g}_f{i - 7} > 10 then "hot" else profiles.country ?? "none"'
     if kind == 8:
-        return f"    f{i}: float64 = clip(log(f{i - 7} + 1.0) ?? 0.0, 0.0, 10.0)"
-    return f"    f{i}: float64? = hours(now() - last(transactions.ts, {w}))"
+        return f"    g{g}_f{i}: float64 = clip(log(g{g}_f{i - 7} + 1.0) ?? 0.0, 0.0, 10.0)"
+    return f"    g{g}_f{i}: float64? = hours(now() - last(transactions.ts, {w}))"
 
 
 def generate(root: Path, groups: int, per_group: int) -> None:

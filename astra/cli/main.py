@@ -16,6 +16,7 @@ COMMANDS = {
     "backfill": ("astra.cli.backfill", "backfill", "Point-in-time-correct training set for a spine."),
     "materialize": ("astra.cli.materialize", "materialize", "Load the sources into the online store."),
     "parity": ("astra.cli.parity", "parity", "Replay data through the online store and compare with backfill."),
+    "serve": ("astra.cli.serve", "serve", "Serve features over HTTP from the online store."),
     "demo": ("astra.cli.demo", "demo", "Generate demo data, compile the example project, backfill it."),
 }
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from astra.lang.types import BOOL, FLOAT64, INT32, INT64, STRING, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
-from astra.ops.registry import ScalarOp, TypeRuleError, register
+from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, register
 from astra.ops.scalars import pl
+
+np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
 US_PER_S = 1_000_000
 

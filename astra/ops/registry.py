@@ -64,3 +64,21 @@ def register(op: ScalarOp) -> ScalarOp:
         raise ValueError(f"scalar op {op.name!r} registered twice")
     SCALARS[op.name] = op
     return op
+
+
+class LazyModule:
+    """A stand-in for a heavy module (numpy), imported on first attribute access.
+
+    The first access also rebinds the name in the owning module's globals to the real module, so
+    hot paths pay nothing after it.  `astra compile` never touches numpy and never imports it.
+    """
+
+    def __init__(self, module: str, alias: str, namespace: dict):
+        self._module, self._alias, self._namespace = module, alias, namespace
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        module = importlib.import_module(self._module)
+        self._namespace[self._alias] = module
+        return getattr(module, attr)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import operator
 
-import numpy as np
-
 from astra.lang.types import BOOL, DURATION, FLOAT64, STRING, TIMESTAMP, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
-from astra.ops.registry import ScalarOp, TypeRuleError, Vec, register
+from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, Vec, register
+
+np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
 
 def pl():

@@ -174,15 +174,20 @@ def _service(s: ast.Service, syms: Symbols, features: dict[str, ir.Feature], dia
                             sel.feature.span, help=did_you_mean(sel.feature.value, chosen))
                 continue
             chosen = [sel.feature.value]
+        clashes = []
         for name in chosen:
             out = sel.alias.value if sel.alias is not None else name
             if out in names:
-                diags.error("E0501", f"service `{sid}` returns two columns named `{out}`", sel.span,
-                            notes=(Label(span=names[out].span, message="first selected here"),),
-                            help="rename one with `as`: `group@v1.feature as other_name`")
+                clashes.append((out, names[out]))
                 continue
             names[out] = sel
             outputs.append(ir.Output(name=out, feature=f"{gname}@v{sel.version}.{name}"))
+        if clashes:
+            listed = ", ".join(f"`{n}`" for n, _ in clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5
+                                                                    else "")
+            diags.error("E0501", f"service `{sid}` would return two columns named {listed}", sel.span,
+                        notes=(Label(span=clashes[0][1].span, message="first selected here"),),
+                        help="rename with `as`: `group@v1.feature as other_name`")
     declared_requests = {r.value: r for r in s.requests}
     for r in s.requests:
         if r.value not in syms.requests:

@@ -12,6 +12,8 @@ once.  Every point-in-time choice is an explicit field here, never an engine def
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from astra.lang.types import Type
@@ -226,14 +228,29 @@ class Plan:
     groups: tuple[Group, ...]
     services: tuple[Service, ...]
 
+    @functools.cached_property
+    def _index(self) -> dict[tuple[str, str], object]:
+        index: dict[tuple[str, str], object] = {}
+        for kind, items, attr in (("entity", self.entities, "name"), ("source", self.sources, "name"),
+                                  ("feature", self.features, "id")):
+            for item in items:
+                index[kind, getattr(item, attr)] = item
+        return index
+
     def entity(self, name: str) -> Entity:
-        return _by(self.entities, "name", name)
+        return self._lookup("entity", name)
 
     def source(self, name: str) -> Source:
-        return _by(self.sources, "name", name)
+        return self._lookup("source", name)
 
     def feature(self, fid: str) -> Feature:
-        return _by(self.features, "id", fid)
+        return self._lookup("feature", fid)
+
+    def _lookup(self, kind: str, key: str):
+        try:
+            return self._index[kind, key]
+        except KeyError:
+            raise KeyError(key) from None
 
     def service(self, name: str, version: int) -> Service:
         for s in self.services:
@@ -248,13 +265,6 @@ class Plan:
             if f.id in need:
                 need.update(ref.feature for ref in walk(f.expr) if isinstance(ref, FeatureRef))
         return tuple(f for f in self.features if f.id in need)
-
-
-def _by(items, attr, value):
-    for item in items:
-        if getattr(item, attr) == value:
-            return item
-    raise KeyError(value)
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
