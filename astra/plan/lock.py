@@ -96,8 +96,10 @@ def describe_changes(before: dict, after: dict) -> list[str]:
     for name in af:
         if name not in bf:
             out.append(f"feature `{name}` was added")
-    for name in bf.keys() & af.keys():
+    for name in sorted(bf.keys() & af.keys()):
         b, a = bf[name], af[name]
+        if b["fingerprint"] == a["fingerprint"]:
+            continue
         if b["type"] != a["type"]:
             out.append(f"`{name}`: type {b['type']} -> {a['type']}")
         if b["expr"] != a["expr"]:
