@@ -39,6 +39,8 @@ class Meta:
     tags: tuple[str, ...] = ()
     deprecated: str | None = None  # groups only: the reason
     span: Span = span_field()
+    # Where each item was written, e.g. (("owner", span), ...): lets the formatter keep comments in place.
+    item_spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False)
 
 
 # --------------------------------------------------------------------------- expressions
@@ -192,6 +194,7 @@ class Source:
     max_staleness: Literal | None = None
     meta: Meta = Meta()
     span: Span = span_field()
+    path_span: Span = span_field()  # the `path "..."` clause, for the formatter's comment placement
 
 
 @node

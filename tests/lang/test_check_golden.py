@@ -48,3 +48,10 @@ def test_every_code_the_compiler_emits_is_documented() -> None:
         emitted |= set(re.findall(r'"([EW]0[1-9]\d\d)"', path.read_text()))
     missing = {c for c in emitted if f"| {c} |" not in doc}
     assert not missing, f"codes emitted but not documented in docs/language.md: {sorted(missing)}"
+
+
+def test_every_syntax_error_code_is_documented() -> None:
+    from astra.lang.parser import PARSE_ERRORS
+
+    doc = (ROOT / "docs/language.md").read_text()
+    assert all(f"| {code} |" in doc for code in PARSE_ERRORS)
