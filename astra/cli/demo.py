@@ -46,10 +46,11 @@ def demo(out: Path, events: int) -> None:
                f"services {', '.join(s.id for s in plan.services)} ({time.perf_counter() - t0:.2f} s)")
     proj = Project(path=project, plan=plan)
     spine = pl.read_parquet(out / "spine.parquet")
+    tables = {}
     for service in ("fraud_model@v1", "fraud_model@v2"):
         t0 = time.perf_counter()
         try:
-            table = proj.backfill(spine, service=service, data_root=out)
+            tables[service] = table = proj.backfill(spine, service=service, data_root=out)
         except BackfillError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
@@ -57,7 +58,10 @@ def demo(out: Path, events: int) -> None:
         table.write_parquet(target)
         click.echo(f"3. backfilled {service}: {table.height:,} rows x {table.width - spine.width} features "
                    f"-> {target} ({time.perf_counter() - t0:.2f} s)")
-    with pl.Config(tbl_cols=8, tbl_rows=5, fmt_str_lengths=12):
-        click.echo(table.select(["user_id", "ts", *table.columns[spine.width:spine.width + 6]]).head(5))
+    shown = ["user_id", "ts", "tx_count_7d", "tx_mean_7d", "merchants_30d", "last_category", "country",
+             "spend_ratio_1d_30d"]
+    with pl.Config(tbl_width_chars=150, tbl_cols=len(shown), tbl_rows=6, fmt_str_lengths=20):
+        busy = tables["fraud_model@v1"].filter(pl.col("tx_count_7d") > 0)
+        click.echo(busy.select(shown).head(6))
     click.echo("\nnext: `astra explain tx_mean_7d`, `astra graph --service fraud_model@v2`, "
                "edit features/spend.feat and run `astra compile`")

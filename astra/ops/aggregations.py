@@ -1,5 +1,6 @@
 """Windowed aggregations over the visible rows of an events source.
 
+
 Every aggregation sees the rows of one entity with `t - window <= time < t` (lifetime: `time < t`),
 in (time, source position) order, and ignores null inputs except `count(*)`.  Each one is declared
 once here with its type rule, its empty-window value and its plain-Python reference; the engines'
@@ -12,9 +13,18 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from astra.lang.types import FLOAT64, INT64, Type
-from astra.ops.registry import TypeRuleError
+from astra.ops.registry import LazyModule, TypeRuleError, Vec
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from astra.offline.windows import Window
+    from astra.online.view import WindowView
+
+np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
 
 class Aggregation:
@@ -34,10 +44,36 @@ class Aggregation:
         The result is converted to the result type by the caller (e.g. an int 0 sum to 0.0)."""
         raise NotImplementedError
 
+    def offline(self, windows: Sequence[Window], column: str | None, param: int | None) -> list[pl.Series]:
+        """Offline kernel: the value for every query of each window (several windows of one sorted
+        source at once, so they can share work), in the index's sorted-query order.
+
+        `Window` (astra.offline.windows) exposes the rows [lo, hi) of each query's window."""
+        return [self.offline_window(w, column, param) for w in windows]
+
+    def offline_window(self, w: Window, column: str | None, param: int | None) -> pl.Series:
+        raise NotImplementedError
+
+    # online kernel (astra.online): `online_needs` names the store structures it reads
+    # ("cnt", "sum", "li", "ni" prefix structures, or "gather" for the window's rows)
+    online_needs: frozenset[str] = frozenset({"gather"})
+    online_mergeable: bool = False  # True when the lifetime value stays exact after old rows are evicted
+
+    def online(self, w: WindowView, out: Type, param: int | None) -> Vec:
+        """Online kernel: the value over one window for every query of a batch (numpy, vectorised)."""
+        raise NotImplementedError
+
 
 def _need(column: Type | None, ok: bool, fn: str, what: str) -> None:
     if column is not None and not ok:
         raise TypeRuleError(f"`{fn}` expects {what}, got `{column.non_null()}`", arg=0)
+
+
+def _masked(values, ok) -> pl.Series:
+    """A Series of `values`, null where `ok` is False."""
+    import polars as pl
+
+    return pl.select(pl.when(pl.Series(ok)).then(pl.Series(values))).to_series()
 
 
 def _present(values: Sequence[object]) -> list[object]:
@@ -55,6 +91,17 @@ class Count(Aggregation):
         # count(*) is fed a non-null marker per row, so it counts rows
         return len(_present(values))
 
+    def offline_window(self, w, column, param):
+        import polars as pl
+
+        return pl.Series(w.count(column))
+
+
+    online_needs, online_mergeable = frozenset({"cnt"}), True
+
+    def online(self, w, out, param):
+        return Vec(w.count(), w.ones)
+
 
 class Sum(Aggregation):
     name = "sum"
@@ -69,6 +116,17 @@ class Sum(Aggregation):
         # exact float sum; callers convert to the result type (0 becomes 0.0 for float columns)
         return math.fsum(xs) if any(isinstance(x, float) for x in xs) else sum(xs)
 
+    def offline_window(self, w, column, param):
+        import polars as pl
+
+        return pl.Series(w.sum(column))  # exact int64 or compensated float64; 0 when empty
+
+
+    online_needs, online_mergeable = frozenset({"sum"}), True
+
+    def online(self, w, out, param):
+        return Vec(w.sum().astype(np.int64 if out.is_integer else np.float64, copy=False), w.ones)
+
 
 class Mean(Aggregation):
     name = "mean"
@@ -82,15 +140,36 @@ class Mean(Aggregation):
         xs = _present(values)
         return math.fsum(xs) / len(xs) if xs else None
 
+    def offline_window(self, w, column, param):
+        n = w.count(column)
+        return _masked(w.sum(column) / np.maximum(n, 1), n > 0)
+
+
+    online_needs, online_mergeable = frozenset({"cnt", "sum"}), True
+
+    def online(self, w, out, param):
+        n = w.count()
+        return Vec(w.sum() / np.maximum(n, 1), n > 0)
+
 
 class _Extreme(Aggregation):
     def infer(self, column, param):
         _need(column, column.is_orderable, self.name, "an ordered column (number, string, time)")
         return column.nullable()
 
+    def offline(self, windows, column, param):
+        from astra.offline.kernels import extremes
+
+        return extremes(windows, column, largest=self.name == "max")  # one sparse table for all windows
+
+
+    def online(self, w, out, param):
+        return w.extreme(largest=self.name == "max")  # block sparse table (numbers), else a gather
+
 
 class Min(_Extreme):
     name, doc = "min", "smallest non-null value; null when there are none"
+    online_needs = frozenset({"cnt", "min"})
 
     def reference(self, values, param):
         xs = _present(values)
@@ -99,6 +178,7 @@ class Min(_Extreme):
 
 class Max(_Extreme):
     name, doc = "max", "largest non-null value; null when there are none"
+    online_needs = frozenset({"cnt", "max"})
 
     def reference(self, values, param):
         xs = _present(values)
@@ -118,6 +198,15 @@ class First(_Positional):
         xs = _present(values)
         return xs[0] if xs else None
 
+    def offline_window(self, w, column, param):
+        return w.gather(column, w.nearest_valid(column, latest=False))
+
+
+    online_needs, online_mergeable = frozenset({"ni"}), True
+
+    def online(self, w, out, param):
+        return w.first()
+
 
 class Last(_Positional):
     name, doc = "last", "latest non-null value (ties: the later row in the source); null when none"
@@ -125,6 +214,15 @@ class Last(_Positional):
     def reference(self, values, param):
         xs = _present(values)
         return xs[-1] if xs else None
+
+    def offline_window(self, w, column, param):
+        return w.gather(column, w.nearest_valid(column, latest=True))
+
+
+    online_needs, online_mergeable = frozenset({"li"}), True
+
+    def online(self, w, out, param):
+        return w.last()
 
 
 class CountDistinct(Aggregation):
@@ -138,6 +236,19 @@ class CountDistinct(Aggregation):
     def reference(self, values, param):
         return len(set(_present(values)))
 
+    def offline_window(self, w, column, param):
+        import polars as pl
+
+        from astra.offline.kernels import distinct_counts
+
+        return pl.Series(distinct_counts(w, column))
+
+
+    online_needs = frozenset({"distinct"})  # sorted per-row window ends, one per window
+
+    def online(self, w, out, param):
+        return Vec(w.distinct(), w.ones)
+
 
 class Variance(Aggregation):
     name, doc = "variance", "sample variance (n - 1) of non-null values; null with fewer than two"
@@ -150,6 +261,20 @@ class Variance(Aggregation):
         xs = _present(values)
         return float(statistics.variance(xs)) if len(xs) >= 2 else None
 
+    def offline_window(self, w, column, param):
+        n, m2 = w.squared_deviations(column)
+        return _masked(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
+
+    def finish(self, variance):
+        return variance
+
+
+    def online(self, w, out, param):
+        from astra.online.grouped import group_moments
+
+        n, m2 = group_moments(*w.gather(), w.n)
+        return Vec(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
+
 
 class Stddev(Variance):
     name, doc = "stddev", "sample standard deviation (n - 1) of non-null values; null with fewer than two"
@@ -157,6 +282,9 @@ class Stddev(Variance):
     def reference(self, values, param):
         v = super().reference(values, param)
         return None if v is None else math.sqrt(v)
+
+    def finish(self, variance):
+        return np.sqrt(variance)
 
 
 class LastK(Aggregation):
@@ -171,6 +299,15 @@ class LastK(Aggregation):
 
     def reference(self, values, param):
         return tuple(reversed(_present(values)[-param:]))
+
+    def offline_window(self, w, column, param):
+        return w.last_k(column, param)
+
+
+    def online(self, w, out, param):
+        from astra.online.grouped import group_last_k
+
+        return group_last_k(*w.gather(), w.n, param)
 
 
 AGGREGATIONS: dict[str, Aggregation] = {

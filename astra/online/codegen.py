@@ -1,0 +1,218 @@
+"""Lower a service (or a `where` filter) to straight-line, vectorised numpy source code.
+
+Every value is a `Vec` (values + validity).  Strict operators get plain value arrays and the
+generated code intersects the masks; `custom` operators take and return `Vec`s.  No user text is
+spliced into the source: variables are generated names (`x3`, `f1`), registry objects and types
+are bound to generated names in the module's namespace, and literals are emitted with `repr`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import jinja2
+import numpy as np
+
+import astra.ops.functions
+import astra.ops.scalars  # noqa: F401  (registers the operators)
+from astra.lang.types import Type
+from astra.online.errors import UnknownServiceError
+from astra.online.layout import Layout, plan_layout
+from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.dtypes import filler, numpy_dtype
+from astra.ops.registry import SCALARS, Vec
+from astra.plan import ir
+
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                          undefined=jinja2.StrictUndefined)
+
+
+def _const(n: int, value, t: Type) -> Vec:
+    """A literal broadcast to the batch (null literals are invalid everywhere)."""
+    if value is None:
+        return Vec(np.full(n, filler(t), dtype=numpy_dtype(t)), np.zeros(n, bool))
+    if t.name == "list":
+        out = np.empty(n, object)
+        out[:] = [tuple(value)] * n
+        return Vec(out, np.ones(n, bool))
+    return Vec(np.full(n, value, dtype=numpy_dtype(t)), np.ones(n, bool))
+
+
+def _strict(result, valid) -> Vec:
+    """Wrap a strict op's result: (values) or (values, extra validity)."""
+    if isinstance(result, tuple):
+        values, extra = result
+        return Vec(values, valid & extra)
+    return Vec(result, valid)
+
+
+def _finish(x: Vec, dt: np.dtype, default, is_list: bool) -> Vec:
+    """A feature's value: converted to its declared dtype, nulls replaced by its default."""
+    values = x.values
+    if values.dtype != dt:
+        values = values.astype(dt)
+    elif default is None:
+        return x
+    if default is None or x.valid.all():
+        return Vec(values, x.valid)
+    values = values.copy()
+    for j in np.flatnonzero(~x.valid).tolist():  # defaults fill nulls only: a rare path
+        values[j] = tuple(default) if is_list else default
+    return Vec(values, np.ones(len(values), bool))
+
+
+class _Emitter:
+    """Emit lines for expressions, naming every node once (hash-consed nodes are computed once)."""
+
+    def __init__(self, layout: Layout | None, ns: dict):
+        self.layout, self.ns, self.lines = layout, ns, []
+        self.memo: dict[object, str] = {}
+        self.bound: dict[int, str] = {}
+        self.prepares: dict[int, list[int]] = {}  # table -> window offsets (0 first)
+        self.features: dict[str, str] = {}
+
+    def bind(self, obj, prefix: str) -> str:
+        """A generated name for a registry object, type or constant in the module namespace."""
+        key = id(obj)
+        if key not in self.bound:
+            name = f"{prefix}{len(self.bound)}"
+            self.ns[name], self.bound[key] = obj, name
+        return self.bound[key]
+
+    def literal(self, value) -> str:
+        if value is None or isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
+            return repr(value)
+        if isinstance(value, tuple) and all(v is None or isinstance(v, bool | int | str) for v in value):
+            return repr(value)
+        holder = [value]  # bind the value itself (e.g. nan, inf, tuples of floats)
+        self.ns.setdefault("_keep", []).append(holder)
+        return self.bind(value, "K")
+
+    def line(self, code: str) -> str:
+        var = f"x{len(self.lines)}"
+        self.lines.append(f"{var} = {code}")
+        return var
+
+    def expr(self, e: ir.Expr) -> str:
+        if e in self.memo:
+            return self.memo[e]
+        var = self._expr(e)
+        self.memo[e] = var
+        return var
+
+    def _expr(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Const():
+                return self.line(f"_const(n, {self.literal(e.value)}, {self.bind(e.type, 'T')})")
+            case ir.Now():
+                return self.line("Vec(q.t, ones)")
+            case ir.Column():
+                return self.line(f"cols[{e.name!r}]")
+            case ir.RequestInput():
+                return self.line(f"req[{f'{e.request}.{e.field}'!r}]")
+            case ir.FeatureRef():
+                return self.features[e.feature]
+            case ir.AsOf():
+                ti = self.layout.index[e.key]
+                self.prepares.setdefault(ti, [0])
+                return self.line(f"q.asof({ti}, {e.column!r})")
+            case ir.Aggregate():
+                ti = self.layout.index[e.key]
+                inp = self.layout.tables[ti].input(e.column, e.where)
+                offsets = self.prepares.setdefault(ti, [0])
+                if e.window is not None and e.window not in offsets:
+                    offsets.append(e.window)
+                j = -1 if e.window is None else offsets.index(e.window)
+                agg = self.bind(AGGREGATIONS[e.op].online, "A")
+                return self.line(f"{agg}(q.view({ti}, {inp}, {j}), {self.bind(e.type, 'T')}, {e.param!r})")
+            case ir.Apply():
+                return self._apply(e)
+        raise TypeError(f"online codegen: unexpected node {type(e).__name__}")
+
+    def _apply(self, e: ir.Apply) -> str:
+        op = SCALARS[e.op]
+        fn, out = self.bind(op.numpy, "O"), self.bind(e.type, "T")
+        if op.null_policy == "custom":
+            args = [self.expr(a) for a in e.args]
+            return self.line(f"{fn}({out}, {', '.join(args)})")
+        vals, masks = [], []
+        for i, a in enumerate(e.args):
+            if i in op.literal_args:
+                vals.append(self.literal(a.value))
+            else:
+                v = self.expr(a)
+                vals.append(f"{v}.values")
+                masks.append(f"{v}.valid")
+        valid = " & ".join(masks) if masks else "ones"
+        return self.line(f"_strict({fn}({out}, {', '.join(vals)}), {valid})")
+
+
+def _namespace() -> dict:
+    return {"np": np, "Vec": Vec, "_const": _const, "_strict": _strict, "_finish": _finish}
+
+
+def _load(source: str, ns: dict, name: str, filename: str) -> Callable:
+    exec(compile(source, filename, "exec"), ns)
+    return ns[name]
+
+
+@attrs.frozen
+class CompiledService:
+    """A service lowered to numpy: `evaluate(q, req) -> {output name: Vec}`; `source_code` shows it."""
+
+    service: ir.Service
+    source_code: str
+    evaluate: Callable
+    tables: tuple[int, ...]  # tables the service reads
+    requests: tuple[tuple[str, Type], ...]  # "request.field" and type, for every request input it reads
+    output_types: tuple[tuple[str, Type], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def compile_service(plan: ir.Plan, service: str, version: int,
+                    services: tuple[str, ...] | None = None) -> CompiledService:
+    """Generate and load the numpy code computing a service's outputs for a batch, against the
+    table layout of a store built for `services` (None: every feature of the plan)."""
+    try:
+        svc = plan.service(service, version)
+    except KeyError:
+        have = ", ".join(s.id for s in plan.services) or "none"
+        raise UnknownServiceError(f"no service {service}@v{version} in the plan; services: {have}") from None
+    if services is not None and svc.id not in services:
+        raise UnknownServiceError(f"the store was built for {', '.join(services)}, not {svc.id}")
+    layout = plan_layout(plan, services)
+    ns = _namespace()
+    em = _Emitter(layout, ns)
+    requests: dict[str, Type] = {}
+    for f in plan.closure(tuple(o.feature for o in svc.outputs)):
+        for node in ir.walk(f.expr):
+            if isinstance(node, ir.RequestInput):
+                requests[f"{node.request}.{node.field}"] = node.type
+        x = em.expr(f.expr)
+        default = em.literal(f.default)
+        em.features[f.id] = var = f"f{len(em.features)}"
+        dt = em.bind(numpy_dtype(f.type), "D")
+        em.lines.append(f"{var} = _finish({x}, {dt}, {default}, {f.type.name == 'list'})")
+    outputs = [(repr(o.name), em.features[o.feature]) for o in svc.outputs]
+    tables = sorted(em.prepares)
+    source = _ENV.get_template("service.py.j2").render(
+        service_id=repr(svc.id), body=em.lines, outputs=outputs,
+        prepares=[(ti, em.bind(np.array(em.prepares[ti], np.int64), "K")) for ti in tables],
+        tables=[(ti, repr((layout.tables[ti].key.source, layout.tables[ti].key.columns))) for ti in tables])
+    fn = _load(source, ns, "evaluate", f"<astra service {svc.id}>")
+    types = tuple((o.name, plan.feature(o.feature).type) for o in svc.outputs)
+    return CompiledService(svc, source, fn, tuple(tables), tuple(requests.items()), types)
+
+
+def compile_where(where: ir.Expr, label: str = "") -> Callable[[dict[str, Vec], int], Vec]:
+    """A source-row filter as a function of the batch's columns (Vecs) and its length."""
+    ns = _namespace()
+    em = _Emitter(None, ns)
+    result = em.expr(where)
+    source = _ENV.get_template("where.py.j2").render(table=repr(label), input="", body=em.lines, result=result)
+    return _load(source, ns, "where", "<astra where>")

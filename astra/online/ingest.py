@@ -1,0 +1,160 @@
+"""Pushed rows -> validated columns (`Vec`s in each column's numpy dtype) and int64 µs times.
+
+Rows may be a list of dicts (checked value by value, errors name the row and column) or a
+Polars DataFrame (checked column by column).  Key and time columns must be non-null; columns
+the source declares but a row omits are null; columns the source does not declare are errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from astra.lang.types import Type
+from astra.online.errors import SchemaError
+from astra.ops.dtypes import filler, numpy_dtype, polars_dtype
+from astra.ops.registry import Vec
+from astra.plan import ir
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _micros(v, t: Type):
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(dt.UTC).replace(tzinfo=None)
+        return (v - _EPOCH) // dt.timedelta(microseconds=1)
+    if isinstance(v, dt.timedelta):
+        return v // dt.timedelta(microseconds=1)
+    return v
+
+
+def _ok(v, t: Type) -> bool:
+    if isinstance(v, bool | np.bool_):
+        return t.name == "bool"
+    if isinstance(v, int | np.integer):
+        return t.is_numeric or t.name in ("timestamp", "duration")
+    if isinstance(v, float | np.floating):
+        return t.is_float
+    if isinstance(v, str):
+        return t.name == "string"
+    if isinstance(v, dt.datetime):
+        return t.name == "timestamp"
+    if isinstance(v, dt.timedelta):
+        return t.name == "duration"
+    return False
+
+
+def _required(source: ir.Source) -> set[str]:
+    return {source.time} | {c for k in source.keys for c in k.columns}
+
+
+def _fast_kinds(t: Type) -> frozenset:
+    """Python types a column accepts without per-value checks (None is handled separately)."""
+    if t.name == "bool":
+        return frozenset({bool})
+    if t.is_integer or t.name in ("timestamp", "duration"):
+        return frozenset({int})
+    if t.is_float:
+        return frozenset({float, int})
+    if t.name == "string":
+        return frozenset({str})
+    return frozenset()
+
+
+def from_dicts(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray, dict[str, Vec]]:
+    """Validate a list of row dicts; returns (times, {column: Vec}) for every declared column.
+
+    Column by column when every value has a plain Python type the column accepts; anything
+    else (or an error) takes the value-by-value path, whose messages name the row and column."""
+    types = dict(source.columns)
+    n = len(rows)
+    if n and not set().union(*rows) <= types.keys():
+        return _from_dicts_checked(source, rows)
+    required = _required(source)
+    cols = {}
+    for c, t in types.items():
+        vals = [r.get(c) for r in rows]
+        kinds = set(map(type, vals))
+        has_null = type(None) in kinds
+        if not (kinds - {type(None)}) <= _fast_kinds(t) or (has_null and c in required):
+            return _from_dicts_checked(source, rows)
+        if has_null:
+            valid = np.fromiter((v is not None for v in vals), bool, count=n)
+            f = filler(t)
+            vals = [f if v is None else v for v in vals]
+        else:
+            valid = np.ones(n, bool)
+        cols[c] = Vec(np.array(vals, dtype=numpy_dtype(t)) if n else np.zeros(0, numpy_dtype(t)), valid)
+    return cols[source.time].values.astype(np.int64), cols
+
+
+def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray, dict[str, Vec]]:
+    types = dict(source.columns)
+    required = _required(source)
+    n = len(rows)
+    values: dict[str, list] = {c: [None] * n for c in types}
+    for j, row in enumerate(rows):
+        for c, v in row.items():
+            t = types.get(c)
+            if t is None:
+                raise SchemaError(f"row {j} pushed to `{source.name}` has column `{c}`, which the source does not "
+                                  f"declare; columns: {', '.join(types)}")
+            if v is None:
+                continue
+            if not _ok(v, t):
+                raise SchemaError(f"row {j} pushed to `{source.name}`: `{c}` = {v!r} is not a `{t.non_null()}`")
+            values[c][j] = _micros(v, t)
+        for c in required:
+            if row.get(c) is None:
+                raise SchemaError(f"row {j} pushed to `{source.name}` has no `{c}` (key and time columns are "
+                                  f"required)")
+    cols = {}
+    for c, t in types.items():
+        vs = values[c]
+        valid = np.fromiter((v is not None for v in vs), bool, count=n)
+        f = filler(t)
+        cols[c] = Vec(np.array([f if v is None else v for v in vs], dtype=numpy_dtype(t)), valid)
+    return cols[source.time].values.astype(np.int64), cols
+
+
+def from_frame(source: ir.Source, df: pl.DataFrame, drop_null_keys: bool = False) -> tuple[np.ndarray, dict[str, Vec]]:
+    """Validate a DataFrame; with `drop_null_keys` (bulk loads) rows with a null key or time are
+    dropped (they are never visible), otherwise they are errors."""
+    types = dict(source.columns)
+    extra = [c for c in df.columns if c not in types]
+    if extra:
+        raise SchemaError(f"columns {extra} pushed to `{source.name}` are not declared; columns: {', '.join(types)}")
+    required = _required(source)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise SchemaError(f"rows pushed to `{source.name}` lack key/time columns {missing}")
+    null_key = pl.any_horizontal([pl.col(c).is_null() for c in required])
+    if drop_null_keys:
+        df = df.filter(~null_key)
+    elif df.select(null_key.any()).item():
+        raise SchemaError(f"rows pushed to `{source.name}` have null key or time values")
+    cols = {}
+    for c, t in types.items():
+        if c not in df.columns:
+            cols[c] = Vec(np.full(len(df), filler(t), dtype=numpy_dtype(t)), np.zeros(len(df), bool))
+            continue
+        s = df[c]
+        if t.name in ("timestamp", "duration"):
+            if isinstance(s.dtype, pl.Datetime | pl.Duration):
+                s = s.dt.cast_time_unit("us").cast(pl.Int64)
+            elif s.dtype.is_integer():
+                s = s.cast(pl.Int64)
+            else:
+                raise SchemaError(f"`{source.name}.{c}` is {s.dtype}, expected {t}")
+        else:
+            try:
+                s = s.cast(polars_dtype(t), strict=True)
+            except Exception as exc:
+                raise SchemaError(f"`{source.name}.{c}` is {s.dtype}, expected {t}: {exc}") from None
+        valid = s.is_not_null().to_numpy()
+        vals = s.fill_null(filler(t)).to_numpy()
+        cols[c] = Vec(vals.astype(numpy_dtype(t)), valid)
+    return cols[source.time].values.astype(np.int64), cols

@@ -1,0 +1,238 @@
+"""The embedded online store: incrementally maintained tables plus compiled service plans.
+
+    store = Store(plan, allowed_lateness=60_000_000, services=["fraud_model@v1"])  # None: all
+    store.materialize("data")                       # bulk bootstrap from the offline sources
+    store.push("transactions", [{"user_id": 1, ...}])
+    store.get("fraud_model@v1", [{"user_id": 1}], at=t).rows()
+
+Rows older than a source's watermark minus the allowed lateness are rejected (never dropped
+silently).  Rows older than the watermark - lateness - the longest window are evicted; the
+horizon is the earliest query time the retained rows (plus running state) answer exactly.
+A store built for some services keeps only the tables and structures those services read.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from pathlib import Path
+
+import attrs
+import numpy as np
+import polars as pl
+
+from astra.online import ingest
+from astra.online.codegen import compile_service, compile_where
+from astra.online.errors import HorizonError, LateRowError, UnknownServiceError
+from astra.online.layout import TableSpec, plan_layout
+from astra.online.result import Result
+from astra.online.table import Input, Table
+from astra.online.view import Query
+from astra.ops.dtypes import filler, numpy_dtype
+from astra.ops.registry import Vec
+from astra.plan import ir
+
+
+@attrs.frozen
+class PushReport:
+    """What a push stored: `accepted` rows, and `rejected` as (batch index, time, bound) tuples."""
+
+    accepted: int
+    rejected: list[tuple[int, int, int]]
+
+
+def new_table(spec: TableSpec) -> Table:
+    src = spec.source
+    cols = {c: numpy_dtype(src.column_type(c)) for c in spec.columns}
+    inputs = []
+    for i in spec.inputs:
+        t = src.column_type(i.column) if i.column is not None else None
+        windows = tuple(sorted(i.windows, key=lambda w: (w is None, w or 0)))
+        numeric = t is not None and (t.is_numeric or t.name in ("timestamp", "duration"))
+        inputs.append(Input(i.column, compile_where(i.where, src.name) if i.where is not None else None,
+                            set(i.needs), t is not None and t.is_integer, windows, numeric, i.lifetime))
+    return Table(src.name, spec.key.columns, cols, inputs, spec.evict_window, spec.asof)
+
+
+def parse_service(service: str) -> tuple[str, int]:
+    name, sep, ver = service.partition("@v")
+    if not sep or not ver.isdigit():
+        raise UnknownServiceError(f"service must be written NAME@vN, got {service!r}")
+    return name, int(ver)
+
+
+class Store:
+    """Per source and entity, the retained rows and running state a plan needs to answer exactly."""
+
+    def __init__(self, plan: ir.Plan, allowed_lateness: int = 0, services: list[str] | None = None):
+        """`services` ("name@vN"): keep only what these services read (None: every feature)."""
+        self.plan, self.allowed_lateness = plan, int(allowed_lateness)
+        self.services = None if services is None else tuple(services)
+        if self.services is not None:
+            for sid in self.services:
+                compile_service(plan, *parse_service(sid))  # unknown services fail here
+        self.specs = plan_layout(plan, self.services).tables
+        self.tables = [new_table(s) for s in self.specs]
+        self._compiled: dict[str, object] = {}
+        self.watermark: dict[str, int] = {}
+        self.next_seq: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ ingestion
+    def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
+        """Store rows of a source.  Too-late rows raise `LateRowError` (nothing stored), or with
+        on_late="report" are left out and listed in the returned report."""
+        src = self._source(source)
+        times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
+        rejected: list[tuple[int, int, int]] = []
+        if source in self.watermark:
+            bound = self.watermark[source] - self.allowed_lateness
+            late = np.flatnonzero(times < bound)
+            if len(late):
+                rejected = [(int(j), int(times[j]), bound) for j in late]
+                if on_late != "report":
+                    raise LateRowError(source, rejected)
+                keep = times >= bound
+                times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+        if len(times):
+            self._ingest(src, times, cols, bulk=False)
+        return PushReport(len(times), rejected)
+
+    def _ingest(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
+        self.next_seq[src.name] = self.next_seq.get(src.name, 0) + len(times)
+        for spec, tb in zip(self.specs, self.tables):
+            if spec.source.name != src.name:
+                continue
+            slots = tb.assign(_keys(cols, spec.key.columns))
+            raw = tb.raw_rows(times, cols)
+            if bulk and tb.used == 0:
+                tb.bulk_load(slots, raw)
+            else:
+                tb.insert(slots, raw)
+        self.watermark[src.name] = max(self.watermark.get(src.name, int(times.max())), int(times.max()))
+        self._evict(src.name)
+        if bulk:
+            for spec, tb in zip(self.specs, self.tables):
+                if spec.source.name == src.name:
+                    tb.shrink()
+
+    def _evict(self, source: str) -> None:
+        """Advance eviction in steps of 1/8 of the retention, so its cost is amortised."""
+        w = self.watermark[source]
+        for spec, tb in zip(self.specs, self.tables):
+            if spec.source.name != source or tb.evict_window is None:
+                continue
+            cutoff = w - self.allowed_lateness - tb.evict_window
+            step = max((tb.evict_window + self.allowed_lateness) // 8, 1)
+            if tb.cutoff is None or cutoff - tb.cutoff >= step:
+                tb.evict(cutoff)
+
+    def materialize(self, data_root: str | Path, until: int | None = None) -> None:
+        """Bootstrap every source from its offline file (rows with time < `until`, all if None)."""
+        from astra.offline import io
+
+        for src in self.plan.sources:
+            if not any(s.source.name == src.name for s in self.specs):
+                continue
+            df = io.read_table(io.source_path(src, data_root)).select([c for c, _ in src.columns])
+            times, cols = ingest.from_frame(src, df, drop_null_keys=True)
+            if until is not None:
+                keep = times < until
+                times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+            if len(times):
+                self._ingest(src, times, cols, bulk=True)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def horizon(self) -> int | None:
+        """The earliest query time answered exactly (None: nothing evicted yet)."""
+        hs = [tb.cutoff + tb.evict_window for tb in self.tables if tb.cutoff is not None]
+        return max(hs) if hs else None
+
+    def get(self, service: str, entities: list[dict], at=None, request=None) -> Result:
+        """Feature values for each entity at time `at` (µs; a scalar or one per entity; None: now)."""
+        compiled = self._compiled.get(service)
+        if compiled is None:
+            compiled = self._compiled[service] = compile_service(self.plan, *parse_service(service), self.services)
+        n = len(entities)
+        if at is None:
+            at = _time.time_ns() // 1000
+        if isinstance(at, int):
+            t = np.full(n, at, np.int64)
+            t_min = at
+        else:
+            t = np.broadcast_to(np.asarray(at, dtype=np.int64), (n,)).copy()
+            t_min = int(t.min()) if n else 0
+        h = self.horizon
+        if h is not None and n and t_min < h:
+            raise HorizonError(t_min, h)
+        slots: list = [None] * len(self.tables)
+        keys: dict[str, list] = {}
+        missing = None
+        for ti in compiled.tables:
+            ent = self.specs[ti].entity
+            if ent.name not in keys:
+                keys[ent.name] = _entity_keys(entities, ent)
+            s = slots[ti] = self.tables[ti].lookup(keys[ent.name])
+            missing = s == 0 if missing is None else missing & (s == 0)
+        if missing is None:
+            missing = np.zeros(n, bool)
+        q = Query(self.tables, slots, t)
+        values = compiled.evaluate(q, _requests(compiled.requests, request, n))
+        return Result(compiled.output_types, values, missing)
+
+    def _source(self, name: str) -> ir.Source:
+        try:
+            return self.plan.source(name)
+        except KeyError:
+            raise KeyError(f"no source `{name}`; sources: {', '.join(s.name for s in self.plan.sources)}") from None
+
+    def nbytes(self) -> int:
+        return sum(tb.nbytes() for tb in self.tables)
+
+    def save(self, path: str | Path) -> None:
+        """Write the store to a directory (atomically: a temp dir renamed into place)."""
+        from astra.online.persist import save
+
+        save(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, plan: ir.Plan) -> Store:
+        """Read a store written by `save`; `plan` must be the plan it was built for."""
+        from astra.online.persist import load
+
+        return load(cls, Path(path), plan)
+
+
+def _keys(cols: dict[str, Vec], columns: tuple[str, ...]) -> list:
+    if len(columns) == 1:
+        return cols[columns[0]].values.tolist()
+    return list(zip(*(cols[c].values.tolist() for c in columns)))
+
+
+def _entity_keys(entities: list[dict], entity: ir.Entity) -> list:
+    names = [k for k, _ in entity.keys]
+    try:
+        if len(names) == 1:
+            (k,) = names
+            return [e[k] for e in entities]
+        return [tuple(e[k] for k in names) for e in entities]
+    except KeyError as exc:
+        raise KeyError(f"entity `{entity.name}` needs keys {names}; a query row lacks {exc}") from None
+
+
+def _requests(fields: tuple, request, n: int) -> dict[str, Vec]:
+    """Request inputs as Vecs: `request` is {field: value or per-entity list} or a list of dicts."""
+    out = {}
+    rows = request if isinstance(request, list) else None
+    for name, t in fields:
+        field = name.split(".", 1)[1]
+        if rows is not None:
+            vals = [r.get(name, r.get(field)) for r in rows]
+        else:
+            d = request or {}
+            v = d.get(name, d.get(field))
+            vals = list(v) if isinstance(v, list | tuple | np.ndarray) else [v] * n
+        valid = np.array([v is not None for v in vals], bool)
+        f = filler(t)
+        out[name] = Vec(np.array([f if v is None else ingest._micros(v, t) for v in vals],
+                                 dtype=numpy_dtype(t)), valid)
+    return out

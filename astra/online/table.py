@@ -1,0 +1,566 @@
+"""One source keyed by one entity: a columnar arena of retained rows, one contiguous segment per entity.
+
+Arrays indexed by arena position live in `Table.pos` (times, column values and validity, and per
+aggregation input its inclusion mask and prefix structures); arrays indexed by entity slot live in
+`Table.slot` (segment start, length, capacity and the running state of evicted rows).  A segment
+holds its entity's rows sorted by (time, arrival), so a window is a contiguous range found by
+binary search and most aggregations are a difference of two prefix values.  Slot 0 is a
+permanently empty entity that unknown keys map to.  Rows carry no arrival number: a pushed row
+always arrived after every stored one, so it goes after equal times.
+
+Every per-position structure is *segment-relative* (prefixes restart at each segment), so a
+segment moves or a compaction copies without recomputing, and eviction rebases only the evicted
+segments, folding the dropped prefix into a per-slot base.  Float sums are double-double prefixes
+(a running sum, plus the running sum of its rounding errors kept in float32: it is tiny).  The
+last/first included row of a window is found at query time (the edge row almost always qualifies).
+
+Range min/max use blocks of `BLOCK` arena positions and a sparse table over blocks (`Table.blocks`):
+a window is two partial blocks scanned directly plus two table lookups.  count_distinct over a
+window of length w uses, per row i, end_i = min(t_i + w, time of the next row with the same value)
+kept sorted within the segment: the distinct count at t is #{included rows before t} - #{end_i < t}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+
+from astra.ops.registry import Vec
+
+BIG = np.iinfo(np.int64).max  # "no end": rows that never leave a count_distinct window
+BLOCK = 32  # rows per block of the min/max sparse table
+_I32 = np.iinfo(np.int32)
+
+
+@attrs.define
+class Input:
+    """Rows an aggregation sees: `where` holds and `column` is non-null (every row for count(*)).
+
+    `needs` names structures: "cnt", "sum", "min"/"max" (block sparse tables), "distinct" (sorted
+    ends, one per window in `windows`); "li"/"ni" (last/first included row) need no per-row array,
+    only, for lifetime views, the last/first included value among evicted rows."""
+
+    column: str | None
+    where: Callable[[dict[str, Vec], int], Vec] | None
+    needs: set[str]
+    sum_int: bool = False
+    windows: tuple[int | None, ...] = ()  # count_distinct windows (None: lifetime)
+    numeric: bool = False  # the column is a number or time (block extremes apply)
+    lifetime: bool = True  # a lifetime aggregation reads it: keep running state of evicted rows
+
+    @property
+    def all_rows(self) -> bool:
+        """count(*) without a filter: its count is the window's length, no array needed."""
+        return self.column is None and self.where is None
+
+
+def two_sum_err(a, b, s):
+    """The exact rounding error of s = fl(a + b) (Knuth's TwoSum), elementwise."""
+    bb = s - a
+    return (a - (s - bb)) + (b - bb)
+
+
+def comp_cumsum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Double-double running sums of x; np.cumsum adds sequentially."""
+    c = np.cumsum(x)
+    prev = np.empty_like(c)
+    if len(c):
+        prev[0], prev[1:] = 0.0, c[:-1]
+    return c, np.cumsum(two_sum_err(prev, x, c))
+
+
+def ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(s, s + n) for each (s, n), vectorised."""
+    lens = np.asarray(lens, np.int64)
+    offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    return np.repeat(np.asarray(starts, np.int64), lens) + offs
+
+
+def count_before(arr: np.ndarray, start: np.ndarray, length: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per query, how many values of its sorted segment arr[start:start+length] are < x.
+
+    A binary search run in lock-step over all queries (log2 of the longest segment vectorised steps)."""
+    if len(start) <= 2:  # one or two entities: numpy's own searchsorted per segment is cheaper
+        out = np.empty(x.shape, np.int64)
+        for j, (s, n) in enumerate(zip(start.tolist(), length.tolist())):
+            out[..., j] = np.searchsorted(arr[s:s + n], x[..., j], "left")
+        return out
+    lo = np.broadcast_to(start, x.shape).copy()
+    hi = lo + length
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo - start
+        mid = (lo + hi) >> 1
+        go = arr[np.where(active, mid, 0)] < x
+        lo = np.where(active & go, mid + 1, lo)
+        hi = np.where(active & ~go, mid, hi)
+
+
+def identity(dt: np.dtype, kind: str):
+    """The neutral value of min or max for a numeric dtype."""
+    if dt.kind == "f":
+        return np.inf if kind == "min" else -np.inf
+    return np.iinfo(dt).max if kind == "min" else np.iinfo(dt).min
+
+
+def _seg_cumsum(x: np.ndarray, gstart: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Running sums of x restarting at each group (groups are contiguous; gstart = first row)."""
+    c = np.cumsum(x)
+    before = np.where(gstart > 0, c[np.maximum(gstart - 1, 0)], 0)
+    return c - before[g]
+
+
+class Table:
+    """The retained rows of one source under one key, plus what its aggregations need."""
+
+    def __init__(self, name: str, key_columns: tuple[str, ...], columns: dict[str, np.dtype],
+                 inputs: list[Input], evict_window: int | None, keep_last: bool):
+        self.name, self.key_columns, self.inputs = name, key_columns, inputs
+        self.strings = [c for c, dt in columns.items() if dt.kind in "TUO"]
+        # int64 columns are stored as int32 until a value does not fit (then widened in place)
+        self.narrow = {c for c, dt in columns.items() if dt == np.int64}
+        self.columns = {c: (np.dtype(np.int32) if c in self.strings or c in self.narrow else dt)
+                        for c, dt in columns.items()}
+        self.dicts: dict[str, tuple[list, dict]] = {c: ([], {}) for c in self.strings}  # codes -> strings
+        self._decoded: dict[str, np.ndarray] = {}
+        self.evict_window = evict_window  # longest window; None: never evict (lifetime state not mergeable)
+        self.keep_last = keep_last  # as-of lookups need the last row before the cutoff
+        self.keys: dict[object, int] = {}
+        self.n_slots, self.used, self.holes = 1, 0, 0
+        self.cutoff: int | None = None  # rows with time < cutoff have been evicted
+        self.pos: dict[str, np.ndarray] = {k: np.zeros(BLOCK, dt) for k, dt in self._pos_dtypes().items()}
+        self.slot: dict[str, np.ndarray] = {k: np.zeros(16, dt) for k, dt in self._slot_dtypes().items()}
+        self.blocks: dict[str, np.ndarray] = {}  # "max:i" -> (levels, n_blocks) sparse table over blocks
+        # inclusion masks: none for count(*), the column's validity without a filter, else stored
+        self.inc_key = [None if inp.all_rows else f"m:{inp.column}" if inp.where is None else f"inc:{i}"
+                        for i, inp in enumerate(inputs)]
+        self.raw_keys = ["time", *(f"{p}:{c}" for c in self.columns for p in ("v", "m")),
+                         *(f"inc:{i}" for i, inp in enumerate(inputs) if inp.where is not None)]
+
+    # ------------------------------------------------------------------ layout
+    def _pos_dtypes(self) -> dict[str, np.dtype]:
+        d = {"time": np.dtype(np.int64)}
+        for c, dt in self.columns.items():
+            d[f"v:{c}"], d[f"m:{c}"] = dt, np.dtype(bool)
+        for i, inp in enumerate(self.inputs):
+            if inp.where is not None:
+                d[f"inc:{i}"] = np.dtype(bool)
+            if "cnt" in inp.needs and not inp.all_rows:
+                d[f"cnt:{i}"] = np.dtype(np.int32)
+            if "sum" in inp.needs:
+                d[f"shi:{i}"] = np.dtype(np.int64 if inp.sum_int else np.float64)
+                if not inp.sum_int:  # the rounding errors' sum: float32 keeps ~2^-76 relative
+                    d[f"slo:{i}"] = np.dtype(np.float32)
+            for w in inp.windows:
+                d[f"dend:{i}:{w}"] = np.dtype(np.int64)
+        return d
+
+    def _slot_dtypes(self) -> dict[str, np.dtype]:
+        d = {"start": np.dtype(np.int32), "len": np.dtype(np.int32), "cap": np.dtype(np.int32)}  # see _grow
+        pos = self._pos_dtypes()
+        for i, inp in enumerate(self.inputs):
+            if not inp.lifetime:
+                continue
+            for k in ("cnt", "shi", "slo"):
+                if f"{k}:{i}" in pos:
+                    d[f"b{k}:{i}"] = np.dtype(np.int64) if k == "cnt" else np.dtype(pos[f"shi:{i}"])
+            if inp.all_rows and "cnt" in inp.needs:
+                d[f"bcnt:{i}"] = np.dtype(np.int64)
+            if inp.column is not None and "ni" in inp.needs:
+                d[f"efv:{i}"], d[f"efm:{i}"] = self.columns[inp.column], np.dtype(bool)  # first evicted value
+            if inp.column is not None and "li" in inp.needs:
+                d[f"elv:{i}"], d[f"elm:{i}"] = self.columns[inp.column], np.dtype(bool)  # last evicted value
+        return d
+
+    def _grow(self, need: int) -> None:
+        cap = len(self.pos["time"])
+        if need <= cap:
+            return
+        new = -(-max(need, cap + cap // 4) // BLOCK) * BLOCK  # a whole number of blocks
+        if new >= 2**31:  # slot arrays hold positions as int32
+            raise MemoryError(f"table `{self.name}` would exceed 2^31 arena rows")
+        for k, a in self.pos.items():
+            b = np.zeros(new, a.dtype)
+            b[:cap] = a
+            self.pos[k] = b
+        for k, a in self.blocks.items():
+            b = np.zeros((a.shape[0], new // BLOCK), a.dtype)
+            b[:, :a.shape[1]] = a
+            self.blocks[k] = b
+
+    # ------------------------------------------------------------------ keys and strings
+    def lookup(self, keys: list) -> np.ndarray:
+        """Slots of the given keys (scalars for one key column, tuples otherwise); 0 when unknown."""
+        get = self.keys.get
+        if len(keys) == 1:
+            return np.array([get(keys[0], 0)], np.int64)
+        return np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+
+    def assign(self, keys: list) -> np.ndarray:
+        """Slots for keys, allocating new (empty) slots for keys not seen before."""
+        table = self.keys
+        get = table.get
+        out = np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        new = np.flatnonzero(out < 0)
+        for j in new.tolist():  # new entities only
+            k = keys[j]
+            s = get(k)
+            if s is None:
+                s = table[k] = self.n_slots
+                self.n_slots += 1
+            out[j] = s
+        if self.n_slots > len(self.slot["start"]):
+            cap = max(self.n_slots, len(self.slot["start"]) * 2)
+            for k, a in self.slot.items():
+                b = np.zeros(cap, a.dtype)
+                b[:len(a)] = a
+                self.slot[k] = b
+        return out
+
+    def encode(self, column: str, values: np.ndarray) -> np.ndarray:
+        """Dictionary codes (int32) of string values, adding new strings to the column's dictionary."""
+        strings, codes = self.dicts[column]
+        uniq, inv = np.unique(values, return_inverse=True)
+        mapped = np.empty(len(uniq), np.int32)
+        for j, s in enumerate(uniq.tolist()):
+            c = codes.get(s)
+            if c is None:
+                c = codes[s] = len(strings)
+                strings.append(s)
+                self._decoded.pop(column, None)
+            mapped[j] = c
+        return mapped[inv.reshape(-1)] if len(values) else np.zeros(0, np.int32)
+
+    def included(self, i: int, idx) -> np.ndarray:
+        """Whether the rows at arena positions `idx` are in aggregation input i."""
+        key = self.inc_key[i]
+        return np.ones(len(idx), bool) if key is None else self.pos[key][idx]
+
+    def values(self, column: str, idx) -> np.ndarray:
+        """Stored values of `column` at arena positions `idx` (strings decoded)."""
+        return self.decode(column, self.pos[f"v:{column}"][idx])
+
+    def _widen(self, column: str) -> None:
+        """Store an int64 column at full width from now on (a value left the int32 range)."""
+        self.narrow.discard(column)
+        self.columns[column] = np.dtype(np.int64)
+        self.pos[f"v:{column}"] = self.pos[f"v:{column}"].astype(np.int64)
+        for i, inp in enumerate(self.inputs):
+            if inp.column == column:
+                for k in (f"efv:{i}", f"elv:{i}"):
+                    if k in self.slot:
+                        self.slot[k] = self.slot[k].astype(np.int64)
+        self._rebuild_blocks()
+
+    def sync_widths(self) -> None:
+        """After loading arrays: columns saved at full width are no longer narrow."""
+        for c in list(self.narrow):
+            if self.pos[f"v:{c}"].dtype == np.int64:
+                self._widen(c)
+
+    def decode(self, column: str, codes: np.ndarray) -> np.ndarray:
+        """Values of a column from what the arena stores (dictionary codes for strings, int32 for
+        narrow int64 columns)."""
+        if column not in self.dicts:
+            return codes.astype(np.int64) if column in self.narrow else codes
+        table = self._decoded.get(column)
+        if table is None:
+            table = self._decoded[column] = np.array(self.dicts[column][0] or [""], dtype=np.dtypes.StringDType())
+        return table[codes]
+
+    # ------------------------------------------------------------------ ingestion
+    def raw_rows(self, time: np.ndarray, cols: dict[str, Vec]) -> dict[str, np.ndarray]:
+        """The stored per-row arrays of a batch: times, columns and inclusion masks."""
+        n = len(time)
+        raw = {"time": time}
+        for c in self.columns:
+            v = cols[c].values
+            if c in self.dicts:
+                v = self.encode(c, v)
+            elif c in self.narrow:
+                if len(v) and (int(v.min()) < _I32.min or int(v.max()) > _I32.max):
+                    self._widen(c)
+                v = v.astype(self.columns[c])
+            raw[f"v:{c}"], raw[f"m:{c}"] = v, cols[c].valid
+        for i, inp in enumerate(self.inputs):
+            if inp.where is not None:
+                w = inp.where(cols, n)
+                inc = w.valid & w.values.astype(bool)
+                raw[f"inc:{i}"] = inc if inp.column is None else inc & cols[inp.column].valid
+        return raw
+
+    def insert(self, slots: np.ndarray, raw: dict[str, np.ndarray]) -> None:
+        """Place a batch of rows in their entities' segments, keeping (time, arrival) order.
+
+        Vectorised over the touched segments: segments without room move to the arena's end,
+        each segment's rows from the first new time on are merged with the new rows, and the
+        derived structures are recomputed from that point only."""
+        order = np.lexsort((raw["time"], slots))  # stable: batch order on ties
+        slots = slots[order]
+        raw = {k: v[order] for k, v in raw.items()}
+        first = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
+        u, k = slots[first], np.diff(np.append(first, len(slots)))
+        S, P = self.slot, self.pos
+        st, ln, cap = S["start"][u], S["len"][u], S["cap"][u]
+        # old rows with time <= the first new time stay in place (new rows go after equal times)
+        p = count_before(P["time"], st, ln, raw["time"][first] + 1) if self.used else np.zeros(len(u), np.int64)
+        need = ln + k
+        move = need > cap
+        derive_from = p.copy()
+        if move.any():
+            mv = np.flatnonzero(move)
+            newcap = need[mv] + np.maximum(need[mv] // 4, 4)
+            new_st = self.used + np.cumsum(newcap) - newcap
+            self._grow(self.used + int(newcap.sum()))
+            src, dst = ranges(st[mv], ln[mv]), ranges(new_st, ln[mv])
+            for a in self.pos.values():
+                a[dst] = a[src]
+            self.holes += int(cap[mv].sum())
+            self.used += int(newcap.sum())
+            st[mv], cap[mv] = new_st, newcap
+            S["start"][u[mv]], S["cap"][u[mv]] = new_st, newcap
+            derive_from[mv] = 0  # blocks must be rebuilt at the new place
+        tail = ln - p
+        src = ranges(st + p, tail)  # old rows after the insertion point
+        dst = ranges(st + p, tail + k)
+        g_old = np.repeat(np.arange(len(u)), tail)
+        g_new = np.repeat(np.arange(len(u)), k)
+        if len(src):
+            t_all = np.concatenate((P["time"][src], raw["time"]))
+            g_all = np.concatenate((g_old, g_new))
+            perm = np.lexsort((t_all, g_all))  # stable: old rows (first) before new ones on ties
+            for key in self.raw_keys:
+                a = P[key]
+                a[dst] = np.concatenate((a[src], raw[key]))[perm]
+        else:  # pure appends: rows are already in (segment, time, arrival) order
+            for key in self.raw_keys:
+                P[key][dst] = raw[key]
+        S["len"][u] = need
+        self._derive(st, need, p, derive_from)
+        self._maybe_compact()
+
+    def _derive(self, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray) -> None:
+        """Recompute the structures of segments (start st, length n) from relative position p on
+        (block structures from pb on), given correct values before p."""
+        P = self.pos
+        m = len(st)
+        span = n - p
+        rows = ranges(st + p, span)
+        g = np.repeat(np.arange(m), span)
+        gstart = np.cumsum(span) - span
+        has_prev = p > 0
+        prev = np.where(has_prev, st + p - 1, 0)
+        full = None
+        for i, inp in enumerate(self.inputs):
+            inc = self.included(i, rows)
+            if f"cnt:{i}" in P:
+                base = np.where(has_prev, P[f"cnt:{i}"][prev], 0)
+                P[f"cnt:{i}"][rows] = _seg_cumsum(inc.astype(np.int64), gstart, g) + base[g]
+            if "sum" in inp.needs:
+                x = np.where(inc, P[f"v:{inp.column}"][rows], 0)
+                if inp.sum_int:
+                    base = np.where(has_prev, P[f"shi:{i}"][prev], 0)
+                    P[f"shi:{i}"][rows] = _seg_cumsum(x.astype(np.int64), gstart, g) + base[g]
+                else:
+                    hi, lo = comp_cumsum(x.astype(np.float64))
+                    j = np.maximum(gstart - 1, 0)
+                    h0 = np.where(gstart > 0, hi[j], 0.0)[g]
+                    l0 = np.where(gstart > 0, lo[j], 0.0)[g]
+                    d = hi - h0
+                    lo = two_sum_err(hi, -h0, d) + (lo - l0)
+                    bh = np.where(has_prev, P[f"shi:{i}"][prev], 0.0)[g]
+                    bl = np.where(has_prev, P[f"slo:{i}"][prev], 0.0)[g]
+                    s = d + bh
+                    P[f"shi:{i}"][rows], P[f"slo:{i}"][rows] = s, lo + bl + two_sum_err(d, bh, s)
+            if inp.windows:  # ends depend on later rows: whole segments
+                if full is None:
+                    full = (ranges(st, n), np.repeat(np.arange(m), n), np.cumsum(n) - n)
+                self._derive_whole(i, inp, *full, n)
+            if {"min", "max"} & inp.needs and inp.numeric:
+                for kind in ("min", "max"):
+                    if kind in inp.needs:
+                        self._derive_blocks(i, inp, kind, st, st + pb, st + n)
+
+    def _derive_whole(self, i: int, inp: Input, rows, g, gstart, n) -> None:
+        P = self.pos
+        inc = self.included(i, rows)
+        idx = np.arange(len(rows))
+        if inp.windows:
+            t = P["time"][rows]
+            v = P[f"v:{inp.column}"][rows]
+            order = np.lexsort((idx, v, g))  # by segment, value, position
+            sel = order[inc[order]]  # included rows only
+            t_next = np.full(len(rows), BIG, np.int64)
+            if len(sel) > 1:
+                same = (g[sel][1:] == g[sel][:-1]) & (v[sel][1:] == v[sel][:-1])
+                t_next[sel[:-1][same]] = t[sel[1:][same]]  # the next row with the same value
+            for w in inp.windows:
+                end = t_next if w is None else np.minimum(t_next, t + w)
+                end = np.where(inc, end, t)  # excluded rows leave at once
+                P[f"dend:{i}:{w}"][rows] = end[np.lexsort((end, g))]
+
+    def _derive_blocks(self, i: int, inp: Input, kind: str, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Rebuild the sparse table entries of blocks overlapping arena ranges [lo, hi) of segments
+        starting at `seg` (and ending at hi)."""
+        key = f"{kind}:{i}"
+        P = self.pos
+        dt = P[f"v:{inp.column}"].dtype
+        ident = identity(dt, kind)
+        red = np.minimum if kind == "min" else np.maximum
+        nb = len(P["time"]) // BLOCK
+        seg_lb, seg_hb = -(-seg // BLOCK), hi // BLOCK  # the segments' full blocks
+        longest = int((seg_hb - seg_lb).max(initial=0))
+        levels = max(1, longest.bit_length())
+        tbl = self.blocks.get(key)
+        if tbl is not None and tbl.shape[0] < levels:  # a longer segment: rebuild with more levels
+            self._rebuild_blocks(levels)
+            return
+        if tbl is None:
+            tbl = self.blocks[key] = np.full((levels, nb), ident, dt)
+        b_lo, b_hi = lo // BLOCK, np.maximum(-(-hi // BLOCK), lo // BLOCK)
+        keep = b_hi > b_lo
+        b_lo, b_hi = b_lo[keep], b_hi[keep]
+        if not len(b_lo):
+            return
+        blocks = np.unique(ranges(b_lo, b_hi - b_lo))
+        pos = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
+        vals = np.where(self.included(i, pos), P[f"v:{inp.column}"][pos], ident).reshape(-1, BLOCK)
+        tbl[0, blocks] = red.reduce(vals, axis=1)
+        seg_lb, seg_hb = seg_lb[keep], seg_hb[keep]
+        for lev in range(1, tbl.shape[0]):
+            h = 1 << (lev - 1)
+            a = np.maximum(b_lo - (1 << lev) + 1, seg_lb)
+            b = np.minimum(b_hi, seg_hb - (1 << lev) + 1)
+            ok = b > a
+            if not ok.any():
+                break
+            ent = ranges(a[ok], (b - a)[ok])
+            tbl[lev, ent] = red(tbl[lev - 1, ent], tbl[lev - 1, ent + h])
+
+    def _rebuild_blocks(self, levels: int = 1) -> None:
+        """Recompute every block sparse table over the whole arena (after a compaction)."""
+        S = self.slot
+        st, ln = S["start"][1:self.n_slots], S["len"][1:self.n_slots]
+        live = ln > 0
+        st, end = st[live], (st + ln)[live]
+        for i, inp in enumerate(self.inputs):
+            for kind in ("min", "max"):
+                if kind in inp.needs and inp.numeric:
+                    old = self.blocks.pop(f"{kind}:{i}", None)
+                    n_lev = max(levels, old.shape[0] if old is not None else 1)
+                    dt = self.pos[f"v:{inp.column}"].dtype
+                    nb = len(self.pos["time"]) // BLOCK
+                    self.blocks[f"{kind}:{i}"] = np.full((n_lev, nb), identity(dt, kind), dt)
+                    self._derive_blocks(i, inp, kind, st, st, end)
+
+    def bulk_load(self, slots: np.ndarray, raw: dict[str, np.ndarray]) -> None:
+        """Replace the contents with a batch in one vectorised pass (the table must be empty)."""
+        assert self.used == 0, "bulk_load needs an empty table"
+        order = np.lexsort((raw["time"], slots))
+        slots = slots[order]
+        n = len(slots)
+        self._grow(n)
+        for k, v in raw.items():
+            self.pos[k][:n] = v[order]
+        self.used = n
+        counts = np.bincount(slots, minlength=self.n_slots)
+        starts = np.cumsum(counts) - counts
+        S = self.slot
+        S["start"][:self.n_slots], S["len"][:self.n_slots], S["cap"][:self.n_slots] = starts, counts, counts
+        live = np.flatnonzero(counts)
+        self._derive(starts[live], counts[live], np.zeros(len(live), np.int64), np.zeros(len(live), np.int64))
+
+    def _maybe_compact(self, force: bool = False) -> None:
+        """Rewrite the arena without holes once they outweigh the live rows."""
+        if not force and (self.holes < 4096 or self.holes * 2 < self.used):
+            return
+        S = self.slot
+        st, ln = S["start"][:self.n_slots].copy(), S["len"][:self.n_slots]
+        cap = ln + (np.maximum(ln // 8, 2) * (ln > 0) if not force else 0)
+        new_st = np.cumsum(cap) - cap
+        total = int(cap.sum())
+        src, dst = ranges(st, ln), ranges(new_st, ln)
+        size = max(-(-total // BLOCK) * BLOCK, BLOCK)
+        pos = {}
+        for k, a in self.pos.items():
+            b = np.zeros(size, a.dtype)
+            b[dst] = a[src]
+            pos[k] = b
+        self.pos, self.used, self.holes = pos, total, 0
+        S["start"][:self.n_slots], S["cap"][:self.n_slots] = new_st, cap
+        self._rebuild_blocks()
+
+    def shrink(self) -> None:
+        """Drop spare capacity (after a bulk load): an exact-size arena, slack added on growth."""
+        self._maybe_compact(force=True)
+
+    # ------------------------------------------------------------------ eviction
+    def evict(self, cutoff: int) -> None:
+        """Drop rows with time < cutoff (keeping the last one per entity for as-of lookups),
+        folding what lifetime aggregations need into each slot's running state."""
+        if self.evict_window is None or (self.cutoff is not None and cutoff <= self.cutoff):
+            return
+        self.cutoff = cutoff
+        P, S, m = self.pos, self.slot, self.n_slots
+        st, ln = S["start"][:m], S["len"][:m]
+        k = count_before(P["time"], st, ln, np.full(m, cutoff, np.int64)) - int(self.keep_last)
+        sel = np.flatnonzero(k > 0)
+        if not len(sel):
+            return
+        s, kk, n = st[sel], k[sel], ln[sel]
+        e = s + kk - 1  # last evicted position
+        rest = ranges(s + kk, n - kk)  # retained rows of the evicted segments
+        g = np.repeat(np.arange(len(sel)), n - kk)
+        for i, inp in enumerate(self.inputs):
+            if f"cnt:{i}" in P:
+                c0 = P[f"cnt:{i}"][e]
+                if f"bcnt:{i}" in S:
+                    S[f"bcnt:{i}"][sel] += c0
+                P[f"cnt:{i}"][rest] -= c0[g]
+            elif f"bcnt:{i}" in S:
+                S[f"bcnt:{i}"][sel] += kk
+            if f"shi:{i}" in P:
+                h0 = P[f"shi:{i}"][e]
+                if inp.sum_int:
+                    if inp.lifetime:
+                        S[f"bshi:{i}"][sel] += h0
+                    P[f"shi:{i}"][rest] -= h0[g]
+                else:
+                    l0 = P[f"slo:{i}"][e].astype(np.float64)
+                    if inp.lifetime:
+                        bh, bl = S[f"bshi:{i}"][sel], S[f"bslo:{i}"][sel]
+                        nh = bh + h0
+                        S[f"bshi:{i}"][sel], S[f"bslo:{i}"][sel] = nh, bl + l0 + two_sum_err(bh, h0, nh)
+                    hi = P[f"shi:{i}"][rest]
+                    d = hi - h0[g]
+                    P[f"slo:{i}"][rest] += two_sum_err(hi, -h0[g], d) - l0[g]
+                    P[f"shi:{i}"][rest] = d
+            if f"elv:{i}" in S or f"efv:{i}" in S:  # the last / first included evicted row
+                gone = ranges(s, kk)
+                inc = self.included(i, gone)
+                cuts = np.cumsum(kk) - kk
+                if f"elv:{i}" in S:
+                    li = np.maximum.reduceat(np.where(inc, gone, -1), cuts)
+                    got = li >= 0
+                    S[f"elv:{i}"][sel[got]] = P[f"v:{inp.column}"][li[got]]
+                    S[f"elm:{i}"][sel[got]] = True
+                if f"efv:{i}" in S:
+                    ni = np.minimum.reduceat(np.where(inc, gone, BIG), cuts)
+                    got = (ni != BIG) & ~S[f"efm:{i}"][sel]
+                    S[f"efv:{i}"][sel[got]] = P[f"v:{inp.column}"][ni[got]]
+                    S[f"efm:{i}"][sel[got]] = True
+            # count_distinct ends: evicted rows' ends are all < any answerable time, so dropping the
+            # kk smallest ends of the segment leaves the same counts (see the module docstring)
+        S["start"][sel] += kk
+        S["len"][sel] -= kk
+        S["cap"][sel] -= kk
+        self.holes += int(kk.sum())
+        self._maybe_compact()
+
+    def nbytes(self) -> int:
+        """Bytes held by the arena, block tables, slot arrays and string dictionaries."""
+        total = sum(a.nbytes for a in (*self.pos.values(), *self.slot.values(), *self.blocks.values()))
+        return total + sum(len(s) + 8 for strings, _ in self.dicts.values() for s in strings)

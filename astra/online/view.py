@@ -1,0 +1,259 @@
+"""What the generated query code and the aggregations' online kernels see of the store.
+
+`Query` holds one batch (entity slots per table, query times).  `prepare` finds, for every window
+offset a table's features use, how many of each entity's rows precede t - offset, in one search;
+prefix structures are then gathered for all windows at once (one fancy index per structure) and
+cached, so a kernel's window value is a difference of two cached rows.  `WindowView` is one
+aggregation input over one window for every query of the batch, with the generic primitives the
+kernels in `astra.ops.aggregations` are written against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from astra.online.table import BIG, BLOCK, Table, count_before, identity, ranges, two_sum_err
+from astra.ops.registry import Vec
+
+_COLS = np.arange(BLOCK)
+_LEFT = np.arange(2 * BLOCK) < BLOCK  # the head block's columns of a partial-block gather
+
+
+class Query:
+    """One batch of queries: `n` entities at times `t` (µs), with their slot in each table."""
+
+    def __init__(self, tables: list[Table], slots: list, t: np.ndarray):
+        self.tables, self.slots, self.t, self.n = tables, slots, t, len(t)
+        self.ones = np.ones(self.n, bool)  # shared validity of never-null results (never mutated)
+        self.start: list = [None] * len(tables)
+        self.length: list = [None] * len(tables)
+        self.bounds: dict[int, np.ndarray] = {}  # table -> (offsets + 1, n) rows before t - offset; last row 0
+        self.offsets: dict[int, np.ndarray] = {}
+        self._cache: dict[tuple, object] = {}
+
+    def prepare(self, ti: int, offsets: np.ndarray) -> None:
+        """Rows of each entity with time < t - offset, for every offset (offsets[0] is 0)."""
+        tb, s = self.tables[ti], self.slots[ti]
+        st, ln = tb.slot["start"][s], tb.slot["len"][s]
+        self.start[ti], self.length[ti] = st, ln
+        m = np.zeros((len(offsets) + 1, self.n), np.int64)  # the last row: lifetime windows start at 0
+        m[:-1] = count_before(tb.pos["time"], st, ln, self.t - offsets[:, None])
+        self.bounds[ti], self.offsets[ti] = m, offsets
+
+    def prefix(self, ti: int, key: str) -> np.ndarray:
+        """Prefix `key` (e.g. "cnt:0") after each bound of table ti: a (windows + 1, n) matrix."""
+        got = self._cache.get((ti, key))
+        if got is None:
+            m = self.bounds[ti]
+            idx = self.start[ti] + m - 1
+            got = self.tables[ti].pos[key][np.maximum(idx, 0)]
+            if got.dtype == np.float32:  # the rounding-error prefix: subtract in float64
+                got = got.astype(np.float64)
+            got[m == 0] = 0
+            self._cache[ti, key] = got
+        return got
+
+    def spans(self, ti: int, key: str) -> np.ndarray:
+        """Prefix `key` over every prepared window at once: row j is the value over
+        [t - offset_j, t) (the last row, whose bound is 0, is the retained rows before t)."""
+        got = self._cache.get((ti, "span", key))
+        if got is None:
+            if key == "all":  # count(*): the windows' lengths
+                m = self.bounds[ti]
+                got = m[0] - m
+            elif key.startswith("sum:"):  # double-double: high and low parts subtracted apart
+                i = key[4:]
+                hi, lo = self.prefix(ti, f"shi:{i}"), self.prefix(ti, f"slo:{i}")
+                got = (hi[0] - hi) + (lo[0] - lo)
+            else:
+                m = self.prefix(ti, key)
+                got = (m[0] - m).astype(np.int64, copy=False)
+            self._cache[ti, "span", key] = got
+        return got
+
+    def view(self, ti: int, inp: int, j: int) -> WindowView:
+        """Input `inp` of table `ti` over window j of its prepared offsets (-1: lifetime)."""
+        return WindowView(self, ti, inp, j)
+
+    def asof(self, ti: int, column: str) -> Vec:
+        """`column` of the latest row with time < t (null when there is none)."""
+        got = self._cache.get((ti, "asof"))
+        if got is None:  # the row is shared by every column of the table
+            b = self.bounds[ti][0]
+            got = self._cache[ti, "asof"] = (np.maximum(self.start[ti] + b - 1, 0), b > 0)
+        tb, (idx, found) = self.tables[ti], got
+        return Vec(tb.values(column, idx), found & tb.pos[f"m:{column}"][idx])
+
+
+class WindowView:
+    """One aggregation input over one window, for every query in a batch.
+
+    Per query: rows [start + a, start + b) of its segment are in the window; a lifetime view
+    also covers the evicted rows folded into the slot's running state."""
+
+    def __init__(self, q: Query, ti: int, inp: int, j: int):
+        self.q, self.ti, self.i, self.j = q, ti, inp, j
+        self.table = q.tables[ti]
+        self.input = self.table.inputs[inp]
+        self.lifetime, self.n, self.ones = j < 0, q.n, q.ones
+        self.column = self.input.column
+
+    @property
+    def a(self) -> np.ndarray:
+        return self.q.bounds[self.ti][self.j]
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.q.bounds[self.ti][0]
+
+    def _base(self, key: str) -> np.ndarray:
+        return self.table.slot[f"b{key}:{self.i}"][self.q.slots[self.ti]]
+
+    def count(self) -> np.ndarray:
+        """Included rows in the window (int64)."""
+        d = self.q.spans(self.ti, "all" if self.input.all_rows else f"cnt:{self.i}")[self.j]
+        return d + self._base("cnt") if self.lifetime else d
+
+    def sum(self) -> np.ndarray:
+        """Sum of the included values (int64 for integer columns, float64 otherwise)."""
+        if self.input.sum_int:
+            d = self.q.spans(self.ti, f"shi:{self.i}")[self.j]
+            return d + self._base("shi") if self.lifetime else d
+        if not self.lifetime:
+            return self.q.spans(self.ti, f"sum:{self.i}")[self.j]
+        m, lo = self.q.prefix(self.ti, f"shi:{self.i}"), self.q.prefix(self.ti, f"slo:{self.i}")
+        bh, bl = self._base("shi"), self._base("slo")
+        s = m[0] + bh
+        return s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
+
+    def _take(self, idx: np.ndarray, ok: np.ndarray) -> Vec:
+        return Vec(self.table.values(self.column, np.where(ok, idx, 0)), ok)
+
+    def _nearest(self, latest: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(arena position, found) of the latest or earliest included row in each window.
+
+        The row at the window's edge usually qualifies (one vectorised check); the rest scan
+        their window (nulls or a rarely true filter at the edge)."""
+        st, b = self.q.start[self.ti], self.b
+        a = np.zeros_like(b) if self.lifetime else self.a
+        lo, hi = st + a, st + b
+        ok = b > a
+        idx = np.where(ok, hi - 1 if latest else lo, 0)
+        hit = ok & self.table.included(self.i, idx)
+        for j in np.flatnonzero(ok & ~hit).tolist():
+            got = np.flatnonzero(self.table.included(self.i, np.arange(lo[j], hi[j])))
+            if len(got):
+                idx[j], hit[j] = lo[j] + got[-1 if latest else 0], True
+        return idx, hit
+
+    def last(self) -> Vec:
+        """The latest included value in the window (ties: latest arrival)."""
+        v = self._take(*self._nearest(latest=True))
+        if not self.lifetime:
+            return v
+        S, s = self.table.slot, self.q.slots[self.ti]
+        em = S[f"elm:{self.i}"][s]
+        if not em.any():
+            return v
+        ev = self._decode(S[f"elv:{self.i}"][s])
+        return Vec(np.where(v.valid, v.values, ev), v.valid | em)
+
+    def first(self) -> Vec:
+        """The earliest included value in the window (ties: earliest arrival)."""
+        v = self._take(*self._nearest(latest=False))
+        if not self.lifetime:
+            return v
+        S, s = self.table.slot, self.q.slots[self.ti]
+        em = S[f"efm:{self.i}"][s]
+        if not em.any():
+            return v
+        ev = self._decode(S[f"efv:{self.i}"][s])
+        return Vec(np.where(em, ev, v.values), v.valid | em)
+
+    def _decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.table.decode(self.column, codes)
+
+    def extreme(self, largest: bool) -> Vec:
+        """The smallest or largest included value (numbers and times: block sparse table + two
+        partial blocks; other types: a gather of the window's rows)."""
+        kind = "max" if largest else "min"
+        key = f"{kind}:{self.i}"
+        tb = self.table
+        if key not in tb.blocks:
+            from astra.online.grouped import group_extreme
+
+            return group_extreme(*self.gather(), self.n, largest)
+        return Vec(self._extreme(tb, kind), self.count() > 0)
+
+    def _extreme(self, tb: Table, kind: str) -> np.ndarray:
+        """Per query: the extreme of the included values at positions [start + a, start + b)."""
+        m, st = self.q.bounds[self.ti], self.q.start[self.ti]
+        lo, hi = st + m[self.j], st + m[0]
+        if self.n == 1:
+            return self._extreme_one(tb, kind, int(lo[0]), int(hi[0]))
+        v, tbl = tb.pos[f"v:{self.column}"], tb.blocks[f"{kind}:{self.i}"]
+        ident = identity(v.dtype, kind)
+        red = np.minimum if kind == "min" else np.maximum
+        lb, hb = -(-lo // BLOCK), hi // BLOCK
+        head_hi = np.minimum(hi, lb * BLOCK)
+        tail_lo = np.maximum(hb * BLOCK, head_hi)
+        # two partial blocks: a (.., 2 * BLOCK) gather, masked outside [lo, head_hi) and [tail_lo, hi)
+        idx = np.concatenate((lo[:, None] + _COLS, tail_lo[:, None] + _COLS), axis=1)
+        ok = idx < np.where(_LEFT, head_hi[:, None], hi[:, None])
+        idx = np.where(ok, idx, 0)
+        inc = tb.included(self.i, idx.ravel()).reshape(idx.shape)
+        part = red.reduce(np.where(ok & inc, v[idx], ident), axis=-1)
+        nfull = hb - lb
+        full = nfull > 0
+        if full.any():
+            lev = np.zeros(nfull.shape, np.int64)
+            f = nfull[full]
+            lev[full] = np.log2(f).astype(np.int64)
+            lev = np.minimum(lev, tbl.shape[0] - 1)
+            x = tbl[lev, np.where(full, lb, 0)]
+            y = tbl[lev, np.where(full, hb - (1 << lev), 0)]
+            part = np.where(full, red(part, red(x, y)), part)
+        return tb.decode(self.column, part)
+
+    def _extreme_one(self, tb: Table, kind: str, lo: int, hi: int) -> np.ndarray:
+        """`_extreme` for one query: slices of the partial blocks, scalar sparse-table lookups."""
+        v, key = tb.pos[f"v:{self.column}"], tb.inc_key[self.i]
+        red = np.minimum if kind == "min" else np.maximum
+        lb, hb = -(-lo // BLOCK), hi // BLOCK
+        parts = [(lo, hi)] if hb - lb < 2 else [(lo, lb * BLOCK), (hb * BLOCK, hi)]
+        out = identity(v.dtype, kind)
+        for a, b in parts:
+            if b > a:
+                x = v[a:b] if key is None else v[a:b][tb.pos[key][a:b]]
+                if len(x):
+                    out = red(out, red.reduce(x))
+        if hb - lb >= 2:
+            tbl = tb.blocks[f"{kind}:{self.i}"]
+            lev = min((hb - lb).bit_length() - 1, tbl.shape[0] - 1)
+            out = red(out, red(tbl[lev, lb], tbl[lev, hb - (1 << lev)]))
+        return tb.decode(self.column, np.array([out], v.dtype))
+
+    def distinct(self) -> np.ndarray:
+        """Distinct included values in the window: rows before t minus rows whose `end` (their
+        value's next occurrence, leaving the window, or at once when excluded) is before t."""
+        window = None if self.lifetime else int(self.q.offsets[self.ti][self.j])
+        end = self.table.pos[f"dend:{self.i}:{window}"]
+        st, ln = self.q.start[self.ti], self.q.length[self.ti]
+        return self.b - count_before(end, st, ln, self.q.t)  # excluded rows' ends are their times
+
+    def gather(self) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, value) of every included row in the window, by query then (time, arrival).
+
+        Gather kernels need every row: their tables are never evicted under a lifetime view."""
+        st, b = self.q.start[self.ti], self.b
+        a = np.zeros_like(b) if self.lifetime else self.a
+        rows = ranges(st + a, b - a)
+        qid = np.repeat(np.arange(self.n), b - a)
+        keep = self.table.included(self.i, rows)
+        rows, qid = rows[keep], qid[keep]
+        if self.column is None:
+            return qid, np.ones(len(rows), bool)
+        return qid, self.table.values(self.column, rows)
+
+
+__all__ = ["BIG", "Query", "WindowView"]

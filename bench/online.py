@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Online engine benchmark: materialise the shared benchmark data, then time `Store.get` for the
+22-feature fraud_model@v1 service (single entities, the hottest entity, batches of 100 and 1,000),
+pushes (single rows, batches of 1,000) and memory against the raw bytes of the retained columns;
+a plain dict lookup of 22 precomputed values is the floor, and Feast's online lookup (3 as-of
+profile features, SQLite) is the peer when a Feast environment is available.
+
+Run it under `flock /tmp/astra-bench.lock` (the machine is shared):
+  uv run python bench/online.py [--data DIR] [--events N] [--feast-python PATH]
+Data are generated (users = events / 20, labels = events / 10) when DIR lacks them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "bench"
+SERVICE = "fraud_model@v1"
+
+
+def load_plan():
+    try:
+        from astra.project import Project
+
+        return Project.load(ROOT / "features").plan, "features/"
+    except Exception:
+        sys.path.insert(0, str(ROOT / "tests" / "offline"))
+        from fraud_plan import fraud_model_plan
+
+        return fraud_model_plan(), "hand-built plan (features/ does not compile yet)"
+
+
+def pct(xs, p):
+    return float(np.percentile(np.asarray(xs) * 1e6, p))
+
+
+def timed(fn, n):
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def raw_bytes(store) -> int:
+    """Bytes of the retained rows' columns as plain arrays: 8 for the time, each fixed-width
+    column's width, and each string's length."""
+    from astra.online.table import ranges
+
+    total = 0
+    for tb in store.tables:
+        live = ranges(tb.slot["start"][:tb.n_slots], tb.slot["len"][:tb.n_slots])
+        total += len(live) * 8
+        for c, dt in tb.columns.items():
+            if c in tb.dicts:
+                lens = np.array([len(s) for s in tb.dicts[c][0]] or [0], np.int64)
+                total += int(lens[tb.pos[f"v:{c}"][live]].sum())
+            else:  # narrow int64 columns count at their declared width
+                total += len(live) * (8 if c in tb.narrow else dt.itemsize)
+    return total
+
+
+def feast_peer(python: str | None, data: Path) -> tuple[str, str]:
+    """(p50, p99) µs of Feast's in-process get_online_features for 1 entity, or a reason why not."""
+    if not python or not Path(python).exists():
+        return "skipped", "no Feast environment (pass --feast-python, e.g. a venv with feast==0.67.*)"
+    try:
+        out = subprocess.run([python, str(SHARED / "peer_feast.py"), "online", str(data)], capture_output=True,
+                             text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        return "skipped", "peer_feast.py timed out"
+    m = re.search(r"1 entity: n=\d+ p50=(\d+) us p99=(\d+) us", out.stdout)
+    if not m:
+        return "skipped", f"peer_feast.py failed: {(out.stderr or out.stdout).strip().splitlines()[-1:]}"
+    return m.group(1), m.group(2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--feast-python", default="/tmp/feast-env/bin/python")
+    a = ap.parse_args()
+    data = a.data or Path(f"/tmp/astra_bench_{a.events}")
+    if not (data / "transactions.parquet").exists():
+        subprocess.run([sys.executable, str(SHARED / "gen_data.py"), str(data), "--events", str(a.events),
+                        "--labels", str(max(a.events // 10, 1000)), "--users", str(max(a.events // 20, 500))],
+                       check=True)
+
+    from astra.online import Store
+
+    plan, origin = load_plan()
+    rows: list[tuple[str, str, str]] = []  # (measure, p50 / value, p99)
+    store = Store(plan, services=[SERVICE])
+    t0 = time.perf_counter()
+    store.materialize(data)
+    rows.append(("materialize", f"{time.perf_counter() - t0:.2f} s", ""))
+
+    tx = pl.read_parquet(data / "transactions.parquet", columns=["user_id"])
+    counts = tx["user_id"].value_counts().sort("count", descending=True)
+    users = counts["user_id"].to_numpy()
+    hot = int(users[0])
+    at = max(store.watermark.values()) + 1
+    rng = np.random.default_rng(0)
+    store.get(SERVICE, [{"user_id": 1}], at=at)  # compile once
+
+    picks = rng.choice(users, size=a.queries).tolist()
+    it = iter(picks)
+    single = timed(lambda: store.get(SERVICE, [{"user_id": next(it)}], at=at), a.queries)
+    rows.append((f"single get ({a.queries:,} random entities)", f"{pct(single, 50):.0f} µs",
+                 f"{pct(single, 99):.0f} µs"))
+    hot_t = timed(lambda: store.get(SERVICE, [{"user_id": hot}], at=at), 1000)
+    rows.append((f"hottest entity ({int(counts['count'][0]):,} events)", f"{pct(hot_t, 50):.0f} µs",
+                 f"{pct(hot_t, 99):.0f} µs"))
+    for size in (100, 1000):
+        batches = [[{"user_id": u} for u in rng.choice(users, size=size).tolist()] for _ in range(50)]
+        it_b = iter(batches)
+        bt = timed(lambda it_b=it_b: store.get(SERVICE, next(it_b), at=at), 50)
+        rows.append((f"batch of {size:,}", f"{pct(bt, 50) / 1000:.2f} ms", f"{pct(bt, 99) / 1000:.2f} ms"))
+
+    table = {int(u): {f"f{i}": float(i) for i in range(22)} for u in users[:10000].tolist()}
+    it_d = iter(picks)
+    floor = timed(lambda: dict(table.get(next(it_d), {})), a.queries)
+    rows.append(("floor: dict of 22 precomputed values", f"{pct(floor, 50):.2f} µs", f"{pct(floor, 99):.2f} µs"))
+
+    mem, raw = store.nbytes(), raw_bytes(store)
+    rows.append(("memory: store vs raw retained columns", f"{mem / 2**20:.1f} MiB vs {raw / 2**20:.1f} MiB",
+                 f"{mem / raw:.2f}x"))
+
+    # pushes after the watermark (no lateness needed)
+    base = max(store.watermark.values())
+    n_single = 2000
+    singles = [{"user_id": int(u), "merchant_id": 7, "amount": 12.5, "category": "cat_01", "ts": base + i}
+               for i, u in enumerate(rng.choice(users, size=n_single).tolist())]
+    t0 = time.perf_counter()
+    for r in singles:
+        store.push("transactions", [r])
+    rows.append(("push single rows", f"{n_single / (time.perf_counter() - t0):,.0f} rows/s", ""))
+    base += n_single
+    batches = [[{"user_id": int(u), "merchant_id": 7, "amount": 1.0, "category": "cat_02", "ts": base + b * 1000 + i}
+                for i, u in enumerate(rng.choice(users, size=1000).tolist())] for b in range(20)]
+    t0 = time.perf_counter()
+    for b in batches:
+        store.push("transactions", b)
+    rows.append(("push batches of 1,000 (dicts)", f"{20_000 / (time.perf_counter() - t0):,.0f} rows/s", ""))
+
+    f50, f99 = feast_peer(a.feast_python, data)
+    rows.append(("Feast get_online_features, 1 entity, 3 as-of features",
+                 f"{f50} µs" if f50.isdigit() else f50, f"{f99} µs" if f99.isdigit() else f99))
+
+    print(f"\nonline bench: {SERVICE} ({len(store.plan.service('fraud_model', 1).outputs)} features), "
+          f"plan {origin}, data {data} ({len(tx):,} events), {os.cpu_count()} cores")
+    w = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{w}}  {'p50 / value':>24}  {'p99 / ratio':>14}")
+    for m, v, p in rows:
+        print(f"{m:<{w}}  {v:>24}  {p:>14}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Hand-written behaviour of the online store: eviction, lateness, unknown entities, composite
+keys, snapshots, request inputs, the horizon, save/load and errors."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from astra.lang.types import FLOAT64, INT64, STRING, TIMESTAMP
+from astra.online import HorizonError, LateRowError, SchemaError, Store, UnknownServiceError, compile_service
+from astra.plan import ir
+
+KEYS = (("uid", INT64), ("region", STRING))
+
+
+def make_plan(composite: bool = False) -> ir.Plan:
+    keys = KEYS if composite else KEYS[:1]
+    kcols = tuple(k for k, _ in keys)
+    user = ir.Entity(name="user", keys=keys)
+    ek, sk = ir.SourceKey(source="ev", columns=kcols), ir.SourceKey(source="snap", columns=kcols)
+    ev = ir.Source(name="ev", kind="events", path="ev.parquet", time="ts",
+                   columns=(*keys, ("ts", TIMESTAMP), ("x", FLOAT64.nullable()), ("s", STRING.nullable())),
+                   keys=(ek,), entities=("user",))
+    snap = ir.Source(name="snap", kind="snapshot", path="snap.parquet", time="at",
+                     columns=(*keys, ("at", TIMESTAMP), ("c", STRING.nullable())), keys=(sk,), entities=("user",))
+    req = ir.Request(name="req", fields=(("amount", FLOAT64.nullable()),))
+
+    def agg(op, col, window, t, where=None):
+        return ir.Aggregate(op=op, key=ek, column=col, where=where, window=window, param=None, type=t)
+
+    exprs = {
+        "n10": (agg("count", None, 10, INT64), INT64),
+        "sum10": (agg("sum", "x", 10, FLOAT64), FLOAT64),
+        "n_life": (agg("count", None, None, INT64), INT64),
+        "sum_life": (agg("sum", "x", None, FLOAT64), FLOAT64),
+        "first_life": (agg("first", "s", None, STRING.nullable()), STRING.nullable()),
+        "last10": (agg("last", "s", 10, STRING.nullable()), STRING.nullable()),
+        "c": (ir.AsOf(key=sk, column="c", type=STRING.nullable()), STRING.nullable()),
+        "ratio": (ir.Apply(op="/", args=(ir.RequestInput(request="req", field="amount", type=FLOAT64.nullable()),
+                                         agg("sum", "x", 10, FLOAT64)), type=FLOAT64.nullable()),
+                  FLOAT64.nullable()),
+    }
+    feats = tuple(ir.Feature(id=f"g@v1.{n}", group="g", version=1, name=n, entity="user", expr=e, type=t,
+                             default=-1.0 if n == "ratio" else None) for n, (e, t) in exprs.items())
+    svc = ir.Service(name="svc", version=1, outputs=tuple(ir.Output(name=f.name, feature=f.id) for f in feats),
+                     requests=("req",), entities=("user",))
+    group = ir.Group(name="g", version=1, entity="user", features=tuple(f.id for f in feats))
+    return ir.Plan(entities=(user,), sources=(ev, snap), requests=(req,), features=feats, groups=(group,),
+                   services=(svc,))
+
+
+def ev(uid, ts, x=1.0, s="a"):
+    return {"uid": uid, "ts": ts, "x": x, "s": s}
+
+
+def get(store, uid, at, **kw):
+    return store.get("svc@v1", [{"uid": uid}], at=at, **kw).rows()[0]
+
+
+def test_windows_and_strictly_before():
+    store = Store(make_plan())
+    store.push("ev", [ev(1, 0, 1.0), ev(1, 5, 2.0), ev(1, 10, 4.0)])
+    r = get(store, 1, 10)
+    assert (r["n10"], r["sum10"], r["n_life"]) == (2, 3.0, 2)  # the row at exactly t is invisible
+    assert (get(store, 1, 11)["n10"], get(store, 1, 11)["n_life"]) == (2, 3)  # [1, 11)
+    assert get(store, 1, 15)["sum10"] == 6.0  # [5, 15)
+
+
+def test_late_rows_are_placed_and_too_late_rows_rejected():
+    store = Store(make_plan(), allowed_lateness=5)
+    store.push("ev", [ev(1, 10, 1.0, "a"), ev(1, 12, 2.0, "b")])
+    store.push("ev", [ev(1, 7, 4.0, "late")])  # within lateness: goes before the others
+    assert get(store, 1, 11)["last10"] == "a"
+    assert get(store, 1, 8)["last10"] == "late"
+    store.push("ev", [ev(1, 10, 8.0, "tie")])  # a tie: arrival order decides, it is the later row
+    assert get(store, 1, 11)["last10"] == "tie"
+    with pytest.raises(LateRowError, match="too late"):
+        store.push("ev", [ev(1, 6, 1.0), ev(1, 20, 1.0)])
+    assert get(store, 1, 100)["n_life"] == 4  # nothing from the rejected batch was stored
+    rep = store.push("ev", [ev(1, 6, 1.0), ev(1, 20, 1.0)], on_late="report")
+    assert rep.accepted == 1 and rep.rejected == [(0, 6, 7)]
+
+
+def test_eviction_keeps_lifetime_state_and_sets_horizon():
+    store = Store(make_plan())
+    store.push("ev", [ev(1, t, float(t), f"s{t}") for t in range(0, 100)])
+    store.push("snap", [{"uid": 1, "at": 3, "c": "old"}, {"uid": 1, "at": 50, "c": "new"}])
+    assert store.horizon is not None and store.horizon <= 100
+    assert store.tables[0].slot["len"][1] < 100  # rows were evicted
+    r = get(store, 1, 100)
+    assert (r["n_life"], r["sum_life"], r["first_life"]) == (100, float(sum(range(100))), "s0")
+    assert (r["n10"], r["sum10"], r["last10"]) == (10, float(sum(range(90, 100))), "s99")
+    with pytest.raises(HorizonError, match="horizon"):
+        get(store, 1, 0)
+
+
+def test_snapshot_as_of_moves_and_survives_eviction():
+    store = Store(make_plan(), allowed_lateness=10)
+    store.push("snap", [{"uid": 1, "at": 5, "c": "a"}, {"uid": 1, "at": 5, "c": "b"}, {"uid": 1, "at": 9, "c": None}])
+    assert get(store, 1, 5)["c"] is None
+    assert get(store, 1, 6)["c"] == "b"  # tie on time: the later row wins
+    assert get(store, 1, 10)["c"] is None  # the latest row's value, null included
+    store.push("snap", [{"uid": 2, "at": 1000, "c": "z"}])  # advances the watermark: old rows evicted
+    assert get(store, 1, 1000)["c"] is None and get(store, 2, 1001)["c"] == "z"
+
+
+def test_unknown_entities_get_empty_values_and_missing_flag():
+    store = Store(make_plan())
+    store.push("ev", [ev(1, 0)])
+    rows = store.get("svc@v1", [{"uid": 1}, {"uid": 99}], at=5, request={"amount": 2.0}).rows()
+    assert rows[0]["_missing"] is False and rows[1]["_missing"] is True
+    assert (rows[1]["n10"], rows[1]["sum10"], rows[1]["c"], rows[1]["ratio"]) == (0, 0.0, None, -1.0)
+
+
+def test_composite_keys():
+    store = Store(make_plan(composite=True))
+    store.push("ev", [{"uid": 1, "region": "a", "ts": 0, "x": 1.0}, {"uid": 1, "region": "b", "ts": 0, "x": 2.0}])
+    got = store.get("svc@v1", [{"uid": 1, "region": "b"}, {"uid": 1, "region": "c"}], at=1).rows()
+    assert got[0]["sum10"] == 2.0 and got[1]["_missing"]
+
+
+def test_request_inputs_scalar_and_per_entity():
+    store = Store(make_plan())
+    store.push("ev", [ev(1, 0, 4.0), ev(2, 0, 2.0)])
+    ents = [{"uid": 1}, {"uid": 2}]
+    assert [r["ratio"] for r in store.get("svc@v1", ents, at=1, request={"amount": 8.0}).rows()] == [2.0, 4.0]
+    per = store.get("svc@v1", ents, at=1, request=[{"amount": 1.0}, {"amount": None}]).rows()
+    assert [r["ratio"] for r in per] == [0.25, -1.0]  # null -> the declared default
+
+
+def test_save_load_round_trip(tmp_path):
+    plan = make_plan()
+    store = Store(plan, allowed_lateness=3)
+    store.push("ev", [ev(u, t, t * 0.5, f"s{t}") for u in (1, 2) for t in range(40)])
+    store.push("snap", [{"uid": 1, "at": 2, "c": "x"}])
+    before = store.get("svc@v1", [{"uid": 1}, {"uid": 2}, {"uid": 3}], at=40, request={"amount": 1.0}).rows()
+    store.save(tmp_path / "state")
+    store.save(tmp_path / "state")  # overwriting is atomic too
+    loaded = Store.load(tmp_path / "state", plan)
+    assert loaded.get("svc@v1", [{"uid": 1}, {"uid": 2}, {"uid": 3}], at=40, request={"amount": 1.0}).rows() == before
+    loaded.push("ev", [ev(1, 41, 1.0)])
+    assert get(loaded, 1, 42)["n_life"] == 41
+
+
+def test_polars_push_and_outputs():
+    store = Store(make_plan())
+    df = pl.DataFrame({"uid": [1, 1], "ts": [0, 1], "x": [1.5, None], "s": ["a", None]})
+    store.push("ev", df.with_columns(pl.col("ts").cast(pl.Datetime("us"))))
+    res = store.get("svc@v1", [{"uid": 1}], at=5)
+    assert res.to_polars()["sum10"].to_list() == [1.5]
+    assert res.columns()["n10"][0] == 2
+
+
+def test_errors():
+    store = Store(make_plan())
+    with pytest.raises(UnknownServiceError, match="svc@v1"):
+        store.get("nope@v1", [{"uid": 1}], at=1)
+    with pytest.raises(SchemaError, match="not a `float64`"):
+        store.push("ev", [ev(1, 0, "bad")])
+    with pytest.raises(SchemaError, match="no `ts`"):
+        store.push("ev", [{"uid": 1, "x": 1.0}])
+    with pytest.raises(KeyError, match="sources"):
+        store.push("nope", [])
+
+
+def test_generated_source_is_inspectable():
+    src = compile_service(make_plan(), "svc", 1).source_code
+    assert "def evaluate(q, req):" in src and "q.view(" in src
