@@ -1,0 +1,188 @@
+"""Walking the plan: which sources, windows and columns a service needs, computing every
+aggregate and as-of node once per source, then every feature as a Polars expression.
+
+Nodes are deduplicated structurally (IR nodes hash by value), aggregates of one source, key
+and filter share one sorted `EventIndex`, and aggregates that differ only in their window
+are handed to their kernel together so they can share a sparse table or a prefix sum.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import attrs
+import numpy as np
+import polars as pl
+
+from astra.offline import io
+from astra.offline.errors import BackfillError
+from astra.offline.expressions import NOW, finish, lower
+from astra.offline.windows import EventIndex, entity_ids
+from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.dtypes import polars_dtype
+from astra.plan import ir
+
+THREADS = 1  # columns computed at once; 2 saves ~10% on an idle 2-core machine for ~15% more memory
+
+
+@attrs.frozen
+class Group:
+    """Leaves answered by one sorted index: one source, one entity key, one filter."""
+
+    source: str
+    key: ir.SourceKey
+    where: ir.Expr | None
+
+
+def leaves(features: tuple[ir.Feature, ...]) -> dict[Group, list[ir.Aggregate | ir.AsOf]]:
+    """Distinct aggregate / as-of nodes of the features, grouped by the index that answers them."""
+    groups: dict[Group, list] = defaultdict(list)
+    seen = set()
+    for f in features:
+        for n in ir.walk(f.expr):
+            if isinstance(n, ir.Aggregate | ir.AsOf) and n not in seen:
+                seen.add(n)
+                where = n.where if isinstance(n, ir.Aggregate) else None
+                groups[Group(n.key.source, n.key, where)].append(n)
+    return groups
+
+
+def _columns(nodes, where) -> set[str]:
+    cols = {n.column for n in nodes if n.column is not None}
+    if where is not None:
+        cols |= {c.name for c in ir.walk(where) if isinstance(c, ir.Column)}
+    return cols
+
+
+def entity_of(plan: ir.Plan, key: ir.SourceKey) -> ir.Entity:
+    src = plan.source(key.source)
+    return plan.entity(src.entities[src.keys.index(key)])
+
+
+def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np.ndarray,
+            data_root: str | Path | None, tick: Callable[[], None] = lambda: None) -> pl.DataFrame:
+    """The service's outputs (one column per `Output`) for each spine row, in spine order."""
+    features = plan.closure(tuple(o.feature for o in service.outputs))
+    groups = leaves(features)
+
+    # read each source once, with every column any of its groups needs
+    need: dict[str, set[str]] = defaultdict(set)
+    keys: dict[str, set[str]] = defaultdict(set)
+    for g, nodes in groups.items():
+        need[g.source] |= _columns(nodes, g.where)
+        keys[g.source] |= set(g.key.columns)
+    # rows with a null key are dropped at load only when every group of the source uses the
+    # same key columns (else a null in one entity's key would hide the row from another)
+    key_sets = defaultdict(set)
+    for g in groups:
+        key_sets[g.source].add(g.key.columns)
+    frames = {s: io.load_source(plan.source(s), data_root, need[s], keys[s], drop_null_keys=len(key_sets[s]) == 1)
+              for s in need}
+    tick()
+
+    # per group: the rows with a non-null key that pass the filter, and their entity ids
+    rows: dict[Group, pl.DataFrame] = {}
+    for g in groups:
+        frame = frames[g.source]
+        if len(key_sets[g.source]) > 1:  # this key's nulls were not dropped at load
+            frame = frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in g.key.columns))
+        if g.where is not None:
+            mask = frame.select(lower(g.where, _no_leaf).fill_null(False).cast(pl.Boolean)).to_series()
+            frame = frame.filter(mask)
+        rows[g] = frame
+    frame = None  # groups hold their rows; nothing else may, or dropped columns stay alive
+    by_entity: dict[str, list[Group]] = defaultdict(list)
+    for g in groups:
+        by_entity[entity_of(plan, g.key).name].append(g)
+    ids: dict[Group, np.ndarray] = {}
+    q_ids: dict[str, np.ndarray] = {}
+    for name, gs in by_entity.items():
+        entity = plan.entity(name)
+        names = [k for k, _ in entity.keys]
+        parts = [io.spine_keys(spine, entity)] + [
+            rows[g].select(pl.col(c).alias(k) for c, k in zip(g.key.columns, names)) for g in gs]
+        q_ids[name], *rest = entity_ids(parts)
+        ids.update(zip(gs, rest))
+        for g in gs:  # key columns are not needed any more (unless aggregated or filtered on)
+            used = _columns(groups[g], None)
+            rows[g] = rows[g].drop([c for c in g.key.columns if c not in used])
+
+    del frames  # each group holds what it needs; dropped columns free memory
+    values: dict[object, pl.Series] = {}
+    for g, nodes in groups.items():
+        values.update(_answer(g, nodes, rows.pop(g), ids.pop(g), q_ids[entity_of(plan, g.key).name], q_times))
+        tick()
+
+    # derived features, dependencies first, all as Polars expressions over one frame
+    names = {n: f"__n{i}" for i, n in enumerate(values)}
+    frame = pl.DataFrame(pl.Series(NOW, q_times).cast(pl.Datetime("us")))
+    frame = frame.with_columns(s.alias(names[n]) for n, s in values.items())
+    requests = {n for f in features for n in ir.walk(f.expr) if isinstance(n, ir.RequestInput)}
+    for r in requests:
+        frame = frame.with_columns(io.request_column(spine, r.field, r.type).alias(f"__req_{r.field}"))
+    fcols = {f.id: f"__f{i}" for i, f in enumerate(features)}
+
+    def leaf(e: ir.Expr) -> pl.Expr:
+        if isinstance(e, ir.Aggregate | ir.AsOf):
+            return pl.col(names[e])
+        if isinstance(e, ir.FeatureRef):
+            return pl.col(fcols[e.feature])
+        if isinstance(e, ir.RequestInput):
+            return pl.col(f"__req_{e.field}")
+        raise TypeError(f"unexpected node {type(e).__name__}")
+
+    for f in features:
+        frame = frame.with_columns(finish(lower(f.expr, leaf), f).alias(fcols[f.id]))
+    tick()
+    return frame.select(pl.col(fcols[o.feature]).alias(o.name) for o in service.outputs)
+
+
+def _no_leaf(e: ir.Expr) -> pl.Expr:
+    raise BackfillError(f"a filter may only use source columns and literals, found {type(e).__name__}")
+
+
+def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: np.ndarray,
+            q_times: np.ndarray) -> dict[object, pl.Series]:
+    """Every aggregate / as-of node of one group, as Series in spine order."""
+    aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
+    index = EventIndex(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times)
+    del frame, ids  # the index holds what it needs; its dropped columns must really go
+    out: dict[object, pl.Series] = {}
+    w = index.window(None)
+    for n in nodes:
+        if isinstance(n, ir.AsOf):  # the latest row before t, its value null or not
+            out[n] = w.gather(n.column, np.where(w.hi > w.lo, w.hi - 1, -1))
+    # Aggregates that differ only in their window are computed together.  Work is split by
+    # column: each column's tasks run in order and free that column's sorted copies and prefix
+    # sums when done; different columns run on two threads (NumPy and Polars release the GIL).
+    by_column: dict[str, dict[tuple, list[ir.Aggregate]]] = defaultdict(lambda: defaultdict(list))
+    for n in aggs:
+        by_column[n.column or ""][(n.op, n.param or 0)].append(n)
+    for n in aggs:
+        index.lo(n.window)  # shared by all columns: computed before the threads start
+
+    def run(column: str) -> list[tuple[ir.Aggregate, pl.Series]]:
+        done = []
+        for (op, param), batch in sorted(by_column[column].items()):
+            windows = [index.window(n.window) for n in batch]
+            done += zip(batch, AGGREGATIONS[op].offline(windows, column or None, param or None))
+        index.forget(column or None)
+        return done
+
+    # the heaviest columns first, so the two threads finish at about the same time
+    columns = sorted(by_column, key=lambda c: -sum(len(b) for b in by_column[c].values()))
+    if THREADS == 1:  # no pool: a worker thread would get its own malloc arena
+        for column in columns:
+            out.update(run(column))
+    else:
+        with ThreadPoolExecutor(THREADS) as pool:
+            for done in pool.map(run, columns):
+                out.update(done)
+    # one parallel gather back to spine order for the whole group
+    names = {n: f"c{i}" for i, n in enumerate(out)}
+    frame = pl.DataFrame([s.alias(names[n]).cast(polars_dtype(n.type)) for n, s in out.items()])
+    frame = index.to_spine(frame)
+    return {n: frame[names[n]] for n in out}

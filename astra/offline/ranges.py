@@ -1,0 +1,166 @@
+"""Range queries over one sorted array, batched: prefix sums (exact or compensated), range
+maximum, nearest valid index.  All work is vectorised; a query is a half-open slice [lo, hi).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def prefix(x: np.ndarray, dtype=None) -> np.ndarray:
+    """Inclusive prefix sums with a leading 0 (length n + 1): sum(x[a:b]) = p[b] - p[a]."""
+    out = np.empty(x.size + 1, dtype=dtype or x.dtype)
+    out[0] = 0
+    np.cumsum(x.view(np.uint8) if x.dtype == np.bool_ else x, out=out[1:])  # bool loops are slow
+    return out
+
+
+def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knuth's TwoSum: s = fl(a + b) and the exact rounding error e, a + b = s + e."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+def compensated_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums p of x plus the prefix sums of every step's exact rounding error.
+
+    (p[b] - p[a]) + (e[b] - e[a]) is sum(x[a:b]) to about one ulp of the window's sum,
+    however large the preceding prefix is (a window deep in a long history stays exact).
+    """
+    p = prefix(x)
+    err = np.empty_like(p)
+    err[0] = 0.0
+    e = err[1:]
+    np.subtract(p[1:], p[:-1], out=e)  # b' = s - a
+    a_ = p[1:] - e  # a' = s - b'
+    np.subtract(p[:-1], a_, out=a_)  # a - a'
+    np.subtract(x, e, out=e)  # b - b'
+    e += a_
+    del a_
+    np.cumsum(e, out=e)
+    return p, err
+
+
+class DDPrefix:
+    """Double-double prefix sums: value = hi + lo with ~106 bits, for cancellation-prone
+    differences such as sum(x^2) - sum(x)^2 / n (variance)."""
+
+    def __init__(self, hi_terms: np.ndarray, lo_terms: np.ndarray | None = None):
+        self.p, self.e = compensated_prefix(hi_terms)
+        if lo_terms is not None:
+            self.e += prefix(lo_terms)
+
+    def window(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s, e = two_sum(self.p[hi], -self.p[lo])
+        return dd_norm(s, e + (self.e[hi] - self.e[lo]))
+
+
+def dd_norm(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = hi + lo
+    return s, lo - (s - hi)
+
+
+_SPLIT = 134217729.0  # 2^27 + 1, Dekker's splitter
+
+
+def two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's TwoProduct: p = fl(a * b) and the exact error, a * b = p + e."""
+    p = a * b
+    t = _SPLIT * a
+    ah = t - (t - a)
+    al = a - ah
+    t = _SPLIT * b
+    bh = t - (t - b)
+    bl = b - bh
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def dd_mul(ah, al, bh, bl):
+    p, e = two_prod(ah, bh)
+    return dd_norm(p, e + (ah * bl + al * bh))
+
+
+def dd_div_scalar(ah, al, b):
+    """(ah + al) / b for float arrays b, to double-double accuracy (one Newton step)."""
+    q1 = ah / b
+    p, e = two_prod(q1, b)
+    r = ((ah - p) - e + al) / b
+    return dd_norm(q1, r)
+
+
+def range_max(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, overwrite: bool = False,
+              block_bits: int = 10) -> np.ndarray:
+    """max(x[lo:hi]) for many non-empty ranges (x is reused as a buffer if `overwrite`).
+
+    A range that crosses a block boundary (blocks of 2**block_bits rows) is split into its
+    partial first block, its partial last block and the full blocks between; the full blocks
+    come from a small sparse table over block maxima, and every piece shorter than a block
+    from a sparse table over the rows built only up to level block_bits.  Long windows of hot
+    entities thus never add levels (passes over all rows) or memory.
+    """
+    if lo.size == 0:
+        return np.empty(0, dtype=x.dtype)
+    crossing = (lo >> block_bits) != ((hi - 1) >> block_bits)
+    if not crossing.any():
+        return _sparse_max(x, lo, hi, overwrite)
+    size, n = 1 << block_bits, x.size
+    full = n >> block_bits
+    block_max = np.empty(-(-n // size), dtype=x.dtype)  # taken before x may be overwritten
+    if full:
+        block_max[:full] = x[:full * size].reshape(full, size).max(axis=1)
+    if n > full * size:
+        block_max[full] = x[full * size:].max()
+    c, s = np.flatnonzero(crossing), np.flatnonzero(~crossing)
+    first, last = (lo[c] >> block_bits) + 1, (hi[c] - 1) >> block_bits  # full blocks [first, last)
+    pieces = _sparse_max(x, np.concatenate([lo[s], lo[c], last << block_bits]),
+                         np.concatenate([hi[s], first << block_bits, hi[c]]), overwrite)
+    out = np.empty(lo.size, dtype=x.dtype)
+    out[s] = pieces[:s.size]
+    res = np.maximum(pieces[s.size:s.size + c.size], pieces[s.size + c.size:])
+    mid = np.flatnonzero(last > first)
+    if mid.size:
+        res[mid] = np.maximum(res[mid], _sparse_max(block_max, first[mid], last[mid], overwrite=True))
+    out[c] = res
+    return out
+
+
+def _sparse_max(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, overwrite: bool) -> np.ndarray:
+    """Sparse table built level by level in place (one buffer, x itself if `overwrite`): level k
+    holds max(x[i : i + 2**k]); a range of length L is answered at level floor(log2 L) from two
+    overlapping halves.  Queries are grouped by level, so each level is visited once."""
+    out = np.empty(lo.size, dtype=x.dtype)
+    if lo.size == 0:
+        return out
+    level = (np.frexp((hi - lo).astype(np.float64))[1] - 1).astype(np.int8)
+    order = np.argsort(level, kind="stable")
+    bounds = np.searchsorted(level[order], np.arange(int(level.max()) + 2))
+    cur, m = (x if overwrite else x.copy()), x.size
+    for k in range(bounds.size - 1):
+        q = order[bounds[k]:bounds[k + 1]]
+        if q.size:
+            out[q] = np.maximum(cur[lo[q]], cur[hi[q] - (1 << k)])
+        if k + 2 < bounds.size:  # level k + 1, in place: cur[i] only reads cur[i + s], not yet updated
+            s = 1 << k
+            for j in range(0, m - s, _CHUNK):  # chunks keep NumPy's overlap copies small
+                e = min(j + _CHUNK, m - s)
+                np.maximum(cur[j:e], cur[j + s:e + s], out=cur[j:e])
+            m -= s
+    return out
+
+
+_CHUNK = 1 << 16
+
+
+def last_valid(valid: np.ndarray) -> np.ndarray:
+    """For each i, the largest j <= i with valid[j], or -1."""
+    return np.maximum.accumulate(np.where(valid, np.arange(valid.size), -1))
+
+
+def next_valid(valid: np.ndarray) -> np.ndarray:
+    """For each i, the smallest j >= i with valid[j], or n (length n + 1: entry n is n)."""
+    n = valid.size
+    idx = np.where(np.append(valid, True), np.arange(n + 1), n + 1)
+    return np.minimum.accumulate(idx[::-1])[::-1]

@@ -1,0 +1,323 @@
+"""Sorting sources by (entity, time) and turning windows into slices of the sorted rows.
+
+1. Entity keys (one or more columns) become one non-negative int64 id per row (`entity_ids`).
+2. `KeySpace` packs (id, time) into one int64 that sorts like the pair.  When the raw time
+   range is too wide to sit next to the ids, times are replaced by their rank among the row
+   and query times (an order-preserving compression), and if needed ids likewise.
+3. `EventIndex` stably sorts a source by that key once (ties stay in file order) and finds,
+   for each query (id, t) taken in sorted order, hi = first row >= (id, t), so the rows of a
+   window [t - w, t) are exactly the slice [lo_w, hi).  Aggregation kernels
+   (`Aggregation.offline` in `astra.ops.aggregations`) read those slices through a `Window`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import polars as pl
+
+from astra.offline import ranges
+
+_BITS = 63  # packed keys stay non-negative int64
+
+
+def _bits(n: int) -> int:
+    return max(int(n), 0).bit_length()
+
+
+def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
+    """One int64 id per row for frames with the same key columns; equal keys get equal ids.
+
+    A single integer key is used as is (offset to its minimum, no sort needed); other keys
+    are dense-ranked, and composite keys combine their columns' ranks.
+    """
+    cols = frames[0].columns
+    if len(cols) == 1 and all(f.schema[cols[0]].is_integer() for f in frames):
+        values = [f[cols[0]].cast(pl.Int64).to_numpy() for f in frames]
+        low = min((int(v.min()) for v in values if v.size), default=0)
+        high = max((int(v.max()) for v in values if v.size), default=0)
+        if high - low < 1 << _BITS:  # else ranks below (the offsets would overflow)
+            return [v - low for v in values]
+    lengths = [f.height for f in frames]
+    both = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
+    code = None
+    for c in cols:
+        r = both[c].rank("dense").cast(pl.Int64).to_numpy()
+        if code is None:
+            code = r
+            continue
+        width = int(r.max(initial=0)) + 1
+        if _bits(int(code.max(initial=0))) + _bits(width) > _BITS:
+            code = pl.Series(code).rank("dense").cast(pl.Int64).to_numpy()
+        code = code * width + r
+    return list(np.split(code, np.cumsum(lengths)[:-1]))
+
+
+class KeySpace:
+    """Packs (id, time) pairs into int64 keys ordered like the pairs.
+
+    The time range is that of the rows and queries; a window start t - w below it is raised
+    to its bottom (no row lies lower, so "row >= t - w" is unchanged), and a distinct-count
+    end beyond it lowered to its top (it is then after every query either way).  When ids and
+    times do not fit side by side in 63 bits, times are replaced by their rank among the row
+    and query times (and then, if still needed, ids by theirs): the same comparisons hold.
+    """
+
+    def __init__(self, ids: list[np.ndarray], rows: np.ndarray, queries: np.ndarray):
+        ids = [i for i in ids if i.size] or [np.zeros(1, np.int64)]
+        self.id_max = max(int(i.max()) for i in ids)
+        times = [t for t in (rows, queries) if t.size] or [np.zeros(1, np.int64)]
+        self.t0 = min(int(t.min()) for t in times)
+        self.t_bits = _bits(max(int(t.max()) for t in times) - self.t0 + 1)
+        self.t_uniq: np.ndarray | None = None
+        self.id_uniq: np.ndarray | None = None
+        if _bits(self.id_max) + self.t_bits > _BITS:
+            self.t_uniq = np.unique(np.concatenate(times))
+            self.t_bits = _bits(self.t_uniq.size)
+        if _bits(self.id_max) + self.t_bits > _BITS:
+            self.id_uniq = np.unique(np.concatenate(ids))
+            self.id_max = self.id_uniq.size
+        if _bits(self.id_max) + self.t_bits > _BITS:
+            raise OverflowError("too many distinct entities and times to pack into 63 bits")
+        self.t_span = (1 << self.t_bits) - 1
+
+    def offset(self, t: np.ndarray) -> np.ndarray:
+        """Order-preserving small non-negative integer for row and query times."""
+        if self.t_uniq is not None:
+            return np.searchsorted(self.t_uniq, t)
+        return t - self.t0
+
+    def start_offset(self, t: np.ndarray) -> np.ndarray:
+        """Offset of a window start: a row time r >= t exactly when offset(r) >= start_offset(t)."""
+        if self.t_uniq is not None:
+            return np.searchsorted(self.t_uniq, t, side="left")
+        return np.maximum(t - self.t0, 0)
+
+    def end_offset(self, t: np.ndarray) -> np.ndarray:
+        """Offset of an expiry time: t < q exactly when end_offset(t) < offset(q) for query times q."""
+        if self.t_uniq is not None:
+            return np.searchsorted(self.t_uniq, t, side="right") - 1
+        return np.minimum(t - self.t0, self.t_span)
+
+    def pack(self, ids: np.ndarray, t: np.ndarray, offset=None, reuse: bool = False) -> np.ndarray:
+        """Keys for (ids, t); `offset` maps times (default: `offset`, for row and query times).
+        With `reuse`, the caller gives up `ids` and its buffer becomes the keys."""
+        if self.id_uniq is not None:
+            ids = np.searchsorted(self.id_uniq, ids)
+        if reuse and ids.flags.writeable and ids.flags.owndata:
+            k = ids
+            k <<= self.t_bits
+        else:
+            k = ids << self.t_bits
+        if offset is None and self.t_uniq is None:  # in place: one allocation for 10M-row sources
+            k += t
+            k -= self.t0
+        else:
+            k |= (offset or self.offset)(t)
+        return k
+
+    def start(self, ids: np.ndarray) -> np.ndarray:
+        """The smallest key of each id (the lifetime window's lower bound)."""
+        if self.id_uniq is not None:
+            ids = np.searchsorted(self.id_uniq, ids)
+        return ids << self.t_bits
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """Stable argsort (Polars' parallel sort; equal keys keep their order)."""
+    s = pl.DataFrame({"k": keys}).select(pl.arg_sort_by("k", maintain_order=True)).to_series()
+    return s.to_numpy()  # unsigned row numbers; numpy indexes with them directly
+
+
+class EventIndex:
+    """One source (already filtered) sorted by (entity, time, file position), and the queries.
+
+    `order[i]` is the frame row at sorted position i; queries are kept in sorted-key order
+    (`q_order[j]` is the spine row of sorted query j) so that every binary search runs over
+    sorted needles; `to_spine` restores spine order at the end.
+    """
+
+    def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
+                 q_times: np.ndarray):
+        self.frame = frame
+        self.ks = ks = KeySpace([ids, q_ids], times, q_times)
+        keys = ks.pack(ids, times, reuse=True)
+        del ids
+        self.order = stable_argsort(keys)
+        self.keys = keys[self.order]
+        self.times = times if ks.t_uniq is not None else None  # raw times: only the fallback needs them
+        q_keys = ks.pack(q_ids, q_times)
+        self.q_order = pl.Series(q_keys).arg_sort().to_numpy()
+        self.q_keys = q_keys[self.q_order]
+        self.q_ids = q_ids[self.q_order]
+        self.q_times = q_times[self.q_order]
+        self.n = q_ids.size
+        self.hi = np.searchsorted(self.keys, self.q_keys, side="left")
+        self._lo: dict[int | None, np.ndarray] = {}
+        self.cache: dict[tuple, object] = {}  # per-column structures shared by windows and ops
+        self.lock = threading.Lock()  # columns are computed on several threads
+
+    def lo(self, window: int | None) -> np.ndarray:
+        """First sorted row of each query's window (>= t - w; lifetime: the entity's first row)."""
+        if window not in self._lo:
+            bound = self.ks.start(self.q_ids) if window is None else \
+                self.ks.pack(self.q_ids, self.q_times - window, self.ks.start_offset)
+            self._lo[window] = np.searchsorted(self.keys, bound, side="left")
+        return self._lo[window]
+
+    def window(self, window: int | None) -> Window:
+        return Window(self, window)
+
+    def forget(self, column: str | None) -> None:
+        """Drop the cached structures of a column (and the column) once nothing needs them."""
+        with self.lock:
+            for key in [k for k in self.cache if len(k) > 1 and k[1] == column]:
+                del self.cache[key]
+            if column is not None and column in self.frame.columns:
+                self.frame = self.frame.drop(column)
+
+    def cached(self, key: tuple, make):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def series(self, column: str) -> pl.Series:
+        """A source column in sorted row order."""
+        return self.cached(("series", column), lambda: self.frame[column].gather(self.order))
+
+    def valid(self, column: str) -> np.ndarray | None:
+        """Non-null flags in sorted order, or None when the column has no nulls."""
+        def make():
+            s = self.frame[column]
+            return s.is_not_null().to_numpy()[self.order] if s.null_count() else None
+        return self.cached(("valid", column), make)
+
+    def numbers(self, column: str, fill=0, keep: bool = True) -> np.ndarray:
+        """A numeric (or time) column as numpy in sorted order, nulls replaced by `fill`.
+        With `keep=False` a fresh array the caller may overwrite (unless one is cached)."""
+        def make():
+            s = self.frame[column]
+            if isinstance(s.dtype, pl.Datetime | pl.Duration) or s.dtype == pl.Boolean:
+                s = s.cast(pl.Int64)
+            s = s.fill_null(fill) if s.null_count() else s
+            return s.to_numpy()[self.order]
+        key = ("numbers", column, fill)
+        return self.cached(key, make) if keep or key in self.cache else make()
+
+    def nonnull_prefix(self, column: str | None) -> np.ndarray | None:
+        """Prefix counts of non-null values (None: every row counts)."""
+        if column is None or self.valid(column) is None:
+            return None
+        dtype = np.int32 if self.keys.size < 2**31 else np.int64  # half the memory for most sources
+        return self.cached(("nn", column), lambda: ranges.prefix(self.valid(column), dtype))
+
+    def to_spine(self, values: pl.DataFrame) -> pl.DataFrame:
+        """Rows in sorted-query order -> spine order."""
+        inv = np.empty_like(self.q_order)
+        inv[self.q_order] = np.arange(self.q_order.size)
+        return values[inv]
+
+    def frame_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Frame rows for sorted positions (-1 stays -1)."""
+        if not self.order.size:
+            return np.full_like(rows, -1)
+        return np.where(rows >= 0, self.order[np.maximum(rows, 0)].astype(np.int64), -1)
+
+
+class Window:
+    """The rows [lo, hi) of one window for every query: the primitives aggregation kernels use."""
+
+    def __init__(self, index: EventIndex, window: int | None):
+        self.index, self.width = index, window
+        self.lo, self.hi = index.lo(window), index.hi
+
+    @property
+    def size(self) -> int:
+        return self.index.n
+
+    def rows(self) -> np.ndarray:
+        return self.hi - self.lo
+
+    def count(self, column: str | None) -> np.ndarray:
+        """Non-null values (all rows for count(*)); computed once per window and column."""
+        def make():
+            p = self.index.nonnull_prefix(column)
+            return self.rows() if p is None else p[self.hi] - p[self.lo]
+        return self.index.cached(("count", column, self.width), make)
+
+    def sum(self, column: str) -> np.ndarray:
+        """Sums of non-null values: exact for integers, compensated for floats; 0 when empty.
+        Computed once per window and column (sum and mean share it)."""
+        return self.index.cached(("sum", column, self.width), lambda: self._sum(column))
+
+    def _sum(self, column: str) -> np.ndarray:
+        x = self.index.numbers(column)
+        if x.dtype.kind in "iub":
+            p = self.index.cached(("isum", column), lambda: ranges.prefix(x.astype(np.int64)))
+            return p[self.hi] - p[self.lo]
+        p, e = self.index.cached(("fsum", column), lambda: ranges.compensated_prefix(x.astype(np.float64, copy=False)))
+        out = p[self.hi]
+        out -= p[self.lo]
+        err = e[self.hi]
+        err -= e[self.lo]
+        out += err
+        return out
+
+    def squared_deviations(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n, sum((x - mean)^2)) per window, from double-double sums of x and x^2, so that
+        the cancellation in sum(x^2) - sum(x)^2 / n stays exact to ~1e-16 of the result."""
+        def make():
+            x = self.index.numbers(column).astype(np.float64)
+            sq_hi, sq_lo = ranges.two_prod(x, x)
+            return ranges.DDPrefix(x), ranges.DDPrefix(sq_hi, sq_lo)
+        p1, p2 = self.index.cached(("dd", column), make)
+        n = self.count(column)
+        s1h, s1l = p1.window(self.lo, self.hi)
+        s2h, s2l = p2.window(self.lo, self.hi)
+        qh, ql = ranges.dd_mul(s1h, s1l, s1h, s1l)
+        qh, ql = ranges.dd_div_scalar(qh, ql, np.maximum(n, 1).astype(np.float64))
+        dh, dl = ranges.two_sum(s2h, -qh)
+        m2 = dh + (dl + (s2l - ql))
+        # rounding residue of an exactly-zero spread (all values equal) is not a variance
+        m2[m2 <= np.abs(s2h) * 2.0 ** -100] = 0.0
+        return n, m2
+
+    def nearest_valid(self, column: str | None, latest: bool) -> np.ndarray:
+        """Sorted position of the latest (or earliest) non-null value in each window, or -1."""
+        valid = self.index.valid(column) if column is not None else None
+        if latest:
+            pos = self.hi - 1
+            if valid is not None:
+                lv = self.index.cached(("last_valid", column), lambda: ranges.last_valid(valid))
+                pos = np.where(pos >= 0, lv[np.maximum(pos, 0)], -1)
+            return np.where(pos >= self.lo, pos, -1)
+        pos = self.lo
+        if valid is not None:
+            nv = self.index.cached(("next_valid", column), lambda: ranges.next_valid(valid))
+            pos = nv[pos]
+        return np.where(pos < self.hi, pos, -1)
+
+    def gather(self, column: str, positions: np.ndarray) -> pl.Series:
+        """Values at sorted positions (-1: null), in sorted-query order."""
+        idx = pl.Series(self.index.frame_rows(positions))
+        return self.index.frame[column].gather(pl.select(pl.when(idx >= 0).then(idx)).to_series())
+
+    def last_k(self, column: str, k: int) -> pl.Series:
+        """The k latest non-null values of each window, newest first (a list per query)."""
+        valid = self.index.valid(column)
+        if valid is None:  # every row holds a value: ranks are positions
+            c_lo, c_hi, where = self.lo, self.hi, None
+        else:  # ranks among non-null values, mapped back to positions
+            p = self.index.nonnull_prefix(column)
+            c_lo, c_hi = p[self.lo], p[self.hi]
+            where = self.index.cached(("nonnull_pos", column), lambda: np.flatnonzero(valid))
+        parts = []
+        for j in range(k):
+            r = c_hi - 1 - j
+            pos = np.where(r >= c_lo, r, -1)
+            if where is not None:
+                pos = np.where(pos >= 0, where[np.maximum(pos, 0)], -1) if where.size else np.full_like(pos, -1)
+            parts.append(self.gather(column, pos).alias(f"v{j}"))
+        frame = pl.DataFrame(parts)
+        return frame.select(pl.concat_list(frame.columns).list.drop_nulls()).to_series()

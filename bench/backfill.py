@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Benchmark `astra backfill` against the shared DuckDB reference and the hand-written Polars peer.
+
+Generates the data with ../shared/bench/gen_data.py if absent, then runs, in one session and
+alternating (astra, duckdb, polars peer per repetition), each as a whole process, timing
+wall clock and peak RSS (`os.wait4` rusage of that child).  Prints medians and ratios, and
+checks astra's output against DuckDB's with compare.py.
+
+astra runs through its public CLI (`astra backfill features --service fraud_model@v1 ...`) when
+the `features/` project compiles, else through a hand-built plan of the same service
+(tests/offline/fraud_plan.py), calling `astra.offline.backfill` directly.
+
+Usage: bench/backfill.py [--events 10000000 --labels 1000000 --users 500000] [--reps 5] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT = ROOT.parent / "shared" / "bench"
+
+
+def run(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, output) of one child process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{out}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def astra_command(data: Path, out: Path) -> list:
+    """The public CLI if the example project compiles, else the hand-built plan."""
+    try:
+        from astra.project import Project
+
+        Project.load(ROOT / "features")
+        cli = Path(sys.executable).parent / "astra"
+        return [cli, "backfill", ROOT / "features", "--service", "fraud_model@v1", "--spine",
+                data / "labels.parquet", "--out", out, "--data-root", data]
+    except Exception as exc:  # the project is being edited: fall back, and say so
+        print(f"(features/ does not compile: {str(exc).splitlines()[0][:100]}; using the hand-built plan)")
+        return [sys.executable, __file__, "--handbuilt", data, out]
+
+
+def handbuilt(data: Path, out: Path) -> None:
+    import polars as pl
+
+    sys.path.insert(0, str(ROOT / "tests" / "offline"))
+    from fraud_plan import fraud_model_plan
+
+    from astra.offline import backfill
+
+    spine = pl.read_parquet(data / "labels.parquet")
+    backfill(fraud_model_plan(), "fraud_model", 1, spine, data).write_parquet(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--labels", type=int, default=1_000_000)
+    ap.add_argument("--users", type=int, default=500_000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--data", type=Path)
+    ap.add_argument("--only", choices=["astra", "duckdb", "polars"], action="append",
+                    help="run only these (repeatable); default: all three")
+    ap.add_argument("--handbuilt", nargs=2, type=Path, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.handbuilt:
+        return handbuilt(*a.handbuilt)
+
+    data = a.data or ROOT / "bench" / "data" / f"e{a.events}_l{a.labels}_u{a.users}"
+    if not (data / "labels.parquet").exists():
+        print(f"generating {data} ...")
+        subprocess.run([sys.executable, KIT / "gen_data.py", data, "--events", str(a.events),
+                        "--labels", str(a.labels), "--users", str(a.users)], check=True)
+    work = data / "out"
+    work.mkdir(exist_ok=True)
+    engines = {
+        "astra": astra_command(data, work / "astra.parquet"),
+        "duckdb": [sys.executable, KIT / "reference_duckdb.py", data, work / "duckdb.parquet"],
+        "polars": [sys.executable, KIT / "peer_polars.py", data, work / "polars.parquet"],
+    }
+    engines = {k: v for k, v in engines.items() if not a.only or k in a.only}
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
+    for rep in range(a.reps):
+        for name, cmd in engines.items():
+            wall, rss, _ = run(cmd)
+            results[name].append((wall, rss))
+            print(f"rep {rep + 1}: {name:7s} {wall:6.2f} s {rss:7.0f} MiB", flush=True)
+
+    med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in results.items()}
+    print(f"\n{os.cpu_count()} cores, {a.events:,} events / {a.labels:,} labels / {a.users:,} users, "
+          f"median of {a.reps} (whole process); peak RSS = max over reps")
+    for name, (wall, rss) in med.items():
+        ratios = "  ".join(f"{wall / w:.2f}x time, {rss / r:.2f}x RSS vs {other}"
+                           for other, (w, r) in med.items() if other != name and name == "astra")
+        print(f"  {name:7s} {wall:6.2f} s  {rss:7.0f} MiB  {ratios}")
+    if "astra" in engines and "duckdb" in engines:
+        cmp = subprocess.run([sys.executable, KIT / "compare.py", work / "duckdb.parquet", work / "astra.parquet"],
+                             capture_output=True, text=True)
+        print("compare.py astra vs duckdb:", cmp.stdout.strip().splitlines()[-1])
+        if cmp.returncode:
+            print(cmp.stdout)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""Hand-checked edge cases of the offline engine; every expected value is derived by hand
+(see the comments), not by running the code."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from astra.lang.types import BOOL, FLOAT64, INT32, INT64, STRING, TIMESTAMP, Type
+from astra.offline import BackfillError, backfill
+from astra.plan import ir, reference
+
+F = FLOAT64.nullable()
+KEY = ir.SourceKey(source="ev", columns=("uid",))
+SNAP = ir.SourceKey(source="snap", columns=("uid",))
+
+# Events in file order (times in µs).  uid 1: ts 5, 10, 10 (tie), 15, 20; uid 2: one event whose
+# amount is null; a null key and a null time that must never be visible.
+EVENTS = [
+    dict(uid=1, ts=10, amount=1.0, n=1, cat="a"),
+    dict(uid=1, ts=10, amount=2.0, n=2, cat="b"),
+    dict(uid=1, ts=15, amount=None, n=None, cat=None),
+    dict(uid=1, ts=20, amount=4.0, n=3, cat="c"),
+    dict(uid=2, ts=5, amount=None, n=5, cat="z"),
+    dict(uid=None, ts=12, amount=100.0, n=9, cat="x"),
+    dict(uid=1, ts=None, amount=100.0, n=9, cat="x"),
+    dict(uid=1, ts=5, amount=8.0, n=1, cat="d"),
+]
+SNAPSHOTS = [
+    dict(uid=1, at=10, tier=1),
+    dict(uid=1, at=10, tier=2),
+    dict(uid=1, at=18, tier=None),
+    dict(uid=2, at=30, tier=9),
+]
+# q0..q5: (uid, t, bonus)
+SPINE = [(1, 20, 1.5), (1, 15, None), (2, 20, 0.0), (3, 20, 2.0), (1, 5, 1.0), (1, 11, 1.0)]
+
+
+def agg(op, column=None, window=None, where=None, param=None, t=INT64):
+    return ir.Aggregate(op=op, key=KEY, column=column, where=where, window=window, param=param, type=t)
+
+
+def ref(name, t):
+    return ir.FeatureRef(feature=f"g@v1.{name}", type=t)
+
+
+FEATURES = {
+    "cnt_all": (agg("count"), INT64, None),
+    "cnt_10": (agg("count", window=10), INT64, None),
+    "cnt_amount": (agg("count", "amount"), INT64, None),
+    "sum_10": (agg("sum", "amount", 10, t=FLOAT64), FLOAT64, None),
+    "mean_life": (agg("mean", "amount", t=F), F, None),
+    "max_10": (agg("max", "amount", 10, t=F), F, None),
+    "min_n": (agg("min", "n", t=INT64.nullable()), INT64.nullable(), None),
+    "last_cat": (agg("last", "cat", t=STRING.nullable()), STRING.nullable(), None),
+    "first_cat_10": (agg("first", "cat", 10, t=STRING.nullable()), STRING.nullable(), None),
+    "distinct_n": (agg("count_distinct", "n"), INT64, None),
+    "distinct_n_10": (agg("count_distinct", "n", 10), INT64, None),
+    "var_life": (agg("variance", "amount", t=F), F, None),
+    "std_life": (agg("stddev", "amount", t=F), F, None),
+    "last2_n": (agg("last_k", "n", param=2, t=Type.list_of(INT64)), Type.list_of(INT64), None),
+    "none_big": (agg("count", where=ir.Apply(op=">", args=(ir.Column(name="amount", type=F),
+                                                         ir.Const(value=100.0, type=FLOAT64)),
+                                             type=BOOL.nullable())), INT64, None),
+    "sum_cat_a": (agg("sum", "amount", where=ir.Apply(op="==", args=(ir.Column(name="cat", type=STRING.nullable()),
+                                                                      ir.Const(value="a", type=STRING)),
+                                                      type=BOOL.nullable()), t=FLOAT64), FLOAT64, None),
+    "tier": (ir.AsOf(key=SNAP, column="tier", type=INT32.nullable()), INT32.nullable(), None),
+    "ratio": (ir.Apply(op="/", args=(ref("sum_10", FLOAT64), ref("cnt_amount", INT64)), type=F), F, None),
+    "ratio_d": (ir.Apply(op="/", args=(ref("sum_10", FLOAT64), ref("cnt_amount", INT64)), type=F), FLOAT64, -1.0),
+    "bonus2": (ir.Apply(op="*", args=(ir.RequestInput(request="r", field="bonus", type=F),
+                                     ir.Const(value=2, type=INT64)), type=F), F, None),
+    "now": (ir.Now(type=TIMESTAMP), TIMESTAMP, None),
+}
+
+EXPECTED = {  # q0 (1, 20), q1 (1, 15), q2 (2, 20), q3 (3, 20), q4 (1, 5), q5 (1, 11)
+    # uid 1 before 20: ts 5, 10, 10, 15 (the event at exactly 20 is invisible)
+    "cnt_all": [4, 3, 1, 0, 0, 3],
+    # [t - 10, t): q0 [10, 20) -> 10, 10, 15; q1 [5, 15) -> 5 (edge included), 10, 10
+    "cnt_10": [3, 3, 0, 0, 0, 3],
+    "cnt_amount": [3, 3, 0, 0, 0, 3],
+    "sum_10": [3.0, 11.0, 0.0, 0.0, 0.0, 11.0],
+    "mean_life": [11 / 3, 11 / 3, None, None, None, 11 / 3],
+    "max_10": [2.0, 8.0, None, None, None, 8.0],
+    "min_n": [1, 1, 5, None, None, 1],
+    # ts order 5 (d), 10 (a), 10 (b), 15 (null): the later of the tied rows wins
+    "last_cat": ["b", "b", "z", None, None, "b"],
+    "first_cat_10": ["a", "d", None, None, None, "d"],
+    "distinct_n": [2, 2, 1, 0, 0, 2],
+    # q0 [10, 20): n = 1, 2, null; q1 [5, 15): 1, 1, 2; q2: uid 2's n = 5 at ts 5 is outside [10, 20)
+    "distinct_n_10": [2, 2, 0, 0, 0, 2],
+    # amounts 8, 1, 2: (69 - 121 / 3) / 2 = 43 / 3
+    "var_life": [43 / 3, 43 / 3, None, None, None, 43 / 3],
+    "std_life": [math.sqrt(43 / 3), math.sqrt(43 / 3), None, None, None, math.sqrt(43 / 3)],
+    "last2_n": [[2, 1], [2, 1], [5], [], [], [2, 1]],
+    "none_big": [0, 0, 0, 0, 0, 0],
+    "sum_cat_a": [1.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+    # snapshots of uid 1: at 10 (1), at 10 (2, later row wins), at 18 (null, returned as is)
+    "tier": [None, 2, None, None, None, 2],
+    "ratio": [1.0, 11 / 3, None, None, None, 11 / 3],
+    "ratio_d": [1.0, 11 / 3, -1.0, -1.0, -1.0, 11 / 3],
+    "bonus2": [3.0, None, 0.0, 4.0, 2.0, 2.0],
+}
+
+
+def make_plan(features=FEATURES, entity_keys=(("uid", INT64),), key_columns=("uid",)) -> ir.Plan:
+    ev = ir.Source(name="ev", kind="events", path="ev.parquet", time="ts",
+                   columns=(("uid", INT64.nullable()), ("ts", TIMESTAMP.nullable()), ("amount", F),
+                            ("n", INT64.nullable()), ("cat", STRING.nullable())),
+                   keys=(ir.SourceKey(source="ev", columns=key_columns),), entities=("user",))
+    snap = ir.Source(name="snap", kind="snapshot", path="snap.parquet", time="at",
+                     columns=(("uid", INT64.nullable()), ("at", TIMESTAMP), ("tier", INT32.nullable())),
+                     keys=(SNAP,), entities=("user",))
+    feats = tuple(ir.Feature(id=f"g@v1.{n}", group="g", version=1, name=n, entity="user", expr=e, type=t,
+                             default=d) for n, (e, t, d) in features.items())
+    svc = ir.Service(name="svc", version=1, outputs=tuple(ir.Output(name=n, feature=f"g@v1.{n}") for n in features),
+                     requests=("r",), entities=("user",))
+    return ir.Plan(entities=(ir.Entity(name="user", keys=entity_keys),), sources=(ev, snap),
+                   requests=(ir.Request(name="r", fields=(("bonus", F),)),), features=feats,
+                   groups=(ir.Group(name="g", version=1, entity="user", features=tuple(f.id for f in feats)),),
+                   services=(svc,))
+
+
+def _write(tmp_path, events=EVENTS, snaps=SNAPSHOTS):
+    pl.DataFrame(events, schema={"uid": pl.Int64, "ts": pl.Int64, "amount": pl.Float64, "n": pl.Int64,
+                                 "cat": pl.String}, orient="row") \
+        .with_columns(pl.col("ts").cast(pl.Datetime("us"))).write_parquet(tmp_path / "ev.parquet")
+    pl.DataFrame(snaps, schema={"uid": pl.Int64, "at": pl.Int64, "tier": pl.Int32}, orient="row") \
+        .with_columns(pl.col("at").cast(pl.Datetime("us"))).write_parquet(tmp_path / "snap.parquet")
+
+
+def _spine(unit="us"):
+    return pl.DataFrame({"uid": [s[0] for s in SPINE], "ts": [s[1] for s in SPINE],
+                         "bonus": [s[2] for s in SPINE]}).with_columns(pl.col("ts").cast(pl.Datetime("us"))
+                                                                       .dt.cast_time_unit(unit))
+
+
+def _close(a, b):
+    if isinstance(a, float) and b is not None:
+        return math.isclose(a, b, rel_tol=1e-12)
+    return a == b
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_hand_checked_values(tmp_path, unit):
+    _write(tmp_path)
+    spine = _spine(unit)
+    out = backfill(make_plan(), "svc", 1, spine, tmp_path)
+    assert out.columns[:3] == ["uid", "ts", "bonus"]
+    assert out["ts"].dtype == spine["ts"].dtype  # spine columns unchanged
+    assert out["tier"].dtype == pl.Int32 and out["last2_n"].dtype == pl.List(pl.Int64)
+    for name, want in EXPECTED.items():
+        got = out[name].to_list()
+        assert all(_close(g, w) for g, w in zip(got, want)), f"{name}: {got} != {want}"
+    assert out["now"].dt.epoch("us").to_list() == [s[1] for s in SPINE]
+
+
+def test_reference_agrees_on_the_same_cases():
+    rows = [dict(uid=u, ts=t, bonus=b) for u, t, b in SPINE]
+    out = reference.evaluate(make_plan(), "svc", 1, rows, {"ev": EVENTS, "snap": SNAPSHOTS})
+    for name, want in EXPECTED.items():
+        got = [r[name] for r in out]
+        got = [list(g) if isinstance(g, tuple) else g for g in got]
+        assert all(_close(g, w) for g, w in zip(got, want)), f"{name}: {got} != {want}"
+
+
+def test_int_microsecond_spine_and_empty_source(tmp_path):
+    _write(tmp_path, events=[], snaps=[])
+    spine = pl.DataFrame({"uid": [1, 2], "ts": [20, 5], "bonus": [None, 1.0]})
+    out = backfill(make_plan(), "svc", 1, spine, tmp_path)
+    assert out["cnt_all"].to_list() == [0, 0]
+    assert out["sum_10"].to_list() == [0.0, 0.0]
+    assert out["mean_life"].to_list() == [None, None]
+    assert out["last2_n"].to_list() == [[], []]
+    assert out["ratio_d"].to_list() == [-1.0, -1.0]
+
+
+def test_composite_keys(tmp_path):
+    rows = [dict(uid=1, region="a", ts=1), dict(uid=1, region="b", ts=2), dict(uid=1, region="a", ts=3),
+            dict(uid=1, region=None, ts=1)]
+    pl.DataFrame(rows).with_columns(pl.col("ts").cast(pl.Datetime("us"))).write_parquet(tmp_path / "ev.parquet")
+    _write_snap_only(tmp_path)
+    plan = make_plan({"cnt": (ir.Aggregate(op="count", key=ir.SourceKey(source="ev", columns=("uid", "region")),
+                                           column=None, where=None, window=None, param=None, type=INT64), INT64, None)},
+                     entity_keys=(("uid", INT64), ("region", STRING)), key_columns=("uid", "region"))
+    plan = _with_columns(plan, (("uid", INT64), ("region", STRING.nullable()), ("ts", TIMESTAMP)))
+    spine = pl.DataFrame({"uid": [1, 1, 2, 1], "region": ["a", "b", "a", "a"], "ts": [10, 10, 10, 3]})
+    out = backfill(plan, "svc", 1, spine, tmp_path)
+    # (1, a): ts 1 and 3; (1, b): ts 2; (2, a): none; (1, a) before 3: ts 1 only
+    assert out["cnt"].to_list() == [2, 1, 0, 1]
+
+
+def _write_snap_only(tmp_path):
+    pl.DataFrame({"uid": [1], "at": [1], "tier": [1]}, schema={"uid": pl.Int64, "at": pl.Int64, "tier": pl.Int32}) \
+        .with_columns(pl.col("at").cast(pl.Datetime("us"))).write_parquet(tmp_path / "snap.parquet")
+
+
+def _with_columns(plan, columns):
+    import attrs
+
+    ev = attrs.evolve(plan.source("ev"), columns=columns)
+    return attrs.evolve(plan, sources=(ev, plan.source("snap")))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _error(tmp_path, spine, service="svc", version=1, write=True) -> str:
+    if write:
+        _write(tmp_path)
+    with pytest.raises(BackfillError) as exc:
+        backfill(make_plan(), service, version, spine, tmp_path)
+    return exc.value.message
+
+
+def test_error_missing_key_column(tmp_path):
+    msg = _error(tmp_path, pl.DataFrame({"user": [1], "ts": [1]}))
+    assert "uid" in msg and "user" in msg
+
+
+def test_error_missing_time_column(tmp_path):
+    msg = _error(tmp_path, pl.DataFrame({"uid": [1], "when": [1]}))
+    assert "`ts`" in msg and "when" in msg
+
+
+def test_error_wrong_key_dtype(tmp_path):
+    msg = _error(tmp_path, pl.DataFrame({"uid": ["1"], "ts": [1], "bonus": [1.0]}))
+    assert "`uid`" in msg and "int64" in msg and "String" in msg
+
+
+def test_error_null_keys_and_times(tmp_path):
+    msg = _error(tmp_path, pl.DataFrame({"uid": [1, None, None], "ts": [1, 2, 3], "bonus": [1.0] * 3}))
+    assert "2 null" in msg and "1, 2" in msg
+    msg = _error(tmp_path, pl.DataFrame({"uid": [1, 1], "ts": [None, 2], "bonus": [1.0] * 2}))
+    assert "1 null" in msg and "row(s) 0" in msg
+
+
+def test_error_missing_request_column(tmp_path):
+    msg = _error(tmp_path, pl.DataFrame({"uid": [1], "ts": [1]}))
+    assert "bonus" in msg
+
+
+def test_error_unknown_service(tmp_path):
+    msg = _error(tmp_path, _spine(), service="nope")
+    assert "nope" in msg and "svc@v1" in msg
+    assert "svc@v2" in _error(tmp_path, _spine(), version=2)
+
+
+def test_error_missing_source_file(tmp_path):
+    msg = _error(tmp_path, _spine(), write=False)
+    assert "ev.parquet" in msg and "`ev`" in msg
+
+
+def test_error_source_schema(tmp_path):
+    pl.DataFrame({"uid": [1], "ts": [1]}).with_columns(pl.col("ts").cast(pl.Datetime("us"))) \
+        .write_parquet(tmp_path / "ev.parquet")
+    _write_snap_only(tmp_path)
+    with pytest.raises(BackfillError, match="missing column"):
+        backfill(make_plan(), "svc", 1, _spine(), tmp_path)
+    pl.DataFrame({"uid": [1], "ts": [1], "amount": ["x"], "n": [1], "cat": ["a"]}) \
+        .with_columns(pl.col("ts").cast(pl.Datetime("us"))).write_parquet(tmp_path / "ev.parquet")
+    with pytest.raises(BackfillError, match="`amount` should be float64"):
+        backfill(make_plan(), "svc", 1, _spine(), tmp_path)
+
+
+@pytest.mark.parametrize(("key_shift", "time_scale"), [(0, 1 << 38), (1 << 62, 1), (1 << 62, 1 << 38)])
+def test_wide_keys_and_times_use_the_compressed_key_space(tmp_path, key_shift, time_scale):
+    """Ids or times too wide to pack side by side in 63 bits: same answers as the reference."""
+    import attrs
+
+    def scale(rows, time_col):
+        return [{**r, "uid": None if r["uid"] is None else r["uid"] + key_shift - (1 if r["uid"] == 2 else 0)
+                 * key_shift, time_col: None if r[time_col] is None else r[time_col] * time_scale} for r in rows]
+
+    events, snaps = scale(EVENTS, "ts"), scale(SNAPSHOTS, "at")
+    plan = make_plan()
+    feats = []
+    for f in plan.features:
+        expr = f.expr
+        if isinstance(expr, ir.Aggregate) and expr.window is not None:
+            expr = attrs.evolve(expr, window=expr.window * time_scale)
+        feats.append(attrs.evolve(f, expr=expr))
+    plan = attrs.evolve(plan, features=tuple(feats))
+    spine_rows = scale([dict(uid=u, ts=t, bonus=b) for u, t, b in SPINE], "ts")
+    _write(tmp_path, events, snaps)
+    spine = pl.DataFrame(spine_rows).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    out = backfill(plan, "svc", 1, spine, tmp_path)
+    want = reference.evaluate(plan, "svc", 1, spine_rows, {"ev": events, "snap": snaps})
+    for name in EXPECTED:
+        got = [tuple(g) if isinstance(g, list) else g for g in out[name].to_list()]
+        assert all(_close(g, w[name]) for g, w in zip(got, want)), f"{name}: {got} != {[w[name] for w in want]}"
+
+
+def test_snapshot_every_entity_on_a_schedule(tmp_path):
+    from astra.offline import snapshot
+
+    _write(tmp_path)
+    feats = {k: FEATURES[k] for k in ("cnt_all", "last_cat", "tier")}
+    out = snapshot(make_plan(feats), "svc", 1, tmp_path, every=10, start=10, end=20)
+    assert out.columns == ["uid", "ts", "cnt_all", "last_cat", "tier"]
+    # keys seen in the sources: 1 and 2 (null keys are not entities); times 10 and 20
+    assert out["uid"].to_list() == [1, 2, 1, 2]
+    assert out["ts"].dt.epoch("us").to_list() == [10, 10, 20, 20]
+    # uid 1 before 10: ts 5 (d); before 20: 5, 10, 10, 15 -> last non-null "b"; uid 2: ts 5 (z)
+    assert out["cnt_all"].to_list() == [1, 1, 4, 1]
+    assert out["last_cat"].to_list() == ["d", "z", "b", "z"]
+    # tier: nothing before 10 for uid 1; before 20 the row at 18 (null); uid 2's row is at 30
+    assert out["tier"].to_list() == [None, None, None, None]
+
+
+def test_source_keyed_by_two_entities_and_an_empty_spine(tmp_path):
+    """A null merchant key hides a row from merchant features only, never from user features."""
+    import attrs
+
+    user_key, merchant_key = ir.SourceKey(source="ev", columns=("uid",)), ir.SourceKey(source="ev", columns=("mid",))
+    rows = [dict(uid=1, mid=7, ts=1), dict(uid=1, mid=None, ts=2), dict(uid=2, mid=7, ts=3)]
+    pl.DataFrame(rows, schema={"uid": pl.Int64, "mid": pl.Int64, "ts": pl.Int64}) \
+        .with_columns(pl.col("ts").cast(pl.Datetime("us"))).write_parquet(tmp_path / "ev.parquet")
+    _write_snap_only(tmp_path)
+    feats = {"u_cnt": (ir.Aggregate(op="count", key=user_key, column=None, where=None, window=None, param=None,
+                                    type=INT64), INT64, None)}
+    plan = make_plan(feats)
+    ev = attrs.evolve(plan.source("ev"), columns=(("uid", INT64.nullable()), ("mid", INT64.nullable()),
+                                                  ("ts", TIMESTAMP)),
+                      keys=(user_key, merchant_key), entities=("user", "merchant"))
+    m_feat = ir.Feature(id="g@v1.m_cnt", group="g", version=1, name="m_cnt", entity="merchant", type=INT64,
+                        expr=ir.Aggregate(op="count", key=merchant_key, column=None, where=None, window=None,
+                                          param=None, type=INT64))
+    outputs = (*plan.services[0].outputs, ir.Output(name="m_cnt", feature=m_feat.id))
+    svc = attrs.evolve(plan.services[0], outputs=outputs, entities=("user", "merchant"))
+    plan = attrs.evolve(plan, sources=(ev, plan.source("snap")), features=(*plan.features, m_feat), services=(svc,),
+                        entities=(*plan.entities, ir.Entity(name="merchant", keys=(("mid", INT64),))))
+    spine = pl.DataFrame({"uid": [1, 2], "mid": [7, 7], "ts": [10, 10]})
+    out = backfill(plan, "svc", 1, spine, tmp_path)
+    assert out["u_cnt"].to_list() == [2, 1]  # uid 1: ts 1 and 2 (its merchant is null)
+    assert out["m_cnt"].to_list() == [2, 2]  # merchant 7: uid 1 at ts 1, uid 2 at ts 3
+    empty = backfill(plan, "svc", 1, spine.clear(), tmp_path)
+    assert empty.height == 0 and empty.columns == [*spine.columns, "u_cnt", "m_cnt"]
