@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -26,11 +27,21 @@ class Project:
 
     @classmethod
     def load(cls, path: str | Path) -> Project:
-        """Compile the project at `path` (a directory of `.feat` files or one file)."""
-        result = compile_project(path, lock="ignore")
+        """Compile the project at `path` (a directory of `.feat` files or one file).
+
+        A fresh `build/plan.json` (same inputs, same compiler) is reused instead of compiling."""
+        from astra.plan.artifact import plan_path, read_fresh_plan, write_plan
+
+        root = Path(path)
+        cached = read_fresh_plan(root) if root.exists() else None
+        if cached is not None:
+            return cls(path=root, plan=cached)
+        result = compile_project(root, lock="ignore")
         if not result.ok:
             raise ProjectError(render_all(result.diagnostics, result.sources))
-        return cls(path=Path(path), plan=result.plan)
+        with contextlib.suppress(OSError):  # a read-only project still loads; it compiles every time
+            write_plan(plan_path(root), result.plan, result.sources)
+        return cls(path=root, plan=result.plan)
 
     def service(self, ref: str, version: int | None = None) -> ir.Service:
         """Look a service up by `name@vN` (or name plus `version`); the error lists what exists."""

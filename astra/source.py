@@ -12,8 +12,9 @@ import attrs
 class SourceFile:
     """One `.feat` file's text, with a line index for offset -> (line, col)."""
 
-    path: str
+    path: str  # as shown in diagnostics
     text: str
+    origin: str = attrs.field(default="", eq=False)  # the file's real location, when read from disk
     line_starts: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -22,7 +23,8 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path, display: str | None = None) -> SourceFile:
-        return cls(path=display or str(path), text=Path(path).read_text(encoding="utf-8"))
+        return cls(path=display or str(path), text=Path(path).read_text(encoding="utf-8"),
+                   origin=str(Path(path).resolve()))
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based line and column of a character offset."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -44,17 +43,16 @@ def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: 
     """Parse and check PROJECT (default: ./features), enforce astra.lock and write the plan.
 
     Exit status: 0 clean, 1 definition errors, 2 usage errors."""
-    from astra.plan.serialize import to_data
+    from astra.plan.artifact import plan_path, write_plan
 
     root = default_project(project)
     result = compile_project(root, lock="update" if add_versions else "check")
     report(result, fmt)
     if not result.ok:
         sys.exit(1)
-    target = out or (root if root.is_dir() else root.parent) / "build" / "plan.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = out or plan_path(root)
     plan = result.plan
-    target.write_text(json.dumps({"format": 1, "plan": to_data(plan)}, indent=1) + "\n")
+    write_plan(target, plan, result.sources)
     if fmt == "text":
         warnings = sum(d.severity is Severity.WARNING for d in result.diagnostics)
         click.echo(f"compiled {len(plan.features)} features in {len(plan.groups)} groups, "
