@@ -1,0 +1,61 @@
+"""`astra serve`: versioned feature serving over HTTP (see docs/serving.md)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("serve")
+@click.argument("project", type=click.Path(exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told)")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--state", default="build/serve", show_default=True, type=click.Path(),
+              help="State directory: snapshots and the push log (nothing is written outside it)")
+@click.option("--data-root", default=None, type=click.Path(exists=True),
+              help="Materialize the sources from here when the state directory is new")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Worker processes; more than 1 needs --read-only")
+@click.option("--read-only", is_flag=True, help="Serve reads from the state directory; refuse pushes")
+@click.option("--server", type=click.Choice(["granian", "uvicorn"]), default="granian", show_default=True)
+@click.option("--token", envvar="ASTRA_TOKEN", default=None,
+              help="Require `Authorization: Bearer TOKEN` on /v1/* and /metrics (env ASTRA_TOKEN)")
+@click.option("--fsync", type=click.Choice(["always", "interval", "never"]), default="always", show_default=True,
+              help="always: a push is acknowledged once on disk; interval: fsync every --fsync-interval s")
+@click.option("--fsync-interval", default=0.05, show_default=True, type=float, help="Seconds (with --fsync interval)")
+@click.option("--snapshot-interval", default=300.0, show_default=True, type=float,
+              help="Seconds between snapshots while pushes arrive (0: only at shutdown and by log size)")
+@click.option("--snapshot-mib", default=256, show_default=True, type=int,
+              help="Snapshot once the log since the last snapshot is this large")
+@click.option("--allowed-lateness", default=0, show_default=True, type=int, help="µs, for a new store")
+@click.option("--cache-size", default=100_000, show_default=True, type=int, help="Cached entity answers (0: off)")
+@click.option("--cache-ttl", default=1.0, show_default=True, type=float,
+              help="Seconds; `now` queries are answered as of the start of their TTL bucket")
+@click.option("--max-body", default=4 * 2**20, show_default=True, type=int, help="Request body limit, bytes")
+@click.option("--max-batch", default=1000, show_default=True, type=int, help="Entities per /v1/features request")
+@click.option("--max-push-rows", default=10_000, show_default=True, type=int, help="Rows per /v1/push request")
+@click.option("--access-log", default="-", show_default=True, help="JSON access log: '-' (stdout), 'off' or a file")
+def serve(project, host, port, state, data_root, workers, read_only, server, token, fsync, fsync_interval,
+          snapshot_interval, snapshot_mib, allowed_lateness, cache_size, cache_ttl, max_body, max_batch,
+          max_push_rows, access_log):
+    """Serve PROJECT's services over HTTP from a durable online store."""
+    from astra.project import Project, ProjectError
+    from astra.serve.config import ServeConfig
+    from astra.serve.server import ConfigError, check, run
+
+    config = ServeConfig(
+        project=str(project), state=str(state), data_root=data_root, host=host, port=port, workers=workers,
+        server=server, read_only=read_only, token=token or None, fsync=fsync, fsync_interval=fsync_interval,
+        snapshot_interval=snapshot_interval, snapshot_bytes=snapshot_mib * 2**20, allowed_lateness=allowed_lateness,
+        cache_size=cache_size, cache_ttl=cache_ttl, max_body=max_body, max_batch=max_batch,
+        max_push_rows=max_push_rows, access_log=access_log)
+    try:
+        check(config)
+        Project.load(project)  # compile errors are reported here, once, not by every worker
+    except (ConfigError, ProjectError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if host not in ("127.0.0.1", "::1", "localhost") and not token:
+        click.echo(f"warning: serving on {host} without --token; anyone who can reach it can push rows", err=True)
+    run(config)

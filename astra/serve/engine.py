@@ -1,0 +1,317 @@
+"""The serving engine: checked requests in, store answers out; no HTTP here.
+
+`Engine` owns the store, the push log, the cache and the metrics of one server process.  The
+store is single-threaded, and so is this: the ASGI app calls it from the event loop without
+awaiting in between, so a push (store, log, fsync, invalidate) is atomic with respect to reads.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import attrs
+import numpy as np
+import orjson
+
+from astra.online import HorizonError, OnlineError, Store
+from astra.plan import ir
+from astra.serve.cache import FeatureCache
+from astra.serve.config import ServeConfig
+from astra.serve.metrics import Metrics
+from astra.serve.registry import registry
+from astra.serve.validate import (
+    ApiError,
+    FeaturesQuery,
+    ServiceInfo,
+    features_query,
+    push_body,
+    push_rows,
+    service_info,
+)
+from astra.serve.wal import StateDir, recover, snapshot
+
+
+@attrs.define
+class Pending:
+    """A `/v1/features` request between validation and its answer."""
+
+    q: FeaturesQuery
+    info: ServiceInfo
+    at: int | list[int]
+    out: list  # per entity: (values, missing), None until known
+    miss: list[int]  # entities the cache did not answer
+    keys: list[tuple] | None  # cache keys, when the cache is used
+    epoch: int  # the engine's push count when the cache was read
+
+
+class Engine:
+    """One process's view of the store, behind `features`, `push` and `registry`."""
+
+    def __init__(self, plan: ir.Plan, config: ServeConfig, log=print):
+        self.plan, self.config = plan, config
+        self.by_key: dict[tuple[str, int], ServiceInfo] = {(s.name, s.version): service_info(plan, s)
+                                                          for s in plan.services}
+        self.by_id = {info.id: info for info in self.by_key.values()}
+        self.sources = {s.name: s for s in plan.sources}
+        # a pushed row of source s changes these entity keys (entity, the row's key columns)
+        self.affects = {s.name: tuple(zip(s.entities, (k.columns for k in s.keys))) for s in plan.sources}
+        self.max_staleness = {s.name: s.max_staleness for s in plan.sources if s.max_staleness is not None}
+        self.stale_sources = {sid: sorted({s for ss in i.sources for s in ss if s in self.max_staleness})
+                              for sid, i in self.by_id.items()}
+        self._stale_memo: dict = {}
+        self.missing_names = {sid: [n for n, r in zip(i.names, i.reads_data) if r] for sid, i in self.by_id.items()}
+        self.reads_mask = {sid: np.array(i.reads_data, np.int64) for sid, i in self.by_id.items()}
+        self.features_meta = {sid: [{"name": n, "type": t} for n, t in zip(i.names, i.types)]
+                              for sid, i in self.by_id.items()}
+        self.cache = FeatureCache(config.cache_size, int(config.cache_ttl * 1e6))
+        self.state = StateDir(config.state)
+        self.state.root.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self.state.lock(exclusive=not config.read_only)
+        self.store, self.log, self.recovery = recover(self.state, plan, self._bootstrap, read_only=config.read_only,
+                                                      fsync=config.fsync, interval=config.fsync_interval)
+        log(f"astra serve: restored {self.state.root} (snapshot {self.recovery['snapshot']}, replayed "
+            f"{self.recovery['records']} records / {self.recovery['rows']} rows"
+            f"{', dropped a torn last record' if self.recovery['torn_bytes'] else ''}) in "
+            f"{self.recovery['seconds']:.2f} s")
+        self.metrics = Metrics(self)
+        self.registry_body = orjson.dumps(registry(plan))
+        self.failed: str | None = None
+        self.last_snapshot = time.monotonic()
+        self.pushes = 0  # pushes that changed the store (see `refresh`)
+
+    def _bootstrap(self) -> Store:
+        store = Store(self.plan, self.config.allowed_lateness)
+        if self.config.data_root is not None:
+            store.materialize(self.config.data_root)
+        return store
+
+    def _check_ok(self) -> None:
+        if self.failed:
+            raise ApiError(503, "store_failed", self.failed)
+
+    # ------------------------------------------------------------------ /v1/features
+    def features(self, doc: object) -> tuple[dict, ServiceInfo]:
+        """The answer to a parsed `/v1/features` body, evaluated at once (no coalescing)."""
+        p = self.begin(doc)
+        if p.miss:
+            ents, at, req = self.miss_args(p)
+            self.complete(p, self.evaluate(p.info, ents, at, req))
+        return self.answer(p), p.info
+
+    def begin(self, doc: object) -> Pending:
+        """Validate, fix the query time, answer what the cache holds; the rest is `miss`."""
+        self._check_ok()
+        q = features_query(doc, self.by_key, self.config.max_batch)
+        info, n = q.info, len(q.entities)
+        cache = self.cache
+        at = q.at
+        use_cache = at is None and cache.enabled
+        if at is None:
+            now = time.time_ns() // 1000
+            at = cache.bucket(now) if use_cache else now
+        h = self.store.horizon
+        if h is not None and (min(at) if isinstance(at, list) else at) < h:
+            t = min(at) if isinstance(at, list) else at
+            raise ApiError(422, "before_horizon", f"query time {t} is before the store's horizon {h}: rows needed "
+                           f"for that time were evicted (the store keeps the longest window + allowed lateness)",
+                           "at", horizon=h)
+        out: list = [None] * n
+        keys = None
+        if use_cache:
+            rk = q.request_keys
+            keys = [(info.id, q.keys[j], rk[j] if rk else None) for j in range(n)]
+            miss = []
+            for j in range(n):
+                v = cache.get(keys[j], at)
+                if v is None:
+                    miss.append(j)
+                else:
+                    out[j] = v
+        else:
+            miss = list(range(n))
+        return Pending(q, info, at, out, miss, keys, self.pushes)
+
+    def refresh(self, p: Pending) -> None:
+        """After a push since `begin`, evaluate every entity again, so one answer never mixes
+        cached values from before the push with values computed after it."""
+        if p.epoch != self.pushes:
+            p.miss = list(range(len(p.out)))
+            p.epoch = self.pushes
+
+    def miss_args(self, p: Pending) -> tuple[list[dict], object, object]:
+        """The entities, times and request inputs of the cache misses, as `Store.get` takes them."""
+        q, miss = p.q, p.miss
+        if len(miss) == len(q.entities):
+            return q.entities, p.at, q.request
+        req = q.request
+        if isinstance(req, list):
+            req = [req[j] for j in miss]
+        at = [p.at[j] for j in miss] if isinstance(p.at, list) else p.at
+        return [q.entities[j] for j in miss], at, req
+
+    def evaluate(self, info: ServiceInfo, ents: list[dict], at, req) -> list[tuple]:
+        """`Store.get` -> one (values tuple, missing) per entity; store errors become 422s."""
+        t0 = time.perf_counter()
+        try:
+            res = self.store.get(info.id, ents, at=at, request=req)
+        except HorizonError as exc:
+            raise ApiError(422, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
+        except (OnlineError, KeyError, ValueError) as exc:
+            raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
+        self.metrics.plan_eval.labels(info.id).observe(time.perf_counter() - t0)
+        names = info.names
+        return [(tuple([r[nm] for nm in names]), r["_missing"]) for r in res.rows()]
+
+    def complete(self, p: Pending, values: list[tuple]) -> None:
+        """Fill in the misses and cache them.  Must run in the same event-loop step as `evaluate`,
+        so no push can fall between computing an answer and caching it."""
+        info, q, cache = p.info, p.q, self.cache
+        for j, v in zip(p.miss, values):
+            p.out[j] = v
+            if p.keys is not None:
+                kv = q.keys[j]
+                cache.put(p.keys[j], p.at, v, tuple((en, tuple(kv[i] for i in pos)) for en, pos in info.entity_pos))
+
+    def answer(self, p: Pending) -> dict:
+        return self._answer(p.q, p.info, p.at, p.out)
+
+    def _answer(self, q, info: ServiceInfo, at, out: list) -> dict:
+        sid = info.id
+        missing_names = self.missing_names[sid]
+        sel = q.select
+        results = []
+        n_missing = 0
+        per_entity_at = isinstance(at, list)
+        if not per_entity_at and sel is None:  # the common case: one time, every output
+            stale, stale_mask = self._stale(info, at)
+            stale_list = list(stale)
+            for values, missing in out:
+                if missing:
+                    n_missing += 1
+                results.append({"values": values, "missing": missing_names if missing else [], "stale": stale_list})
+            if stale:
+                self.metrics.stale[sid] += stale_mask * len(out)
+        else:
+            names = info.names if sel is None else [info.names[i] for i in sel]
+            for j, (values, missing) in enumerate(out):
+                stale, stale_mask = self._stale(info, at[j] if per_entity_at else at)
+                if stale:
+                    self.metrics.stale[sid] += stale_mask
+                if missing:
+                    n_missing += 1
+                if sel is not None:
+                    values = [values[i] for i in sel]
+                    results.append({"values": values,
+                                    "missing": [nm for nm in missing_names if nm in names] if missing else [],
+                                    "stale": [nm for nm in stale if nm in names]})
+                else:
+                    results.append({"values": values, "missing": missing_names if missing else [],
+                                    "stale": list(stale)})
+        if n_missing:
+            self.metrics.missing[sid] += self.reads_mask[sid] * n_missing
+        meta = self.features_meta[sid]
+        body = {"service": info.service.name, "version": info.service.version,
+                "fingerprint": info.service.fingerprint, "at": at, "watermark": dict(self.store.watermark),
+                "features": meta if sel is None else [meta[i] for i in sel], "results": results}
+        if info.deprecated:
+            body["deprecated"] = info.deprecated
+        return body
+
+    def _stale(self, info: ServiceInfo, t: int) -> tuple[tuple[str, ...], np.ndarray | None]:
+        """The outputs of `info` that are stale at query time `t`, and their 0/1 mask.
+
+        A source with `max_staleness` S is stale at t when the store has no row of it, or its
+        watermark (latest event time stored) is before t - S; an output is stale when a source it
+        reads (transitively) is."""
+        wm = self.store.watermark
+        bad = frozenset(s for s in self.stale_sources[info.id]
+                        if s not in wm or wm[s] < t - self.max_staleness[s])
+        if not bad:
+            return (), None
+        key = (info.id, bad)
+        hit = self._stale_memo.get(key)
+        if hit is None:
+            names = tuple(nm for nm, ss in zip(info.names, info.sources) if bad.intersection(ss))
+            hit = self._stale_memo[key] = (names, np.array([nm in names for nm in info.names], np.int64))
+        return hit
+
+    # ------------------------------------------------------------------ /v1/push
+    def push(self, doc: object) -> dict:
+        """Validate, store, log (durably) and invalidate; the body of the acknowledgement."""
+        self._check_ok()
+        src, raw = push_body(doc, self.sources, self.config.max_push_rows)
+        if self.log is None:
+            raise ApiError(403, "read_only", "this server is read-only (--read-only): push to the writing server")
+        rows, errors, n_bad = push_rows(src, raw)
+        if n_bad:
+            self.metrics.rejected.labels(src.name, "schema").inc(n_bad)
+            raise ApiError(422, "invalid_rows", f"{n_bad} of {len(raw)} rows do not match source `{src.name}`; "
+                           f"nothing was stored", "rows", rejected=n_bad, errors=errors)
+        rejected = []
+        accepted = rows
+        if rows:
+            try:
+                report = self.store.push(src.name, rows, on_late="report")
+            except Exception as exc:  # the store may be half-updated and no longer matches the log
+                self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
+                               f"server stopped answering so no unlogged state is served: restart it")
+                print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
+                raise ApiError(503, "store_failed", self.failed) from None
+            if report.rejected:
+                late = {j for j, _, _ in report.rejected}
+                accepted = [r for j, r in enumerate(rows) if j not in late]
+                rejected = [{"index": j, "reason": "late", "time": t, "bound": b,
+                             "message": f"rows[{j}]: event time {t} is before the watermark minus the allowed "
+                                        f"lateness ({b})"} for j, t, b in report.rejected]
+                self.metrics.rejected.labels(src.name, "late").inc(len(rejected))
+            if accepted:
+                t0 = time.perf_counter()
+                try:
+                    self.log.append(src.name, accepted)
+                except OSError as exc:
+                    self.failed = (f"writing the push log failed ({exc.strerror}); the store holds rows that are "
+                                   f"not durable, so the server stopped answering: restart it")
+                    raise ApiError(503, "store_failed", self.failed) from None
+                self.metrics.wal_sync.observe(time.perf_counter() - t0)
+                self.metrics.pushed.labels(src.name).inc(len(accepted))
+                self.pushes += 1
+                self._invalidate(src.name, accepted)
+                if self.log.bytes >= self.config.snapshot_bytes:
+                    self.snapshot()
+        return {"source": src.name, "accepted": len(accepted), "rejected": rejected,
+                "watermark": self.store.watermark.get(src.name), "durable": self.config.fsync == "always"}
+
+    def _invalidate(self, source: str, rows: list[dict]) -> None:
+        cache = self.cache
+        if not cache.entries:
+            return
+        for entity, cols in self.affects[source]:
+            seen = {tuple(r[c] for c in cols) for r in rows}
+            for key in seen:
+                cache.invalidate(entity, key)
+
+    # ------------------------------------------------------------------ lifecycle
+    def snapshot(self) -> None:
+        """Save the store and start a new log segment (blocks requests while it runs)."""
+        if self.log is None or self.failed:
+            return
+        seconds = snapshot(self.store, self.state, self.log)
+        self.metrics.snapshots.observe(seconds)
+        self.last_snapshot = time.monotonic()
+
+    def tick(self) -> None:
+        """Periodic work: fsync an "interval" log, snapshot when due."""
+        if self.log is None or self.failed:
+            return
+        if self.log.fsync == "interval":
+            self.log.sync()
+        every = self.config.snapshot_interval
+        if every > 0 and self.log.records and time.monotonic() - self.last_snapshot >= every:
+            self.snapshot()
+
+    def close(self) -> None:
+        if self.log is not None and not self.failed:
+            if self.log.records:
+                self.snapshot()
+            self.log.close()

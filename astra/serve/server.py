@@ -1,0 +1,65 @@
+"""Run the app on a production ASGI server: granian (default) or uvicorn[standard] (fallback).
+
+Both start worker processes that build the app with `create_app()` from the settings in
+`ASTRA_SERVE_CONFIG`.  The settings are checked here first, so a bad configuration is refused
+with a message before any worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+
+from astra.serve.config import ENV, ServeConfig
+from astra.serve.wal import FSYNC_POLICIES
+
+SERVERS = ("granian", "uvicorn")
+
+
+class ConfigError(Exception):
+    """A configuration `astra serve` refuses; the message says what to do instead."""
+
+
+def check(config: ServeConfig) -> None:
+    """Refuse configurations that would silently misbehave."""
+    if config.server not in SERVERS:
+        raise ConfigError(f"--server must be one of {', '.join(SERVERS)}, got {config.server!r}")
+    if config.fsync not in FSYNC_POLICIES:
+        raise ConfigError(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if config.workers > 1 and not config.read_only:
+        raise ConfigError(
+            f"--workers {config.workers} would give every worker process its own copy of the store: a push "
+            f"reaching one worker would be missing from the others, and their answers would diverge. Serve "
+            f"pushes and reads with --workers 1, or scale reads with --read-only --workers {config.workers} "
+            f"over a state directory (each worker restores the same snapshot and log; pushes are refused).")
+    if config.read_only and not os.path.isdir(config.state):
+        raise ConfigError(f"--read-only needs an existing --state directory; {config.state} does not exist")
+    if not config.read_only and os.path.isdir(config.state):
+        from astra.serve.wal import StateDir, WalError
+
+        try:
+            os.close(StateDir(config.state).lock(exclusive=True))  # probe only: the worker takes it for good
+        except WalError as exc:
+            raise ConfigError(str(exc)) from None
+    for name in ("max_body", "max_batch", "max_push_rows"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+
+
+def run(config: ServeConfig) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM give a clean shutdown: snapshot, close the log)."""
+    check(config)
+    os.environ[ENV] = config.to_env()
+    target = "astra.serve.app:create_app"
+    if config.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+
+        Granian(target, address=config.host, port=config.port, interface=Interfaces.ASGI, workers=config.workers,
+                loop=Loops.uvloop, factory=True, log_access=False, websockets=False, backlog=2048).serve()
+    else:
+        import uvicorn
+
+        uvicorn.run(target, host=config.host, port=config.port, workers=config.workers, factory=True,
+                    access_log=False, loop="uvloop", http="httptools", lifespan="on", log_level="warning")

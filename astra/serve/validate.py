@@ -1,0 +1,377 @@
+"""Request bodies -> checked, normalised queries, or an `ApiError` that says where the body is wrong.
+
+Every message is located the way a client would write the path (`entities[3].user_id: expected
+int64, got string`), and errors that name something unknown list what exists.  Nothing here
+touches the store: validation is done against the plan, so a bad request never reaches it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+import orjson
+
+from astra.lang.types import Type
+from astra.plan import ir
+
+# timestamps: years 1 to 9999, as ISO 8601 can write them (and far from int64 overflow in `t - window`)
+_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
+              "timestamp": (-62_135_596_800_000_000, 253_402_300_799_999_999), "duration": (-(2**62), 2**62)}
+_EPOCH = dt.datetime(1970, 1, 1)
+MAX_ERRORS = 100  # per-row error reports stop here; the count says how many there were
+
+
+class ApiError(Exception):
+    """A 4xx (or 503) answer: HTTP status, a stable code, a message, where, and what exists."""
+
+    def __init__(self, status: int, code: str, message: str, location: str | None = None, **extra: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.location, self.extra = status, code, message, location, extra
+
+    def body(self) -> dict:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.location is not None:
+            err["location"] = self.location
+        err.update(self.extra)
+        return {"error": err}
+
+
+def type_name(v: object) -> str:
+    """The JSON name of a parsed value, for messages."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def parse_json(body: bytes) -> Any:
+    """orjson, with a 400 that says where the document stops being JSON."""
+    if not body:
+        raise ApiError(400, "malformed_json", "the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from None
+
+
+def _timestamp(v: object, where: str) -> int:
+    """A timestamp: µs since the epoch (integer) or an ISO 8601 string (naive means UTC)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        lo, hi = _INT_RANGE["timestamp"]
+        if not lo <= v <= hi:
+            raise ApiError(422, "invalid_value", f"{where}: {v} is out of range for timestamp", where)
+        return v
+    if isinstance(v, str):
+        try:
+            t = dt.datetime.fromisoformat(v)
+            if t.tzinfo is not None:
+                t = t.astimezone(dt.UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):
+            raise ApiError(422, "invalid_value", f"{where}: {v[:64]!r} is not an ISO 8601 timestamp in years "
+                           f"1-9999", where) from None
+        return (t - _EPOCH) // dt.timedelta(microseconds=1)
+    raise ApiError(422, "invalid_type", f"{where}: expected timestamp (µs integer or ISO 8601 string), "
+                   f"got {type_name(v)}", where)
+
+
+def value(v: object, t: Type, where: str) -> object:
+    """Check one JSON value against a column type (nullability included); returns the store's value."""
+    if v is None:
+        if t.optional:
+            return None
+        raise ApiError(422, "invalid_type", f"{where}: expected {t}, got null", where)
+    name = t.name
+    if name == "timestamp":
+        return _timestamp(v, where)
+    ok: bool
+    if name == "bool":
+        ok = isinstance(v, bool)
+    elif name in ("int32", "int64", "duration"):
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if ok:
+            lo, hi = _INT_RANGE[name]
+            if not lo <= v <= hi:
+                raise ApiError(422, "invalid_value", f"{where}: {v} is out of range for {name}", where)
+    elif name in ("float32", "float64"):
+        ok = isinstance(v, int | float) and not isinstance(v, bool)
+        if ok:
+            return float(v)
+    elif name == "string":
+        ok = isinstance(v, str)
+    else:  # lists and vectors are never inputs
+        ok = False
+    if not ok:
+        raise ApiError(422, "invalid_type", f"{where}: expected {t.non_null()}, got {type_name(v)}", where)
+    return v
+
+
+def _object(v: object, where: str) -> dict:
+    if not isinstance(v, dict):
+        raise ApiError(422, "invalid_type", f"{where}: expected object, got {type_name(v)}", where)
+    return v
+
+
+def _fields(obj: dict, allowed: tuple[str, ...], required: tuple[str, ...], where: str) -> None:
+    for k in obj:
+        if k not in allowed:
+            raise ApiError(422, "unknown_field", f"{where}{'.' if where else ''}{k}: unknown field; "
+                           f"allowed: {', '.join(allowed)}", f"{where}{'.' if where else ''}{k}",
+                           allowed=list(allowed))
+    for k in required:
+        if k not in obj:
+            raise ApiError(422, "missing_field", f"{where}{'.' if where else ''}{k}: required",
+                           f"{where}{'.' if where else ''}{k}")
+
+
+# --------------------------------------------------------------------------- /v1/features
+
+
+@attrs.frozen
+class ServiceInfo:
+    """What the server needs per service, computed once from the plan."""
+
+    service: ir.Service
+    names: tuple[str, ...]  # output names, service order
+    types: tuple[str, ...]  # their types as written in .feat files
+    key_names: tuple[str, ...]  # every key column a query row must carry
+    key_types: tuple[Type, ...]
+    entity_keys: tuple[tuple[str, tuple[str, ...]], ...]  # (entity, its key names) per service entity
+    entity_pos: tuple[tuple[str, tuple[int, ...]], ...]  # (entity, positions of its keys in key_names)
+    request_fields: tuple[tuple[str, str, Type], ...]  # (qualified name, field, type)
+    reads_data: tuple[bool, ...]  # per output: does it read any source (else it can never be missing)
+    sources: tuple[tuple[str, ...], ...]  # per output: the sources it reads, transitively
+    deprecated: str | None  # why, when a group it pins is deprecated
+    id: str  # `name@vN`
+
+
+def service_info(plan: ir.Plan, svc: ir.Service) -> ServiceInfo:
+    key_names: list[str] = []
+    key_types: list[Type] = []
+    entity_keys = []
+    for ename in svc.entities:
+        ent = plan.entity(ename)
+        entity_keys.append((ename, tuple(k for k, _ in ent.keys)))
+        for k, t in ent.keys:
+            if k not in key_names:
+                key_names.append(k)
+                key_types.append(t.non_null())
+    fields = []
+    for rname in svc.requests:
+        req = next(r for r in plan.requests if r.name == rname)
+        fields.extend((f"{rname}.{f}", f, t) for f, t in req.fields)
+    sources = []
+    for out in svc.outputs:
+        srcs: set[str] = set()
+        for f in plan.closure((out.feature,)):
+            for n in ir.walk(f.expr):
+                if isinstance(n, ir.AsOf | ir.Aggregate):
+                    srcs.add(n.key.source)
+        sources.append(tuple(sorted(srcs)))
+    groups = {(o.feature.split("@v")[0], int(o.feature.split("@v")[1].split(".")[0])) for o in svc.outputs}
+    notes = [f"{g.id} is deprecated: {g.deprecated}" for g in plan.groups
+             if (g.name, g.version) in groups and g.deprecated]
+    return ServiceInfo(
+        service=svc, names=tuple(o.name for o in svc.outputs),
+        types=tuple(str(plan.feature(o.feature).type) for o in svc.outputs),
+        key_names=tuple(key_names), key_types=tuple(key_types), entity_keys=tuple(entity_keys),
+        entity_pos=tuple((e, tuple(key_names.index(k) for k in ks)) for e, ks in entity_keys),
+        request_fields=tuple(fields), reads_data=tuple(bool(s) for s in sources), sources=tuple(sources),
+        deprecated="; ".join(notes) or None, id=svc.id)
+
+
+@attrs.frozen
+class FeaturesQuery:
+    """A checked `/v1/features` request."""
+
+    info: ServiceInfo
+    entities: list[dict]  # exactly the key columns, in key_names order
+    keys: list[tuple]  # per entity: its key values in key_names order
+    at: int | list[int] | None  # µs; None means now
+    request: dict | list[dict] | None  # store format: {qualified field: value}, or one dict per entity
+    request_keys: list[tuple] | None  # per entity, hashable request values (cache keys)
+    select: tuple[int, ...] | None  # indexes of the requested outputs (None: all)
+
+
+FEATURE_FIELDS = ("service", "version", "entities", "at", "request", "features")
+
+
+def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], max_batch: int) -> FeaturesQuery:
+    """Check a `/v1/features` body against the plan."""
+    doc = _object(doc, "body")
+    _fields(doc, FEATURE_FIELDS, ("service", "version", "entities"), "")
+    name, version = doc["service"], doc["version"]
+    if not isinstance(name, str):
+        raise ApiError(422, "invalid_type", f"service: expected string, got {type_name(name)}", "service")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ApiError(422, "invalid_type", f"version: expected integer, got {type_name(version)}", "version")
+    info = services.get((name, version))
+    if info is None:
+        versions = sorted(v for n, v in services if n == name)
+        if not versions:
+            known = sorted({n for n, _ in services})
+            raise ApiError(404, "unknown_service", f"unknown service `{name}`; services: {', '.join(known)}",
+                           "service", available=known)
+        raise ApiError(404, "unknown_version", f"service `{name}` has no version {version}; available: "
+                       + ", ".join(f"v{v}" for v in versions), "version", available=versions)
+    ents = doc["entities"]
+    if not isinstance(ents, list):
+        raise ApiError(422, "invalid_type", f"entities: expected array, got {type_name(ents)}", "entities")
+    if not ents:
+        raise ApiError(422, "invalid_value", "entities: send at least one entity", "entities")
+    if len(ents) > max_batch:
+        raise ApiError(422, "batch_too_large", f"entities: {len(ents)} entities in one request; the limit is "
+                       f"{max_batch} (--max-batch)", "entities", limit=max_batch)
+    names, types = info.key_names, info.key_types
+    entities, keys = [], []
+    for j, e in enumerate(ents):
+        where = f"entities[{j}]"
+        e = _object(e, where)
+        for k in e:
+            if k not in names:
+                raise ApiError(422, "unknown_key", f"{where}.{k}: `{info.id}` is keyed by "
+                               f"{', '.join(names)}, not `{k}`", f"{where}.{k}", keys=list(names))
+        row = {}
+        for k, t in zip(names, types):
+            if k not in e:
+                raise ApiError(422, "missing_key", f"{where}.{k}: required (`{info.id}` is keyed by "
+                               f"{', '.join(names)})", f"{where}.{k}", keys=list(names))
+            v = e[k]
+            # fast path for the common case: an int64 key given as an in-range integer
+            if t.name == "int64" and type(v) is int and -(2**63) <= v < 2**63:
+                row[k] = v
+            else:
+                row[k] = value(v, t, f"{where}.{k}")
+        entities.append(row)
+        keys.append(tuple(row.values()))
+    at = doc.get("at")
+    if isinstance(at, list):
+        if len(at) != len(ents):
+            raise ApiError(422, "invalid_value", f"at: {len(at)} times for {len(ents)} entities; send one time "
+                           f"or one per entity", "at")
+        at = [_timestamp(v, f"at[{j}]") for j, v in enumerate(at)]
+    elif at is not None:
+        at = _timestamp(at, "at")
+    request, request_keys = _request(doc.get("request"), info, len(ents))
+    select = None
+    if doc.get("features") is not None:
+        want = doc["features"]
+        if not isinstance(want, list):
+            raise ApiError(422, "invalid_type", f"features: expected array, got {type_name(want)}", "features")
+        idx = []
+        for j, f in enumerate(want):
+            if not isinstance(f, str):
+                raise ApiError(422, "invalid_type", f"features[{j}]: expected string, got {type_name(f)}",
+                               f"features[{j}]")
+            if f not in info.names:
+                raise ApiError(422, "unknown_feature", f"features[{j}]: `{info.id}` has no feature `{f}`; "
+                               f"features: {', '.join(info.names)}", f"features[{j}]", available=list(info.names))
+            idx.append(info.names.index(f))
+        select = tuple(idx)
+    return FeaturesQuery(info, entities, keys, at, request, request_keys, select)
+
+
+def _request_row(obj: object, info: ServiceInfo, where: str) -> dict:
+    obj = _object(obj, where)
+    by_name = {}
+    for q, f, t in info.request_fields:
+        by_name[q] = (q, t)
+        by_name.setdefault(f, (q, t))
+    out = {}
+    for k, v in obj.items():
+        if k not in by_name:
+            allowed = [f for _, f, _ in info.request_fields]
+            msg = (f"{where}.{k}: `{info.id}` takes no request fields" if not allowed else
+                   f"{where}.{k}: unknown request field; fields: {', '.join(allowed)}")
+            raise ApiError(422, "unknown_field", msg, f"{where}.{k}", allowed=allowed)
+        q, t = by_name[k]
+        out[q] = value(v, t, f"{where}.{k}")
+    for q, f, t in info.request_fields:
+        if q not in out:
+            if not t.optional:
+                raise ApiError(422, "missing_field", f"{where}.{f}: required by `{info.id}` ({t})", f"{where}.{f}")
+            out[q] = None
+    return out
+
+
+def _request(req: object, info: ServiceInfo, n: int) -> tuple[dict | list[dict] | None, list[tuple] | None]:
+    if not info.request_fields:
+        if req not in (None, {}):
+            raise ApiError(422, "unknown_field", f"request: `{info.id}` takes no request fields", "request")
+        return None, None
+    if req is None:
+        req = {}
+    if isinstance(req, list):
+        if len(req) != n:
+            raise ApiError(422, "invalid_value", f"request: {len(req)} rows for {n} entities; send one object "
+                           f"or one per entity", "request")
+        rows = [_request_row(r, info, f"request[{j}]") for j, r in enumerate(req)]
+        return rows, [tuple(r.values()) for r in rows]
+    row = _request_row(req, info, "request")
+    return row, [tuple(row.values())] * n
+
+
+# --------------------------------------------------------------------------- /v1/push
+
+
+PUSH_FIELDS = ("source", "rows")
+
+
+def push_body(doc: object, sources: dict[str, ir.Source], max_rows: int) -> tuple[ir.Source, list]:
+    """The source and raw rows of a `/v1/push` body (rows are checked by `push_rows`)."""
+    doc = _object(doc, "body")
+    _fields(doc, PUSH_FIELDS, PUSH_FIELDS, "")
+    name, rows = doc["source"], doc["rows"]
+    if not isinstance(name, str):
+        raise ApiError(422, "invalid_type", f"source: expected string, got {type_name(name)}", "source")
+    if name not in sources:
+        known = sorted(sources)
+        raise ApiError(404, "unknown_source", f"unknown source `{name}`; sources: {', '.join(known)}", "source",
+                       available=known)
+    if not isinstance(rows, list):
+        raise ApiError(422, "invalid_type", f"rows: expected array, got {type_name(rows)}", "rows")
+    if len(rows) > max_rows:
+        raise ApiError(422, "batch_too_large", f"rows: {len(rows)} rows in one push; the limit is {max_rows}",
+                       "rows", limit=max_rows)
+    return sources[name], rows
+
+
+def push_rows(src: ir.Source, rows: list) -> tuple[list[dict], list[dict], int]:
+    """Check every row; returns (normalised rows, errors [{index, location, message}], error count).
+
+    Key and time columns, and columns declared without `?`, are required; optional ones may be omitted."""
+    types = dict(src.columns)
+    required = {src.time} | {c for k in src.keys for c in k.columns}
+    out, errors, n_bad = [], [], 0
+    for j, row in enumerate(rows):
+        where = f"rows[{j}]"
+        try:
+            row = _object(row, where)
+            norm = {}
+            for c, v in row.items():
+                t = types.get(c)
+                if t is None:
+                    raise ApiError(422, "unknown_column", f"{where}.{c}: `{src.name}` has no column `{c}`; "
+                                   f"columns: {', '.join(types)}", f"{where}.{c}")
+                norm[c] = value(v, t.non_null() if c in required else t, f"{where}.{c}")
+            for c, t in types.items():
+                if c not in norm:
+                    if c in required or not t.optional:
+                        raise ApiError(422, "missing_field", f"{where}.{c}: required ({t})", f"{where}.{c}")
+                    norm[c] = None
+            out.append(norm)
+        except ApiError as exc:
+            n_bad += 1
+            if len(errors) < MAX_ERRORS:
+                errors.append({"index": j, "location": exc.location or where, "message": exc.message})
+    return out, errors, n_bad

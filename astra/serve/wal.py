@@ -1,0 +1,255 @@
+"""Durability: an append-only push log in segments, periodic store snapshots, and recovery.
+
+State directory layout (nothing is ever written outside it):
+
+    STATE/LOCK                 flock: one writing server (or several read-only ones) at a time
+    STATE/snap-000000000007/   `Store.save` output: the effect of every segment numbered < 7
+    STATE/wal/000000000007.log the log after that snapshot; the highest segment is the active one
+
+A record is `length (u32 LE) | crc32 (u32 LE) | payload`, the payload the JSON of
+`{"source": ..., "rows": [...]}` holding exactly the rows the store accepted, in push order.
+A push is acknowledged only after its record is written (and, with fsync "always", on disk).
+A crash mid-write leaves a torn last record (short, or a checksum mismatch); it was never
+acknowledged, so recovery drops it and truncates the log there.  A bad record anywhere else
+means the log is damaged and recovery stops with an error instead of guessing.
+
+Snapshot: seal the active segment N-1, start segment N, `Store.save` to `snap-N` (atomic
+rename), then delete older snapshots and segments.  Recovery: load the newest `snap-N`, replay
+segments >= N in order.  Replaying the same accepted rows in the same batches onto the same
+snapshot rebuilds the same store, so every answer after a restart equals the answer before.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+_HEADER = struct.Struct("<II")
+_SNAP = re.compile(r"^snap-(\d{12})$")
+_SEG = re.compile(r"^(\d{12})\.log$")
+FSYNC_POLICIES = ("always", "interval", "never")
+
+
+class WalError(Exception):
+    """The state directory cannot be used as it is; the message says why and what to do."""
+
+
+def encode(source: str, rows: list[dict]) -> bytes:
+    """One log record: header and payload in a single buffer (written with one `write`)."""
+    payload = orjson.dumps({"source": source, "rows": rows})
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def scan(data: bytes) -> tuple[list[bytes], int]:
+    """The intact records at the start of `data` and the offset where they end (a torn or corrupt
+    record, or the end of the data)."""
+    out, off, n = [], 0, len(data)
+    while off + _HEADER.size <= n:
+        length, crc = _HEADER.unpack_from(data, off)
+        end = off + _HEADER.size + length
+        if end > n:
+            break
+        payload = data[off + _HEADER.size:end]
+        if zlib.crc32(payload) != crc:
+            break
+        out.append(payload)
+        off = end
+    return out, off
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StateDir:
+    """Paths inside one state directory, resolved once; every path this module writes comes from here."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.wal = self.root / "wal"
+
+    def inside(self, p: Path) -> Path:
+        p = p.resolve()
+        if self.root not in p.parents and p != self.root:  # defence in depth: names are generated here
+            raise WalError(f"refusing to write {p}: outside the state directory {self.root}")
+        return p
+
+    def snapshot(self, n: int) -> Path:
+        return self.inside(self.root / f"snap-{n:012d}")
+
+    def segment(self, n: int) -> Path:
+        return self.inside(self.wal / f"{n:012d}.log")
+
+    def snapshots(self) -> list[int]:
+        return sorted(int(m.group(1)) for p in self.root.iterdir() if (m := _SNAP.match(p.name))
+                      and (p / "manifest.json").exists())
+
+    def segments(self) -> list[int]:
+        if not self.wal.exists():
+            return []
+        return sorted(int(m.group(1)) for p in self.wal.iterdir() if (m := _SEG.match(p.name)))
+
+    def lock(self, exclusive: bool) -> int:
+        """Take the directory lock (kept until the process exits); a clear error if another server holds it."""
+        fd = os.open(self.inside(self.root / "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WalError(f"{self.root} is in use by another `astra serve` (it holds {self.root / 'LOCK'}); "
+                           f"stop it or give this server its own --state") from None
+        return fd
+
+
+class Log:
+    """The active segment, open for appending; `fsync` is "always", "interval" (every `interval` s) or "never"."""
+
+    def __init__(self, state: StateDir, segment: int, fsync: str = "always", interval: float = 0.05):
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, got {fsync!r}")
+        self.state, self.fsync, self.interval = state, fsync, interval
+        self.fd = -1
+        self.segment = segment
+        self.bytes = 0  # since the last snapshot
+        self.records = 0
+        self.dirty = False
+        self.last_sync = time.monotonic()
+        self._open(segment)
+
+    def _open(self, n: int) -> None:
+        self.state.wal.mkdir(parents=True, exist_ok=True)
+        path = self.state.segment(n)
+        created = not path.exists()
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.segment = n
+        if created:
+            _fsync_dir(self.state.wal)
+
+    def append(self, source: str, rows: list[dict]) -> int:
+        """Write one record; returns its size.  With fsync "always" it is on disk when this returns."""
+        rec = encode(source, rows)
+        view = memoryview(rec)
+        while view:
+            k = os.write(self.fd, view)
+            view = view[k:]
+        self.bytes += len(rec)
+        self.records += 1
+        if self.fsync == "always":
+            os.fdatasync(self.fd)
+        elif self.fsync == "interval":
+            self.dirty = True
+            if time.monotonic() - self.last_sync >= self.interval:
+                self.sync()
+        return len(rec)
+
+    def sync(self) -> None:
+        if self.dirty and self.fd >= 0:
+            os.fdatasync(self.fd)
+            self.dirty = False
+        self.last_sync = time.monotonic()
+
+    def rotate(self) -> int:
+        """Seal the active segment and start the next; returns the new segment's number."""
+        self.dirty = True
+        self.sync()
+        os.close(self.fd)
+        self._open(self.segment + 1)
+        self.bytes = self.records = 0
+        return self.segment
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self.dirty = True
+            self.sync()
+            os.close(self.fd)
+            self.fd = -1
+
+
+def read_segment(path: Path, last: bool, repair: bool) -> Iterator[dict]:
+    """The records of one segment.  A torn tail is dropped (and truncated away if `repair`) in the
+    last segment; anywhere else it is an error."""
+    data = path.read_bytes()
+    records, end = scan(data)
+    if end < len(data):
+        if not last:
+            raise WalError(f"{path} is damaged at byte {end} of {len(data)}, and it is not the last segment; "
+                           f"rows after that point would be lost. Restore the state directory from a backup.")
+        if repair:
+            with open(path, "r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+    for payload in records:
+        yield orjson.loads(payload)
+
+
+def snapshot(store, state: StateDir, log: Log) -> float:
+    """Rotate the log, save the store as `snap-N`, drop older snapshots and segments; returns seconds."""
+    t0 = time.perf_counter()
+    n = log.rotate()
+    store.save(state.snapshot(n))
+    _fsync_dir(state.root)
+    for old in state.snapshots():
+        if old < n:
+            shutil.rmtree(state.snapshot(old), ignore_errors=True)
+    for seg in state.segments():
+        if seg < n:
+            state.segment(seg).unlink(missing_ok=True)
+    return time.perf_counter() - t0
+
+
+def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "always",
+            interval: float = 0.05) -> tuple[object, Log | None, dict]:
+    """Restore the newest snapshot (or `new_store()` when there is none), replay the log after it.
+
+    Returns (store, the open log or None when read-only, stats).  A writer snapshots a fresh
+    store at once, so later restarts never depend on how it was bootstrapped."""
+    from astra.online import Store
+
+    t0 = time.perf_counter()
+    state.root.mkdir(parents=True, exist_ok=True)
+    for p in state.root.iterdir():  # leftovers of a save interrupted by a crash (Store.save's temp dirs)
+        if not read_only and p.name.startswith(".snap-") and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+    snaps = state.snapshots()
+    stats = {"snapshot": None, "records": 0, "rows": 0, "torn_bytes": 0}
+    if snaps:
+        base = snaps[-1]
+        try:
+            store = Store.load(state.snapshot(base), plan)
+        except ValueError as exc:
+            raise WalError(f"cannot restore {state.snapshot(base)}: {exc}") from None
+        stats["snapshot"] = base
+    else:
+        base, store = None, new_store()
+    segs = state.segments()
+    replay = [s for s in segs if base is None or s >= base]
+    for i, seg in enumerate(replay):
+        path = state.segment(seg)
+        size = path.stat().st_size
+        for rec in read_segment(path, last=i == len(replay) - 1, repair=not read_only):
+            store.push(rec["source"], rec["rows"], on_late="report")
+            stats["records"] += 1
+            stats["rows"] += len(rec["rows"])
+        stats["torn_bytes"] += size - path.stat().st_size if not read_only else 0
+    stats["seconds"] = time.perf_counter() - t0
+    if read_only:
+        return store, None, stats
+    active = replay[-1] if replay else (base if base is not None else 1)
+    log = Log(state, active, fsync, interval)
+    if base is None:
+        snapshot(store, state, log)
+    return store, log, stats

@@ -1,0 +1,76 @@
+"""The hot-entity cache: LRU bound, TTL buckets, invalidation by pushes (unit and end to end)."""
+
+from __future__ import annotations
+
+from serve_harness import FEATURES
+
+from astra.serve.cache import FeatureCache
+
+
+def test_lru_bound_and_counters():
+    c = FeatureCache(size=2, ttl_us=1000)
+    for k in "abc":
+        c.put((k,), 0, k, (("user", (k,)),))
+    assert list(c.entries) == [("b",), ("c",)] and c.evictions == 1
+    assert c.get(("a",), 0) is None and c.get(("b",), 0) == "b"
+    c.put(("d",), 0, "d", (("user", ("d",)),))  # b was used last, so c goes
+    assert set(c.entries) == {("b",), ("d",)}
+    assert (c.hits, c.misses, c.evictions) == (1, 1, 2)
+    assert set(c.index) == {("user", ("b",)), ("user", ("d",))}  # evicted entries leave the index
+
+
+def test_ttl_bucket_and_invalidation():
+    c = FeatureCache(size=10, ttl_us=1000)
+    assert c.bucket(12_345) == 12_000
+    c.put(("svc", 1), 12_000, "v", (("user", (1,)), ("merchant", (9,))))
+    c.put(("svc2", 1), 12_000, "w", (("user", (1,)),))
+    assert c.get(("svc", 1), 13_000) is None and c.expired == 1  # an older bucket is a miss
+    c.put(("svc", 1), 13_000, "v", (("user", (1,)), ("merchant", (9,))))
+    c.invalidate("merchant", (9,))
+    assert ("svc", 1) not in c.entries and ("svc2", 1) in c.entries
+    c.invalidate("user", (1,))
+    assert not c.entries and not c.index and c.invalidations == 2
+
+
+def test_push_invalidates_cached_answers(servers, tmp_path):
+    s = servers(FEATURES, tmp_path / "state", "--cache-ttl", "3600")
+    q = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 42}, {"user_id": 43}],
+         "features": ["tx_count_1d", "tx_count_30d"]}
+    status, _, first = s.client.post("/v1/features", q)
+    assert status == 200 and first["at"] % (3600 * 10**6) == 0  # `now` is the start of the TTL bucket
+    assert s.client.post("/v1/features", q)[2] == first  # served from the cache
+    ts = first["at"] - 2 * 3600 * 10**6
+    rows = [{"user_id": 42, "merchant_id": 5, "amount": 3.0, "category": "cat_01", "ts": ts}]
+    assert s.client.post("/v1/push", {"source": "transactions", "rows": rows})[0] == 200
+    status, _, second = s.client.post("/v1/features", q)
+    if second["at"] == first["at"]:  # (unless the hour turned in between)
+        assert second["results"][0]["values"] == [1, 1]
+        assert second["results"][1] == first["results"][1]
+    metrics = s.client.get("/metrics")[2]
+    hits = float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("astra_cache_hits_total")))
+    inval = next(line for line in metrics.splitlines() if line.startswith("astra_cache_invalidations_total"))
+    assert hits >= 2 and float(inval.split()[1]) >= 1
+
+
+def test_push_while_waiting_reevaluates_whole_request(tmp_path):
+    """A request that read the cache, then waited while a push landed, is evaluated whole."""
+    from astra.project import Project
+    from astra.serve.config import ServeConfig
+    from astra.serve.engine import Engine
+
+    eng = Engine(Project.load(FEATURES).plan, ServeConfig(project=str(FEATURES), state=str(tmp_path / "s"),
+                                                          cache_ttl=3600, access_log="off"), log=lambda m: None)
+    q = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 1}, {"user_id": 2}],
+         "features": ["tx_count_1d"]}
+    first, _ = eng.features(q)
+    p = eng.begin({**q, "entities": [*q["entities"], {"user_id": 3}]})
+    assert p.miss == [2]  # users 1 and 2 come from the cache
+    ts = first["at"] - 3600 * 10**6
+    eng.push({"source": "transactions", "rows": [{"user_id": 2, "merchant_id": 1, "amount": 1.0,
+                                                  "category": "cat_01", "ts": ts}]})
+    eng.refresh(p)
+    assert p.miss == [0, 1, 2]
+    eng.complete(p, eng.evaluate(p.info, *eng.miss_args(p)))
+    if eng.answer(p)["at"] == first["at"]:
+        assert [list(r["values"]) for r in eng.answer(p)["results"]] == [[0], [1], [0]]
+    eng.close()
