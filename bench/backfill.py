@@ -10,7 +10,14 @@ astra runs through its public CLI (`astra backfill features --service fraud_mode
 the `features/` project compiles, else through a hand-built plan of the same service
 (tests/offline/fraud_plan.py), calling `astra.offline.backfill` directly.
 
+A second comparison times the as-of-only service `profile_lookup@v1` (country, tier,
+credit_limit: the latest profile row before each label, every label row kept) against
+DuckDB's ASOF LEFT JOIN and Polars' join_asof (../shared/bench/peer_feast.py), and Feast's
+get_historical_features when a Python with Feast is found (--feast-python, default
+/tmp/feast-env/bin/python; skipped with a message otherwise, run once since it takes ~25 s).
+
 Usage: bench/backfill.py [--events 10000000 --labels 1000000 --users 500000] [--reps 5] [--data DIR]
+                         [--suite all|fraud|asof] [--feast-python PATH]
 """
 
 from __future__ import annotations
@@ -53,6 +60,67 @@ def astra_command(data: Path, out: Path) -> list:
         return [sys.executable, __file__, "--handbuilt", data, out]
 
 
+def same_asof(ref: Path, got: Path) -> str:
+    """How many label rows differ in the 3 profile columns (null-aware), as a message."""
+    import polars as pl
+
+    cols = ["user_id", "ts", "country", "tier", "credit_limit"]
+    a, b = pl.read_parquet(ref, columns=cols), pl.read_parquet(got, columns=cols)
+    if a.height != b.height:
+        return f"MISMATCH: {b.height:,} rows vs {a.height:,}"
+    a = a.with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    b = b.with_columns(pl.col("ts").dt.cast_time_unit("us"), pl.col("tier").cast(a.schema["tier"]))
+    diff = a.select(pl.any_horizontal(pl.col(c).ne_missing(b[c]) for c in cols).sum()).item()
+    return "0 mismatching rows" if diff == 0 else f"MISMATCH: {diff:,} rows differ"
+
+
+def timed(engines: dict[str, list], reps: int) -> dict[str, tuple[float, float]]:
+    """Run the engines alternately `reps` times; (median wall, max peak RSS) per engine."""
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
+    for rep in range(reps):
+        for name, cmd in engines.items():
+            wall, rss, _ = run(cmd)
+            results[name].append((wall, rss))
+            print(f"rep {rep + 1}: {name:13s} {wall:6.2f} s {rss:7.0f} MiB", flush=True)
+    return {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in results.items() if v}
+
+
+def report(med: dict[str, tuple[float, float]], ours: str) -> None:
+    for name, (wall, rss) in med.items():
+        ratios = "  ".join(f"{wall / w:.2f}x time, {rss / r:.2f}x RSS vs {other}"
+                           for other, (w, r) in med.items() if other != name and name == ours)
+        print(f"  {name:13s} {wall:6.2f} s  {rss:7.0f} MiB  {ratios}")
+
+
+def asof_suite(data: Path, work: Path, reps: int, feast_python: Path) -> None:
+    """profile_lookup@v1 vs DuckDB ASOF JOIN, Polars join_asof and (once) Feast."""
+    cli = Path(sys.executable).parent / "astra"
+    engines = {
+        "astra-asof": [cli, "backfill", ROOT / "features", "--service", "profile_lookup@v1", "--spine",
+                       data / "labels.parquet", "--out", work / "astra_asof.parquet", "--data-root", data],
+        "duckdb-asof": [sys.executable, KIT / "peer_feast.py", "asof-duckdb", data, work / "duckdb_asof.parquet"],
+        "polars-asof": [sys.executable, KIT / "peer_feast.py", "asof-polars", data, work / "polars_asof.parquet"],
+    }
+    med = timed(engines, reps)
+    if feast_python.exists() and subprocess.run([feast_python, "-c", "import feast"],
+                                                capture_output=True).returncode == 0:
+        wall, rss, _ = run([feast_python, KIT / "peer_feast.py", "historical", data, work / "feast_asof.parquet"])
+        print(f"rep 1: {'feast':13s} {wall:6.2f} s {rss:7.0f} MiB (run once)")
+        med["feast"] = (wall, rss)
+    else:
+        print(f"!!! Feast SKIPPED: no Python with feast at {feast_python} (create one: python3 -m venv "
+              f"/tmp/feast-env && /tmp/feast-env/bin/pip install feast polars duckdb; or pass --feast-python)")
+    print(f"\nprofile_lookup@v1 (3 as-of features), median of {reps} (whole process); peak RSS = max over reps")
+    report(med, "astra-asof")
+    print("astra vs duckdb ASOF JOIN:", same_asof(work / "duckdb_asof.parquet", work / "astra_asof.parquet"))
+    if "feast" in med:  # Feast joins on updated_at <= t and drops rows: shown, not enforced
+        import polars as pl
+
+        n, m = (pl.scan_parquet(work / f).select(pl.len()).collect().item()
+                for f in ("feast_asof.parquet", "duckdb_asof.parquet"))
+        print(f"feast returned {n:,} of {m:,} label rows (it takes updated_at <= t and drops rows)")
+
+
 def handbuilt(data: Path, out: Path) -> None:
     import polars as pl
 
@@ -74,6 +142,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path)
     ap.add_argument("--only", choices=["astra", "duckdb", "polars"], action="append",
                     help="run only these (repeatable); default: all three")
+    ap.add_argument("--suite", choices=["all", "fraud", "asof"], default="all",
+                    help="fraud: the 22-feature service; asof: profile_lookup@v1 vs as-of joins")
+    ap.add_argument("--feast-python", type=Path, default=Path("/tmp/feast-env/bin/python"),
+                    help="a Python with Feast installed, for the as-of comparison")
     ap.add_argument("--handbuilt", nargs=2, type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.handbuilt:
@@ -86,26 +158,25 @@ def main() -> None:
                         "--labels", str(a.labels), "--users", str(a.users)], check=True)
     work = data / "out"
     work.mkdir(exist_ok=True)
+    if a.suite in ("all", "fraud"):
+        fraud_suite(a, data, work)
+    if a.suite in ("all", "asof"):
+        print()
+        asof_suite(data, work, a.reps, a.feast_python)
+
+
+def fraud_suite(a: argparse.Namespace, data: Path, work: Path) -> None:
+    """fraud_model@v1 (22 features) vs the DuckDB reference and the Polars peer."""
     engines = {
         "astra": astra_command(data, work / "astra.parquet"),
         "duckdb": [sys.executable, KIT / "reference_duckdb.py", data, work / "duckdb.parquet"],
         "polars": [sys.executable, KIT / "peer_polars.py", data, work / "polars.parquet"],
     }
     engines = {k: v for k, v in engines.items() if not a.only or k in a.only}
-    results: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
-    for rep in range(a.reps):
-        for name, cmd in engines.items():
-            wall, rss, _ = run(cmd)
-            results[name].append((wall, rss))
-            print(f"rep {rep + 1}: {name:7s} {wall:6.2f} s {rss:7.0f} MiB", flush=True)
-
-    med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in results.items()}
+    med = timed(engines, a.reps)
     print(f"\n{os.cpu_count()} cores, {a.events:,} events / {a.labels:,} labels / {a.users:,} users, "
           f"median of {a.reps} (whole process); peak RSS = max over reps")
-    for name, (wall, rss) in med.items():
-        ratios = "  ".join(f"{wall / w:.2f}x time, {rss / r:.2f}x RSS vs {other}"
-                           for other, (w, r) in med.items() if other != name and name == "astra")
-        print(f"  {name:7s} {wall:6.2f} s  {rss:7.0f} MiB  {ratios}")
+    report(med, "astra")
     if "astra" in engines and "duckdb" in engines:
         cmp = subprocess.run([sys.executable, KIT / "compare.py", work / "duckdb.parquet", work / "astra.parquet"],
                              capture_output=True, text=True)
@@ -113,7 +184,6 @@ def main() -> None:
         if cmp.returncode:
             print(cmp.stdout)
             sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,7 @@ import polars as pl
 from astra.offline import io
 from astra.offline.errors import BackfillError
 from astra.offline.evaluate import compute, leaves
+from astra.offline.memory import reuse_freed_memory
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
 
@@ -60,7 +61,7 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
     for name in svc.entities:
         io.spine_keys(spine, plan.entity(name))  # validate up front, even if no source uses them
     features = plan.closure(tuple(o.feature for o in svc.outputs))
-    with _progress(progress, len(leaves(features)) + 2) as tick:
+    with _progress(progress, len(leaves(features)) + 2) as tick, reuse_freed_memory():
         out = compute(plan, svc, spine, q_times, data_root, tick)
     return spine.hstack(out)
 

@@ -25,7 +25,7 @@ from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
 
-THREADS = 1  # columns computed at once; 2 saves ~10% on an idle 2-core machine for ~15% more memory
+THREADS = 1  # columns computed at once; 2 costs more CPU time, page faults and memory than it saves
 
 
 @attrs.frozen
@@ -151,10 +151,14 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     index = EventIndex(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times)
     del frame, ids  # the index holds what it needs; its dropped columns must really go
     out: dict[object, pl.Series] = {}
-    w = index.window(None)
-    for n in nodes:
-        if isinstance(n, ir.AsOf):  # the latest row before t, its value null or not
-            out[n] = w.gather(n.column, np.where(w.hi > w.lo, w.hi - 1, -1))
+    asof = [n for n in nodes if isinstance(n, ir.AsOf)]
+    if asof:  # the latest row before t, its value null or not: one gather for all columns
+        w = index.window(None)
+        got = w.gather_frame([n.column for n in asof], np.where(w.hi > w.lo, w.hi - 1, -1))
+        out.update((n, got[n.column]) for n in asof)
+    # columns that kernels read over every row are gathered into sorted order together
+    whole = {n.column for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows}
+    index.prefetch(sorted(whole), keep={n.column for n in aggs if not AGGREGATIONS[n.op].offline_reads_rows})
     # Aggregates that differ only in their window are computed together.  Work is split by
     # column: each column's tasks run in order and free that column's sorted copies and prefix
     # sums when done; different columns run on two threads (NumPy and Polars release the GIL).

@@ -34,7 +34,7 @@ def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Serie
     at once: one sparse table serves them all.  Values become order-preserving numeric codes
     (strings: their dense rank), nulls a sentinel that never wins."""
     index = windows[0].index
-    dtype = index.frame.schema[column]
+    dtype = index.dtype(column)
     if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
         s = index.series(column)
         codes = s.cast(pl.String).rank("dense").cast(pl.Int64)
@@ -92,7 +92,12 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
     def end_keys():
         # Buffers are reused in place where possible: this runs over every source row.
         n = index.keys.size
-        code = value_codes(index.frame[column])[index.order]
+        if ("numbers", column, 0) in index.cache:  # an integer-like column, prefetched
+            x, valid = index.numbers(column), index.valid(column)
+            code = pl.Series(x) if valid is None else pl.Series(x).set(pl.Series(~valid), None)
+            code = value_codes(code).copy()  # overwritten below
+        else:
+            code = value_codes(index.series(column)).copy()  # sorted order; overwritten below
         ids = index.keys >> ks.t_bits
         pos_bits, code_bits = _bits(n), _bits(int(code.max(initial=0)))
         # group order: rows by (entity, value), time order inside a group

@@ -156,6 +156,7 @@ class EventIndex:
         self.hi = np.searchsorted(self.keys, self.q_keys, side="left")
         self._lo: dict[int | None, np.ndarray] = {}
         self.cache: dict[tuple, object] = {}  # per-column structures shared by windows and ops
+        self.dtypes: dict[str, pl.DataType] = {}  # of prefetched columns (maybe no longer in frame)
         self.lock = threading.Lock()  # columns are computed on several threads
 
     def lo(self, window: int | None) -> np.ndarray:
@@ -182,6 +183,29 @@ class EventIndex:
             self.cache[key] = make()
         return self.cache[key]
 
+    def prefetch(self, columns: list[str], keep: set[str]) -> None:
+        """Bring columns that kernels read over every row into sorted order once, then drop
+        those not in `keep` from the frame.  Numbers (and their non-null flags) go through
+        NumPy's gather, several times faster than Polars' on nullable columns; other columns
+        (strings) through one Polars gather."""
+        others = []
+        for c in columns:
+            self.dtypes[c] = dtype = self.frame.schema[c]
+            if dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean:
+                self.valid(c)
+                self.numbers(c)
+            else:
+                others.append(c)
+        if others:
+            frame = self.frame.select(others)[pl.Series(self.order)]
+            for c in others:
+                self.cache[("series", c)] = frame[c]
+            del frame
+        self.frame = self.frame.drop([c for c in columns if c not in keep])
+
+    def dtype(self, column: str) -> pl.DataType:
+        return self.dtypes.get(column) or self.frame.schema[column]
+
     def series(self, column: str) -> pl.Series:
         """A source column in sorted row order."""
         return self.cached(("series", column), lambda: self.frame[column].gather(self.order))
@@ -189,21 +213,30 @@ class EventIndex:
     def valid(self, column: str) -> np.ndarray | None:
         """Non-null flags in sorted order, or None when the column has no nulls."""
         def make():
+            if ("series", column) in self.cache:  # sequential, no gather
+                s = self.cache[("series", column)]
+                return s.is_not_null().to_numpy() if s.null_count() else None
             s = self.frame[column]
             return s.is_not_null().to_numpy()[self.order] if s.null_count() else None
         return self.cached(("valid", column), make)
 
     def numbers(self, column: str, fill=0, keep: bool = True) -> np.ndarray:
-        """A numeric (or time) column as numpy in sorted order, nulls replaced by `fill`.
-        With `keep=False` a fresh array the caller may overwrite (unless one is cached)."""
+        """A numeric (or time) column as numpy in sorted order, nulls replaced by `fill`
+        (read-only when kept).  With `keep=False` a fresh array the caller may overwrite."""
+        key = ("numbers", column, fill)
+        if not keep and key in self.cache:
+            return self.cache[key].copy()  # sequential: far cheaper than another gather
+
         def make():
-            s = self.frame[column]
+            pre = self.cache.get(("series", column))  # prefetched in sorted order
+            s = pre if pre is not None else self.frame[column]
             if isinstance(s.dtype, pl.Datetime | pl.Duration) or s.dtype == pl.Boolean:
                 s = s.cast(pl.Int64)
-            s = s.fill_null(fill) if s.null_count() else s
-            return s.to_numpy()[self.order]
-        key = ("numbers", column, fill)
-        return self.cached(key, make) if keep or key in self.cache else make()
+            x = (s.fill_null(fill) if s.null_count() else s).to_numpy()
+            if pre is None:
+                return x[self.order]  # a fresh array
+            return x if keep else np.array(x)  # x may be Polars' (read-only) memory
+        return self.cached(key, make) if keep else make()
 
     def nonnull_prefix(self, column: str | None) -> np.ndarray | None:
         """Prefix counts of non-null values (None: every row counts)."""
@@ -300,8 +333,13 @@ class Window:
 
     def gather(self, column: str, positions: np.ndarray) -> pl.Series:
         """Values at sorted positions (-1: null), in sorted-query order."""
+        return self.gather_frame([column], positions).to_series()
+
+    def gather_frame(self, columns: list[str], positions: np.ndarray) -> pl.DataFrame:
+        """Several columns at the same sorted positions (-1: null), in one parallel gather."""
         idx = pl.Series(self.index.frame_rows(positions))
-        return self.index.frame[column].gather(pl.select(pl.when(idx >= 0).then(idx)).to_series())
+        idx = pl.select(pl.when(idx >= 0).then(idx)).to_series()
+        return self.index.frame.select(pl.col(list(dict.fromkeys(columns))).gather(idx))
 
     def last_k(self, column: str, k: int) -> pl.Series:
         """The k latest non-null values of each window, newest first (a list per query)."""
