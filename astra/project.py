@@ -8,8 +8,6 @@ from pathlib import Path
 
 import attrs
 
-from astra.compiler import compile_project
-from astra.diagnostics import render_all
 from astra.plan import ir
 
 
@@ -36,6 +34,10 @@ class Project:
         cached = read_fresh_plan(root) if root.exists() else None
         if cached is not None:
             return cls(path=root, plan=cached)
+        # the compiler (lark, networkx) is imported only when the cached plan is stale
+        from astra.compiler import compile_project
+        from astra.diagnostics import render_all
+
         result = compile_project(root, lock="ignore")
         if not result.ok:
             raise ProjectError(render_all(result.diagnostics, result.sources))

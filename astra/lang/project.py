@@ -11,7 +11,6 @@ from pathlib import Path
 
 from astra.diagnostics import Collector, CompileError
 from astra.lang import ast
-from astra.lang.parser import parse
 from astra.source import SourceFile
 
 
@@ -22,6 +21,8 @@ def project_files(root: Path) -> list[Path]:
 
 def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[str, SourceFile]]:
     """Parse the project at `root`; syntax errors go to `diags` and the file is skipped."""
+    from astra.lang.parser import parse
+
     base = root if root.is_dir() else root.parent
     modules: list[ast.Module] = []
     sources: dict[str, SourceFile] = {}

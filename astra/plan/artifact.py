@@ -27,8 +27,11 @@ def _compiler_version() -> str:
     import astra
 
     package = Path(astra.__file__).parent
+    # only what shapes a plan: the language, the plan builder, the operators' type rules, the grammar
+    files = [*package.glob("*.py"), *package.glob("lang/*.py"), *package.glob("plan/*.py"),
+             *package.glob("ops/*.py"), *package.glob("grammar/*.lark"), *package.parent.glob("grammar/*.lark")]
     h = hashlib.sha256()
-    for f in sorted([*package.rglob("*.py"), *package.parent.glob("grammar/*.lark")]):
+    for f in sorted(files):
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
