@@ -123,7 +123,7 @@ def _local_feature(name: ast.Name, scope: Scope, diags: Collector) -> ir.Expr | 
 
 
 def _group_ref(e: ast.GroupRef, scope: Scope, diags: Collector) -> ir.Expr | None:
-    group = _lookup_group(e.group, e.version, e.span, scope.syms, diags)
+    group = lookup_group(e.group, e.version, e.span, scope.syms, diags)
     if group is None:
         return None
     gid = f"{e.group.value}@v{e.version}"
@@ -154,8 +154,6 @@ def lookup_group(name: ast.Name, version: int, span, syms: Symbols, diags: Colle
                     help=did_you_mean(name.value, syms.group_names()))
     return None
 
-
-_lookup_group = lookup_group
 
 
 def _request_field(head: ast.Name, field: ast.Name, scope: Scope, diags: Collector) -> ir.Expr | None:
@@ -293,7 +291,7 @@ def _cast(e: ast.Cast, scope: Scope, diags: Collector) -> ir.Expr | None:
 def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
     fn = e.func.value
     if fn in AGGREGATIONS:
-        from astra.lang.check_aggregate import check_aggregate
+        from astra.lang.check_aggregate import check_aggregate  # it builds on this module's helpers
 
         return check_aggregate(e, scope, diags)
     if e.where is not None:

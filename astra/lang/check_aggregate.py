@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from astra.diagnostics import Collector
+from astra.diagnostics import Collector, did_you_mean
 from astra.lang import ast
 from astra.lang.check import Scope, _column, _source_key, check_expr
 from astra.ops.aggregations import AGGREGATIONS
@@ -32,8 +32,6 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
     target: ast.Ref = e.args[0]
     source = scope.syms.sources.get(target.parts[0].value)
     if source is None:
-        from astra.diagnostics import did_you_mean
-
         diags.error("E0102", f"unknown source `{target.parts[0].value}`", target.parts[0].span,
                     help=did_you_mean(target.parts[0].value, scope.syms.sources))
         return None

@@ -113,3 +113,8 @@ def test_help_is_helpful() -> None:
         assert cmd in r.stdout
     sub = astra("compile", "--help")
     assert "Exit status" in sub.stdout and "--lock" in sub.stdout
+
+
+def test_the_example_project_is_formatted() -> None:
+    r = astra("fmt", "--check", "features")
+    assert r.returncode == 0, r.stderr
