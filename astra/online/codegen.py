@@ -1,5 +1,9 @@
 """Lower a service (or a `where` filter) to straight-line, vectorised numpy source code.
 
+A service gets two functions in one module: `evaluate` (a batch, numpy arrays) and `evaluate_one`
+(one entity, Python scalars, for `Store.get` on tiny batches); both call kernels that live beside
+each operator, and the property test holds them to the same bits.
+
 Every value is a `Vec` (values + validity).  Strict operators get plain value arrays and the
 generated code intersects the masks; `custom` operators take and return `Vec`s.  No user text is
 spliced into the source: variables are generated names (`x3`, `f1`), registry objects and types
@@ -152,8 +156,112 @@ class _Emitter:
         return self.line(f"_strict({fn}({out}, {', '.join(vals)}), {valid})")
 
 
+class _OneEmitter(_Emitter):
+    """Emit the single-entity plan: every value a Python scalar (or numpy scalar), None for null.
+
+    Aggregations call their `online_one` kernel on `astra.online.single.Single`; scalar operators
+    run their numpy lowering on one-element arrays, so both plans share one implementation."""
+
+    def _expr(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Const():
+                value = tuple(e.value) if e.type.name == "list" and e.value is not None else e.value
+                return self.line(self.literal(value))
+            case ir.Now():
+                return "q.t"
+            case ir.RequestInput():
+                return self.line(f"req[{f'{e.request}.{e.field}'!r}]")
+            case ir.FeatureRef():
+                return self.features[e.feature]
+            case ir.AsOf():
+                ti = self.layout.index[e.key]
+                self.prepares.setdefault(ti, [0])
+                return self.line(f"q.asof({ti}, {e.column!r})")
+            case ir.Aggregate():
+                ti = self.layout.index[e.key]
+                inp = self.layout.tables[ti].input(e.column, e.where)
+                offsets = self.prepares.setdefault(ti, [0])
+                if e.window is not None and e.window not in offsets:
+                    offsets.append(e.window)
+                j = -1 if e.window is None else offsets.index(e.window)
+                agg = self.bind(AGGREGATIONS[e.op].online_one, "A")
+                return self.line(f"{agg}(q, {ti}, {inp}, {j}, {self.bind(e.type, 'T')}, {e.param!r})")
+            case ir.Apply():
+                return self._apply(e)
+        raise TypeError(f"online codegen (single entity): unexpected node {type(e).__name__}")
+
+    def _apply(self, e: ir.Apply) -> str:
+        op = SCALARS[e.op]
+        fn, out = self.bind(op.numpy, "O"), self.bind(e.type, "T")
+        args, nulls = [], []
+        for i, a in enumerate(e.args):
+            if i in op.literal_args:
+                args.append(self.literal(a.value))
+                continue
+            v, dt = self.expr(a), self.bind(numpy_dtype(a.type), "D")
+            if op.null_policy == "custom":
+                f = self.literal(filler(a.type))
+                args.append(f"Vec(_arr({f} if {v} is None else {v}, {dt}), np.array([{v} is not None]))")
+            else:
+                args.append(f"_arr({v}, {dt})")
+                nulls.append(f"{v} is None")
+        call = f"{fn}({out}, {', '.join(args)})"
+        if op.null_policy == "custom":
+            return self.line(f"_custom1({call})")
+        return self.line(f"None if {' or '.join(nulls)} else _strict1({call})" if nulls else f"_strict1({call})")
+
+
+def _arr(x, dt: np.dtype) -> np.ndarray:
+    """A single-entity value as a one-element array, as the batch plan would hold it (numpy
+    scalars keep their dtype; Python values take the type's numpy dtype)."""
+    if isinstance(x, np.generic):
+        return x.reshape(1)
+    if dt.kind == "O":
+        a = np.empty(1, object)
+        a[0] = x
+        return a
+    return np.array([x], dt)
+
+
+def _strict1(r):
+    """A strict operator's result on one-element arrays -> its value (None: null)."""
+    if type(r) is tuple:
+        r, extra = r
+        if not extra[0]:
+            return None
+    return r[0]
+
+
+def _custom1(r: Vec):
+    """A null-handling operator's result (a one-element Vec) -> its value (None: null)."""
+    return r.values[0] if r.valid[0] else None
+
+
+def _wrap_int(bits: int) -> Callable:
+    half, mask = 1 << (bits - 1), (1 << bits) - 1
+    return lambda x: ((int(x) + half) & mask) - half
+
+
+@functools.lru_cache(maxsize=64)
+def converter(dt: np.dtype) -> Callable:
+    """Python value -> the Python value `np.array([x]).astype(dt).tolist()[0]` gives (a feature's
+    declared dtype, applied by the single-entity plan as `_finish` does for batches)."""
+    if dt.kind == "O":
+        return lambda x: x
+    if dt.kind == "T":
+        return str
+    if dt.kind == "b":
+        return bool
+    if dt.kind == "f":
+        return float if dt.itemsize == 8 else (lambda x: float(dt.type(x)))
+    if dt.kind == "i":
+        return _wrap_int(dt.itemsize * 8)
+    return lambda x: np.array([x]).astype(dt).tolist()[0]
+
+
 def _namespace() -> dict:
-    return {"np": np, "Vec": Vec, "_const": _const, "_strict": _strict, "_finish": _finish}
+    return {"np": np, "Vec": Vec, "_const": _const, "_strict": _strict, "_finish": _finish,
+            "_arr": _arr, "_strict1": _strict1, "_custom1": _custom1}
 
 
 def _load(source: str, ns: dict, name: str, filename: str) -> Callable:
@@ -171,6 +279,9 @@ class CompiledService:
     tables: tuple[int, ...]  # tables the service reads
     requests: tuple[tuple[str, Type], ...]  # "request.field" and type, for every request input it reads
     output_types: tuple[tuple[str, Type], ...]
+    # evaluate_one(q: astra.online.single.Single, req: {name: value}) -> tuple of output values (None: null);
+    # None when some type has no scalar form (vectors): single entities then use `evaluate`
+    evaluate_one: Callable | None = None
 
 
 @functools.lru_cache(maxsize=256)
@@ -200,13 +311,38 @@ def compile_service(plan: ir.Plan, service: str, version: int,
         em.lines.append(f"{var} = _finish({x}, {dt}, {default}, {f.type.name == 'list'})")
     outputs = [(repr(o.name), em.features[o.feature]) for o in svc.outputs]
     tables = sorted(em.prepares)
+    one = _emit_one(plan, svc, layout, ns, em.bound)
     source = _ENV.get_template("service.py.j2").render(
         service_id=repr(svc.id), body=em.lines, outputs=outputs,
         prepares=[(ti, em.bind(np.array(em.prepares[ti], np.int64), "K")) for ti in tables],
-        tables=[(ti, repr((layout.tables[ti].key.source, layout.tables[ti].key.columns))) for ti in tables])
+        tables=[(ti, repr((layout.tables[ti].key.source, layout.tables[ti].key.columns))) for ti in tables],
+        one=one)
     fn = _load(source, ns, "evaluate", f"<astra service {svc.id}>")
     types = tuple((o.name, plan.feature(o.feature).type) for o in svc.outputs)
-    return CompiledService(svc, source, fn, tuple(tables), tuple(requests.items()), types)
+    return CompiledService(svc, source, fn, tuple(tables), tuple(requests.items()), types,
+                           ns["evaluate_one"] if one is not None else None)
+
+
+def _emit_one(plan: ir.Plan, svc: ir.Service, layout: Layout, ns: dict, bound: dict) -> dict | None:
+    """The template inputs of the single-entity plan (None when a type has no scalar form)."""
+    em = _OneEmitter(layout, ns)
+    em.bound = bound  # one namespace for both plans: share the generated names
+    for f in plan.closure(tuple(o.feature for o in svc.outputs)):
+        if any(getattr(node, "type", None) is not None and node.type.name == "vector" for node in ir.walk(f.expr)):
+            return None
+        x = em.expr(f.expr)
+        dt = numpy_dtype(f.type)
+        is_list = f.type.name == "list"
+        conv = converter(dt)
+        if f.default is None:
+            default = "None"
+        else:  # converted once here, as `_finish` converts it for every batch
+            default = em.literal(tuple(f.default) if is_list else conv(np.array([f.default]).astype(dt)[0]))
+        em.features[f.id] = var = f"f{len(em.features)}"
+        c = em.bind(conv, "C")
+        em.lines.append(f"{var} = {default} if {x} is None else {c}({x})")
+    return {"body": em.lines, "outputs": [em.features[o.feature] for o in svc.outputs],
+            "prepares": [(ti, em.bind(np.array(em.prepares[ti], np.int64), "K")) for ti in sorted(em.prepares)]}
 
 
 def compile_where(where: ir.Expr, label: str = "") -> Callable[[dict[str, Vec], int], Vec]:

@@ -8,6 +8,7 @@ the source declares but a row omits are null; columns the source does not declar
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 import polars as pl
@@ -64,30 +65,39 @@ def _fast_kinds(t: Type) -> frozenset:
     return frozenset()
 
 
+@functools.lru_cache(maxsize=256)
+def _schema(source: ir.Source) -> tuple[frozenset, tuple]:
+    """A source's column names, and per column (name, numpy dtype, fast kinds, required, filler)."""
+    required = _required(source)
+    return frozenset(c for c, _ in source.columns), tuple(
+        (c, numpy_dtype(t), _fast_kinds(t), c in required, filler(t)) for c, t in source.columns)
+
+
 def from_dicts(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray, dict[str, Vec]]:
     """Validate a list of row dicts; returns (times, {column: Vec}) for every declared column.
 
     Column by column when every value has a plain Python type the column accepts; anything
     else (or an error) takes the value-by-value path, whose messages name the row and column."""
-    types = dict(source.columns)
+    names, schema = _schema(source)
     n = len(rows)
-    if n and not set().union(*rows) <= types.keys():
+    if n and not (rows[0].keys() <= names if n == 1 else set().union(*rows) <= names):
         return _from_dicts_checked(source, rows)
-    required = _required(source)
     cols = {}
-    for c, t in types.items():
+    ones = np.ones(n, bool)  # shared by the columns without nulls (never mutated)
+    for c, dtype, fast, required, fill in schema:
         vals = [r.get(c) for r in rows]
         kinds = set(map(type, vals))
         has_null = type(None) in kinds
-        if not (kinds - {type(None)}) <= _fast_kinds(t) or (has_null and c in required):
+        if has_null:
+            kinds.discard(type(None))
+        if not kinds <= fast or (has_null and required):
             return _from_dicts_checked(source, rows)
         if has_null:
             valid = np.fromiter((v is not None for v in vals), bool, count=n)
-            f = filler(t)
-            vals = [f if v is None else v for v in vals]
+            vals = [fill if v is None else v for v in vals]
         else:
-            valid = np.ones(n, bool)
-        cols[c] = Vec(np.array(vals, dtype=numpy_dtype(t)) if n else np.zeros(0, numpy_dtype(t)), valid)
+            valid = ones
+        cols[c] = Vec(np.array(vals, dtype=dtype) if n else np.zeros(0, dtype), valid)
     return cols[source.time].values.astype(np.int64), cols
 
 

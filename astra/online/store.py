@@ -25,11 +25,15 @@ from astra.online.codegen import compile_service, compile_where
 from astra.online.errors import HorizonError, LateRowError, UnknownServiceError
 from astra.online.layout import TableSpec, plan_layout
 from astra.online.result import Result
+from astra.online.single import Single
 from astra.online.table import Input, Table
 from astra.online.view import Query
 from astra.ops.dtypes import filler, numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
+
+SMALL = 8  # batches up to this size run the single-entity plan per entity
+FEW = 8  # pushes up to this many rows try appending row by row before the vectorised insert
 
 
 @attrs.frozen
@@ -73,6 +77,7 @@ class Store:
         self.specs = plan_layout(plan, self.services).tables
         self.tables = [new_table(s) for s in self.specs]
         self._compiled: dict[str, object] = {}
+        self._readers: dict[str, tuple] = {}  # service -> ((entity, key names, tables it keys), ...)
         self.watermark: dict[str, int] = {}
         self.next_seq: dict[str, int] = {}
 
@@ -85,7 +90,7 @@ class Store:
         rejected: list[tuple[int, int, int]] = []
         if source in self.watermark:
             bound = self.watermark[source] - self.allowed_lateness
-            late = np.flatnonzero(times < bound)
+            late = np.flatnonzero(times < bound) if len(times) > 1 or int(times[0]) < bound else ()
             if len(late):
                 rejected = [(int(j), int(times[j]), bound) for j in late]
                 if on_late != "report":
@@ -105,9 +110,17 @@ class Store:
             raw = tb.raw_rows(times, cols)
             if bulk and tb.used == 0:
                 tb.bulk_load(slots, raw)
-            else:
-                tb.insert(slots, raw)
-        self.watermark[src.name] = max(self.watermark.get(src.name, int(times.max())), int(times.max()))
+                continue
+            done = 0
+            if len(times) <= FEW:  # in-order rows of a few entities: appended one by one
+                for j, s in enumerate(slots.tolist()):
+                    if not tb.append(s, raw, j):
+                        break
+                    done += 1
+            if done < len(times):
+                tb.insert(slots[done:], {k: v[done:] for k, v in raw.items()} if done else raw)
+        t_max = int(times.max()) if len(times) > 1 else int(times[0])
+        self.watermark[src.name] = max(self.watermark.get(src.name, t_max), t_max)
         self._evict(src.name)
         if bulk:
             for spec, tb in zip(self.specs, self.tables):
@@ -148,10 +161,58 @@ class Store:
         return max(hs) if hs else None
 
     def get(self, service: str, entities: list[dict], at=None, request=None) -> Result:
-        """Feature values for each entity at time `at` (µs; a scalar or one per entity; None: now)."""
+        """Feature values for each entity at time `at` (µs; a scalar or one per entity; None: now).
+
+        Up to `SMALL` entities run the service's single-entity plan once each (Python scalars,
+        no per-window arrays); larger batches run the vectorised plan.  Both give the same values."""
         compiled = self._compiled.get(service)
         if compiled is None:
-            compiled = self._compiled[service] = compile_service(self.plan, *parse_service(service), self.services)
+            compiled = self._compile(service)
+        if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
+            return self._get_small(compiled, entities, at, request)
+        return self._get_batch(compiled, entities, at, request)
+
+    def _compile(self, service: str):
+        compiled = self._compiled[service] = compile_service(self.plan, *parse_service(service), self.services)
+        ents = {}
+        for ti in compiled.tables:  # per table: the entity's key names, read once per query
+            ent = self.specs[ti].entity
+            ents.setdefault(ent.name, (ent, []))[1].append(ti)
+        self._readers[service] = tuple((ent, tuple(k for k, _ in ent.keys), tuple(tis)) for ent, tis in ents.values())
+        return compiled
+
+    def _get_small(self, compiled, entities: list[dict], at, request) -> Result:
+        """`get` through the single-entity plan, one entity at a time."""
+        n = len(entities)
+        if at is None:
+            at = _time.time_ns() // 1000
+        if isinstance(at, int | np.integer):
+            ts = [int(at)] * n
+        else:
+            ts = np.broadcast_to(np.asarray(at, dtype=np.int64), (n,)).tolist()
+        h = self.horizon
+        if h is not None and min(ts) < h:
+            raise HorizonError(min(ts), h)
+        reqs = _requests_one(compiled.requests, request, n) if compiled.requests else [None] * n
+        readers, tables = self._readers[compiled.service.id], self.tables
+        rows, missing = [], []
+        for e, t, req in zip(entities, ts, reqs):
+            slots: list = [None] * len(tables)
+            found = False
+            for ent, names, tis in readers:
+                try:
+                    key = e[names[0]] if len(names) == 1 else tuple(e[k] for k in names)
+                except KeyError as exc:
+                    raise KeyError(f"entity `{ent.name}` needs keys {list(names)}; a query row lacks {exc}") from None
+                for ti in tis:
+                    s = slots[ti] = tables[ti].keys.get(key, 0)
+                    found = found or s != 0
+            rows.append(compiled.evaluate_one(Single(tables, slots, t), req))
+            missing.append(not found and bool(readers))
+        return Result.from_rows(compiled.output_types, rows, missing)
+
+    def _get_batch(self, compiled, entities: list[dict], at, request) -> Result:
+        """`get` through the vectorised plan."""
         n = len(entities)
         if at is None:
             at = _time.time_ns() // 1000
@@ -236,3 +297,11 @@ def _requests(fields: tuple, request, n: int) -> dict[str, Vec]:
         out[name] = Vec(np.array([f if v is None else ingest._micros(v, t) for v in vals],
                                  dtype=numpy_dtype(t)), valid)
     return out
+
+
+def _requests_one(fields: tuple, request, n: int) -> list[dict]:
+    """Request inputs per entity as {name.field: value}: numpy scalars of the field's dtype, as
+    `_requests` converts them (None: null)."""
+    vecs = _requests(fields, request, n)
+    cols = [(name, vecs[name].values, vecs[name].valid.tolist()) for name, _ in fields]
+    return [{name: v[j] if ok[j] else None for name, v, ok in cols} for j in range(n)]

@@ -22,6 +22,7 @@ kept sorted within the segment: the distinct count at t is #{included rows befor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import attrs
@@ -54,6 +55,23 @@ class Input:
     def all_rows(self) -> bool:
         """count(*) without a filter: its count is the window's length, no array needed."""
         return self.column is None and self.where is None
+
+
+@attrs.frozen
+class Names:
+    """The array names of one aggregation input (None: it has no such array)."""
+
+    cnt: str | None  # prefix count of included rows (None for count(*): windows' lengths)
+    shi: str
+    slo: str | None  # rounding-error prefix of float sums (None: integer sums)
+    bcnt: str
+    bshi: str
+    bslo: str
+
+
+def _wrap64(x: int) -> int:
+    """A Python int reduced to int64 the way numpy's int64 arithmetic wraps."""
+    return ((x + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
 
 
 def two_sum_err(a, b, s):
@@ -137,6 +155,8 @@ class Table:
         # inclusion masks: none for count(*), the column's validity without a filter, else stored
         self.inc_key = [None if inp.all_rows else f"m:{inp.column}" if inp.where is None else f"inc:{i}"
                         for i, inp in enumerate(inputs)]
+        self.names = [Names(None if inp.all_rows else f"cnt:{i}", f"shi:{i}", None if inp.sum_int else f"slo:{i}",
+                            f"bcnt:{i}", f"bshi:{i}", f"bslo:{i}") for i, inp in enumerate(inputs)]
         self.raw_keys = ["time", *(f"{p}:{c}" for c in self.columns for p in ("v", "m")),
                          *(f"inc:{i}" for i, inp in enumerate(inputs) if inp.where is not None)]
 
@@ -197,21 +217,30 @@ class Table:
         get = self.keys.get
         if len(keys) == 1:
             return np.array([get(keys[0], 0)], np.int64)
-        return np.fromiter((get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+        return np.fromiter(map(get, keys, itertools.repeat(0)), dtype=np.int64, count=len(keys))
 
     def assign(self, keys: list) -> np.ndarray:
         """Slots for keys, allocating new (empty) slots for keys not seen before."""
         table = self.keys
         get = table.get
-        out = np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
-        new = np.flatnonzero(out < 0)
-        for j in new.tolist():  # new entities only
-            k = keys[j]
-            s = get(k)
-            if s is None:
-                s = table[k] = self.n_slots
-                self.n_slots += 1
-            out[j] = s
+        if len(keys) <= 8:  # a few rows: plain Python
+            got = []
+            for k in keys:
+                s = get(k)
+                if s is None:
+                    s = table[k] = self.n_slots
+                    self.n_slots += 1
+                got.append(s)
+            out = np.array(got, np.int64)
+        else:
+            out = np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+            for j in np.flatnonzero(out < 0).tolist():  # new entities only
+                k = keys[j]
+                s = get(k)
+                if s is None:
+                    s = table[k] = self.n_slots
+                    self.n_slots += 1
+                out[j] = s
         if self.n_slots > len(self.slot["start"]):
             cap = max(self.n_slots, len(self.slot["start"]) * 2)
             for k, a in self.slot.items():
@@ -223,6 +252,14 @@ class Table:
     def encode(self, column: str, values: np.ndarray) -> np.ndarray:
         """Dictionary codes (int32) of string values, adding new strings to the column's dictionary."""
         strings, codes = self.dicts[column]
+        if len(values) <= 4:  # single-row pushes: no sort
+            vals = values.tolist()
+            for v in sorted(set(vals)):  # new strings get codes in sorted order, as below
+                if v not in codes:
+                    codes[v] = len(strings)
+                    strings.append(v)
+                    self._decoded.pop(column, None)
+            return np.array([codes[v] for v in vals], np.int32)
         uniq, inv = np.unique(values, return_inverse=True)
         mapped = np.empty(len(uniq), np.int32)
         for j, s in enumerate(uniq.tolist()):
@@ -281,7 +318,8 @@ class Table:
             if c in self.dicts:
                 v = self.encode(c, v)
             elif c in self.narrow:
-                if len(v) and (int(v.min()) < _I32.min or int(v.max()) > _I32.max):
+                lo, hi = (int(v[0]), int(v[0])) if len(v) == 1 else (int(v.min()), int(v.max())) if len(v) else (0, 0)
+                if lo < _I32.min or hi > _I32.max:
                     self._widen(c)
                 v = v.astype(self.columns[c])
             raw[f"v:{c}"], raw[f"m:{c}"] = v, cols[c].valid
@@ -291,6 +329,125 @@ class Table:
                 inc = w.valid & w.values.astype(bool)
                 raw[f"inc:{i}"] = inc if inp.column is None else inc & cols[inp.column].valid
         return raw
+
+    def append(self, slot: int, raw: dict[str, np.ndarray], j: int) -> bool:
+        """Append row j of a batch to its entity's segment when it is in order (time >= the
+        segment's last) and the segment has room: the row's prefix values from the previous
+        row's, count_distinct ends by one replacement and one insertion into the segment's sorted
+        ends, and the block sparse table only when the row completes a block.  A full segment
+        first moves to the arena's end.  Returns False, the row not stored, when it does not
+        apply (the caller then uses `insert`)."""
+        S, P = self.slot, self.pos
+        st, ln, cap = int(S["start"][slot]), int(S["len"][slot]), int(S["cap"][slot])
+        t = int(raw["time"][j])
+        if ln and int(P["time"][st + ln - 1]) > t:
+            return False
+        if any(kind in inp.needs and inp.numeric and f"{kind}:{i}" not in self.blocks
+               for i, inp in enumerate(self.inputs) for kind in ("min", "max")):
+            return False
+        moved = ln >= cap
+        if moved:
+            st = self._move(slot, st, ln, cap)
+            P = self.pos
+        p = st + ln
+        complete = (p + 1) % BLOCK == 0 and (p + 1) // BLOCK - 1 >= -(-st // BLOCK)
+        if complete and self.blocks:  # a longer segment may need more sparse-table levels
+            levels = max(1, ((p + 1) // BLOCK - -(-st // BLOCK)).bit_length())
+            if any(tbl.shape[0] < levels for tbl in self.blocks.values()):
+                return False
+        for key in self.raw_keys:
+            P[key][p] = raw[key][j]
+        S["len"][slot] = ln + 1
+        for i, inp in enumerate(self.inputs):
+            key = self.inc_key[i]
+            inc = True if key is None else bool(P[key][p])
+            names = self.names[i]
+            if names.cnt is not None and names.cnt in P:
+                P[names.cnt][p] = (int(P[names.cnt][p - 1]) if ln else 0) + inc
+            if "sum" in inp.needs:
+                x = P[f"v:{inp.column}"][p] if inc else 0
+                if inp.sum_int:
+                    P[names.shi][p] = _wrap64(int(x) + (int(P[names.shi][p - 1]) if ln else 0))
+                else:  # `_derive` on a one-row batch, in Python floats
+                    x = float(x)
+                    lo = two_sum_err(x, -0.0, x - 0.0) + (two_sum_err(0.0, x, x) - 0.0)
+                    bh, bl = (float(P[names.shi][p - 1]), float(P[names.slo][p - 1])) if ln else (0.0, 0.0)
+                    d = x - 0.0
+                    s = d + bh
+                    P[names.shi][p], P[names.slo][p] = s, lo + bl + two_sum_err(d, bh, s)
+            if inp.windows:
+                self._append_ends(i, inp, st, ln, t, inc)
+            if complete and inp.numeric:
+                for kind in ("min", "max"):
+                    if kind in inp.needs:
+                        self._complete_block(i, inp, kind, st, p // BLOCK)
+        if moved:
+            self._maybe_compact()
+        return True
+
+    def _move(self, slot: int, st: int, ln: int, cap: int) -> int:
+        """Move a full segment to the arena's end with room to grow (as `insert` does); its
+        segment-relative prefixes copy as they are, its full blocks are rebuilt there."""
+        newcap = ln + 1 + max((ln + 1) // 4, 4)
+        new_st = self.used
+        self._grow(self.used + newcap)
+        for a in self.pos.values():
+            a[new_st:new_st + ln] = a[st:st + ln]
+        self.holes += cap
+        self.used += newcap
+        self.slot["start"][slot], self.slot["cap"][slot] = new_st, newcap
+        if ln // BLOCK:  # may hold full blocks at the new place
+            seg, end = np.array([new_st], np.int64), np.array([new_st + ln], np.int64)
+            for i, inp in enumerate(self.inputs):
+                for kind in ("min", "max"):
+                    if kind in inp.needs and inp.numeric:
+                        self._derive_blocks(i, inp, kind, seg, seg, end)
+        return new_st
+
+    def _append_ends(self, i: int, inp: Input, st: int, ln: int, t: int, inc: bool) -> None:
+        """count_distinct ends after appending a row at relative position ln: the previous
+        included row with its value now ends at t (or earlier), and the new row's end goes in."""
+        P = self.pos
+        prev_t = None
+        if inc and ln:
+            v = P[f"v:{inp.column}"]
+            same = v[st:st + ln] == v[st + ln]
+            key = self.inc_key[i]
+            if key is not None:
+                same &= P[key][st:st + ln]
+            hit = np.flatnonzero(same)
+            if len(hit):
+                prev_t = int(P["time"][st + int(hit[-1])])
+        for w in inp.windows:
+            seg = P[f"dend:{i}:{w}"][st:st + ln + 1]
+            if prev_t is not None:  # its end was min(BIG, prev_t + w); now min(t, prev_t + w)
+                old, new = (BIG, t) if w is None else (prev_t + w, min(t, prev_t + w))
+                if new != old:
+                    k = int(np.searchsorted(seg[:ln], old, "right")) - 1
+                    k2 = int(np.searchsorted(seg[:k], new, "right"))
+                    seg[k2 + 1:k + 1] = seg[k2:k].copy()
+                    seg[k2] = new
+            end = (BIG if w is None else t + w) if inc else t
+            r = int(np.searchsorted(seg[:ln], end, "right"))
+            if r < ln:
+                seg[r + 1:ln + 1] = seg[r:ln].copy()
+            seg[r] = end
+
+    def _complete_block(self, i: int, inp: Input, kind: str, st: int, blk: int) -> None:
+        """Sparse-table entries of block `blk`, just completed by an append: its own extreme, and
+        per level the one entry that ends at it (the only new range within the segment)."""
+        tbl = self.blocks[f"{kind}:{i}"]
+        v = self.pos[f"v:{inp.column}"]
+        lo = blk * BLOCK
+        pos = np.arange(lo, lo + BLOCK)
+        red = np.minimum if kind == "min" else np.maximum
+        tbl[0, blk] = red.reduce(np.where(self.included(i, pos), v[lo:lo + BLOCK], identity(v.dtype, kind)))
+        seg_lb = -(-st // BLOCK)
+        for lev in range(1, tbl.shape[0]):
+            e = blk - (1 << lev) + 1
+            if e < seg_lb:
+                break
+            tbl[lev, e] = red(tbl[lev - 1, e], tbl[lev - 1, e + (1 << (lev - 1))])
 
     def insert(self, slots: np.ndarray, raw: dict[str, np.ndarray]) -> None:
         """Place a batch of rows in their entities' segments, keeping (time, arrival) order.

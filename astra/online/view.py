@@ -16,6 +16,7 @@ from astra.online.table import BIG, BLOCK, Table, count_before, identity, ranges
 from astra.ops.registry import Vec
 
 _COLS = np.arange(BLOCK)
+SHORT_EXTREME = 2 * BLOCK  # windows of up to this many rows skip the block sparse table
 _LEFT = np.arange(2 * BLOCK) < BLOCK  # the head block's columns of a partial-block gather
 
 
@@ -126,9 +127,6 @@ class WindowView:
         s = m[0] + bh
         return s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
 
-    def _take(self, idx: np.ndarray, ok: np.ndarray) -> Vec:
-        return Vec(self.table.values(self.column, np.where(ok, idx, 0)), ok)
-
     def _nearest(self, latest: bool) -> tuple[np.ndarray, np.ndarray]:
         """(arena position, found) of the latest or earliest included row in each window.
 
@@ -148,27 +146,26 @@ class WindowView:
 
     def last(self) -> Vec:
         """The latest included value in the window (ties: latest arrival)."""
-        v = self._take(*self._nearest(latest=True))
-        if not self.lifetime:
-            return v
-        S, s = self.table.slot, self.q.slots[self.ti]
-        em = S[f"elm:{self.i}"][s]
-        if not em.any():
-            return v
-        ev = self._decode(S[f"elv:{self.i}"][s])
-        return Vec(np.where(v.valid, v.values, ev), v.valid | em)
+        return self._positional(latest=True)
 
     def first(self) -> Vec:
         """The earliest included value in the window (ties: earliest arrival)."""
-        v = self._take(*self._nearest(latest=False))
-        if not self.lifetime:
-            return v
-        S, s = self.table.slot, self.q.slots[self.ti]
-        em = S[f"efm:{self.i}"][s]
-        if not em.any():
-            return v
-        ev = self._decode(S[f"efv:{self.i}"][s])
-        return Vec(np.where(em, ev, v.values), v.valid | em)
+        return self._positional(latest=False)
+
+    def _positional(self, latest: bool) -> Vec:
+        """last/first: the nearest included row's stored value (lifetime views: the last/first
+        included evicted value stands in when there is no row / always for first), decoded once."""
+        idx, ok = self._nearest(latest)
+        codes = self.table.pos[f"v:{self.column}"][np.where(ok, idx, 0)]
+        if self.lifetime:
+            S, s = self.table.slot, self.q.slots[self.ti]
+            tag = "l" if latest else "f"
+            em = S[f"e{tag}m:{self.i}"][s]
+            if em.any():
+                ev = S[f"e{tag}v:{self.i}"][s]
+                codes = np.where(ok, codes, ev) if latest else np.where(em, ev, codes)
+                ok = ok | em
+        return Vec(self._decode(codes), ok)
 
     def _decode(self, codes: np.ndarray) -> np.ndarray:
         return self.table.decode(self.column, codes)
@@ -186,14 +183,59 @@ class WindowView:
         return Vec(self._extreme(tb, kind), self.count() > 0)
 
     def _extreme(self, tb: Table, kind: str) -> np.ndarray:
-        """Per query: the extreme of the included values at positions [start + a, start + b)."""
+        """Per query: the extreme of the included values at positions [start + a, start + b).
+
+        Windows of up to `SHORT_EXTREME` rows are reduced directly (a gather as wide as the
+        longest of them); longer ones use two partial blocks and the block sparse table."""
         m, st = self.q.bounds[self.ti], self.q.start[self.ti]
         lo, hi = st + m[self.j], st + m[0]
         if self.n == 1:
             return self._extreme_one(tb, kind, int(lo[0]), int(hi[0]))
-        v, tbl = tb.pos[f"v:{self.column}"], tb.blocks[f"{kind}:{self.i}"]
+        v = tb.pos[f"v:{self.column}"]
         ident = identity(v.dtype, kind)
         red = np.minimum if kind == "min" else np.maximum
+        length = hi - lo
+        short = length <= SHORT_EXTREME
+        if self.lifetime:
+            width = int(np.where(short, length, 0).max(initial=0))
+            out = self._direct(tb, v, lo, np.where(short, hi, lo), width, ident, red)
+        else:  # every window ends at the same row: one gather of the widest serves them all
+            vals, end = self._newest(tb, kind, v, ident)
+            ln = np.where(short, length, 0)
+            cut = np.stack((end - ln, end), axis=1).ravel()  # [start, end) of each window's rows
+            out = np.where(ln > 0, red.reduceat(vals, cut)[::2], ident)
+        if not short.all():
+            long = np.flatnonzero(~short)
+            out[long] = self._blocks(tb, kind, v, lo[long], hi[long], ident, red)
+        return tb.decode(self.column, out)
+
+    def _newest(self, tb: Table, kind: str, v: np.ndarray, ident) -> tuple[np.ndarray, np.ndarray]:
+        """The included values (others: the identity) of each query's newest rows, up to
+        `SHORT_EXTREME` of its widest prepared window, concatenated in query order, with one
+        identity after them; and where each query's rows end.  Cached for every window of the input."""
+        key = (self.ti, "newest", self.i, kind)
+        got = self.q._cache.get(key)
+        if got is None:
+            m, st = self.q.bounds[self.ti], self.q.start[self.ti]
+            take = np.minimum(m[0] - m[1:-1].min(axis=0), SHORT_EXTREME)
+            rows = ranges(st + m[0] - take, take)
+            vals = np.append(np.where(tb.included(self.i, rows), v[rows], ident), ident)
+            got = self.q._cache[key] = (vals, np.cumsum(take))
+        return got
+
+    def _direct(self, tb: Table, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, ident, red) -> np.ndarray:
+        """Per query, the extreme of included values in [lo, hi) (at most `width` rows each)."""
+        if width == 0:
+            return np.full(len(lo), ident, v.dtype)
+        idx = lo[:, None] + np.arange(width)
+        ok = idx < hi[:, None]
+        idx = np.where(ok, idx, 0)
+        inc = tb.included(self.i, idx.ravel()).reshape(idx.shape)
+        return red.reduce(np.where(ok & inc, v[idx], ident), axis=-1)
+
+    def _blocks(self, tb: Table, kind: str, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, ident, red) -> np.ndarray:
+        """Per query, the extreme of included values in [lo, hi): partial blocks + sparse table."""
+        tbl = tb.blocks[f"{kind}:{self.i}"]
         lb, hb = -(-lo // BLOCK), hi // BLOCK
         head_hi = np.minimum(hi, lb * BLOCK)
         tail_lo = np.maximum(hb * BLOCK, head_hi)
@@ -213,7 +255,7 @@ class WindowView:
             x = tbl[lev, np.where(full, lb, 0)]
             y = tbl[lev, np.where(full, hb - (1 << lev), 0)]
             part = np.where(full, red(part, red(x, y)), part)
-        return tb.decode(self.column, part)
+        return part
 
     def _extreme_one(self, tb: Table, kind: str, lo: int, hi: int) -> np.ndarray:
         """`_extreme` for one query: slices of the partial blocks, scalar sparse-table lookups."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from astra.offline.windows import Window
+    from astra.online.single import Single
     from astra.online.view import WindowView
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
@@ -54,6 +55,9 @@ class Aggregation:
     def offline_window(self, w: Window, column: str | None, param: int | None) -> pl.Series:
         raise NotImplementedError
 
+    # the offline kernel reads its column over every sorted row (False: at a few positions only)
+    offline_reads_rows: bool = True
+
     # online kernel (astra.online): `online_needs` names the store structures it reads
     # ("cnt", "sum", "li", "ni" prefix structures, or "gather" for the window's rows)
     online_needs: frozenset[str] = frozenset({"gather"})
@@ -62,6 +66,12 @@ class Aggregation:
     def online(self, w: WindowView, out: Type, param: int | None) -> Vec:
         """Online kernel: the value over one window for every query of a batch (numpy, vectorised)."""
         raise NotImplementedError
+
+    def online_one(self, q: Single, ti: int, i: int, j: int, out: Type, param: int | None) -> object:
+        """Single-entity online kernel: the value (None: null) of input i of table ti over window j
+        (-1: lifetime) for the one query of `q`, bit-identical to `online`.  By default `online`
+        itself on a one-query view; kernels with a scalar form override it."""
+        return q.vector(ti, i, j, lambda w: self.online(w, out, param))
 
 
 def _need(column: Type | None, ok: bool, fn: str, what: str) -> None:
@@ -102,6 +112,9 @@ class Count(Aggregation):
     def online(self, w, out, param):
         return Vec(w.count(), w.ones)
 
+    def online_one(self, q, ti, i, j, out, param):
+        return q.count(ti, i, j)
+
 
 class Sum(Aggregation):
     name = "sum"
@@ -127,6 +140,10 @@ class Sum(Aggregation):
     def online(self, w, out, param):
         return Vec(w.sum().astype(np.int64 if out.is_integer else np.float64, copy=False), w.ones)
 
+    def online_one(self, q, ti, i, j, out, param):
+        s = q.sum(ti, i, j)
+        return s if out.is_integer else float(s)
+
 
 class Mean(Aggregation):
     name = "mean"
@@ -151,6 +168,10 @@ class Mean(Aggregation):
         n = w.count()
         return Vec(w.sum() / np.maximum(n, 1), n > 0)
 
+    def online_one(self, q, ti, i, j, out, param):
+        n = q.count(ti, i, j)
+        return float(q.sum(ti, i, j)) / n if n else None  # float64 / float64, as numpy divides
+
 
 class _Extreme(Aggregation):
     def infer(self, column, param):
@@ -165,6 +186,9 @@ class _Extreme(Aggregation):
 
     def online(self, w, out, param):
         return w.extreme(largest=self.name == "max")  # block sparse table (numbers), else a gather
+
+    def online_one(self, q, ti, i, j, out, param):
+        return q.extreme(ti, i, j, largest=self.name == "max")
 
 
 class Min(_Extreme):
@@ -186,6 +210,8 @@ class Max(_Extreme):
 
 
 class _Positional(Aggregation):
+    offline_reads_rows = False  # validity flags, then values at one position per query
+
     def infer(self, column, param):
         _need(column, column.name not in ("list",), self.name, "a scalar column")
         return column.nullable()
@@ -207,6 +233,9 @@ class First(_Positional):
     def online(self, w, out, param):
         return w.first()
 
+    def online_one(self, q, ti, i, j, out, param):
+        return q.nearest(ti, i, j, latest=False)
+
 
 class Last(_Positional):
     name, doc = "last", "latest non-null value (ties: the later row in the source); null when none"
@@ -223,6 +252,9 @@ class Last(_Positional):
 
     def online(self, w, out, param):
         return w.last()
+
+    def online_one(self, q, ti, i, j, out, param):
+        return q.nearest(ti, i, j, latest=True)
 
 
 class CountDistinct(Aggregation):
@@ -248,6 +280,9 @@ class CountDistinct(Aggregation):
 
     def online(self, w, out, param):
         return Vec(w.distinct(), w.ones)
+
+    def online_one(self, q, ti, i, j, out, param):
+        return q.distinct(ti, i, j)
 
 
 class Variance(Aggregation):
@@ -289,6 +324,7 @@ class Stddev(Variance):
 
 class LastK(Aggregation):
     name, takes_param = "last_k", True
+    offline_reads_rows = False
     doc = "the k latest non-null values, newest first; an empty list when none"
 
     def infer(self, column, param):

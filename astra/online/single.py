@@ -1,0 +1,227 @@
+"""What the generated single-entity plan sees of the store: one entity at one time, in Python scalars.
+
+`Single` is the scalar counterpart of `astra.online.view.Query` for a batch of one: `prepare` finds
+the window bounds of a table with one `searchsorted` (or `bisect`) over the entity's segment, and
+the primitives the aggregations' `online_one` kernels are written against (`count`, `sum`,
+`extreme`, `nearest`, `distinct`, `asof`) read single arena positions, never allocating arrays
+for a window.  Every primitive repeats the float operations of its vectorised twin in the same
+order, so both plans return the same bits.  Aggregations without a scalar kernel (variance,
+last_k, extremes of strings) run their vectorised kernel on a one-query `Query` built on demand
+(`view`).  Values are Python objects or numpy scalars; None is null.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+import numpy as np
+
+from astra.online.table import BLOCK, Table, identity, two_sum_err
+from astra.online.view import Query, WindowView
+
+_MASK64, _HALF64 = (1 << 64) - 1, 1 << 63
+SHORT = 512  # windows of up to this many rows take their extremes from one running extreme
+
+
+def wrap64(x: int) -> int:
+    """A Python int reduced to int64 the way numpy's int64 arithmetic wraps."""
+    return ((x + _HALF64) & _MASK64) - _HALF64
+
+
+class Single:
+    """One entity (a slot per table) at one query time `t` (µs)."""
+
+    __slots__ = ("_cache", "_vq", "bounds", "offsets", "slots", "start", "t", "tables")
+
+    def __init__(self, tables: list[Table], slots: list, t: int):
+        self.tables, self.slots, self.t = tables, slots, t
+        n = len(tables)
+        self.start: list = [0] * n
+        self.bounds: list = [None] * n  # table -> [rows before t - offset for each offset..., 0]
+        self.offsets: list = [None] * n
+        self._cache: dict | None = None
+        self._vq: Query | None = None
+
+    def prepare(self, ti: int, offsets: np.ndarray) -> None:
+        """Rows of the entity with time < t - offset, for every offset (offsets[0] is 0)."""
+        tb, s = self.tables[ti], self.slots[ti]
+        S = tb.slot
+        st, ln = int(S["start"][s]), int(S["len"][s])
+        self.start[ti], self.offsets[ti] = st, offsets
+        if len(offsets) == 1:  # as-of tables: one bisect over a (usually short) segment
+            self.bounds[ti] = [bisect_left(tb.pos["time"], self.t, st, st + ln) - st, 0] if ln else [0, 0]
+        elif ln:
+            b = np.searchsorted(tb.pos["time"][st:st + ln], self.t - offsets).tolist()
+            b.append(0)
+            self.bounds[ti] = b
+        else:
+            self.bounds[ti] = [0] * (len(offsets) + 1)
+
+    # ------------------------------------------------------------------ prefix differences
+    def count(self, ti: int, i: int, j: int) -> int:
+        """Included rows of input i in window j (-1: lifetime, evicted rows included)."""
+        bd = self.bounds[ti]
+        b, a = bd[0], bd[j]
+        tb = self.tables[ti]
+        names = tb.names[i]
+        if names.cnt is None:  # count(*): the window's length
+            d = b - a
+        else:
+            P, p = tb.pos[names.cnt], self.start[ti] - 1
+            d = (int(P[p + b]) if b else 0) - (int(P[p + a]) if a else 0)
+        return d + int(tb.slot[names.bcnt][self.slots[ti]]) if j < 0 else d
+
+    def sum(self, ti: int, i: int, j: int):
+        """Sum of input i's included values in window j: int (wrapped like int64) or float."""
+        memo = self._cache
+        if memo is None:
+            memo = self._cache = {}
+        got = memo.get((ti, i, j))  # sum and mean of one window share it
+        if got is None:
+            got = memo[ti, i, j] = self._sum(ti, i, j)
+        return got
+
+    def _sum(self, ti: int, i: int, j: int):
+        bd = self.bounds[ti]
+        b, a = bd[0], bd[j]
+        tb = self.tables[ti]
+        names, p = tb.names[i], self.start[ti] - 1
+        H = tb.pos[names.shi]
+        if names.slo is None:  # integers: exact, wrapped like numpy's int64
+            d = (int(H[p + b]) if b else 0) - (int(H[p + a]) if a else 0)
+            return wrap64(d + int(tb.slot[names.bshi][self.slots[ti]])) if j < 0 else wrap64(d)
+        L = tb.pos[names.slo]
+        hb, lb = (float(H[p + b]), float(L[p + b])) if b else (0.0, 0.0)
+        if j >= 0:  # double-double: high and low parts subtracted apart (Query.spans)
+            ha, la = (float(H[p + a]), float(L[p + a])) if a else (0.0, 0.0)
+            return (hb - ha) + (lb - la)
+        s = self.slots[ti]
+        bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
+        t = hb + bh
+        return t + ((lb + bl) + two_sum_err(hb, bh, t))
+
+    # ------------------------------------------------------------------ rows
+    def decode(self, ti: int, column: str, code):
+        """The Python value of a stored value (dictionary codes for strings, narrow int64s)."""
+        tb = self.tables[ti]
+        d = tb.dicts.get(column)
+        if d is not None:
+            strings = d[0]
+            return strings[code] if strings else ""
+        return code.item()
+
+    def _included(self, tb: Table, i: int, p: int) -> bool:
+        key = tb.inc_key[i]
+        return True if key is None else bool(tb.pos[key][p])
+
+    def nearest(self, ti: int, i: int, j: int, latest: bool):
+        """The value of the latest (or earliest) included row of input i in window j; for lifetime
+        windows the last (first) included evicted value stands in when there is none (first: always
+        first).  None when there is neither."""
+        tb = self.tables[ti]
+        bd, st = self.bounds[ti], self.start[ti]
+        b, a = bd[0], bd[j]
+        col = tb.inputs[i].column
+        p = -1
+        if b > a:
+            p = st + b - 1 if latest else st + a
+            if not self._included(tb, i, p):  # nulls or a rarely true filter at the edge: scan
+                got = np.flatnonzero(tb.pos[tb.inc_key[i]][st + a:st + b])
+                p = st + a + int(got[-1 if latest else 0]) if len(got) else -1
+        if j < 0:
+            S, s = tb.slot, self.slots[ti]
+            if latest:
+                if p < 0 and S[f"elm:{i}"][s]:
+                    return self.decode(ti, col, S[f"elv:{i}"][s])
+            elif S[f"efm:{i}"][s]:
+                return self.decode(ti, col, S[f"efv:{i}"][s])
+        return None if p < 0 else self.decode(ti, col, tb.pos[f"v:{col}"][p])
+
+    def extreme(self, ti: int, i: int, j: int, largest: bool):
+        """The smallest or largest included value of input i in window j (None when empty).
+
+        Every window ends at the same row, so when the widest one is short, one running extreme
+        from the newest row backwards answers them all; otherwise the partial blocks are reduced
+        directly and the full blocks by two sparse-table lookups."""
+        tb = self.tables[ti]
+        kind = "max" if largest else "min"
+        tbl = tb.blocks.get(f"{kind}:{i}")
+        if tbl is None:
+            return self.vector(ti, i, j, lambda w: w.extreme(largest))
+        bd, st = self.bounds[ti], self.start[ti]
+        b, a = bd[0], bd[j]
+        if b <= a:
+            return None
+        col = tb.inputs[i].column
+        v, key = tb.pos[f"v:{col}"], tb.inc_key[i]
+        ident = identity(v.dtype, kind)
+        widest = 0 if j < 0 else min(bd[1:-1])
+        if b - widest <= SHORT:
+            cache = self._cache
+            if cache is None:
+                cache = self._cache = {}
+            got = cache.get((ti, i, kind, widest))
+            if got is None:
+                lo, hi = st + widest, st + b
+                x = v[lo:hi] if key is None else np.where(tb.pos[key][lo:hi], v[lo:hi], ident)
+                red = np.maximum if largest else np.minimum
+                got = cache[ti, i, kind, widest] = red.accumulate(x[::-1]).tolist()
+            out = got[b - a - 1]
+            if out == ident and self.count(ti, i, j) == 0:  # the identity, or a real value equal to it
+                return None
+            return out
+        if self.count(ti, i, j) == 0:
+            return None
+        lo, hi = st + a, st + b
+        red = np.maximum if largest else np.minimum
+        lb, hb = -(-lo // BLOCK), hi // BLOCK
+        out = None
+        for x, y in ((lo, hi),) if hb - lb < 2 else ((lo, lb * BLOCK), (hb * BLOCK, hi)):
+            if y > x:
+                part = v[x:y] if key is None else v[x:y][tb.pos[key][x:y]]
+                if len(part):
+                    r = red.reduce(part)
+                    out = r if out is None else red(out, r)
+        if hb - lb >= 2:
+            lev = min((hb - lb).bit_length() - 1, tbl.shape[0] - 1)
+            r = red(tbl[lev, lb], tbl[lev, hb - (1 << lev)])
+            out = r if out is None else red(out, r)
+        return self.decode(ti, col, out)
+
+    def distinct(self, ti: int, i: int, j: int) -> int:
+        """Distinct included values of input i in window j (see `WindowView.distinct`)."""
+        tb = self.tables[ti]
+        window = None if j < 0 else int(self.offsets[ti][j])
+        end = tb.pos[f"dend:{i}:{window}"]
+        st, s = self.start[ti], self.slots[ti]
+        ln = int(tb.slot["len"][s])
+        # short segments: a bisect over the array beats a slice and a numpy call
+        gone = bisect_left(end, self.t, st, st + ln) - st if ln <= 64 else int(np.searchsorted(end[st:st + ln], self.t))
+        return self.bounds[ti][0] - gone
+
+    def asof(self, ti: int, column: str):
+        """`column` of the latest row with time < t (None when there is none or it is null)."""
+        b = self.bounds[ti][0]
+        if not b:
+            return None
+        tb = self.tables[ti]
+        p = self.start[ti] + b - 1
+        if not tb.pos[f"m:{column}"][p]:
+            return None
+        return self.decode(ti, column, tb.pos[f"v:{column}"][p])
+
+    # ------------------------------------------------------------------ vectorised fallback
+    def view(self, ti: int, i: int, j: int) -> WindowView:
+        """Input i over window j as a one-query `WindowView`, for kernels without a scalar form."""
+        q = self._vq
+        if q is None:
+            slots = [None if s is None else np.array([s], np.int64) for s in self.slots]
+            q = self._vq = Query(self.tables, slots, np.array([self.t], np.int64))
+        if ti not in q.bounds:
+            q.prepare(ti, self.offsets[ti])
+        return WindowView(q, ti, i, j)
+
+    def vector(self, ti: int, i: int, j: int, kernel):
+        """`kernel(view)` (a Vec of one) as a scalar: its value, or None when null."""
+        v = kernel(self.view(ti, i, j))
+        return v.values[0] if v.valid[0] else None
