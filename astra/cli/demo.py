@@ -22,7 +22,8 @@ def example_project() -> Path:
               help="Where demo data and results go.")
 @click.option("--events", type=int, default=200_000, show_default=True)
 def demo(out: Path, events: int) -> None:
-    """Generate demo data, compile the example project and backfill `fraud_model` v1 and v2."""
+    """Generate demo data, compile the example project, backfill `fraud_model` v1 and v2, and check
+    that the online store serves exactly the same values."""
     import polars as pl
 
     from astra.compiler import compile_project
@@ -58,6 +59,18 @@ def demo(out: Path, events: int) -> None:
         table.write_parquet(target)
         click.echo(f"3. backfilled {service}: {table.height:,} rows x {table.width - spine.width} features "
                    f"-> {target} ({time.perf_counter() - t0:.2f} s)")
+    from astra.online.parity import run_parity
+
+    for version in (1, 2):
+        t0 = time.perf_counter()
+        report = run_parity(plan, "fraud_model", version, spine, out)
+        values = sum(f.rows for f in report.features)
+        bad = sum(f.mismatches for f in report.features)
+        click.echo(f"4. replayed the data through the online store for fraud_model@v{version}: "
+                   f"{values:,} values compared with the backfill, {bad} mismatches ({time.perf_counter() - t0:.1f} s)")
+        if not report.ok:
+            click.echo(report.table(), err=True)
+            sys.exit(1)
     shown = ["user_id", "ts", "tx_count_7d", "tx_mean_7d", "merchants_30d", "last_category", "country",
              "spend_ratio_1d_30d"]
     with pl.Config(tbl_width_chars=150, tbl_cols=len(shown), tbl_rows=6, fmt_str_lengths=20):

@@ -1,8 +1,9 @@
 """Online/offline parity as a product feature: replay the offline data through a fresh store in
 time order, query it at every spine row's time, and compare with `astra.offline.backfill`.
 
-Events are pushed in (time, file position) order; before answering the spine rows at time t the
-store has received exactly the events with time < t, and all spine rows sharing t are one batch.
+Events are pushed in (time, file position) order, in batches; each spine row is then queried at its
+own time, with events at and after that time already in the store, so the store's own visibility
+rule is what hides them.
 Ints, strings, bools and nulls must match exactly; floats to 1e-9 relative.
 """
 
@@ -77,14 +78,27 @@ def _epoch_us(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col(c).dt.epoch("us") for c, d in df.schema.items() if isinstance(d, pl.Datetime))
 
 
+CHUNK_ROWS = 4096  # spine rows answered per store query
+
+
 def run_parity(plan: ir.Plan, service: str, version: int, spine: pl.DataFrame, data_root: str | Path,
                time_column: str = "ts", allowed_lateness: int = 0) -> ParityReport:
-    """Replay sources and spine through a fresh Store; compare every output with the offline engine."""
+    """Replay sources and spine through a fresh Store; compare every output with the offline engine.
+
+    The spine is answered in time order, in chunks of up to `CHUNK_ROWS` rows spanning at most
+    `span` of time.  Before a chunk, every event up to and including the chunk's last query time
+    is pushed (in time order, ties in file order); each row is then queried at its own time, so
+    the store must hide rows at or after that time itself.  The store's allowed lateness covers the
+    span, so its horizon never passes the chunk's first query.
+    """
     from astra.offline import backfill, io
 
     svc = plan.service(service, version)
     offline = _epoch_us(backfill(plan, service, version, spine, data_root, time_column))
-    store = Store(plan, allowed_lateness)
+    longest = max((n.window or 0 for f in plan.features for n in ir.walk(f.expr) if isinstance(n, ir.Aggregate)),
+                  default=0)
+    span = max(longest // 8, 3_600_000_000)
+    store = Store(plan, max(allowed_lateness, span), services=[svc.id])
     feeds = []
     for src in plan.sources:
         if not any(s.source.name == src.name for s in store.specs):
@@ -94,29 +108,32 @@ def run_parity(plan: ir.Plan, service: str, version: int, spine: pl.DataFrame, d
         order = np.argsort(times, kind="stable")  # file order within equal times
         feeds.append([src, times[order], {c: Vec(v.values[order], v.valid[order]) for c, v in cols.items()}, 0])
     q_times = io.spine_times(spine, time_column)
-    key_names = [k for e in svc.entities for k, _ in plan.entity(e).keys]
+    key_names = list(dict.fromkeys(k for e in svc.entities for k, _ in plan.entity(e).keys))
     spine_rows = spine.select(key_names).to_dicts()
     req_fields = {n.field for f in plan.closure(tuple(o.feature for o in svc.outputs)) for n in ir.walk(f.expr)
                   if isinstance(n, ir.RequestInput)}
     req_rows = _epoch_us(spine.select(sorted(req_fields))).to_dicts() if req_fields else None
     outputs = {o.name: [None] * len(spine) for o in svc.outputs}
     order = np.argsort(q_times, kind="stable")
-    bounds = np.flatnonzero(np.diff(q_times[order])) + 1
-    for group in np.split(order, bounds):
-        t = int(q_times[group[0]])
+    sorted_times = q_times[order]
+    i = 0
+    while i < len(order):
+        j = min(i + CHUNK_ROWS, int(np.searchsorted(sorted_times, sorted_times[i] + span, "right")))
+        last = int(sorted_times[j - 1])
         for feed in feeds:
             src, times, cols, done = feed
-            upto = int(np.searchsorted(times, t, "left"))
+            upto = int(np.searchsorted(times, last, "right"))
             if upto > done:
                 store._ingest(src, times[done:upto], {c: Vec(v.values[done:upto], v.valid[done:upto])
                                                      for c, v in cols.items()}, bulk=done == 0)
                 feed[3] = upto
-        ids = group.tolist()
-        res = store.get(svc.id, [spine_rows[j] for j in ids], at=t,
-                        request=[req_rows[j] for j in ids] if req_rows else None)
-        for r, j in zip(res.rows(), ids):
+        ids = order[i:j].tolist()
+        res = store.get(svc.id, [spine_rows[k] for k in ids], at=q_times[order[i:j]],
+                        request=[req_rows[k] for k in ids] if req_rows else None)
+        for r, k in zip(res.rows(), ids):
             for name in outputs:
-                outputs[name][j] = r[name]
+                outputs[name][k] = r[name]
+        i = j
     report = ParityReport(svc.id, [])
     for o in svc.outputs:
         fp = FeatureParity(o.name)
