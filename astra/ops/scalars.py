@@ -128,6 +128,9 @@ def _infer_mod(args: tuple[Type, ...]) -> Type:
 def _np_mod(out: Type, a, b):
     a, b = _cast_np(a, out), _cast_np(b, out)
     nonzero = b != 0
+    if out.is_float:  # the same three IEEE steps as Polars, so both engines agree to the bit
+        safe = np.where(nonzero, b, 1)
+        return a - safe * np.floor(a / safe), nonzero
     return np.mod(a, b, out=np.zeros_like(a), where=nonzero), nonzero
 
 
@@ -140,12 +143,13 @@ def _pl_mod(out: Type, a, b):
 def _ref_mod(out: Type, a, b):
     if b == 0:
         return None
-    return float(a - b * math.floor(a / b)) if out.is_float else a % b
+    # floats: a - b * floor(a / b), exactly as both engines compute it (not Python's exact fmod)
+    return a - b * float(math.floor(a / b)) if out.is_float else a % b
 
 
 register(ScalarOp(
     name="%", arity=(2, 2), infer=_infer_mod, reference=_ref_mod, polars=_pl_mod, numpy=_np_mod,
-    doc="remainder with the sign of the divisor (floor modulo); null when b is 0",
+    doc="floor modulo (sign of the divisor), for floats a - b * floor(a / b); null when b is 0",
 ))
 
 
