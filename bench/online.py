@@ -29,15 +29,9 @@ SERVICE = "fraud_model@v1"
 
 
 def load_plan():
-    try:
-        from astra.project import Project
+    from astra.project import Project
 
-        return Project.load(ROOT / "features").plan, "features/"
-    except Exception:
-        sys.path.insert(0, str(ROOT / "tests" / "offline"))
-        from fraud_plan import fraud_model_plan
-
-        return fraud_model_plan(), "hand-built plan (features/ does not compile yet)"
+    return Project.load(ROOT / "features").plan, "features/"
 
 
 def pct(xs, p):

@@ -15,14 +15,9 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "bench"
 
 
 def _plan():
-    try:
-        from astra.project import Project
+    from astra.project import Project
 
-        return Project.load(Path(__file__).resolve().parents[2] / "features").plan
-    except Exception:  # the compiled project is not ready: use the hand-built plan
-        from fraud_plan import fraud_model_plan
-
-        return fraud_model_plan()
+    return Project.load(Path(__file__).resolve().parents[2] / "features").plan
 
 
 @pytest.mark.skipif(not (SHARED / "gen_data.py").exists(), reason="../shared/bench/gen_data.py is absent")
