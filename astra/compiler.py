@@ -24,6 +24,8 @@ from astra.source import SourceFile
 
 @attrs.frozen
 class Compilation:
+    """The outcome of compiling a project: the plan, every diagnostic, the sources read."""
+
     plan: ir.Plan | None
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, SourceFile]

@@ -13,6 +13,8 @@ from astra.source import NO_SPAN, SourceFile, Span
 
 
 class Severity(enum.Enum):
+    """How bad a diagnostic is; only errors fail a compile."""
+
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"
@@ -129,6 +131,7 @@ def _snippet(src: SourceFile, span: Span, label: str, *, primary: bool) -> list[
 
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, SourceFile], fmt: str = "text") -> str:
+    """Every diagnostic rendered (text) or serialised (json), with a closing count."""
     ds = list(diagnostics)
     if fmt == "json":
         return json.dumps([d.to_json() for d in ds], indent=2)

@@ -20,6 +20,8 @@ _SERVICE_REF = re.compile(r"^([A-Za-z_]\w*)(?:@v(\d+))?$")
 
 @attrs.frozen
 class Project:
+    """A compiled project: its location and plan, with the engines' entry points."""
+
     path: Path
     plan: ir.Plan
 

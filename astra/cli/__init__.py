@@ -1,0 +1,1 @@
+"""The `astra` command line: one module per group of subcommands."""

@@ -14,12 +14,14 @@ PROJECT = click.argument("project", required=False, type=click.Path(path_type=Pa
 
 
 def default_project(project: Path | None) -> Path:
+    """The project to use: PROJECT if given, else ./features when it holds the .feat files."""
     if project is not None:
         return project
     return Path("features") if Path("features").is_dir() and not list(Path(".").glob("*.feat")) else Path(".")
 
 
 def report(result: Compilation, fmt: str = "text") -> None:
+    """Print diagnostics (stderr for text, stdout for JSON) and notes."""
     if result.diagnostics:
         click.echo(render_all(result.diagnostics, result.sources, fmt), err=fmt == "text")
     for note in result.notes:
@@ -27,6 +29,7 @@ def report(result: Compilation, fmt: str = "text") -> None:
 
 
 def load_or_exit(project: Path | None, fmt: str = "text"):
+    """Compile for a read-only command; exit 1 with the diagnostics if it fails."""
     result = compile_project(default_project(project), lock="ignore")
     if not result.ok:
         report(result, fmt)

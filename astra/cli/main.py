@@ -22,6 +22,8 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module only when it runs."""
+
     def list_commands(self, ctx):
         return list(COMMANDS)
 
@@ -48,6 +50,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    """The console-script entry point."""
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:

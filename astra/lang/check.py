@@ -69,6 +69,7 @@ def check_expr(e: ast.Expr, scope: Scope, diags: Collector) -> ir.Expr | None:
 
 
 def literal(e: ast.Literal) -> ir.Const:
+    """A literal's IR constant with its natural type (int64, float64, ...)."""
     return ir.Const(value=e.value, type=LITERAL_TYPES[e.kind], span=e.span)
 
 
@@ -141,6 +142,7 @@ def _group_ref(e: ast.GroupRef, scope: Scope, diags: Collector) -> ir.Expr | Non
 
 
 def lookup_group(name: ast.Name, version: int, span, syms: Symbols, diags: Collector) -> ast.Group | None:
+    """The group `name@vN`, or None after reporting E0105/E0106 with what exists."""
     group = syms.groups.get((name.value, version))
     if group is not None:
         return group
@@ -214,6 +216,7 @@ def _apply(op: str, args: tuple[ast.Expr, ...], at, scope: Scope, diags: Collect
 
 def apply_op(op: str, lowered: tuple[ir.Expr, ...], args: tuple, span, diags: Collector,
              name: str | None = None) -> ir.Expr | None:
+    """Type-check a registry operator applied to lowered arguments and build its IR node."""
     spec = SCALARS[op]
     shown = name or op
     lo, hi = spec.arity

@@ -17,6 +17,7 @@ from astra.plan import ir
 
 
 def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
+    """Check an aggregation call and lower it to an `ir.Aggregate`."""
     agg = AGGREGATIONS[e.func.value]
     fn = agg.name
     if scope.row_source is not None:

@@ -24,6 +24,8 @@ class BoundSource:
 
 @attrs.define
 class Symbols:
+    """Every declaration of a project by name (groups and services by name and version)."""
+
     entities: dict[str, ast.Entity] = attrs.Factory(dict)
     sources: dict[str, BoundSource] = attrs.Factory(dict)
     requests: dict[str, ast.Request] = attrs.Factory(dict)

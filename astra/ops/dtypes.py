@@ -6,6 +6,7 @@ from astra.lang.types import Type
 
 
 def polars_dtype(t: Type):
+    """The Polars dtype that stores values of `t`."""
     import polars as pl
 
     simple = {
@@ -23,6 +24,7 @@ def polars_dtype(t: Type):
 
 
 def numpy_dtype(t: Type):
+    """The numpy dtype that stores values of `t` (timestamps and durations as int64 µs)."""
     import numpy as np
 
     simple = {

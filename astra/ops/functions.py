@@ -24,6 +24,7 @@ def _opt(args: tuple[Type, ...]) -> bool:
 
 
 def function(name: str, arity: tuple[int, int], infer, reference, polars, numpy, doc: str) -> None:
+    """Register a strict built-in function."""
     register(ScalarOp(name=name, arity=arity, infer=infer, reference=reference, polars=polars,
                       numpy=numpy, doc=doc))
 

@@ -60,6 +60,7 @@ SCALARS: dict[str, ScalarOp] = {}
 
 
 def register(op: ScalarOp) -> ScalarOp:
+    """Add an operator to the registry; a name can be registered once."""
     if op.name in SCALARS:
         raise ValueError(f"scalar op {op.name!r} registered twice")
     SCALARS[op.name] = op

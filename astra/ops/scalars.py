@@ -17,12 +17,14 @@ np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at 
 
 
 def pl():
+    """Polars, imported on first use so the compiler never loads it."""
     import polars
 
     return polars
 
 
 def any_optional(args: tuple[Type, ...]) -> bool:
+    """Whether any argument type may be null."""
     return any(a.optional for a in args)
 
 

@@ -19,6 +19,7 @@ FORMAT = 1
 
 
 def plan_path(root: Path) -> Path:
+    """Where the compiled plan of the project at `root` is written."""
     return (root if root.is_dir() else root.parent) / "build" / "plan.json"
 
 

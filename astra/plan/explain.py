@@ -17,6 +17,7 @@ def find_features(plan: ir.Plan, name: str) -> list[ir.Feature]:
 
 
 def explain(plan: ir.Plan, f: ir.Feature) -> str:
+    """A feature's resolved type, expression, windows, dependencies, users and fingerprints."""
     group = next(g for g in plan.groups if g.name == f.group and g.version == f.version)
     lines = [f"{f.id}: {f.type}", f"  = {expr(f.expr)}"]
     if f.default is not None:

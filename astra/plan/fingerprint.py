@@ -20,6 +20,7 @@ from astra.plan.serialize import to_data
 
 
 def digest(data) -> str:
+    """A short, stable hash of JSON-compatible data."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -34,6 +35,7 @@ def feature_data(f: ir.Feature, plan: ir.Plan) -> dict:
 
 
 def source_schema(s: ir.Source) -> dict:
+    """What of a source decides feature values: kind, time column, columns, keys."""
     return {"kind": s.kind, "time": s.time, "columns": [[c, str(t)] for c, t in s.columns],
             "keys": {e: list(k.columns) for e, k in zip(s.entities, s.keys)}}
 

@@ -6,6 +6,7 @@ from astra.plan import ir
 
 
 def edges(features) -> list[tuple[str, str]]:
+    """(from, to) pairs: features, sources and requests feeding each feature."""
     out = []
     for f in features:
         for n in ir.walk(f.expr):
@@ -19,6 +20,7 @@ def edges(features) -> list[tuple[str, str]]:
 
 
 def to_dot(features) -> str:
+    """The DAG as Graphviz DOT."""
     lines = ["digraph astra {", "  rankdir=LR;", "  node [shape=box, fontname=monospace];"]
     for f in features:
         lines.append(f'  "{f.id}" [label="{f.id}\\n{f.type}"];')
@@ -31,6 +33,7 @@ def to_dot(features) -> str:
 
 
 def to_mermaid(features) -> str:
+    """The DAG as a Mermaid flowchart."""
     ids: dict[str, str] = {}
 
     def node(name: str) -> str:

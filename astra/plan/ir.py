@@ -129,6 +129,8 @@ Expr = Const | Now | Column | RequestInput | AsOf | Aggregate | Apply | FeatureR
 
 @node
 class Entity:
+    """What features are about, with its (possibly composite) typed keys."""
+
     name: str
     keys: tuple[tuple[str, Type], ...]
     owner: str | None = None
@@ -137,6 +139,8 @@ class Entity:
 
 @node
 class Source:
+    """An events or snapshot table: where it lives, its columns, and its key columns per entity."""
+
     name: str
     kind: str  # "events" | "snapshot"
     path: str
@@ -154,6 +158,8 @@ class Source:
 
 @node
 class Request:
+    """Fields a caller supplies at query time."""
+
     name: str
     fields: tuple[tuple[str, Type], ...]
 
@@ -176,6 +182,8 @@ class Feature:
 
 @node
 class Group:
+    """One version of a feature group, with its fingerprints."""
+
     name: str
     version: int
     entity: str
@@ -203,6 +211,8 @@ class Output:
 
 @node
 class Service:
+    """The ordered outputs one model consumes, at pinned group versions."""
+
     name: str
     version: int
     outputs: tuple[Output, ...]
@@ -268,6 +278,7 @@ class Plan:
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of an IR node."""
     if isinstance(e, Apply):
         return e.args
     if isinstance(e, Aggregate) and e.where is not None:

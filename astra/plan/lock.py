@@ -23,6 +23,7 @@ FORMAT = 1
 
 
 def lock_entry(plan: ir.Plan, g: ir.Group) -> dict:
+    """What the lock records for a group version: fingerprints, feature summaries, source schemas."""
     features = {}
     for fid in g.features:
         f = plan.feature(fid)
@@ -35,12 +36,14 @@ def lock_entry(plan: ir.Plan, g: ir.Group) -> dict:
 
 
 def read_lock(path: Path) -> dict | None:
+    """The lock file's content, or None when there is none."""
     if not path.exists():
         return None
     return json.loads(path.read_text())
 
 
 def write_lock(path: Path, groups: dict[str, dict]) -> None:
+    """Write the lock atomically, keys sorted so diffs stay small."""
     data = {"format": FORMAT, "groups": dict(sorted(groups.items()))}
     tmp = path.with_suffix(".lock.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -25,6 +25,7 @@ def window(w: int | None) -> str:
 
 
 def expr(e: ir.Expr) -> str:
+    """An IR expression as `.feat`-like text."""
     match e:
         case ir.Const(value=v, type=t):
             if t.name == "duration":
