@@ -44,7 +44,10 @@ def _digest(text: str) -> str:
 def write_plan(target: Path, plan: ir.Plan, sources: dict[str, SourceFile]) -> None:
     """Write the plan with the hashes of its inputs, atomically."""
     inputs = {s.origin or str(Path(s.path).resolve()): _digest(s.text) for s in sources.values()}
-    data = {"format": FORMAT, "compiler": _compiler_version(), "inputs": inputs, "plan": to_data(plan)}
+    from astra.plan.graph import lineage
+
+    data = {"format": FORMAT, "compiler": _compiler_version(), "inputs": inputs, "plan": to_data(plan),
+            "lineage": lineage(plan)}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")

@@ -49,3 +49,26 @@ def to_mermaid(features) -> str:
             lines.append(f'  {node(a)}[("{a.split(":", 1)[1]}")]')
         lines.append(f"  {node(a)} --> {node(b)}")
     return "\n".join(dict.fromkeys(lines))
+
+
+def lineage(plan: ir.Plan) -> dict[str, dict]:
+    """Per feature: the features it reads, the source columns it reads (key and time columns
+    included: they decide which rows are visible), and the request fields it reads."""
+    out = {}
+    for f in plan.features:
+        deps, columns, requests = set(), set(), set()
+        for n in ir.walk(f.expr):
+            if isinstance(n, ir.FeatureRef):
+                deps.add(n.feature)
+            elif isinstance(n, ir.RequestInput):
+                requests.add(f"{n.request}.{n.field}")
+            elif isinstance(n, ir.Aggregate | ir.AsOf):
+                src = plan.source(n.key.source)
+                used = {*n.key.columns, src.time}
+                if n.column is not None:
+                    used.add(n.column)
+                if isinstance(n, ir.Aggregate) and n.where is not None:
+                    used |= {c.name for c in ir.walk(n.where) if isinstance(c, ir.Column)}
+                columns |= {f"{src.name}.{c}" for c in used}
+        out[f.id] = {"depends_on": sorted(deps), "columns": sorted(columns), "requests": sorted(requests)}
+    return out
