@@ -1,5 +1,5 @@
 """Aggregation kernels that need more than prefix sums over the sorted rows: range max / min
-through a sparse table, and distinct counts through per-value expiry times.
+through a sparse table, and distinct counts through flags on each value's consecutive rows.
 
 Both work on an `EventIndex` (astra.offline.windows) and answer several windows or queries at
 once; the aggregations in `astra.ops.aggregations` call them from their `offline` methods.
@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from astra.offline import ranges
-from astra.offline.windows import _BITS, Window, _bits
+from astra.offline.windows import _BITS, Window, _bits, gather
 
 
 def sort_values(x: np.ndarray) -> np.ndarray:
@@ -82,71 +82,100 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
     """Distinct non-null values per window.
 
     Row i is the latest row of its (entity, value) before t and inside the window exactly
-    when time_i < t <= end_i, end_i = min(time_i + w, time of the next row with the same
-    (entity, value)).  Hence distinct = #{time_i < t} - #{end_i < t}: one binary search over
-    the sorted (entity, end_i) keys, on top of hi.
+    when time_i < t <= end_i, end_i = min(time of the next row j of the same (entity, value),
+    time_i + w).  So distinct = #{time_i < t} - #{end_i < t}, and end_i < t holds exactly when
+    either j exists with time_j <= time_i + w and j lies before t (j < hi: flag j), or no
+    such j exists and time_i < t - w (i < lo: flag i).  Both are prefix sums over the sorted
+    rows, read at [start, hi) and [start, lo): no sort of window ends, one sort of
+    (value, position) shared by every window of the column.  A null row is flagged like a
+    row with a next occurrence at its own time, so it cancels out.
     """
     index, w = window.index, window.width
-    ks = index.ks
+    start, hi = index.lo(None), window.hi
+    prev, cur, gap, null_pos = index.cached(("distinct_pairs", column), lambda: _pairs(index, column))
 
-    def end_keys():
-        # Buffers are reused in place where possible: this runs over every source row.
+    def flags():
         n = index.keys.size
-        if ("numbers", column, 0) in index.cache:  # an integer-like column, prefetched
-            x, valid = index.numbers(column), index.valid(column)
-            code = pl.Series(x) if valid is None else pl.Series(x).set(pl.Series(~valid), None)
-            code = value_codes(code).copy()  # overwritten below
-        else:
-            code = value_codes(index.series(column)).copy()  # sorted order; overwritten below
-        ids = index.keys >> ks.t_bits
-        pos_bits, code_bits = _bits(n), _bits(int(code.max(initial=0)))
-        # group order: rows by (entity, value), time order inside a group
-        if _bits(int(ids.max(initial=0))) + code_bits + pos_bits <= _BITS:  # one sort of unique values
-            ids <<= code_bits + pos_bits
-            code <<= pos_bits
-            ids |= code
-            code.fill(1)  # code becomes arange(n), in place
-            code[:1] = 0
-            np.cumsum(code, out=code)
-            ids |= code
-            del code
-            g = sort_values(ids)
-            del ids
-            grp_order = np.bitwise_and(g, (1 << pos_bits) - 1)
-            grp = np.right_shift(g, pos_bits)
-            del g
-            null = np.bitwise_and(grp, (1 << code_bits) - 1) == 0
-            same = grp[1:] == grp[:-1]
-            grp >>= code_bits  # entity ids in group order
-        else:  # too wide to pack: a stable two-column arg-sort
-            grp_order = pl.DataFrame({"i": ids, "c": code}).select(
-                pl.arg_sort_by(["i", "c"], maintain_order=True)).to_series().to_numpy()
-            grp, code = ids[grp_order], code[grp_order]
-            null = code == 0
-            same = (grp[1:] == grp[:-1]) & (code[1:] == code[:-1])
-            del code
-        off_g = index.keys[grp_order]
-        off_g &= ks.t_span
-        if w is not None and ks.t_uniq is not None:
-            expiry = ks.end_offset(index.times[index.order[grp_order]] + w)
-        del grp_order
-        # end = min(next offset of the same (entity, value), own offset + w), top if none
-        end = np.full(n, ks.t_span, dtype=np.int64)
-        np.copyto(end[:-1], off_g[1:], where=same)
-        del same
-        if w is not None and ks.t_uniq is None:  # direct mode: offsets are times - t0
-            off_g += w
-            np.minimum(end, off_g, out=end)
-            off_g -= w
-        elif w is not None:
-            np.minimum(end, expiry, out=end)
-            del expiry
-        np.copyto(end, off_g, where=null)  # a null value expires at once: never counted
-        del off_g, null
-        grp <<= ks.t_bits
-        grp |= end
-        del end
-        return sort_values(grp)
+        nxt = np.zeros(n, dtype=np.uint8)  # j follows a row of its group within w (or is null)
+        near = cur if w is None else cur[gap <= w]
+        nxt[near] = 1
+        if null_pos is not None:
+            nxt[null_pos] = 1
+        last = None
+        if w is not None:  # non-null rows with no next row within w: expire at time_i + w
+            last = np.ones(n, dtype=np.uint8)
+            if null_pos is not None:
+                last[null_pos] = 0
+            last[prev[gap <= w]] = 0
+        dtype = np.int32 if n < 2**31 else np.int64
+        return ranges.prefix(nxt, dtype), None if last is None else ranges.prefix(last, dtype)
 
-    ek = index.cached(("distinct", column, w), end_keys)
-    return window.hi - np.searchsorted(ek, index.q_keys, side="left")
+    f, b = index.cached(("distinct_flags", column, w), flags)
+    out = hi - start
+    out -= f[hi] - f[start]
+    if b is not None:
+        lo = window.lo
+        out -= b[lo] - b[start]
+    return out
+
+
+def _codes(index, column: str) -> np.ndarray:
+    """Value codes in sorted row order (0: null)."""
+    if ("numbers", column, 0) in index.cache:  # an integer-like column, prefetched
+        x, valid = index.numbers(column), index.valid(column)
+        s = pl.Series(x) if valid is None else pl.Series(x).set(pl.Series(~valid), None)
+        return value_codes(s)
+    return value_codes(index.series(column))
+
+
+def _group_order(index, column: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Sorted positions grouped by value, positions ascending inside a value.  Positions are
+    entity-contiguous, so the rows of one (entity, value) are adjacent, in time order.
+    Packed as (code << pos_bits) | pos when that fits, else (positions, codes)."""
+    code = _codes(index, column)
+    n = index.keys.size
+    pos_bits = _bits(n)
+    if _bits(int(code.max(initial=0))) + pos_bits <= _BITS:  # one sort of unique values
+        g = code << pos_bits
+        g |= np.arange(n, dtype=np.int64)
+        return sort_values(g)  # (code << pos_bits) | pos
+    order = pl.DataFrame({"c": code}).select(  # too wide to pack: a stable arg-sort
+        pl.arg_sort_by("c", maintain_order=True)).to_series().to_numpy().astype(np.int64)
+    return order, code
+
+
+def _pairs(index, column: str):
+    """(previous, next) sorted positions of consecutive rows of one non-null (entity, value),
+    their time gap, and the positions of null rows (None if none)."""
+    got = _group_order(index, column)
+    n = index.keys.size
+    pos_bits = _bits(n)
+    if isinstance(got, tuple):
+        pos, code_sorted = got
+        code_g = code_sorted[pos]
+    else:
+        pos = np.bitwise_and(got, (1 << pos_bits) - 1)
+        code_g = np.right_shift(got, pos_bits)
+        del got
+    ks = index.ks
+    k = gather(index.keys, pos)
+    ent = k >> ks.t_bits
+    # direct mode: offsets are times - t0; else raw times (offsets are ranks)
+    t = k & ks.t_span if ks.t_uniq is None else index.times[index.order[pos]]
+    del k
+    same = code_g[1:] == code_g[:-1]
+    same &= ent[1:] == ent[:-1]
+    del ent
+    nulls = code_g == 0
+    same &= ~nulls[1:]
+    null_pos = pos[nulls] if nulls.any() else None
+    del code_g, nulls
+    i = np.flatnonzero(same)
+    del same
+    gap = t[i + 1] - t[i]
+    del t
+    if n < 2**31:  # positions as int32: half the memory while the pairs are cached
+        pos = pos.astype(np.int32)
+        null_pos = None if null_pos is None else null_pos.astype(np.int32)
+    return pos[i], pos[i + 1], gap, null_pos
+

@@ -124,6 +124,12 @@ class KeySpace:
         return ids << self.t_bits
 
 
+def gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """x[idx] through Polars' gather: at 10M random positions about twice as fast as NumPy's
+    (which first converts unsigned row numbers to intp).  May be read-only."""
+    return pl.Series(x).gather(pl.Series(idx)).to_numpy()
+
+
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
     """Stable argsort (Polars' parallel sort; equal keys keep their order)."""
     s = pl.DataFrame({"k": keys}).select(pl.arg_sort_by("k", maintain_order=True)).to_series()
@@ -145,7 +151,7 @@ class EventIndex:
         keys = ks.pack(ids, times, reuse=True)
         del ids
         self.order = stable_argsort(keys)
-        self.keys = keys[self.order]
+        self.keys = gather(keys, self.order)
         self.times = times if ks.t_uniq is not None else None  # raw times: only the fallback needs them
         q_keys = ks.pack(q_ids, q_times)
         self.q_order = pl.Series(q_keys).arg_sort().to_numpy()
