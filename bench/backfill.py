@@ -6,9 +6,7 @@ alternating (astra, duckdb, polars peer per repetition), each as a whole process
 wall clock and peak RSS (`os.wait4` rusage of that child).  Prints medians and ratios, and
 checks astra's output against DuckDB's with compare.py.
 
-astra runs through its public CLI (`astra backfill features --service fraud_model@v1 ...`) when
-the `features/` project compiles, else through a hand-built plan of the same service
-(tests/offline/fraud_plan.py), calling `astra.offline.backfill` directly.
+astra runs through its public CLI (`astra backfill features --service fraud_model@v1 ...`).
 
 A second comparison times the as-of-only service `profile_lookup@v1` (country, tier,
 credit_limit: the latest profile row before each label, every label row kept) against
@@ -47,17 +45,10 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
 
 
 def astra_command(data: Path, out: Path) -> list:
-    """The public CLI if the example project compiles, else the hand-built plan."""
-    try:
-        from astra.project import Project
-
-        Project.load(ROOT / "features")
-        cli = Path(sys.executable).parent / "astra"
-        return [cli, "backfill", ROOT / "features", "--service", "fraud_model@v1", "--spine",
-                data / "labels.parquet", "--out", out, "--data-root", data]
-    except Exception as exc:  # the project is being edited: fall back, and say so
-        print(f"(features/ does not compile: {str(exc).splitlines()[0][:100]}; using the hand-built plan)")
-        return [sys.executable, __file__, "--handbuilt", data, out]
+    """The public CLI on the example project, as a user runs it."""
+    cli = Path(sys.executable).parent / "astra"
+    return [cli, "backfill", ROOT / "features", "--service", "fraud_model@v1", "--spine",
+            data / "labels.parquet", "--out", out, "--data-root", data]
 
 
 def same_asof(ref: Path, got: Path) -> str:
@@ -121,18 +112,6 @@ def asof_suite(data: Path, work: Path, reps: int, feast_python: Path) -> None:
         print(f"feast returned {n:,} of {m:,} label rows (it takes updated_at <= t and drops rows)")
 
 
-def handbuilt(data: Path, out: Path) -> None:
-    import polars as pl
-
-    sys.path.insert(0, str(ROOT / "tests" / "offline"))
-    from fraud_plan import fraud_model_plan
-
-    from astra.offline import backfill
-
-    spine = pl.read_parquet(data / "labels.parquet")
-    backfill(fraud_model_plan(), "fraud_model", 1, spine, data).write_parquet(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=10_000_000)
@@ -146,10 +125,7 @@ def main() -> None:
                     help="fraud: the 22-feature service; asof: profile_lookup@v1 vs as-of joins")
     ap.add_argument("--feast-python", type=Path, default=Path("/tmp/feast-env/bin/python"),
                     help="a Python with Feast installed, for the as-of comparison")
-    ap.add_argument("--handbuilt", nargs=2, type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.handbuilt:
-        return handbuilt(*a.handbuilt)
 
     data = a.data or ROOT / "bench" / "data" / f"e{a.events}_l{a.labels}_u{a.users}"
     if not (data / "labels.parquet").exists():

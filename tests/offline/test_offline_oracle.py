@@ -1,5 +1,5 @@
-"""Oracle test: the engine on the 22-feature benchmark service vs ../shared/bench's DuckDB
-reference, compared cell by cell with ../shared/bench/compare.py."""
+"""Oracle test: `astra backfill` on the example project's 22-feature `fraud_model@v1` vs
+../shared/bench's DuckDB reference, compared cell by cell with ../shared/bench/compare.py."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
-from fraud_plan import fraud_model_plan
 
-from astra.offline import backfill
-
-BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench"
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT.parent / "shared" / "bench"
 
 
 @pytest.mark.skipif(not (BENCH / "reference_duckdb.py").exists(),
@@ -24,8 +21,9 @@ def test_fraud_model_matches_duckdb(tmp_path):
     subprocess.run([*run, BENCH / "gen_data.py", data, "--events", "20000", "--labels", "3000", "--users", "500"],
                    check=True)
     subprocess.run([*run, BENCH / "reference_duckdb.py", data, tmp_path / "ref.parquet"], check=True)
-    out = backfill(fraud_model_plan(), "fraud_model", 1, pl.read_parquet(data / "labels.parquet"), data)
-    out.write_parquet(tmp_path / "astra.parquet")
+    subprocess.run([*run, "-m", "astra.cli.main", "backfill", ROOT / "features", "--service", "fraud_model@v1",
+                    "--spine", data / "labels.parquet", "--data-root", data, "--out", tmp_path / "astra.parquet"],
+                   check=True, cwd=ROOT)
     cmp = subprocess.run([*run, BENCH / "compare.py", tmp_path / "ref.parquet", tmp_path / "astra.parquet"],
                          capture_output=True, text=True)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
