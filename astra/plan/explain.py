@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from astra.plan import ir
-from astra.plan.fingerprint import digest, feature_data
+from astra.plan.fingerprint import feature_fingerprints
 from astra.plan.pretty import expr, window
 
 
@@ -47,7 +47,7 @@ def explain(plan: ir.Plan, f: ir.Feature) -> str:
         lines.append("  used by: " + ", ".join(users))
     services = [s.id for s in plan.services if any(o.feature == f.id for o in s.outputs)]
     lines.append("  served by: " + (", ".join(services) if services else "no service"))
-    lines.append(f"  fingerprint: {digest(feature_data(f, plan))} (group {group.id}: data "
+    lines.append(f"  fingerprint: {feature_fingerprints(plan)[f.id]} (group {group.id}: data "
                  f"{group.data_fingerprint}, metadata {group.meta_fingerprint})")
     if group.deprecated:
         lines.append(f"  deprecated: {group.deprecated}")

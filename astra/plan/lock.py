@@ -15,20 +15,20 @@ from pathlib import Path
 
 from astra.diagnostics import Collector
 from astra.plan import ir
-from astra.plan.fingerprint import digest, feature_data
+from astra.plan.fingerprint import feature_fingerprints, reads
 from astra.plan.pretty import expr as pretty
 
 LOCK_NAME = "astra.lock"
 FORMAT = 1
 
 
-def lock_entry(plan: ir.Plan, g: ir.Group) -> dict:
+def lock_entry(plan: ir.Plan, g: ir.Group, fps: dict[str, str]) -> dict:
     """What the lock records for a group version: fingerprints, feature summaries, source schemas."""
     features = {}
     for fid in g.features:
         f = plan.feature(fid)
         features[f.name] = {"type": str(f.type), "expr": pretty(f.expr), "default": f.default,
-                            "fingerprint": digest(feature_data(f, plan))}
+                            "fingerprint": fps[f.id], "reads": reads(f)}
     sources = sorted({n.key.source for fid in g.features for n in ir.walk(plan.feature(fid).expr)
                       if isinstance(n, ir.Aggregate | ir.AsOf)})
     return {"data": g.data_fingerprint, "meta": g.meta_fingerprint, "features": features,
@@ -55,8 +55,9 @@ def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool) 
     old = locked.get("groups", {})
     new: dict[str, dict] = dict(old)
     notes: list[str] = []
+    fps = feature_fingerprints(plan)
     for g in plan.groups:
-        entry = lock_entry(plan, g)
+        entry = lock_entry(plan, g, fps)
         before = old.get(g.id)
         span = g.span
         if before is None:
@@ -68,11 +69,12 @@ def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool) 
                             help="release it with `astra compile --lock`, and commit the lock file")
             continue
         if before["data"] != entry["data"]:
-            changes = describe_changes(before, entry)
+            changes = describe_changes(before, entry, old, fps)
             pinned = [s.id for s in plan.services if any(o.feature.startswith(g.id + ".") for o in s.outputs)]
+            free = max(x.version for x in plan.groups if x.name == g.name) + 1
             diags.error("E0601", f"the logic of `{g.id}` changed but its version did not: {changes[0]}", *_at(span),
-                        help="add a new version (`features " + g.name + f" v{g.version + 1} ...`) and move services "
-                        "to it; released versions never change"
+                        help=f"release the change as `features {g.name} v{free} ...` and move services to it; "
+                        "released versions never change"
                         + (f"; pinned by {', '.join(pinned)}" if pinned else "")
                         + ("" if len(changes) == 1 else "; also: " + "; ".join(changes[1:])))
             continue
@@ -89,8 +91,11 @@ def _at(span):
     return (span,) if span is not None else ()
 
 
-def describe_changes(before: dict, after: dict) -> list[str]:
-    """Human summaries of how locked logic changed, most specific first."""
+def describe_changes(before: dict, after: dict, locked: dict | None = None, fps: dict | None = None) -> list[str]:
+    """Human summaries of how locked logic changed, most specific first.
+
+    `locked` (the old lock's groups) and `fps` (current feature fingerprints) let a feature whose
+    own logic is unchanged name the feature it reads that changed."""
     out = []
     bf, af = before["features"], after["features"]
     for name in bf:
@@ -110,13 +115,23 @@ def describe_changes(before: dict, after: dict) -> list[str]:
         elif b.get("default") != a.get("default"):
             out.append(f"`{name}`: default {b.get('default')!r} -> {a.get('default')!r}")
         elif b["fingerprint"] != a["fingerprint"] and b["type"] == a["type"]:
-            out.append(f"`{name}`: a source it reads changed schema")
+            now = fps or {}
+            changed = [r for r in a.get("reads", []) if _locked_fingerprint(locked, r) not in (None, now.get(r))]
+            if changed:
+                out.append(f"`{name}` reads `{changed[0]}`, whose logic changed")
+            else:
+                out.append(f"`{name}`: a source it reads changed schema")
     for s in before.get("sources", {}).keys() & after.get("sources", {}).keys():
         if before["sources"][s] != after["sources"][s]:
             old, new = set(before["sources"][s]), set(after["sources"][s])
             diff = ", ".join([f"-{c}" for c in sorted(old - new)] + [f"+{c}" for c in sorted(new - old)])
             out.append(f"source `{s}` schema changed ({diff})")
     return sorted(set(out), key=out.index) or ["a referenced group or entity changed"]
+
+
+def _locked_fingerprint(locked: dict | None, feature_id: str) -> str | None:
+    gid, _, name = feature_id.partition(".")
+    return ((locked or {}).get(gid, {}).get("features", {}).get(name) or {}).get("fingerprint")
 
 
 _TOKEN = re.compile(r"\d+[smhdw]\b|[A-Za-z_][\w@.]*|\d+\.?\d*(?:e-?\d+)?|\"(?:[^\"\\]|\\.)*\"|\S")

@@ -30,17 +30,20 @@ def test_unrelated_declarations_and_order_do_not_matter(write_project, base) -> 
 
 def test_logic_changes_move_the_data_fingerprint_only(write_project, base) -> None:
     before = fingerprints(write_project, base)
-    for edit in [
-        ("sum(transactions.amount, 7d)", "sum(transactions.amount, 8d)"),
-        ("tx_count_7d: int64 = count(transactions, 7d)", "tx_count_7d: int64 = count(transactions.amount, 7d)"),
-        ("mean_7d: float64? = tx_sum_7d / tx_count_7d", "mean_7d: float64? = tx_sum_7d / tx_count_7d default 1.0"),
-        ("amount: float64?", "amount: float64"),  # a source schema change
+    # (edit, does it change tx_sum_7d, which derived@v1 reads?)
+    for edit, reaches_derived in [
+        (("sum(transactions.amount, 7d)", "sum(transactions.amount, 8d)"), True),
+        (("tx_count_7d: int64 = count(transactions, 7d)", "tx_count_7d: int64 = count(transactions.amount, 7d)"),
+         False),
+        (("mean_7d: float64? = tx_sum_7d / tx_count_7d", "mean_7d: float64? = tx_sum_7d / tx_count_7d default 1.0"),
+         False),
+        (("amount: float64?", "amount: float64"), True),  # a schema change of a source it reads
     ]:
         changed = fingerprints(write_project, base.replace(*edit))
         assert changed["spend@v1"][0] != before["spend@v1"][0], edit
         assert changed["spend@v1"][1] == before["spend@v1"][1], edit
-        # a dependant group changes with its parent
-        assert changed["derived@v1"][0] != before["derived@v1"][0], edit
+        # a dependant group changes exactly when a feature it reads does
+        assert (changed["derived@v1"][0] != before["derived@v1"][0]) == reaches_derived, edit
         assert changed["profile@v1"] == before["profile@v1"], edit
 
 

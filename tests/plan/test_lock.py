@@ -59,3 +59,12 @@ def test_a_new_version_beside_a_locked_one(write_project, base) -> None:
     assert codes(compile_project(d, lock="check")) == ["E0602"]
     assert compile_project(d, lock="update").ok
     assert "spend@v2" in json.loads((d / "astra.lock").read_text())["groups"]
+
+
+def test_a_dependant_names_the_feature_that_changed_and_the_next_free_version(write_project, base) -> None:
+    d = write_project(base)
+    assert compile_project(d, lock="update").ok
+    (d / "main.feat").write_text(base.replace("sum(transactions.amount, 7d)", "sum(transactions.amount, 9d)"))
+    text = render_all(compile_project(d, lock="check").diagnostics, {})
+    assert "`double_sum` reads `spend@v1.tx_sum_7d`, whose logic changed" in text
+    assert "features spend v2" in text  # the next free version
