@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 import polars as pl
 
-from astra.offline import io
+from astra.offline import asof, io
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
 from astra.offline.windows import EventIndex, entity_ids
@@ -163,14 +163,18 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
             q_times: np.ndarray) -> dict[object, pl.Series]:
     """Every aggregate / as-of node of one group, as Series in spine order."""
     aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
+    if not aggs:  # as-of lookups only: one sort of the snapshot keys, no event index
+        got = asof.lookup(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times,
+                          [n.column for n in nodes])
+        return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     index = EventIndex(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times)
     del frame, ids  # the index holds what it needs; its dropped columns must really go
     out: dict[object, pl.Series] = {}
-    asof = [n for n in nodes if isinstance(n, ir.AsOf)]
-    if asof:  # the latest row before t, its value null or not: one gather for all columns
+    lookups = [n for n in nodes if isinstance(n, ir.AsOf)]
+    if lookups:  # the latest row before t, its value null or not: one gather for all columns
         w = index.window(None)
-        got = w.gather_frame([n.column for n in asof], np.where(w.hi > w.lo, w.hi - 1, -1))
-        out.update((n, got[n.column]) for n in asof)
+        got = w.gather_frame([n.column for n in lookups], np.where(w.hi > w.lo, w.hi - 1, -1))
+        out.update((n, got[n.column]) for n in lookups)
     # columns that kernels read over every row are gathered into sorted order together
     whole = {n.column for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows}
     index.prefetch(sorted(whole), keep={n.column for n in aggs if not AGGREGATIONS[n.op].offline_reads_rows})
