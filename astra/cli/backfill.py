@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from pathlib import Path
 
 import click
 
-_UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000,
-          "w": 7 * 86_400_000_000}
-
-
-def parse_duration(text: str) -> int:
-    """`1d`, `6h`, `30m`, `15s`, `2w`, `500ms` -> microseconds."""
-    m = re.fullmatch(r"\s*(\d+)\s*(us|ms|s|m|h|d|w)\s*", text)
-    if m is None:
-        raise click.BadParameter(f"`{text}` is not a duration; write e.g. 1d, 6h, 30m, 15s")
-    return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def parse_time(text: str) -> int:
-    """An ISO date or datetime (UTC unless it says otherwise) -> µs since the epoch."""
-    import datetime as dt
-
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"`{text}` is not a date or datetime (e.g. 2026-03-01 or 2026-03-01T12:00)") \
-            from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
+from astra.cli.options import parse_duration, parse_time
 
 
 @click.command("backfill")
