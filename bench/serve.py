@@ -158,8 +158,8 @@ def run_astra(data: Path, tmp: Path, args, users: list[int], label: str, extra: 
     log = open(tmp / f"astra_{label}.log", "wb")  # noqa: SIM115
     cmd = [sys.executable, "-m", "astra.cli.main", "serve", str(ROOT / "features"), "--data-root", str(data),
            "--state", str(state), "--port", str(port), "--access-log", "off", *extra]
-    if label != "cache_on" and (tmp / "state_cache_on").exists():  # reuse the materialized snapshot
-        shutil.copytree(tmp / "state_cache_on", state, ignore=shutil.ignore_patterns("LOCK"))
+    if args.state.exists() and any(args.state.glob("snap-*")):  # reuse the materialized snapshot
+        clone_state(args.state, state)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
     results = {}
     try:
@@ -183,7 +183,19 @@ def run_astra(data: Path, tmp: Path, args, users: list[int], label: str, extra: 
                   f"{stats['hits'] + stats['misses']:.0f} entity lookups")
     finally:
         stop(proc)
+    if not any(args.state.glob("snap-*")):  # keep the materialized state for later runs
+        clone_state(state, args.state)
     return results
+
+
+def clone_state(src: Path, dst: Path) -> None:
+    """A copy of a state directory: snapshots hard-linked (never written in place), logs copied."""
+    def link(a, b):
+        return shutil.copy2(a, b) if "/wal/" in a else os.link(a, b)
+
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("LOCK"), copy_function=link)
 
 
 def run_floor(tmp: Path, args) -> dict:
@@ -233,6 +245,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--data", type=Path, default=None, help="data dir (default /tmp/astra_serve_bench_<events>)")
+    ap.add_argument("--state", type=Path, default=None, help="materialized server state, reused between runs "
+                    "(default /tmp/astra_serve_bench_state_<events>; delete it when the store's format changes)")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--conns", default="1,16,64")
     ap.add_argument("--feast-python", default="/tmp/feast-env/bin/python")
@@ -245,6 +259,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get update && apt-get install -y wrk")
     data = args.data or Path(f"/tmp/astra_serve_bench_{args.events}")
+    args.state = args.state or Path(f"/tmp/astra_serve_bench_state_{args.events}")
     if not (data / "transactions.parquet").exists():
         data.mkdir(parents=True, exist_ok=True)
         print(f"generating {args.events} events into {data} ...", flush=True)

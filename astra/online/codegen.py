@@ -282,6 +282,9 @@ class CompiledService:
     # evaluate_one(q: astra.online.single.Single, req: {name: value}) -> tuple of output values (None: null);
     # None when some type has no scalar form (vectors): single entities then use `evaluate`
     evaluate_one: Callable | None = None
+    # per output: the tables it reads, directly or through the features it references (its
+    # missing flag: the entity has no slot in any of them; empty: computed from requests/constants)
+    output_tables: tuple[tuple[int, ...], ...] = ()
 
 
 @functools.lru_cache(maxsize=256)
@@ -300,10 +303,17 @@ def compile_service(plan: ir.Plan, service: str, version: int,
     ns = _namespace()
     em = _Emitter(layout, ns)
     requests: dict[str, Type] = {}
+    reads: dict[str, frozenset[int]] = {}  # feature -> tables it reads, transitively
     for f in plan.closure(tuple(o.feature for o in svc.outputs)):
+        tis: set[int] = set()
         for node in ir.walk(f.expr):
             if isinstance(node, ir.RequestInput):
                 requests[f"{node.request}.{node.field}"] = node.type
+            elif isinstance(node, ir.AsOf | ir.Aggregate):
+                tis.add(layout.index[node.key])
+            elif isinstance(node, ir.FeatureRef):
+                tis |= reads[node.feature]
+        reads[f.id] = frozenset(tis)
         x = em.expr(f.expr)
         default = em.literal(f.default)
         em.features[f.id] = var = f"f{len(em.features)}"
@@ -320,7 +330,8 @@ def compile_service(plan: ir.Plan, service: str, version: int,
     fn = _load(source, ns, "evaluate", f"<astra service {svc.id}>")
     types = tuple((o.name, plan.feature(o.feature).type) for o in svc.outputs)
     return CompiledService(svc, source, fn, tuple(tables), tuple(requests.items()), types,
-                           ns["evaluate_one"] if one is not None else None)
+                           ns["evaluate_one"] if one is not None else None,
+                           tuple(tuple(sorted(reads[o.feature])) for o in svc.outputs))
 
 
 def _emit_one(plan: ir.Plan, svc: ir.Service, layout: Layout, ns: dict, bound: dict) -> dict | None:

@@ -1,4 +1,10 @@
-"""The answer to a batch query: one value per feature per entity, plus a `_missing` flag."""
+"""The answer to a batch query: one value per feature per entity, plus missing flags.
+
+An entity is `missing` when no table the service reads knows it; a feature is missing for an
+entity (`missing_features`, `missing_outputs`) when no table *that feature* reads knows it, so an
+entity with profile rows but no transactions has `country` but not `tx_count_1h`.  Both come from
+`found`, per entity a bitmask of the service's tables (`CompiledService.tables` order) that hold
+the entity, and `Missing`, per output the bitmask of the tables it reads."""
 
 from __future__ import annotations
 
@@ -10,6 +16,23 @@ from astra.ops.dtypes import filler, numpy_dtype, polars_dtype
 from astra.ops.registry import Vec
 
 
+class Missing:
+    """Per output, the bitmask of the service's tables it reads; found mask -> missing outputs (memoised)."""
+
+    __slots__ = ("memo", "reads")
+
+    def __init__(self, reads: tuple[int, ...]):
+        self.reads = reads
+        self.memo: dict[int, tuple[int, ...]] = {}
+
+    def outputs(self, found: int) -> tuple[int, ...]:
+        """Indexes of the outputs missing for an entity found in the tables of bitmask `found`."""
+        got = self.memo.get(found)
+        if got is None:
+            got = self.memo[found] = tuple(k for k, r in enumerate(self.reads) if r and not found & r)
+        return got
+
+
 class Result:
     """Outputs of one `Store.get`, in the service's output order.
 
@@ -18,13 +41,16 @@ class Result:
     derived on first use."""
 
     def __init__(self, types: tuple[tuple[str, Type], ...], values: dict[str, Vec] | None, missing: np.ndarray,
-                 tuples: list[tuple] | None = None):
+                 tuples: list[tuple] | None = None, found: list[int] | np.ndarray | None = None,
+                 reads: Missing | None = None):
         self.types, self._values, self._missing, self._tuples = types, values, missing, tuples
+        self._found, self._reads = found, reads
 
     @classmethod
-    def from_rows(cls, types: tuple[tuple[str, Type], ...], tuples: list[tuple], missing: list[bool]) -> Result:
+    def from_rows(cls, types: tuple[tuple[str, Type], ...], tuples: list[tuple], missing: list[bool],
+                  found: list[int] | None = None, reads: Missing | None = None) -> Result:
         """A result from one tuple of Python values per entity (output order) and its missing flag."""
-        return cls(types, None, missing, tuples)
+        return cls(types, None, missing, tuples, found, reads)
 
     def __len__(self) -> int:
         return len(self._missing)
@@ -34,6 +60,23 @@ class Result:
         if not isinstance(self._missing, np.ndarray):
             self._missing = np.array(self._missing, bool)
         return self._missing
+
+    def missing_outputs(self) -> list[tuple[int, ...]]:
+        """Per entity, the indexes (output order) of the outputs missing for it: no table the
+        output reads, directly or through the features it references, knows the entity."""
+        if self._reads is None:  # no per-table information: every output missing with the entity
+            every = tuple(range(len(self.types)))
+            return [every if m else () for m in self.missing.tolist()]
+        found = self._found.tolist() if isinstance(self._found, np.ndarray) else self._found
+        return list(map(self._reads.outputs, found))
+
+    @property
+    def missing_features(self) -> np.ndarray:
+        """(entities, outputs) bool: output k is missing for entity j (see `missing_outputs`)."""
+        out = np.zeros((len(self), len(self.types)), bool)
+        for j, ks in enumerate(self.missing_outputs()):
+            out[j, list(ks)] = True
+        return out
 
     @property
     def values(self) -> dict[str, Vec]:
@@ -69,6 +112,13 @@ class Result:
             vals = v.values.tolist()
             cols[name] = [x if ok else None for x, ok in zip(vals, v.valid.tolist())]
         return cols
+
+    def tuples(self) -> list[tuple]:
+        """One tuple of Python values (output order, None for null) per entity."""
+        if self._tuples is None:
+            cols = self._pylists()
+            self._tuples = list(zip(*(cols[n] for n, _ in self.types))) if self.types else [()] * len(self)
+        return self._tuples
 
     def rows(self) -> list[dict]:
         """One dict per entity: output name -> Python value (None for null), and `_missing`."""

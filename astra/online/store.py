@@ -24,7 +24,7 @@ from astra.online import ingest
 from astra.online.codegen import compile_service, compile_where
 from astra.online.errors import HorizonError, LateRowError, UnknownServiceError
 from astra.online.layout import TableSpec, plan_layout
-from astra.online.result import Result
+from astra.online.result import Missing, Result
 from astra.online.single import Single
 from astra.online.table import Input, Table
 from astra.online.view import Query
@@ -77,7 +77,9 @@ class Store:
         self.specs = plan_layout(plan, self.services).tables
         self.tables = [new_table(s) for s in self.specs]
         self._compiled: dict[str, object] = {}
-        self._readers: dict[str, tuple] = {}  # service -> ((entity, key names, tables it keys), ...)
+        # service -> ((entity, key names, ((table, its bit in the found mask), ...)), ...)
+        self._readers: dict[str, tuple] = {}
+        self._reads: dict[str, Missing] = {}  # service -> per output, the found-mask bits it reads
         self.watermark: dict[str, int] = {}
         self.next_seq: dict[str, int] = {}
 
@@ -175,10 +177,12 @@ class Store:
     def _compile(self, service: str):
         compiled = self._compiled[service] = compile_service(self.plan, *parse_service(service), self.services)
         ents = {}
+        bit = {ti: 1 << b for b, ti in enumerate(compiled.tables)}  # found masks: a bit per table read
         for ti in compiled.tables:  # per table: the entity's key names, read once per query
             ent = self.specs[ti].entity
-            ents.setdefault(ent.name, (ent, []))[1].append(ti)
+            ents.setdefault(ent.name, (ent, []))[1].append((ti, bit[ti]))
         self._readers[service] = tuple((ent, tuple(k for k, _ in ent.keys), tuple(tis)) for ent, tis in ents.values())
+        self._reads[service] = Missing(tuple(sum(bit[ti] for ti in tis) for tis in compiled.output_tables))
         return compiled
 
     def _get_small(self, compiled, entities: list[dict], at, request) -> Result:
@@ -194,22 +198,25 @@ class Store:
         if h is not None and min(ts) < h:
             raise HorizonError(min(ts), h)
         reqs = _requests_one(compiled.requests, request, n) if compiled.requests else [None] * n
-        readers, tables = self._readers[compiled.service.id], self.tables
-        rows, missing = [], []
+        sid = compiled.service.id
+        readers, tables = self._readers[sid], self.tables
+        rows, missing, founds = [], [], []
         for e, t, req in zip(entities, ts, reqs):
             slots: list = [None] * len(tables)
-            found = False
+            found = 0
             for ent, names, tis in readers:
                 try:
                     key = e[names[0]] if len(names) == 1 else tuple(e[k] for k in names)
                 except KeyError as exc:
                     raise KeyError(f"entity `{ent.name}` needs keys {list(names)}; a query row lacks {exc}") from None
-                for ti in tis:
+                for ti, b in tis:
                     s = slots[ti] = tables[ti].keys.get(key, 0)
-                    found = found or s != 0
+                    if s:
+                        found |= b
             rows.append(compiled.evaluate_one(Single(tables, slots, t), req))
             missing.append(not found and bool(readers))
-        return Result.from_rows(compiled.output_types, rows, missing)
+            founds.append(found)
+        return Result.from_rows(compiled.output_types, rows, missing, founds, self._reads[sid])
 
     def _get_batch(self, compiled, entities: list[dict], at, request) -> Result:
         """`get` through the vectorised plan."""
@@ -227,18 +234,18 @@ class Store:
             raise HorizonError(t_min, h)
         slots: list = [None] * len(self.tables)
         keys: dict[str, list] = {}
-        missing = None
-        for ti in compiled.tables:
+        # per entity, a bit per table that knows it (object ints past 62 tables)
+        found = np.zeros(n, np.int64 if len(compiled.tables) < 63 else object)
+        for b, ti in enumerate(compiled.tables):
             ent = self.specs[ti].entity
             if ent.name not in keys:
                 keys[ent.name] = _entity_keys(entities, ent)
             s = slots[ti] = self.tables[ti].lookup(keys[ent.name])
-            missing = s == 0 if missing is None else missing & (s == 0)
-        if missing is None:
-            missing = np.zeros(n, bool)
+            found |= (s != 0).astype(found.dtype) << b
+        missing = found == 0 if compiled.tables else np.zeros(n, bool)
         q = Query(self.tables, slots, t)
         values = compiled.evaluate(q, _requests(compiled.requests, request, n))
-        return Result(compiled.output_types, values, missing)
+        return Result(compiled.output_types, values, missing, found=found, reads=self._reads[compiled.service.id])
 
     def _source(self, name: str) -> ir.Source:
         try:

@@ -74,6 +74,7 @@ class App:
         }
         self.id_prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}"
         self.counter = 0
+        self.inflight = 0  # requests started and not yet answered (the batcher's concurrency signal)
         self.stopping = False
         self._ticker: asyncio.Task | None = None
 
@@ -118,6 +119,13 @@ class App:
             self.access.flush()
 
     async def http(self, scope, receive, send):
+        self.inflight += 1
+        try:
+            await self._http(scope, receive, send)
+        finally:
+            self.inflight -= 1
+
+    async def _http(self, scope, receive, send):
         t0 = time.perf_counter()
         self.counter += 1
         headers = scope["headers"]
@@ -193,19 +201,19 @@ class App:
 
     # ------------------------------------------------------------------ handlers: body -> response
     async def features_async(self, body: bytes):
-        answer, info = await self.batcher.features(parse_json(body))
+        answer, info = await self.batcher.features(parse_json(body), self.inflight)
         return self._features_response(answer, info)
 
     def features(self, body: bytes):
         return self._features_response(*self.engine.features(parse_json(body)))
 
-    def _features_response(self, answer: dict, info):
+    def _features_response(self, answer: bytes, info):
         extra = []
         if info.deprecated:
             self.engine.metrics.deprecated.labels(info.id).inc()
             note = info.deprecated.encode("ascii", "replace").replace(b'"', b"'")
             extra = [(b"deprecation", b"true"), (b"warning", b'299 astra "' + note + b'"')]
-        return 200, orjson.dumps(answer), JSON, info.id, extra
+        return 200, answer, JSON, info.id, extra
 
     def push(self, body: bytes):
         ack = self.engine.push(parse_json(body))

@@ -39,7 +39,7 @@ class Pending:
     q: FeaturesQuery
     info: ServiceInfo
     at: int | list[int]
-    out: list  # per entity: (values, missing), None until known
+    out: list  # per entity: (values, indexes of the missing outputs), None until known
     miss: list[int]  # entities the cache did not answer
     keys: list[tuple] | None  # cache keys, when the cache is used
     epoch: int  # the engine's push count when the cache was read
@@ -60,10 +60,14 @@ class Engine:
         self.stale_sources = {sid: sorted({s for ss in i.sources for s in ss if s in self.max_staleness})
                               for sid, i in self.by_id.items()}
         self._stale_memo: dict = {}
-        self.missing_names = {sid: [n for n, r in zip(i.names, i.reads_data) if r] for sid, i in self.by_id.items()}
-        self.reads_mask = {sid: np.array(i.reads_data, np.int64) for sid, i in self.by_id.items()}
+        self._missing_memo: dict = {}  # (service, missing output indexes, selection) -> names
         self.features_meta = {sid: [{"name": n, "type": t} for n, t in zip(i.names, i.types)]
                               for sid, i in self.by_id.items()}
+        # per service, the answer's constant fields, encoded once: spliced in front of the rest
+        self.heads = {sid: orjson.dumps({"service": i.service.name, "version": i.service.version,
+                                         "fingerprint": i.service.fingerprint, "features": self.features_meta[sid],
+                                         **({"deprecated": i.deprecated} if i.deprecated else {})})[1:-1] + b","
+                      for sid, i in self.by_id.items()}
         self.cache = FeatureCache(config.cache_size, int(config.cache_ttl * 1e6))
         self.state = StateDir(config.state)
         self.state.root.mkdir(parents=True, exist_ok=True)
@@ -77,6 +81,7 @@ class Engine:
         self.metrics = Metrics(self)
         self.registry_body = orjson.dumps(registry(plan))
         self.failed: str | None = None
+        self.horizon = self.store.horizon  # changes only when a push evicts rows
         self.last_snapshot = time.monotonic()
         self.pushes = 0  # pushes that changed the store (see `refresh`)
 
@@ -91,7 +96,7 @@ class Engine:
             raise ApiError(503, "store_failed", self.failed)
 
     # ------------------------------------------------------------------ /v1/features
-    def features(self, doc: object) -> tuple[dict, ServiceInfo]:
+    def features(self, doc: object) -> tuple[bytes, ServiceInfo]:
         """The answer to a parsed `/v1/features` body, evaluated at once (no coalescing)."""
         p = self.begin(doc)
         if p.miss:
@@ -110,7 +115,7 @@ class Engine:
         if at is None:
             now = time.time_ns() // 1000
             at = cache.bucket(now) if use_cache else now
-        h = self.store.horizon
+        h = self.horizon
         if h is not None and (min(at) if isinstance(at, list) else at) < h:
             t = min(at) if isinstance(at, list) else at
             raise ApiError(422, "before_horizon", f"query time {t} is before the store's horizon {h}: rows needed "
@@ -151,7 +156,8 @@ class Engine:
         return [q.entities[j] for j in miss], at, req
 
     def evaluate(self, info: ServiceInfo, ents: list[dict], at, req) -> list[tuple]:
-        """`Store.get` -> one (values tuple, missing) per entity; store errors become 422s."""
+        """`Store.get` -> per entity (values tuple, indexes of its missing outputs); store errors
+        become 422s."""
         t0 = time.perf_counter()
         try:
             res = self.store.get(info.id, ents, at=at, request=req)
@@ -160,8 +166,7 @@ class Engine:
         except (OnlineError, KeyError, ValueError) as exc:
             raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
         self.metrics.plan_eval.labels(info.id).observe(time.perf_counter() - t0)
-        names = info.names
-        return [(tuple([r[nm] for nm in names]), r["_missing"]) for r in res.rows()]
+        return list(zip(res.tuples(), res.missing_outputs()))
 
     def complete(self, p: Pending, values: list[tuple]) -> None:
         """Fill in the misses and cache them.  Must run in the same event-loop step as `evaluate`,
@@ -173,50 +178,57 @@ class Engine:
                 kv = q.keys[j]
                 cache.put(p.keys[j], p.at, v, tuple((en, tuple(kv[i] for i in pos)) for en, pos in info.entity_pos))
 
-    def answer(self, p: Pending) -> dict:
+    def answer(self, p: Pending) -> bytes:
+        """The encoded `/v1/features` answer of a completed request."""
         return self._answer(p.q, p.info, p.at, p.out)
 
-    def _answer(self, q, info: ServiceInfo, at, out: list) -> dict:
+    def _answer(self, q, info: ServiceInfo, at, out: list) -> bytes:
         sid = info.id
-        missing_names = self.missing_names[sid]
         sel = q.select
         results = []
-        n_missing = 0
+        counts = self.metrics.missing[sid]  # missing output indexes -> entities answered so
+        memo = self._missing_memo
         per_entity_at = isinstance(at, list)
         if not per_entity_at and sel is None:  # the common case: one time, every output
             stale, stale_mask = self._stale(info, at)
             stale_list = list(stale)
-            for values, missing in out:
-                if missing:
-                    n_missing += 1
-                results.append({"values": values, "missing": missing_names if missing else [], "stale": stale_list})
+            for values, miss in out:
+                if miss:
+                    counts[miss] = counts.get(miss, 0) + 1
+                    names = memo.get((sid, miss, None))
+                    if names is None:
+                        names = memo[sid, miss, None] = [info.names[i] for i in miss]
+                else:
+                    names = []
+                results.append({"values": values, "missing": names, "stale": stale_list})
             if stale:
                 self.metrics.stale[sid] += stale_mask * len(out)
         else:
-            names = info.names if sel is None else [info.names[i] for i in sel]
-            for j, (values, missing) in enumerate(out):
+            for j, (values, miss) in enumerate(out):
                 stale, stale_mask = self._stale(info, at[j] if per_entity_at else at)
                 if stale:
                     self.metrics.stale[sid] += stale_mask
-                if missing:
-                    n_missing += 1
+                names = []
+                if miss:
+                    counts[miss] = counts.get(miss, 0) + 1
+                    names = memo.get((sid, miss, sel))
+                    if names is None:
+                        keep = miss if sel is None else [i for i in miss if i in sel]
+                        names = memo[sid, miss, sel] = [info.names[i] for i in keep]
                 if sel is not None:
                     values = [values[i] for i in sel]
-                    results.append({"values": values,
-                                    "missing": [nm for nm in missing_names if nm in names] if missing else [],
-                                    "stale": [nm for nm in stale if nm in names]})
-                else:
-                    results.append({"values": values, "missing": missing_names if missing else [],
-                                    "stale": list(stale)})
-        if n_missing:
-            self.metrics.missing[sid] += self.reads_mask[sid] * n_missing
+                    stale = [nm for nm in stale if nm in {info.names[i] for i in sel}]
+                results.append({"values": values, "missing": names, "stale": list(stale)})
+        wm = self.store.watermark
+        if sel is None:  # the constant fields come pre-encoded
+            return b"{" + self.heads[sid] + orjson.dumps({"at": at, "watermark": wm, "results": results})[1:]
         meta = self.features_meta[sid]
         body = {"service": info.service.name, "version": info.service.version,
-                "fingerprint": info.service.fingerprint, "at": at, "watermark": dict(self.store.watermark),
-                "features": meta if sel is None else [meta[i] for i in sel], "results": results}
+                "fingerprint": info.service.fingerprint, "at": at, "watermark": wm,
+                "features": [meta[i] for i in sel], "results": results}
         if info.deprecated:
             body["deprecated"] = info.deprecated
-        return body
+        return orjson.dumps(body)
 
     def _stale(self, info: ServiceInfo, t: int) -> tuple[tuple[str, ...], np.ndarray | None]:
         """The outputs of `info` that are stale at query time `t`, and their 0/1 mask.
@@ -253,6 +265,7 @@ class Engine:
         if rows:
             try:
                 report = self.store.push(src.name, rows, on_late="report")
+                self.horizon = self.store.horizon
             except Exception as exc:  # the store may be half-updated and no longer matches the log
                 self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
                                f"server stopped answering so no unlogged state is served: restart it")

@@ -40,8 +40,9 @@ class Metrics:
                                   buckets=LATENCY_BUCKETS, registry=r)
         self.snapshots = Histogram("astra_snapshot_seconds", "Time to write a store snapshot",
                                    buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60), registry=r)
-        # per service: counts of entities answered with each feature missing / stale
-        self.missing = {sid: np.zeros(len(info.names), np.int64) for sid, info in engine.by_id.items()}
+        # per service: entities answered, per set of missing outputs (indexes), folded when scraped
+        self.missing: dict[str, dict[tuple[int, ...], int]] = {sid: {} for sid in engine.by_id}
+        # per service: counts of entities answered with each feature stale
         self.stale = {sid: np.zeros(len(info.names), np.int64) for sid, info in engine.by_id.items()}
         r.register(_StateCollector(self))
 
@@ -109,7 +110,12 @@ class _StateCollector:
         if eng.log is not None:
             yield GaugeMetricFamily("astra_wal_bytes", "Bytes in the log since the last snapshot",
                                     value=eng.log.bytes)
-        for fam, counts, doc in (("astra_feature_missing", self.m.missing, "Entities answered with no data "
+        missing = {}
+        for sid, by_set in self.m.missing.items():
+            arr = missing[sid] = np.zeros(len(eng.by_id[sid].names), np.int64)
+            for idx, k in list(by_set.items()):
+                arr[list(idx)] += k
+        for fam, counts, doc in (("astra_feature_missing", missing, "Entities answered with no data "
                                   "for the feature (its default or null)"),
                                  ("astra_feature_stale", self.m.stale, "Entities answered while a source the "
                                   "feature reads was older than its max_staleness")):
