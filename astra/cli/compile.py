@@ -42,7 +42,9 @@ def load_or_exit(project: Path | None, fmt: str = "text"):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Diagnostics format.")
 @click.option("--out", type=click.Path(path_type=Path), help="Plan file [default: PROJECT/build/plan.json].")
 @click.option("--lock", "add_versions", is_flag=True, help="Add new group versions to astra.lock.")
-def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: bool) -> None:
+@click.option("--online", is_flag=True,
+              help="Also write each service's generated numpy plan to build/online/ (engines generate it on use).")
+def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: bool, online: bool) -> None:
     """Parse and check PROJECT (default: ./features), enforce astra.lock and write the plan.
 
     Exit status: 0 clean, 1 definition errors, 2 usage errors."""
@@ -56,6 +58,13 @@ def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: 
     target = out or plan_path(root)
     plan = result.plan
     write_plan(target, plan, result.sources)
+    if online:
+        from astra.online.codegen import compile_service
+
+        for svc in plan.services:
+            code = target.parent / "online" / f"{svc.name}_v{svc.version}.py"
+            code.parent.mkdir(parents=True, exist_ok=True)
+            code.write_text(compile_service(plan, svc.name, svc.version).source_code)
     if fmt == "text":
         warnings = sum(d.severity is Severity.WARNING for d in result.diagnostics)
         click.echo(f"compiled {len(plan.features)} features in {len(plan.groups)} groups, "
