@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 
 import attrs
@@ -13,9 +12,6 @@ from astra.plan import ir
 
 class ProjectError(Exception):
     """A project that does not compile, or a bad reference into it; the message is ready to print."""
-
-
-_SERVICE_REF = re.compile(r"^([A-Za-z_]\w*)(?:@v(\d+))?$")
 
 
 @attrs.frozen
@@ -49,21 +45,10 @@ class Project:
 
     def service(self, ref: str, version: int | None = None) -> ir.Service:
         """Look a service up by `name@vN` (or name plus `version`); the error lists what exists."""
-        m = _SERVICE_REF.match(ref)
-        if m is None:
-            raise ProjectError(f"`{ref}` is not a service reference; write `name@vN`, e.g. `fraud_model@v1`")
-        name = m.group(1)
-        version = int(m.group(2)) if m.group(2) else version
-        versions = sorted(s.version for s in self.plan.services if s.name == name)
-        if not versions:
-            known = ", ".join(sorted({s.id for s in self.plan.services})) or "none"
-            raise ProjectError(f"unknown service `{name}`; services: {known}")
-        if version is None:
-            raise ProjectError(f"say which version of `{name}`: {', '.join(f'{name}@v{v}' for v in versions)}")
-        if version not in versions:
-            raise ProjectError(f"service `{name}` has no version v{version}; available: "
-                               + ", ".join(f"v{v}" for v in versions))
-        return self.plan.service(name, version)
+        try:
+            return self.plan.find_service(ref, version)
+        except ir.ServiceNotFound as err:
+            raise ProjectError(str(err)) from None
 
     def backfill(self, spine, *, service: str, data_root: str | Path | None = None, time_column: str = "ts",
                  version: int | None = None, progress: bool = False):

@@ -20,17 +20,10 @@ from astra.plan import ir
 
 def find_service(plan: ir.Plan, service: str, version: int | None) -> ir.Service:
     """The service `name` (or `name@vN`) at `version`; the error lists what exists."""
-    if version is None and "@v" in service:
-        service, _, v = service.partition("@v")
-        version = int(v) if v.isdigit() else None
-    for s in plan.services:
-        if s.name == service and (version is None or s.version == version):
-            if version is None and sum(t.name == service for t in plan.services) > 1:
-                break
-            return s
-    known = ", ".join(sorted(s.id for s in plan.services)) or "none"
-    asked = service if version is None else f"{service}@v{version}"
-    raise BackfillError(f"unknown service `{asked}`; the plan has: {known}")
+    try:
+        return plan.find_service(service, version)
+    except ir.ServiceNotFound as err:
+        raise BackfillError(str(err)) from None
 
 
 @contextmanager

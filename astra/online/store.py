@@ -57,11 +57,13 @@ def new_table(spec: TableSpec) -> Table:
     return Table(src.name, spec.key.columns, cols, inputs, spec.evict_window, spec.asof)
 
 
-def parse_service(service: str) -> tuple[str, int]:
-    name, sep, ver = service.partition("@v")
-    if not sep or not ver.isdigit():
-        raise UnknownServiceError(f"service must be written NAME@vN, got {service!r}")
-    return name, int(ver)
+def parse_service(plan: ir.Plan, service: str) -> tuple[str, int]:
+    """`name@vN` -> (name, version) of a service the plan defines."""
+    try:
+        svc = plan.find_service(service)
+    except ir.ServiceNotFound as err:
+        raise UnknownServiceError(str(err)) from None
+    return svc.name, svc.version
 
 
 class Store:
@@ -73,7 +75,7 @@ class Store:
         self.services = None if services is None else tuple(services)
         if self.services is not None:
             for sid in self.services:
-                compile_service(plan, *parse_service(sid))  # unknown services fail here
+                compile_service(plan, *parse_service(plan, sid))  # unknown services fail here
         self.specs = plan_layout(plan, self.services).tables
         self.tables = [new_table(s) for s in self.specs]
         self._compiled: dict[str, object] = {}
@@ -175,7 +177,8 @@ class Store:
         return self._get_batch(compiled, entities, at, request)
 
     def _compile(self, service: str):
-        compiled = self._compiled[service] = compile_service(self.plan, *parse_service(service), self.services)
+        name, version = parse_service(self.plan, service)
+        compiled = self._compiled[service] = compile_service(self.plan, name, version, self.services)
         ents = {}
         bit = {ti: 1 << b for b, ti in enumerate(compiled.tables)}  # found masks: a bit per table read
         for ti in compiled.tables:  # per table: the entity's key names, read once per query

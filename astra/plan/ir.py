@@ -13,6 +13,7 @@ once.  Every point-in-time choice is an explicit field here, never an engine def
 from __future__ import annotations
 
 import functools
+import re
 
 import attrs
 
@@ -268,6 +269,23 @@ class Plan:
                 return s
         raise KeyError(f"{name}@v{version}")
 
+    def find_service(self, ref: str, version: int | None = None) -> Service:
+        """A service by `name@vN` (or `name` plus `version`); the error says what exists."""
+        m = re.fullmatch(r"([A-Za-z_]\w*)(?:@v(\d+))?", ref.strip())
+        if m is None:
+            raise ServiceNotFound(f"`{ref}` is not a service reference; write `name@vN`, e.g. `fraud_model@v1`")
+        name, version = m.group(1), int(m.group(2)) if m.group(2) else version
+        versions = sorted(s.version for s in self.services if s.name == name)
+        if not versions:
+            known = ", ".join(sorted(s.id for s in self.services)) or "none"
+            raise ServiceNotFound(f"unknown service `{name}`; services: {known}")
+        if version is None:
+            raise ServiceNotFound(f"say which version of `{name}`: " + ", ".join(f"{name}@v{v}" for v in versions))
+        if version not in versions:
+            raise ServiceNotFound(f"unknown service version `{name}@v{version}`; available: "
+                                  + ", ".join(f"v{v}" for v in versions))
+        return self.service(name, version)
+
     def closure(self, feature_ids: tuple[str, ...]) -> tuple[Feature, ...]:
         """The features needed to compute `feature_ids`, dependencies first."""
         need = set(feature_ids)
@@ -275,6 +293,13 @@ class Plan:
             if f.id in need:
                 need.update(ref.feature for ref in walk(f.expr) if isinstance(ref, FeatureRef))
         return tuple(f for f in self.features if f.id in need)
+
+
+class ServiceNotFound(KeyError):
+    """A service reference that names nothing in the plan; the message lists what exists."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
