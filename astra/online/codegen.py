@@ -122,21 +122,28 @@ class _Emitter:
             case ir.FeatureRef():
                 return self.features[e.feature]
             case ir.AsOf():
-                ti = self.layout.index[e.key]
-                self.prepares.setdefault(ti, [0])
-                return self.line(f"q.asof({ti}, {e.column!r})")
+                return self._asof(e)
             case ir.Aggregate():
-                ti = self.layout.index[e.key]
-                inp = self.layout.tables[ti].input(e.column, e.where)
-                offsets = self.prepares.setdefault(ti, [0])
-                if e.window is not None and e.window not in offsets:
-                    offsets.append(e.window)
-                j = -1 if e.window is None else offsets.index(e.window)
+                ti, inp, j = self._window(e)
                 agg = self.bind(AGGREGATIONS[e.op].online, "A")
                 return self.line(f"{agg}(q.view({ti}, {inp}, {j}), {self.bind(e.type, 'T')}, {e.param!r})")
             case ir.Apply():
                 return self._apply(e)
         raise TypeError(f"online codegen: unexpected node {type(e).__name__}")
+
+    def _window(self, e: ir.Aggregate) -> tuple[int, int, int]:
+        """An aggregation's table, input and window slot; the window is registered for `prepare`."""
+        ti = self.layout.index[e.key]
+        inp = self.layout.tables[ti].input(e.column, e.where)
+        offsets = self.prepares.setdefault(ti, [0])
+        if e.window is not None and e.window not in offsets:
+            offsets.append(e.window)
+        return ti, inp, -1 if e.window is None else offsets.index(e.window)
+
+    def _asof(self, e: ir.AsOf) -> str:
+        ti = self.layout.index[e.key]
+        self.prepares.setdefault(ti, [0])
+        return self.line(f"q.asof({ti}, {e.column!r})")
 
     def _apply(self, e: ir.Apply) -> str:
         op = SCALARS[e.op]
@@ -174,16 +181,9 @@ class _OneEmitter(_Emitter):
             case ir.FeatureRef():
                 return self.features[e.feature]
             case ir.AsOf():
-                ti = self.layout.index[e.key]
-                self.prepares.setdefault(ti, [0])
-                return self.line(f"q.asof({ti}, {e.column!r})")
+                return self._asof(e)
             case ir.Aggregate():
-                ti = self.layout.index[e.key]
-                inp = self.layout.tables[ti].input(e.column, e.where)
-                offsets = self.prepares.setdefault(ti, [0])
-                if e.window is not None and e.window not in offsets:
-                    offsets.append(e.window)
-                j = -1 if e.window is None else offsets.index(e.window)
+                ti, inp, j = self._window(e)
                 agg = self.bind(AGGREGATIONS[e.op].online_one, "A")
                 return self.line(f"{agg}(q, {ti}, {inp}, {j}, {self.bind(e.type, 'T')}, {e.param!r})")
             case ir.Apply():
