@@ -19,6 +19,8 @@ import click
               help="Worker processes; more than 1 needs --read-only")
 @click.option("--read-only", is_flag=True, help="Serve reads from the state directory; refuse pushes")
 @click.option("--server", type=click.Choice(["granian", "uvicorn"]), default="granian", show_default=True)
+@click.option("--interface", type=click.Choice(["rsgi", "asgi"]), default=None,
+              help="Protocol between server and app [default: rsgi on granian, asgi on uvicorn]")
 @click.option("--token", envvar="ASTRA_TOKEN", default=None,
               help="Require `Authorization: Bearer TOKEN` on /v1/* and /metrics (env ASTRA_TOKEN)")
 @click.option("--fsync", type=click.Choice(["always", "interval", "never"]), default="always", show_default=True,
@@ -36,7 +38,7 @@ import click
 @click.option("--max-batch", default=1000, show_default=True, type=int, help="Entities per /v1/features request")
 @click.option("--max-push-rows", default=10_000, show_default=True, type=int, help="Rows per /v1/push request")
 @click.option("--access-log", default="-", show_default=True, help="JSON access log: '-' (stdout), 'off' or a file")
-def serve(project, host, port, state, data_root, workers, read_only, server, token, fsync, fsync_interval,
+def serve(project, host, port, state, data_root, workers, read_only, server, interface, token, fsync, fsync_interval,
           snapshot_interval, snapshot_mib, allowed_lateness, cache_size, cache_ttl, max_body, max_batch,
           max_push_rows, access_log):
     """Serve PROJECT's services over HTTP from a durable online store."""
@@ -46,10 +48,10 @@ def serve(project, host, port, state, data_root, workers, read_only, server, tok
 
     config = ServeConfig(
         project=str(project), state=str(state), data_root=data_root, host=host, port=port, workers=workers,
-        server=server, read_only=read_only, token=token or None, fsync=fsync, fsync_interval=fsync_interval,
-        snapshot_interval=snapshot_interval, snapshot_bytes=snapshot_mib * 2**20, allowed_lateness=allowed_lateness,
-        cache_size=cache_size, cache_ttl=cache_ttl, max_body=max_body, max_batch=max_batch,
-        max_push_rows=max_push_rows, access_log=access_log)
+        server=server, interface=interface, read_only=read_only, token=token or None, fsync=fsync,
+        fsync_interval=fsync_interval, snapshot_interval=snapshot_interval, snapshot_bytes=snapshot_mib * 2**20,
+        allowed_lateness=allowed_lateness, cache_size=cache_size, cache_ttl=cache_ttl, max_body=max_body,
+        max_batch=max_batch, max_push_rows=max_push_rows, access_log=access_log)
     try:
         check(config)
         Project.load(project)  # compile errors are reported here, once, not by every worker

@@ -8,12 +8,12 @@ import hmac
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
-def authorized(headers: list[tuple[bytes, bytes]], token: bytes | None, path: str) -> bool:
-    """True when no token is configured, the path is open, or the request carries the token."""
+def authorized(header: bytes | None, token: bytes | None, path: str) -> bool:
+    """True when no token is configured, the path is open, or the `Authorization` header value
+    (None when absent) carries the token."""
     if token is None or path in OPEN_PATHS:
         return True
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, given = value.partition(b" ")
-            return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
-    return False
+    if header is None:
+        return False
+    scheme, _, given = header.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)

@@ -25,6 +25,7 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     server: str = "granian"  # or "uvicorn"
+    interface: str | None = None  # "rsgi" | "asgi"; None: the server's own (granian: rsgi, uvicorn: asgi)
     read_only: bool = False
     token: str | None = None
     fsync: str = "always"  # "always" | "interval" | "never"

@@ -1,4 +1,5 @@
-"""Run the app on a production ASGI server: granian (default) or uvicorn[standard] (fallback).
+"""Run the app on a production server: granian (default; RSGI, or ASGI with `--interface asgi`)
+or uvicorn[standard] (the ASGI fallback).
 
 Both start worker processes that build the app with `create_app()` from the settings in
 `ASTRA_SERVE_CONFIG`.  The settings are checked here first, so a bad configuration is refused
@@ -13,6 +14,7 @@ from astra.serve.config import ENV, ServeConfig
 from astra.serve.wal import FSYNC_POLICIES
 
 SERVERS = ("granian", "uvicorn")
+INTERFACES = {"granian": ("rsgi", "asgi"), "uvicorn": ("asgi",)}  # the first is the default
 
 
 class ConfigError(Exception):
@@ -23,6 +25,9 @@ def check(config: ServeConfig) -> None:
     """Refuse configurations that would silently misbehave."""
     if config.server not in SERVERS:
         raise ConfigError(f"--server must be one of {', '.join(SERVERS)}, got {config.server!r}")
+    if config.interface is not None and config.interface not in INTERFACES[config.server]:
+        raise ConfigError(f"--server {config.server} speaks {' or '.join(INTERFACES[config.server])}, "
+                          f"not {config.interface}")
     if config.fsync not in FSYNC_POLICIES:
         raise ConfigError(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
     if config.workers < 1:
@@ -56,7 +61,8 @@ def run(config: ServeConfig) -> None:
         from granian import Granian
         from granian.constants import Interfaces, Loops
 
-        Granian(target, address=config.host, port=config.port, interface=Interfaces.ASGI, workers=config.workers,
+        interface = Interfaces.ASGI if config.interface == "asgi" else Interfaces.RSGI
+        Granian(target, address=config.host, port=config.port, interface=interface, workers=config.workers,
                 loop=Loops.uvloop, factory=True, log_access=False, websockets=False, backlog=2048).serve()
     else:
         import uvicorn
