@@ -45,6 +45,8 @@ class Result:
                  reads: Missing | None = None):
         self.types, self._values, self._missing, self._tuples = types, values, missing, tuples
         self._found, self._reads = found, reads
+        # with `Store.get(validity=True)`: per entity, the latest query time with the same answer
+        self.valid_until: list[int] | None = None
 
     @classmethod
     def from_rows(cls, types: tuple[tuple[str, Type], ...], tuples: list[tuple], missing: list[bool],

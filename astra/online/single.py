@@ -17,7 +17,7 @@ from bisect import bisect_left
 import numpy as np
 
 from astra.online.table import BLOCK, Table, identity, two_sum_err
-from astra.online.view import Query, WindowView
+from astra.online.view import NEVER, Query, WindowView
 
 _MASK64, _HALF64 = (1 << 64) - 1, 1 << 63
 SHORT = 512  # windows of up to this many rows take their extremes from one running extreme
@@ -31,12 +31,13 @@ def wrap64(x: int) -> int:
 class Single:
     """One entity (a slot per table) at one query time `t` (µs)."""
 
-    __slots__ = ("_cache", "_vq", "bounds", "offsets", "slots", "start", "t", "tables")
+    __slots__ = ("_cache", "_vq", "bounds", "lens", "offsets", "slots", "start", "t", "tables")
 
     def __init__(self, tables: list[Table], slots: list, t: int):
         self.tables, self.slots, self.t = tables, slots, t
         n = len(tables)
         self.start: list = [0] * n
+        self.lens: list = [0] * n
         self.bounds: list = [None] * n  # table -> [rows before t - offset for each offset..., 0]
         self.offsets: list = [None] * n
         self._cache: dict | None = None
@@ -47,7 +48,7 @@ class Single:
         tb, s = self.tables[ti], self.slots[ti]
         S = tb.slot
         st, ln = int(S["start"][s]), int(S["len"][s])
-        self.start[ti], self.offsets[ti] = st, offsets
+        self.start[ti], self.lens[ti], self.offsets[ti] = st, ln, offsets
         if len(offsets) == 1:  # as-of tables: one bisect over a (usually short) segment
             self.bounds[ti] = [bisect_left(tb.pos["time"], self.t, st, st + ln) - st, 0] if ln else [0, 0]
         elif ln:
@@ -56,6 +57,19 @@ class Single:
             self.bounds[ti] = b
         else:
             self.bounds[ti] = [0] * (len(offsets) + 1)
+
+    def valid_until(self) -> int:
+        """The latest query time whose answer equals the one at `t`, as far as the rows stored
+        now go (see `astra.online.view.valid_until`)."""
+        until = NEVER
+        for ti, bd in enumerate(self.bounds):
+            if bd is None:
+                continue
+            st, ln, times = self.start[ti], self.lens[ti], self.tables[ti].pos["time"]
+            for b, w in zip(bd, self.offsets[ti].tolist()):
+                if b < ln:
+                    until = min(until, int(times[st + b]) + w)
+        return until
 
     # ------------------------------------------------------------------ prefix differences
     def count(self, ti: int, i: int, j: int) -> int:

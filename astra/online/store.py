@@ -82,6 +82,7 @@ class Store:
         # service -> ((entity, key names, ((table, its bit in the found mask), ...)), ...)
         self._readers: dict[str, tuple] = {}
         self._reads: dict[str, Missing] = {}  # service -> per output, the found-mask bits it reads
+        self._reads_now: dict[str, bool] = {}  # service -> an expression reads the query time
         self.watermark: dict[str, int] = {}
         self.next_seq: dict[str, int] = {}
 
@@ -164,17 +165,28 @@ class Store:
         hs = [tb.cutoff + tb.evict_window for tb in self.tables if tb.cutoff is not None]
         return max(hs) if hs else None
 
-    def get(self, service: str, entities: list[dict], at=None, request=None) -> Result:
+    def get(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False) -> Result:
         """Feature values for each entity at time `at` (µs; a scalar or one per entity; None: now).
 
         Up to `SMALL` entities run the service's single-entity plan once each (Python scalars,
-        no per-window arrays); larger batches run the vectorised plan.  Both give the same values."""
+        no per-window arrays); larger batches run the vectorised plan.  Both give the same values.
+        With `validity`, `Result.valid_until` holds, per entity, the latest query time whose answer
+        is the same as long as no row is pushed for the entity (`astra.online.view.valid_until`)."""
         compiled = self._compiled.get(service)
         if compiled is None:
             compiled = self._compile(service)
         if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
-            return self._get_small(compiled, entities, at, request)
-        return self._get_batch(compiled, entities, at, request)
+            res = self._get_small(compiled, entities, at, request, validity)
+        else:
+            res = self._get_batch(compiled, entities, at, request, validity)
+        if validity and self._reads_now[compiled.service.id]:  # `now` in an expression: every µs differs
+            res.valid_until = self._query_times(at, len(entities))
+        return res
+
+    def _query_times(self, at, n: int) -> list[int]:
+        if isinstance(at, int | np.integer):
+            return [int(at)] * n
+        return np.broadcast_to(np.asarray(at, dtype=np.int64), (n,)).tolist()
 
     def _compile(self, service: str):
         name, version = parse_service(self.plan, service)
@@ -186,24 +198,23 @@ class Store:
             ents.setdefault(ent.name, (ent, []))[1].append((ti, bit[ti]))
         self._readers[service] = tuple((ent, tuple(k for k, _ in ent.keys), tuple(tis)) for ent, tis in ents.values())
         self._reads[service] = Missing(tuple(sum(bit[ti] for ti in tis) for tis in compiled.output_tables))
+        closure = self.plan.closure(tuple(o.feature for o in compiled.service.outputs))
+        self._reads_now[compiled.service.id] = any(isinstance(n, ir.Now) for f in closure for n in ir.walk(f.expr))
         return compiled
 
-    def _get_small(self, compiled, entities: list[dict], at, request) -> Result:
+    def _get_small(self, compiled, entities: list[dict], at, request, validity: bool = False) -> Result:
         """`get` through the single-entity plan, one entity at a time."""
         n = len(entities)
         if at is None:
             at = _time.time_ns() // 1000
-        if isinstance(at, int | np.integer):
-            ts = [int(at)] * n
-        else:
-            ts = np.broadcast_to(np.asarray(at, dtype=np.int64), (n,)).tolist()
+        ts = self._query_times(at, n)
         h = self.horizon
         if h is not None and min(ts) < h:
             raise HorizonError(min(ts), h)
         reqs = _requests_one(compiled.requests, request, n) if compiled.requests else [None] * n
         sid = compiled.service.id
         readers, tables = self._readers[sid], self.tables
-        rows, missing, founds = [], [], []
+        rows, missing, founds, until = [], [], [], []
         for e, t, req in zip(entities, ts, reqs):
             slots: list = [None] * len(tables)
             found = 0
@@ -216,12 +227,17 @@ class Store:
                     s = slots[ti] = tables[ti].keys.get(key, 0)
                     if s:
                         found |= b
-            rows.append(compiled.evaluate_one(Single(tables, slots, t), req))
+            one = Single(tables, slots, t)
+            rows.append(compiled.evaluate_one(one, req))
             missing.append(not found and bool(readers))
             founds.append(found)
-        return Result.from_rows(compiled.output_types, rows, missing, founds, self._reads[sid])
+            if validity:
+                until.append(one.valid_until())
+        res = Result.from_rows(compiled.output_types, rows, missing, founds, self._reads[sid])
+        res.valid_until = until if validity else None
+        return res
 
-    def _get_batch(self, compiled, entities: list[dict], at, request) -> Result:
+    def _get_batch(self, compiled, entities: list[dict], at, request, validity: bool = False) -> Result:
         """`get` through the vectorised plan."""
         n = len(entities)
         if at is None:
@@ -248,7 +264,9 @@ class Store:
         missing = found == 0 if compiled.tables else np.zeros(n, bool)
         q = Query(self.tables, slots, t)
         values = compiled.evaluate(q, _requests(compiled.requests, request, n))
-        return Result(compiled.output_types, values, missing, found=found, reads=self._reads[compiled.service.id])
+        res = Result(compiled.output_types, values, missing, found=found, reads=self._reads[compiled.service.id])
+        res.valid_until = q.valid_until().tolist() if validity else None
+        return res
 
     def _source(self, name: str) -> ir.Source:
         try:

@@ -20,6 +20,33 @@ SHORT_EXTREME = 2 * BLOCK  # windows of up to this many rows skip the block spar
 _LEFT = np.arange(2 * BLOCK) < BLOCK  # the head block's columns of a partial-block gather
 
 
+NEVER = np.iinfo(np.int64).max  # `valid_until` of an answer no stored row can change
+
+
+def valid_until(t0: np.ndarray, bounds: dict[int, np.ndarray], start: list, length: list, offsets: dict,
+                tables: list[Table]) -> np.ndarray:
+    """Per query, the latest time t >= t0 whose answer is the one at t0, given the rows stored now.
+
+    A window [t - w, t) changes as t grows only when a row enters it (the first row with time
+    >= t0 is visible once t > its time) or leaves it (a row at time r is in it while t <= r + w,
+    and the first to leave is the first row with time >= t0 - w, which the bound of offset w
+    points at).  So the answer holds while t <= min over read windows of that row's time + w
+    (w = 0 for entering rows; as-of and lifetime reads only have that one).  Pushes are outside
+    this: a push that adds rows of an entity must drop what was derived for it."""
+    until = np.full(len(t0), NEVER, np.int64)
+    for ti, m in bounds.items():
+        times = tables[ti].pos["time"]
+        if not times.size:
+            continue
+        st, ln = start[ti], length[ti]
+        for b, w in zip(m, offsets[ti].tolist()):
+            has = b < ln
+            if has.any():
+                r = times[np.where(has, st + b, 0)] + w
+                np.minimum(until, r, out=until, where=has)
+    return until
+
+
 class Query:
     """One batch of queries: `n` entities at times `t` (µs), with their slot in each table."""
 
@@ -40,6 +67,10 @@ class Query:
         m = np.zeros((len(offsets) + 1, self.n), np.int64)  # the last row: lifetime windows start at 0
         m[:-1] = count_before(tb.pos["time"], st, ln, self.t - offsets[:, None])
         self.bounds[ti], self.offsets[ti] = m, offsets
+
+    def valid_until(self) -> np.ndarray:
+        """Per query, the latest time whose answer is this one (see `valid_until`)."""
+        return valid_until(self.t, self.bounds, self.start, self.length, self.offsets, self.tables)
 
     def prefix(self, ti: int, key: str) -> np.ndarray:
         """Prefix `key` (e.g. "cnt:0") after each bound of table ti: a (windows + 1, n) matrix."""

@@ -4,7 +4,11 @@ Only queries without `at` are cached.  With the cache on, "now" is quantised to 
 query at wall-clock time T is answered as of `T - T % ttl` (the start of its bucket), whether
 the answer comes from the cache or the store, so a cache hit is exactly the answer the store
 gives for that time.  An entry is keyed by (service id, the entity's key values, the request
-values) and holds the bucket it was computed for; an entry from an older bucket is a miss.
+values) and holds the bucket it was computed for and the last time its answer holds (the
+store's `valid_until`: until a row enters or leaves one of the entity's windows).  A later
+bucket up to that time is still a hit; past it, a miss.  So a hot entity whose windows do not
+change is computed once, not once per TTL, and the misses of every hot key no longer all fall
+in the first milliseconds of each bucket.
 
 A push invalidates every entry whose service reads the pushed entity: for each accepted row and
 each entity its source is keyed by, the entity's key (from the row's key columns) is looked up
@@ -25,7 +29,7 @@ class FeatureCache:
 
     def __init__(self, size: int, ttl_us: int):
         self.size, self.ttl_us = int(size), int(ttl_us)
-        self.entries: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (bucket, value, index keys)
+        self.entries: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (bucket, until, value, index keys)
         self.index: dict[tuple, tuple[tuple, ...]] = {}  # (entity, key values) -> cache keys
         self.hits = self.misses = self.evictions = self.invalidations = self.expired = 0
 
@@ -41,19 +45,21 @@ class FeatureCache:
         if e is None:
             self.misses += 1
             return None
-        if e[0] != bucket:
+        if not e[0] <= bucket <= e[1]:
             self.expired += 1
             self.misses += 1
             self._drop(key)
             return None
         self.entries.move_to_end(key)
         self.hits += 1
-        return e[1]
+        return e[2]
 
-    def put(self, key: tuple, bucket: int, value, index_keys: tuple[tuple, ...]) -> None:
+    def put(self, key: tuple, bucket: int, value, index_keys: tuple[tuple, ...], until: int | None = None) -> None:
+        """Cache `value`, the answer for `bucket` and every later bucket up to `until` (default:
+        this bucket only)."""
         if key in self.entries:
             self._drop(key)
-        self.entries[key] = (bucket, value, index_keys)
+        self.entries[key] = (bucket, bucket if until is None else until, value, index_keys)
         index = self.index
         for ik in index_keys:
             index[ik] = (*index.get(ik, ()), key)
@@ -67,7 +73,7 @@ class FeatureCache:
         if e is None:
             return
         index = self.index
-        for ik in e[2]:
+        for ik in e[3]:
             ks = index.get(ik)
             if ks is not None:
                 rest = tuple(k for k in ks if k != key)
@@ -87,5 +93,7 @@ class FeatureCache:
                 self.invalidations += 1
 
     def clear(self) -> None:
+        """Drop every entry (counted as invalidations: only a push clears the cache)."""
+        self.invalidations += len(self.entries)
         self.entries.clear()
         self.index.clear()

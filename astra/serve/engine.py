@@ -156,27 +156,30 @@ class Engine:
         return [q.entities[j] for j in miss], at, req
 
     def evaluate(self, info: ServiceInfo, ents: list[dict], at, req) -> list[tuple]:
-        """`Store.get` -> per entity (values tuple, indexes of its missing outputs); store errors
-        become 422s."""
+        """`Store.get` -> per entity ((values tuple, indexes of its missing outputs), the last
+        time that answer holds or None); store errors become 422s."""
         t0 = time.perf_counter()
+        validity = self.cache.enabled
         try:
-            res = self.store.get(info.id, ents, at=at, request=req)
+            res = self.store.get(info.id, ents, at=at, request=req, validity=validity)
         except HorizonError as exc:
             raise ApiError(422, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
         except (OnlineError, KeyError, ValueError) as exc:
             raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
         self.metrics.plan_eval.labels(info.id).observe(time.perf_counter() - t0)
-        return list(zip(res.tuples(), res.missing_outputs()))
+        answers = zip(res.tuples(), res.missing_outputs())
+        return list(zip(answers, res.valid_until)) if validity else [(a, None) for a in answers]
 
     def complete(self, p: Pending, values: list[tuple]) -> None:
         """Fill in the misses and cache them.  Must run in the same event-loop step as `evaluate`,
         so no push can fall between computing an answer and caching it."""
         info, q, cache = p.info, p.q, self.cache
-        for j, v in zip(p.miss, values):
+        for j, (v, until) in zip(p.miss, values):
             p.out[j] = v
             if p.keys is not None:
                 kv = q.keys[j]
-                cache.put(p.keys[j], p.at, v, tuple((en, tuple(kv[i] for i in pos)) for en, pos in info.entity_pos))
+                cache.put(p.keys[j], p.at, v, tuple((en, tuple(kv[i] for i in pos)) for en, pos in info.entity_pos),
+                          until)
 
     def answer(self, p: Pending) -> bytes:
         """The encoded `/v1/features` answer of a completed request."""
@@ -265,7 +268,11 @@ class Engine:
         if rows:
             try:
                 report = self.store.push(src.name, rows, on_late="report")
-                self.horizon = self.store.horizon
+                if self.store.horizon != self.horizon:
+                    # evicted rows are folded into lifetime state, which may round a float sum
+                    # differently in its last bit: cached answers must not outlive that
+                    self.horizon = self.store.horizon
+                    self.cache.clear()
             except Exception as exc:  # the store may be half-updated and no longer matches the log
                 self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
                                f"server stopped answering so no unlogged state is served: restart it")

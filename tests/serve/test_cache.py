@@ -32,6 +32,19 @@ def test_ttl_bucket_and_invalidation():
     assert not c.entries and not c.index and c.invalidations == 2
 
 
+def test_entries_live_until_their_answer_changes():
+    c = FeatureCache(size=10, ttl_us=1000)
+    c.put(("svc", 1), 12_000, "v", (("user", (1,)),), until=14_500)  # no window of user 1 changes before
+    assert c.get(("svc", 1), 12_000) == "v" and c.get(("svc", 1), 14_000) == "v"  # later buckets: hits
+    assert c.get(("svc", 1), 11_000) is None  # an earlier bucket was never proved: a miss
+    c.put(("svc", 1), 12_000, "v", (("user", (1,)),), until=14_500)
+    assert c.get(("svc", 1), 15_000) is None and ("svc", 1) not in c.entries  # past it: gone
+    c.put(("svc", 2), 12_000, "w", (("user", (2,)),), until=10**18)
+    c.clear()  # a push that moved the store's horizon
+    assert not c.entries and not c.index and c.invalidations == 1
+    assert (c.hits, c.expired) == (2, 2)
+
+
 def test_push_invalidates_cached_answers(servers, tmp_path):
     s = servers(FEATURES, tmp_path / "state", "--cache-ttl", "3600")
     q = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 42}, {"user_id": 43}],

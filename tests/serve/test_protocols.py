@@ -16,7 +16,8 @@ SETUPS = {
     "uvicorn-asgi": ("--server", "uvicorn"),
 }
 ROW = {"user_id": 999_999, "merchant_id": 1, "amount": 2.5, "category": "cat_02", "ts": 1_772_000_000 * 10**6}
-QUERY = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 999_999}, {"user_id": 8}], "at": ROW["ts"] + 1}
+QUERY = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 999_999}, {"user_id": 8}],
+         "at": ROW["ts"] + 1}
 
 
 def raw(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
