@@ -8,8 +8,8 @@ thread, loopback) for --seconds at 1, 16 and 64 connections with single-entity a
 
   * astra, cache on (the default server);
   * astra, cache off (every request evaluates the plan): the hot-key comparison;
-  * the floor: a constant 22-value JSON payload from a raw ASGI app on the same stack
-    (granian + orjson), i.e. what the stack costs with no work at all;
+  * the floor: a constant 22-value JSON payload on the same stack (granian, RSGI like astra's
+    default), i.e. what the stack costs with no work at all; and the same over ASGI, for scale;
   * Feast (`../shared/bench/peer_feast.py serve`, from its own environment, e.g.
     /tmp/feast-env with feast==0.67.*): 3 as-of features, 1 entity, its own aiohttp client.
 
@@ -17,7 +17,7 @@ Prints requests/s and p50/p95/p99 per configuration and the ratios to Feast and 
 Every timed part runs under `flock /tmp/astra-bench.lock` so benchmarks never overlap.
 
 Usage: uv run python bench/serve.py [--events N] [--seconds S] [--conns 1,16,64] [--feast-python P]
-       (the granian floor app is `serve:floor` with bench/ as working directory)
+       (the floor apps are `serve:floor` (RSGI) and `serve:floor_asgi`, with bench/ as working directory)
 """
 
 from __future__ import annotations
@@ -45,8 +45,19 @@ FLOOR_BODY = (b'{"service":"fraud_model","version":1,"results":[{"values":['
               + b",".join(b"%.4f" % (i * 1.5) for i in range(20)) + b',"cat_01","US"],"missing":[],"stale":[]}]}')
 
 
-async def floor(scope, receive, send):
-    """The floor: a constant payload, no parsing, no lookup (raw ASGI, same server)."""
+class _Floor:
+    """The floor: a constant payload, no parsing, no lookup (RSGI, the interface astra serves on)."""
+
+    async def __rsgi__(self, scope, proto):
+        await proto()
+        proto.response_bytes(200, [("content-type", "application/json")], FLOOR_BODY)
+
+
+floor = _Floor()
+
+
+async def floor_asgi(scope, receive, send):
+    """The same over ASGI (what `astra serve --interface asgi` or uvicorn pay)."""
     if scope["type"] == "lifespan":
         while True:
             msg = await receive()
@@ -198,10 +209,11 @@ def clone_state(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("LOCK"), copy_function=link)
 
 
-def run_floor(tmp: Path, args) -> dict:
+def run_floor(tmp: Path, args, interface: str = "rsgi") -> dict:
     port = free_port()
-    cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--host", "127.0.0.1",
-           "--port", str(port), "--working-dir", str(ROOT / "bench"), "--no-ws", "serve:floor"]
+    app = "serve:floor" if interface == "rsgi" else "serve:floor_asgi"
+    cmd = [sys.executable, "-m", "granian", "--interface", interface, "--loop", "uvloop", "--host", "127.0.0.1",
+           "--port", str(port), "--working-dir", str(ROOT / "bench"), "--no-ws", app]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     results = {}
     try:
@@ -209,7 +221,7 @@ def run_floor(tmp: Path, args) -> dict:
         bodies = tmp / "bodies_1.txt"
         for c in args.conns:
             results[c] = r = wrk(f"http://127.0.0.1:{port}/", "/", bodies, c, args.seconds, tmp)
-            print(fmt(f"floor (constant payload), {c} conns", r), flush=True)
+            print(fmt(f"floor ({interface}, constant payload), {c} conns", r), flush=True)
     finally:
         stop(proc)
     return results
@@ -276,6 +288,7 @@ def main() -> None:
         on = run_astra(data, tmp, args, users, "cache_on", [])
         off = {} if args.no_cache_off else run_astra(data, tmp, args, users, "cache_off", ["--cache-size", "0"])
         fl = run_floor(tmp, args)
+        fl_asgi = run_floor(tmp, args, "asgi")
     feast = run_feast(data, args)
     print("\nsummary (single entity):")
     for c in args.conns:
@@ -284,7 +297,8 @@ def main() -> None:
         if (1, c) in off:
             parts.append(f"cache off {off[(1, c)]['rps']:.0f} req/s p99 {off[(1, c)]['p99'] / 1e3:.2f} ms")
         if c in fl:
-            parts.append(f"{r['rps'] / fl[c]['rps']:.0%} of the floor ({fl[c]['rps']:.0f})")
+            parts.append(f"{r['rps'] / fl[c]['rps']:.0%} of the floor ({fl[c]['rps']:.0f}; ASGI floor "
+                         f"{fl_asgi[c]['rps']:.0f})")
         if c in feast:
             parts.append(f"{r['rps'] / feast[c]['rps']:.1f}x Feast ({feast[c]['rps']:.0f})")
         print("  " + "; ".join(parts))
