@@ -8,10 +8,13 @@ single `.feat` file.  Imports are relative to the importing file; a directory im
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from astra.diagnostics import Collector, CompileError
-from astra.lang import ast
 from astra.source import SourceFile
+
+if TYPE_CHECKING:  # the AST's ~60 attrs classes take ~50 ms to build: `project_files` alone needs none
+    from astra.lang import ast
 
 
 def project_files(root: Path) -> list[Path]:
@@ -21,6 +24,7 @@ def project_files(root: Path) -> list[Path]:
 
 def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[str, SourceFile]]:
     """Parse the project at `root`; syntax errors go to `diags` and the file is skipped."""
+    from astra.lang import ast
     from astra.lang.parser import parse
 
     base = root if root.is_dir() else root.parent

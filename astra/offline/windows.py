@@ -223,7 +223,7 @@ class EventIndex:
                 s = self.cache[("series", column)]
                 return s.is_not_null().to_numpy() if s.null_count() else None
             s = self.frame[column]
-            return s.is_not_null().to_numpy()[self.order] if s.null_count() else None
+            return np.take(s.is_not_null().to_numpy(), self.order) if s.null_count() else None
         return self.cached(("valid", column), make)
 
     def numbers(self, column: str, fill=0, keep: bool = True) -> np.ndarray:
@@ -240,7 +240,9 @@ class EventIndex:
                 s = s.cast(pl.Int64)
             x = (s.fill_null(fill) if s.null_count() else s).to_numpy()
             if pre is None:
-                return x[self.order]  # a fresh array
+                # a fresh array; np.take, because x[order] first copies the unsigned order to intp
+                # (at 10M rows: ~120 vs ~210 ms)
+                return np.take(x, self.order)
             return x if keep else np.array(x)  # x may be Polars' (read-only) memory
         return self.cached(key, make) if keep else make()
 
