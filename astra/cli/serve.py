@@ -17,7 +17,10 @@ import click
               help="Materialize the sources from here when the state directory is new")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes; more than 1 needs --read-only")
-@click.option("--read-only", is_flag=True, help="Serve reads from the state directory; refuse pushes")
+@click.option("--read-only", is_flag=True,
+              help="Serve reads from a state directory, following its writer's log; refuse pushes")
+@click.option("--follow-interval", default=0.05, show_default=True, type=float,
+              help="Seconds between reads of the writer's log (with --read-only)")
 @click.option("--server", type=click.Choice(["granian", "uvicorn"]), default="granian", show_default=True)
 @click.option("--interface", type=click.Choice(["rsgi", "asgi"]), default=None,
               help="Protocol between server and app [default: rsgi on granian, asgi on uvicorn]")
@@ -38,26 +41,23 @@ import click
 @click.option("--max-batch", default=1000, show_default=True, type=int, help="Entities per /v1/features request")
 @click.option("--max-push-rows", default=10_000, show_default=True, type=int, help="Rows per /v1/push request")
 @click.option("--access-log", default="-", show_default=True, help="JSON access log: '-' (stdout), 'off' or a file")
-def serve(project, host, port, state, data_root, workers, read_only, server, interface, token, fsync, fsync_interval,
-          snapshot_interval, snapshot_mib, allowed_lateness, cache_size, cache_ttl, max_body, max_batch,
-          max_push_rows, access_log):
+def serve(project, **options):
     """Serve PROJECT's services over HTTP from a durable online store."""
     from astra.project import Project, ProjectError
     from astra.serve.config import ServeConfig
     from astra.serve.server import ConfigError, check, run
 
-    config = ServeConfig(
-        project=str(project), state=str(state), data_root=data_root, host=host, port=port, workers=workers,
-        server=server, interface=interface, read_only=read_only, token=token or None, fsync=fsync,
-        fsync_interval=fsync_interval, snapshot_interval=snapshot_interval, snapshot_bytes=snapshot_mib * 2**20,
-        allowed_lateness=allowed_lateness, cache_size=cache_size, cache_ttl=cache_ttl, max_body=max_body,
-        max_batch=max_batch, max_push_rows=max_push_rows, access_log=access_log)
+    # every option is a ServeConfig field of the same name, but these two
+    options["snapshot_bytes"] = options.pop("snapshot_mib") * 2**20
+    options["token"] = options["token"] or None
+    config = ServeConfig(project=str(project), **options)
     try:
         check(config)
         Project.load(project)  # compile errors are reported here, once, not by every worker
     except (ConfigError, ProjectError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    if host not in ("127.0.0.1", "::1", "localhost") and not token:
-        click.echo(f"warning: serving on {host} without --token; anyone who can reach it can push rows", err=True)
+    if config.host not in ("127.0.0.1", "::1", "localhost") and not config.token:
+        click.echo(f"warning: serving on {config.host} without --token; anyone who can reach it can push rows",
+                   err=True)
     run(config)

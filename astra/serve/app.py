@@ -195,13 +195,21 @@ class App:
             self.access.flush()
 
     async def _tick(self):
+        cfg = self.config
+        if cfg.read_only:
+            every = cfg.follow_interval
+        else:
+            every = min(1.0, cfg.fsync_interval) if cfg.fsync == "interval" else 1.0
+        flushed = time.monotonic()
         while True:
-            await asyncio.sleep(min(1.0, self.config.fsync_interval) if self.config.fsync == "interval" else 1.0)
+            await asyncio.sleep(every)
             try:
                 self.engine.tick()
             except Exception:
                 traceback.print_exc()
-            self.access.flush()
+            if time.monotonic() - flushed >= 1.0:
+                self.access.flush()
+                flushed = time.monotonic()
 
     async def respond(self, method: str, path: str, rid: bytes | None, clen: int, auth: bytes | None,
                       read, client: str | None) -> tuple[int, bytes, list[tuple[str, str]]] | None:

@@ -27,6 +27,7 @@ class ServeConfig:
     server: str = "granian"  # or "uvicorn"
     interface: str | None = None  # "rsgi" | "asgi"; None: the server's own (granian: rsgi, uvicorn: asgi)
     read_only: bool = False
+    follow_interval: float = 0.05  # seconds between reads of the writer's log, when read-only
     token: str | None = None
     fsync: str = "always"  # "always" | "interval" | "never"
     fsync_interval: float = 0.05  # seconds, with fsync="interval"

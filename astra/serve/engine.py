@@ -29,7 +29,7 @@ from astra.serve.validate import (
     push_rows,
     service_info,
 )
-from astra.serve.wal import StateDir, recover, snapshot
+from astra.serve.wal import Behind, Follower, StateDir, WalError, recover, snapshot
 
 
 @attrs.define
@@ -71,9 +71,10 @@ class Engine:
         self.cache = FeatureCache(config.cache_size, int(config.cache_ttl * 1e6))
         self.state = StateDir(config.state)
         self.state.root.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = self.state.lock(exclusive=not config.read_only)
-        self.store, self.log, self.recovery = recover(self.state, plan, self._bootstrap, read_only=config.read_only,
-                                                      fsync=config.fsync, interval=config.fsync_interval)
+        # a writer owns the directory; read-only servers take no lock and follow its log
+        self._lock_fd = None if config.read_only else self.state.lock(exclusive=True)
+        self.store, self.log, self.recovery = self._recover()
+        self.follower = Follower(self.state, *self.recovery["position"]) if config.read_only else None
         log(f"astra serve: restored {self.state.root} (snapshot {self.recovery['snapshot']}, replayed "
             f"{self.recovery['records']} records / {self.recovery['rows']} rows"
             f"{', dropped a torn last record' if self.recovery['torn_bytes'] else ''}) in "
@@ -84,6 +85,20 @@ class Engine:
         self.horizon = self.store.horizon  # changes only when a push evicts rows
         self.last_snapshot = time.monotonic()
         self.pushes = 0  # pushes that changed the store (see `refresh`)
+
+    def _recover(self):
+        """Snapshot + log replay; a read-only server retries when a live writer's snapshot
+        replaces the one it was reading."""
+        cfg = self.config
+        for attempt in range(5):
+            try:
+                return recover(self.state, self.plan, self._bootstrap, read_only=cfg.read_only, fsync=cfg.fsync,
+                               interval=cfg.fsync_interval)
+            except (WalError, OSError):
+                if not cfg.read_only or attempt == 4:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def _bootstrap(self) -> Store:
         store = Store(self.plan, self.config.allowed_lateness)
@@ -302,6 +317,43 @@ class Engine:
         return {"source": src.name, "accepted": len(accepted), "rejected": rejected,
                 "watermark": self.store.watermark.get(src.name), "durable": self.config.fsync == "always"}
 
+    # ------------------------------------------------------------------ read-only servers: follow the writer
+    def follow(self) -> int:
+        """Apply what the writer logged since the last call; returns the records applied."""
+        if self.follower is None or self.failed:
+            return 0
+        try:
+            records = self.follower.poll()
+        except Behind:  # a snapshot of the writer deleted the segment this server needed next
+            self._reload()
+            return 0
+        for rec in records:
+            src = rec["source"]
+            try:
+                self.store.push(src, rec["rows"], on_late="report")
+            except Exception as exc:
+                self.failed = (f"applying the writer's log to the store failed ({type(exc).__name__}); this "
+                               f"read-only server stopped answering: restart it")
+                print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
+                return 0
+            if self.store.horizon != self.horizon:
+                self.horizon = self.store.horizon
+                self.cache.clear()
+            self.pushes += 1
+            self._invalidate(src, rec["rows"])
+        self.metrics.followed.inc(len(records))
+        return len(records)
+
+    def _reload(self) -> None:
+        """Start over from the writer's newest snapshot (blocks requests while it loads)."""
+        store, _, stats = self._recover()
+        self.store, self.horizon = store, store.horizon
+        self.cache.clear()
+        self.pushes += 1
+        self.follower.close()
+        self.follower = Follower(self.state, *stats["position"])
+        self.metrics.reloads.inc()
+
     def _invalidate(self, source: str, rows: list[dict]) -> None:
         cache = self.cache
         if not cache.entries:
@@ -321,7 +373,10 @@ class Engine:
         self.last_snapshot = time.monotonic()
 
     def tick(self) -> None:
-        """Periodic work: fsync an "interval" log, snapshot when due."""
+        """Periodic work: fsync an "interval" log, snapshot when due; read-only: follow the log."""
+        if self.follower is not None:
+            self.follow()
+            return
         if self.log is None or self.failed:
             return
         if self.log.fsync == "interval":
@@ -331,6 +386,8 @@ class Engine:
             self.snapshot()
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.close()
         if self.log is not None and not self.failed:
             if self.log.records:
                 self.snapshot()

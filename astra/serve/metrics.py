@@ -38,6 +38,10 @@ class Metrics:
                                   "group version", ["service"], registry=r)
         self.wal_sync = Histogram("astra_wal_append_seconds", "Time to append (and fsync) one push record",
                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.followed = Counter("astra_log_records_followed", "Log records a read-only server applied from the "
+                                "writer", registry=r)
+        self.reloads = Counter("astra_follower_reloads", "Times a read-only server fell behind the writer's "
+                               "snapshots and reloaded", registry=r)
         self.snapshots = Histogram("astra_snapshot_seconds", "Time to write a store snapshot",
                                    buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60), registry=r)
         # per service: entities answered, per set of missing outputs (indexes), folded when scraped

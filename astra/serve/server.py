@@ -36,8 +36,8 @@ def check(config: ServeConfig) -> None:
         raise ConfigError(
             f"--workers {config.workers} would give every worker process its own copy of the store: a push "
             f"reaching one worker would be missing from the others, and their answers would diverge. Serve "
-            f"pushes and reads with --workers 1, or scale reads with --read-only --workers {config.workers} "
-            f"over a state directory (each worker restores the same snapshot and log; pushes are refused).")
+            f"pushes and reads with --workers 1, and scale reads with --read-only --workers {config.workers} "
+            f"on the same --state directory (each worker follows the writer's log; pushes are refused).")
     if config.read_only and not os.path.isdir(config.state):
         raise ConfigError(f"--read-only needs an existing --state directory; {config.state} does not exist")
     if not config.read_only and os.path.isdir(config.state):

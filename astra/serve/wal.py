@@ -2,7 +2,7 @@
 
 State directory layout (nothing is ever written outside it):
 
-    STATE/LOCK                 flock: one writing server (or several read-only ones) at a time
+    STATE/LOCK                 flock: one writing server at a time (read-only ones take no lock)
     STATE/snap-000000000007/   `Store.save` output: the effect of every segment numbered < 7
     STATE/wal/000000000007.log the log after that snapshot; the highest segment is the active one
 
@@ -17,6 +17,11 @@ Snapshot: seal the active segment N-1, start segment N, `Store.save` to `snap-N`
 rename), then delete older snapshots and segments.  Recovery: load the newest `snap-N`, replay
 segments >= N in order.  Replaying the same accepted rows in the same batches onto the same
 snapshot rebuilds the same store, so every answer after a restart equals the answer before.
+
+Read-only servers recover the same way and then follow the log (`Follower`) while a writer
+appends to it: only complete, checksummed records are applied, a segment is left only once a
+later one exists (the writer seals a segment before creating the next), and a follower whose
+next segment was already deleted by a snapshot reloads from the newest snapshot (`Behind`).
 """
 
 from __future__ import annotations
@@ -178,9 +183,9 @@ class Log:
             self.fd = -1
 
 
-def read_segment(path: Path, last: bool, repair: bool) -> Iterator[dict]:
-    """The records of one segment.  A torn tail is dropped (and truncated away if `repair`) in the
-    last segment; anywhere else it is an error."""
+def read_segment(path: Path, last: bool, repair: bool) -> tuple[Iterator[dict], int]:
+    """The records of one segment, and the offset where the intact ones end.  A torn tail is
+    dropped (and truncated away if `repair`) in the last segment; anywhere else it is an error."""
     data = path.read_bytes()
     records, end = scan(data)
     if end < len(data):
@@ -192,8 +197,69 @@ def read_segment(path: Path, last: bool, repair: bool) -> Iterator[dict]:
                 f.truncate(end)
                 f.flush()
                 os.fsync(f.fileno())
-    for payload in records:
-        yield orjson.loads(payload)
+    return (orjson.loads(payload) for payload in records), end
+
+
+class Behind(Exception):
+    """A follower's next segment is gone (a snapshot of the writer deleted it): reload."""
+
+
+class Follower:
+    """The records a writer appends to the log, read from a position (segment, offset) on."""
+
+    def __init__(self, state: StateDir, segment: int, offset: int):
+        self.state, self.segment, self.offset = state, segment, offset
+        self.fd = self._open(segment)
+
+    def _open(self, n: int) -> int:
+        try:
+            return os.open(self.state.segment(n), os.O_RDONLY)
+        except FileNotFoundError:
+            return -1
+
+    def poll(self, max_bytes: int = 64 * 2**20) -> list[dict]:
+        """The complete records appended since the last call (about `max_bytes` at most, so a
+        follower far behind catches up in steps); raises `Behind` when it cannot go on."""
+        out: list[dict] = []
+        budget = max_bytes
+        while budget > 0:
+            if self.fd < 0:
+                self.fd = self._open(self.segment)
+                if self.fd < 0:  # not created yet, or deleted: later segments tell which
+                    if any(s > self.segment for s in self.state.segments()):
+                        raise Behind
+                    return out
+            want = os.fstat(self.fd).st_size - self.offset
+            if want > 0:
+                data = os.pread(self.fd, min(want, budget), self.offset)
+                records, end = scan(data)
+                if not end and want > len(data) >= _HEADER.size:  # one record larger than the budget
+                    data = os.pread(self.fd, _HEADER.size + _HEADER.unpack_from(data)[0], self.offset)
+                    records, end = scan(data)
+                out.extend(orjson.loads(p) for p in records)
+                self.offset += end
+                budget -= end
+                if end < len(data) or not end:  # an incomplete record (being written, or torn by a crash)
+                    return out
+                continue
+            later = [s for s in self.state.segments() if s > self.segment]
+            if not later:
+                return out  # the active segment: more may come
+            if os.fstat(self.fd).st_size > self.offset:
+                continue  # written before the writer sealed it
+            if later[0] != self.segment + 1:
+                raise Behind
+            os.close(self.fd)
+            self.segment, self.offset = self.segment + 1, 0
+            self.fd = self._open(self.segment)
+            if self.fd < 0:
+                raise Behind
+        return out
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def snapshot(store, state: StateDir, log: Log) -> float:
@@ -237,14 +303,17 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
         base, store = None, new_store()
     segs = state.segments()
     replay = [s for s in segs if base is None or s >= base]
+    stats["position"] = (base if base is not None else 1, 0)  # where a follower goes on from
     for i, seg in enumerate(replay):
         path = state.segment(seg)
         size = path.stat().st_size
-        for rec in read_segment(path, last=i == len(replay) - 1, repair=not read_only):
+        records, end = read_segment(path, last=i == len(replay) - 1, repair=not read_only)
+        for rec in records:
             store.push(rec["source"], rec["rows"], on_late="report")
             stats["records"] += 1
             stats["rows"] += len(rec["rows"])
         stats["torn_bytes"] += size - path.stat().st_size if not read_only else 0
+        stats["position"] = (seg, end)
     stats["seconds"] = time.perf_counter() - t0
     if read_only:
         return store, None, stats
