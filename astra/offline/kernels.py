@@ -135,48 +135,65 @@ def _codes(index, column: str) -> np.ndarray:
     return value_codes(index.series(column))
 
 
-def _group_order(index, column: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Sorted positions grouped by value, positions ascending inside a value.  Positions are
-    entity-contiguous, so the rows of one (entity, value) are adjacent, in time order.
-    Packed as (code << pos_bits) | pos when that fits, else (positions, codes)."""
+def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted positions grouped by (entity, value), positions ascending inside a group: the
+    rows of one (entity, value) are then adjacent, in time order.  Returns (positions, group
+    ids, null flags) in that order; equal group ids mean the same entity and value.
+
+    The sort key is (entity, value code, position) packed into one int64 when it fits: the
+    rows are already entity-contiguous, so this only orders short runs and leaves the positions
+    nearly sequential for the gathers and scatters that follow.  Otherwise (value code,
+    position) is packed (adjacent rows of one value are then grouped by entity, since positions
+    are entity-contiguous), or, when not even that fits, a stable arg-sort by code."""
     code = _codes(index, column)
     n = index.keys.size
-    pos_bits = _bits(n)
-    if _bits(int(code.max(initial=0))) + pos_bits <= _BITS:  # one sort of unique values
+    pos_bits, code_bits = _bits(n), _bits(int(code.max(initial=0)))
+    pos_mask = (1 << pos_bits) - 1
+    ks = index.ks
+    if _bits(ks.id_max) + code_bits + pos_bits <= _BITS:
+        g = index.keys >> ks.t_bits  # entity ids, in sorted row order
+        g <<= code_bits
+        g |= code
+        del code
+        g <<= pos_bits
+        g |= np.arange(n, dtype=np.int64)
+        g = sort_values(g)
+        pos = np.bitwise_and(g, pos_mask)
+        grp = np.right_shift(g, pos_bits)
+        del g
+        return pos, grp, (grp & ((1 << code_bits) - 1)) == 0
+    if code_bits + pos_bits <= _BITS:
         g = code << pos_bits
         g |= np.arange(n, dtype=np.int64)
-        return sort_values(g)  # (code << pos_bits) | pos
-    order = pl.DataFrame({"c": code}).select(  # too wide to pack: a stable arg-sort
-        pl.arg_sort_by("c", maintain_order=True)).to_series().to_numpy().astype(np.int64)
-    return order, code
+        g = sort_values(g)
+        pos = np.bitwise_and(g, pos_mask)
+        code_g = np.right_shift(g, pos_bits)
+    else:
+        pos = pl.DataFrame({"c": code}).select(
+            pl.arg_sort_by("c", maintain_order=True)).to_series().to_numpy().astype(np.int64)
+        code_g = code[pos]
+    # group ids: the code, made distinct per entity run by numbering the entity changes
+    ent = gather(index.keys, pos) >> ks.t_bits
+    change = np.empty(n, dtype=bool)
+    change[:1] = True
+    np.not_equal(ent[1:], ent[:-1], out=change[1:])
+    change[1:] |= code_g[1:] != code_g[:-1]
+    return pos, np.cumsum(change), code_g == 0
 
 
 def _pairs(index, column: str):
     """(previous, next) sorted positions of consecutive rows of one non-null (entity, value),
     their time gap, and the positions of null rows (None if none)."""
-    got = _group_order(index, column)
+    pos, grp, nulls = _group_order(index, column)
     n = index.keys.size
-    pos_bits = _bits(n)
-    if isinstance(got, tuple):
-        pos, code_sorted = got
-        code_g = code_sorted[pos]
-    else:
-        pos = np.bitwise_and(got, (1 << pos_bits) - 1)
-        code_g = np.right_shift(got, pos_bits)
-        del got
     ks = index.ks
-    k = gather(index.keys, pos)
-    ent = k >> ks.t_bits
     # direct mode: offsets are times - t0; else raw times (offsets are ranks)
-    t = k & ks.t_span if ks.t_uniq is None else index.times[index.order[pos]]
-    del k
-    same = code_g[1:] == code_g[:-1]
-    same &= ent[1:] == ent[:-1]
-    del ent
-    nulls = code_g == 0
+    t = gather(index.keys, pos) & ks.t_span if ks.t_uniq is None else index.times[index.order[pos]]
+    same = grp[1:] == grp[:-1]
+    del grp
     same &= ~nulls[1:]
     null_pos = pos[nulls] if nulls.any() else None
-    del code_g, nulls
+    del nulls
     i = np.flatnonzero(same)
     del same
     gap = t[i + 1] - t[i]
@@ -185,4 +202,3 @@ def _pairs(index, column: str):
         pos = pos.astype(np.int32)
         null_pos = None if null_pos is None else null_pos.astype(np.int32)
     return pos[i], pos[i + 1], gap, null_pos
-

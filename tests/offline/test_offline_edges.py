@@ -157,6 +157,19 @@ def test_hand_checked_values(tmp_path, unit):
     assert out["now"].dt.epoch("us").to_list() == [s[1] for s in SPINE]
 
 
+@pytest.mark.parametrize("bits", [7, 5])
+def test_distinct_counts_by_every_sort_strategy(tmp_path, monkeypatch, bits):
+    """count_distinct packs (entity, value, position) into one sort key when it fits; with the
+    key space narrowed, (value, position) (7 bits here) or a stable arg-sort (5) must agree."""
+    import astra.offline.kernels as kernels
+
+    monkeypatch.setattr(kernels, "_BITS", bits)
+    _write(tmp_path)
+    out = backfill(make_plan(), "svc", 1, _spine("us"), tmp_path)
+    for name in ("distinct_n", "distinct_n_10"):
+        assert out[name].to_list() == EXPECTED[name], name
+
+
 def test_reference_agrees_on_the_same_cases():
     rows = [dict(uid=u, ts=t, bonus=b) for u, t, b in SPINE]
     out = reference.evaluate(make_plan(), "svc", 1, rows, {"ev": EVENTS, "snap": SNAPSHOTS})
