@@ -112,7 +112,8 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None) -> Layou
                 if "distinct" in agg.online_needs:
                     tb.inputs[i].windows.add(n.window)
                 if n.window is None:
-                    tb.mergeable &= agg.online_mergeable
+                    column = tb.source.column_type(n.column) if n.column is not None else None
+                    tb.mergeable &= agg.online_mergeable_for(column)
                     tb.inputs[i].lifetime = True
                 else:
                     tb.max_window = max(tb.max_window, n.window)

@@ -72,8 +72,9 @@ class Single:
         return until
 
     # ------------------------------------------------------------------ prefix differences
-    def count(self, ti: int, i: int, j: int) -> int:
-        """Included rows of input i in window j (-1: lifetime, evicted rows included)."""
+    def count(self, ti: int, i: int, j: int, evicted: bool = True) -> int:
+        """Included rows of input i in window j (-1: lifetime, evicted rows included unless not
+        `evicted`)."""
         bd = self.bounds[ti]
         b, a = bd[0], bd[j]
         tb = self.tables[ti]
@@ -83,7 +84,7 @@ class Single:
         else:
             P, p = tb.pos[names.cnt], self.start[ti] - 1
             d = (int(P[p + b]) if b else 0) - (int(P[p + a]) if a else 0)
-        return d + int(tb.slot[names.bcnt][self.slots[ti]]) if j < 0 else d
+        return d + int(tb.slot[names.bcnt][self.slots[ti]]) if j < 0 and evicted else d
 
     def sum(self, ti: int, i: int, j: int):
         """Sum of input i's included values in window j: int (wrapped like int64) or float."""
@@ -152,16 +153,29 @@ class Single:
         return None if p < 0 else self.decode(ti, col, tb.pos[f"v:{col}"][p])
 
     def extreme(self, ti: int, i: int, j: int, largest: bool):
-        """The smallest or largest included value of input i in window j (None when empty).
-
-        Every window ends at the same row, so when the widest one is short, one running extreme
-        from the newest row backwards answers them all; otherwise the partial blocks are reduced
-        directly and the full blocks by two sparse-table lookups."""
+        """The smallest or largest included value of input i in window j (None when empty); a
+        lifetime window also counts the extreme of the entity's evicted values."""
         tb = self.tables[ti]
         kind = "max" if largest else "min"
         tbl = tb.blocks.get(f"{kind}:{i}")
         if tbl is None:
             return self.vector(ti, i, j, lambda w: w.extreme(largest))
+        got = self._extreme(ti, i, j, largest, kind, tbl)
+        flags = tb.slot.get(f"exm:{kind}:{i}") if j < 0 else None
+        if flags is not None and flags[self.slots[ti]]:
+            old = self.decode(ti, tb.inputs[i].column, tb.slot[f"ex:{kind}:{i}"][self.slots[ti]])
+            if got is None:
+                return old
+            both = (np.maximum if largest else np.minimum)(got, old)  # NaN as the vectorised plan has it
+            return both.item() if isinstance(both, np.generic) else both
+        return got
+
+    def _extreme(self, ti: int, i: int, j: int, largest: bool, kind: str, tbl: np.ndarray):
+        """`extreme` over the retained rows.  Every window ends at the same row, so when the widest
+        one is short, one running extreme from the newest row backwards answers them all;
+        otherwise the partial blocks are reduced directly and the full blocks by two sparse-table
+        lookups."""
+        tb = self.tables[ti]
         bd, st = self.bounds[ti], self.start[ti]
         b, a = bd[0], bd[j]
         if b <= a:
@@ -181,10 +195,10 @@ class Single:
                 red = np.maximum if largest else np.minimum
                 got = cache[ti, i, kind, widest] = red.accumulate(x[::-1]).tolist()
             out = got[b - a - 1]
-            if out == ident and self.count(ti, i, j) == 0:  # the identity, or a real value equal to it
+            if out == ident and self.count(ti, i, j, evicted=False) == 0:  # the identity, or a value equal to it
                 return None
             return out
-        if self.count(ti, i, j) == 0:
+        if self.count(ti, i, j, evicted=False) == 0:
             return None
         lo, hi = st + a, st + b
         red = np.maximum if largest else np.minimum

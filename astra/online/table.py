@@ -131,6 +131,9 @@ class Table(Appending):
                 d[f"efv:{i}"], d[f"efm:{i}"] = self.columns[inp.column], np.dtype(bool)  # first evicted value
             if inp.column is not None and "li" in inp.needs:
                 d[f"elv:{i}"], d[f"elm:{i}"] = self.columns[inp.column], np.dtype(bool)  # last evicted value
+            for kind in ("min", "max"):  # the extreme of the included evicted values (numbers and times)
+                if kind in inp.needs and inp.numeric:
+                    d[f"ex:{kind}:{i}"], d[f"exm:{kind}:{i}"] = self.columns[inp.column], np.dtype(bool)
         return d
 
     def _grow(self, need: int) -> None:
@@ -225,7 +228,7 @@ class Table(Appending):
         self.pos[f"v:{column}"] = self.pos[f"v:{column}"].astype(np.int64)
         for i, inp in enumerate(self.inputs):
             if inp.column == column:
-                for k in (f"efv:{i}", f"elv:{i}"):
+                for k in (f"efv:{i}", f"elv:{i}", f"ex:min:{i}", f"ex:max:{i}"):
                     if k in self.slot:
                         self.slot[k] = self.slot[k].astype(np.int64)
         self._rebuild_blocks()
@@ -514,10 +517,21 @@ class Table(Appending):
                     d = hi - h0[g]
                     P[f"slo:{i}"][rest] += two_sum_err(hi, -h0[g], d) - l0[g]
                     P[f"shi:{i}"][rest] = d
-            if f"elv:{i}" in S or f"efv:{i}" in S:  # the last / first included evicted row
+            folds = [kind for kind in ("min", "max") if f"ex:{kind}:{i}" in S]
+            if f"elv:{i}" in S or f"efv:{i}" in S or folds:  # last / first included evicted row, extremes
                 gone = ranges(s, kk)
                 inc = self.included(i, gone)
                 cuts = np.cumsum(kk) - kk
+                if folds:
+                    v = P[f"v:{inp.column}"][gone]
+                    some = np.logical_or.reduceat(inc, cuts)
+                for kind in folds:
+                    red = np.minimum if kind == "min" else np.maximum
+                    got = red.reduceat(np.where(inc, v, identity(v.dtype, kind)), cuts)
+                    val, has = S[f"ex:{kind}:{i}"], S[f"exm:{kind}:{i}"]
+                    old = has[sel]
+                    val[sel] = np.where(old & some, red(val[sel], got), np.where(some, got, val[sel]))
+                    has[sel] = old | some
                 if f"elv:{i}" in S:
                     li = np.maximum.reduceat(np.where(inc, gone, -1), cuts)
                     got = li >= 0

@@ -211,7 +211,16 @@ class WindowView:
             from astra.online.grouped import group_extreme
 
             return group_extreme(*self.gather(), self.n, largest)
-        return Vec(self._extreme(tb, kind), self.count() > 0)
+        out = self._extreme(tb, kind)  # the retained rows (the identity where none is included)
+        flags = tb.slot.get(f"exm:{kind}:{self.i}") if self.lifetime else None
+        if flags is not None:  # and the extreme of the entity's evicted values
+            s = self.q.slots[self.ti]
+            has = flags[s]
+            if has.any():
+                old = tb.decode(self.column, tb.slot[f"ex:{kind}:{self.i}"][s])
+                both = (np.maximum if largest else np.minimum)(out, old)
+                out = np.where(has, both, out)
+        return Vec(out, self.count() > 0)
 
     def _extreme(self, tb: Table, kind: str) -> np.ndarray:
         """Per query: the extreme of the included values at positions [start + a, start + b).

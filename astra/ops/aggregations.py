@@ -63,6 +63,10 @@ class Aggregation:
     online_needs: frozenset[str] = frozenset({"gather"})
     online_mergeable: bool = False  # True when the lifetime value stays exact after old rows are evicted
 
+    def online_mergeable_for(self, column: Type | None) -> bool:
+        """`online_mergeable` for a column of this type (None: count(*))."""
+        return self.online_mergeable
+
     def online(self, w: WindowView, out: Type, param: int | None) -> Vec:
         """Online kernel: the value over one window for every query of a batch (numpy, vectorised)."""
         raise NotImplementedError
@@ -186,6 +190,11 @@ class _Extreme(Aggregation):
 
     def online(self, w, out, param):
         return w.extreme(largest=self.name == "max")  # block sparse table (numbers), else a gather
+
+    def online_mergeable_for(self, column):
+        # numbers and times: evicted rows fold into one running extreme per entity (strings are
+        # compared decoded, and their codes are not ordered: those tables keep every row)
+        return column is not None and (column.is_numeric or column.name in ("timestamp", "duration"))
 
     def online_one(self, q, ti, i, j, out, param):
         return q.extreme(ti, i, j, largest=self.name == "max")

@@ -34,6 +34,8 @@ def make_plan(composite: bool = False) -> ir.Plan:
         "n_life": (agg("count", None, None, INT64), INT64),
         "sum_life": (agg("sum", "x", None, FLOAT64), FLOAT64),
         "first_life": (agg("first", "s", None, STRING.nullable()), STRING.nullable()),
+        "min_life": (agg("min", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
+        "max_life": (agg("max", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
         "last10": (agg("last", "s", 10, STRING.nullable()), STRING.nullable()),
         "c": (ir.AsOf(key=sk, column="c", type=STRING.nullable()), STRING.nullable()),
         "ratio": (ir.Apply(op="/", args=(ir.RequestInput(request="req", field="amount", type=FLOAT64.nullable()),
@@ -90,6 +92,22 @@ def test_eviction_keeps_lifetime_state_and_sets_horizon():
     r = get(store, 1, 100)
     assert (r["n_life"], r["sum_life"], r["first_life"]) == (100, float(sum(range(100))), "s0")
     assert (r["n10"], r["sum10"], r["last10"]) == (10, float(sum(range(90, 100))), "s99")
+    # lifetime extremes: the smallest value (0.0, at t=0) was evicted and folded into the slot
+    batch = store.get("svc@v1", [{"uid": 1}] * 9, at=100).rows()  # 9 entities: the vectorised plan
+    for row in (r, batch[0], batch[8]):
+        assert (row["min_life"], row["max_life"]) == (0.0, 99.0)
+    # evicted extremes combine with earlier ones (a later one wins only when it is more extreme);
+    # nulls never count.  Times 100-120 evict 89-109: the new evicted values (89-99, 1.0) must not
+    # replace the 0.0 evicted before; the retained rows then hold only 1.0 and null.
+    store.push("ev", [ev(1, 100, None)] + [ev(1, t, 1.0) for t in range(101, 121)])
+    assert store.tables[0].slot["start"][1] > 99  # 99.0 is evicted too
+    batch = store.get("svc@v1", [{"uid": 1}] * 9, at=121).rows()
+    for row in (get(store, 1, 121), batch[4]):
+        assert (row["min_life"], row["max_life"], row["n_life"]) == (0.0, 99.0, 121)
+    store.push("ev", [ev(1, 121, -5.0)] + [ev(1, t, 1.0) for t in range(122, 300)])  # evicts -5.0
+    batch = store.get("svc@v1", [{"uid": 1}] * 9, at=300).rows()
+    for row in (get(store, 1, 300), batch[3]):
+        assert (row["min_life"], row["max_life"], row["n_life"]) == (-5.0, 99.0, 300)
     with pytest.raises(HorizonError, match="horizon"):
         get(store, 1, 0)
 
