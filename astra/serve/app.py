@@ -299,8 +299,10 @@ class App:
         eng = self.engine
         if eng.failed or self.stopping:
             raise ApiError(503, "not_ready", eng.failed or "shutting down")
-        return 200, orjson.dumps({"status": "ready", "watermark": eng.store.watermark,
-                                  "read_only": eng.log is None}), JSON, "-", []
+        body = {"status": "ready", "watermark": eng.store.watermark, "read_only": eng.log is None}
+        if eng.follower is not None:  # how far into the writer's log this server has applied
+            body["following"] = {"segment": eng.follower.segment, "offset": eng.follower.offset}
+        return 200, orjson.dumps(body), JSON, "-", []
 
     def metrics(self, body: bytes):
         return 200, self.engine.metrics.render(), CONTENT_TYPE, "-", []

@@ -110,6 +110,9 @@ def test_read_only_server_follows_a_live_writer(servers, tmp_path):
     _eventually(lambda: _answer(reader, 7, at), want)
     status, _, body = reader.client.post("/v1/push", {"source": "transactions", "rows": [row]})
     assert status == 403 and body["error"]["code"] == "read_only"
+    ready = reader.client.get("/readyz")[2]
+    assert ready["read_only"] and ready["following"]["offset"] > 0
+    assert ready["watermark"] == writer.client.get("/readyz")[2]["watermark"]
     metrics = reader.client.get("/metrics")[2]
     followed = next(line for line in metrics.splitlines() if line.startswith("astra_log_records_followed_total"))
     assert float(followed.split()[1]) == 4
