@@ -98,6 +98,12 @@ def load(cls, path: Path, plan: ir.Plan):
                 b[:len(a)] = a
                 a = b
             arrs[k] = a
+        # running state this version keeps and the saving one did not (e.g. evicted extremes of a
+        # table that never evicted then): empty, sized like the other per-slot arrays
+        size = max(len(a) for a in tb.slot.values())
+        for k, a in tb.slot.items():
+            if len(a) < size:
+                tb.slot[k] = np.concatenate([a, np.zeros(size - len(a), a.dtype)])
         tb.keys = {tuple(k) if isinstance(k, list) else k: s for s, k in enumerate(meta["keys"], start=1)}
         for c, strings in meta.get("dicts", {}).items():
             tb.dicts[c] = (list(strings), {v: j for j, v in enumerate(strings)})

@@ -160,6 +160,26 @@ def test_save_load_round_trip(tmp_path):
     assert get(loaded, 1, 42)["n_life"] == 41
 
 
+def test_load_a_snapshot_without_newer_running_state(tmp_path):
+    """A snapshot saved before the store kept some running state (here: evicted extremes, from
+    a version whose tables with lifetime min/max never evicted) loads with that state empty."""
+    import json
+
+    plan = make_plan()
+    store = Store(plan)
+    store.push("ev", [ev(u, 0, -1.0) for u in range(1, 40)])  # 39 entities: slot arrays past their first 16
+    store.save(tmp_path / "state")
+    manifest = json.loads((tmp_path / "state" / "manifest.json").read_text())
+    for tb in manifest["tables"]:
+        tb["arrays"] = {k: v for k, v in tb["arrays"].items() if not k.startswith("slot:ex")}
+    (tmp_path / "state" / "manifest.json").write_text(json.dumps(manifest))
+    loaded = Store.load(tmp_path / "state", plan)
+    assert get(loaded, 39, 1)["min_life"] == -1.0
+    loaded.push("ev", [ev(39, t, 5.0) for t in range(1, 40)])  # evicts the row at 0 into the running state
+    assert loaded.tables[0].cutoff is not None
+    assert (get(loaded, 39, 40)["min_life"], get(loaded, 39, 40)["max_life"]) == (-1.0, 5.0)
+
+
 def test_polars_push_and_outputs():
     store = Store(make_plan())
     df = pl.DataFrame({"uid": [1, 1], "ts": [0, 1], "x": [1.5, None], "s": ["a", None]})
