@@ -29,7 +29,7 @@ from astra.serve.validate import (
     push_rows,
     service_info,
 )
-from astra.serve.wal import Behind, Follower, StateDir, WalError, recover, snapshot
+from astra.serve.wal import BackgroundSnapshot, Behind, Follower, StateDir, WalError, recover, snapshot
 
 
 @attrs.define
@@ -84,6 +84,7 @@ class Engine:
         self.failed: str | None = None
         self.horizon = self.store.horizon  # changes only when a push evicts rows
         self.last_snapshot = time.monotonic()
+        self.background: BackgroundSnapshot | None = None  # a snapshot being written by a child
         self.pushes = 0  # pushes that changed the store (see `refresh`)
 
     def _recover(self):
@@ -364,13 +365,36 @@ class Engine:
                 cache.invalidate(entity, key)
 
     # ------------------------------------------------------------------ lifecycle
-    def snapshot(self) -> None:
-        """Save the store and start a new log segment (blocks requests while it runs)."""
+    def snapshot(self, background: bool = True) -> None:
+        """Start a new log segment and save the store: in a forked child when `background` (one
+        at a time; requests go on), else here, blocking (at shutdown, or where fork fails)."""
         if self.log is None or self.failed:
             return
+        if self.background is not None:  # one in flight: wait for it rather than start another
+            if not background:
+                self._snapshot_done(self.background.poll(block=True))
+            else:
+                return
+        if background:
+            try:
+                self.background = BackgroundSnapshot(self.store, self.state, self.log)
+                self.last_snapshot = time.monotonic()
+                return
+            except OSError as exc:  # no fork here (or no memory for one): block instead
+                print(f"astra serve: background snapshot unavailable ({exc}); writing it in place", file=sys.stderr)
         seconds = snapshot(self.store, self.state, self.log)
         self.metrics.snapshots.observe(seconds)
         self.last_snapshot = time.monotonic()
+
+    def _snapshot_done(self, ok: bool | None) -> None:
+        if ok is None:
+            return
+        bg, self.background = self.background, None
+        if ok:
+            self.metrics.snapshots.observe(bg.seconds)
+        else:  # nothing is lost: the previous snapshot and every segment after it are still there
+            print(f"astra serve: the background snapshot snap-{bg.n} failed; the next one will retry",
+                  file=sys.stderr)
 
     def tick(self) -> None:
         """Periodic work: fsync an "interval" log, snapshot when due; read-only: follow the log."""
@@ -379,6 +403,8 @@ class Engine:
             return
         if self.log is None or self.failed:
             return
+        if self.background is not None:
+            self._snapshot_done(self.background.poll())
         if self.log.fsync == "interval":
             self.log.sync()
         every = self.config.snapshot_interval
@@ -389,6 +415,8 @@ class Engine:
         if self.follower is not None:
             self.follower.close()
         if self.log is not None and not self.failed:
+            if self.background is not None:
+                self._snapshot_done(self.background.poll(block=True))
             if self.log.records:
-                self.snapshot()
+                self.snapshot(background=False)
             self.log.close()

@@ -14,7 +14,8 @@ acknowledged, so recovery drops it and truncates the log there.  A bad record an
 means the log is damaged and recovery stops with an error instead of guessing.
 
 Snapshot: seal the active segment N-1, start segment N, `Store.save` to `snap-N` (atomic
-rename), then delete older snapshots and segments.  Recovery: load the newest `snap-N`, replay
+rename), then delete older snapshots and segments.  A running server writes it from a forked
+child (`BackgroundSnapshot`), so requests and pushes go on meanwhile.  Recovery: load the newest `snap-N`, replay
 segments >= N in order.  Replaying the same accepted rows in the same batches onto the same
 snapshot rebuilds the same store, so every answer after a restart equals the answer before.
 
@@ -268,13 +269,65 @@ def snapshot(store, state: StateDir, log: Log) -> float:
     n = log.rotate()
     store.save(state.snapshot(n))
     _fsync_dir(state.root)
+    prune(state, n)
+    return time.perf_counter() - t0
+
+
+def prune(state: StateDir, n: int) -> None:
+    """Delete what snapshot `n` (complete, on disk) makes redundant: older snapshots and segments."""
     for old in state.snapshots():
         if old < n:
             shutil.rmtree(state.snapshot(old), ignore_errors=True)
     for seg in state.segments():
         if seg < n:
             state.segment(seg).unlink(missing_ok=True)
-    return time.perf_counter() - t0
+
+
+class BackgroundSnapshot:
+    """`snapshot` without blocking the server: the log is rotated here, then a forked child
+    writes `snap-N` from its copy-on-write image of the store (the state at the rotation, however
+    the parent changes it meanwhile) and exits.  `poll` tells when it is done; only then are
+    older snapshots and segments pruned, so a failed or killed child loses nothing: recovery
+    uses the previous snapshot and replays every segment after it."""
+
+    def __init__(self, store, state: StateDir, log: Log):
+        self.state, self.t0 = state, time.perf_counter()
+        self.n = log.rotate()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: write, and leave without running any of the parent's cleanup
+            code = 1
+            try:
+                _die_with_parent()
+                store.save(state.snapshot(self.n))
+                _fsync_dir(state.root)
+                code = 0
+            finally:
+                os._exit(code)
+
+    def poll(self, block: bool = False) -> bool | None:
+        """None while the child runs; then True (snapshot written, older state pruned) or False."""
+        pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return None
+        ok = os.waitstatus_to_exitcode(status) == 0 and self.n in self.state.snapshots()
+        if ok:
+            prune(self.state, self.n)
+        return ok
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def _die_with_parent() -> None:
+    """A snapshot child must not outlive a killed server (it shares the directory's lock)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "always",

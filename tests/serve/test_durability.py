@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import struct
 import threading
 import time
@@ -50,9 +51,12 @@ def answers(client: Client, at: int, users: range = range(0, 60, 3)) -> list:
     return out
 
 
-def test_kill9_mid_push_stream(servers, tmp_path):
+@pytest.mark.parametrize("snapshots", [(), ("--snapshot-interval", "0.01")], ids=["log", "snapshotting"])
+def test_kill9_mid_push_stream(servers, tmp_path, snapshots):
+    """Every acknowledged row survives `kill -9`; with "snapshotting", background snapshots
+    are written every second while the stream runs, so the kill may land in the middle of one."""
     state = tmp_path / "state"
-    s = servers(FEATURES, state, *LATE)
+    s = servers(FEATURES, state, *LATE, *snapshots)
     for k in range(0, 60, 20):  # a first part, fully acknowledged
         rows = [row(i) for i in range(k, k + 20)]
         assert s.client.post("/v1/push", {"source": "transactions", "rows": rows})[0] == 200
@@ -85,7 +89,7 @@ def test_kill9_mid_push_stream(servers, tmp_path):
     t.join(timeout=10)
     assert acked, "no push was acknowledged before the kill"
 
-    s2 = servers(FEATURES, state, *LATE)
+    s2 = servers(FEATURES, state, *LATE, *snapshots)
     ok = present(s2.client, list(range(60)) + acked)
     assert all(ok.values()), [i for i, v in ok.items() if not v][:10]
     assert answers(s2.client, first) == before
@@ -153,3 +157,32 @@ def test_state_dir_is_self_contained(servers, tmp_path):
     assert sorted(p.name for p in parent.iterdir() if not p.name.endswith(".log")) == ["state"]
     snaps = sorted(p.name for p in (parent / "state").iterdir() if p.name.startswith("snap-"))
     assert len(snaps) == 1
+
+
+def test_background_snapshots_prune_and_restore(servers, tmp_path):
+    """Snapshots are written by a forked child while the server keeps answering; once one is
+    complete the older snapshot and segments are gone, and a restart from it loses nothing."""
+    state = tmp_path / "state"
+    s = servers(FEATURES, state, *LATE, "--snapshot-interval", "0.01")
+    first = max(int(p.name[5:]) for p in state.glob("snap-*"))
+    for k in range(0, 40, 10):
+        rows = [row(i) for i in range(k, k + 10)]
+        assert s.client.post("/v1/push", {"source": "transactions", "rows": rows})[0] == 200
+        time.sleep(1.2)  # a tick: it starts a snapshot (or collects the one before and starts the next)
+        assert s.client.get("/healthz")[0] == 200
+    deadline = time.monotonic() + 15
+    while True:
+        snaps = sorted(int(p.name[5:]) for p in state.glob("snap-*") if (p / "manifest.json").exists())
+        if len(snaps) == 1 and snaps[0] > first:
+            break
+        assert time.monotonic() < deadline, f"snapshots {snaps} (started from {first})"
+        time.sleep(0.2)
+    assert all(int(p.stem) >= snaps[0] for p in (state / "wal").glob("*.log"))  # older segments pruned
+    metrics = s.client.get("/metrics")[2]
+    count = next(line for line in metrics.splitlines() if line.startswith("astra_snapshot_seconds_count"))
+    assert float(count.split()[1]) >= 1
+    s.kill9()
+    s2 = servers(FEATURES, state, *LATE)
+    restored = re.search(r"\(snapshot (\d+), replayed", s2.stderr())
+    assert restored and int(restored.group(1)) >= snaps[0]  # from a background snapshot, not the first
+    assert all(present(s2.client, list(range(40))).values())

@@ -137,7 +137,7 @@ def test_follower_behind_the_writers_snapshots_reloads(tmp_path):
     for k in range(3):  # each push lands in a new segment; each snapshot deletes the older ones
         row = {"user_id": 7, "merchant_id": 1, "amount": 1.0 + k, "category": "cat_01", "ts": t + k}
         writer.push({"source": "transactions", "rows": [row]})
-        writer.snapshot()
+        writer.snapshot(background=False)
     reader.follow()
     assert reader.metrics.reloads._value.get() == 1
     want = orjson.loads(writer.features(q)[0])["results"]
