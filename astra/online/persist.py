@@ -1,8 +1,8 @@
 """Save a store to a directory and load it back: numpy `.npy` per array (string arrays as Arrow
 IPC files), and a JSON manifest with the plan, watermarks and each table's key -> slot map.
 
-Writes go to a temporary sibling directory renamed into place, so a crash never leaves a
-half-written state directory behind.
+Writes go to a temporary sibling directory, fsynced and renamed into place, so a crash (or a
+power cut) never leaves a half-written state directory behind.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def save(store, path: Path) -> None:
                     "allowed_lateness": store.allowed_lateness,
                     "watermark": store.watermark, "next_seq": store.next_seq, "tables": tables}
         (tmp / "manifest.json").write_text(json.dumps(manifest))
+        _fsync_all(tmp)  # on disk before it is renamed into place (and older state is deleted)
         if path.exists():  # swap: old -> trash, new -> path, then drop the old one
             trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, trash / "state")
@@ -73,6 +74,21 @@ def save(store, path: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _fsync_all(d: Path) -> None:
+    """fsync every file in a directory, then the directory."""
+    for f in d.iterdir():
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load(cls, path: Path, plan: ir.Plan):

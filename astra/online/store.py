@@ -175,6 +175,8 @@ class Store:
         compiled = self._compiled.get(service)
         if compiled is None:
             compiled = self._compile(service)
+        if at is None:  # one "now" for the whole batch (and its validity)
+            at = _time.time_ns() // 1000
         if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
             res = self._get_small(compiled, entities, at, request, validity)
         else:

@@ -29,7 +29,19 @@ from astra.serve.validate import (
     push_rows,
     service_info,
 )
-from astra.serve.wal import BackgroundSnapshot, Behind, Follower, StateDir, WalError, recover, snapshot
+from astra.serve.wal import (
+    BackgroundSnapshot,
+    Behind,
+    Follower,
+    NoSnapshot,
+    StateDir,
+    WalError,
+    recover,
+    save_snapshot,
+)
+
+READ_ONLY_START_WAIT = 600.0  # seconds a read-only server waits for its writer's first snapshot
+RELOAD_GIVE_UP = 60.0  # seconds of failed reloads after which a read-only server stops answering
 
 
 @attrs.define
@@ -73,7 +85,7 @@ class Engine:
         self.state.root.mkdir(parents=True, exist_ok=True)
         # a writer owns the directory; read-only servers take no lock and follow its log
         self._lock_fd = None if config.read_only else self.state.lock(exclusive=True)
-        self.store, self.log, self.recovery = self._recover()
+        self.store, self.log, self.recovery = self._recover(wait=READ_ONLY_START_WAIT)
         self.follower = Follower(self.state, *self.recovery["position"]) if config.read_only else None
         log(f"astra serve: restored {self.state.root} (snapshot {self.recovery['snapshot']}, replayed "
             f"{self.recovery['records']} records / {self.recovery['rows']} rows"
@@ -85,21 +97,30 @@ class Engine:
         self.horizon = self.store.horizon  # changes only when a push evicts rows
         self.last_snapshot = time.monotonic()
         self.background: BackgroundSnapshot | None = None  # a snapshot being written by a child
+        self._reload_failing = 0.0  # since when a read-only server's reloads fail (0: they do not)
         self.pushes = 0  # pushes that changed the store (see `refresh`)
 
-    def _recover(self):
-        """Snapshot + log replay; a read-only server retries when a live writer's snapshot
-        replaces the one it was reading."""
+    def _recover(self, wait: float = 0.0):
+        """Snapshot + log replay.  A read-only server retries when a live writer's snapshot
+        replaced the one it was reading, and waits up to `wait` seconds for a first snapshot."""
         cfg = self.config
-        for attempt in range(5):
+        deadline, attempts, said = time.monotonic() + wait, 0, False
+        while True:
             try:
                 return recover(self.state, self.plan, self._bootstrap, read_only=cfg.read_only, fsync=cfg.fsync,
                                interval=cfg.fsync_interval)
+            except NoSnapshot as exc:
+                if time.monotonic() > deadline:
+                    raise
+                if not said:
+                    print(f"astra serve: {exc}; waiting for it", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(0.5)
             except (WalError, OSError):
-                if not cfg.read_only or attempt == 4:
+                attempts += 1
+                if not cfg.read_only or attempts >= 5:
                     raise
                 time.sleep(0.2)
-        raise AssertionError("unreachable")
 
     def _bootstrap(self) -> Store:
         store = Store(self.plan, self.config.allowed_lateness)
@@ -346,8 +367,20 @@ class Engine:
         return len(records)
 
     def _reload(self) -> None:
-        """Start over from the writer's newest snapshot (blocks requests while it loads)."""
-        store, _, stats = self._recover()
+        """Start over from the writer's newest snapshot (blocks requests while it loads).  One
+        attempt per tick; after RELOAD_GIVE_UP seconds of failures the server stops answering
+        rather than serve an ever older state."""
+        try:
+            store, _, stats = recover(self.state, self.plan, self._bootstrap, read_only=True)
+        except (WalError, OSError) as exc:
+            now = time.monotonic()
+            self._reload_failing = self._reload_failing or now
+            if now - self._reload_failing > RELOAD_GIVE_UP:
+                self.failed = (f"this read-only server fell behind its writer and could not reload for "
+                               f"{RELOAD_GIVE_UP:.0f} s ({exc}); restart it")
+                print(f"astra serve: {self.failed}", file=sys.stderr)
+            return
+        self._reload_failing = 0.0
         self.store, self.horizon = store, store.horizon
         self.cache.clear()
         self.pushes += 1
@@ -375,16 +408,23 @@ class Engine:
                 self._snapshot_done(self.background.poll(block=True))
             else:
                 return
+        t0 = time.perf_counter()
+        try:
+            n = self.log.rotate()
+        except OSError as exc:
+            self.failed = (f"starting a new push log segment failed ({exc.strerror}); the server stopped "
+                           f"answering: restart it")
+            print(f"astra serve: {self.failed}", file=sys.stderr)
+            return
+        self.last_snapshot = time.monotonic()
         if background:
             try:
-                self.background = BackgroundSnapshot(self.store, self.state, self.log)
-                self.last_snapshot = time.monotonic()
+                self.background = BackgroundSnapshot(self.store, self.state, n)
                 return
             except OSError as exc:  # no fork here (or no memory for one): block instead
                 print(f"astra serve: background snapshot unavailable ({exc}); writing it in place", file=sys.stderr)
-        seconds = snapshot(self.store, self.state, self.log)
-        self.metrics.snapshots.observe(seconds)
-        self.last_snapshot = time.monotonic()
+        save_snapshot(self.store, self.state, n)
+        self.metrics.snapshots.observe(time.perf_counter() - t0)
 
     def _snapshot_done(self, ok: bool | None) -> None:
         if ok is None:
@@ -401,10 +441,10 @@ class Engine:
         if self.follower is not None:
             self.follow()
             return
+        if self.background is not None:  # reaped even after a failure
+            self._snapshot_done(self.background.poll())
         if self.log is None or self.failed:
             return
-        if self.background is not None:
-            self._snapshot_done(self.background.poll())
         if self.log.fsync == "interval":
             self.log.sync()
         every = self.config.snapshot_interval
@@ -414,9 +454,9 @@ class Engine:
     def close(self) -> None:
         if self.follower is not None:
             self.follower.close()
+        if self.background is not None:
+            self._snapshot_done(self.background.poll(block=True))
         if self.log is not None and not self.failed:
-            if self.background is not None:
-                self._snapshot_done(self.background.poll(block=True))
             if self.log.records:
                 self.snapshot(background=False)
             self.log.close()

@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -201,6 +202,10 @@ def read_segment(path: Path, last: bool, repair: bool) -> tuple[Iterator[dict], 
     return (orjson.loads(payload) for payload in records), end
 
 
+class NoSnapshot(WalError):
+    """A read-only server found no snapshot to start from (its writer may still be bootstrapping)."""
+
+
 class Behind(Exception):
     """A follower's next segment is gone (a snapshot of the writer deleted it): reload."""
 
@@ -266,11 +271,15 @@ class Follower:
 def snapshot(store, state: StateDir, log: Log) -> float:
     """Rotate the log, save the store as `snap-N`, drop older snapshots and segments; returns seconds."""
     t0 = time.perf_counter()
-    n = log.rotate()
+    save_snapshot(store, state, log.rotate())
+    return time.perf_counter() - t0
+
+
+def save_snapshot(store, state: StateDir, n: int) -> None:
+    """Save the store as `snap-n` (the effect of every segment < n), durably, then prune."""
     store.save(state.snapshot(n))
     _fsync_dir(state.root)
     prune(state, n)
-    return time.perf_counter() - t0
 
 
 def prune(state: StateDir, n: int) -> None:
@@ -284,23 +293,28 @@ def prune(state: StateDir, n: int) -> None:
 
 
 class BackgroundSnapshot:
-    """`snapshot` without blocking the server: the log is rotated here, then a forked child
-    writes `snap-N` from its copy-on-write image of the store (the state at the rotation, however
-    the parent changes it meanwhile) and exits.  `poll` tells when it is done; only then are
-    older snapshots and segments pruned, so a failed or killed child loses nothing: recovery
-    uses the previous snapshot and replays every segment after it."""
+    """`snapshot` without blocking the server: after the log was rotated to segment `n`, a forked
+    child writes `snap-n` from its copy-on-write image of the store (the state at the rotation,
+    however the parent changes it meanwhile) and exits.  `poll` tells when it is done; only then
+    are older snapshots and segments pruned, so a failed or killed child loses nothing: recovery
+    uses the previous snapshot and replays every segment after it.  A child running longer than
+    `timeout` seconds is killed (and counts as failed)."""
 
-    def __init__(self, store, state: StateDir, log: Log):
-        self.state, self.t0 = state, time.perf_counter()
-        self.n = log.rotate()
+    def __init__(self, store, state: StateDir, n: int, timeout: float = 600.0):
+        self.state, self.n, self.timeout, self.t0 = state, n, timeout, time.perf_counter()
         self.pid = os.fork()
         if self.pid == 0:  # the child: write, and leave without running any of the parent's cleanup
             code = 1
             try:
                 _die_with_parent()
-                store.save(state.snapshot(self.n))
+                # drop the parent's sockets, log and lock descriptors: a connection the server
+                # closes must not stay open here (stdin/out/err stay, for messages)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096)
+                store.save(state.snapshot(n))
                 _fsync_dir(state.root)
                 code = 0
+            except BaseException as exc:
+                print(f"astra serve: writing snapshot snap-{n} failed: {exc!r}", file=sys.stderr, flush=True)
             finally:
                 os._exit(code)
 
@@ -308,7 +322,10 @@ class BackgroundSnapshot:
         """None while the child runs; then True (snapshot written, older state pruned) or False."""
         pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
         if pid == 0:
-            return None
+            if self.seconds < self.timeout:
+                return None
+            os.kill(self.pid, 9)
+            pid, status = os.waitpid(self.pid, 0)
         ok = os.waitstatus_to_exitcode(status) == 0 and self.n in self.state.snapshots()
         if ok:
             prune(self.state, self.n)
@@ -352,10 +369,18 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
         except ValueError as exc:
             raise WalError(f"cannot restore {state.snapshot(base)}: {exc}") from None
         stats["snapshot"] = base
+    elif read_only:  # only a writer bootstraps: rows it materialized exist in its snapshots alone
+        raise NoSnapshot(f"{state.root} has no complete snapshot yet (a writer takes one once it has "
+                         f"materialized its store)")
     else:
         base, store = None, new_store()
     segs = state.segments()
     replay = [s for s in segs if base is None or s >= base]
+    if base is not None and replay and replay[0] != base:
+        # snapshot N is followed by segment N (rotated before it was written); without it, rows
+        # would be missing.  A read-only server sees this when the writer pruned N meanwhile.
+        raise WalError(f"{state.root}: snapshot {base} has no log segment {base} after it (found "
+                       f"{replay[0]}); the state directory changed while it was read, or is damaged")
     stats["position"] = (base if base is not None else 1, 0)  # where a follower goes on from
     for i, seg in enumerate(replay):
         path = state.segment(seg)

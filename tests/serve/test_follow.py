@@ -148,3 +148,52 @@ def test_follower_behind_the_writers_snapshots_reloads(tmp_path):
     assert orjson.loads(reader.features(q)[0])["results"] == orjson.loads(writer.features(q)[0])["results"]
     reader.close()
     writer.close()
+
+
+def test_replay_must_start_at_the_snapshots_segment(tmp_path):
+    """A snapshot N is followed by segment N; a log that starts later is missing rows."""
+    from astra.online import Store
+    from astra.project import Project
+    from astra.serve.wal import WalError, recover
+
+    plan = Project.load(FEATURES).plan
+    state = StateDir(tmp_path)
+    Store(plan).save(state.snapshot(5))
+    Log(state, 6, fsync="never").close()
+    for read_only in (True, False):
+        with pytest.raises(WalError, match="no log segment 5"):
+            recover(state, plan, lambda: Store(plan), read_only=read_only)
+
+
+def test_read_only_server_waits_for_the_writers_first_snapshot(servers, tmp_path, demo):
+    """Started before its writer has bootstrapped, a follower waits for the writer's first
+    snapshot (materialized rows exist nowhere else) instead of following an empty store."""
+    from serve_harness import Client
+
+    state = tmp_path / "state"
+    state.mkdir()
+    reader = servers(FEATURES, state, "--read-only", wait=False)
+    time.sleep(1.0)
+    writer = servers(FEATURES, state, "--data-root", str(demo))
+    import polars as pl
+
+    tx = pl.read_parquet(demo / "transactions.parquet")
+    users = tx["user_id"].unique().sort().to_list()[:30]
+    at = tx["ts"].cast(pl.Int64).max() + 1
+    q = {"service": "fraud_model", "version": 1, "entities": [{"user_id": u} for u in users], "at": at,
+         "features": ["tx_count_30d", "country"]}
+    want = writer.client.post("/v1/features", q)[2]["results"]
+    assert sum(r["values"][0] for r in want) > 0  # the demo data is there
+    probe = Client(reader.port, timeout=2.0)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            status, _, body = probe.post("/v1/features", q)
+            if status == 200:
+                break
+        except OSError:
+            pass
+        assert reader.proc.poll() is None and time.monotonic() < deadline, reader.stderr()
+        time.sleep(0.2)
+    assert body["results"] == want
+    assert "waiting for it" in reader.stderr()
