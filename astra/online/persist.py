@@ -1,5 +1,5 @@
-"""Save a store to a directory and load it back: numpy `.npy` per array (string arrays as Arrow
-IPC files), and a JSON manifest with the plan, watermarks and each table's key -> slot map.
+"""Save a store to a directory and load it back: numpy `.npy` per array (string arrays as JSON
+lists), and a JSON manifest with the plan, watermarks and each table's key -> slot map.
 
 Writes go to a temporary sibling directory, fsynced and renamed into place, so a crash (or a
 power cut) never leaves a half-written state directory behind.
@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from astra.online.table import BLOCK
 from astra.plan import ir
@@ -24,9 +23,9 @@ FORMAT = 2
 
 
 def _save_array(d: Path, name: str, a: np.ndarray) -> str:
-    if a.dtype.kind == "T":  # numpy cannot store StringDType without pickle
-        fname = f"{name}.arrow"
-        pl.DataFrame({"v": a.tolist()}, schema={"v": pl.String}).write_ipc(d / fname)
+    if a.dtype.kind == "T":  # numpy cannot store StringDType without pickle; no Polars here either
+        fname = f"{name}.json"  # (a server saves from a forked child, where Polars' threads are gone)
+        (d / fname).write_text(json.dumps(a.tolist()))
     else:
         fname = f"{name}.npy"
         np.save(d / fname, a, allow_pickle=False)
@@ -34,7 +33,11 @@ def _save_array(d: Path, name: str, a: np.ndarray) -> str:
 
 
 def _load_array(path: Path, dtype: np.dtype) -> np.ndarray:
-    if path.suffix == ".arrow":
+    if path.suffix == ".json":
+        return np.array(json.loads(path.read_text()), dtype=dtype)
+    if path.suffix == ".arrow":  # written by earlier versions
+        import polars as pl
+
         return np.array(pl.read_ipc(path)["v"].to_list(), dtype=dtype)
     return np.load(path, allow_pickle=False)
 

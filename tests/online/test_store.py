@@ -204,3 +204,14 @@ def test_errors():
 def test_generated_source_is_inspectable():
     src = compile_service(make_plan(), "svc", 1).source_code
     assert "def evaluate(q, req):" in src and "q.view(" in src
+
+
+def test_string_arrays_round_trip_without_polars(tmp_path):
+    import numpy as np
+
+    from astra.online.persist import _load_array, _save_array
+
+    a = np.array(["", "é", "a b", "x" * 300], dtype=np.dtypes.StringDType())
+    fname = _save_array(tmp_path, "s", a)
+    assert fname.endswith(".json")
+    assert _load_array(tmp_path / fname, a.dtype).tolist() == a.tolist()
