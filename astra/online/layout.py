@@ -22,6 +22,7 @@ class InputSpec:
     needs: set[str] = attrs.field(factory=set)
     windows: set = attrs.field(factory=set)  # count_distinct windows (None: lifetime)
     lifetime: bool = False  # some lifetime aggregation reads it
+    last_k: int = 0  # the largest k of a lifetime last_k reading it (its evicted values to keep)
 
 
 @attrs.define
@@ -115,6 +116,8 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None) -> Layou
                     column = tb.source.column_type(n.column) if n.column is not None else None
                     tb.mergeable &= agg.online_mergeable_for(column)
                     tb.inputs[i].lifetime = True
+                    if n.op == "last_k":
+                        tb.inputs[i].last_k = max(tb.inputs[i].last_k, n.param)
                 else:
                     tb.max_window = max(tb.max_window, n.window)
     return Layout(tables, index)

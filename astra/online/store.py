@@ -53,7 +53,7 @@ def new_table(spec: TableSpec) -> Table:
         windows = tuple(sorted(i.windows, key=lambda w: (w is None, w or 0)))
         numeric = t is not None and (t.is_numeric or t.name in ("timestamp", "duration"))
         inputs.append(Input(i.column, compile_where(i.where, src.name) if i.where is not None else None,
-                            set(i.needs), t is not None and t.is_integer, windows, numeric, i.lifetime))
+                            set(i.needs), t is not None and t.is_integer, windows, numeric, i.lifetime, i.last_k))
     return Table(src.name, spec.key.columns, cols, inputs, spec.evict_window, spec.asof)
 
 

@@ -50,6 +50,7 @@ class Input:
     windows: tuple[int | None, ...] = ()  # count_distinct windows (None: lifetime)
     numeric: bool = False  # the column is a number or time (block extremes apply)
     lifetime: bool = True  # a lifetime aggregation reads it: keep running state of evicted rows
+    last_k: int = 0  # keep the last_k newest included evicted values (a lifetime last_k reads it)
 
     @property
     def all_rows(self) -> bool:
@@ -134,6 +135,10 @@ class Table(Appending):
             for kind in ("min", "max"):  # the extreme of the included evicted values (numbers and times)
                 if kind in inp.needs and inp.numeric:
                     d[f"ex:{kind}:{i}"], d[f"exm:{kind}:{i}"] = self.columns[inp.column], np.dtype(bool)
+            if inp.last_k and inp.column is not None:  # the newest included evicted values, newest first
+                d[f"lkn:{i}"] = np.dtype(np.int32)
+                for r in range(inp.last_k):
+                    d[f"lk:{i}:{r}"] = self.columns[inp.column]
         return d
 
     def _grow(self, need: int) -> None:
@@ -228,7 +233,8 @@ class Table(Appending):
         self.pos[f"v:{column}"] = self.pos[f"v:{column}"].astype(np.int64)
         for i, inp in enumerate(self.inputs):
             if inp.column == column:
-                for k in (f"efv:{i}", f"elv:{i}", f"ex:min:{i}", f"ex:max:{i}"):
+                for k in (f"efv:{i}", f"elv:{i}", f"ex:min:{i}", f"ex:max:{i}",
+                          *(f"lk:{i}:{r}" for r in range(inp.last_k))):
                     if k in self.slot:
                         self.slot[k] = self.slot[k].astype(np.int64)
         self._rebuild_blocks()
@@ -477,6 +483,25 @@ class Table(Appending):
         self._maybe_compact(force=True)
 
     # ------------------------------------------------------------------ eviction
+    def _fold_newest(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
+        """Keep the `last_k` newest included values of each slot's evicted rows: the ones evicted
+        now (newest first), then those kept from earlier evictions, at most `last_k` in all."""
+        P, S, k = self.pos, self.slot, self.inputs[i].last_k
+        seg = np.repeat(np.arange(len(sel)), kk)[inc]  # per included evicted row: its slot (in sel)
+        v = P[f"v:{self.inputs[i].column}"][gone[inc]]
+        c = np.bincount(seg, minlength=len(sel))
+        from_end = np.cumsum(c)[seg] - 1 - np.arange(len(seg))  # 0 for each slot's newest
+        old = np.stack([S[f"lk:{i}:{r}"][sel] for r in range(k)])
+        old_n = S[f"lkn:{i}"][sel].astype(np.int64)
+        cols = np.arange(len(sel))
+        for r in range(k):
+            new = np.zeros(len(sel), v.dtype)
+            at = from_end == r
+            new[seg[at]] = v[at]
+            back = np.clip(r - c, 0, k - 1)  # the r-th value is the (r - c)-th kept one
+            S[f"lk:{i}:{r}"][sel] = np.where(r < c, new, np.where(r - c < old_n, old[back, cols], 0))
+        S[f"lkn:{i}"][sel] = np.minimum(c + old_n, k)
+
     def evict(self, cutoff: int) -> None:
         """Drop rows with time < cutoff (keeping the last one per entity for as-of lookups),
         folding what lifetime aggregations need into each slot's running state."""
@@ -518,10 +543,13 @@ class Table(Appending):
                     P[f"slo:{i}"][rest] += two_sum_err(hi, -h0[g], d) - l0[g]
                     P[f"shi:{i}"][rest] = d
             folds = [kind for kind in ("min", "max") if f"ex:{kind}:{i}" in S]
-            if f"elv:{i}" in S or f"efv:{i}" in S or folds:  # last / first included evicted row, extremes
+            newest = f"lkn:{i}" in S
+            if f"elv:{i}" in S or f"efv:{i}" in S or folds or newest:  # running state of the evicted rows
                 gone = ranges(s, kk)
                 inc = self.included(i, gone)
                 cuts = np.cumsum(kk) - kk
+                if newest:
+                    self._fold_newest(i, sel, gone, inc, kk)
                 if folds:
                     v = P[f"v:{inp.column}"][gone]
                     some = np.logical_or.reduceat(inc, cuts)

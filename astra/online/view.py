@@ -323,10 +323,30 @@ class WindowView:
         st, ln = self.q.start[self.ti], self.q.length[self.ti]
         return self.b - count_before(end, st, ln, self.q.t)  # excluded rows' ends are their times
 
+    def extend_with_evicted(self, lists: np.ndarray, k: int) -> None:
+        """Complete each query's newest-first tuple of values (`lists`, shorter than k where the
+        retained rows hold fewer) with the newest values of its evicted rows, in place."""
+        tb = self.table
+        counts = tb.slot.get(f"lkn:{self.i}")
+        if counts is None:
+            return
+        s = self.q.slots[self.ti]
+        n_old = counts[s]
+        short = np.flatnonzero((n_old > 0) & (np.fromiter(map(len, lists), np.int64, len(lists)) < k))
+        if not len(short):
+            return
+        kept = [tb.decode(self.column, tb.slot[f"lk:{self.i}:{r}"][s[short]]).tolist()
+                for r in range(min(k, tb.inputs[self.i].last_k))]
+        for j, q in enumerate(short.tolist()):
+            have = lists[q]
+            more = min(int(n_old[q]), k - len(have), len(kept))
+            lists[q] = have + tuple(kept[r][j] for r in range(more))
+
     def gather(self) -> tuple[np.ndarray, np.ndarray]:
         """(query index, value) of every included row in the window, by query then (time, arrival).
 
-        Gather kernels need every row: their tables are never evicted under a lifetime view."""
+        Gather kernels need every row: under a lifetime view their tables are never evicted (but
+        for last_k, which keeps its evicted values, `extend_with_evicted`)."""
         st, b = self.q.start[self.ti], self.b
         a = np.zeros_like(b) if self.lifetime else self.a
         rows = ranges(st + a, b - a)

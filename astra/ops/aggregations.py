@@ -349,10 +349,15 @@ class LastK(Aggregation):
         return w.last_k(column, param)
 
 
+    online_mergeable = True  # the k latest included evicted values are kept per entity
+
     def online(self, w, out, param):
         from astra.online.grouped import group_last_k
 
-        return group_last_k(*w.gather(), w.n, param)
+        got = group_last_k(*w.gather(), w.n, param)
+        if w.lifetime:  # fewer than k retained values: the newest evicted ones follow
+            w.extend_with_evicted(got.values, param)
+        return got
 
 
 AGGREGATIONS: dict[str, Aggregation] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from astra.lang.types import FLOAT64, INT64, STRING, TIMESTAMP
+from astra.lang.types import FLOAT64, INT64, STRING, TIMESTAMP, Type
 from astra.online import HorizonError, LateRowError, SchemaError, Store, UnknownServiceError, compile_service
 from astra.plan import ir
 
@@ -36,6 +36,8 @@ def make_plan(composite: bool = False) -> ir.Plan:
         "first_life": (agg("first", "s", None, STRING.nullable()), STRING.nullable()),
         "min_life": (agg("min", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
         "max_life": (agg("max", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
+        "last3_life": (ir.Aggregate(op="last_k", key=ek, column="s", where=None, window=None, param=3,
+                                    type=Type.list_of(STRING)), Type.list_of(STRING)),
         "last10": (agg("last", "s", 10, STRING.nullable()), STRING.nullable()),
         "c": (ir.AsOf(key=sk, column="c", type=STRING.nullable()), STRING.nullable()),
         "ratio": (ir.Apply(op="/", args=(ir.RequestInput(request="req", field="amount", type=FLOAT64.nullable()),
@@ -96,6 +98,7 @@ def test_eviction_keeps_lifetime_state_and_sets_horizon():
     batch = store.get("svc@v1", [{"uid": 1}] * 9, at=100).rows()  # 9 entities: the vectorised plan
     for row in (r, batch[0], batch[8]):
         assert (row["min_life"], row["max_life"]) == (0.0, 99.0)
+    assert r["last3_life"] == ("s99", "s98", "s97")  # all retained
     # evicted extremes combine with earlier ones (a later one wins only when it is more extreme);
     # nulls never count.  Times 100-120 evict 89-109: the new evicted values (89-99, 1.0) must not
     # replace the 0.0 evicted before; the retained rows then hold only 1.0 and null.
@@ -110,6 +113,26 @@ def test_eviction_keeps_lifetime_state_and_sets_horizon():
         assert (row["min_life"], row["max_life"], row["n_life"]) == (-5.0, 99.0, 300)
     with pytest.raises(HorizonError, match="horizon"):
         get(store, 1, 0)
+
+
+def test_lifetime_last_k_keeps_the_newest_evicted_values():
+    store = Store(make_plan())  # retention: the 10 µs window, so rows older than watermark - 10 go
+
+    def last3(at):
+        single = get(store, 1, at)["last3_life"]
+        batch = store.get("svc@v1", [{"uid": 1}] * 9, at=at).rows()[5]["last3_life"]  # the vectorised plan
+        assert single == batch
+        return single
+
+    store.push("ev", [ev(1, t, s=None if t == 5 else f"a{t}") for t in range(10)])
+    store.push("ev", [ev(1, t, s=None) for t in range(10, 31)])  # evicts t < 20: a0-a9 (a5 is null)
+    assert store.tables[0].slot["start"][1] >= 20
+    assert last3(31) == ("a9", "a8", "a7")  # the retained rows hold only nulls
+    store.push("ev", [ev(1, 31, s="c31")] + [ev(1, t, s=None) for t in range(32, 51)])  # evicts c31 too
+    assert last3(51) == ("c31", "a9", "a8")  # newly evicted first, then the ones kept before
+    store.push("ev", [ev(1, 51, s="d51")])
+    assert last3(52) == ("d51", "c31", "a9")  # retained values first
+    assert last3(60) == ("d51", "c31", "a9")
 
 
 def test_snapshot_as_of_moves_and_survives_eviction():
