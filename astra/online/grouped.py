@@ -28,13 +28,22 @@ def group_extreme(qid: np.ndarray, vals: np.ndarray, n: int, largest: bool) -> V
     return Vec(out, ok)
 
 
-def group_moments(qid: np.ndarray, vals: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per query, (count, sum of squared deviations from the mean): two passes for accuracy."""
+def group_moments(qid: np.ndarray, vals: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per query, (count, mean, sum of squared deviations from the mean): two passes for accuracy."""
     x = vals.astype(np.float64)
     cnt = np.bincount(qid, minlength=n)
     mean = np.bincount(qid, weights=x, minlength=n) / np.maximum(cnt, 1)
     dev = x - mean[qid]
-    return cnt, np.bincount(qid, weights=dev * dev, minlength=n)
+    return cnt, mean, np.bincount(qid, weights=dev * dev, minlength=n)
+
+
+def combine_moments(na, ma, m2a, nb, mb, m2b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (count, mean, M2) of two disjoint sets of values from theirs (Chan et al.)."""
+    n = na + nb
+    safe = np.maximum(n, 1)
+    delta = mb - ma
+    mean = ma + delta * (nb / safe)
+    return n, mean, m2a + m2b + delta * delta * (na * nb / safe)
 
 
 def group_last_k(qid: np.ndarray, vals: np.ndarray, n: int, k: int) -> Vec:

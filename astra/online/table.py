@@ -135,6 +135,9 @@ class Table(Appending):
             for kind in ("min", "max"):  # the extreme of the included evicted values (numbers and times)
                 if kind in inp.needs and inp.numeric:
                     d[f"ex:{kind}:{i}"], d[f"exm:{kind}:{i}"] = self.columns[inp.column], np.dtype(bool)
+            if "moments" in inp.needs:  # count, mean and M2 of the included evicted values
+                d[f"vn:{i}"], d[f"vmean:{i}"], d[f"vm2:{i}"] = (np.dtype(np.int64), np.dtype(np.float64),
+                                                                np.dtype(np.float64))
             if inp.last_k and inp.column is not None:  # the newest included evicted values, newest first
                 d[f"lkn:{i}"] = np.dtype(np.int32)
                 for r in range(inp.last_k):
@@ -483,6 +486,16 @@ class Table(Appending):
         self._maybe_compact(force=True)
 
     # ------------------------------------------------------------------ eviction
+    def _fold_moments(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
+        """Fold the included evicted values into each slot's (count, mean, M2)."""
+        from astra.online.grouped import combine_moments, group_moments
+
+        S = self.slot
+        seg = np.repeat(np.arange(len(sel)), kk)[inc]
+        n, mean, m2 = group_moments(seg, self.pos[f"v:{self.inputs[i].column}"][gone[inc]], len(sel))
+        got = combine_moments(S[f"vn:{i}"][sel], S[f"vmean:{i}"][sel], S[f"vm2:{i}"][sel], n, mean, m2)
+        S[f"vn:{i}"][sel], S[f"vmean:{i}"][sel], S[f"vm2:{i}"][sel] = got
+
     def _fold_newest(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
         """Keep the `last_k` newest included values of each slot's evicted rows: the ones evicted
         now (newest first), then those kept from earlier evictions, at most `last_k` in all."""
@@ -543,13 +556,15 @@ class Table(Appending):
                     P[f"slo:{i}"][rest] += two_sum_err(hi, -h0[g], d) - l0[g]
                     P[f"shi:{i}"][rest] = d
             folds = [kind for kind in ("min", "max") if f"ex:{kind}:{i}" in S]
-            newest = f"lkn:{i}" in S
-            if f"elv:{i}" in S or f"efv:{i}" in S or folds or newest:  # running state of the evicted rows
+            newest, moments = f"lkn:{i}" in S, f"vn:{i}" in S
+            if f"elv:{i}" in S or f"efv:{i}" in S or folds or newest or moments:  # running state of evicted rows
                 gone = ranges(s, kk)
                 inc = self.included(i, gone)
                 cuts = np.cumsum(kk) - kk
                 if newest:
                     self._fold_newest(i, sel, gone, inc, kk)
+                if moments:
+                    self._fold_moments(i, sel, gone, inc, kk)
                 if folds:
                     v = P[f"v:{inp.column}"][gone]
                     some = np.logical_or.reduceat(inc, cuts)

@@ -323,6 +323,17 @@ class WindowView:
         st, ln = self.q.start[self.ti], self.q.length[self.ti]
         return self.b - count_before(end, st, ln, self.q.t)  # excluded rows' ends are their times
 
+    def with_evicted_moments(self, n: np.ndarray, mean: np.ndarray, m2: np.ndarray):
+        """(count, mean, M2) of the retained values combined with those of the evicted ones."""
+        tb = self.table
+        vn = tb.slot.get(f"vn:{self.i}")
+        if vn is None:
+            return n, mean, m2
+        from astra.online.grouped import combine_moments
+
+        s = self.q.slots[self.ti]
+        return combine_moments(n, mean, m2, vn[s], tb.slot[f"vmean:{self.i}"][s], tb.slot[f"vm2:{self.i}"][s])
+
     def extend_with_evicted(self, lists: np.ndarray, k: int) -> None:
         """Complete each query's newest-first tuple of values (`lists`, shorter than k where the
         retained rows hold fewer) with the newest values of its evicted rows, in place."""

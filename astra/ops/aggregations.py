@@ -313,10 +313,14 @@ class Variance(Aggregation):
         return variance
 
 
+    online_needs, online_mergeable = frozenset({"gather", "moments"}), True  # evicted rows: (n, mean, M2)
+
     def online(self, w, out, param):
         from astra.online.grouped import group_moments
 
-        n, m2 = group_moments(*w.gather(), w.n)
+        n, mean, m2 = group_moments(*w.gather(), w.n)
+        if w.lifetime:  # and the moments of the entity's evicted values
+            n, mean, m2 = w.with_evicted_moments(n, mean, m2)
         return Vec(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
 
 

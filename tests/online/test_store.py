@@ -3,6 +3,8 @@ keys, snapshots, request inputs, the horizon, save/load and errors."""
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 import pytest
 
@@ -36,6 +38,7 @@ def make_plan(composite: bool = False) -> ir.Plan:
         "first_life": (agg("first", "s", None, STRING.nullable()), STRING.nullable()),
         "min_life": (agg("min", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
         "max_life": (agg("max", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
+        "var_life": (agg("variance", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
         "last3_life": (ir.Aggregate(op="last_k", key=ek, column="s", where=None, window=None, param=3,
                                     type=Type.list_of(STRING)), Type.list_of(STRING)),
         "last10": (agg("last", "s", 10, STRING.nullable()), STRING.nullable()),
@@ -133,6 +136,28 @@ def test_lifetime_last_k_keeps_the_newest_evicted_values():
     store.push("ev", [ev(1, 51, s="d51")])
     assert last3(52) == ("d51", "c31", "a9")  # retained values first
     assert last3(60) == ("d51", "c31", "a9")
+
+
+def test_lifetime_variance_folds_evicted_moments():
+    import statistics
+
+    store = Store(make_plan())
+
+    def var(at):
+        single = get(store, 1, at)["var_life"]
+        batch = store.get("svc@v1", [{"uid": 1}] * 9, at=at).rows()[2]["var_life"]
+        assert single == batch
+        return single
+
+    store.push("ev", [ev(1, t, float(t + 1)) for t in range(20)])  # 1 .. 20
+    store.push("ev", [ev(1, t, None) for t in range(20, 36)])  # evicts every valued row
+    assert store.tables[0].slot["start"][1] >= 20
+    assert math.isclose(var(36), statistics.variance(range(1, 21)), rel_tol=1e-12)  # 35
+    store.push("ev", [ev(1, 36, 100.0)])  # retained and evicted values together
+    want = statistics.variance([*range(1, 21), 100])
+    assert math.isclose(var(37), want, rel_tol=1e-12)
+    store.push("ev", [ev(1, t, None) for t in range(37, 61)])  # evicts 100.0: two folds combined
+    assert math.isclose(var(61), want, rel_tol=1e-12)
 
 
 def test_snapshot_as_of_moves_and_survives_eviction():
