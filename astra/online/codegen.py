@@ -110,13 +110,8 @@ class _Emitter:
         return var
 
     def _expr(self, e: ir.Expr) -> str:
+        """The nodes both plans spell alike; the rest is `_leaf`, per plan."""
         match e:
-            case ir.Const():
-                return self.line(f"_const(n, {self.literal(e.value)}, {self.bind(e.type, 'T')})")
-            case ir.Now():
-                return self.line("Vec(q.t, ones)")
-            case ir.Column():
-                return self.line(f"cols[{e.name!r}]")
             case ir.RequestInput():
                 return self.line(f"req[{f'{e.request}.{e.field}'!r}]")
             case ir.FeatureRef():
@@ -124,12 +119,24 @@ class _Emitter:
             case ir.AsOf():
                 return self._asof(e)
             case ir.Aggregate():
-                ti, inp, j = self._window(e)
-                agg = self.bind(AGGREGATIONS[e.op].online, "A")
-                return self.line(f"{agg}(q.view({ti}, {inp}, {j}), {self.bind(e.type, 'T')}, {e.param!r})")
+                return self._aggregate(e, *self._window(e))
             case ir.Apply():
                 return self._apply(e)
+        return self._leaf(e)
+
+    def _leaf(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Const():
+                return self.line(f"_const(n, {self.literal(e.value)}, {self.bind(e.type, 'T')})")
+            case ir.Now():
+                return self.line("Vec(q.t, ones)")
+            case ir.Column():
+                return self.line(f"cols[{e.name!r}]")
         raise TypeError(f"online codegen: unexpected node {type(e).__name__}")
+
+    def _aggregate(self, e: ir.Aggregate, ti: int, inp: int, j: int) -> str:
+        agg = self.bind(AGGREGATIONS[e.op].online, "A")
+        return self.line(f"{agg}(q.view({ti}, {inp}, {j}), {self.bind(e.type, 'T')}, {e.param!r})")
 
     def _window(self, e: ir.Aggregate) -> tuple[int, int, int]:
         """An aggregation's table, input and window slot; the window is registered for `prepare`."""
@@ -169,26 +176,18 @@ class _OneEmitter(_Emitter):
     Aggregations call their `online_one` kernel on `astra.online.single.Single`; scalar operators
     run their numpy lowering on one-element arrays, so both plans share one implementation."""
 
-    def _expr(self, e: ir.Expr) -> str:
+    def _leaf(self, e: ir.Expr) -> str:
         match e:
             case ir.Const():
                 value = tuple(e.value) if e.type.name == "list" and e.value is not None else e.value
                 return self.line(self.literal(value))
             case ir.Now():
                 return "q.t"
-            case ir.RequestInput():
-                return self.line(f"req[{f'{e.request}.{e.field}'!r}]")
-            case ir.FeatureRef():
-                return self.features[e.feature]
-            case ir.AsOf():
-                return self._asof(e)
-            case ir.Aggregate():
-                ti, inp, j = self._window(e)
-                agg = self.bind(AGGREGATIONS[e.op].online_one, "A")
-                return self.line(f"{agg}(q, {ti}, {inp}, {j}, {self.bind(e.type, 'T')}, {e.param!r})")
-            case ir.Apply():
-                return self._apply(e)
         raise TypeError(f"online codegen (single entity): unexpected node {type(e).__name__}")
+
+    def _aggregate(self, e: ir.Aggregate, ti: int, inp: int, j: int) -> str:
+        agg = self.bind(AGGREGATIONS[e.op].online_one, "A")
+        return self.line(f"{agg}(q, {ti}, {inp}, {j}, {self.bind(e.type, 'T')}, {e.param!r})")
 
     def _apply(self, e: ir.Apply) -> str:
         op = SCALARS[e.op]
