@@ -305,11 +305,7 @@ class Engine:
         if rows:
             try:
                 report = self.store.push(src.name, rows, on_late="report")
-                if self.store.horizon != self.horizon:
-                    # evicted rows are folded into lifetime state, which may round a float sum
-                    # differently in its last bit: cached answers must not outlive that
-                    self.horizon = self.store.horizon
-                    self.cache.clear()
+                self._track_horizon()
             except Exception as exc:  # the store may be half-updated and no longer matches the log
                 self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
                                f"server stopped answering so no unlogged state is served: restart it")
@@ -358,9 +354,7 @@ class Engine:
                                f"read-only server stopped answering: restart it")
                 print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
                 return 0
-            if self.store.horizon != self.horizon:
-                self.horizon = self.store.horizon
-                self.cache.clear()
+            self._track_horizon()
             self.pushes += 1
             self._invalidate(src, rec["rows"])
         self.metrics.followed.inc(len(records))
@@ -387,6 +381,14 @@ class Engine:
         self.follower.close()
         self.follower = Follower(self.state, *stats["position"])
         self.metrics.reloads.inc()
+
+    def _track_horizon(self) -> None:
+        """After rows reached the store: when eviction moved the horizon, drop the cache (evicted
+        rows are folded into lifetime state, which may round a float sum differently in its last
+        bit, and cached answers must equal the store's)."""
+        if self.store.horizon != self.horizon:
+            self.horizon = self.store.horizon
+            self.cache.clear()
 
     def _invalidate(self, source: str, rows: list[dict]) -> None:
         cache = self.cache
