@@ -132,8 +132,8 @@ class Table(Appending):
                 d[f"efv:{i}"], d[f"efm:{i}"] = self.columns[inp.column], np.dtype(bool)  # first evicted value
             if inp.column is not None and "li" in inp.needs:
                 d[f"elv:{i}"], d[f"elm:{i}"] = self.columns[inp.column], np.dtype(bool)  # last evicted value
-            for kind in ("min", "max"):  # the extreme of the included evicted values (numbers and times)
-                if kind in inp.needs and inp.numeric:
+            for kind in ("min", "max"):  # the extreme of the included evicted values (numbers, times, strings)
+                if kind in inp.needs and (inp.numeric or inp.column in self.strings):
                     d[f"ex:{kind}:{i}"], d[f"exm:{kind}:{i}"] = self.columns[inp.column], np.dtype(bool)
             if "moments" in inp.needs:  # count, mean and M2 of the included evicted values
                 d[f"vn:{i}"], d[f"vmean:{i}"], d[f"vm2:{i}"] = (np.dtype(np.int64), np.dtype(np.float64),
@@ -486,6 +486,14 @@ class Table(Appending):
         self._maybe_compact(force=True)
 
     # ------------------------------------------------------------------ eviction
+    def _string_order(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the codes of a string column in string order, each code's rank in that order)."""
+        strings = self.decode(column, np.arange(len(self.dicts[column][0])))
+        order = np.argsort(strings, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        return order, rank
+
     def _fold_moments(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
         """Fold the included evicted values into each slot's (count, mean, M2)."""
         from astra.online.grouped import combine_moments, group_moments
@@ -568,12 +576,20 @@ class Table(Appending):
                 if folds:
                     v = P[f"v:{inp.column}"][gone]
                     some = np.logical_or.reduceat(inc, cuts)
+                    # strings are dictionary codes: compare their ranks in string order instead
+                    order, rank = self._string_order(inp.column) if inp.column in self.dicts else (None, None)
+                    if rank is not None:
+                        v = rank[v]
                 for kind in folds:
                     red = np.minimum if kind == "min" else np.maximum
                     got = red.reduceat(np.where(inc, v, identity(v.dtype, kind)), cuts)
                     val, has = S[f"ex:{kind}:{i}"], S[f"exm:{kind}:{i}"]
                     old = has[sel]
-                    val[sel] = np.where(old & some, red(val[sel], got), np.where(some, got, val[sel]))
+                    cur = val[sel] if rank is None else rank[val[sel]]
+                    best = np.where(old & some, red(cur, got), np.where(some, got, cur))
+                    if rank is not None:  # back to codes (rows with neither keep theirs)
+                        best = np.where(old | some, order[np.clip(best, 0, len(order) - 1)], val[sel])
+                    val[sel] = best
                     has[sel] = old | some
                 if f"elv:{i}" in S:
                     li = np.maximum.reduceat(np.where(inc, gone, -1), cuts)

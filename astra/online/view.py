@@ -207,10 +207,19 @@ class WindowView:
         kind = "max" if largest else "min"
         key = f"{kind}:{self.i}"
         tb = self.table
-        if key not in tb.blocks:
+        if key not in tb.blocks:  # strings (and numbers of a table without block tables)
             from astra.online.grouped import group_extreme
 
-            return group_extreme(*self.gather(), self.n, largest)
+            got = group_extreme(*self.gather(), self.n, largest)
+            flags = tb.slot.get(f"exm:{kind}:{self.i}") if self.lifetime else None
+            if flags is None:
+                return got
+            s = self.q.slots[self.ti]
+            has = flags[s]
+            old = tb.decode(self.column, tb.slot[f"ex:{kind}:{self.i}"][s])
+            wins = (got.values > old) if largest else (got.values < old)
+            out = np.where(got.valid & has, np.where(wins, got.values, old), np.where(has, old, got.values))
+            return Vec(out, got.valid | has)
         out = self._extreme(tb, kind)  # the retained rows (the identity where none is included)
         flags = tb.slot.get(f"exm:{kind}:{self.i}") if self.lifetime else None
         if flags is not None:  # and the extreme of the entity's evicted values

@@ -192,9 +192,8 @@ class _Extreme(Aggregation):
         return w.extreme(largest=self.name == "max")  # block sparse table (numbers), else a gather
 
     def online_mergeable_for(self, column):
-        # numbers and times: evicted rows fold into one running extreme per entity (strings are
-        # compared decoded, and their codes are not ordered: those tables keep every row)
-        return column is not None and (column.is_numeric or column.name in ("timestamp", "duration"))
+        # numbers, times and strings: evicted rows fold into one running extreme per entity
+        return column is not None and (column.is_numeric or column.name in ("timestamp", "duration", "string"))
 
     def online_one(self, q, ti, i, j, out, param):
         return q.extreme(ti, i, j, largest=self.name == "max")

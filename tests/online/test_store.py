@@ -39,6 +39,8 @@ def make_plan(composite: bool = False) -> ir.Plan:
         "min_life": (agg("min", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
         "max_life": (agg("max", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
         "var_life": (agg("variance", "x", None, FLOAT64.nullable()), FLOAT64.nullable()),
+        "smin_life": (agg("min", "s", None, STRING.nullable()), STRING.nullable()),
+        "smax_life": (agg("max", "s", None, STRING.nullable()), STRING.nullable()),
         "last3_life": (ir.Aggregate(op="last_k", key=ek, column="s", where=None, window=None, param=3,
                                     type=Type.list_of(STRING)), Type.list_of(STRING)),
         "last10": (agg("last", "s", 10, STRING.nullable()), STRING.nullable()),
@@ -118,24 +120,26 @@ def test_eviction_keeps_lifetime_state_and_sets_horizon():
         get(store, 1, 0)
 
 
-def test_lifetime_last_k_keeps_the_newest_evicted_values():
+def test_lifetime_last_k_and_string_extremes_keep_evicted_values():
     store = Store(make_plan())  # retention: the 10 µs window, so rows older than watermark - 10 go
 
-    def last3(at):
-        single = get(store, 1, at)["last3_life"]
-        batch = store.get("svc@v1", [{"uid": 1}] * 9, at=at).rows()[5]["last3_life"]  # the vectorised plan
-        assert single == batch
-        return single
+    def life(at):
+        single = get(store, 1, at)
+        batch = store.get("svc@v1", [{"uid": 1}] * 9, at=at).rows()[5]  # the vectorised plan
+        names = ("last3_life", "smin_life", "smax_life")
+        assert [single[k] for k in names] == [batch[k] for k in names]
+        return tuple(single[k] for k in names)
 
-    store.push("ev", [ev(1, t, s=None if t == 5 else f"a{t}") for t in range(10)])
-    store.push("ev", [ev(1, t, s=None) for t in range(10, 31)])  # evicts t < 20: a0-a9 (a5 is null)
+    store.push("ev", [ev(1, t, s=None if t == 5 else f"b{t}") for t in range(10)])
+    store.push("ev", [ev(1, t, s=None) for t in range(10, 31)])  # evicts t < 20: b0-b9 (b5 is null)
     assert store.tables[0].slot["start"][1] >= 20
-    assert last3(31) == ("a9", "a8", "a7")  # the retained rows hold only nulls
+    assert life(31) == (("b9", "b8", "b7"), "b0", "b9")  # the retained rows hold only nulls
     store.push("ev", [ev(1, 31, s="c31")] + [ev(1, t, s=None) for t in range(32, 51)])  # evicts c31 too
-    assert last3(51) == ("c31", "a9", "a8")  # newly evicted first, then the ones kept before
-    store.push("ev", [ev(1, 51, s="d51")])
-    assert last3(52) == ("d51", "c31", "a9")  # retained values first
-    assert last3(60) == ("d51", "c31", "a9")
+    assert life(51) == (("c31", "b9", "b8"), "b0", "c31")  # newly evicted first, then those kept before
+    store.push("ev", [ev(1, 51, s="a51")] + [ev(1, t, s=None) for t in range(52, 70)])  # evicts a51
+    assert life(70) == (("a51", "c31", "b9"), "a51", "c31")  # a later string that sorts first
+    store.push("ev", [ev(1, 70, s="d70")])
+    assert life(71) == (("d70", "a51", "c31"), "a51", "d70")  # retained values first
 
 
 def test_lifetime_variance_folds_evicted_moments():
