@@ -486,6 +486,28 @@ class Table(Appending):
         self._maybe_compact(force=True)
 
     # ------------------------------------------------------------------ eviction
+    def _fold_extremes(self, i: int, kinds: list[str], sel: np.ndarray, gone: np.ndarray, inc: np.ndarray,
+                       cuts: np.ndarray) -> None:
+        """Fold the included evicted values into each slot's running min and/or max."""
+        S, column = self.slot, self.inputs[i].column
+        v = self.pos[f"v:{column}"][gone]
+        some = np.logical_or.reduceat(inc, cuts)
+        # strings are dictionary codes: compare their ranks in string order instead
+        order, rank = self._string_order(column) if column in self.dicts else (None, None)
+        if rank is not None:
+            v = rank[v]
+        for kind in kinds:
+            red = np.minimum if kind == "min" else np.maximum
+            got = red.reduceat(np.where(inc, v, identity(v.dtype, kind)), cuts)
+            val, has = S[f"ex:{kind}:{i}"], S[f"exm:{kind}:{i}"]
+            old = has[sel]
+            cur = val[sel] if rank is None else rank[val[sel]]
+            best = np.where(old & some, red(cur, got), np.where(some, got, cur))
+            if rank is not None:  # back to codes (slots with neither keep theirs)
+                best = np.where(old | some, order[np.clip(best, 0, len(order) - 1)], val[sel])
+            val[sel] = best
+            has[sel] = old | some
+
     def _string_order(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(the codes of a string column in string order, each code's rank in that order)."""
         strings = self.decode(column, np.arange(len(self.dicts[column][0])))
@@ -574,23 +596,7 @@ class Table(Appending):
                 if moments:
                     self._fold_moments(i, sel, gone, inc, kk)
                 if folds:
-                    v = P[f"v:{inp.column}"][gone]
-                    some = np.logical_or.reduceat(inc, cuts)
-                    # strings are dictionary codes: compare their ranks in string order instead
-                    order, rank = self._string_order(inp.column) if inp.column in self.dicts else (None, None)
-                    if rank is not None:
-                        v = rank[v]
-                for kind in folds:
-                    red = np.minimum if kind == "min" else np.maximum
-                    got = red.reduceat(np.where(inc, v, identity(v.dtype, kind)), cuts)
-                    val, has = S[f"ex:{kind}:{i}"], S[f"exm:{kind}:{i}"]
-                    old = has[sel]
-                    cur = val[sel] if rank is None else rank[val[sel]]
-                    best = np.where(old & some, red(cur, got), np.where(some, got, cur))
-                    if rank is not None:  # back to codes (rows with neither keep theirs)
-                        best = np.where(old | some, order[np.clip(best, 0, len(order) - 1)], val[sel])
-                    val[sel] = best
-                    has[sel] = old | some
+                    self._fold_extremes(i, folds, sel, gone, inc, cuts)
                 if f"elv:{i}" in S:
                     li = np.maximum.reduceat(np.where(inc, gone, -1), cuts)
                     got = li >= 0
