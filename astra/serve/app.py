@@ -176,7 +176,8 @@ class App:
                                  auth.encode() if auth else None, read, scope.client.rpartition(":")[0] or None)
         if out is not None:
             status, payload, headers = out
-            proto.response_bytes(status, headers, payload)
+            with contextlib.suppress(RuntimeError):  # granian's RSGIProtocolClosed: the client went away
+                proto.response_bytes(status, headers, payload)
 
     # ------------------------------------------------------------------ both: one request, start to finish
     def start(self, loop) -> None:
