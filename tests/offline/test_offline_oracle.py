@@ -15,7 +15,7 @@ BENCH = ROOT.parent / "shared" / "bench"
 
 @pytest.mark.skipif(not (BENCH / "reference_duckdb.py").exists(),
                     reason=f"the shared benchmark kit is not at {BENCH}")
-def test_fraud_model_matches_duckdb(tmp_path):
+def test_fraud_model_matches_duckdb(tmp_path, monkeypatch):
     data = tmp_path / "data"
     run = [sys.executable]
     subprocess.run([*run, BENCH / "gen_data.py", data, "--events", "20000", "--labels", "3000", "--users", "500"],
@@ -25,5 +25,21 @@ def test_fraud_model_matches_duckdb(tmp_path):
                     "--spine", data / "labels.parquet", "--data-root", data, "--out", tmp_path / "astra.parquet"],
                    check=True, cwd=ROOT)
     cmp = subprocess.run([*run, BENCH / "compare.py", tmp_path / "ref.parquet", tmp_path / "astra.parquet"],
+                         capture_output=True, text=True)
+    assert cmp.returncode == 0, cmp.stdout + cmp.stderr
+
+    # again through the Python API, the source cut into chunks of a few hundred rows answered
+    # on two threads: chunk edges must not change a single value
+    import polars as pl
+
+    from astra import Project
+    from astra.offline import evaluate
+
+    monkeypatch.setattr(evaluate, "CHUNK_ROWS", 397)
+    monkeypatch.setattr(evaluate, "CHUNK_THREADS", 2)
+    spine = pl.read_parquet(data / "labels.parquet")
+    Project.load(ROOT / "features").backfill(spine, service="fraud_model@v1", data_root=data) \
+        .write_parquet(tmp_path / "chunked.parquet")
+    cmp = subprocess.run([*run, BENCH / "compare.py", tmp_path / "ref.parquet", tmp_path / "chunked.parquet"],
                          capture_output=True, text=True)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
