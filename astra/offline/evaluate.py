@@ -206,9 +206,14 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     else:
         with ThreadPoolExecutor(CHUNK_THREADS) as pool:
             parts = list(pool.map(chunk, source.chunks(CHUNK_ROWS)))
-    # chunks hold consecutive sorted queries: concatenated, then one gather back to spine order
-    names = {n: f"c{i}" for i, n in enumerate(nodes)}
-    frame = pl.DataFrame([pl.concat([p[n] for p in parts], rechunk=True).alias(names[n]).cast(polars_dtype(n.type))
-                          if parts else pl.Series(names[n], [], polars_dtype(n.type)) for n in nodes])
-    frame = source.to_spine(frame)
-    return {n: frame[names[n]] for n in nodes}
+    # chunks hold consecutive sorted queries: concatenated, then gathered back to spine order,
+    # one node at a time so that only one node's pieces and copies are alive at once
+    inv = source.spine_positions()
+    del source
+    out = {}
+    for n in nodes:
+        pieces = [p.pop(n) for p in parts]
+        s = pl.concat(pieces, rechunk=True) if pieces else pl.Series([], dtype=polars_dtype(n.type))
+        del pieces
+        out[n] = s.cast(polars_dtype(n.type)).gather(inv)
+    return out

@@ -144,7 +144,7 @@ class SortedSource:
 
     `order[i]` is the frame row at sorted position i; queries are kept in sorted-key order
     (`q_order[j]` is the spine row of sorted query j) so that every binary search runs over
-    sorted needles; `to_spine` restores spine order at the end.  Kernels never see the whole
+    sorted needles; `spine_positions` restores spine order at the end.  Kernels never see the whole
     source: they run on one `EventIndex` (chunk) at a time, whose arrays are small enough to
     stay in cache and whose temporaries reuse the previous chunk's memory instead of faulting
     in fresh pages (at 10M rows that was a third of the CPU time).
@@ -204,11 +204,12 @@ class SortedSource:
                 self._columns[key] = make()
             return self._columns[key]
 
-    def to_spine(self, values: pl.DataFrame) -> pl.DataFrame:
-        """Rows in sorted-query order -> spine order."""
+    def spine_positions(self) -> pl.Series:
+        """For each spine row, its sorted-query position: `values.gather(...)` of a Series in
+        sorted-query order puts it in spine order."""
         inv = np.empty_like(self.q_order)
         inv[self.q_order] = np.arange(self.q_order.size)
-        return values[inv]
+        return pl.Series(inv)
 
 
 class EventIndex:
