@@ -206,14 +206,19 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     else:
         with ThreadPoolExecutor(CHUNK_THREADS) as pool:
             parts = list(pool.map(chunk, source.chunks(CHUNK_ROWS)))
-    # chunks hold consecutive sorted queries: concatenated, then gathered back to spine order,
-    # one node at a time so that only one node's pieces and copies are alive at once
+    # chunks hold consecutive sorted queries: a few nodes at a time, their pieces are
+    # concatenated (and freed) and one parallel gather puts them back in spine order
     inv = source.spine_positions()
     del source
-    out = {}
-    for n in nodes:
-        pieces = [p.pop(n) for p in parts]
-        s = pl.concat(pieces, rechunk=True) if pieces else pl.Series([], dtype=polars_dtype(n.type))
-        del pieces
-        out[n] = s.cast(polars_dtype(n.type)).gather(inv)
+    out: dict[object, pl.Series] = {}
+    for i in range(0, len(nodes), 4):
+        batch = nodes[i:i + 4]
+        frame = pl.DataFrame([_joined([p.pop(n) for p in parts], n).alias(f"c{j}") for j, n in enumerate(batch)])
+        frame = frame[inv]
+        out.update((n, frame[f"c{j}"]) for j, n in enumerate(batch))
     return out
+
+
+def _joined(pieces: list[pl.Series], node: ir.Aggregate | ir.AsOf) -> pl.Series:
+    dtype = polars_dtype(node.type)
+    return pl.concat(pieces, rechunk=True).cast(dtype) if pieces else pl.Series([], dtype=dtype)
