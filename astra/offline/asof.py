@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from astra.offline.windows import _BITS, _bits, gather, stable_argsort
+from astra.offline.windows import _BITS, _bits, gather, sort_with_positions
 
 
 def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: np.ndarray) -> np.ndarray:
@@ -54,10 +54,9 @@ def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: 
     row_off = times - t0
     if step > 1:
         row_off //= step
-    keys, order = _sort_with_positions(pack(ids, row_off), id_bits + t_bits, stable=True)
+    keys, order = sort_with_positions(pack(ids, row_off), stable=True)
     del row_off
-    q_keys, q_order = _sort_with_positions(pack(np.clip(q_ids, id_lo, id_hi), q_off), id_bits + t_bits,
-                                           stable=False)
+    q_keys, q_order = sort_with_positions(pack(np.clip(q_ids, id_lo, id_hi), q_off), stable=False)
     below = np.searchsorted(keys, q_keys, side="left")
     below -= 1  # the last row with key < (id, t): time < t if it has the query's entity
     del q_keys
@@ -68,24 +67,6 @@ def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: 
     out = np.empty(q_ids.size, dtype=np.int64)
     out[q_order] = rows_sorted
     return out
-
-
-def _sort_with_positions(keys: np.ndarray, key_bits: int, stable: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted keys, their input positions); equal keys keep input order when `stable`.
-
-    With the position packed below the key every value is distinct, so a plain sort of values
-    (about twice as fast as a stable arg-sort) gives both; otherwise an arg-sort and a gather."""
-    n = keys.size
-    pos_bits = _bits(n)
-    if key_bits + pos_bits <= _BITS:
-        packed = keys
-        packed <<= pos_bits
-        packed |= np.arange(n, dtype=np.int64)
-        packed = pl.Series(packed).sort().to_numpy()
-        positions = packed & ((1 << pos_bits) - 1)
-        return packed >> pos_bits, positions
-    order = stable_argsort(keys) if stable else pl.Series(keys).arg_sort().to_numpy()
-    return gather(keys, order), order
 
 
 def _latest_rows_ranked(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,

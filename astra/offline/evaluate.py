@@ -173,7 +173,8 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
         got = asof.lookup(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times,
                           [n.column for n in nodes])
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
-    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times)
+    widths = {n.window for n in aggs if n.window is not None}
+    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths)
     del frame, ids  # the source holds what it needs
     lookups = [n for n in nodes if isinstance(n, ir.AsOf)]
     # columns that kernels read over every row are gathered into sorted order together
@@ -202,14 +203,14 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     # Chunks are independent: several at once (NumPy and Polars release the GIL on arrays this
     # size), sharing the source's sorted keys and converted columns.
     if CHUNK_THREADS == 1:
-        parts = [chunk(bounds) for bounds in source.chunks(CHUNK_ROWS)]
+        parts = [chunk(bounds) for bounds in source.chunks]
     else:
         with ThreadPoolExecutor(CHUNK_THREADS) as pool:
-            parts = list(pool.map(chunk, source.chunks(CHUNK_ROWS)))
+            parts = list(pool.map(chunk, source.chunks))
     # chunks hold consecutive sorted queries: a few nodes at a time, their pieces are
     # concatenated (and freed) and one parallel gather puts them back in spine order
     inv = source.spine_positions()
-    del source
+    source = None  # its sorted keys and converted columns are not needed any more
     out: dict[object, pl.Series] = {}
     for i in range(0, len(nodes), 4):
         batch = nodes[i:i + 4]

@@ -187,8 +187,9 @@ def _pairs(index, column: str):
     pos, grp, nulls = _group_order(index, column)
     n = index.keys.size
     ks = index.ks
-    # direct mode: offsets are times - t0; else raw times (offsets are ranks)
-    t = gather(index.keys, pos) & ks.t_span if ks.t_uniq is None else index.times[index.order[pos]]
+    # direct mode: offsets are (times - t0) / step; else raw times (offsets are ranks)
+    direct = ks.t_uniq is None
+    t = gather(index.keys, pos) & ks.t_span if direct else index.times[index.order[pos]]
     same = grp[1:] == grp[:-1]
     del grp
     same &= ~nulls[1:]
@@ -197,6 +198,8 @@ def _pairs(index, column: str):
     i = np.flatnonzero(same)
     del same
     gap = t[i + 1] - t[i]
+    if direct:
+        gap = ks.duration(gap)
     del t
     if n < 2**31:  # positions as int32: half the memory while the pairs are cached
         pos = pos.astype(np.int32)

@@ -40,7 +40,8 @@ def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
         low = min((int(v.min()) for v in values if v.size), default=0)
         high = max((int(v.max()) for v in values if v.size), default=0)
         if high - low < 1 << _BITS:  # else ranks below (the offsets would overflow)
-            return [v - low for v in values]
+            # in place when the array is a copy already (a column read in several chunks)
+            return [np.subtract(v, low, out=v) if v.flags.writeable else v - low for v in values]
     lengths = [f.height for f in frames]
     both = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
     code = None
@@ -59,19 +60,29 @@ def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
 class KeySpace:
     """Packs (id, time) pairs into int64 keys ordered like the pairs.
 
-    The time range is that of the rows and queries; a window start t - w below it is raised
-    to its bottom (no row lies lower, so "row >= t - w" is unchanged), and a distinct-count
-    end beyond it lowered to its top (it is then after every query either way).  When ids and
-    times do not fit side by side in 63 bits, times are replaced by their rank among the row
-    and query times (and then, if still needed, ids by theirs): the same comparisons hold.
+    Times are counted from the earliest row or query time t0 in steps of the greatest common
+    divisor of every row and query offset and window width (whole seconds in most data): all
+    of them are exact multiples, so every comparison of a row time with a query time or a
+    window start is unchanged, and the keys are ~20 bits narrower, which usually leaves room
+    to pack a row's position below them (see `local_order`).  A window start below t0 is
+    raised to t0 (no row lies lower).  When ids and times still do not fit side by side in
+    63 bits, times are replaced by their rank among the row and query times (and then, if
+    needed, ids by theirs): the same comparisons hold.
     """
 
-    def __init__(self, ids: list[np.ndarray], rows: np.ndarray, queries: np.ndarray):
+    def __init__(self, ids: list[np.ndarray], rows: np.ndarray, queries: np.ndarray, widths=()):
         ids = [i for i in ids if i.size] or [np.zeros(1, np.int64)]
         self.id_max = max(int(i.max()) for i in ids)
         times = [t for t in (rows, queries) if t.size] or [np.zeros(1, np.int64)]
         self.t0 = min(int(t.min()) for t in times)
-        self.t_bits = _bits(max(int(t.max()) for t in times) - self.t0 + 1)
+        step = int(np.gcd.reduce(np.array(list(widths), dtype=np.int64))) if widths else 0
+        for t in times:  # by slices: no temporary the size of the source
+            for i in range(0, t.size, 1 << 20):
+                if step == 1:
+                    break
+                step = int(np.gcd(step, np.gcd.reduce(t[i:i + (1 << 20)] - self.t0)))
+        self.step = step or 1
+        self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
         self.t_uniq: np.ndarray | None = None
         self.id_uniq: np.ndarray | None = None
         if _bits(self.id_max) + self.t_bits > _BITS:
@@ -88,33 +99,34 @@ class KeySpace:
         """Order-preserving small non-negative integer for row and query times."""
         if self.t_uniq is not None:
             return np.searchsorted(self.t_uniq, t)
-        return t - self.t0
+        return (t - self.t0) // self.step if self.step > 1 else t - self.t0
 
     def start_offset(self, t: np.ndarray) -> np.ndarray:
         """Offset of a window start: a row time r >= t exactly when offset(r) >= start_offset(t)."""
         if self.t_uniq is not None:
             return np.searchsorted(self.t_uniq, t, side="left")
-        return np.maximum(t - self.t0, 0)
+        return np.maximum(t - self.t0, 0) // self.step
 
-    def end_offset(self, t: np.ndarray) -> np.ndarray:
-        """Offset of an expiry time: t < q exactly when end_offset(t) < offset(q) for query times q."""
-        if self.t_uniq is not None:
-            return np.searchsorted(self.t_uniq, t, side="right") - 1
-        return np.minimum(t - self.t0, self.t_span)
+    def duration(self, offsets: np.ndarray) -> np.ndarray:
+        """Time between two rows (µs) from the difference of their offsets (direct mode)."""
+        return offsets * self.step if self.step > 1 else offsets
 
     def pack(self, ids: np.ndarray, t: np.ndarray, offset=None, reuse: bool = False) -> np.ndarray:
         """Keys for (ids, t); `offset` maps times (default: `offset`, for row and query times).
         With `reuse`, the caller gives up `ids` and its buffer becomes the keys."""
         if self.id_uniq is not None:
             ids = np.searchsorted(self.id_uniq, ids)
-        if reuse and ids.flags.writeable and ids.flags.owndata:
+        if reuse and ids.flags.writeable:
             k = ids
             k <<= self.t_bits
         else:
             k = ids << self.t_bits
-        if offset is None and self.t_uniq is None:  # in place: one allocation for 10M-row sources
-            k += t
-            k -= self.t0
+        if offset is None and self.t_uniq is None:  # in place, by slices: no large temporary
+            for i in range(0, k.size, 1 << 20):
+                part = t[i:i + (1 << 20)] - self.t0
+                if self.step > 1:
+                    part //= self.step
+                k[i:i + (1 << 20)] += part
         else:
             k |= (offset or self.offset)(t)
         return k
@@ -132,6 +144,42 @@ def gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return pl.Series(x).gather(pl.Series(idx)).to_numpy()
 
 
+def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted keys, their input positions); equal keys keep input order when `stable`.
+
+    With the position packed below the key (offset to its minimum) every value is distinct,
+    so a plain sort of values, about twice as fast as a stable arg-sort, gives both; when the
+    keys are too wide for that, an arg-sort and a gather."""
+    n = keys.size
+    if n == 0:
+        return keys, np.zeros(0, dtype=np.int64)
+    low = int(keys.min())
+    pos_bits = _bits(n)
+    if _bits(int(keys.max()) - low) + pos_bits <= _BITS:
+        packed = np.subtract(keys, low)
+        packed <<= pos_bits
+        packed |= np.arange(n, dtype=np.int64)
+        packed = pl.Series(packed).sort().to_numpy()
+        at = packed & ((1 << pos_bits) - 1)
+        out = packed >> pos_bits
+        out += low
+        return out, at
+    order = stable_argsort(keys) if stable else pl.Series(keys).arg_sort().to_numpy()
+    return np.take(keys, order), order
+
+
+def _chunk_numbers(entities: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The chunk of each entity (non-negative packed ids), chunk i + 1 starting at starts[i]."""
+    dtype = np.uint16 if starts.size < 2**16 else np.uint32
+    if not starts.size:
+        return np.zeros(entities.size, dtype=dtype)
+    top = int(starts[-1])
+    if top < 1 << 22:  # a lookup table (<= 8 MB) is several times faster than a binary search
+        table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype)
+        return np.take(table, np.minimum(entities, top, out=entities))
+    return np.searchsorted(starts, entities, side="right").astype(dtype)
+
+
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
     """Stable argsort (Polars' parallel sort; equal keys keep their order)."""
     s = pl.DataFrame({"k": keys}).select(pl.arg_sort_by("k", maintain_order=True)).to_series()
@@ -139,47 +187,62 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
 
 
 class SortedSource:
-    """One source (already filtered) sorted by (entity, time, file position) once, its queries
-    sorted by (entity, time), and the cut of both into entity-aligned chunks.
+    """One source (already filtered) and its queries, cut into chunks of whole entities.
 
-    `order[i]` is the frame row at sorted position i; queries are kept in sorted-key order
-    (`q_order[j]` is the spine row of sorted query j) so that every binary search runs over
-    sorted needles; `spine_positions` restores spine order at the end.  Kernels never see the whole
-    source: they run on one `EventIndex` (chunk) at a time, whose arrays are small enough to
-    stay in cache and whose temporaries reuse the previous chunk's memory instead of faulting
-    in fresh pages (at 10M rows that was a third of the CPU time).
+    The rows are partitioned by chunk once, with a stable counting sort on the chunk number
+    (file order is kept inside each chunk); each chunk is sorted by (entity, time, file
+    position) only when it is answered, by its `EventIndex`: sorts of ~1M keys that stay in
+    cache and run on several threads, instead of one sort of the whole source.  Queries are
+    sorted by (entity, time) once; `q_order[j]` is the spine row of sorted query j, so that
+    every binary search runs over sorted needles, and `spine_positions` restores spine order
+    at the end.  Kernels never see the whole source: a chunk's arrays stay in cache and its
+    temporaries reuse the previous chunk's memory instead of faulting in fresh pages (at 10M
+    rows that was a third of the CPU time).
     """
 
     def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
-                 q_times: np.ndarray):
+                 q_times: np.ndarray, rows_per_chunk: int, widths=()):
         self.frame = frame
-        self.ks = ks = KeySpace([ids, q_ids], times, q_times)
+        self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths)
         keys = ks.pack(ids, times, reuse=True)
         del ids
-        self.order = stable_argsort(keys)
-        self.keys = gather(keys, self.order)
         self.times = times if ks.t_uniq is not None else None  # raw times: only the fallback needs them
         q_keys = ks.pack(q_ids, q_times)
         self.q_order = pl.Series(q_keys).arg_sort().to_numpy()
         self.q_keys = q_keys[self.q_order]
         self.q_ids = q_ids[self.q_order]
         self.q_times = q_times[self.q_order]
+
+        starts = self._chunk_starts(keys, rows_per_chunk)
+        chunk = _chunk_numbers(keys >> ks.t_bits, starts)
+        by_chunk = np.argsort(chunk, kind="stable")  # a radix sort: chunk numbers are 8 or 16 bits
+        r = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=starts.size + 1))])
+        del chunk
+        self.keys = np.take(keys, by_chunk)  # grouped by chunk, in file order inside each
+        del keys
+        self.rows = by_chunk.astype(np.uint32) if by_chunk.size < 2**32 else by_chunk  # their frame rows
+        del by_chunk
+        q = np.concatenate([[0], np.searchsorted(self.q_keys, starts << ks.t_bits), [self.q_keys.size]])
+        self.chunks = [(slice(r[i], r[i + 1]), slice(q[i], q[i + 1])) for i in range(r.size - 1) if q[i + 1] > q[i]]
         self._columns: dict[tuple, np.ndarray | None] = {}
         self.lock = threading.Lock()  # chunks may be answered on several threads
 
-    def chunks(self, rows: int) -> list[tuple[slice, slice]]:
-        """(rows, queries) of chunks of about `rows` rows and at most about `rows` queries, each
-        a range of whole entities (an entity with more rows makes a larger chunk of its own);
-        chunks without queries are left out.  `EventIndex(source, *chunk)` answers one."""
+    def _chunk_starts(self, keys: np.ndarray, rows: int) -> np.ndarray:
+        """Sorted packed entity ids at which chunks 1, 2, ... begin: about every `rows` rows (by
+        a sample of the rows) and every `rows` queries, never leaving a chunk without rows."""
         shift = self.ks.t_bits
-        cuts = np.concatenate([self.keys[rows::rows] >> shift, self.q_keys[rows::rows] >> shift])
-        bounds = np.unique(cuts) << shift  # the first key of each chunk's first entity
-        r = np.searchsorted(self.keys, bounds)
-        _, first = np.unique(r, return_index=True)  # every chunk keeps at least one row
-        bounds = bounds[first[(r[first] > 0) & (r[first] < self.keys.size)]]
-        r = np.concatenate([[0], np.searchsorted(self.keys, bounds), [self.keys.size]])
-        q = np.concatenate([[0], np.searchsorted(self.q_keys, bounds), [self.q_keys.size]])
-        return [(slice(r[i], r[i + 1]), slice(q[i], q[i + 1])) for i in range(r.size - 1) if q[i + 1] > q[i]]
+        stride = max(1, keys.size >> 16)
+        sample = np.sort(keys[::stride] >> shift)
+        cuts = np.unique(np.concatenate([sample[max(1, rows // stride)::max(1, rows // stride)],
+                                         self.q_keys[rows::rows] >> shift]))
+        if not cuts.size:
+            return cuts
+        # rows below each cut: a cut that leaves no rows before it (or after it), or no more
+        # rows than the previous cut, would make an empty chunk
+        below = np.searchsorted(sample, cuts) * stride  # exact enough: a sampled row lies between
+        _, first = np.unique(below, return_index=True)
+        keep = first[(below[first] > 0) & (below[first] < keys.size)]
+        return cuts[keep]
 
     def column(self, column: str, fill) -> np.ndarray:
         """A numeric (or time, or boolean) column in file order as numpy, nulls replaced by
@@ -223,7 +286,8 @@ class EventIndex:
 
     def __init__(self, source: SortedSource, rows: slice, queries: slice):
         self.source, self.frame, self.ks, self.times = source, source.frame, source.ks, source.times
-        self.keys, self.order = source.keys[rows], source.order[rows]
+        self.keys, at = sort_with_positions(source.keys[rows])
+        self.order = np.take(source.rows[rows], at)
         self.q_keys, self.q_ids, self.q_times = source.q_keys[queries], source.q_ids[queries], source.q_times[queries]
         self.n = self.q_keys.size
         self.hi = np.searchsorted(self.keys, self.q_keys, side="left")

@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astra.offline.asof import _sort_with_positions, latest_rows
+from astra.offline.asof import latest_rows
+from astra.offline.windows import sort_with_positions
 
 
 def brute(ids, times, q_ids, q_times) -> list[int]:
@@ -57,12 +58,12 @@ def test_ties_take_the_later_row_and_exact_times_are_invisible() -> None:
 @given(st.lists(st.integers(0, 5), max_size=40), st.booleans())
 def test_sorting_with_or_without_room_for_positions_agrees(values, stable) -> None:
     keys = np.array(values, dtype=np.int64)
-    packed = _sort_with_positions(keys.copy(), 3, stable)  # positions packed below the keys
-    argsorted = _sort_with_positions(keys.copy(), 63, stable)  # no room: an arg-sort
-    expect = np.argsort(keys, kind="stable")
-    for sorted_keys, positions in (packed, argsorted):
-        assert sorted_keys.tolist() == keys[expect].tolist()
-        assert sorted(positions.tolist()) == list(range(keys.size))
-        assert keys[positions].tolist() == sorted_keys.tolist()
+    wide = keys << 60  # a range of 63 bits: no room for positions below, an arg-sort
+    for k in (keys, wide):
+        expect = np.argsort(k, kind="stable")
+        sorted_keys, positions = sort_with_positions(k.copy(), stable)
+        assert sorted_keys.tolist() == k[expect].tolist()
+        assert sorted(positions.tolist()) == list(range(k.size))
+        assert k[positions].tolist() == sorted_keys.tolist()
         if stable:
             assert positions.tolist() == expect.tolist()

@@ -1,0 +1,57 @@
+"""The sorted index's building blocks: time offsets on a coarse grid keep every comparison, and
+chunks cover every row and query once without splitting an entity."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from astra.offline.windows import EventIndex, KeySpace, SortedSource
+
+grid = st.sampled_from([1, 7, 1_000_000])
+times = st.lists(st.integers(-50, 50), min_size=1, max_size=30)
+
+
+@given(grid, times, times, st.lists(st.integers(0, 60), min_size=1, max_size=3))
+def test_offsets_on_the_common_grid_keep_every_comparison(step, rows, queries, widths) -> None:
+    rows, queries = np.array(rows) * step, np.array(queries) * step
+    widths = [w * step for w in widths]
+    ks = KeySpace([np.zeros(1, np.int64)], rows, queries, widths)
+    spread = np.concatenate([rows - ks.t0, queries - ks.t0, widths])
+    if spread.any():  # the grid found is at least as coarse as the one the data is on
+        assert ks.step % step == 0
+    r, q = ks.offset(rows)[:, None], ks.offset(queries)[None, :]
+    assert ((rows[:, None] < queries[None, :]) == (r < q)).all()
+    for w in widths:
+        start = ks.start_offset(queries - w)[None, :]
+        assert ((rows[:, None] >= (queries - w)[None, :]) == (r >= start)).all()
+    gaps = rows[:, None] - rows[None, :]
+    assert (ks.duration(r - r.T) == gaps).all()
+
+
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=60), st.lists(st.integers(0, 8), max_size=40),
+       st.integers(1, 9))
+def test_chunks_cover_rows_and_queries_once_and_keep_entities_whole(ids, q_ids, rows_per_chunk) -> None:
+    ids, q_ids = np.array(ids, dtype=np.int64), np.array(q_ids, dtype=np.int64)
+    times = np.arange(ids.size, dtype=np.int64)[::-1] * 10  # file order is not time order
+    q_times = np.full(q_ids.size, 1_000, dtype=np.int64)
+    source = SortedSource(pl.DataFrame({"x": np.arange(ids.size)}), ids.copy(), times, q_ids.copy(), q_times,
+                          rows_per_chunk)
+    seen_rows, seen_queries, owner = [], [], {}
+    for i, (rows, queries) in enumerate(source.chunks):
+        index = EventIndex(source, rows, queries)
+        assert index.order.size > 0  # no chunk without rows
+        assert (np.diff(index.keys) >= 0).all()
+        frame_rows = index.order.astype(np.int64)
+        # sorted by (entity, time), file order on ties: here times fall as rows rise
+        assert np.lexsort((frame_rows, times[frame_rows], ids[frame_rows])).tolist() == list(range(frame_rows.size))
+        for e in set(ids[frame_rows].tolist()) | set(index.q_ids.tolist()):
+            assert owner.setdefault(e, i) == i  # an entity's rows and queries stay in one chunk
+        seen_rows += frame_rows.tolist()
+        seen_queries += source.q_order[queries].tolist()
+    assert sorted(seen_rows) == sorted(set(seen_rows))
+    # every query is answered, except those of chunks left out because they hold no query
+    assert sorted(seen_queries) == list(range(q_ids.size))
+    assert set(range(ids.size)) - set(seen_rows) <= {r for r in range(ids.size) if ids[r] not in set(q_ids.tolist())}
