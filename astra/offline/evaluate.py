@@ -174,7 +174,12 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
                           [n.column for n in nodes])
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
-    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths)
+    times = frame[io.TIME].to_numpy()
+    # columns read by Polars gathers (a row per query) are made contiguous once: a file read in
+    # row groups comes in chunks, and gathers across chunks are several times slower
+    gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
+    frame = frame.drop(io.TIME).with_columns(frame[c].rechunk() for c in sorted(gathered - {None}))
+    source = SortedSource(frame, ids, times, q_ids, q_times, CHUNK_ROWS, widths)
     del frame, ids  # the source holds what it needs
     lookups = [n for n in nodes if isinstance(n, ir.AsOf)]
     # columns that kernels read over every row are gathered into sorted order together
@@ -201,12 +206,16 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
         return out
 
     # Chunks are independent: several at once (NumPy and Polars release the GIL on arrays this
-    # size), sharing the source's sorted keys and converted columns.
+    # size), sharing the source's sorted keys and converted columns.  The largest go first, so
+    # that smaller ones fit in the memory they freed instead of growing the heap.
+    order = sorted(range(len(source.chunks)), key=lambda i: source.chunks[i][0].start - source.chunks[i][0].stop)
     if CHUNK_THREADS == 1:
-        parts = [chunk(bounds) for bounds in source.chunks]
+        done = [chunk(source.chunks[i]) for i in order]
     else:
         with ThreadPoolExecutor(CHUNK_THREADS) as pool:
-            parts = list(pool.map(chunk, source.chunks))
+            done = list(pool.map(lambda i: chunk(source.chunks[i]), order))
+    parts = [p for _, p in sorted(zip(order, done), key=lambda pair: pair[0])]
+    del done
     # chunks hold consecutive sorted queries: a few nodes at a time, their pieces are
     # concatenated (and freed) and one parallel gather puts them back in spine order
     inv = source.spine_positions()

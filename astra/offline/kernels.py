@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from astra.offline import ranges
-from astra.offline.windows import _BITS, Window, _bits, gather
+from astra.offline.windows import _BITS, Window, _bits
 
 
 def sort_values(x: np.ndarray) -> np.ndarray:
@@ -173,7 +173,7 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
             pl.arg_sort_by("c", maintain_order=True)).to_series().to_numpy().astype(np.int64)
         code_g = code[pos]
     # group ids: the code, made distinct per entity run by numbering the entity changes
-    ent = gather(index.keys, pos) >> ks.t_bits
+    ent = np.take(index.keys, pos) >> ks.t_bits
     change = np.empty(n, dtype=bool)
     change[:1] = True
     np.not_equal(ent[1:], ent[:-1], out=change[1:])
@@ -189,7 +189,7 @@ def _pairs(index, column: str):
     ks = index.ks
     # direct mode: offsets are (times - t0) / step; else raw times (offsets are ranks)
     direct = ks.t_uniq is None
-    t = gather(index.keys, pos) & ks.t_span if direct else index.times[index.order[pos]]
+    t = np.take(index.keys, pos) & ks.t_span if direct else index.times[index.order[pos]]
     same = grp[1:] == grp[:-1]
     del grp
     same &= ~nulls[1:]

@@ -244,15 +244,21 @@ class SortedSource:
         keep = first[(below[first] > 0) & (below[first] < keys.size)]
         return cuts[keep]
 
-    def column(self, column: str, fill) -> np.ndarray:
-        """A numeric (or time, or boolean) column in file order as numpy, nulls replaced by
-        `fill` (read-only; converted once, gathered by each chunk)."""
+    def column(self, column: str, fill) -> tuple[np.ndarray, bool]:
+        """A numeric (or time, or boolean) column in file order as numpy (read-only; converted
+        once, gathered by each chunk), and whether its null slots still need `fill`: a float
+        column is converted as is (one copy, NaN in null slots), others are filled first."""
         def make():
             s = self.frame[column]
             if isinstance(s.dtype, pl.Datetime | pl.Duration) or s.dtype == pl.Boolean:
                 s = s.cast(pl.Int64)
-            return (s.fill_null(fill) if s.null_count() else s).to_numpy()
-        return self._shared(("numbers", column, fill), make)
+            if not s.null_count():
+                return s.to_numpy(), False
+            if s.dtype.is_float():
+                return s.to_numpy(), True
+            return s.fill_null(fill).to_numpy(), False
+        float_ = self.frame.schema[column].is_float()  # one conversion serves every fill
+        return self._shared(("numbers", column) if float_ else ("numbers", column, fill), make)
 
     def validity(self, column: str) -> np.ndarray | None:
         """Non-null flags in file order, or None when the column has no nulls."""
@@ -354,8 +360,11 @@ class EventIndex:
             return self.cache[key].copy()  # sequential: far cheaper than another gather
 
         def make():
-            # np.take, because x[order] first copies the unsigned order to intp
-            return np.take(self.source.column(column, fill), self.order)
+            values, unfilled = self.source.column(column, fill)
+            x = np.take(values, self.order)  # not x[order]: that first copies the unsigned order to intp
+            if unfilled:
+                x[~self.valid(column)] = fill
+            return x
         return self.cached(key, make) if keep else make()
 
     def nonnull_prefix(self, column: str | None) -> np.ndarray | None:
