@@ -28,11 +28,11 @@ from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
 
 # Sources are answered in chunks of whole entities, about this many rows each: a chunk's arrays
-# stay in cache and its temporaries reuse the previous chunk's memory (1M measured best at 10M
-# rows; 256k spends more in per-chunk overhead, the whole source faults in 1.5 GB more).
+# stay in cache and its temporaries reuse the previous chunk's memory (at 10M rows 512k and 1M
+# measured level, 2M and the whole source at once slower).
 CHUNK_ROWS = 1 << 20
 CHUNK_THREADS = min(os.cpu_count() or 1, 4)  # chunks answered at once
-GROUP_THREADS = 1  # groups computed at once; 2 measured worse at 10M (+330k page faults, +0.6 s sys)
+GROUP_THREADS = 1  # groups answered at once; 2 measured no faster at 10M (chunks already use every core)
 
 
 @attrs.frozen
@@ -181,45 +181,63 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     frame = frame.drop(io.TIME).with_columns(frame[c].rechunk() for c in sorted(gathered - {None}))
     source = SortedSource(frame, ids, times, q_ids, q_times, CHUNK_ROWS, widths)
     del frame, ids  # the source holds what it needs
-    lookups = [n for n in nodes if isinstance(n, ir.AsOf)]
-    # columns that kernels read over every row are gathered into sorted order together
-    whole = sorted({n.column for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows})
-    # Aggregates that differ only in their window are computed together; each column's
-    # structures (sorted copies, prefix sums) are freed as soon as its last batch is done.
-    by_column: dict[str, dict[tuple, list[ir.Aggregate]]] = defaultdict(lambda: defaultdict(list))
-    for n in aggs:
-        by_column[n.column or ""][(n.op, n.param or 0)].append(n)
+    work = _ChunkWork.of(nodes)
+    # Chunks are independent: several at once (NumPy and Polars release the GIL on arrays this
+    # size), sharing the source's keys and converted columns.  The largest go first, so that
+    # smaller ones fit in the memory they freed instead of growing the heap.
+    order = sorted(range(len(source.chunks)), key=lambda i: source.chunks[i][0].start - source.chunks[i][0].stop)
 
-    def chunk(bounds: tuple[slice, slice]) -> dict[object, pl.Series]:
-        index = EventIndex(source, *bounds)  # freed on return with everything it cached
+    def answer(i: int) -> dict[object, pl.Series]:
+        return work.answer(EventIndex(source, *source.chunks[i]))  # the index is freed on return
+
+    if CHUNK_THREADS == 1:
+        done = [answer(i) for i in order]
+    else:
+        with ThreadPoolExecutor(CHUNK_THREADS) as pool:
+            done = list(pool.map(answer, order))
+    parts = [part for _, part in sorted(zip(order, done), key=lambda pair: pair[0])]
+    del done
+    return _in_spine_order(parts, nodes, source.spine_positions())
+
+
+@attrs.frozen
+class _ChunkWork:
+    """What every chunk of a group computes."""
+
+    lookups: list[ir.AsOf]
+    whole: list[str]  # columns that kernels read over every row, gathered into sorted order together
+    by_column: dict[str, dict[tuple, list[ir.Aggregate]]]  # aggregates by column, then by (op, param)
+
+    @staticmethod
+    def of(nodes: list) -> _ChunkWork:
+        aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
+        by_column: dict[str, dict[tuple, list[ir.Aggregate]]] = defaultdict(lambda: defaultdict(list))
+        for n in aggs:
+            by_column[n.column or ""][(n.op, n.param or 0)].append(n)
+        whole = {n.column for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows}
+        return _ChunkWork([n for n in nodes if isinstance(n, ir.AsOf)], sorted(whole), by_column)
+
+    def answer(self, index: EventIndex) -> dict[object, pl.Series]:
+        """Every node for the chunk's queries, in sorted-query order.  Aggregates that differ
+        only in their window are computed together; each column's structures (sorted copies,
+        prefix sums) are freed as soon as its last batch is done."""
         out: dict[object, pl.Series] = {}
-        if lookups:  # the latest row before t, its value null or not: one gather for all columns
+        if self.lookups:  # the latest row before t, its value null or not: one gather for all columns
             w = index.window(None)
-            got = w.gather_frame([n.column for n in lookups], np.where(w.hi > w.lo, w.hi - 1, -1))
-            out.update((n, got[n.column]) for n in lookups)
-        index.prefetch(whole)
-        for column, batches in by_column.items():
+            got = w.gather_frame([n.column for n in self.lookups], np.where(w.hi > w.lo, w.hi - 1, -1))
+            out.update((n, got[n.column]) for n in self.lookups)
+        index.prefetch(self.whole)
+        for column, batches in self.by_column.items():
             for (op, param), batch in sorted(batches.items()):
                 windows = [index.window(n.window) for n in batch]
                 out.update(zip(batch, AGGREGATIONS[op].offline(windows, column or None, param or None)))
             index.forget(column or None)
         return out
 
-    # Chunks are independent: several at once (NumPy and Polars release the GIL on arrays this
-    # size), sharing the source's sorted keys and converted columns.  The largest go first, so
-    # that smaller ones fit in the memory they freed instead of growing the heap.
-    order = sorted(range(len(source.chunks)), key=lambda i: source.chunks[i][0].start - source.chunks[i][0].stop)
-    if CHUNK_THREADS == 1:
-        done = [chunk(source.chunks[i]) for i in order]
-    else:
-        with ThreadPoolExecutor(CHUNK_THREADS) as pool:
-            done = list(pool.map(lambda i: chunk(source.chunks[i]), order))
-    parts = [p for _, p in sorted(zip(order, done), key=lambda pair: pair[0])]
-    del done
-    # chunks hold consecutive sorted queries: a few nodes at a time, their pieces are
-    # concatenated (and freed) and one parallel gather puts them back in spine order
-    inv = source.spine_positions()
-    source = None  # its sorted keys and converted columns are not needed any more
+
+def _in_spine_order(parts: list[dict], nodes: list, inv: pl.Series) -> dict[object, pl.Series]:
+    """Chunks' answers (consecutive runs of sorted queries) as one Series per node in spine
+    order: a few nodes at a time, their pieces concatenated (and freed), then one parallel gather."""
     out: dict[object, pl.Series] = {}
     for i in range(0, len(nodes), 4):
         batch = nodes[i:i + 4]
