@@ -22,7 +22,7 @@ import polars as pl
 from astra.offline import asof, io
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
-from astra.offline.windows import EventIndex, SortedSource, entity_ids
+from astra.offline.windows import EventIndex, SortedSource, entity_ids, numeric
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
@@ -175,9 +175,11 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
     times = frame[io.TIME].to_numpy()
-    # columns read by Polars gathers (a row per query) are made contiguous once: a file read in
-    # row groups comes in chunks, and gathers across chunks are several times slower
+    # Columns read by Polars gathers (a row per query, or strings read over every row) are made
+    # contiguous once: a file read in row groups comes in chunks, and gathers across chunks are
+    # several times slower.  (Numbers read over every row are converted to NumPy once anyway.)
     gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
+    gathered |= {n.column for n in aggs if n.column is not None and not numeric(frame.schema[n.column])}
     frame = frame.drop(io.TIME).with_columns(frame[c].rechunk() for c in sorted(gathered - {None}))
     source = SortedSource(frame, ids, times, q_ids, q_times, CHUNK_ROWS, widths)
     del frame, ids  # the source holds what it needs

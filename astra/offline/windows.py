@@ -138,6 +138,11 @@ class KeySpace:
         return ids << self.t_bits
 
 
+def numeric(dtype: pl.DataType) -> bool:
+    """Whether kernels read a column as NumPy numbers (times and booleans as int64)."""
+    return dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean
+
+
 def gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """x[idx] through Polars' gather: at 10M random positions about twice as fast as NumPy's
     (which first converts unsigned row numbers to intp).  May be read-only."""
@@ -327,8 +332,7 @@ class EventIndex:
         Polars' on nullable columns; other columns (strings) through one Polars gather."""
         others = []
         for c in columns:
-            dtype = self.dtype(c)
-            if dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean:
+            if numeric(self.dtype(c)):
                 self.valid(c)
                 self.numbers(c)
             else:
