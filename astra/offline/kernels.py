@@ -135,10 +135,11 @@ def _codes(index, column: str) -> np.ndarray:
     return value_codes(index.series(column))
 
 
-def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Sorted positions grouped by (entity, value), positions ascending inside a group: the
     rows of one (entity, value) are then adjacent, in time order.  Returns (positions, group
-    ids, null flags) in that order; equal group ids mean the same entity and value.
+    ids, null flags or None when the column has no nulls) in that order; equal group ids mean
+    the same entity and value.
 
     The sort key is (entity, value code, position) packed into one int64 when it fits: the
     rows are already entity-contiguous, so this only orders short runs and leaves the positions
@@ -146,6 +147,7 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     position) is packed (adjacent rows of one value are then grouped by entity, since positions
     are entity-contiguous), or, when not even that fits, a stable arg-sort by code."""
     code = _codes(index, column)
+    has_nulls = index.valid(column) is not None
     n = index.keys.size
     pos_bits, code_bits = _bits(n), _bits(int(code.max(initial=0)))
     pos_mask = (1 << pos_bits) - 1
@@ -161,7 +163,7 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
         pos = np.bitwise_and(g, pos_mask)
         grp = np.right_shift(g, pos_bits)
         del g
-        return pos, grp, (grp & ((1 << code_bits) - 1)) == 0
+        return pos, grp, (grp & ((1 << code_bits) - 1)) == 0 if has_nulls else None
     if code_bits + pos_bits <= _BITS:
         g = code << pos_bits
         g |= np.arange(n, dtype=np.int64)
@@ -178,7 +180,7 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     change[:1] = True
     np.not_equal(ent[1:], ent[:-1], out=change[1:])
     change[1:] |= code_g[1:] != code_g[:-1]
-    return pos, np.cumsum(change), code_g == 0
+    return pos, np.cumsum(change), code_g == 0 if has_nulls else None
 
 
 def _pairs(index, column: str):
@@ -192,9 +194,11 @@ def _pairs(index, column: str):
     t = np.take(index.keys, pos) & ks.t_span if direct else index.times[index.order[pos]]
     same = grp[1:] == grp[:-1]
     del grp
-    same &= ~nulls[1:]
-    null_pos = pos[nulls] if nulls.any() else None
-    del nulls
+    null_pos = None
+    if nulls is not None:
+        same &= ~nulls[1:]
+        null_pos = pos[nulls] if nulls.any() else None
+        del nulls
     i = np.flatnonzero(same)
     del same
     gap = t[i + 1] - t[i]
