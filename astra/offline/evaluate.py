@@ -175,15 +175,15 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
     times = frame[io.TIME].to_numpy()
-    # Columns read by Polars gathers (a row per query, or strings read over every row) are made
-    # contiguous once: a file read in row groups comes in chunks, and gathers across chunks are
-    # several times slower.  (Numbers read over every row are converted to NumPy once anyway.)
-    gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
-    gathered |= {n.column for n in aggs if n.column is not None and not numeric(frame.schema[n.column])}
-    frame = frame.drop(io.TIME).with_columns(frame[c].rechunk() for c in sorted(gathered - {None}))
-    source = SortedSource(frame, ids, times, q_ids, q_times, CHUNK_ROWS, widths)
+    source = SortedSource(frame.drop(io.TIME), ids, times, q_ids, q_times, CHUNK_ROWS, widths)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)
+    # Numbers that kernels read over every row are converted to NumPy once; their Polars
+    # columns go unless a Polars gather (a row per query: as-of, first, last) still reads them.
+    # (Those columns stay in the file's row-group chunks: making them contiguous made gathers
+    # faster but cost more memory than it saved time.)
+    gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
+    source.convert([c for c in work.whole if numeric(source.schema[c])], keep=gathered)
     # Chunks are independent: several at once (NumPy and Polars release the GIL on arrays this
     # size), sharing the source's keys and converted columns.  The largest go first, so that
     # smaller ones fit in the memory they freed instead of growing the heap.

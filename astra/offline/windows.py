@@ -173,16 +173,23 @@ def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarr
     return np.take(keys, order), order
 
 
-def _chunk_numbers(entities: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The chunk of each entity (non-negative packed ids), chunk i + 1 starting at starts[i]."""
+def _chunk_numbers(keys: np.ndarray, shift: int, starts: np.ndarray) -> np.ndarray:
+    """The chunk of each packed key's entity (keys >> shift), chunk i + 1 starting at entity
+    starts[i]; by slices, so that no temporary is the size of the source."""
     dtype = np.uint16 if starts.size < 2**16 else np.uint32
+    out = np.zeros(keys.size, dtype=dtype)
     if not starts.size:
-        return np.zeros(entities.size, dtype=dtype)
+        return out
     top = int(starts[-1])
-    if top < 1 << 22:  # a lookup table (<= 8 MB) is several times faster than a binary search
-        table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype)
-        return np.take(table, np.minimum(entities, top, out=entities))
-    return np.searchsorted(starts, entities, side="right").astype(dtype)
+    # a lookup table (<= 8 MB) is several times faster than a binary search
+    table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype) if top < 1 << 22 else None
+    for i in range(0, keys.size, 1 << 20):
+        entities = keys[i:i + (1 << 20)] >> shift
+        if table is not None:
+            np.take(table, np.minimum(entities, top, out=entities), out=out[i:i + (1 << 20)])
+        else:
+            out[i:i + (1 << 20)] = np.searchsorted(starts, entities, side="right")
+    return out
 
 
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
@@ -208,6 +215,7 @@ class SortedSource:
     def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
                  q_times: np.ndarray, rows_per_chunk: int, widths=()):
         self.frame = frame
+        self.schema = dict(frame.schema)  # also of columns converted to NumPy and dropped
         self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths)
         keys = ks.pack(ids, times, reuse=True)
         del ids
@@ -219,14 +227,15 @@ class SortedSource:
         self.q_times = q_times[self.q_order]
 
         starts = self._chunk_starts(keys, rows_per_chunk)
-        chunk = _chunk_numbers(keys >> ks.t_bits, starts)
-        by_chunk = np.argsort(chunk, kind="stable")  # a radix sort: chunk numbers are 8 or 16 bits
+        chunk = _chunk_numbers(keys, ks.t_bits, starts)
+        # frame rows grouped by chunk, in file order inside each: a radix sort (8 or 16 bits);
+        # each chunk gathers its own keys, on the chunk threads
+        self.rows = np.argsort(chunk, kind="stable")
+        if self.rows.size < 2**32:  # half the memory while the chunks run
+            self.rows = self.rows.astype(np.uint32)
         r = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=starts.size + 1))])
         del chunk
-        self.keys = np.take(keys, by_chunk)  # grouped by chunk, in file order inside each
-        del keys
-        self.rows = by_chunk.astype(np.uint32) if by_chunk.size < 2**32 else by_chunk  # their frame rows
-        del by_chunk
+        self.keys = keys  # in file order
         q = np.concatenate([[0], np.searchsorted(self.q_keys, starts << ks.t_bits), [self.q_keys.size]])
         self.chunks = [(slice(r[i], r[i + 1]), slice(q[i], q[i + 1])) for i in range(r.size - 1) if q[i + 1] > q[i]]
         self._columns: dict[tuple, np.ndarray | None] = {}
@@ -249,21 +258,27 @@ class SortedSource:
         keep = first[(below[first] > 0) & (below[first] < keys.size)]
         return cuts[keep]
 
-    def column(self, column: str, fill) -> tuple[np.ndarray, bool]:
-        """A numeric (or time, or boolean) column in file order as numpy (read-only; converted
-        once, gathered by each chunk), and whether its null slots still need `fill`: a float
-        column is converted as is (one copy, NaN in null slots), others are filled first."""
+    def convert(self, columns: list[str], keep: set[str]) -> None:
+        """Convert numeric columns that kernels read over every row to NumPy once (values and
+        non-null flags), then drop those that no Polars gather needs from the frame, so that
+        their Polars buffers are freed before the chunks start."""
+        for c in columns:
+            self.column(c)
+            self.validity(c)
+        self.frame = self.frame.drop([c for c in columns if c not in keep])
+
+    def column(self, column: str) -> np.ndarray:
+        """A numeric (or time, or boolean) column in file order as NumPy (read-only; converted
+        once, gathered by each chunk).  Null slots hold arbitrary values (NaN for floats, which
+        are converted as is: one copy); `EventIndex.numbers` fills them."""
         def make():
             s = self.frame[column]
             if isinstance(s.dtype, pl.Datetime | pl.Duration) or s.dtype == pl.Boolean:
                 s = s.cast(pl.Int64)
-            if not s.null_count():
-                return s.to_numpy(), False
-            if s.dtype.is_float():
-                return s.to_numpy(), True
-            return s.fill_null(fill).to_numpy(), False
-        float_ = self.frame.schema[column].is_float()  # one conversion serves every fill
-        return self._shared(("numbers", column) if float_ else ("numbers", column, fill), make)
+            if s.null_count() and not s.dtype.is_float():  # to_numpy would make them floats
+                s = s.fill_null(0)
+            return s.to_numpy()
+        return self._shared(("numbers", column), make)
 
     def validity(self, column: str) -> np.ndarray | None:
         """Non-null flags in file order, or None when the column has no nulls."""
@@ -297,8 +312,9 @@ class EventIndex:
 
     def __init__(self, source: SortedSource, rows: slice, queries: slice):
         self.source, self.frame, self.ks, self.times = source, source.frame, source.ks, source.times
-        self.keys, at = sort_with_positions(source.keys[rows])
-        self.order = np.take(source.rows[rows], at)
+        frame_rows = source.rows[rows]  # ascending: a gather that streams through the source's keys
+        self.keys, at = sort_with_positions(np.take(source.keys, frame_rows))
+        self.order = np.take(frame_rows, at)
         self.q_keys, self.q_ids, self.q_times = source.q_keys[queries], source.q_ids[queries], source.q_times[queries]
         self.n = self.q_keys.size
         self.hi = np.searchsorted(self.keys, self.q_keys, side="left")
@@ -343,7 +359,7 @@ class EventIndex:
                 self.cache[("series", c)] = frame[c]
 
     def dtype(self, column: str) -> pl.DataType:
-        return self.frame.schema[column]
+        return self.source.schema[column]
 
     def series(self, column: str) -> pl.Series:
         """A source column in sorted row order."""
@@ -364,10 +380,10 @@ class EventIndex:
             return self.cache[key].copy()  # sequential: far cheaper than another gather
 
         def make():
-            values, unfilled = self.source.column(column, fill)
-            x = np.take(values, self.order)  # not x[order]: that first copies the unsigned order to intp
-            if unfilled:
-                x[~self.valid(column)] = fill
+            x = np.take(self.source.column(column), self.order)
+            valid = self.valid(column)
+            if valid is not None:
+                x[~valid] = fill
             return x
         return self.cached(key, make) if keep else make()
 
