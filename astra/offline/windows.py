@@ -1,15 +1,16 @@
 """Sorting sources by (entity, time) and turning windows into slices of the sorted rows.
 
 1. Entity keys (one or more columns) become one non-negative int64 id per row (`entity_ids`).
-2. `KeySpace` packs (id, time) into one int64 that sorts like the pair.  When the raw time
-   range is too wide to sit next to the ids, times are replaced by their rank among the row
-   and query times (an order-preserving compression), and if needed ids likewise.
-3. `SortedSource` stably sorts a source by that key once (ties stay in file order), sorts
-   the queries likewise, and cuts both into chunks of whole entities.
-4. `EventIndex` is one chunk: for each query (id, t) taken in sorted order, hi = first row
-   >= (id, t), so the rows of a window [t - w, t) are exactly the slice [lo_w, hi).
-   Aggregation kernels (`Aggregation.offline` in `astra.ops.aggregations`) read those slices
-   through a `Window`.
+2. `KeySpace` packs (id, time) into one int64 that sorts like the pair, times counted in
+   steps of their common grid.  When the time range is still too wide to sit next to the
+   ids, times are replaced by their rank among the row and query times (an order-preserving
+   compression), and if needed ids likewise.
+3. `SortedSource` sorts the queries by that key, cuts the entities into chunks of about a
+   million rows, and partitions the rows by chunk (file order kept inside each).
+4. `EventIndex` is one chunk, its rows stably sorted by key (ties stay in file order): for
+   each query (id, t) taken in sorted order, hi = first row >= (id, t), so the rows of a
+   window [t - w, t) are exactly the slice [lo_w, hi).  Aggregation kernels
+   (`Aggregation.offline` in `astra.ops.aggregations`) read those slices through a `Window`.
 """
 
 from __future__ import annotations
