@@ -65,7 +65,7 @@ class KeySpace:
     divisor of every row and query offset and window width (whole seconds in most data): all
     of them are exact multiples, so every comparison of a row time with a query time or a
     window start is unchanged, and the keys are ~20 bits narrower, which usually leaves room
-    to pack a row's position below them (see `local_order`).  A window start below t0 is
+    to pack a row's position below them (see `sort_with_positions`).  A window start below t0 is
     raised to t0 (no row lies lower).  When ids and times still do not fit side by side in
     63 bits, times are replaced by their rank among the row and query times (and then, if
     needed, ids by theirs): the same comparisons hold.
@@ -78,10 +78,10 @@ class KeySpace:
         self.t0 = min(int(t.min()) for t in times)
         step = int(np.gcd.reduce(np.array(list(widths), dtype=np.int64))) if widths else 0
         for t in times:  # by slices: no temporary the size of the source
-            for i in range(0, t.size, 1 << 20):
+            for part in _slices(t.size):
                 if step == 1:
                     break
-                step = int(np.gcd(step, np.gcd.reduce(t[i:i + (1 << 20)] - self.t0)))
+                step = int(np.gcd(step, np.gcd.reduce(t[part] - self.t0)))
         self.step = step or 1
         self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
         self.t_uniq: np.ndarray | None = None
@@ -123,11 +123,11 @@ class KeySpace:
         else:
             k = ids << self.t_bits
         if offset is None and self.t_uniq is None:  # in place, by slices: no large temporary
-            for i in range(0, k.size, 1 << 20):
-                part = t[i:i + (1 << 20)] - self.t0
+            for part in _slices(k.size):
+                offsets = t[part] - self.t0
                 if self.step > 1:
-                    part //= self.step
-                k[i:i + (1 << 20)] += part
+                    offsets //= self.step
+                k[part] += offsets
         else:
             k |= (offset or self.offset)(t)
         return k
@@ -184,13 +184,19 @@ def _chunk_numbers(keys: np.ndarray, shift: int, starts: np.ndarray) -> np.ndarr
     top = int(starts[-1])
     # a lookup table (<= 8 MB) is several times faster than a binary search
     table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype) if top < 1 << 22 else None
-    for i in range(0, keys.size, 1 << 20):
-        entities = keys[i:i + (1 << 20)] >> shift
+    for part in _slices(keys.size):
+        entities = keys[part] >> shift
         if table is not None:
-            np.take(table, np.minimum(entities, top, out=entities), out=out[i:i + (1 << 20)])
+            np.take(table, np.minimum(entities, top, out=entities), out=out[part])
         else:
-            out[i:i + (1 << 20)] = np.searchsorted(starts, entities, side="right")
+            out[part] = np.searchsorted(starts, entities, side="right")
     return out
+
+
+def _slices(n: int, size: int = 1 << 20):
+    """Consecutive slices covering range(n): element-wise passes over a source by slices keep
+    their temporaries small (8 MB of int64) instead of the size of the source."""
+    return (slice(i, i + size) for i in range(0, n, size))
 
 
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
