@@ -170,6 +170,35 @@ def test_distinct_counts_by_every_sort_strategy(tmp_path, monkeypatch, bits):
         assert out[name].to_list() == EXPECTED[name], name
 
 
+@pytest.mark.parametrize(("bits", "scale", "mode"), [(6, 1, "times"), (20, 1 << 50, "packed")])
+def test_keys_too_wide_to_pack_are_ranked(tmp_path, monkeypatch, bits, scale, mode):
+    """The key space is narrowed to `bits`.  With 6, (entity, time) no longer fits: times are
+    replaced by their rank and chunk sorts fall back to an arg-sort.  With the ids spread over
+    2**50, the entity ids are dense ranks of the keys rather than offsets, and then fit.  The
+    answers stay the same."""
+    import astra.offline.windows as windows
+
+    monkeypatch.setattr(windows, "_BITS", bits)
+    seen = []
+    init = windows.KeySpace.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append("ids" if self.id_uniq is not None else "times" if self.t_uniq is not None else "packed")
+
+    monkeypatch.setattr(windows.KeySpace, "__init__", spy)
+    def spread(row):  # null keys stay null
+        return {**row, "uid": None if row["uid"] is None else row["uid"] * scale}
+
+    _write(tmp_path, events=[spread(e) for e in EVENTS], snaps=[spread(s) for s in SNAPSHOTS])
+    spine = _spine("us").with_columns(pl.col("uid") * scale)
+    out = backfill(make_plan(), "svc", 1, spine, tmp_path)
+    assert seen and set(seen) == {mode}
+    for name, want in EXPECTED.items():
+        got = out[name].to_list()
+        assert all(_close(g, w) for g, w in zip(got, want)), f"{name}: {got} != {want}"
+
+
 def test_reference_agrees_on_the_same_cases():
     rows = [dict(uid=u, ts=t, bonus=b) for u, t, b in SPINE]
     out = reference.evaluate(make_plan(), "svc", 1, rows, {"ev": EVENTS, "snap": SNAPSHOTS})
