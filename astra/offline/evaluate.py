@@ -123,8 +123,7 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
     def answer(g: Group) -> dict[object, pl.Series]:
         return _answer(g, groups[g], rows.pop(g), ids.pop(g), q_ids[entity_of(plan, g.key).name], q_times)
 
-    # Groups are independent: two at a time (NumPy and Polars release the GIL), the largest
-    # first, so a small as-of source is answered while the big one is still sorting.
+    # Groups are independent: with GROUP_THREADS > 1 several at a time, the largest first.
     order = sorted(groups, key=lambda g: -rows[g].height)
     if GROUP_THREADS == 1 or len(order) == 1:
         for g in order:
@@ -174,8 +173,7 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
                           [n.column for n in nodes])
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
-    times = frame[io.TIME].to_numpy()
-    source = SortedSource(frame.drop(io.TIME), ids, times, q_ids, q_times, CHUNK_ROWS, widths)
+    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)
     # Numbers that kernels read over every row are converted to NumPy once; their Polars
@@ -184,22 +182,32 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     # faster but cost more memory than it saved time.)
     gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
     source.convert([c for c in work.whole if numeric(source.schema[c])], keep=gathered)
-    # Chunks are independent: several at once (NumPy and Polars release the GIL on arrays this
-    # size), sharing the source's keys and converted columns.  The largest go first, so that
-    # smaller ones fit in the memory they freed instead of growing the heap.
-    order = sorted(range(len(source.chunks)), key=lambda i: source.chunks[i][0].start - source.chunks[i][0].stop)
+    parts = _answer_chunks(source, work)
+    inv = source.spine_positions()
+    del source, work  # keys, frame rows and converted columns are not needed any more
+    return _in_spine_order(parts, nodes, inv)
+
+
+def _answer_chunks(source: SortedSource, work: _ChunkWork) -> list[dict[object, pl.Series]]:
+    """Every chunk's answers, in chunk order.  Chunks are independent: several run at once
+    (NumPy and Polars release the GIL on arrays this size), sharing the source's keys and
+    converted columns.  The largest go first, so that smaller ones fit in the memory they
+    freed instead of growing the heap."""
+    chunks = source.chunks
+    order = sorted(range(len(chunks)), key=lambda i: chunks[i][0].start - chunks[i][0].stop)
 
     def answer(i: int) -> dict[object, pl.Series]:
-        return work.answer(EventIndex(source, *source.chunks[i]))  # the index is freed on return
+        return work.answer(EventIndex(source, *chunks[i]))  # the index is freed on return
 
     if CHUNK_THREADS == 1:
         done = [answer(i) for i in order]
     else:
         with ThreadPoolExecutor(CHUNK_THREADS) as pool:
             done = list(pool.map(answer, order))
-    parts = [part for _, part in sorted(zip(order, done), key=lambda pair: pair[0])]
-    del done
-    return _in_spine_order(parts, nodes, source.spine_positions())
+    parts: list[dict[object, pl.Series]] = [{}] * len(chunks)
+    for i, part in zip(order, done):
+        parts[i] = part
+    return parts
 
 
 @attrs.frozen

@@ -46,8 +46,8 @@ def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Serie
             idx = pl.Series(np.where(ok, v - 1, 0))
             return table.gather(pl.select(pl.when(pl.Series(ok)).then(idx)).to_series())
     else:
-        private = ("numbers", column, 0) not in index.cache  # else shared with sum / mean
-        x = index.numbers(column, keep=False)
+        x = index.numbers(column, keep=False)  # a fresh copy: the sparse table may overwrite it
+        private = True
 
         def decode(v: np.ndarray, ok: np.ndarray) -> pl.Series:
             out = pl.select(pl.when(pl.Series(ok)).then(pl.Series(v))).to_series()

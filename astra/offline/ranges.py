@@ -26,8 +26,11 @@ def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def compensated_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prefix sums p of x plus the prefix sums of every step's exact rounding error.
 
-    (p[b] - p[a]) + (e[b] - e[a]) is sum(x[a:b]) to about one ulp of the window's sum,
-    however large the preceding prefix is (a window deep in a long history stays exact).
+    (p[b] - p[a]) + (e[b] - e[a]) is sum(x[a:b]) to about one ulp of the window's sum, plus
+    the rounding of the error sums themselves, of the order of ulp(ulp(prefix)) per row: a
+    window deep in a long history of similar values stays exact; values many orders of
+    magnitude larger earlier in the array (1e12 before 1e-3) cost the small window's sum its
+    last bits.
     """
     p = prefix(x)
     err = np.empty_like(p)

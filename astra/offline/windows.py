@@ -235,8 +235,8 @@ class SortedSource:
 
         starts = self._chunk_starts(keys, rows_per_chunk)
         chunk = _chunk_numbers(keys, ks.t_bits, starts)
-        # frame rows grouped by chunk, in file order inside each: a radix sort (8 or 16 bits);
-        # each chunk gathers its own keys, on the chunk threads
+        # frame rows grouped by chunk, in file order inside each: for 16-bit chunk numbers NumPy's
+        # stable sort is a radix sort; each chunk gathers its own keys, on the chunk threads
         self.rows = np.argsort(chunk, kind="stable")
         if self.rows.size < 2**32:  # half the memory while the chunks run
             self.rows = self.rows.astype(np.uint32)
@@ -250,12 +250,15 @@ class SortedSource:
 
     def _chunk_starts(self, keys: np.ndarray, rows: int) -> np.ndarray:
         """Sorted packed entity ids at which chunks 1, 2, ... begin: about every `rows` rows (by
-        a sample of the rows) and every `rows` queries, never leaving a chunk without rows."""
+        a sample of the rows), never leaving a chunk without rows.
+
+        The cuts depend on the source's rows alone, never on the queries: float sums are prefix
+        sums over a chunk, whose last bits depend on the other entities in it, and a training
+        row's features must not change with what else is in the spine."""
         shift = self.ks.t_bits
         stride = max(1, keys.size >> 16)
         sample = np.sort(keys[::stride] >> shift)
-        cuts = np.unique(np.concatenate([sample[max(1, rows // stride)::max(1, rows // stride)],
-                                         self.q_keys[rows::rows] >> shift]))
+        cuts = np.unique(sample[max(1, rows // stride)::max(1, rows // stride)])
         if not cuts.size:
             return cuts
         # rows below each cut: a cut that leaves no rows before it (or after it), or no more
@@ -449,7 +452,10 @@ class Window:
 
     def squared_deviations(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(n, sum((x - mean)^2)) per window, from double-double sums of x and x^2, so that
-        the cancellation in sum(x^2) - sum(x)^2 / n stays exact to ~1e-16 of the result."""
+        the cancellation in sum(x^2) - sum(x)^2 / n stays within ~1e-16 of the result for
+        windows among values of similar size.  Squares many orders of magnitude larger in
+        other entities of the chunk (values 1e12 beside 1e-3) do cost digits: the error sums
+        of the prefixes then round at their scale (see `ranges.compensated_prefix`)."""
         def make():
             x = self.index.numbers(column).astype(np.float64)
             sq_hi, sq_lo = ranges.two_prod(x, x)

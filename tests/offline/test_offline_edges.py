@@ -380,3 +380,32 @@ def test_source_keyed_by_two_entities_and_an_empty_spine(tmp_path):
     assert out["m_cnt"].to_list() == [2, 2]  # merchant 7: uid 1 at ts 1, uid 2 at ts 3
     empty = backfill(plan, "svc", 1, spine.clear(), tmp_path)
     assert empty.height == 0 and empty.columns == [*spine.columns, "u_cnt", "m_cnt"]
+
+
+def test_a_rows_features_do_not_depend_on_the_rest_of_the_spine(tmp_path, monkeypatch):
+    """Float sums come from prefix sums over a chunk of entities, so their last bits depend on
+    which entities share the chunk.  Chunks are cut by the source's rows only: adding queries
+    for other entities to the spine must leave every value of a row bit for bit unchanged,
+    even beside an entity whose values are 15 orders of magnitude larger."""
+    import numpy as np
+
+    from astra.offline import evaluate
+
+    monkeypatch.setattr(evaluate, "CHUNK_ROWS", 200)
+    features = {"s": (agg("sum", "amount", t=FLOAT64), FLOAT64, None),
+                "v": (agg("variance", "amount", t=F), F, None)}
+    rng = np.random.default_rng(1)
+    uid = np.repeat(np.arange(1, 41), 10)
+    amount = np.where(uid % 2 == 1, rng.normal(0, 1e12, uid.size), rng.random(uid.size) * 1e-3)
+    events = [dict(uid=int(u), ts=int(t), amount=float(a), n=0, cat="a")
+              for u, t, a in zip(uid, np.tile(np.arange(1, 11), 40), amount)]
+    _write(tmp_path, events=events)
+
+    def spine(uids, times):
+        return pl.DataFrame({"uid": uids, "ts": times, "bonus": [None] * len(uids)},
+                            schema={"uid": pl.Int64, "ts": pl.Int64, "bonus": pl.Float64}) \
+            .with_columns(pl.col("ts").cast(pl.Datetime("us")))
+
+    alone = backfill(make_plan(features), "svc", 1, spine([28], [100]), tmp_path)
+    crowded = backfill(make_plan(features), "svc", 1, spine([28, *[27] * 300], [100, *range(300)]), tmp_path)
+    assert alone.row(0) == crowded.row(0)
