@@ -221,6 +221,8 @@ class SortedSource:
 
     def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
                  q_times: np.ndarray, rows_per_chunk: int, widths=()):
+        """`ids` (one per frame row) is consumed: a writeable buffer becomes the packed keys.
+        `widths` are the window lengths the chunks will be asked about (for the time grid)."""
         self.frame = frame
         self.schema = dict(frame.schema)  # also of columns converted to NumPy and dropped
         self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths)
