@@ -236,14 +236,17 @@ class SortedSource:
         self.q_times = q_times[self.q_order]
 
         starts = self._chunk_starts(keys, rows_per_chunk)
-        chunk = _chunk_numbers(keys, ks.t_bits, starts)
-        # frame rows grouped by chunk, in file order inside each: for 16-bit chunk numbers NumPy's
-        # stable sort is a radix sort; each chunk gathers its own keys, on the chunk threads
-        self.rows = np.argsort(chunk, kind="stable")
-        if self.rows.size < 2**32:  # half the memory while the chunks run
-            self.rows = self.rows.astype(np.uint32)
-        r = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=starts.size + 1))])
-        del chunk
+        row_dtype = np.uint32 if keys.size < 2**32 else np.int64  # half the memory while chunks run
+        if starts.size:
+            chunk = _chunk_numbers(keys, ks.t_bits, starts)
+            # frame rows grouped by chunk, in file order inside each: for 16-bit chunk numbers
+            # NumPy's stable sort is a radix sort; each chunk gathers its own keys on its thread
+            self.rows = np.argsort(chunk, kind="stable").astype(row_dtype)
+            r = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=starts.size + 1))])
+            del chunk
+        else:  # one chunk: the file order
+            self.rows = np.arange(keys.size, dtype=row_dtype)
+            r = np.array([0, keys.size])
         self.keys = keys  # in file order
         q = np.concatenate([[0], np.searchsorted(self.q_keys, starts << ks.t_bits), [self.q_keys.size]])
         self.chunks = [(slice(r[i], r[i + 1]), slice(q[i], q[i + 1])) for i in range(r.size - 1) if q[i + 1] > q[i]]
