@@ -135,24 +135,29 @@ def _codes(index, column: str) -> np.ndarray:
     return value_codes(index.series(column))
 
 
-def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Sorted positions grouped by (entity, value), positions ascending inside a group: the
-    rows of one (entity, value) are then adjacent, in time order.  Returns (positions, group
-    ids, null flags or None when the column has no nulls) in that order; equal group ids mean
-    the same entity and value.
+_RADIX_BITS = 16  # value codes this narrow are grouped by a radix sort
 
-    The sort key is (entity, value code, position) packed into one int64 when it fits: the
-    rows are already entity-contiguous, so this only orders short runs and leaves the positions
-    nearly sequential for the gathers and scatters that follow.  Otherwise (value code,
-    position) is packed (adjacent rows of one value are then grouped by entity, since positions
-    are entity-contiguous), or, when not even that fits, a stable arg-sort by code."""
+
+def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Sorted positions grouped by (entity, value), positions ascending inside a group: the
+    rows of one (entity, value) are then adjacent, in time order.  Returns (positions, their
+    keys, whether each position continues the group of the one before it, null flags or None
+    when the column has no nulls).
+
+    Value codes below 2**16 (most categorical columns) are grouped by NumPy's stable sort of
+    16-bit numbers, a radix sort: one pass per byte, rows of one value kept in their sorted
+    (entity, time) order.  Wider codes sort (entity, value code, position) packed into one
+    int64 when it fits: the rows are already entity-contiguous, so this only orders short
+    runs.  Otherwise (value code, position) is packed (adjacent rows of one value are then
+    grouped by entity, since positions are entity-contiguous), or, when not even that fits,
+    a stable arg-sort by code."""
     code = _codes(index, column)
     has_nulls = index.valid(column) is not None
     n = index.keys.size
     pos_bits, code_bits = _bits(n), _bits(int(code.max(initial=0)))
     pos_mask = (1 << pos_bits) - 1
     ks = index.ks
-    if _bits(ks.id_max) + code_bits + pos_bits <= _BITS:
+    if code_bits > _RADIX_BITS and _bits(ks.id_max) + code_bits + pos_bits <= _BITS:
         g = index.keys >> ks.t_bits  # entity ids, in sorted row order
         g <<= code_bits
         g |= code
@@ -163,8 +168,12 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
         pos = np.bitwise_and(g, pos_mask)
         grp = np.right_shift(g, pos_bits)
         del g
-        return pos, grp, (grp & ((1 << code_bits) - 1)) == 0 if has_nulls else None
-    if code_bits + pos_bits <= _BITS:
+        nulls = (grp & ((1 << code_bits) - 1)) == 0 if has_nulls else None
+        return pos, np.take(index.keys, pos), grp[1:] == grp[:-1], nulls
+    if code_bits <= _RADIX_BITS:
+        pos = np.argsort(code.astype(np.uint16), kind="stable")
+        code_g = np.repeat(np.arange(1 << code_bits, dtype=np.uint16), np.bincount(code, minlength=1 << code_bits))
+    elif code_bits + pos_bits <= _BITS:
         g = code << pos_bits
         g |= np.arange(n, dtype=np.int64)
         g = sort_values(g)
@@ -174,26 +183,24 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
         pos = pl.DataFrame({"c": code}).select(
             pl.arg_sort_by("c", maintain_order=True)).to_series().to_numpy().astype(np.int64)
         code_g = code[pos]
-    # group ids: the code, made distinct per entity run by numbering the entity changes
-    ent = np.take(index.keys, pos) >> ks.t_bits
-    change = np.empty(n, dtype=bool)
-    change[:1] = True
-    np.not_equal(ent[1:], ent[:-1], out=change[1:])
-    change[1:] |= code_g[1:] != code_g[:-1]
-    return pos, np.cumsum(change), code_g == 0 if has_nulls else None
+    del code
+    # rows of one value are in sorted (entity, time) order: a group continues while the entity does
+    keys = np.take(index.keys, pos)
+    same = code_g[1:] == code_g[:-1]
+    same &= (keys[1:] >> ks.t_bits) == (keys[:-1] >> ks.t_bits)
+    return pos, keys, same, code_g == 0 if has_nulls else None
 
 
 def _pairs(index, column: str):
     """(previous, next) sorted positions of consecutive rows of one non-null (entity, value),
     their time gap, and the positions of null rows (None if none)."""
-    pos, grp, nulls = _group_order(index, column)
+    pos, keys, same, nulls = _group_order(index, column)
     n = index.keys.size
     ks = index.ks
     # direct mode: offsets are (times - t0) / step; else raw times (offsets are ranks)
     direct = ks.t_uniq is None
-    t = np.take(index.keys, pos) & ks.t_span if direct else index.times[index.order[pos]]
-    same = grp[1:] == grp[:-1]
-    del grp
+    t = keys & ks.t_span if direct else index.times[index.order[pos]]
+    del keys
     null_pos = None
     if nulls is not None:
         same &= ~nulls[1:]

@@ -157,12 +157,14 @@ def test_hand_checked_values(tmp_path, unit):
     assert out["now"].dt.epoch("us").to_list() == [s[1] for s in SPINE]
 
 
-@pytest.mark.parametrize("bits", [7, 5])
-def test_distinct_counts_by_every_sort_strategy(tmp_path, monkeypatch, bits):
-    """count_distinct packs (entity, value, position) into one sort key when it fits; with the
-    key space narrowed, (value, position) (7 bits here) or a stable arg-sort (5) must agree."""
+@pytest.mark.parametrize(("radix_bits", "bits"), [(16, 63), (0, 63), (0, 7), (0, 5)])
+def test_distinct_counts_by_every_sort_strategy(tmp_path, monkeypatch, radix_bits, bits):
+    """count_distinct groups narrow value codes by a radix sort (16 bits); wider ones it packs
+    into one sort key with the entity and position when that fits (63 bits); with the key
+    space narrowed, (value, position) (7 bits here) or a stable arg-sort (5) must agree."""
     import astra.offline.kernels as kernels
 
+    monkeypatch.setattr(kernels, "_RADIX_BITS", radix_bits)
     monkeypatch.setattr(kernels, "_BITS", bits)
     _write(tmp_path)
     out = backfill(make_plan(), "svc", 1, _spine("us"), tmp_path)
