@@ -31,7 +31,8 @@ from astra.plan import ir
 # stay in cache and its temporaries reuse the previous chunk's memory (at 10M rows 512k and 1M
 # measured level, 2M and the whole source at once slower).
 CHUNK_ROWS = 1 << 20
-CHUNK_THREADS = min(os.cpu_count() or 1, 4)  # chunks answered at once
+CHUNK_THREADS = min(os.cpu_count() or 1, 4)  # chunks answered at once (and passes over every row by slices)
+SLICE_ROWS = 1 << 20  # rows are partitioned into chunks by slices this long, on CHUNK_THREADS threads
 GROUP_THREADS = 1  # groups answered at once; 2 measured no faster at 10M (chunks already use every core)
 
 
@@ -173,7 +174,8 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
                           [n.column for n in nodes])
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
-    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths)
+    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths,
+                          CHUNK_THREADS, SLICE_ROWS)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)
     # Numbers that kernels read over every row are converted to NumPy once; their Polars
@@ -194,7 +196,7 @@ def _answer_chunks(source: SortedSource, work: _ChunkWork) -> list[dict[object, 
     converted columns.  The largest go first, so that smaller ones fit in the memory they
     freed instead of growing the heap."""
     chunks = source.chunks
-    order = sorted(range(len(chunks)), key=lambda i: chunks[i][0].start - chunks[i][0].stop)
+    order = sorted(range(len(chunks)), key=lambda i: -source.sizes[chunks[i][0]])
 
     def answer(i: int) -> dict[object, pl.Series]:
         return work.answer(EventIndex(source, *chunks[i]))  # the index is freed on return

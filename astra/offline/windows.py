@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from astra.offline import ranges
+from astra.offline.parallel import SLICE_ROWS, parallel_map, slices
 
 _BITS = 63  # packed keys stay non-negative int64
 
@@ -71,17 +72,17 @@ class KeySpace:
     needed, ids by theirs): the same comparisons hold.
     """
 
-    def __init__(self, ids: list[np.ndarray], rows: np.ndarray, queries: np.ndarray, widths=()):
+    def __init__(self, ids: list[np.ndarray], rows: np.ndarray, queries: np.ndarray, widths=(),
+                 threads: int = 1):
         ids = [i for i in ids if i.size] or [np.zeros(1, np.int64)]
         self.id_max = max(int(i.max()) for i in ids)
         times = [t for t in (rows, queries) if t.size] or [np.zeros(1, np.int64)]
         self.t0 = min(int(t.min()) for t in times)
+        self.threads = threads
         step = int(np.gcd.reduce(np.array(list(widths), dtype=np.int64))) if widths else 0
         for t in times:  # by slices: no temporary the size of the source
-            for part in _slices(t.size):
-                if step == 1:
-                    break
-                step = int(np.gcd(step, np.gcd.reduce(t[part] - self.t0)))
+            parts = parallel_map(lambda part, t=t: int(np.gcd.reduce(t[part] - self.t0)), slices(t.size), threads)
+            step = int(np.gcd.reduce(np.array([step, *parts], dtype=np.int64)))
         self.step = step or 1
         self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
         self.t_uniq: np.ndarray | None = None
@@ -117,19 +118,20 @@ class KeySpace:
         With `reuse`, the caller gives up `ids` and its buffer becomes the keys."""
         if self.id_uniq is not None:
             ids = np.searchsorted(self.id_uniq, ids)
-        if reuse and ids.flags.writeable:
-            k = ids
-            k <<= self.t_bits
-        else:
+        if offset is not None or self.t_uniq is not None:
             k = ids << self.t_bits
-        if offset is None and self.t_uniq is None:  # in place, by slices: no large temporary
-            for part in _slices(k.size):
-                offsets = t[part] - self.t0
-                if self.step > 1:
-                    offsets //= self.step
-                k[part] += offsets
-        else:
             k |= (offset or self.offset)(t)
+            return k
+        k = ids if reuse and ids.flags.writeable else np.empty_like(ids)
+
+        def part(s: slice) -> None:  # in place, by slices: no large temporary
+            np.left_shift(ids[s], self.t_bits, out=k[s])
+            offsets = t[s] - self.t0
+            if self.step > 1:
+                offsets //= self.step
+            k[s] += offsets
+
+        parallel_map(part, slices(k.size), self.threads)
         return k
 
     def start(self, ids: np.ndarray) -> np.ndarray:
@@ -174,29 +176,15 @@ def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarr
     return np.take(keys, order), order
 
 
-def _chunk_numbers(keys: np.ndarray, shift: int, starts: np.ndarray) -> np.ndarray:
-    """The chunk of each packed key's entity (keys >> shift), chunk i + 1 starting at entity
-    starts[i]; by slices, so that no temporary is the size of the source."""
+def chunk_numbering(starts: np.ndarray):
+    """A function from entity ids to chunk numbers, chunk i + 1 starting at entity starts[i]
+    (sorted, non-empty).  It may overwrite its argument."""
     dtype = np.uint16 if starts.size < 2**16 else np.uint32
-    out = np.zeros(keys.size, dtype=dtype)
-    if not starts.size:
-        return out
     top = int(starts[-1])
-    # a lookup table (<= 8 MB) is several times faster than a binary search
-    table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype) if top < 1 << 22 else None
-    for part in _slices(keys.size):
-        entities = keys[part] >> shift
-        if table is not None:
-            np.take(table, np.minimum(entities, top, out=entities), out=out[part])
-        else:
-            out[part] = np.searchsorted(starts, entities, side="right")
-    return out
-
-
-def _slices(n: int, size: int = 1 << 20):
-    """Consecutive slices covering range(n): element-wise passes over a source by slices keep
-    their temporaries small (8 MB of int64) instead of the size of the source."""
-    return (slice(i, i + size) for i in range(0, n, size))
+    if top < 1 << 22:  # a lookup table (<= 16 MB) is several times faster than a binary search
+        table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype)
+        return lambda ids: np.take(table, np.minimum(ids, top, out=ids))
+    return lambda ids: np.searchsorted(starts, ids, side="right").astype(dtype)
 
 
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
@@ -208,24 +196,29 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
 class SortedSource:
     """One source (already filtered) and its queries, cut into chunks of whole entities.
 
-    The rows are partitioned by chunk once, with a stable counting sort on the chunk number
-    (file order is kept inside each chunk); each chunk is sorted by (entity, time, file
-    position) only when it is answered, by its `EventIndex`: sorts of ~1M keys that stay in
-    cache and run on several threads, instead of one sort of the whole source.  Queries are
-    sorted by (entity, time) once; `q_order[j]` is the spine row of sorted query j, so that
-    every binary search runs over sorted needles, and `spine_positions` restores spine order
-    at the end.  Kernels never see the whole source: a chunk's arrays stay in cache and its
-    temporaries reuse the previous chunk's memory instead of faulting in fresh pages (at 10M
-    rows that was a third of the CPU time).
+    The rows are partitioned by chunk once, slice by slice on several threads: in each slice
+    of ~1M rows, a stable counting sort on the chunk number (file order is kept inside each
+    chunk).  Each chunk is sorted by (entity, time, file position) only when it is answered,
+    by its `EventIndex`: sorts of ~1M keys that stay in cache and run on several threads,
+    instead of one sort of the whole source.  Queries are sorted by (entity, time) once;
+    `q_order[j]` is the spine row of sorted query j, so that every binary search runs over
+    sorted needles, and `spine_positions` restores spine order at the end.  Kernels never see
+    the whole source: a chunk's arrays stay in cache and its temporaries reuse the previous
+    chunk's memory instead of faulting in fresh pages (at 10M rows that was a third of the
+    CPU time).
+
+    `chunks` lists (chunk number, slice of sorted queries) for the chunks that have queries.
     """
 
     def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
-                 q_times: np.ndarray, rows_per_chunk: int, widths=()):
+                 q_times: np.ndarray, rows_per_chunk: int, widths=(), threads: int = 1,
+                 slice_rows: int = SLICE_ROWS):
         """`ids` (one per frame row) is consumed: a writeable buffer becomes the packed keys.
-        `widths` are the window lengths the chunks will be asked about (for the time grid)."""
+        `widths` are the window lengths the chunks will be asked about (for the time grid);
+        passes over every row run by slices of `slice_rows` on `threads` threads."""
         self.frame = frame
         self.schema = dict(frame.schema)  # also of columns converted to NumPy and dropped
-        self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths)
+        self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths, threads)
         keys = ks.pack(ids, times, reuse=True)
         del ids
         self.times = times if ks.t_uniq is not None else None  # raw times: only the fallback needs them
@@ -236,20 +229,28 @@ class SortedSource:
         self.q_times = q_times[self.q_order]
 
         starts = self._chunk_starts(keys, rows_per_chunk)
-        row_dtype = np.uint32 if keys.size < 2**32 else np.int64  # half the memory while chunks run
-        if starts.size:
-            chunk = _chunk_numbers(keys, ks.t_bits, starts)
-            # frame rows grouped by chunk, in file order inside each: for 16-bit chunk numbers
-            # NumPy's stable sort is a radix sort; each chunk gathers its own keys on its thread
-            self.rows = np.argsort(chunk, kind="stable").astype(row_dtype)
-            r = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=starts.size + 1))])
-            del chunk
-        else:  # one chunk: the file order
-            self.rows = np.arange(keys.size, dtype=row_dtype)
-            r = np.array([0, keys.size])
         self.keys = keys  # in file order
+        self._parts: list[np.ndarray] | None = None  # per slice: its frame rows grouped by chunk
+        if starts.size:
+            number = chunk_numbering(starts)
+            row_dtype = np.uint32 if keys.size < 2**32 else np.int64  # half the memory while chunks run
+
+            def partition(part: slice) -> tuple[np.ndarray, np.ndarray]:
+                chunk = number(keys[part] >> ks.t_bits)
+                rows = np.argsort(chunk, kind="stable").astype(row_dtype)  # 8/16 bits: a radix sort
+                rows += part.start
+                return rows, np.bincount(chunk, minlength=starts.size + 1)
+
+            done = parallel_map(partition, slices(keys.size, slice_rows), threads)
+            self._parts = [rows for rows, _ in done]
+            counts = np.stack([c for _, c in done])  # (slice, chunk)
+            # chunk c's rows in slice i are _parts[i][_bounds[i, c]:_bounds[i, c + 1]]
+            self._bounds = np.concatenate([np.zeros((len(done), 1), dtype=np.int64), np.cumsum(counts, axis=1)], axis=1)
+            self.sizes = counts.sum(axis=0)
+        else:  # one chunk: every row, in file order
+            self.sizes = np.array([keys.size])
         q = np.concatenate([[0], np.searchsorted(self.q_keys, starts << ks.t_bits), [self.q_keys.size]])
-        self.chunks = [(slice(r[i], r[i + 1]), slice(q[i], q[i + 1])) for i in range(r.size - 1) if q[i + 1] > q[i]]
+        self.chunks = [(c, slice(q[c], q[c + 1])) for c in range(self.sizes.size) if q[c + 1] > q[c]]
         self._columns: dict[tuple, np.ndarray | None] = {}
         self.lock = threading.Lock()  # chunks may be answered on several threads
 
@@ -308,6 +309,12 @@ class SortedSource:
                 self._columns[key] = make()
             return self._columns[key]
 
+    def chunk_rows(self, chunk: int) -> np.ndarray | None:
+        """A chunk's frame rows, ascending (None: the only chunk, every row)."""
+        if self._parts is None:
+            return None
+        return np.concatenate([rows[b[chunk]:b[chunk + 1]] for rows, b in zip(self._parts, self._bounds)])
+
     def spine_positions(self) -> pl.Series:
         """For each spine row, its sorted-query position: `values.gather(...)` of a Series in
         sorted-query order puts it in spine order."""
@@ -325,11 +332,14 @@ class EventIndex:
     are exactly the slice [lo_w, hi).
     """
 
-    def __init__(self, source: SortedSource, rows: slice, queries: slice):
+    def __init__(self, source: SortedSource, chunk: int, queries: slice):
         self.source, self.frame, self.ks, self.times = source, source.frame, source.ks, source.times
-        frame_rows = source.rows[rows]  # ascending: a gather that streams through the source's keys
-        self.keys, at = sort_with_positions(np.take(source.keys, frame_rows))
-        self.order = np.take(frame_rows, at)
+        frame_rows = source.chunk_rows(chunk)
+        if frame_rows is None:
+            self.keys, self.order = sort_with_positions(source.keys)
+        else:  # ascending rows: a gather that streams through the source's keys
+            self.keys, at = sort_with_positions(np.take(source.keys, frame_rows))
+            self.order = np.take(frame_rows, at)
         self.q_keys, self.q_ids, self.q_times = source.q_keys[queries], source.q_ids[queries], source.q_times[queries]
         self.n = self.q_keys.size
         self.hi = np.searchsorted(self.keys, self.q_keys, side="left")

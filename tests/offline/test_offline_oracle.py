@@ -28,8 +28,8 @@ def test_fraud_model_matches_duckdb(tmp_path, monkeypatch):
                          capture_output=True, text=True)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
 
-    # again through the Python API, the source cut into chunks of a few hundred rows answered
-    # on two threads: chunk edges must not change a single value
+    # again through the Python API, the source cut into chunks of a few hundred rows (partitioned
+    # by slices of 1000 rows) answered on two threads: chunk edges must not change a single value
     import polars as pl
 
     from astra import Project
@@ -37,6 +37,7 @@ def test_fraud_model_matches_duckdb(tmp_path, monkeypatch):
 
     monkeypatch.setattr(evaluate, "CHUNK_ROWS", 397)
     monkeypatch.setattr(evaluate, "CHUNK_THREADS", 2)
+    monkeypatch.setattr(evaluate, "SLICE_ROWS", 1000)
     spine = pl.read_parquet(data / "labels.parquet")
     Project.load(ROOT / "features").backfill(spine, service="fraud_model@v1", data_root=data) \
         .write_parquet(tmp_path / "chunked.parquet")
