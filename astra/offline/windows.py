@@ -252,6 +252,7 @@ class SortedSource:
         q = np.concatenate([[0], np.searchsorted(self.q_keys, starts << ks.t_bits), [self.q_keys.size]])
         self.chunks = [(c, slice(q[c], q[c + 1])) for c in range(self.sizes.size) if q[c + 1] > q[c]]
         self._columns: dict[tuple, np.ndarray | None] = {}
+        self._making: dict[tuple, threading.Lock] = {}
         self.lock = threading.Lock()  # chunks may be answered on several threads
 
     def _chunk_starts(self, keys: np.ndarray, rows: int) -> np.ndarray:
@@ -278,9 +279,7 @@ class SortedSource:
         """Convert numeric columns that kernels read over every row to NumPy once (values and
         non-null flags), then drop those that no Polars gather needs from the frame, so that
         their Polars buffers are freed before the chunks start."""
-        for c in columns:
-            self.column(c)
-            self.validity(c)
+        parallel_map(lambda c: (self.column(c), self.validity(c)), columns, self.ks.threads)
         self.frame = self.frame.drop([c for c in columns if c not in keep])
 
     def column(self, column: str) -> np.ndarray:
@@ -304,7 +303,10 @@ class SortedSource:
         return self._shared(("valid", column), make)
 
     def _shared(self, key: tuple, make):
+        """make(), once per key however many threads ask; different keys are made at once."""
         with self.lock:
+            lock = self._making.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._columns:
                 self._columns[key] = make()
             return self._columns[key]
