@@ -18,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from astra.offline.parallel import parallel_map, slices
 from astra.offline.windows import _BITS, _bits, gather, sort_with_positions
 
 
-def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: np.ndarray) -> np.ndarray:
+def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: np.ndarray,
+                threads: int = 1) -> np.ndarray:
     """For each query (q_ids[j], q_times[j]): the row i with ids[i] == q_ids[j] and the largest
     times[i] < q_times[j], the last such row in input order on ties; -1 when there is none.
 
@@ -30,39 +32,47 @@ def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: 
     """
     if ids.size == 0 or q_ids.size == 0:
         return np.full(q_ids.size, -1, dtype=np.int64)
-    # the key space is the snapshot's: a query id outside its ids matches nothing (the id check
-    # below), and query times are clamped to just outside its time range (the same rows stay below)
+    # the key space is the snapshot's: rows' ids count from 1, a query id outside them becomes
+    # 0 or one past the last, which no row has, and query times are clamped to just outside
+    # the rows' time range (the same rows stay below)
     id_lo, id_hi = int(ids.min()), int(ids.max())
     t0, t_end = int(times.min()), int(times.max())
-    step = int(np.gcd.reduce(times - t0)) or 1
+    grids = parallel_map(lambda s: int(np.gcd.reduce(times[s] - t0)), slices(times.size), threads)
+    step = int(np.gcd.reduce(grids)) or 1
     span = (t_end - t0) // step + 1  # a query offset lies in [0, span]
-    t_bits, id_bits = _bits(span), _bits(id_hi - id_lo)
+    t_bits, id_bits = _bits(span), _bits(id_hi - id_lo + 2)
     if id_bits + t_bits > _BITS:  # too wide to pack: compare (id, time) pairs by rank
         return _latest_rows_ranked(ids, times, q_ids, q_times)
 
     def pack(i: np.ndarray, off: np.ndarray) -> np.ndarray:
-        k = i - id_lo
-        k <<= t_bits
-        k += off
-        return k
+        i <<= t_bits
+        i += off
+        return i
 
     # a row time r is < t exactly when its offset (r - t0) / step is < ceil((t - t0) / step)
     q_off = np.clip(q_times, t0, t_end + 1)
     q_off -= t0
-    if step > 1:
-        q_off = -(-q_off // step)
+    if step > 1:  # ceil division, in place
+        np.negative(q_off, out=q_off)
+        q_off //= step
+        np.negative(q_off, out=q_off)
     row_off = times - t0
     if step > 1:
         row_off //= step
-    keys, order = sort_with_positions(pack(ids, row_off), stable=True)
+    keys, order = sort_with_positions(pack(ids - (id_lo - 1), row_off), stable=True)
     del row_off
-    q_keys, q_order = sort_with_positions(pack(np.clip(q_ids, id_lo, id_hi), q_off), stable=False)
+    q_ent = np.clip(q_ids, id_lo - 1, id_hi + 1)
+    q_ent -= id_lo - 1
+    q_keys, q_order = sort_with_positions(pack(q_ent, q_off), stable=False)
+    del q_ent, q_off
     below = np.searchsorted(keys, q_keys, side="left")
     below -= 1  # the last row with key < (id, t): time < t if it has the query's entity
-    del q_keys
     first = np.maximum(below, 0)
     ok = below >= 0
-    ok &= (gather(keys, first) >> t_bits) == (gather(q_ids, q_order) - id_lo)
+    del below
+    q_keys >>= t_bits
+    ok &= (gather(keys, first) >> t_bits) == q_keys
+    del q_keys
     rows_sorted = np.where(ok, gather(order, first).astype(np.int64), -1)
     out = np.empty(q_ids.size, dtype=np.int64)
     out[q_order] = rows_sorted
@@ -80,12 +90,12 @@ def _latest_rows_ranked(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
 
 
 def lookup(frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: np.ndarray,
-           columns: list[str]) -> pl.DataFrame:
+           columns: list[str], threads: int = 1) -> pl.DataFrame:
     """The `columns` of each query's latest row before its time (all null when there is none),
     in query order: one gather of every column.
 
     The columns are made contiguous first: a file read in row groups comes in chunks, and
     Polars' gather of random rows across chunks is ~8x slower for strings than the copy."""
-    rows = latest_rows(ids, times, q_ids, q_times)
+    rows = latest_rows(ids, times, q_ids, q_times, threads)
     idx = pl.select(pl.when(pl.Series(rows >= 0)).then(pl.Series(rows))).to_series()
     return frame.select(list(dict.fromkeys(columns))).rechunk().gather(idx)

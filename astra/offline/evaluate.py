@@ -171,7 +171,7 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
     if not aggs:  # as-of lookups only: one sort of the snapshot keys, no event index
         got = asof.lookup(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times,
-                          [n.column for n in nodes])
+                          [n.column for n in nodes], CHUNK_THREADS)
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
     source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths,

@@ -166,10 +166,12 @@ def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarr
     if _bits(int(keys.max()) - low) + pos_bits <= _BITS:
         packed = np.subtract(keys, low)
         packed <<= pos_bits
-        packed |= np.arange(n, dtype=np.int64)
-        packed = pl.Series(packed).sort().to_numpy()
-        at = packed & ((1 << pos_bits) - 1)
-        out = packed >> pos_bits
+        positions = np.arange(n, dtype=np.int64)
+        packed |= positions
+        done = pl.Series(packed).sort().to_numpy()
+        # the results reuse the two buffers, already faulted in, instead of two fresh arrays
+        at = np.bitwise_and(done, (1 << pos_bits) - 1, out=positions)
+        out = np.right_shift(done, pos_bits, out=packed)
         out += low
         return out, at
     order = stable_argsort(keys) if stable else pl.Series(keys).arg_sort().to_numpy()

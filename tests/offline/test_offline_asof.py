@@ -55,6 +55,15 @@ def test_ties_take_the_later_row_and_exact_times_are_invisible() -> None:
     assert latest_rows(ids, times, q_ids, q_times).tolist() == [-1, 1, 2, -1, -1]
 
 
+def test_ids_outside_the_rows_ids_match_nothing() -> None:
+    """Query ids just below and above every row's id, with earlier rows at the range's ends."""
+    ids = np.array([5, 9], dtype=np.int64)
+    times = np.array([1, 1], dtype=np.int64)
+    q_ids = np.array([4, 10, 5, 9, 0, 1 << 40], dtype=np.int64)
+    q_times = np.full(q_ids.size, 100, dtype=np.int64)
+    assert latest_rows(ids, times, q_ids, q_times).tolist() == [-1, -1, 0, 1, -1, -1]
+
+
 @given(st.lists(st.integers(0, 3), max_size=40), st.booleans())
 def test_sorting_with_or_without_room_for_positions_agrees(values, stable) -> None:
     keys = np.array(values, dtype=np.int64)
