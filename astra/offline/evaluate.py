@@ -22,7 +22,7 @@ import polars as pl
 from astra.offline import asof, io
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
-from astra.offline.windows import EventIndex, SortedSource, entity_ids, numeric
+from astra.offline.windows import EventIndex, SortedSource, column_pieces, entity_ids, numeric
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
@@ -174,7 +174,8 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
                           [n.column for n in nodes], CHUNK_THREADS)
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
-    source = SortedSource(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times, CHUNK_ROWS, widths,
+    # the time column's chunks as they are: a contiguous copy would cost a pass and 8 bytes a row
+    source = SortedSource(frame.drop(io.TIME), ids, column_pieces(frame[io.TIME]), q_ids, q_times, CHUNK_ROWS, widths,
                           CHUNK_THREADS, SLICE_ROWS)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)

@@ -59,6 +59,24 @@ def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
     return list(np.split(code, np.cumsum(lengths)[:-1]))
 
 
+Pieces = np.ndarray | list[np.ndarray]  # one array, or consecutive pieces of one (a column's chunks)
+
+
+def _as_pieces(x: Pieces) -> list[np.ndarray]:
+    return x if isinstance(x, list) else [x]
+
+
+def joined(x: Pieces) -> np.ndarray:
+    """The pieces as one array."""
+    pieces = _as_pieces(x)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def column_pieces(s: pl.Series) -> list[np.ndarray]:
+    """A Polars column without nulls as NumPy views of its chunks (no copy)."""
+    return [c.to_numpy() for c in s.get_chunks()] or [s.to_numpy()]
+
+
 class KeySpace:
     """Packs (id, time) pairs into int64 keys ordered like the pairs.
 
@@ -72,18 +90,18 @@ class KeySpace:
     needed, ids by theirs): the same comparisons hold.
     """
 
-    def __init__(self, ids: list[np.ndarray], rows: np.ndarray, queries: np.ndarray, widths=(),
+    def __init__(self, ids: list[np.ndarray], rows: Pieces, queries: np.ndarray, widths=(),
                  threads: int = 1):
+        """`rows` are the row times, one array or consecutive pieces (a column's chunks)."""
         ids = [i for i in ids if i.size] or [np.zeros(1, np.int64)]
         self.id_max = max(int(i.max()) for i in ids)
-        times = [t for t in (rows, queries) if t.size] or [np.zeros(1, np.int64)]
+        times = [t for t in (*_as_pieces(rows), queries) if t.size] or [np.zeros(1, np.int64)]
         self.t0 = min(int(t.min()) for t in times)
         self.threads = threads
         step = int(np.gcd.reduce(np.array(list(widths), dtype=np.int64))) if widths else 0
-        for t in times:  # by slices: no temporary the size of the source
-            parts = parallel_map(lambda part, t=t: int(np.gcd.reduce(t[part] - self.t0)), slices(t.size), threads)
-            step = int(np.gcd.reduce(np.array([step, *parts], dtype=np.int64)))
-        self.step = step or 1
+        parts = [(t, part) for t in times for part in slices(t.size)]  # no temporary the size of the source
+        grids = parallel_map(lambda tp: int(np.gcd.reduce(tp[0][tp[1]] - self.t0)), parts, threads)
+        self.step = int(np.gcd.reduce(np.array([step, *grids], dtype=np.int64))) or 1
         self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
         self.t_uniq: np.ndarray | None = None
         self.id_uniq: np.ndarray | None = None
@@ -113,25 +131,32 @@ class KeySpace:
         """Time between two rows (µs) from the difference of their offsets (direct mode)."""
         return offsets * self.step if self.step > 1 else offsets
 
-    def pack(self, ids: np.ndarray, t: np.ndarray, offset=None, reuse: bool = False) -> np.ndarray:
+    def pack(self, ids: np.ndarray, t: Pieces, offset=None, reuse: bool = False) -> np.ndarray:
         """Keys for (ids, t); `offset` maps times (default: `offset`, for row and query times).
-        With `reuse`, the caller gives up `ids` and its buffer becomes the keys."""
+        `t` may be consecutive pieces.  With `reuse`, the caller gives up `ids` and its buffer
+        becomes the keys."""
         if self.id_uniq is not None:
             ids = np.searchsorted(self.id_uniq, ids)
         if offset is not None or self.t_uniq is not None:
             k = ids << self.t_bits
-            k |= (offset or self.offset)(t)
+            k |= (offset or self.offset)(joined(t))
             return k
         k = ids if reuse and ids.flags.writeable else np.empty_like(ids)
+        parts, start = [], 0
+        for piece in _as_pieces(t):  # by slices of each piece: no large temporary
+            parts += [(piece, part, start) for part in slices(piece.size)]
+            start += piece.size
 
-        def part(s: slice) -> None:  # in place, by slices: no large temporary
-            np.left_shift(ids[s], self.t_bits, out=k[s])
-            offsets = t[s] - self.t0
+        def part(task) -> None:
+            piece, part, start = task
+            rows = slice(start + part.start, start + part.stop)
+            np.left_shift(ids[rows], self.t_bits, out=k[rows])
+            offsets = piece[part] - self.t0
             if self.step > 1:
                 offsets //= self.step
-            k[s] += offsets
+            k[rows] += offsets
 
-        parallel_map(part, slices(k.size), self.threads)
+        parallel_map(part, parts, self.threads)
         return k
 
     def start(self, ids: np.ndarray) -> np.ndarray:
@@ -212,10 +237,11 @@ class SortedSource:
     `chunks` lists (chunk number, slice of sorted queries) for the chunks that have queries.
     """
 
-    def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray,
+    def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: Pieces, q_ids: np.ndarray,
                  q_times: np.ndarray, rows_per_chunk: int, widths=(), threads: int = 1,
                  slice_rows: int = SLICE_ROWS):
         """`ids` (one per frame row) is consumed: a writeable buffer becomes the packed keys.
+        `times` may come in pieces (a column's chunks, read without a copy).
         `widths` are the window lengths the chunks will be asked about (for the time grid);
         passes over every row run by slices of `slice_rows` on `threads` threads."""
         self.frame = frame
@@ -223,7 +249,7 @@ class SortedSource:
         self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths, threads)
         keys = ks.pack(ids, times, reuse=True)
         del ids
-        self.times = times if ks.t_uniq is not None else None  # raw times: only the fallback needs them
+        self.times = joined(times) if ks.t_uniq is not None else None  # raw times: only the fallback needs them
         q_keys = ks.pack(q_ids, q_times)
         self.q_order = pl.Series(q_keys).arg_sort().to_numpy()
         self.q_keys = q_keys[self.q_order]

@@ -32,16 +32,18 @@ def test_offsets_on_the_common_grid_keep_every_comparison(step, rows, queries, w
 
 
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=60), st.lists(st.integers(0, 8), max_size=40),
-       st.integers(1, 9), st.sampled_from([1, 1 << 21]), st.sampled_from([1, 7, 1 << 20]), st.sampled_from([1, 2]))
+       st.integers(1, 9), st.sampled_from([1, 1 << 21]), st.sampled_from([1, 7, 1 << 20]), st.sampled_from([1, 2]),
+       st.integers(1, 4))
 def test_chunks_cover_rows_and_queries_once_and_keep_entities_whole(ids, q_ids, rows_per_chunk, spread, slice_rows,
-                                                                    threads) -> None:
+                                                                    threads, pieces) -> None:
     """`spread` widens the ids past the chunk-number lookup table (a binary search then); the
-    rows are partitioned by slices of `slice_rows` on `threads` threads."""
+    rows are partitioned by slices of `slice_rows` on `threads` threads, and their times come
+    in `pieces` consecutive arrays (a column's chunks)."""
     ids, q_ids = np.array(ids, dtype=np.int64) * spread, np.array(q_ids, dtype=np.int64) * spread
     times = np.arange(ids.size, dtype=np.int64)[::-1] * 10  # file order is not time order
     q_times = np.full(q_ids.size, 1_000, dtype=np.int64)
-    source = SortedSource(pl.DataFrame({"x": np.arange(ids.size)}), ids.copy(), times, q_ids.copy(), q_times,
-                          rows_per_chunk, threads=threads, slice_rows=slice_rows)
+    source = SortedSource(pl.DataFrame({"x": np.arange(ids.size)}), ids.copy(), np.array_split(times, pieces),
+                          q_ids.copy(), q_times, rows_per_chunk, threads=threads, slice_rows=slice_rows)
     seen_rows, seen_queries, owner = [], [], {}
     for i, (chunk, queries) in enumerate(source.chunks):
         index = EventIndex(source, chunk, queries)
