@@ -44,29 +44,27 @@ def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: 
     if id_bits + t_bits > _BITS:  # too wide to pack: compare (id, time) pairs by rank
         return _latest_rows_ranked(ids, times, q_ids, q_times)
 
-    def sorted_rows() -> tuple[np.ndarray, np.ndarray]:
-        k = times - t0
-        if step > 1:
-            k //= step
-        k += (ids - (id_lo - 1)) << t_bits
-        return sort_with_positions(k, stable=True)
+    def pack(i: np.ndarray, off: np.ndarray) -> np.ndarray:
+        i <<= t_bits
+        i += off
+        return i
 
-    def sorted_queries() -> tuple[np.ndarray, np.ndarray]:
-        # a row time r is < t exactly when its offset (r - t0) / step is < ceil((t - t0) / step)
-        k = np.clip(q_times, t0, t_end + 1)
-        k -= t0
-        if step > 1:  # ceil division, in place
-            np.negative(k, out=k)
-            k //= step
-            np.negative(k, out=k)
-        ent = np.clip(q_ids, id_lo - 1, id_hi + 1)
-        ent -= id_lo - 1
-        ent <<= t_bits
-        k += ent
-        return sort_with_positions(k, stable=False)
-
-    # independent: the rows' and the queries' keys are built and sorted at once
-    (keys, order), (q_keys, q_order) = parallel_map(lambda make: make(), [sorted_rows, sorted_queries], threads)
+    # a row time r is < t exactly when its offset (r - t0) / step is < ceil((t - t0) / step)
+    q_off = np.clip(q_times, t0, t_end + 1)
+    q_off -= t0
+    if step > 1:  # ceil division, in place
+        np.negative(q_off, out=q_off)
+        q_off //= step
+        np.negative(q_off, out=q_off)
+    row_off = times - t0
+    if step > 1:
+        row_off //= step
+    keys, order = sort_with_positions(pack(ids - (id_lo - 1), row_off), stable=True)
+    del row_off
+    q_ent = np.clip(q_ids, id_lo - 1, id_hi + 1)
+    q_ent -= id_lo - 1
+    q_keys, q_order = sort_with_positions(pack(q_ent, q_off), stable=False)
+    del q_ent, q_off
     below = np.searchsorted(keys, q_keys, side="left")
     below -= 1  # the last row with key < (id, t): time < t if it has the query's entity
     first = np.maximum(below, 0)
