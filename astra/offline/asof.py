@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from astra.offline.keys import _BITS, _bits, gather, sort_with_positions
 from astra.offline.parallel import parallel_map, slices
-from astra.offline.windows import _BITS, _bits, gather, sort_with_positions
 
 
 def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: np.ndarray,

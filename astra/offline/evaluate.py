@@ -22,7 +22,8 @@ import polars as pl
 from astra.offline import asof, io
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
-from astra.offline.windows import EventIndex, SortedSource, column_pieces, entity_ids, numeric
+from astra.offline.keys import column_pieces, entity_ids
+from astra.offline.windows import EventIndex, SortedSource, numeric
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir

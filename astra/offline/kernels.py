@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from astra.offline import ranges
-from astra.offline.windows import _BITS, Window, _bits
+from astra.offline.keys import _BITS, _bits
+from astra.offline.windows import Window
 
 
 def sort_values(x: np.ndarray) -> np.ndarray:

@@ -1,13 +1,9 @@
 """Sorting sources by (entity, time) and turning windows into slices of the sorted rows.
 
-1. Entity keys (one or more columns) become one non-negative int64 id per row (`entity_ids`).
-2. `KeySpace` packs (id, time) into one int64 that sorts like the pair, times counted in
-   steps of their common grid.  When the time range is still too wide to sit next to the
-   ids, times are replaced by their rank among the row and query times (an order-preserving
-   compression), and if needed ids likewise.
-3. `SortedSource` sorts the queries by that key, cuts the entities into chunks of about a
+Rows and queries carry packed (entity, time) keys (`astra.offline.keys`).
+1. `SortedSource` sorts the queries by that key, cuts the entities into chunks of about a
    million rows, and partitions the rows by chunk (file order kept inside each).
-4. `EventIndex` is one chunk, its rows stably sorted by key (ties stay in file order): for
+2. `EventIndex` is one chunk, its rows stably sorted by key (ties stay in file order): for
    each query (id, t) taken in sorted order, hi = first row >= (id, t), so the rows of a
    window [t - w, t) are exactly the slice [lo_w, hi).  Aggregation kernels
    (`Aggregation.offline` in `astra.ops.aggregations`) read those slices through a `Window`.
@@ -21,186 +17,13 @@ import numpy as np
 import polars as pl
 
 from astra.offline import ranges
+from astra.offline.keys import KeySpace, Pieces, joined, sort_with_positions
 from astra.offline.parallel import SLICE_ROWS, parallel_map, slices
-
-_BITS = 63  # packed keys stay non-negative int64
-
-
-def _bits(n: int) -> int:
-    return max(int(n), 0).bit_length()
-
-
-def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
-    """One int64 id per row for frames with the same key columns; equal keys get equal ids.
-
-    A single integer key is used as is (offset to its minimum, no sort needed); other keys
-    are dense-ranked, and composite keys combine their columns' ranks.
-    """
-    cols = frames[0].columns
-    if len(cols) == 1 and all(f.schema[cols[0]].is_integer() for f in frames):
-        values = [f[cols[0]].cast(pl.Int64).to_numpy() for f in frames]
-        low = min((int(v.min()) for v in values if v.size), default=0)
-        high = max((int(v.max()) for v in values if v.size), default=0)
-        if high - low < 1 << _BITS:  # else ranks below (the offsets would overflow)
-            # in place when the array is a copy already (a column read in several chunks)
-            return [np.subtract(v, low, out=v) if v.flags.writeable else v - low for v in values]
-    lengths = [f.height for f in frames]
-    both = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
-    code = None
-    for c in cols:
-        r = both[c].rank("dense").cast(pl.Int64).to_numpy()
-        if code is None:
-            code = r
-            continue
-        width = int(r.max(initial=0)) + 1
-        if _bits(int(code.max(initial=0))) + _bits(width) > _BITS:
-            code = pl.Series(code).rank("dense").cast(pl.Int64).to_numpy()
-        code = code * width + r
-    return list(np.split(code, np.cumsum(lengths)[:-1]))
-
-
-Pieces = np.ndarray | list[np.ndarray]  # one array, or consecutive pieces of one (a column's chunks)
-
-
-def _as_pieces(x: Pieces) -> list[np.ndarray]:
-    return x if isinstance(x, list) else [x]
-
-
-def joined(x: Pieces) -> np.ndarray:
-    """The pieces as one array."""
-    pieces = _as_pieces(x)
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-
-
-def column_pieces(s: pl.Series) -> list[np.ndarray]:
-    """A Polars column without nulls as NumPy views of its chunks (no copy)."""
-    return [c.to_numpy() for c in s.get_chunks()] or [s.to_numpy()]
-
-
-class KeySpace:
-    """Packs (id, time) pairs into int64 keys ordered like the pairs.
-
-    Times are counted from the earliest row or query time t0 in steps of the greatest common
-    divisor of every row and query offset and window width (whole seconds in most data): all
-    of them are exact multiples, so every comparison of a row time with a query time or a
-    window start is unchanged, and the keys are ~20 bits narrower, which usually leaves room
-    to pack a row's position below them (see `sort_with_positions`).  A window start below t0 is
-    raised to t0 (no row lies lower).  When ids and times still do not fit side by side in
-    63 bits, times are replaced by their rank among the row and query times (and then, if
-    needed, ids by theirs): the same comparisons hold.
-    """
-
-    def __init__(self, ids: list[np.ndarray], rows: Pieces, queries: np.ndarray, widths=(),
-                 threads: int = 1):
-        """`rows` are the row times, one array or consecutive pieces (a column's chunks)."""
-        ids = [i for i in ids if i.size] or [np.zeros(1, np.int64)]
-        self.id_max = max(int(i.max()) for i in ids)
-        times = [t for t in (*_as_pieces(rows), queries) if t.size] or [np.zeros(1, np.int64)]
-        self.t0 = min(int(t.min()) for t in times)
-        self.threads = threads
-        step = int(np.gcd.reduce(np.array(list(widths), dtype=np.int64))) if widths else 0
-        parts = [(t, part) for t in times for part in slices(t.size)]  # no temporary the size of the source
-        grids = parallel_map(lambda tp: int(np.gcd.reduce(tp[0][tp[1]] - self.t0)), parts, threads)
-        self.step = int(np.gcd.reduce(np.array([step, *grids], dtype=np.int64))) or 1
-        self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
-        self.t_uniq: np.ndarray | None = None
-        self.id_uniq: np.ndarray | None = None
-        if _bits(self.id_max) + self.t_bits > _BITS:
-            self.t_uniq = np.unique(np.concatenate(times))
-            self.t_bits = _bits(self.t_uniq.size)
-        if _bits(self.id_max) + self.t_bits > _BITS:
-            self.id_uniq = np.unique(np.concatenate(ids))
-            self.id_max = self.id_uniq.size
-        if _bits(self.id_max) + self.t_bits > _BITS:
-            raise OverflowError("too many distinct entities and times to pack into 63 bits")
-        self.t_span = (1 << self.t_bits) - 1
-
-    def offset(self, t: np.ndarray) -> np.ndarray:
-        """Order-preserving small non-negative integer for row and query times."""
-        if self.t_uniq is not None:
-            return np.searchsorted(self.t_uniq, t)
-        return (t - self.t0) // self.step if self.step > 1 else t - self.t0
-
-    def start_offset(self, t: np.ndarray) -> np.ndarray:
-        """Offset of a window start: a row time r >= t exactly when offset(r) >= start_offset(t)."""
-        if self.t_uniq is not None:
-            return np.searchsorted(self.t_uniq, t, side="left")
-        return np.maximum(t - self.t0, 0) // self.step
-
-    def duration(self, offsets: np.ndarray) -> np.ndarray:
-        """Time between two rows (µs) from the difference of their offsets (direct mode)."""
-        return offsets * self.step if self.step > 1 else offsets
-
-    def pack(self, ids: np.ndarray, t: Pieces, offset=None, reuse: bool = False) -> np.ndarray:
-        """Keys for (ids, t); `offset` maps times (default: `offset`, for row and query times).
-        `t` may be consecutive pieces.  With `reuse`, the caller gives up `ids` and its buffer
-        becomes the keys."""
-        if self.id_uniq is not None:
-            ids = np.searchsorted(self.id_uniq, ids)
-        if offset is not None or self.t_uniq is not None:
-            k = ids << self.t_bits
-            k |= (offset or self.offset)(joined(t))
-            return k
-        k = ids if reuse and ids.flags.writeable else np.empty_like(ids)
-        parts, start = [], 0
-        for piece in _as_pieces(t):  # by slices of each piece: no large temporary
-            parts += [(piece, part, start) for part in slices(piece.size)]
-            start += piece.size
-
-        def part(task) -> None:
-            piece, part, start = task
-            rows = slice(start + part.start, start + part.stop)
-            np.left_shift(ids[rows], self.t_bits, out=k[rows])
-            offsets = piece[part] - self.t0
-            if self.step > 1:
-                offsets //= self.step
-            k[rows] += offsets
-
-        parallel_map(part, parts, self.threads)
-        return k
-
-    def start(self, ids: np.ndarray) -> np.ndarray:
-        """The smallest key of each id (the lifetime window's lower bound)."""
-        if self.id_uniq is not None:
-            ids = np.searchsorted(self.id_uniq, ids)
-        return ids << self.t_bits
 
 
 def numeric(dtype: pl.DataType) -> bool:
     """Whether kernels read a column as NumPy numbers (times and booleans as int64)."""
     return dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean
-
-
-def gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """x[idx] through Polars' gather: at 10M random positions about twice as fast as NumPy's
-    (which first converts unsigned row numbers to intp).  May be read-only."""
-    return pl.Series(x).gather(pl.Series(idx)).to_numpy()
-
-
-def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted keys, their input positions); equal keys keep input order when `stable`.
-
-    With the position packed below the key (offset to its minimum) every value is distinct,
-    so a plain sort of values, about twice as fast as a stable arg-sort, gives both; when the
-    keys are too wide for that, an arg-sort and a gather."""
-    n = keys.size
-    if n == 0:
-        return keys, np.zeros(0, dtype=np.int64)
-    low = int(keys.min())
-    pos_bits = _bits(n)
-    if _bits(int(keys.max()) - low) + pos_bits <= _BITS:
-        packed = np.subtract(keys, low)
-        packed <<= pos_bits
-        positions = np.arange(n, dtype=np.int64)
-        packed |= positions
-        done = pl.Series(packed).sort().to_numpy()
-        # the results reuse the two buffers, already faulted in, instead of two fresh arrays
-        at = np.bitwise_and(done, (1 << pos_bits) - 1, out=positions)
-        out = np.right_shift(done, pos_bits, out=packed)
-        out += low
-        return out, at
-    order = stable_argsort(keys) if stable else pl.Series(keys).arg_sort().to_numpy()
-    return np.take(keys, order), order
 
 
 def chunk_numbering(starts: np.ndarray):
@@ -212,12 +35,6 @@ def chunk_numbering(starts: np.ndarray):
         table = np.searchsorted(starts, np.arange(top + 1), side="right").astype(dtype)
         return lambda ids: np.take(table, np.minimum(ids, top, out=ids))
     return lambda ids: np.searchsorted(starts, ids, side="right").astype(dtype)
-
-
-def stable_argsort(keys: np.ndarray) -> np.ndarray:
-    """Stable argsort (Polars' parallel sort; equal keys keep their order)."""
-    s = pl.DataFrame({"k": keys}).select(pl.arg_sort_by("k", maintain_order=True)).to_series()
-    return s.to_numpy()  # unsigned row numbers; numpy indexes with them directly
 
 
 class SortedSource:

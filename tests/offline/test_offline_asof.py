@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astra.offline.asof import latest_rows
-from astra.offline.windows import sort_with_positions
+from astra.offline.keys import sort_with_positions
 
 
 def brute(ids, times, q_ids, q_times) -> list[int]:

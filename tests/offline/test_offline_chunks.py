@@ -8,7 +8,8 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astra.offline.windows import EventIndex, KeySpace, SortedSource
+from astra.offline.keys import KeySpace
+from astra.offline.windows import EventIndex, SortedSource
 
 grid = st.sampled_from([1, 7, 1_000_000])
 times = st.lists(st.integers(-50, 50), min_size=1, max_size=30)

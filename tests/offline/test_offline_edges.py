@@ -178,17 +178,17 @@ def test_keys_too_wide_to_pack_are_ranked(tmp_path, monkeypatch, bits, scale, mo
     replaced by their rank and chunk sorts fall back to an arg-sort.  With the ids spread over
     2**50, the entity ids are dense ranks of the keys rather than offsets, and then fit.  The
     answers stay the same."""
-    import astra.offline.windows as windows
+    import astra.offline.keys as keys
 
-    monkeypatch.setattr(windows, "_BITS", bits)
+    monkeypatch.setattr(keys, "_BITS", bits)
     seen = []
-    init = windows.KeySpace.__init__
+    init = keys.KeySpace.__init__
 
     def spy(self, *args, **kwargs):
         init(self, *args, **kwargs)
         seen.append("ids" if self.id_uniq is not None else "times" if self.t_uniq is not None else "packed")
 
-    monkeypatch.setattr(windows.KeySpace, "__init__", spy)
+    monkeypatch.setattr(keys.KeySpace, "__init__", spy)
     def spread(row):  # null keys stay null
         return {**row, "uid": None if row["uid"] is None else row["uid"] * scale}
 
