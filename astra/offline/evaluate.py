@@ -185,7 +185,7 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
     # (Those columns stay in the file's row-group chunks: making them contiguous made gathers
     # faster but cost more memory than it saved time.)
     gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
-    source.convert([c for c in work.whole if numeric(source.schema[c])], keep=gathered)
+    source.convert([c for c in work.whole if numeric(source.schema[c])], work.coded, keep=gathered)
     parts = _answer_chunks(source, work)
     inv = source.spine_positions()
     del source, work  # keys, frame rows and converted columns are not needed any more
@@ -220,6 +220,7 @@ class _ChunkWork:
 
     lookups: list[ir.AsOf]
     whole: list[str]  # columns that kernels read over every row, gathered into sorted order together
+    coded: list[str]  # columns read over every row only to tell values apart (codes do)
     by_column: dict[str, dict[tuple, list[ir.Aggregate]]]  # aggregates by column, then by (op, param)
 
     @staticmethod
@@ -228,8 +229,10 @@ class _ChunkWork:
         by_column: dict[str, dict[tuple, list[ir.Aggregate]]] = defaultdict(lambda: defaultdict(list))
         for n in aggs:
             by_column[n.column or ""][(n.op, n.param or 0)].append(n)
-        whole = {n.column for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows}
-        return _ChunkWork([n for n in nodes if isinstance(n, ir.AsOf)], sorted(whole), by_column)
+        rows = [n for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows]
+        values = {n.column for n in rows if not AGGREGATIONS[n.op].offline_reads_codes}
+        coded = {n.column for n in rows} - values
+        return _ChunkWork([n for n in nodes if isinstance(n, ir.AsOf)], sorted(values), sorted(coded), by_column)
 
     def answer(self, index: EventIndex) -> dict[object, pl.Series]:
         """Every node for the chunk's queries, in sorted-query order.  Aggregates that differ

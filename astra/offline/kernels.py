@@ -122,6 +122,10 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
 
 def _codes(index, column: str) -> np.ndarray:
     """Value codes in sorted row order (0: null)."""
+    if ("numbers", column, 0) not in index.cache:  # not prefetched as numbers: the source's codes, if any
+        codes = index.codes(column)
+        if codes is not None:
+            return codes.astype(np.int64)
     if ("numbers", column, 0) in index.cache:  # a numeric column, prefetched (nulls filled with 0)
         x, valid = index.numbers(column), index.valid(column)
         if x.dtype.kind in "iu" and x.size:

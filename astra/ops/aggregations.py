@@ -57,6 +57,8 @@ class Aggregation:
 
     # the offline kernel reads its column over every sorted row (False: at a few positions only)
     offline_reads_rows: bool = True
+    # ... and only to tell values apart: small integer codes serve as well as the values
+    offline_reads_codes: bool = False
 
     # online kernel (astra.online): `online_needs` names the store structures it reads
     # ("cnt", "sum", "li", "ni" prefix structures, or "gather" for the window's rows)
@@ -275,6 +277,8 @@ class CountDistinct(Aggregation):
 
     def reference(self, values, param):
         return len(set(_present(values)))
+
+    offline_reads_codes = True
 
     def offline_window(self, w, column, param):
         import polars as pl
