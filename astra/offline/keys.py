@@ -27,14 +27,17 @@ def _bits(n: int) -> int:
 def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
     """One int64 id per row for frames with the same key columns; equal keys get equal ids.
 
-    A single integer key is used as is (offset to its minimum, no sort needed); other keys
-    are dense-ranked, and composite keys combine their columns' ranks.
+    A single integer key is used as is (offset to its minimum when that makes the ids
+    narrower or they are negative; no sort needed); other keys are dense-ranked, and composite
+    keys combine their columns' ranks.
     """
     cols = frames[0].columns
     if len(cols) == 1 and all(f.schema[cols[0]].is_integer() for f in frames):
         values = [f[cols[0]].cast(pl.Int64).to_numpy() for f in frames]
         low = min((int(v.min()) for v in values if v.size), default=0)
         high = max((int(v.max()) for v in values if v.size), default=0)
+        if low >= 0 and high < 1 << _BITS and _bits(high) == _bits(high - low):  # an offset saves no bit: no pass
+            return values
         if high - low < 1 << _BITS:  # else ranks below (the offsets would overflow)
             # in place when the array is a copy already (a column read in several chunks)
             return [np.subtract(v, low, out=v) if v.flags.writeable else v - low for v in values]
