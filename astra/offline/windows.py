@@ -157,18 +157,21 @@ class SortedSource:
             if s.null_count() == s.len():
                 return np.zeros(s.len(), dtype=np.uint16)
             low, high = s.min(), s.max()
-            if high - low + 1 >= 1 << 16:
+            if high - low + 1 >= 1 << 16:  # codes 1 .. high - low + 1
                 return None
-            if s.null_count():
-                s = s.fill_null(low - 1)  # code 0
-            codes = np.empty(s.len(), dtype=np.uint16)
-            pieces = column_pieces(s)  # straight from Polars' buffers, chunk by chunk
+            nulls = s.is_null().to_numpy() if s.null_count() else None
+            pieces = column_pieces(s.fill_null(low))  # straight from Polars' buffers, chunk by chunk
             starts = np.cumsum([0] + [p.size for p in pieces])
+            codes = np.empty(s.len(), dtype=np.uint16)
 
-            def code(i: int) -> None:
-                np.subtract(pieces[i], low - 1, out=codes[starts[i]:starts[i + 1]], casting="unsafe")
+            def code(i: int) -> None:  # x - low is below 2**16 - 1: exact in 16 bits
+                part = codes[starts[i]:starts[i + 1]]
+                np.subtract(pieces[i], low, out=part, casting="unsafe")
+                part += 1
 
             parallel_map(code, range(len(pieces)), self.ks.threads)
+            if nulls is not None:
+                codes[nulls] = 0
             return codes
         return self._shared(("codes", column), make)
 

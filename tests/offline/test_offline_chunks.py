@@ -61,3 +61,22 @@ def test_chunks_cover_rows_and_queries_once_and_keep_entities_whole(ids, q_ids, 
     # every query is answered, except those of chunks left out because they hold no query
     assert sorted(seen_queries) == list(range(q_ids.size))
     assert set(range(ids.size)) - set(seen_rows) <= {r for r in range(ids.size) if ids[r] not in set(q_ids.tolist())}
+
+
+def _source(values: pl.Series) -> SortedSource:
+    n = values.len()
+    return SortedSource(pl.DataFrame({"c": values}), np.zeros(n, np.int64), np.arange(n, dtype=np.int64),
+                        np.zeros(1, np.int64), np.array([100]), 1 << 20)
+
+
+def test_codes_count_from_the_smallest_value_and_keep_zero_for_null() -> None:
+    """Codes are value - min + 1 (0: null), exact even at the ends of int64; a range of 2**16
+    values or more has no codes, and strings or floats never do."""
+    low = -(2**63)
+    got = _source(pl.Series([low, None, low + 5, low, None, low + 1], dtype=pl.Int64)).codes("c")
+    assert got.dtype == np.uint16 and got.tolist() == [1, 0, 6, 1, 0, 2]
+    assert _source(pl.Series([2**63 - 1, 2**63 - 1 - 65_534], dtype=pl.Int64)).codes("c").tolist() == [65_535, 1]
+    assert _source(pl.Series([2**63 - 1, 2**63 - 1 - 65_535], dtype=pl.Int64)).codes("c") is None
+    assert _source(pl.Series(["a", "b"])).codes("c") is None
+    assert _source(pl.Series([1.0, 2.0])).codes("c") is None
+    assert _source(pl.Series([None, None], dtype=pl.Int64)).codes("c").tolist() == [0, 0]
