@@ -131,7 +131,8 @@ def _codes(index, column: str) -> np.ndarray:
         if x.dtype.kind in "iu" and x.size:
             lo, hi = int(x.min()), int(x.max())  # a filled null only widens the range a little
             if _bits(hi - lo + 1) < 40:  # codes x - lo + 1 in one pass over the column
-                code = np.subtract(x, lo - 1, dtype=np.int64)
+                code = np.subtract(x, lo, dtype=np.int64)  # (not x - (lo - 1): lo may be int64's minimum)
+                code += 1
                 if valid is not None:
                     code[~valid] = 0
                 return code

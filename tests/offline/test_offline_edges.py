@@ -185,6 +185,20 @@ def test_distinct_counts_of_a_column_read_for_nothing_else(tmp_path, scale):
         assert out[name].to_list() == EXPECTED[name], name
 
 
+@pytest.mark.parametrize("also_min", [False, True])
+def test_distinct_counts_at_the_bottom_of_int64(tmp_path, also_min):
+    """Values shifted down so that the smallest is int64's minimum, as codes (count_distinct
+    alone) or as values (min reads them too): the counts are the hand-checked ones.  The null
+    becomes 1 (its row's other values already include a 1, so no count changes), which keeps
+    the values' range narrow."""
+    names = ("distinct_n", "distinct_n_10") + (("min_n",) if also_min else ())
+    shifted = [{**e, "n": (1 if e["n"] is None else e["n"]) - 1 - 2**63} for e in EVENTS]
+    _write(tmp_path, events=shifted)
+    out = backfill(make_plan({k: FEATURES[k] for k in names}), "svc", 1, _spine("us"), tmp_path)
+    for name in ("distinct_n", "distinct_n_10"):
+        assert out[name].to_list() == EXPECTED[name], name
+
+
 @pytest.mark.parametrize(("bits", "scale", "mode"), [(6, 1, "times"), (20, 1 << 50, "packed")])
 def test_keys_too_wide_to_pack_are_ranked(tmp_path, monkeypatch, bits, scale, mode):
     """The key space is narrowed to `bits`.  With 6, (entity, time) no longer fits: times are
