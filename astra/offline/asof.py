@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from astra.offline.keys import _BITS, _bits, gather, sort_with_positions
-from astra.offline.parallel import parallel_map, slices
+from astra.offline.keys import _BITS, _bits, gather, sort_with_positions, time_grid
 
 
 def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: np.ndarray,
@@ -37,8 +36,7 @@ def latest_rows(ids: np.ndarray, times: np.ndarray, q_ids: np.ndarray, q_times: 
     # the rows' time range (the same rows stay below)
     id_lo, id_hi = int(ids.min()), int(ids.max())
     t0, t_end = int(times.min()), int(times.max())
-    grids = parallel_map(lambda s: int(np.gcd.reduce(times[s] - t0)), slices(times.size), threads)
-    step = int(np.gcd.reduce(grids)) or 1
+    step = time_grid([times], t0, threads)
     span = (t_end - t0) // step + 1  # a query offset lies in [0, span]
     t_bits, id_bits = _bits(span), _bits(id_hi - id_lo + 2)
     if id_bits + t_bits > _BITS:  # too wide to pack: compare (id, time) pairs by rank

@@ -180,8 +180,9 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: 
                           CHUNK_THREADS, SLICE_ROWS)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)
-    # Numbers that kernels read over every row are converted to NumPy once; their Polars
-    # columns go unless a Polars gather (a row per query: as-of, first, last) still reads them.
+    # Numbers that kernels read over every row are converted to NumPy once (to 16-bit codes
+    # when only told apart); their Polars columns go unless a Polars gather (a row per query:
+    # as-of, first, last) still reads them.
     # (Those columns stay in the file's row-group chunks: making them contiguous made gathers
     # faster but cost more memory than it saved time.)
     gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
@@ -219,7 +220,7 @@ class _ChunkWork:
     """What every chunk of a group computes."""
 
     lookups: list[ir.AsOf]
-    whole: list[str]  # columns that kernels read over every row, gathered into sorted order together
+    whole: list[str]  # columns whose values kernels read over every row, gathered into sorted order together
     coded: list[str]  # columns read over every row only to tell values apart (codes do)
     by_column: dict[str, dict[tuple, list[ir.Aggregate]]]  # aggregates by column, then by (op, param)
 

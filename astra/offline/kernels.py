@@ -122,23 +122,20 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
 
 def _codes(index, column: str) -> np.ndarray:
     """Value codes in sorted row order (0: null)."""
-    if ("numbers", column, 0) not in index.cache:  # not prefetched as numbers: the source's codes, if any
+    if ("numbers", column, 0) not in index.cache:  # not read as numbers: the source's codes, or ranks
         codes = index.codes(column)
-        if codes is not None:
-            return codes.astype(np.int64)
-    if ("numbers", column, 0) in index.cache:  # a numeric column, prefetched (nulls filled with 0)
-        x, valid = index.numbers(column), index.valid(column)
-        if x.dtype.kind in "iu" and x.size:
-            lo, hi = int(x.min()), int(x.max())  # a filled null only widens the range a little
-            if _bits(hi - lo + 1) < 40:  # codes x - lo + 1 in one pass over the column
-                code = np.subtract(x, lo, dtype=np.int64)  # (not x - (lo - 1): lo may be int64's minimum)
-                code += 1
-                if valid is not None:
-                    code[~valid] = 0
-                return code
-        s = pl.Series(x) if valid is None else pl.Series(x).set(pl.Series(~valid), None)
-        return value_codes(s)
-    return value_codes(index.series(column))
+        return value_codes(index.series(column)) if codes is None else codes.astype(np.int64)
+    x, valid = index.numbers(column), index.valid(column)  # prefetched, nulls filled with 0
+    if x.dtype.kind in "iu" and x.size:
+        lo, hi = int(x.min()), int(x.max())  # a filled null only widens the range a little
+        if _bits(hi - lo + 1) < 40:  # codes x - lo + 1 in one pass over the column
+            code = np.subtract(x, lo, dtype=np.int64)  # (not x - (lo - 1): lo may be int64's minimum)
+            code += 1
+            if valid is not None:
+                code[~valid] = 0
+            return code
+    s = pl.Series(x) if valid is None else pl.Series(x).set(pl.Series(~valid), None)
+    return value_codes(s)
 
 
 _RADIX_BITS = 16  # value codes this narrow are grouped by a radix sort

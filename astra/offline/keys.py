@@ -74,6 +74,14 @@ def column_pieces(s: pl.Series) -> list[np.ndarray]:
     return [c.to_numpy() for c in s.get_chunks()] or [s.to_numpy()]
 
 
+def time_grid(times: list[np.ndarray], t0: int, threads: int = 1, widths=()) -> int:
+    """The greatest common divisor of every time's offset from t0 and of the window `widths`
+    (1 when they are all 0), by slices on `threads` threads: no temporary the size of a source."""
+    parts = [(t, part) for t in times for part in slices(t.size)]
+    grids = parallel_map(lambda tp: int(np.gcd.reduce(tp[0][tp[1]] - t0)), parts, threads)
+    return int(np.gcd.reduce(np.array([0, *widths, *grids], dtype=np.int64))) or 1
+
+
 class KeySpace:
     """Packs (id, time) pairs into int64 keys ordered like the pairs.
 
@@ -95,10 +103,7 @@ class KeySpace:
         times = [t for t in (*_as_pieces(rows), queries) if t.size] or [np.zeros(1, np.int64)]
         self.t0 = min(int(t.min()) for t in times)
         self.threads = threads
-        step = int(np.gcd.reduce(np.array(list(widths), dtype=np.int64))) if widths else 0
-        parts = [(t, part) for t in times for part in slices(t.size)]  # no temporary the size of the source
-        grids = parallel_map(lambda tp: int(np.gcd.reduce(tp[0][tp[1]] - self.t0)), parts, threads)
-        self.step = int(np.gcd.reduce(np.array([step, *grids], dtype=np.int64))) or 1
+        self.step = time_grid(times, self.t0, threads, widths)
         self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
         self.t_uniq: np.ndarray | None = None
         self.id_uniq: np.ndarray | None = None

@@ -61,7 +61,7 @@ class SortedSource:
         `times` may come in pieces (a column's chunks, read without a copy).
         `widths` are the window lengths the chunks will be asked about (for the time grid);
         passes over every row run by slices of `slice_rows` on `threads` threads."""
-        self.frame = frame
+        self.frame, self.threads = frame, threads
         self.schema = dict(frame.schema)  # also of columns converted to NumPy and dropped
         self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths, threads)
         keys = ks.pack(ids, times, reuse=True)
@@ -125,9 +125,8 @@ class SortedSource:
         non-null flags), and `coded` columns to small codes where they can be, then drop those
         that no Polars gather needs from the frame, so that their Polars buffers are freed
         before the chunks start."""
-        coded = [c for c in coded if c not in columns]
-        parallel_map(lambda c: (self.column(c), self.validity(c)), columns, self.ks.threads)
-        parallel_map(lambda c: (self.codes(c), self.validity(c)), coded, self.ks.threads)
+        parallel_map(lambda c: (self.column(c), self.validity(c)), columns, self.threads)
+        parallel_map(lambda c: (self.codes(c), self.validity(c)), coded, self.threads)
         self.frame = self.frame.drop([c for c in columns if c not in keep] +
                                      [c for c in coded if c not in keep and self.codes(c) is not None])
 
@@ -169,7 +168,7 @@ class SortedSource:
                 np.subtract(pieces[i], low, out=part, casting="unsafe")
                 part += 1
 
-            parallel_map(code, range(len(pieces)), self.ks.threads)
+            parallel_map(code, range(len(pieces)), self.threads)
             if nulls is not None:
                 codes[nulls] = 0
             return codes
