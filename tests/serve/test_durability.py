@@ -170,14 +170,15 @@ def test_background_snapshots_prune_and_restore(servers, tmp_path):
         assert s.client.post("/v1/push", {"source": "transactions", "rows": rows})[0] == 200
         time.sleep(1.2)  # a tick: it starts a snapshot (or collects the one before and starts the next)
         assert s.client.get("/healthz")[0] == 200
+    # pruning deletes the older snapshots, then the older segments: wait for both
     deadline = time.monotonic() + 15
     while True:
         snaps = sorted(int(p.name[5:]) for p in state.glob("snap-*") if (p / "manifest.json").exists())
-        if len(snaps) == 1 and snaps[0] > first:
+        segments = sorted(int(p.stem) for p in (state / "wal").glob("*.log"))
+        if len(snaps) == 1 and snaps[0] > first and all(seg >= snaps[0] for seg in segments):
             break
-        assert time.monotonic() < deadline, f"snapshots {snaps} (started from {first})"
+        assert time.monotonic() < deadline, f"snapshots {snaps} (started from {first}), segments {segments}"
         time.sleep(0.2)
-    assert all(int(p.stem) >= snaps[0] for p in (state / "wal").glob("*.log"))  # older segments pruned
     metrics = s.client.get("/metrics")[2]
     count = next(line for line in metrics.splitlines() if line.startswith("astra_snapshot_seconds_count"))
     assert float(count.split()[1]) >= 1
