@@ -127,21 +127,39 @@ class KeySpace:
         """Offset of a window start: a row time r >= t exactly when offset(r) >= start_offset(t)."""
         if self.t_uniq is not None:
             return np.searchsorted(self.t_uniq, t, side="left")
-        return np.maximum(t - self.t0, 0) // self.step
+        return -(np.minimum(self.t0 - t, 0) // self.step)  # ceil: t need not lie on the grid
+
+    def window_starts(self, keys: np.ndarray, window: int | None, times: np.ndarray | None = None) -> np.ndarray:
+        """For query keys, the smallest key of a row of the same entity inside the window
+        [t - window, t) (lifetime, `window` None: the entity's smallest key).
+
+        On the time grid a query's time is t0 + offset * step exactly, so the bound comes from
+        the key alone: no ids or raw times are gathered.  Only rank-coded times (`t_uniq`)
+        need the queries' raw `times`."""
+        entity = keys & ~self.t_span  # the entity's smallest key
+        if window is None:
+            return entity
+        if self.t_uniq is None:
+            offsets = keys & self.t_span
+            if window % self.step == 0:  # always, for the windows the key space was built for
+                return keys - np.minimum(offsets, window // self.step)
+            times = self.t0 + offsets * self.step
+        elif times is None:
+            raise ValueError("rank-coded times need the queries' raw times")
+        return entity | self.start_offset(times - window)
 
     def duration(self, offsets: np.ndarray) -> np.ndarray:
         """Time between two rows (µs) from the difference of their offsets (direct mode)."""
         return offsets * self.step if self.step > 1 else offsets
 
-    def pack(self, ids: np.ndarray, t: Pieces, offset=None, reuse: bool = False) -> np.ndarray:
-        """Keys for (ids, t); `offset` maps times (default: `offset`, for row and query times).
-        `t` may be consecutive pieces.  With `reuse`, the caller gives up `ids` and its buffer
-        becomes the keys."""
+    def pack(self, ids: np.ndarray, t: Pieces, reuse: bool = False) -> np.ndarray:
+        """Keys for (ids, row or query times t); `t` may be consecutive pieces.  With `reuse`,
+        the caller gives up `ids` and its buffer becomes the keys."""
         if self.id_uniq is not None:
             ids = np.searchsorted(self.id_uniq, ids)
-        if offset is not None or self.t_uniq is not None:
+        if self.t_uniq is not None:
             k = ids << self.t_bits
-            k |= (offset or self.offset)(joined(t))
+            k |= self.offset(joined(t))
             return k
         k = ids if reuse and ids.flags.writeable else np.empty_like(ids)
         parts, start = [], 0
@@ -160,12 +178,6 @@ class KeySpace:
 
         parallel_map(part, parts, self.threads)
         return k
-
-    def start(self, ids: np.ndarray) -> np.ndarray:
-        """The smallest key of each id (the lifetime window's lower bound)."""
-        if self.id_uniq is not None:
-            ids = np.searchsorted(self.id_uniq, ids)
-        return ids << self.t_bits
 
 
 def gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -67,11 +67,10 @@ class SortedSource:
         keys = ks.pack(ids, times, reuse=True)
         del ids
         self.times = joined(times) if ks.t_uniq is not None else None  # raw times: only the fallback needs them
-        q_keys = ks.pack(q_ids, q_times)
-        self.q_order = pl.Series(q_keys).arg_sort().to_numpy()
-        self.q_keys = q_keys[self.q_order]
-        self.q_ids = q_ids[self.q_order]
-        self.q_times = q_times[self.q_order]
+        # queries with equal keys are interchangeable: any order of them will do
+        self.q_keys, self.q_order = sort_with_positions(ks.pack(q_ids, q_times), stable=False)
+        # raw query times in sorted order, only for rank-coded times (`KeySpace.window_starts`)
+        self.q_times = q_times[self.q_order] if ks.t_uniq is not None else None
 
         starts = self._chunk_starts(keys, rows_per_chunk)
         self.keys = keys  # in file order
@@ -221,7 +220,8 @@ class EventIndex:
         else:  # ascending rows: a gather that streams through the source's keys
             self.keys, at = sort_with_positions(np.take(source.keys, frame_rows))
             self.order = np.take(frame_rows, at)
-        self.q_keys, self.q_ids, self.q_times = source.q_keys[queries], source.q_ids[queries], source.q_times[queries]
+        self.q_keys = source.q_keys[queries]
+        self.q_times = None if source.q_times is None else source.q_times[queries]
         self.n = self.q_keys.size
         self.hi = np.searchsorted(self.keys, self.q_keys, side="left")
         self._lo: dict[int | None, np.ndarray] = {}
@@ -230,8 +230,7 @@ class EventIndex:
     def lo(self, window: int | None) -> np.ndarray:
         """First sorted row of each query's window (>= t - w; lifetime: the entity's first row)."""
         if window not in self._lo:
-            bound = self.ks.start(self.q_ids) if window is None else \
-                self.ks.pack(self.q_ids, self.q_times - window, self.ks.start_offset)
+            bound = self.ks.window_starts(self.q_keys, window, self.q_times)
             self._lo[window] = np.searchsorted(self.keys, bound, side="left")
         return self._lo[window]
 

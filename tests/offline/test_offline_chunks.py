@@ -32,6 +32,27 @@ def test_offsets_on_the_common_grid_keep_every_comparison(step, rows, queries, w
     assert (ks.duration(r - r.T) == gaps).all()
 
 
+@given(grid, times, times, st.lists(st.integers(0, 60), min_size=1, max_size=3), st.booleans(), st.randoms())
+def test_window_starts_bound_exactly_the_rows_of_each_window(step, rows, queries, widths, ranked, rnd) -> None:
+    """Keys in [window_starts, query key) are the rows of the query's entity with time in
+    [t - w, t): on the grid, off it (a width the key space was not built for), and with times
+    replaced by ranks (ids too wide to sit beside them)."""
+    rows, queries = np.array(rows) * step, np.array(queries) * step
+    widths = [w * step for w in widths]
+    base = (1 << 62) if ranked else 0  # 63-bit ids: times (and then ids) become ranks
+    r_ids = np.array([base + rnd.randrange(3) for _ in rows], dtype=np.int64)
+    q_ids = np.array([base + rnd.randrange(3) for _ in queries], dtype=np.int64)
+    ks = KeySpace([r_ids, q_ids], rows, queries, widths)
+    assert (ks.t_uniq is not None) == ranked
+    r_keys, q_keys = ks.pack(r_ids, rows)[:, None], ks.pack(q_ids, queries)
+    for w in [None, *widths, widths[0] + 1, 3 * step + 2]:
+        got = (r_keys >= ks.window_starts(q_keys, w, queries)[None, :]) & (r_keys < q_keys[None, :])
+        want = (r_ids[:, None] == q_ids[None, :]) & (rows[:, None] < queries[None, :])
+        if w is not None:
+            want &= rows[:, None] >= (queries - w)[None, :]
+        assert (got == want).all(), w
+
+
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=60), st.lists(st.integers(0, 8), max_size=40),
        st.integers(1, 9), st.sampled_from([1, 1 << 21]), st.sampled_from([1, 7, 1 << 20]), st.sampled_from([1, 2]),
        st.integers(1, 4))
@@ -53,7 +74,7 @@ def test_chunks_cover_rows_and_queries_once_and_keep_entities_whole(ids, q_ids, 
         frame_rows = index.order.astype(np.int64)
         # sorted by (entity, time), file order on ties: here times fall as rows rise
         assert np.lexsort((frame_rows, times[frame_rows], ids[frame_rows])).tolist() == list(range(frame_rows.size))
-        for e in set(ids[frame_rows].tolist()) | set(index.q_ids.tolist()):
+        for e in set(ids[frame_rows].tolist()) | set(q_ids[source.q_order[queries]].tolist()):
             assert owner.setdefault(e, i) == i  # an entity's rows and queries stay in one chunk
         seen_rows += frame_rows.tolist()
         seen_queries += source.q_order[queries].tolist()
