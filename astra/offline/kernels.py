@@ -121,10 +121,11 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
 
 
 def _codes(index, column: str) -> np.ndarray:
-    """Value codes in sorted row order (0: null)."""
+    """Value codes in sorted row order (0: null): the source's 16-bit codes as they are, else
+    int64."""
     if ("numbers", column, 0) not in index.cache:  # not read as numbers: the source's codes, or ranks
         codes = index.codes(column)
-        return value_codes(index.series(column)) if codes is None else codes.astype(np.int64)
+        return value_codes(index.series(column)) if codes is None else codes
     x, valid = index.numbers(column), index.valid(column)  # prefetched, nulls filled with 0
     if x.dtype.kind in "iu" and x.size:
         lo, hi = int(x.min()), int(x.max())  # a filled null only widens the range a little
@@ -174,7 +175,7 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
         nulls = (grp & ((1 << code_bits) - 1)) == 0 if has_nulls else None
         return pos, np.take(index.keys, pos), grp[1:] == grp[:-1], nulls
     if code_bits <= _RADIX_BITS:
-        pos = np.argsort(code.astype(np.uint16), kind="stable")
+        pos = np.argsort(code.astype(np.uint16, copy=False), kind="stable")
         code_g = np.repeat(np.arange(1 << code_bits, dtype=np.uint16), np.bincount(code, minlength=1 << code_bits))
     elif code_bits + pos_bits <= _BITS:
         g = code << pos_bits
