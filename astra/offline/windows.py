@@ -173,11 +173,27 @@ class SortedSource:
             return codes
         return self._shared(("codes", column), make)
 
-    def validity(self, column: str) -> np.ndarray | None:
-        """Non-null flags in file order, or None when the column has no nulls."""
+    def nulls(self, column: str) -> str | None:
+        """How chunks tell a column's nulls apart: None when it has none; "codes" (code 0) when
+        its `codes` are made; "nan" for floats no value of which is NaN (their NumPy numbers
+        hold NaN exactly at the nulls); else "flags" (`validity`).  All but "flags" spare each
+        chunk a gather of flags from random rows of the source."""
         def make():
             s = self.frame[column]
-            return s.is_not_null().to_numpy() if s.null_count() else None
+            if not s.null_count():
+                return None
+            if self._columns.get(("codes", column)) is not None:
+                return "codes"
+            if s.dtype.is_float() and not s.is_nan().any():
+                return "nan"
+            return "flags"
+        return self._shared(("nulls", column), make)
+
+    def validity(self, column: str) -> np.ndarray | None:
+        """Non-null flags in file order for a column whose nulls are told apart by "flags",
+        else None."""
+        def make():
+            return self.frame[column].is_not_null().to_numpy() if self.nulls(column) == "flags" else None
         return self._shared(("valid", column), make)
 
     def _shared(self, key: tuple, make):
@@ -254,8 +270,7 @@ class EventIndex:
         others = []
         for c in columns:
             if numeric(self.dtype(c)):
-                self.valid(c)
-                self.numbers(c)
+                self.numbers(c)  # and their non-null flags
             else:
                 others.append(c)
         if others:
@@ -280,8 +295,12 @@ class EventIndex:
     def valid(self, column: str) -> np.ndarray | None:
         """Non-null flags in sorted order, or None when the column has no nulls."""
         def make():
-            flags = self.source.validity(column)
-            return None if flags is None else np.take(flags, self.order)
+            nulls = self.source.nulls(column)
+            if nulls == "codes":
+                return self.codes(column) != 0
+            if nulls == "nan":
+                return ~np.isnan(np.take(self.source.column(column), self.order))
+            return None if nulls is None else np.take(self.source.validity(column), self.order)
         return self.cached(("valid", column), make)
 
     def numbers(self, column: str, fill=0, keep: bool = True) -> np.ndarray:
@@ -293,7 +312,10 @@ class EventIndex:
 
         def make():
             x = np.take(self.source.column(column), self.order)
-            valid = self.valid(column)
+            if self.source.nulls(column) == "nan":  # the flags come with the values
+                valid = self.cached(("valid", column), lambda: ~np.isnan(x))
+            else:
+                valid = self.valid(column)
             if valid is not None:
                 x[~valid] = fill
             return x

@@ -228,6 +228,30 @@ def test_keys_too_wide_to_pack_are_ranked(tmp_path, monkeypatch, bits, scale, mo
         assert all(_close(g, w) for g, w in zip(got, want)), f"{name}: {got} != {want}"
 
 
+@pytest.mark.parametrize("nan", [False, True])
+def test_a_nan_amount_is_a_value_and_a_null_is_not(tmp_path, nan):
+    """Floats read over every row carry their nulls as NaN when no value is NaN; a column that
+    holds a NaN value must keep telling the two apart.  uid 1's amounts by time: 1.0 (ts 1),
+    NaN or 2.0 (ts 2), null (ts 3), 4.0 (ts 4).  Queries at 3, 4 and 5 see two, still two (the
+    null is no value) and three values; the latest value before 4 is the one at ts 2."""
+    second = math.nan if nan else 2.0
+    events = [dict(uid=1, ts=1, amount=1.0), dict(uid=1, ts=2, amount=second), dict(uid=1, ts=3, amount=None),
+              dict(uid=1, ts=4, amount=4.0)]
+    _write(tmp_path, events=events)
+    feats = {"n": (agg("count", "amount"), INT64, None),
+             "s": (agg("sum", "amount", t=FLOAT64), FLOAT64, None),
+             "last": (agg("last", "amount", t=F), F, None)}
+    spine = pl.DataFrame({"uid": [1, 1, 1], "ts": [3, 4, 5]}).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    out = backfill(make_plan(feats), "svc", 1, spine, tmp_path)
+    assert out["n"].to_list() == [2, 2, 3]
+    if nan:  # the NaN is summed and is the latest value before 4
+        assert [math.isnan(x) for x in out["s"].to_list()] == [True, True, True]
+        assert math.isnan(out["last"][1]) and out["last"][2] == 4.0
+    else:
+        assert out["s"].to_list() == [3.0, 3.0, 7.0]
+        assert out["last"].to_list() == [2.0, 2.0, 4.0]
+
+
 def test_reference_agrees_on_the_same_cases():
     rows = [dict(uid=u, ts=t, bonus=b) for u, t, b in SPINE]
     out = reference.evaluate(make_plan(), "svc", 1, rows, {"ev": EVENTS, "snap": SNAPSHOTS})
