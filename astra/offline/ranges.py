@@ -23,41 +23,109 @@ def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, e
 
 
-def compensated_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix sums p of x plus the prefix sums of every step's exact rounding error.
-
-    (p[b] - p[a]) + (e[b] - e[a]) is sum(x[a:b]) to about one ulp of the window's sum, plus
-    the rounding of the error sums themselves, of the order of ulp(ulp(prefix)) per row: a
-    window deep in a long history of similar values stays exact; values many orders of
-    magnitude larger earlier in the array (1e12 before 1e-3) cost the small window's sum its
-    last bits.
-    """
-    p = prefix(x)
-    err = np.empty_like(p)
-    err[0] = 0.0
-    e = err[1:]
-    np.subtract(p[1:], p[:-1], out=e)  # b' = s - a
-    a_ = p[1:] - e  # a' = s - b'
-    np.subtract(p[:-1], a_, out=a_)  # a - a'
-    np.subtract(x, e, out=e)  # b - b'
-    e += a_
-    del a_
-    np.cumsum(e, out=e)
-    return p, err
+_LONG_RUN = 1 << 10  # runs longer than this are summed one at a time; shorter ones in blocks
 
 
-class DDPrefix:
-    """Double-double prefix sums: value = hi + lo with ~106 bits, for cancellation-prone
-    differences such as sum(x^2) - sum(x)^2 / n (variance)."""
+def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """The exact rounding error of each step p = fl(before + x) (Knuth's TwoSum)."""
+    err = np.subtract(p, before)  # b' = s - a
+    a_ = p - err  # a' = s - b'
+    np.subtract(before, a_, out=a_)  # a - a'
+    np.subtract(x, err, out=err)  # b - b'
+    err += a_
+    return err
 
-    def __init__(self, hi_terms: np.ndarray, lo_terms: np.ndarray | None = None):
-        self.p, self.e = compensated_prefix(hi_terms)
+
+def compensated_runs(x: np.ndarray, starts: np.ndarray,
+                     lo_terms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of x that start again from 0 at each index of `starts` (ascending, the
+    first 0), and prefix sums of every step's exact rounding error (plus `lo_terms`),
+    restarted likewise: each run between two starts is summed in order on its own, so its
+    sums depend on its values alone, not on what runs precede it.
+
+    Both come in the layout of `RunPrefix`: run r's sums after its rows i = starts[r] ..
+    sit at i + r + 1, and a 0 before them at starts[r] + r (length x.size + runs).
+
+    Long runs (few: hot entities) are summed one by one; short runs are padded with zeros into
+    one (width, runs) block per power-of-two width and summed down the columns (each step one
+    vector add across the runs), so that no Python loop runs over many runs."""
+    n, runs = x.size, starts.size
+    p, e = np.empty(n + runs), np.empty(n + runs)
+    if n == 0:
+        return p, e
+    p[starts + np.arange(runs)] = 0.0
+    e[starts + np.arange(runs)] = 0.0
+    ends = np.append(starts[1:], n)
+    lengths = ends - starts
+    for r in np.flatnonzero(lengths > _LONG_RUN):
+        run, out = slice(starts[r], ends[r]), slice(starts[r] + r + 1, ends[r] + r + 1)
+        ps = np.cumsum(x[run], out=p[out])
+        err = np.empty_like(ps)
+        err[0] = 0.0  # the first step adds to 0: exact
+        err[1:] = step_errors(x[run][1:], ps[1:], ps[:-1])
         if lo_terms is not None:
-            self.e += prefix(lo_terms)
+            err += lo_terms[run]
+        np.cumsum(err, out=e[out])
+    short = np.flatnonzero(lengths <= _LONG_RUN)
+    width_bits = np.frexp((lengths[short] - 1).astype(np.float64))[1]  # width 2**b >= length
+    order = np.argsort(width_bits, kind="stable")
+    bounds = np.searchsorted(width_bits[order], np.arange(int(width_bits.max(initial=0)) + 2))
+    for b in range(bounds.size - 1):
+        rs = short[order[bounds[b]:bounds[b + 1]]]
+        if not rs.size:
+            continue
+        step = np.arange(1 << b)[:, None]
+        at = starts[rs] + step
+        inside = step < lengths[rs]
+        xs = np.where(inside, x[np.minimum(at, n - 1)], 0.0)  # zeros after a run's end change none of its sums
+        ps = np.cumsum(xs, axis=0)
+        err = np.empty_like(ps)
+        err[0] = 0.0
+        err[1:] = step_errors(xs[1:], ps[1:], ps[:-1])
+        if lo_terms is not None:
+            err += np.where(inside, lo_terms[np.minimum(at, n - 1)], 0.0)
+        np.cumsum(err, axis=0, out=err)
+        slots = (at + (rs + 1))[inside]
+        p[slots], e[slots] = ps[inside], err[inside]
+    return p, e
 
-    def window(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s, e = two_sum(self.p[hi], -self.p[lo])
-        return dd_norm(s, e + (self.e[hi] - self.e[lo]))
+
+class RunPrefix:
+    """Compensated sums over the runs of an array (an entity's sorted rows are a run), from
+    `compensated_runs`.
+
+    A window [lo, hi) of run r sums to (p[hi + r] - p[lo + r]) + (e[hi + r] - e[lo + r]):
+    within about one ulp of the window's sum, plus the rounding of the error sums themselves,
+    of the order of ulp(ulp(prefix)) per row.  A window deep in a long history of similar values
+    stays exact; values many orders of magnitude larger earlier in the same run (1e12 before
+    1e-3) cost the small window's sum its last bits.  Other runs never do: the sums restart at
+    each run, so an entity's values never depend on which other rows share its chunk.
+    `lo_terms` (optional) are added to the error terms: a double-double input hi + lo.
+    """
+
+    def __init__(self, x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None = None):
+        self.p, self.e = compensated_runs(x, starts, lo_terms)
+
+    def window(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """sum(x[lo:hi]) as a double-double pair (hi + lo), 0 for an empty window; `run` is
+        each window's run number (any, for an empty window)."""
+        if not self.p.size:
+            return np.zeros(lo.size), np.zeros(lo.size)
+        top, bottom = hi + run, lo + run
+        s, e = two_sum(self.p[top], -self.p[bottom])
+        return dd_norm(s, e + (self.e[top] - self.e[bottom]))
+
+    def sums(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> np.ndarray:
+        """sum(x[lo:hi]) as one float, 0 for an empty window."""
+        if not self.p.size:
+            return np.zeros(lo.size)
+        top, bottom = hi + run, lo + run
+        out = self.p[top]
+        out -= self.p[bottom]
+        err = self.e[top]
+        err -= self.e[bottom]
+        out += err
+        return out
 
 
 def dd_norm(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -75,22 +75,28 @@ class SortedSource:
         starts = self._chunk_starts(keys, rows_per_chunk)
         self.keys = keys  # in file order
         self._parts: list[np.ndarray] | None = None  # per slice: its frame rows grouped by chunk
-        if starts.size:
-            number = chunk_numbering(starts)
+        until = self._visible_until()
+        if keys.size and (starts.size or until is not None):
+            number = chunk_numbering(starts) if starts.size else lambda ids: np.zeros(ids.size, np.uint8)
+            hidden = starts.size + 1  # the chunk number of rows no query sees: never answered
             row_dtype = np.uint32 if keys.size < 2**32 else np.int64  # half the memory while chunks run
 
             def partition(part: slice) -> tuple[np.ndarray, np.ndarray]:
-                chunk = number(keys[part] >> ks.t_bits)
+                ids = keys[part] >> ks.t_bits
+                unseen = None if until is None else (keys[part] & ks.t_span) >= np.take(until, ids)
+                chunk = number(ids)
+                if unseen is not None:
+                    chunk[unseen] = hidden
                 rows = np.argsort(chunk, kind="stable").astype(row_dtype)  # 8/16 bits: a radix sort
                 rows += part.start
-                return rows, np.bincount(chunk, minlength=starts.size + 1)
+                return rows, np.bincount(chunk, minlength=hidden + 1)
 
             done = parallel_map(partition, slices(keys.size, slice_rows), threads)
             self._parts = [rows for rows, _ in done]
             counts = np.stack([c for _, c in done])  # (slice, chunk)
             # chunk c's rows in slice i are _parts[i][_bounds[i, c]:_bounds[i, c + 1]]
             self._bounds = np.concatenate([np.zeros((len(done), 1), dtype=np.int64), np.cumsum(counts, axis=1)], axis=1)
-            self.sizes = counts.sum(axis=0)
+            self.sizes = counts.sum(axis=0)[:hidden]
         else:  # one chunk: every row, in file order
             self.sizes = np.array([keys.size])
         q = np.concatenate([[0], np.searchsorted(self.q_keys, starts << ks.t_bits), [self.q_keys.size]])
@@ -98,6 +104,25 @@ class SortedSource:
         self._columns: dict[tuple, np.ndarray | None] = {}
         self._making: dict[tuple, threading.Lock] = {}
         self.lock = threading.Lock()  # chunks may be answered on several threads
+
+    def _visible_until(self) -> np.ndarray | None:
+        """Per entity id, the time offset of its last query: a row at or after it is seen by no
+        query (visibility is strictly before t), nor is any row of an entity without queries
+        (offset 0).  None when the ids are too sparse for a table (no row is then dropped).
+
+        Dropping those rows changes no answer: counts, extremes, distinct counts and nearest
+        rows only ever read rows before a query's time, and float sums restart at each entity
+        (`ranges.RunPrefix`), so an entity's values do not depend on the other rows kept in its
+        chunk either.  Rows before a window are kept: they may be an entity's lifetime or its
+        latest value, and moving an entity's first row would move the start of its sums."""
+        ks = self.ks
+        if ks.id_max >= 1 << 22:  # a table of at most 32 MB
+            return None
+        until = np.zeros(ks.id_max + 1, dtype=np.uint32 if ks.t_bits <= 32 else np.int64)
+        q_ids = self.q_keys >> ks.t_bits
+        last = np.flatnonzero(np.append(q_ids[1:] != q_ids[:-1], True)) if q_ids.size else q_ids
+        until[q_ids[last]] = self.q_keys[last] & ks.t_span
+        return until
 
     def _chunk_starts(self, keys: np.ndarray, rows: int) -> np.ndarray:
         """Sorted packed entity ids at which chunks 1, 2, ... begin: about every `rows` rows (by
@@ -213,9 +238,11 @@ class SortedSource:
 
     def spine_positions(self) -> pl.Series:
         """For each spine row, its sorted-query position: `values.gather(...)` of a Series in
-        sorted-query order puts it in spine order."""
-        inv = np.empty_like(self.q_order)
-        inv[self.q_order] = np.arange(self.q_order.size)
+        sorted-query order puts it in spine order.  32-bit while they fit: Polars' own row
+        number type, which it would otherwise convert to at every gather."""
+        n = self.q_order.size
+        inv = np.empty(n, dtype=np.uint32 if n < 2**32 else np.int64)
+        inv[self.q_order] = np.arange(n, dtype=inv.dtype)
         return pl.Series(inv)
 
 
@@ -249,6 +276,19 @@ class EventIndex:
             bound = self.ks.window_starts(self.q_keys, window, self.q_times)
             self._lo[window] = np.searchsorted(self.keys, bound, side="left")
         return self._lo[window]
+
+    def run_starts(self) -> np.ndarray:
+        """The first sorted row of each entity of the chunk (its run of rows)."""
+        def make():
+            ids = self.keys >> self.ks.t_bits
+            return np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]])) if ids.size else ids
+        return self.cached(("runs",), make)
+
+    def query_runs(self) -> np.ndarray:
+        """Each query's run number: its entity's (any, for an entity without rows in the chunk)."""
+        def make():
+            return np.maximum(np.searchsorted(self.run_starts(), self.lo(None), side="right") - 1, 0)
+        return self.cached(("query runs",), make)
 
     def window(self, window: int | None) -> Window:
         return Window(self, window)
@@ -366,28 +406,26 @@ class Window:
         if x.dtype.kind in "iub":
             p = self.index.cached(("isum", column), lambda: ranges.prefix(x.astype(np.int64)))
             return p[self.hi] - p[self.lo]
-        p, e = self.index.cached(("fsum", column), lambda: ranges.compensated_prefix(x.astype(np.float64, copy=False)))
-        out = p[self.hi]
-        out -= p[self.lo]
-        err = e[self.hi]
-        err -= e[self.lo]
-        out += err
-        return out
+        p = self.index.cached(("fsum", column),
+                              lambda: ranges.RunPrefix(x.astype(np.float64, copy=False), self.index.run_starts()))
+        return p.sums(self.lo, self.hi, self.index.query_runs())
 
     def squared_deviations(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(n, sum((x - mean)^2)) per window, from double-double sums of x and x^2, so that
         the cancellation in sum(x^2) - sum(x)^2 / n stays within ~1e-16 of the result for
-        windows among values of similar size.  Squares many orders of magnitude larger in
-        other entities of the chunk (values 1e12 beside 1e-3) do cost digits: the error sums
-        of the prefixes then round at their scale (see `ranges.compensated_prefix`)."""
+        windows among values of similar size.  Squares many orders of magnitude larger
+        earlier in the same entity (values 1e12 before 1e-3) do cost digits: the error sums
+        of the prefixes then round at their scale (see `ranges.RunPrefix`)."""
         def make():
             x = self.index.numbers(column).astype(np.float64)
             sq_hi, sq_lo = ranges.two_prod(x, x)
-            return ranges.DDPrefix(x), ranges.DDPrefix(sq_hi, sq_lo)
+            starts = self.index.run_starts()
+            return ranges.RunPrefix(x, starts), ranges.RunPrefix(sq_hi, starts, sq_lo)
         p1, p2 = self.index.cached(("dd", column), make)
         n = self.count(column)
-        s1h, s1l = p1.window(self.lo, self.hi)
-        s2h, s2l = p2.window(self.lo, self.hi)
+        runs = self.index.query_runs()
+        s1h, s1l = p1.window(self.lo, self.hi, runs)
+        s2h, s2l = p2.window(self.lo, self.hi, runs)
         qh, ql = ranges.dd_mul(s1h, s1l, s1h, s1l)
         qh, ql = ranges.dd_div_scalar(qh, ql, np.maximum(n, 1).astype(np.float64))
         dh, dl = ranges.two_sum(s2h, -qh)
@@ -403,7 +441,7 @@ class Window:
             pos = self.hi - 1
             if valid is not None:
                 lv = self.index.cached(("last_valid", column), lambda: ranges.last_valid(valid))
-                pos = np.where(pos >= 0, lv[np.maximum(pos, 0)], -1)
+                pos = np.where(pos >= 0, lv[np.maximum(pos, 0)], -1) if lv.size else np.full_like(pos, -1)
             return np.where(pos >= self.lo, pos, -1)
         pos = self.lo
         if valid is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -24,8 +27,54 @@ def test_range_max_matches_brute_force(block_bits, dtype, chunk, monkeypatch):
             assert (got == want).all()
 
 
-def test_compensated_prefix_is_exact_deep_in_a_long_history():
+@pytest.mark.parametrize("long_run", [1, 3, 1 << 12])
+@pytest.mark.parametrize("lo_terms", [False, True])
+def test_compensated_runs_sum_every_run_on_its_own(long_run, lo_terms, monkeypatch):
+    """Bit for bit the prefix sums and error sums of each run alone, whether the run is summed
+    alone (longer than `long_run`) or padded into a block with runs of its width."""
+    monkeypatch.setattr(ranges, "_LONG_RUN", long_run)
+    rng = np.random.default_rng(long_run)
+    lengths = np.concatenate([[1, 2, 3, 4, 5, 8, 9, 16, 17], rng.integers(1, 40, 200), [300]])
+    rng.shuffle(lengths)
+    x = rng.normal(0, 1, lengths.sum()) * 10.0 ** rng.integers(-6, 12, lengths.sum())
+    lo = rng.normal(0, 1e-20, x.size) if lo_terms else None
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    p, e = ranges.compensated_runs(x, starts, lo)
+    for r, (a, n) in enumerate(zip(starts, lengths)):
+        run = x[a:a + n]
+        want_p = np.cumsum(run)
+        # each step's rounding error, exactly: (sum before + value) - rounded sum
+        errors = [0.0] + [float(Fraction(want_p[i - 1]) + Fraction(run[i]) - Fraction(want_p[i])) for i in range(1, n)]
+        if lo_terms:
+            errors = np.array(errors) + lo[a:a + n]
+        assert p[a + r] == 0.0 and e[a + r] == 0.0  # each run's sums follow a 0
+        assert np.array_equal(p[a + r + 1:a + r + 1 + n], want_p)
+        assert np.array_equal(e[a + r + 1:a + r + 1 + n], np.cumsum(errors))
+    assert all(a.size == 0 for a in ranges.compensated_runs(np.zeros(0), np.zeros(0, np.int64)))
+
+
+def test_run_sums_are_exact_deep_in_a_long_history():
     x = np.concatenate([np.full(100_000, 1e12), [0.1, 0.2, 0.3]])
-    p, e = ranges.compensated_prefix(x)
-    a, b = 100_000, 100_003
-    assert abs(((p[b] - p[a]) + (e[b] - e[a])) - 0.6) <= 1e-15
+    p = ranges.RunPrefix(x, np.array([0]))
+    got = p.sums(np.array([100_000]), np.array([100_003]), np.array([0]))  # run 0
+    assert abs(got[0] - 0.6) <= 1e-15
+
+
+def test_run_sums_do_not_depend_on_the_runs_before():
+    """A run's window sums (and their double-double form) are the same bit for bit alone and
+    after a run of values 15 orders of magnitude larger; empty windows sum to 0 exactly."""
+    rng = np.random.default_rng(3)
+    small = rng.random(50) * 1e-3
+    big = rng.normal(0, 1e12, 1000)
+    lo = np.array([0, 0, 5, 17, 50, 30])
+    hi = np.array([0, 50, 9, 40, 50, 30])
+    alone = ranges.RunPrefix(small, np.array([0]))
+    after = ranges.RunPrefix(np.concatenate([big, small]), np.array([0, big.size]))
+    n, first, second = big.size, np.zeros_like(lo), np.ones_like(lo)  # run numbers
+    assert np.array_equal(alone.sums(lo, hi, first), after.sums(lo + n, hi + n, second))
+    for a, b in zip(alone.window(lo, hi, first), after.window(lo + n, hi + n, second)):
+        assert np.array_equal(a, b)
+    sums = alone.sums(lo, hi, first)
+    assert sums[0] == 0.0 and sums[4] == 0.0 and sums[5] == 0.0
+    want = [math.fsum(small[a:b]) for a, b in zip(lo, hi)]
+    assert np.allclose(sums, want, rtol=1e-15, atol=0)
