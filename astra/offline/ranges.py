@@ -23,7 +23,7 @@ def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, e
 
 
-_LONG_RUN = 1 << 10  # runs longer than this are summed one at a time; shorter ones in blocks
+_LONG_RUN = 1 << 8  # runs longer than this are summed one at a time; shorter ones in blocks
 
 
 def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray) -> np.ndarray:
@@ -34,6 +34,17 @@ def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray) -> np.ndarray:
     np.subtract(x, err, out=err)  # b - b'
     err += a_
     return err
+
+
+def _cumsum_down(block: np.ndarray) -> None:
+    """Cumulative sums down the columns of a (width, runs) block, in place.  With many runs,
+    one vector add per step: NumPy's cumsum along axis 0 walks each column with a stride,
+    several times slower then."""
+    if block.shape[1] < 256:
+        np.cumsum(block, axis=0, out=block)
+        return
+    for j in range(1, block.shape[0]):
+        np.add(block[j], block[j - 1], out=block[j])
 
 
 def compensated_runs(x: np.ndarray, starts: np.ndarray,
@@ -67,8 +78,8 @@ def compensated_runs(x: np.ndarray, starts: np.ndarray,
             err += lo_terms[run]
         np.cumsum(err, out=e[out])
     short = np.flatnonzero(lengths <= _LONG_RUN)
-    width_bits = np.frexp((lengths[short] - 1).astype(np.float64))[1]  # width 2**b >= length
-    order = np.argsort(width_bits, kind="stable")
+    width_bits = np.frexp((lengths[short] - 1).astype(np.float64))[1].astype(np.uint8)  # width 2**b >= length
+    order = np.argsort(width_bits, kind="stable")  # 8 bits: a radix sort
     bounds = np.searchsorted(width_bits[order], np.arange(int(width_bits.max(initial=0)) + 2))
     for b in range(bounds.size - 1):
         rs = short[order[bounds[b]:bounds[b + 1]]]
@@ -78,13 +89,14 @@ def compensated_runs(x: np.ndarray, starts: np.ndarray,
         at = starts[rs] + step
         inside = step < lengths[rs]
         xs = np.where(inside, x[np.minimum(at, n - 1)], 0.0)  # zeros after a run's end change none of its sums
-        ps = np.cumsum(xs, axis=0)
+        ps = xs.copy()
+        _cumsum_down(ps)
         err = np.empty_like(ps)
         err[0] = 0.0
         err[1:] = step_errors(xs[1:], ps[1:], ps[:-1])
         if lo_terms is not None:
             err += np.where(inside, lo_terms[np.minimum(at, n - 1)], 0.0)
-        np.cumsum(err, axis=0, out=err)
+        _cumsum_down(err)
         slots = (at + (rs + 1))[inside]
         p[slots], e[slots] = ps[inside], err[inside]
     return p, e

@@ -31,10 +31,11 @@ def test_range_max_matches_brute_force(block_bits, dtype, chunk, monkeypatch):
 @pytest.mark.parametrize("lo_terms", [False, True])
 def test_compensated_runs_sum_every_run_on_its_own(long_run, lo_terms, monkeypatch):
     """Bit for bit the prefix sums and error sums of each run alone, whether the run is summed
-    alone (longer than `long_run`) or padded into a block with runs of its width."""
+    alone (longer than `long_run`) or padded into a block with runs of its width (blocks of
+    fewer and of more than 256 runs are summed differently)."""
     monkeypatch.setattr(ranges, "_LONG_RUN", long_run)
     rng = np.random.default_rng(long_run)
-    lengths = np.concatenate([[1, 2, 3, 4, 5, 8, 9, 16, 17], rng.integers(1, 40, 200), [300]])
+    lengths = np.concatenate([[1, 2, 3, 4, 5, 8, 9, 16, 17], rng.integers(1, 40, 200), rng.integers(1, 5, 1500), [300]])
     rng.shuffle(lengths)
     x = rng.normal(0, 1, lengths.sum()) * 10.0 ** rng.integers(-6, 12, lengths.sum())
     lo = rng.normal(0, 1e-20, x.size) if lo_terms else None
