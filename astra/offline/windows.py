@@ -273,9 +273,25 @@ class EventIndex:
     def lo(self, window: int | None) -> np.ndarray:
         """First sorted row of each query's window (>= t - w; lifetime: the entity's first row)."""
         if window not in self._lo:
-            bound = self.ks.window_starts(self.q_keys, window, self.q_times)
-            self._lo[window] = np.searchsorted(self.keys, bound, side="left")
+            if window is None:
+                self._lo[window] = self._entity_runs()[0]
+            else:
+                bound = self.ks.window_starts(self.q_keys, window, self.q_times)
+                self._lo[window] = np.searchsorted(self.keys, bound, side="left")
         return self._lo[window]
+
+    def _entity_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's entity's first sorted row and run number, found among the runs rather
+        than the rows (a search in an array ~20x shorter); an entity without rows in the chunk
+        gets its insertion point (hi) and any run."""
+        def make():
+            starts = self.run_starts()
+            if not starts.size:
+                return self.hi, np.zeros_like(self.hi)
+            run_ids, q_ids = self.keys[starts] >> self.ks.t_bits, self.q_keys >> self.ks.t_bits
+            run = np.minimum(np.searchsorted(run_ids, q_ids), starts.size - 1)
+            return np.where(run_ids[run] == q_ids, starts[run], self.hi), run
+        return self.cached(("entity runs",), make)
 
     def run_starts(self) -> np.ndarray:
         """The first sorted row of each entity of the chunk (its run of rows)."""
@@ -286,9 +302,7 @@ class EventIndex:
 
     def query_runs(self) -> np.ndarray:
         """Each query's run number: its entity's (any, for an entity without rows in the chunk)."""
-        def make():
-            return np.maximum(np.searchsorted(self.run_starts(), self.lo(None), side="right") - 1, 0)
-        return self.cached(("query runs",), make)
+        return self._entity_runs()[1]
 
     def window(self, window: int | None) -> Window:
         return Window(self, window)
