@@ -22,7 +22,7 @@ import polars as pl
 from astra.offline import asof, io
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
-from astra.offline.keys import column_pieces, entity_ids
+from astra.offline.keys import Pieces, column_pieces, entity_ids, joined
 from astra.offline.windows import EventIndex, SortedSource, numeric
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
@@ -106,14 +106,15 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
     by_entity: dict[str, list[Group]] = defaultdict(list)
     for g in groups:
         by_entity[entity_of(plan, g.key).name].append(g)
-    ids: dict[Group, np.ndarray] = {}
+    ids: dict[Group, Pieces] = {}
     q_ids: dict[str, np.ndarray] = {}
     for name, gs in by_entity.items():
         entity = plan.entity(name)
         names = [k for k, _ in entity.keys]
         parts = [io.spine_keys(spine, entity)] + [
             rows[g].select(pl.col(c).alias(k) for c, k in zip(g.key.columns, names)) for g in gs]
-        q_ids[name], *rest = entity_ids(parts)
+        q, *rest = entity_ids(parts)
+        q_ids[name] = joined(q)
         ids.update(zip(gs, rest))
         for g in gs:  # key columns are not needed any more (unless aggregated or filtered on)
             used = _columns(groups[g], None)
@@ -166,12 +167,12 @@ def _no_leaf(e: ir.Expr) -> pl.Expr:
     raise BackfillError(f"a filter may only use source columns and literals, found {type(e).__name__}")
 
 
-def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: np.ndarray, q_ids: np.ndarray,
+def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: Pieces, q_ids: np.ndarray,
             q_times: np.ndarray) -> dict[object, pl.Series]:
     """Every aggregate / as-of node of one group, as Series in spine order."""
     aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
     if not aggs:  # as-of lookups only: one sort of the snapshot keys, no event index
-        got = asof.lookup(frame.drop(io.TIME), ids, frame[io.TIME].to_numpy(), q_ids, q_times,
+        got = asof.lookup(frame.drop(io.TIME), joined(ids), frame[io.TIME].to_numpy(), q_ids, q_times,
                           [n.column for n in nodes], CHUNK_THREADS)
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}

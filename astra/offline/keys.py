@@ -12,6 +12,8 @@ is built on.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import polars as pl
 
@@ -22,38 +24,6 @@ _BITS = 63  # packed keys stay non-negative int64
 
 def _bits(n: int) -> int:
     return max(int(n), 0).bit_length()
-
-
-def entity_ids(frames: list[pl.DataFrame]) -> list[np.ndarray]:
-    """One int64 id per row for frames with the same key columns; equal keys get equal ids.
-
-    A single integer key is used as is (offset to its minimum when that makes the ids
-    narrower or they are negative; no sort needed); other keys are dense-ranked, and composite
-    keys combine their columns' ranks.
-    """
-    cols = frames[0].columns
-    if len(cols) == 1 and all(f.schema[cols[0]].is_integer() for f in frames):
-        values = [f[cols[0]].cast(pl.Int64).to_numpy() for f in frames]
-        low = min((int(v.min()) for v in values if v.size), default=0)
-        high = max((int(v.max()) for v in values if v.size), default=0)
-        if low >= 0 and high < 1 << _BITS and _bits(high) == _bits(high - low):  # an offset saves no bit: no pass
-            return values
-        if high - low < 1 << _BITS:  # else ranks below (the offsets would overflow)
-            # in place when the array is a copy already (a column read in several chunks)
-            return [np.subtract(v, low, out=v) if v.flags.writeable else v - low for v in values]
-    lengths = [f.height for f in frames]
-    both = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
-    code = None
-    for c in cols:
-        r = both[c].rank("dense").cast(pl.Int64).to_numpy()
-        if code is None:
-            code = r
-            continue
-        width = int(r.max(initial=0)) + 1
-        if _bits(int(code.max(initial=0))) + _bits(width) > _BITS:
-            code = pl.Series(code).rank("dense").cast(pl.Int64).to_numpy()
-        code = code * width + r
-    return list(np.split(code, np.cumsum(lengths)[:-1]))
 
 
 Pieces = np.ndarray | list[np.ndarray]  # one array, or consecutive pieces of one (a column's chunks)
@@ -69,9 +39,52 @@ def joined(x: Pieces) -> np.ndarray:
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
+def _rows(pieces: list[np.ndarray], rows: slice) -> np.ndarray:
+    """Rows of the pieces' concatenation that lie inside one piece, as a view of it."""
+    start = 0
+    for p in pieces:
+        if rows.start < start + p.size:
+            return p[rows.start - start:rows.stop - start]
+        start += p.size
+    return pieces[-1][:0]
+
+
 def column_pieces(s: pl.Series) -> list[np.ndarray]:
     """A Polars column without nulls as NumPy views of its chunks (no copy)."""
     return [c.to_numpy() for c in s.get_chunks()] or [s.to_numpy()]
+
+
+def entity_ids(frames: list[pl.DataFrame]) -> list[Pieces]:
+    """One int64 id per row for frames with the same key columns; equal keys get equal ids.
+
+    A single integer key is used as is (offset to its minimum when that makes the ids
+    narrower or they are negative; no sort needed), as NumPy views of the column's chunks (no
+    copy: `KeySpace.pack` reads them piece by piece); other keys are dense-ranked, and
+    composite keys combine their columns' ranks.
+    """
+    cols = frames[0].columns
+    if len(cols) == 1 and all(f.schema[cols[0]].is_integer() for f in frames):
+        values = [column_pieces(f[cols[0]].cast(pl.Int64)) for f in frames]
+        flat = [v for pieces in values for v in pieces if v.size]
+        low = min((int(v.min()) for v in flat), default=0)
+        high = max((int(v.max()) for v in flat), default=0)
+        if low >= 0 and high < 1 << _BITS and _bits(high) == _bits(high - low):  # an offset saves no bit: no pass
+            return values
+        if high - low < 1 << _BITS:  # else ranks below (the offsets would overflow)
+            return [[v - low for v in pieces] for pieces in values]
+    lengths = [f.height for f in frames]
+    both = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
+    code = None
+    for c in cols:
+        r = both[c].rank("dense").cast(pl.Int64).to_numpy()
+        if code is None:
+            code = r
+            continue
+        width = int(r.max(initial=0)) + 1
+        if _bits(int(code.max(initial=0))) + _bits(width) > _BITS:
+            code = pl.Series(code).rank("dense").cast(pl.Int64).to_numpy()
+        code = code * width + r
+    return list(np.split(code, np.cumsum(lengths)[:-1]))
 
 
 def time_grid(times: list[np.ndarray], t0: int, threads: int = 1, widths=()) -> int:
@@ -95,10 +108,11 @@ class KeySpace:
     needed, ids by theirs): the same comparisons hold.
     """
 
-    def __init__(self, ids: list[np.ndarray], rows: Pieces, queries: np.ndarray, widths=(),
+    def __init__(self, ids: list[Pieces], rows: Pieces, queries: np.ndarray, widths=(),
                  threads: int = 1):
-        """`rows` are the row times, one array or consecutive pieces (a column's chunks)."""
-        ids = [i for i in ids if i.size] or [np.zeros(1, np.int64)]
+        """`ids` are the row ids and query ids, `rows` the row times, each one array or
+        consecutive pieces (a column's chunks)."""
+        ids = [i for pieces in ids for i in _as_pieces(pieces) if i.size] or [np.zeros(1, np.int64)]
         self.id_max = max(int(i.max()) for i in ids)
         times = [t for t in (*_as_pieces(rows), queries) if t.size] or [np.zeros(1, np.int64)]
         self.t0 = min(int(t.min()) for t in times)
@@ -152,31 +166,31 @@ class KeySpace:
         """Time between two rows (µs) from the difference of their offsets (direct mode)."""
         return offsets * self.step if self.step > 1 else offsets
 
-    def pack(self, ids: np.ndarray, t: Pieces, reuse: bool = False) -> np.ndarray:
-        """Keys for (ids, row or query times t); `t` may be consecutive pieces.  With `reuse`,
-        the caller gives up `ids` and its buffer becomes the keys."""
-        if self.id_uniq is not None:
-            ids = np.searchsorted(self.id_uniq, ids)
-        if self.t_uniq is not None:
+    def pack(self, ids: Pieces, t: Pieces) -> np.ndarray:
+        """Keys for (ids, row or query times t); each may come as consecutive pieces (a
+        column's chunks), with pieces of their own lengths."""
+        if self.id_uniq is not None or self.t_uniq is not None:
+            ids = joined(ids)
+            if self.id_uniq is not None:
+                ids = np.searchsorted(self.id_uniq, ids)
             k = ids << self.t_bits
             k |= self.offset(joined(t))
             return k
-        k = ids if reuse and ids.flags.writeable else np.empty_like(ids)
-        parts, start = [], 0
-        for piece in _as_pieces(t):  # by slices of each piece: no large temporary
-            parts += [(piece, part, start) for part in slices(piece.size)]
-            start += piece.size
+        ids, t = _as_pieces(ids), _as_pieces(t)
+        n = sum(p.size for p in ids)
+        k = np.empty(n, dtype=np.int64)
+        # rows where neither input changes piece, cut again into slices: views, no temporary
+        cuts = np.unique(np.concatenate([[0, n], np.cumsum([p.size for p in ids]), np.cumsum([p.size for p in t])]))
+        spans = [slice(a + part.start, a + part.stop) for a, b in pairwise(cuts.tolist()) for part in slices(b - a)]
 
-        def part(task) -> None:
-            piece, part, start = task
-            rows = slice(start + part.start, start + part.stop)
-            np.left_shift(ids[rows], self.t_bits, out=k[rows])
-            offsets = piece[part] - self.t0
+        def part(rows: slice) -> None:
+            np.left_shift(_rows(ids, rows), self.t_bits, out=k[rows])
+            offsets = _rows(t, rows) - self.t0
             if self.step > 1:
                 offsets //= self.step
             k[rows] += offsets
 
-        parallel_map(part, parts, self.threads)
+        parallel_map(part, spans, self.threads)
         return k
 
 

@@ -54,17 +54,17 @@ class SortedSource:
     `chunks` lists (chunk number, slice of sorted queries) for the chunks that have queries.
     """
 
-    def __init__(self, frame: pl.DataFrame, ids: np.ndarray, times: Pieces, q_ids: np.ndarray,
+    def __init__(self, frame: pl.DataFrame, ids: Pieces, times: Pieces, q_ids: np.ndarray,
                  q_times: np.ndarray, rows_per_chunk: int, widths=(), threads: int = 1,
                  slice_rows: int = SLICE_ROWS):
-        """`ids` (one per frame row) is consumed: a writeable buffer becomes the packed keys.
-        `times` may come in pieces (a column's chunks, read without a copy).
+        """`ids` (one per frame row) and `times` may come in pieces (a column's chunks, read
+        without a copy).
         `widths` are the window lengths the chunks will be asked about (for the time grid);
         passes over every row run by slices of `slice_rows` on `threads` threads."""
         self.frame, self.threads = frame, threads
         self.schema = dict(frame.schema)  # also of columns converted to NumPy and dropped
         self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths, threads)
-        keys = ks.pack(ids, times, reuse=True)
+        keys = ks.pack(ids, times)
         del ids
         self.times = joined(times) if ks.t_uniq is not None else None  # raw times: only the fallback needs them
         # queries with equal keys are interchangeable: any order of them will do

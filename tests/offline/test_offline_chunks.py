@@ -60,13 +60,14 @@ def test_chunks_cover_rows_and_queries_once_and_keep_entities_whole(ids, q_ids, 
                                                                     threads, pieces) -> None:
     """`spread` widens the ids past the chunk-number lookup table (a binary search then, and
     no table of last query times: every row is kept); the rows are partitioned by slices of
-    `slice_rows` on `threads` threads, and their times come in `pieces` consecutive arrays (a
-    column's chunks).  A chunk holds exactly the rows some query sees: its entities' rows
-    before their last query time."""
+    `slice_rows` on `threads` threads, and their times and ids come in `pieces` and `pieces + 1`
+    consecutive arrays (columns' chunks, cut in different places).  A chunk holds exactly the
+    rows some query sees: its entities' rows before their last query time."""
     ids, q_ids = np.array(ids, dtype=np.int64) * spread, np.array(q_ids, dtype=np.int64) * spread
     times = np.arange(ids.size, dtype=np.int64)[::-1] * 10  # file order is not time order
     q_times = np.arange(q_ids.size, dtype=np.int64) * 97 % 700
-    source = SortedSource(pl.DataFrame({"x": np.arange(ids.size)}), ids.copy(), np.array_split(times, pieces),
+    source = SortedSource(pl.DataFrame({"x": np.arange(ids.size)}), np.array_split(ids, pieces + 1),
+                          np.array_split(times, pieces),
                           q_ids.copy(), q_times, rows_per_chunk, threads=threads, slice_rows=slice_rows)
     seen_rows, seen_queries, owner = [], [], {}
     for i, (chunk, queries) in enumerate(source.chunks):
