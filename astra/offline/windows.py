@@ -157,14 +157,22 @@ class SortedSource:
     def column(self, column: str) -> np.ndarray:
         """A numeric (or time, or boolean) column in file order as NumPy (read-only; converted
         once, gathered by each chunk).  Null slots hold arbitrary values (NaN for floats, which
-        are converted as is: one copy); `EventIndex.numbers` fills them."""
+        are converted as is: one copy); `EventIndex.numbers` fills them.  The column's chunks
+        are copied on several threads."""
         def make():
             s = self.frame[column]
             if isinstance(s.dtype, pl.Datetime | pl.Duration) or s.dtype == pl.Boolean:
                 s = s.cast(pl.Int64)
             if s.null_count() and not s.dtype.is_float():  # to_numpy would make them floats
                 s = s.fill_null(0)
-            return s.to_numpy()
+            pieces = s.get_chunks()
+            if len(pieces) < 2:
+                return s.to_numpy()
+            out = np.empty(s.len(), dtype=s.head(0).to_numpy().dtype)
+            starts = np.cumsum([0] + [p.len() for p in pieces]).tolist()
+            parallel_map(lambda i: np.copyto(out[starts[i]:starts[i + 1]], pieces[i].to_numpy()), range(len(pieces)),
+                         self.threads)
+            return out
         return self._shared(("numbers", column), make)
 
     def codes(self, column: str) -> np.ndarray | None:
