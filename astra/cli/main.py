@@ -4,6 +4,7 @@ so `astra compile` never pays for Polars or numpy."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -49,6 +50,13 @@ def cli() -> None:
     with identical point-in-time semantics."""
 
 
+# Commands that leave nothing behind once they return (no threads, no open files: the output is
+# written and closed).  Their process ends without the interpreter's teardown, which frees
+# every object one by one: after a backfill, a gigabyte of arrays and frames, 80 ms of a 2.4 s
+# run at 10M rows.
+_EXIT_AT_ONCE = {"backfill"}
+
+
 def main() -> None:
     """The console-script entry point."""
     try:
@@ -56,6 +64,16 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except SystemExit as done:
+        if len(sys.argv) < 2 or sys.argv[1] not in _EXIT_AT_ONCE:
+            raise
+        code = done.code
+        if code is not None and not isinstance(code, int):
+            click.echo(code, err=True)
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -71,3 +71,19 @@ def test_errors_are_one_line(tmp_path, data):
     assert r.exit_code == 1 and r.output.startswith("error: ") and "Traceback" not in r.output
     r = _run(ROOT / "features", "--service", "fraud_model@v1", "--spine", spine, "--out", tmp_path / "o.txt")
     assert r.exit_code == 1 and "unknown table format" in r.output
+
+
+def test_the_astra_process_exits_with_its_output_written(tmp_path, data):
+    """The `astra` process ends without the interpreter's teardown after a backfill: its exit
+    code, its error message and its output file must all still be there."""
+    if not _project_compiles():
+        pytest.skip("features/ does not compile right now")
+    out = tmp_path / "out.csv"
+    run = [sys.executable, "-m", "astra.cli.main", "backfill", ROOT / "features", "--service", "fraud_model@v1",
+           "--spine", data / "labels.parquet", "--data-root", data]
+    done = subprocess.run([*run, "--out", out], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert pl.read_csv(out).height == pl.read_parquet(data / "labels.parquet").height
+    failed = subprocess.run([*run[:6], "nope@v1", *run[7:], "--out", out], capture_output=True, text=True,
+                            timeout=120)
+    assert failed.returncode == 1 and failed.stderr.startswith("error: unknown service `nope`")
