@@ -2,7 +2,8 @@
 
 Rows and queries carry packed (entity, time) keys (`astra.offline.keys`).
 1. `SortedSource` sorts the queries by that key, cuts the entities into chunks of about a
-   million rows, and partitions the rows by chunk (file order kept inside each).
+   million rows, and partitions the rows by chunk (file order kept inside each), dropping
+   the rows no query can see.
 2. `EventIndex` is one chunk, its rows stably sorted by key (ties stay in file order): for
    each query (id, t) taken in sorted order, hi = first row >= (id, t), so the rows of a
    window [t - w, t) are exactly the slice [lo_w, hi).  Aggregation kernels
@@ -42,9 +43,10 @@ class SortedSource:
 
     The rows are partitioned by chunk once, slice by slice on several threads: in each slice
     of ~1M rows, a stable counting sort on the chunk number (file order is kept inside each
-    chunk).  Each chunk is sorted by (entity, time, file position) only when it is answered,
-    by its `EventIndex`: sorts of ~1M keys that stay in cache and run on several threads,
-    instead of one sort of the whole source.  Queries are sorted by (entity, time) once;
+    chunk); rows no query can see go to no chunk (`_visible_until`).  Each chunk is sorted by
+    (entity, time, file position) only when it is answered, by its `EventIndex`: sorts of ~1M
+    keys that stay in cache and run on several threads, instead of one sort of the whole
+    source.  Queries are sorted by (entity, time) once;
     `q_order[j]` is the spine row of sorted query j, so that every binary search runs over
     sorted needles, and `spine_positions` restores spine order at the end.  Kernels never see
     the whole source: a chunk's arrays stay in cache and its temporaries reuse the previous
@@ -128,9 +130,8 @@ class SortedSource:
         """Sorted packed entity ids at which chunks 1, 2, ... begin: about every `rows` rows (by
         a sample of the rows), never leaving a chunk without rows.
 
-        The cuts depend on the source's rows alone, never on the queries: float sums are prefix
-        sums over a chunk, whose last bits depend on the other entities in it, and a training
-        row's features must not change with what else is in the spine."""
+        The cuts depend on the source's rows alone, never on the queries.  (Answers would not
+        change with them either: float sums restart at each entity, see `ranges.RunPrefix`.)"""
         shift = self.ks.t_bits
         stride = max(1, keys.size >> 16)
         sample = np.sort(keys[::stride] >> shift)
