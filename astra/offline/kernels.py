@@ -64,18 +64,18 @@ def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Serie
         else:
             x = np.where(valid, x, sentinel)
             private = True
-    counts = [w.count(column) for w in windows]
-    q_lo = np.concatenate([w.lo for w in windows])
-    q_hi = np.concatenate([w.hi for w in windows])
-    has = np.concatenate(counts) > 0
-    best = np.zeros(q_lo.size, dtype=x.dtype)
-    best[has] = ranges.range_max(x, q_lo[has], q_hi[has], overwrite=private)
+    has = [w.count(column) > 0 for w in windows]  # only windows holding a value are asked
+    at = [np.flatnonzero(h) for h in has]
+    best = ranges.range_max(x, np.concatenate([w.lo[a] for w, a in zip(windows, at)]),
+                            np.concatenate([w.hi[a] for w, a in zip(windows, at)]), overwrite=private)
     if not largest:
-        best = -best
-    out = []
-    for i, w in enumerate(windows):
-        part = best[i * w.size:(i + 1) * w.size]
-        out.append(decode(part, counts[i] > 0))
+        best = np.negative(best, out=best)
+    out, start = [], 0
+    for w, h, a in zip(windows, has, at):
+        part = np.zeros(w.size, dtype=best.dtype)
+        part[a] = best[start:start + a.size]
+        start += a.size
+        out.append(decode(part, h))
     return out
 
 
