@@ -98,16 +98,16 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
     def flags():
         n = index.keys.size
         nxt = np.zeros(n, dtype=np.uint8)  # j follows a row of its group within w (or is null)
-        near = cur if w is None else cur[gap <= w]
-        nxt[near] = 1
+        within = None if w is None else gap <= w
+        nxt[cur if within is None else cur[within]] = 1
         if null_pos is not None:
             nxt[null_pos] = 1
         last = None
-        if w is not None:  # non-null rows with no next row within w: expire at time_i + w
+        if within is not None:  # non-null rows with no next row within w: expire at time_i + w
             last = np.ones(n, dtype=np.uint8)
             if null_pos is not None:
                 last[null_pos] = 0
-            last[prev[gap <= w]] = 0
+            last[prev[within]] = 0
         dtype = np.int32 if n < 2**31 else np.int64
         return ranges.prefix(nxt, dtype), None if last is None else ranges.prefix(last, dtype)
 
@@ -191,7 +191,8 @@ def _group_order(index, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     # rows of one value are in sorted (entity, time) order: a group continues while the entity does
     keys = np.take(index.keys, pos)
     same = code_g[1:] == code_g[:-1]
-    same &= (keys[1:] >> ks.t_bits) == (keys[:-1] >> ks.t_bits)
+    entity = keys >> ks.t_bits
+    same &= entity[1:] == entity[:-1]
     return pos, keys, same, code_g == 0 if has_nulls else None
 
 
