@@ -15,25 +15,24 @@ def prefix(x: np.ndarray, dtype=None) -> np.ndarray:
     return out
 
 
-def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Knuth's TwoSum: s = fl(a + b) and the exact rounding error e, a + b = s + e."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, e
-
-
-_LONG_RUN = 1 << 8  # runs longer than this are summed one at a time; shorter ones in blocks
-
-
 def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray) -> np.ndarray:
-    """The exact rounding error of each step p = fl(before + x) (Knuth's TwoSum)."""
+    """The exact rounding error of each step p = fl(before + x) (Knuth's TwoSum), with two
+    temporaries."""
     err = np.subtract(p, before)  # b' = s - a
     a_ = p - err  # a' = s - b'
     np.subtract(before, a_, out=a_)  # a - a'
     np.subtract(x, err, out=err)  # b - b'
     err += a_
     return err
+
+
+def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knuth's TwoSum: s = fl(a + b) and the exact rounding error e, a + b = s + e."""
+    s = a + b
+    return s, step_errors(b, s, a)
+
+
+_LONG_RUN = 1 << 8  # runs longer than this are summed one at a time; shorter ones in blocks
 
 
 def _cumsum_down(block: np.ndarray) -> None:
