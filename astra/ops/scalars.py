@@ -132,7 +132,8 @@ def _np_mod(out: Type, a, b):
     nonzero = b != 0
     if out.is_float:  # the same three IEEE steps as Polars, so both engines agree to the bit
         safe = np.where(nonzero, b, 1)
-        return a - safe * np.floor(a / safe), nonzero
+        with np.errstate(invalid="ignore", over="ignore"):  # inf % x is NaN, as in Polars: no warning
+            return a - safe * np.floor(a / safe), nonzero
     return np.mod(a, b, out=np.zeros_like(a), where=nonzero), nonzero
 
 
