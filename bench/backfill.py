@@ -71,9 +71,9 @@ def same_asof(ref: Path, got: Path) -> str:
     return "0 mismatching rows" if diff == 0 else f"MISMATCH: {diff:,} rows differ"
 
 
-def timed(engines: dict[str, list], reps: int) -> dict[str, tuple[float, float]]:
+def timed(engines: dict[str, list], reps: int) -> dict[str, list[tuple[float, float]]]:
     """Run the engines alternately `reps` times after one untimed warm-up run each (bytecode
-    caches, the page cache); (median wall, max peak RSS) per engine."""
+    caches, the page cache); (wall, peak RSS) of every repetition, per engine."""
     for cmd in engines.values():
         run(cmd)
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
@@ -82,14 +82,23 @@ def timed(engines: dict[str, list], reps: int) -> dict[str, tuple[float, float]]
             wall, rss, _ = run(cmd)
             results[name].append((wall, rss))
             print(f"rep {rep + 1}: {name:13s} {wall:6.2f} s {rss:7.0f} MiB", flush=True)
-    return {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in results.items() if v}
+    return {k: v for k, v in results.items() if v}
 
 
-def report(med: dict[str, tuple[float, float]], ours: str) -> None:
+def report(runs: dict[str, list[tuple[float, float]]], ours: str) -> None:
+    """Median wall and max peak RSS per engine, and ours against each other engine: the ratio of
+    the medians, then the median (and range) of the ratios within each repetition, which run
+    back to back and so cancel the machine's slow drifts in speed."""
+    med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in runs.items()}
     for name, (wall, rss) in med.items():
         ratios = "  ".join(f"{wall / w:.2f}x time, {rss / r:.2f}x RSS vs {other}"
                            for other, (w, r) in med.items() if other != name and name == ours)
         print(f"  {name:13s} {wall:6.2f} s  {rss:7.0f} MiB  {ratios}")
+    for other, theirs in runs.items():
+        if ours in runs and other != ours and len(theirs) == len(runs[ours]) > 1:
+            paired = [a / b for (a, _), (b, _) in zip(runs[ours], theirs)]
+            print(f"  per repetition, {ours} / {other}: median {statistics.median(paired):.2f}x "
+                  f"(from {min(paired):.2f}x to {max(paired):.2f}x)")
 
 
 def asof_suite(data: Path, work: Path, reps: int, feast_python: Path) -> None:
@@ -101,19 +110,19 @@ def asof_suite(data: Path, work: Path, reps: int, feast_python: Path) -> None:
         "duckdb-asof": [sys.executable, KIT / "peer_feast.py", "asof-duckdb", data, work / "duckdb_asof.parquet"],
         "polars-asof": [sys.executable, KIT / "peer_feast.py", "asof-polars", data, work / "polars_asof.parquet"],
     }
-    med = timed(engines, reps)
+    runs = timed(engines, reps)
     if feast_python.exists() and subprocess.run([feast_python, "-c", "import feast"],
                                                 capture_output=True).returncode == 0:
         wall, rss, _ = run([feast_python, KIT / "peer_feast.py", "historical", data, work / "feast_asof.parquet"])
         print(f"rep 1: {'feast':13s} {wall:6.2f} s {rss:7.0f} MiB (run once)")
-        med["feast"] = (wall, rss)
+        runs["feast"] = [(wall, rss)]
     else:
         print(f"!!! Feast SKIPPED: no Python with feast at {feast_python} (create one: python3 -m venv "
               f"/tmp/feast-env && /tmp/feast-env/bin/pip install feast polars duckdb; or pass --feast-python)")
     print(f"\nprofile_lookup@v1 (3 as-of features), median of {reps} (whole process); peak RSS = max over reps")
-    report(med, "astra-asof")
+    report(runs, "astra-asof")
     print("astra vs duckdb ASOF JOIN:", same_asof(work / "duckdb_asof.parquet", work / "astra_asof.parquet"))
-    if "feast" in med:  # Feast joins on updated_at <= t and drops rows: shown, not enforced
+    if "feast" in runs:  # Feast joins on updated_at <= t and drops rows: shown, not enforced
         import polars as pl
 
         n, m = (pl.scan_parquet(work / f).select(pl.len()).collect().item()
@@ -158,10 +167,10 @@ def fraud_suite(a: argparse.Namespace, data: Path, work: Path) -> None:
         "polars": [sys.executable, KIT / "peer_polars.py", data, work / "polars.parquet"],
     }
     engines = {k: v for k, v in engines.items() if not a.only or k in a.only}
-    med = timed(engines, a.reps)
+    runs = timed(engines, a.reps)
     print(f"\n{os.cpu_count()} cores, {a.events:,} events / {a.labels:,} labels / {a.users:,} users, "
           f"median of {a.reps} (whole process); peak RSS = max over reps")
-    report(med, "astra")
+    report(runs, "astra")
     if "astra" in engines and "duckdb" in engines:
         cmp = subprocess.run([sys.executable, KIT / "compare.py", work / "duckdb.parquet", work / "astra.parquet"],
                              capture_output=True, text=True)
