@@ -16,8 +16,8 @@ from astra.offline.windows import Window
 
 
 def sort_values(x: np.ndarray) -> np.ndarray:
-    """Sorted copy (Polars' parallel sort; may be read-only)."""
-    return pl.Series(x).sort().to_numpy()
+    """Sorted copy."""
+    return np.sort(x)
 
 
 def value_codes(s: pl.Series) -> np.ndarray:

@@ -204,8 +204,10 @@ def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarr
     """(sorted keys, their input positions); equal keys keep input order when `stable`.
 
     With the position packed below the key (offset to its minimum) every value is distinct,
-    so a plain sort of values, about twice as fast as a stable arg-sort, gives both; when the
-    keys are too wide for that, an arg-sort and a gather."""
+    so a plain sort of values gives both, in place: NumPy's vectorised quicksort (AVX2 /
+    AVX-512 on x86, Highway on ARM), single-threaded, is 2-3x faster than Polars' sort on two
+    threads and several times faster than a stable arg-sort.  When the keys are too wide for
+    that, an arg-sort and a gather."""
     n = keys.size
     if n == 0:
         return keys, np.zeros(0, dtype=np.int64)
@@ -216,10 +218,10 @@ def sort_with_positions(keys: np.ndarray, stable: bool = True) -> tuple[np.ndarr
         packed <<= pos_bits
         positions = np.arange(n, dtype=np.int64)
         packed |= positions
-        done = pl.Series(packed).sort().to_numpy()
+        packed.sort()  # in place
         # the results reuse the two buffers, already faulted in, instead of two fresh arrays
-        at = np.bitwise_and(done, (1 << pos_bits) - 1, out=positions)
-        out = np.right_shift(done, pos_bits, out=packed)
+        at = np.bitwise_and(packed, (1 << pos_bits) - 1, out=positions)
+        out = np.right_shift(packed, pos_bits, out=packed)
         out += low
         return out, at
     order = stable_argsort(keys) if stable else pl.Series(keys).arg_sort().to_numpy()
