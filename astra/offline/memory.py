@@ -2,13 +2,14 @@
 fresh pages.
 
 A backfill allocates and frees dozens of arrays the size of a source (80 MB per column at 10M
-rows).  glibc serves every one of them with a fresh `mmap` and returns it with `munmap`, and
-NumPy asks for transparent huge pages on each, so every array is faulted in and zeroed by the
-kernel again: on a VM that was a third of the engine's CPU time.  Inside `reuse_freed_memory`
-large blocks come from the heap instead (freed blocks are reused without faults, the heap is
-not trimmed), and NumPy does not ask for huge pages.  On exit the settings are restored and
-the heap is trimmed, so the host process keeps its usual behaviour.  Anywhere but glibc this
-does nothing.
+rows).  glibc serves every one of them with a fresh `mmap` and returns it with `munmap`, so
+every array is faulted in and zeroed by the kernel again: on a VM that was a third of the
+engine's CPU time.  Inside `reuse_freed_memory` large blocks come from the heap instead (freed
+blocks are reused without faults, the heap is not trimmed).  NumPy's advice to back large
+arrays with transparent huge pages is left on: the heap's first touch then faults 2 MB at a
+time, several times faster than 4 kB pages (80 MB: 5 ms instead of 28 ms here).  On exit the
+settings are restored and the heap is trimmed, so the host process keeps its usual behaviour.
+Anywhere but glibc this does nothing.
 """
 
 from __future__ import annotations
@@ -38,29 +39,23 @@ _depth = 0  # nested backfills (snapshot calls backfill) restore only at the out
 
 @contextmanager
 def reuse_freed_memory():
-    """Heap allocation without trimming and without huge-page advice, restored on exit."""
+    """Heap allocation without trimming, restored on exit."""
     global _depth
     libc = _libc()
     if libc is None:
         yield
         return
-    import numpy as np
-
-    madvise = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
     _depth += 1
     if _depth == 1:
         # one arena: worker threads' large blocks then come from the same reusable heap
         libc.mallopt(_M_ARENA_MAX, 1)
         libc.mallopt(_M_MMAP_MAX, 0)
         libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-        previous = madvise(False) if madvise else None
     try:
         yield
     finally:
         _depth -= 1
         if _depth == 0:
-            if madvise and previous is not None:
-                madvise(previous)
             libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
             libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM)
             libc.mallopt(_M_ARENA_MAX, 8 * (os.cpu_count() or 1))  # glibc's default limit
