@@ -40,7 +40,8 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
                                owner=g.meta.owner, description=g.meta.description, tags=g.meta.tags,
                                deprecated=g.meta.deprecated, span=g.name.span.to(g.entity.span)))
     ordered = _topological(features, diags)
-    services = [s for s in (_service(s, syms, features, diags) for s in syms.services.values()) if s]
+    built = {g.id for g in groups}
+    services = [s for s in (_service(s, syms, built, features, diags) for s in syms.services.values()) if s]
     plan = ir.Plan(
         entities=tuple(ir.Entity(name=e.name.value, keys=tuple((k.name.value, k.type.type) for k in e.keys),
                                  owner=e.meta.owner, description=e.meta.description)
@@ -145,7 +146,9 @@ def _source(s) -> ir.Source:
                      owner=d.meta.owner, description=d.meta.description)
 
 
-def _service(s: ast.Service, syms: Symbols, features: dict[str, ir.Feature], diags: Collector):
+def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str, ir.Feature], diags: Collector):
+    """A service's outputs and requests; selections of groups that failed to build are left out
+    (their errors are already reported), so later passes only see what exists."""
     outputs: list[ir.Output] = []
     names: dict[str, ast.Selection] = {}
     versions: dict[str, ast.Selection] = {}
@@ -163,6 +166,8 @@ def _service(s: ast.Service, syms: Symbols, features: dict[str, ir.Feature], dia
                         help="a service pins one version of each group")
             continue
         versions[gname] = sel
+        if f"{gname}@v{sel.version}" not in built:
+            continue
         if group.meta.deprecated:
             diags.warning("W0503", f"`{gname}@v{sel.version}` is deprecated: {group.meta.deprecated}", sel.span)
         if group.entity.value not in entities:
@@ -181,7 +186,9 @@ def _service(s: ast.Service, syms: Symbols, features: dict[str, ir.Feature], dia
                 clashes.append((out, names[out]))
                 continue
             names[out] = sel
-            outputs.append(ir.Output(name=out, feature=f"{gname}@v{sel.version}.{name}"))
+            fid = f"{gname}@v{sel.version}.{name}"
+            if fid in features:  # a feature that failed its checks is reported already
+                outputs.append(ir.Output(name=out, feature=fid))
         if clashes:
             listed = ", ".join(f"`{n}`" for n, _ in clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5
                                                                     else "")

@@ -127,3 +127,12 @@ def test_compile_online_writes_each_service_plan(project: Path) -> None:
     assert set(generated) == {"fraud_model_v1.py", "fraud_model_v2.py", "profile_lookup_v1.py"}
     assert "def evaluate(q, req):" in generated["fraud_model_v1.py"]
     compile(generated["fraud_model_v2.py"], "fraud_model_v2.py", "exec")  # valid Python
+
+
+def test_a_syntax_error_in_an_imported_file_ends_in_diagnostics_not_a_traceback(project: Path) -> None:
+    entities = project / "common/entities.feat"
+    entities.write_text(entities.read_text().replace("key user_id: int64", "key user_id:: int64", 1))
+    r = astra("compile", str(project))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "common/entities.feat:5:" in r.stderr and "error[E0007]" in r.stderr
