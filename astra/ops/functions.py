@@ -122,20 +122,30 @@ def _infer_round(args):
 
 
 def _ref_round(out, x, digits=0):
-    return x if out.is_integer else float(round(x, digits))
+    return x if out.is_integer else float(round(float(x), digits))
 
 
 def _np_round(out, x, digits=0):
-    return x if out.is_integer else np.round(x, digits)
+    if out.is_integer:
+        return x
+    from astra.ops import rounding  # numpy-only: `astra compile` must not load numpy
+
+    return rounding.round_half_even(x, digits).astype(numpy_dtype(out), copy=False)
 
 
 def _pl_round(out, x, digits=0):
-    return x if out.is_integer else x.round(digits)
+    if out.is_integer:
+        return x
+    from astra.ops import rounding
+
+    # one kernel for both engines: Polars' own `round` scales first, so it misrounds 0.35 to 0.4
+    kernel = lambda s: pl().Series(s.name, rounding.round_half_even(s.to_numpy(), digits))  # noqa: E731
+    return x.map_batches(kernel, return_dtype=pl().Float64, is_elementwise=True).cast(polars_dtype(out))
 
 
 register(ScalarOp(name="round", arity=(1, 2), infer=_infer_round, reference=_ref_round,
                   polars=_pl_round, numpy=_np_round, literal_args=(1,),
-                  doc="round(x, n = 0): half to even; n must be an integer literal"))
+                  doc="round(x, n = 0): the exact value rounded to n decimals, half to even; n is a literal >= 0"))
 
 
 def _float_same(fn: str):
