@@ -15,6 +15,7 @@ from astra.lang.types import Type
 from astra.offline.errors import BackfillError
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
+from astra.row_counts import count_rows, recording, source_entities
 
 TIME = "__t"  # the int64 µs time column of a loaded source
 _FORMATS = {".parquet": "parquet", ".csv": "csv", ".arrow": "ipc", ".ipc": "ipc", ".feather": "ipc"}
@@ -116,7 +117,11 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
     """The needed columns of a source in file order, without rows whose key or time is null.
 
     Such rows can never be visible; dropping them keeps file order, which is all the
-    tie-break needs.  The time becomes int64 µs in column `TIME`.
+    tie-break needs (with `drop_null_keys=False` only null times are dropped: a source read
+    by several entities keeps a row for those whose key it has).  The time becomes int64 µs in
+    column `TIME`.  A declared non-optional column (other than a key or the time) holding
+    nulls fails the whole file, whether or not the query reads the column (`check_declared_nulls`).
+    Inside `counting_rows()`, what was read and left out is recorded.
     """
     path = source_path(source, data_root)
     if not path.exists():
@@ -142,7 +147,14 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
         if not compatible(schema[c], t):
             raise BackfillError(f"source `{source.name}` ({path}): column `{c}` should be {t.non_null()} "
                                 f"({polars_dtype(t.non_null())}), found {schema[c]}")
-    frame = lf.select(need).collect()
+    try:
+        frame = lf.select(need).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise BackfillError(f"source `{source.name}`: cannot read {path}: {exc}") from None
+    check_declared_nulls(source, path, lf, frame, schema)
+    counts = recording()
+    if counts is not None:
+        counts[source.name] = count_rows(source, frame, source_entities(source, key_columns))
     # drop invisible rows only when there are any (a filter copies every column)
     must = (*sorted(key_columns if drop_null_keys else ()), source.time)
     if any(frame[c].null_count() for c in must):
@@ -153,6 +165,29 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
                and frame.schema[c] != _engine_dtype(declared[c])]
     return frame.with_columns(*convert, time.alias(TIME)).drop(
         [] if source.time in columns else [source.time])
+
+
+def check_declared_nulls(source: ir.Source, path: Path, lf: pl.LazyFrame, frame: pl.DataFrame,
+                         schema: pl.Schema) -> None:
+    """Fail on nulls in a declared non-optional column of the file, other than keys and the time.
+
+    Reading them as nulls would break the type checker's proof that the column is never null;
+    keys and times may be null (such rows are invisible, docs/semantics.md rule 1)."""
+    keys = {c for k in source.keys for c in k.columns}
+    strict = [c for c, t in source.columns if not t.optional and c != source.time and c not in keys and c in schema]
+    if not strict:
+        return
+    unread = [c for c in strict if c not in frame.columns]
+    nulls = dict(zip(unread, lf.select(pl.col(c).null_count() for c in unread).collect().row(0))) if unread else {}
+    nulls.update({c: frame[c].null_count() for c in strict if c in frame.columns})
+    for c in strict:
+        if nulls[c]:
+            col = frame[c] if c in frame.columns else lf.select(c).collect().to_series()
+            rows = col.is_null().arg_true().head(3).to_list()
+            t = dict(source.columns)[c]
+            raise BackfillError(f"source `{source.name}` ({path}): column `{c}` is declared `{t}` but holds "
+                                f"{nulls[c]} null value(s), first at row(s) {', '.join(map(str, rows))}; "
+                                f"declare it `{t.nullable()}` if it may be null")
 
 
 def _engine_dtype(t: Type) -> pl.DataType:

@@ -1,8 +1,11 @@
 """Pushed rows -> validated columns (`Vec`s in each column's numpy dtype) and int64 µs times.
 
 Rows may be a list of dicts (checked value by value, errors name the row and column) or a
-Polars DataFrame (checked column by column).  Key and time columns must be non-null; columns
-the source declares but a row omits are null; columns the source does not declare are errors.
+Polars DataFrame (checked column by column).  The rules (docs/semantics.md, "Nulls in source
+data"): the time must be non-null; a key column may be null, as long as the row has a complete
+key for at least one of the source's entities (it counts for those); a column declared without
+`?` (other than keys and the time) must be present and non-null; optional columns a row omits
+are null; columns the source does not declare are errors.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
+import attrs
 import numpy as np
 import polars as pl
 
@@ -18,6 +22,7 @@ from astra.online.errors import SchemaError
 from astra.ops.dtypes import filler, numpy_dtype, polars_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
+from astra.row_counts import SourceRows, counting_rows, source_entities
 
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -49,7 +54,19 @@ def _ok(v, t: Type) -> bool:
 
 
 def _required(source: ir.Source) -> set[str]:
-    return {source.time} | {c for k in source.keys for c in k.columns}
+    """Columns every row must hold: the time and the non-optional columns that are not keys."""
+    keys = _key_columns(source)
+    return {source.time} | {c for c, t in source.columns if not t.optional and c not in keys}
+
+
+def _key_columns(source: ir.Source) -> set[str]:
+    return {c for k in source.keys for c in k.columns}
+
+
+def _no_key_message(source: ir.Source, row: int) -> str:
+    keys = "; ".join(f"{e}: {', '.join(k.columns)}" for e, k in zip(source.entities, source.keys))
+    return (f"row {row} pushed to `{source.name}` has a null in the key of every entity it is for ({keys}); "
+            f"it would be visible to none, so it is rejected")
 
 
 def _fast_kinds(t: Type) -> frozenset:
@@ -67,10 +84,11 @@ def _fast_kinds(t: Type) -> frozenset:
 
 @functools.lru_cache(maxsize=256)
 def _schema(source: ir.Source) -> tuple[frozenset, tuple]:
-    """A source's column names, and per column (name, numpy dtype, fast kinds, required, filler)."""
-    required = _required(source)
+    """A source's column names, and per column (name, numpy dtype, fast kinds, no nulls allowed,
+    filler).  Key columns allow no nulls on the fast path: a partly-null key takes the checked one."""
+    strict = _required(source) | _key_columns(source)
     return frozenset(c for c, _ in source.columns), tuple(
-        (c, numpy_dtype(t), _fast_kinds(t), c in required, filler(t)) for c, t in source.columns)
+        (c, numpy_dtype(t), _fast_kinds(t), c in strict, filler(t)) for c, t in source.columns)
 
 
 def from_dicts(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray, dict[str, Vec]]:
@@ -119,8 +137,12 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
             values[c][j] = _micros(v, t)
         for c in required:
             if row.get(c) is None:
-                raise SchemaError(f"row {j} pushed to `{source.name}` has no `{c}` (key and time columns are "
-                                  f"required)")
+                what = "the time column" if c == source.time else f"declared `{types[c]}`, not optional"
+                raise SchemaError(f"row {j} pushed to `{source.name}` has no `{c}` ({what}); "
+                                  + ("a row without a time is visible to no query" if c == source.time
+                                     else f"declare it `{types[c].nullable()}` if it may be null"))
+        if source.keys and not any(all(row.get(c) is not None for c in k.columns) for k in source.keys):
+            raise SchemaError(_no_key_message(source, j))
     cols = {}
     for c, t in types.items():
         vs = values[c]
@@ -130,22 +152,37 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
     return cols[source.time].values.astype(np.int64), cols
 
 
-def from_frame(source: ir.Source, df: pl.DataFrame, drop_null_keys: bool = False) -> tuple[np.ndarray, dict[str, Vec]]:
-    """Validate a DataFrame; with `drop_null_keys` (bulk loads) rows with a null key or time are
-    dropped (they are never visible), otherwise they are errors."""
+def from_frame(source: ir.Source, df: pl.DataFrame, skip_invisible: bool = False
+               ) -> tuple[np.ndarray, dict[str, Vec]]:
+    """Validate a DataFrame.  Rows with a null time or no complete key are errors; with
+    `skip_invisible` (files read by the store, whose columns `read_source` chose) they are left
+    out, and columns the frame lacks are null."""
     types = dict(source.columns)
     extra = [c for c in df.columns if c not in types]
     if extra:
         raise SchemaError(f"columns {extra} pushed to `{source.name}` are not declared; columns: {', '.join(types)}")
-    required = _required(source)
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise SchemaError(f"rows pushed to `{source.name}` lack key/time columns {missing}")
-    null_key = pl.any_horizontal([pl.col(c).is_null() for c in required])
-    if drop_null_keys:
-        df = df.filter(~null_key)
-    elif df.select(null_key.any()).item():
-        raise SchemaError(f"rows pushed to `{source.name}` have null key or time values")
+    keys = [k.columns for k in source.keys if all(c in df.columns for c in k.columns)]
+    if not skip_invisible:
+        missing = sorted(c for c in _required(source) if c not in df.columns)
+        if missing:
+            raise SchemaError(f"rows pushed to `{source.name}` lack column(s) {', '.join(missing)} (the time "
+                              f"and the columns declared without `?` are required)")
+        for c in sorted(_required(source)):
+            if df[c].null_count():
+                j = int(df[c].is_null().arg_true()[0])
+                t = types[c]
+                raise SchemaError(f"row {j} pushed to `{source.name}` has no `{c}` ("
+                                  + ("the time column)" if c == source.time else
+                                     f"declared `{t}`, not optional; declare it `{t.nullable()}` if it may be null)"))
+    visible = pl.col(source.time).is_not_null()
+    if source.keys:
+        visible &= pl.any_horizontal([pl.all_horizontal([pl.col(c).is_not_null() for c in k]) for k in keys]
+                                     if keys else [pl.lit(False)])
+    hidden = df.select((~visible).arg_true()).to_series()
+    if len(hidden):
+        if not skip_invisible:
+            raise SchemaError(_no_key_message(source, int(hidden[0])))
+        df = df.filter(visible)
     cols = {}
     for c, t in types.items():
         if c not in df.columns:
@@ -168,3 +205,20 @@ def from_frame(source: ir.Source, df: pl.DataFrame, drop_null_keys: bool = False
         vals = s.fill_null(filler(t)).to_numpy()
         cols[c] = Vec(vals.astype(numpy_dtype(t)), valid)
     return cols[source.time].values.astype(np.int64), cols
+
+
+def read_source(source: ir.Source, data_root, columns: set[str], key_columns: set[str]
+                ) -> tuple[np.ndarray, dict[str, Vec], SourceRows]:
+    """A source file as the store ingests it: `columns` and the key columns of the entities the
+    store keeps, validated like the offline engine reads it (`astra.offline.io.load_source`).
+
+    Rows with a null time, or a null in the key of every entity read (`key_columns`), are left
+    out and counted in the returned `SourceRows`; rows with some entity's key are kept."""
+    from astra.offline import io
+
+    with counting_rows() as counts:
+        df = io.load_source(source, data_root, columns | {source.time}, key_columns, drop_null_keys=False)
+    read = source_entities(source, key_columns)  # the visibility test is over the entities read
+    hide = attrs.evolve(source, entities=tuple(e for e, _ in read), keys=tuple(k for _, k in read))
+    times, cols = from_frame(hide, df.drop(io.TIME), skip_invisible=True)
+    return times, cols, counts[source.name]

@@ -31,6 +31,7 @@ from astra.online.view import Query
 from astra.ops.dtypes import filler, numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
+from astra.row_counts import SourceRows
 
 SMALL = 8  # batches up to this size run the single-entity plan per entity
 FEW = 8  # pushes up to this many rows try appending row by row before the vectorised insert
@@ -85,6 +86,10 @@ class Store:
         self._reads_now: dict[str, bool] = {}  # service -> an expression reads the query time
         self.watermark: dict[str, int] = {}
         self.next_seq: dict[str, int] = {}
+        # rows this process stored, per source and per table (evicted ones included): their
+        # difference is the rows a table left out for a null key (`source_rows`)
+        self.ingested: dict[str, int] = {}
+        self.stored = [0] * len(self.tables)
 
     # ------------------------------------------------------------------ ingestion
     def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
@@ -107,23 +112,18 @@ class Store:
         return PushReport(len(times), rejected)
 
     def _ingest(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
+        """Store validated rows (each with a time and at least one entity's key) in every table of
+        the source whose key they hold: a row with a null key is invisible to that entity alone."""
         self.next_seq[src.name] = self.next_seq.get(src.name, 0) + len(times)
-        for spec, tb in zip(self.specs, self.tables):
+        self.ingested[src.name] = self.ingested.get(src.name, 0) + len(times)
+        for ti, (spec, tb) in enumerate(zip(self.specs, self.tables)):
             if spec.source.name != src.name:
                 continue
-            slots = tb.assign(_keys(cols, spec.key.columns))
-            raw = tb.raw_rows(times, cols)
-            if bulk and tb.used == 0:
-                tb.bulk_load(slots, raw)
+            t_rows, t_cols = _with_key(times, cols, spec.key.columns)
+            self.stored[ti] += len(t_rows)
+            if not len(t_rows):
                 continue
-            done = 0
-            if len(times) <= FEW:  # in-order rows of a few entities: appended one by one
-                for j, s in enumerate(slots.tolist()):
-                    if not tb.append(s, raw, j):
-                        break
-                    done += 1
-            if done < len(times):
-                tb.insert(slots[done:], {k: v[done:] for k, v in raw.items()} if done else raw)
+            self._ingest_table(tb, t_rows, t_cols, bulk)
         t_max = int(times.max()) if len(times) > 1 else int(times[0])
         self.watermark[src.name] = max(self.watermark.get(src.name, t_max), t_max)
         self._evict(src.name)
@@ -131,6 +131,21 @@ class Store:
             for spec, tb in zip(self.specs, self.tables):
                 if spec.source.name == src.name:
                     tb.shrink()
+
+    def _ingest_table(self, tb: Table, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
+        slots = tb.assign(_keys(cols, tb.key_columns))
+        raw = tb.raw_rows(times, cols)
+        if bulk and tb.used == 0:
+            tb.bulk_load(slots, raw)
+            return
+        done = 0
+        if len(times) <= FEW:  # in-order rows of a few entities: appended one by one
+            for j, s in enumerate(slots.tolist()):
+                if not tb.append(s, raw, j):
+                    break
+                done += 1
+        if done < len(times):
+            tb.insert(slots[done:], {k: v[done:] for k, v in raw.items()} if done else raw)
 
     def _evict(self, source: str) -> None:
         """Advance eviction in steps of 1/8 of the retention, so its cost is amortised."""
@@ -143,20 +158,39 @@ class Store:
             if tb.cutoff is None or cutoff - tb.cutoff >= step:
                 tb.evict(cutoff)
 
-    def materialize(self, data_root: str | Path, until: int | None = None) -> None:
-        """Bootstrap every source from its offline file (rows with time < `until`, all if None)."""
-        from astra.offline import io
+    def materialize(self, data_root: str | Path, until: int | None = None) -> dict[str, SourceRows]:
+        """Bootstrap every source from its offline file (rows with time < `until`, all if None).
 
+        Files are read and validated as the offline engine reads them (a bad file raises
+        `BackfillError`); returns, per source, the rows read and those left out (`SourceRows`)."""
+        counts = {}
         for src in self.plan.sources:
-            if not any(s.source.name == src.name for s in self.specs):
-                continue
-            df = io.read_table(io.source_path(src, data_root)).select([c for c, _ in src.columns])
-            times, cols = ingest.from_frame(src, df, drop_null_keys=True)
+            times, cols, counts[src.name] = self.read_source(src, data_root)
             if until is not None:
                 keep = times < until
                 times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
             if len(times):
                 self._ingest(src, times, cols, bulk=True)
+        return counts
+
+    def read_source(self, src: ir.Source, data_root: str | Path) -> tuple[np.ndarray, dict[str, Vec], SourceRows]:
+        """The rows of a source's file this store keeps (`ingest.read_source`): the columns and
+        entity keys its tables read; an empty read for a source no table reads."""
+        specs = [s for s in self.specs if s.source.name == src.name]
+        if not specs:
+            return np.zeros(0, np.int64), {}, SourceRows(src.name)
+        columns = {c for s in specs for c in s.columns}
+        return ingest.read_source(src, data_root, columns, {c for s in specs for c in s.key.columns})
+
+    def source_rows(self, read: SourceRows) -> SourceRows:
+        """What this store did with the rows of a file, once every row `read_source` kept has
+        been ingested: `read`'s file counts, and per entity the rows its table did not store
+        (their key for it is null)."""
+        with_time = read.rows - read.null_time
+        null_key = {spec.entity.name: with_time - self.stored[ti]
+                    for ti, spec in enumerate(self.specs) if spec.source.name == read.source}
+        return SourceRows(read.source, read.rows, read.null_time, null_key,
+                          read.rows - self.ingested.get(read.source, 0))
 
     # ------------------------------------------------------------------ queries
     @property
@@ -291,6 +325,18 @@ class Store:
         from astra.online.persist import load
 
         return load(cls, Path(path), plan)
+
+
+def _with_key(times: np.ndarray, cols: dict[str, Vec], columns: tuple[str, ...]
+              ) -> tuple[np.ndarray, dict[str, Vec]]:
+    """The rows whose key `columns` are all non-null (all of them, uncopied, when none is null)."""
+    ok = None
+    for c in columns:
+        if not cols[c].valid.all():
+            ok = cols[c].valid if ok is None else ok & cols[c].valid
+    if ok is None:
+        return times, cols
+    return times[ok], {c: Vec(v.values[ok], v.valid[ok]) for c, v in cols.items()}
 
 
 def _keys(cols: dict[str, Vec], columns: tuple[str, ...]) -> list:
