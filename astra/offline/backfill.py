@@ -14,8 +14,10 @@ from astra.offline import io
 from astra.offline.errors import BackfillError
 from astra.offline.evaluate import compute, leaves
 from astra.offline.memory import reuse_freed_memory
-from astra.ops.dtypes import polars_dtype
+from astra.offline.population import FIRST_SEEN, population
 from astra.plan import ir
+
+MAX_SNAPSHOT_TIMES = 1_000_000  # a schedule longer than this is a typo (`--every 1us`), not a job
 
 
 def find_service(plan: ir.Plan, service: str, version: int | None) -> ir.Service:
@@ -61,32 +63,28 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
 
 def snapshot(plan: ir.Plan, service: str, version: int | None, data_root: str | Path | None, every: int,
              start: int, end: int, progress: bool = False) -> pl.DataFrame:
-    """A service's outputs for every entity seen in the sources at each of start, start +
-    every, ... <= end (int µs since the epoch): batch scoring.
+    """A service's outputs at each of start, start + every, ... <= end (int µs since the epoch)
+    for every entity key known by then: batch scoring.
 
-    Entities are those whose keys appear in any source keyed by the service's entities
-    (for several entities, their cross product).  Output: the key columns, `ts`, the outputs.
+    The rows are those of a spine backfill over the same keys and times: one per (key, time),
+    for the keys in `astra.offline.population` (seen in a source the service reads, at a time
+    before that snapshot time).  Output: the key columns, `ts`, the outputs; ordered by time,
+    then keys.
     """
     svc = find_service(plan, service, version)
     if every <= 0 or end < start:
         raise BackfillError(f"empty schedule: every={every} µs from {start} to {end}")
-    keys = None
-    for name in svc.entities:
-        entity = plan.entity(name)
-        names = [k for k, _ in entity.keys]
-        found = []
-        for src in plan.sources:
-            for sk, ent in zip(src.keys, src.entities):
-                if ent == name:
-                    frame = io.load_source(src, data_root, set(), set(sk.columns))
-                    found.append(frame.select(pl.col(c).alias(k).cast(polars_dtype(t.non_null()))
-                                              for c, (k, t) in zip(sk.columns, entity.keys)))
-        if not found:
-            raise BackfillError(f"entity `{name}` has no source to take its keys from")
-        part = pl.concat(found).unique(maintain_order=True).sort(names)
-        keys = part if keys is None else keys.join(part, how="cross")
-    times = pl.DataFrame({"ts": pl.Series(np.arange(start, end + 1, every, dtype=np.int64))
-                          .cast(pl.Datetime("us"))})
-    spine = times.join(keys, how="cross") if keys is not None else times
-    spine = spine.select(*(c for c in spine.columns if c != "ts"), "ts")
+    steps = (end - start) // every + 1
+    if steps > MAX_SNAPSHOT_TIMES:
+        raise BackfillError(f"a schedule of {steps:,} times (every {every} µs from {start} to {end}); "
+                            f"at most {MAX_SNAPSHOT_TIMES:,}: use a longer step or a shorter range")
+    times = pl.DataFrame({"ts": np.arange(start, end + 1, every, dtype=np.int64)})
+    keys = population(plan, svc, data_root)
+    if keys is None:
+        spine = times
+    else:
+        names = [c for c in keys.columns if c != FIRST_SEEN]
+        spine = (times.join(keys, how="cross").filter(pl.col(FIRST_SEEN) < pl.col("ts"))
+                 .select(*names, "ts").sort("ts", *names))
+    spine = spine.with_columns(pl.col("ts").cast(pl.Datetime("us")))
     return backfill(plan, svc.name, svc.version, spine, data_root, "ts", progress)

@@ -11,9 +11,9 @@ from helpers import run_engine
 
 from astra.compiler import compile_project
 from astra.diagnostics import render_all
+from astra.lang.types import TIMESTAMP
 from astra.online import Store
 from astra.online.store import SMALL
-from astra.lang.types import TIMESTAMP
 from astra.plan import ir, reference
 
 PROJECT = """
