@@ -19,19 +19,27 @@ from astra.cli.options import Duration, Timestamp, format_time
 @click.option("--allowed-lateness", type=Duration(), default="0s", show_default=True,
               help="How late a pushed row may be (e.g. 5m, or µs)")
 def materialize(project, data_root, until, state, allowed_lateness):
-    """Build the store from the offline sources and save it (atomically) to --state."""
+    """Build the store from the offline sources and save it (atomically) to --state.
+
+    Prints, per source, the rows read and those left out (null time, null key per entity)."""
+    from astra.offline.errors import BackfillError
     from astra.online import Store
+    from astra.online.errors import OnlineError
     from astra.project import Project, ProjectError
 
+    t0 = time.perf_counter()
     try:
         plan = Project.load(project).plan
-    except ProjectError as exc:
+        store = Store(plan, allowed_lateness)
+        counts = store.materialize(data_root, until)
+        store.save(state)
+    except (ProjectError, BackfillError, OnlineError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    t0 = time.perf_counter()
-    store = Store(plan, allowed_lateness)
-    store.materialize(data_root, until)
-    store.save(state)
+    for c in counts.values():
+        hidden = ", ".join(f"{n} invisible to {e} (null key)" for e, n in c.null_key.items() if n)
+        click.echo(f"{c.source}: {c.rows} rows read, {c.null_time} skipped (null time)"
+                   + (f", {hidden}" if hidden else ""))
     rows = sum(tb.used - tb.holes for tb in store.tables)
     click.echo(f"materialized {rows} rows into {state} in {time.perf_counter() - t0:.2f} s "
                f"(queries from {format_time(store.horizon)} on, {store.nbytes() / 2**20:.1f} MiB)")

@@ -39,9 +39,13 @@ def scan_table(path: str | Path) -> pl.LazyFrame:
 
 
 def read_table(path: str | Path) -> pl.DataFrame:
+    """A whole table file; a missing, corrupt or unreadable file is a `BackfillError`."""
     if not Path(path).exists():
         raise BackfillError(f"{path}: no such file")
-    return scan_table(path).collect()
+    try:
+        return scan_table(path).collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise BackfillError(f"{path}: cannot read it as {table_format(path)}: {' '.join(str(exc).split())}") from None
 
 
 def write_table(df: pl.DataFrame, path: str | Path) -> None:

@@ -162,9 +162,11 @@ class Store:
         """Bootstrap every source from its offline file (rows with time < `until`, all if None).
 
         Files are read and validated as the offline engine reads them (a bad file raises
-        `BackfillError`); returns, per source, the rows read and those left out (`SourceRows`)."""
+        `BackfillError`); returns, per source read, the rows read and those left out (`SourceRows`)."""
         counts = {}
         for src in self.plan.sources:
+            if not any(s.source.name == src.name for s in self.specs):
+                continue
             times, cols, counts[src.name] = self.read_source(src, data_root)
             if until is not None:
                 keep = times < until
