@@ -195,6 +195,7 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
             diags.error("E0501", f"service `{sid}` would return two columns named {listed}", sel.span,
                         notes=(Label(span=clashes[0][1].span, message="first selected here"),),
                         help="rename with `as`: `group@v1.feature as other_name`")
+    _check_caller_columns(sid, names, entities, s.requests, syms, diags)
     declared_requests = {r.value: r for r in s.requests}
     for r in s.requests:
         if r.value not in syms.requests:
@@ -203,6 +204,28 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
     return ir.Service(name=s.name.value, version=s.version, outputs=tuple(outputs),
                       requests=tuple(r.value for r in s.requests if r.value in syms.requests),
                       entities=tuple(entities), owner=s.meta.owner, description=s.meta.description)
+
+
+def _check_caller_columns(sid: str, names: dict[str, ast.Selection], entities: list[str],
+                          requests: tuple[ast.Name, ...], syms: Symbols, diags: Collector) -> None:
+    """An output may not take the name of a column the caller supplies: an entity key or a field of
+    a declared request. A backfill returns the spine's columns and the outputs side by side, so such
+    a service could be compiled but never backfilled."""
+    supplied: dict[str, tuple[ast.Name, str]] = {}
+    for e in entities:
+        for k in syms.entities[e].keys:
+            supplied.setdefault(k.name.value, (k.name, f"entity key `{e}.{k.name.value}`"))
+    for r in requests:
+        if r.value in syms.requests:
+            for f in syms.requests[r.value].fields:
+                supplied.setdefault(f.name.value, (f.name, f"request field `{r.value}.{f.name.value}`"))
+    for out, sel in names.items():
+        if out in supplied:
+            decl, what = supplied[out]
+            diags.error("E0504", f"`{sid}` output `{out}` has the name of {what}, which the caller supplies",
+                        sel.span, label=f"output `{out}`",
+                        notes=(Label(span=decl.span, message=f"{what} declared here"),),
+                        help=f"rename the output with `as`, e.g. `as {out}_feature`")
 
 
 def _check_requests(s, sid, outputs, features, declared, diags: Collector) -> None:
