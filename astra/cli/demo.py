@@ -10,11 +10,24 @@ import click
 
 
 def example_project() -> Path:
-    """The repository's `features/` when run from a checkout, else the copy shipped in the wheel."""
-    here = Path("features")
-    if (here / "services.feat").exists():
-        return here
-    return Path(__file__).resolve().parent.parent / "example_project"
+    """The example project: the copy shipped in the wheel, else the checkout's `features/`.
+
+    Found from this file, never from the working directory: the demo is the first command a user
+    runs, from wherever they are, and a `features/` of their own is not the example.
+    """
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "example_project", package.parent / "features"):
+        if (candidate / "services.feat").is_file():
+            return _shown(candidate)
+    raise click.ClickException(f"the example project is missing from this installation ({package})")
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the working directory when it is inside it: `features`, not a long path."""
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 @click.command("demo")
@@ -76,5 +89,7 @@ def demo(out: Path, events: int) -> None:
     with pl.Config(tbl_width_chars=150, tbl_cols=len(shown), tbl_rows=6, fmt_str_lengths=20):
         busy = tables["fraud_model@v1"].filter(pl.col("tx_count_7d") > 0)
         click.echo(busy.select(shown).head(6))
-    click.echo("\nnext: `astra explain tx_mean_7d`, `astra graph --service fraud_model@v2`, "
-               "edit features/spend.feat and run `astra compile`")
+    at = "" if project == Path("features") else f" {project}"  # the commands default to ./features
+    click.echo(f"\nnext: `astra explain tx_mean_7d{' --project' + at if at else ''}`, "
+               f"`astra graph{at} --service fraud_model@v2`, "
+               f"edit {project / 'spend.feat'} and run `astra compile{at}`")

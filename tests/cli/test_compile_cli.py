@@ -136,3 +136,15 @@ def test_a_syntax_error_in_an_imported_file_ends_in_diagnostics_not_a_traceback(
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     assert "common/entities.feat:5:" in r.stderr and "error[E0007]" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "subdirectory"])
+def test_the_demo_runs_from_any_directory(tmp_path: Path, where: str) -> None:
+    cwd = tmp_path if where == "elsewhere" else ROOT / "astra"
+    out = tmp_path / "demo"
+    r = astra("demo", "--events", "3000", "--out", str(out), cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    assert "E0110" not in r.stderr and "0 mismatches" in r.stdout
+    assert (out / "fraud_model_v2.parquet").exists()
+    if where == "elsewhere":  # the hints name the project the demo used, not a ./features that is not there
+        assert "--project " in r.stdout
