@@ -63,6 +63,15 @@ def _key_columns(source: ir.Source) -> set[str]:
     return {c for k in source.keys for c in k.columns}
 
 
+def _missing_message(source: ir.Source, row: int, column: str) -> str:
+    if column == source.time:
+        return (f"row {row} pushed to `{source.name}` has no `{column}` (the time column); a row without a "
+                f"time is visible to no query")
+    t = source.column_type(column)
+    return (f"row {row} pushed to `{source.name}` has no `{column}` (declared `{t}`, not optional); declare it "
+            f"`{t.nullable()}` if it may be null")
+
+
 def _no_key_message(source: ir.Source, row: int) -> str:
     keys = "; ".join(f"{e}: {', '.join(k.columns)}" for e, k in zip(source.entities, source.keys))
     return (f"row {row} pushed to `{source.name}` has a null in the key of every entity it is for ({keys}); "
@@ -137,10 +146,7 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
             values[c][j] = _micros(v, t)
         for c in required:
             if row.get(c) is None:
-                what = "the time column" if c == source.time else f"declared `{types[c]}`, not optional"
-                raise SchemaError(f"row {j} pushed to `{source.name}` has no `{c}` ({what}); "
-                                  + ("a row without a time is visible to no query" if c == source.time
-                                     else f"declare it `{types[c].nullable()}` if it may be null"))
+                raise SchemaError(_missing_message(source, j, c))
         if source.keys and not any(all(row.get(c) is not None for c in k.columns) for k in source.keys):
             raise SchemaError(_no_key_message(source, j))
     cols = {}
@@ -169,11 +175,7 @@ def from_frame(source: ir.Source, df: pl.DataFrame, skip_invisible: bool = False
                               f"and the columns declared without `?` are required)")
         for c in sorted(_required(source)):
             if df[c].null_count():
-                j = int(df[c].is_null().arg_true()[0])
-                t = types[c]
-                raise SchemaError(f"row {j} pushed to `{source.name}` has no `{c}` ("
-                                  + ("the time column)" if c == source.time else
-                                     f"declared `{t}`, not optional; declare it `{t.nullable()}` if it may be null)"))
+                raise SchemaError(_missing_message(source, int(df[c].is_null().arg_true()[0]), c))
     visible = pl.col(source.time).is_not_null()
     if source.keys:
         visible &= pl.any_horizontal([pl.all_horizontal([pl.col(c).is_not_null() for c in k]) for k in keys]
