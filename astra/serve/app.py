@@ -36,6 +36,12 @@ class _Disconnected(Exception):
     pass
 
 
+# An over-limit body is read and dropped up to this many bytes before the 413 is sent: a client
+# that writes its whole body before reading (most do) would otherwise see the connection reset
+# under its write and never read the answer.  Past it the server answers at once.
+DRAIN_MAX = 64 * 2**20
+
+
 def _too_large(limit: int, declared: int | None) -> ApiError:
     msg = (f"the body is {declared} bytes; the limit is {limit} (--max-body)" if declared is not None
            else f"the body is over the {limit} byte limit (--max-body)")
@@ -119,20 +125,23 @@ class App:
 
         async def read(limit: int) -> bytes:
             chunks, size = [], 0
-            while True:
-                msg = await receive()
-                if msg["type"] == "http.disconnect":
-                    raise _Disconnected
-                b = msg.get("body", b"")
-                size += len(b)
-                if size > limit:
-                    raise _too_large(limit, None)
-                chunks.append(b)
-                if not msg.get("more_body"):
-                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if clen <= DRAIN_MAX:  # past DRAIN_MAX, answer without reading
+                while True:
+                    msg = await receive()
+                    if msg["type"] == "http.disconnect":
+                        raise _Disconnected
+                    b = msg.get("body", b"")
+                    size += len(b)
+                    if size <= limit:
+                        chunks.append(b)
+                    if not msg.get("more_body") or size > DRAIN_MAX:
+                        break
+            if size > limit or clen > limit:
+                raise _too_large(limit, clen if clen > limit else None)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
         client = scope.get("client")
-        out = await self.respond(scope["method"], scope["path"], rid, clen, auth, read, client[0] if client else None)
+        out = await self.respond(scope["method"], scope["path"], rid, auth, read, client[0] if client else None)
         if out is None:
             return
         status, payload, headers = out
@@ -154,25 +163,29 @@ class App:
         h = scope.headers
         rid, clen, auth = h.get("x-request-id"), h.get("content-length"), h.get("authorization")
 
+        declared = int(clen) if clen is not None and clen.isdigit() else -1
+
         async def read(limit: int) -> bytes:
+            chunks, size = [], 0
             try:
-                if clen is not None:  # declared (and within the limit): one read
+                if 0 <= declared <= limit:  # declared and within the limit: one read
                     body = await proto()
-                    if len(body) > limit:
-                        raise _too_large(limit, None)
-                    return body
-                chunks, size = [], 0
-                async for b in proto:
-                    size += len(b)
-                    if size > limit:
-                        raise _too_large(limit, None)
-                    chunks.append(b)
-                return b"".join(chunks)
+                    size = len(body)
+                    chunks.append(body)
+                elif declared <= DRAIN_MAX:  # streamed, or over the limit and read only to be dropped
+                    async for b in proto:
+                        size += len(b)
+                        if size <= limit:
+                            chunks.append(b)
+                        elif size > DRAIN_MAX:
+                            break
             except RuntimeError as exc:  # granian's RSGIProtocolError/Closed: the client went away
                 raise _Disconnected from exc
+            if size > limit or declared > limit:
+                raise _too_large(limit, declared if declared > limit else None)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
         out = await self.respond(scope.method, scope.path, rid.encode() if rid else None,
-                                 int(clen) if clen is not None and clen.isdigit() else -1,
                                  auth.encode() if auth else None, read, scope.client.rpartition(":")[0] or None)
         if out is not None:
             status, payload, headers = out
@@ -212,12 +225,13 @@ class App:
                 self.access.flush()
                 flushed = time.monotonic()
 
-    async def respond(self, method: str, path: str, rid: bytes | None, clen: int, auth: bytes | None,
+    async def respond(self, method: str, path: str, rid: bytes | None, auth: bytes | None,
                       read, client: str | None) -> tuple[int, bytes, list[tuple[str, str]]] | None:
         """(status, body, headers) for one request, or None when the client went away.
 
-        `read(limit)` returns the body (raising `ApiError` 413 beyond `limit` bytes); the
-        adapters above turn ASGI and RSGI requests into these arguments."""
+        `read(limit)` returns the body, or raises `ApiError` 413 for a body declared or sent beyond
+        `limit` bytes after reading it to the end (up to `DRAIN_MAX`); the adapters above turn ASGI
+        and RSGI requests into these arguments."""
         t0 = time.perf_counter()
         self.inflight += 1
         self.counter += 1
@@ -239,10 +253,7 @@ class App:
                 headers.append(("www-authenticate", 'Bearer realm="astra"'))
                 raise ApiError(401, "unauthorized", "send `Authorization: Bearer <token>` (the server's --token)")
             if want == "POST":
-                limit = self.config.max_body
-                if clen > limit:
-                    raise _too_large(limit, clen)
-                body = await read(limit)
+                body = await read(self.config.max_body)
             else:
                 body = b""
             if endpoint == "features":

@@ -8,6 +8,8 @@ touches the store: validation is done against the plan, so a bad request never r
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import json
 from typing import Any
 
 import attrs
@@ -56,13 +58,57 @@ def type_name(v: object) -> str:
 
 
 def parse_json(body: bytes) -> Any:
-    """orjson, with a 400 that says where the document stops being JSON."""
+    """orjson, with a 400 that says where the document stops being JSON, or which key of an object
+    appears twice (orjson keeps the last value silently; which one counts is undefined in JSON)."""
     if not body:
         raise ApiError(400, "malformed_json", "the request body is empty; send a JSON object")
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from None
+    # orjson keeps the last of repeated keys silently.  Each key is followed by exactly one `:`, and
+    # its re-encoding keeps every string's colons and drops only repeated keys (and their values), so
+    # the text has as many `:` as the re-encoding exactly when no key repeats (unless a `\u` escape
+    # hides a colon): two byte counts in the common case, the exact (slower) parse otherwise.
+    if type(doc) is dict and (b"\\u" in body or body.count(b":") != orjson.dumps(doc).count(b":")):
+        _reject_duplicates(body)
+    return doc
+
+
+class _Pairs(dict):
+    """A parsed object that remembers the first key written twice in it."""
+
+    repeated: str | None = None
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
+    obj = _Pairs(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        obj.repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+    return obj
+
+
+def _reject_duplicates(body: bytes) -> None:
+    """Raise a located 400 for the outermost object with a repeated key, if there is one."""
+    doc = json.loads(body, object_pairs_hook=_pairs)
+    todo: list[tuple[object, str]] = [(doc, "")]
+    while todo:
+        v, where = todo.pop(0)
+        if isinstance(v, _Pairs):
+            if v.repeated is not None:
+                at = f"{where}{'.' if where else ''}{v.repeated}"
+                raise ApiError(400, "duplicate_key", f"{at}: the key appears more than once in one object; "
+                               f"which value counts is undefined, so send it once", at)
+            todo.extend((x, f"{where}{'.' if where else ''}{k}") for k, x in v.items())
+        elif isinstance(v, list):
+            todo.extend((x, f"{where}[{j}]") for j, x in enumerate(v))
+
+
+def did_you_mean(name: str, choices) -> str:
+    """`; did you mean `x`?` when one of `choices` is close to `name`, else an empty string."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
+    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 def _timestamp(v: object, where: str) -> int:
@@ -209,6 +255,8 @@ FEATURE_FIELDS = ("service", "version", "entities", "at", "request", "features")
 def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], max_batch: int) -> FeaturesQuery:
     """Check a `/v1/features` body against the plan."""
     doc = _object(doc, "body")
+    if isinstance(doc.get("service"), str) and "@" in doc["service"]:
+        raise _versioned_name(doc["service"], services)
     _fields(doc, FEATURE_FIELDS, ("service", "version", "entities"), "")
     name, version = doc["service"], doc["version"]
     if not isinstance(name, str):
@@ -220,8 +268,8 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
         versions = sorted(v for n, v in services if n == name)
         if not versions:
             known = sorted({n for n, _ in services})
-            raise ApiError(404, "unknown_service", f"unknown service `{name}`; services: {', '.join(known)}",
-                           "service", available=known)
+            raise ApiError(404, "unknown_service", f"unknown service `{name}`{did_you_mean(name, known)}; "
+                           f"services: {', '.join(known)}", "service", available=known)
         raise ApiError(404, "unknown_version", f"service `{name}` has no version {version}; available: "
                        + ", ".join(f"v{v}" for v in versions), "version", available=versions)
     ents = doc["entities"]
@@ -240,7 +288,8 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
         for k in e:
             if k not in names:
                 raise ApiError(422, "unknown_key", f"{where}.{k}: `{info.id}` is keyed by "
-                               f"{', '.join(names)}, not `{k}`", f"{where}.{k}", keys=list(names))
+                               f"{', '.join(names)}, not `{k}`{did_you_mean(k, names)}", f"{where}.{k}",
+                               keys=list(names))
         row = {}
         for k, t in zip(names, types):
             if k not in e:
@@ -274,11 +323,30 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
                 raise ApiError(422, "invalid_type", f"features[{j}]: expected string, got {type_name(f)}",
                                f"features[{j}]")
             if f not in info.names:
-                raise ApiError(422, "unknown_feature", f"features[{j}]: `{info.id}` has no feature `{f}`; "
+                raise ApiError(422, "unknown_feature", f"features[{j}]: `{info.id}` has no feature `{f}`"
+                               f"{did_you_mean(f, info.names)}; "
                                f"features: {', '.join(info.names)}", f"features[{j}]", available=list(info.names))
             idx.append(info.names.index(f))
         select = tuple(idx)
     return FeaturesQuery(info, entities, keys, at, request, request_keys, select)
+
+
+def _versioned_name(ref: str, services: dict[tuple[str, int], ServiceInfo]) -> ApiError:
+    """The 404 for `"service": "name@vN"`: the name and the version go in separate fields."""
+    name, _, tail = ref.partition("@")
+    versions = sorted(v for n, v in services if n == name)
+    if not versions:
+        known = sorted({n for n, _ in services})
+        return ApiError(404, "unknown_service", f"unknown service `{ref}`{did_you_mean(name, known)}; `service` is "
+                        f"the name alone, `version` the number; services: {', '.join(known)}", "service",
+                        available=known)
+    asked = tail[1:] if tail[:1] in ("v", "V") else tail
+    if asked.isdigit() and int(asked) in versions:
+        hint = f'send "service": "{name}", "version": {int(asked)}'
+    else:
+        hint = f"`{name}` has no version {tail!r}; available: " + ", ".join(f"v{v}" for v in versions)
+    return ApiError(404, "unknown_service", f"unknown service `{ref}`: `service` is the name alone and `version` "
+                    f"the number; {hint}", "service", available=versions)
 
 
 def _request_row(obj: object, info: ServiceInfo, where: str) -> dict:
@@ -287,14 +355,18 @@ def _request_row(obj: object, info: ServiceInfo, where: str) -> dict:
     for q, f, t in info.request_fields:
         by_name[q] = (q, t)
         by_name.setdefault(f, (q, t))
-    out = {}
+    out, given = {}, {}
     for k, v in obj.items():
         if k not in by_name:
             allowed = [f for _, f, _ in info.request_fields]
             msg = (f"{where}.{k}: `{info.id}` takes no request fields" if not allowed else
-                   f"{where}.{k}: unknown request field; fields: {', '.join(allowed)}")
+                   f"{where}.{k}: unknown request field{did_you_mean(k, by_name)}; fields: {', '.join(allowed)}")
             raise ApiError(422, "unknown_field", msg, f"{where}.{k}", allowed=allowed)
         q, t = by_name[k]
+        if q in given:  # `amount` and `checkout.amount` for one entity: which one counts would be arbitrary
+            raise ApiError(400, "conflicting_fields", f"{where}: `{given[q]}` and `{k}` both give request field "
+                           f"`{q}`; send one of them", f"{where}.{k}", fields=[given[q], k])
+        given[q] = k
         out[q] = value(v, t, f"{where}.{k}")
     for q, f, t in info.request_fields:
         if q not in out:
@@ -336,8 +408,8 @@ def push_body(doc: object, sources: dict[str, ir.Source], max_rows: int) -> tupl
         raise ApiError(422, "invalid_type", f"source: expected string, got {type_name(name)}", "source")
     if name not in sources:
         known = sorted(sources)
-        raise ApiError(404, "unknown_source", f"unknown source `{name}`; sources: {', '.join(known)}", "source",
-                       available=known)
+        raise ApiError(404, "unknown_source", f"unknown source `{name}`{did_you_mean(name.partition('@')[0], known)}; "
+                       f"sources: {', '.join(known)}", "source", available=known)
     if not isinstance(rows, list):
         raise ApiError(422, "invalid_type", f"rows: expected array, got {type_name(rows)}", "rows")
     if len(rows) > max_rows:
@@ -347,31 +419,40 @@ def push_body(doc: object, sources: dict[str, ir.Source], max_rows: int) -> tupl
 
 
 def push_rows(src: ir.Source, rows: list) -> tuple[list[dict], list[dict], int]:
-    """Check every row; returns (normalised rows, errors [{index, location, message}], error count).
+    """Check every row; returns (normalised rows, errors [{index, location, message}], bad row count).
 
-    Key and time columns, and columns declared without `?`, are required; optional ones may be omitted."""
+    Every problem of every row is reported (each unknown, missing or mistyped column), up to
+    `MAX_ERRORS` in all.  Key and time columns, and columns declared without `?`, are required;
+    optional ones may be omitted."""
     types = dict(src.columns)
     required = {src.time} | {c for k in src.keys for c in k.columns}
     out, errors, n_bad = [], [], 0
     for j, row in enumerate(rows):
         where = f"rows[{j}]"
-        try:
-            row = _object(row, where)
-            norm = {}
+        if not isinstance(row, dict):
+            problems = [(where, f"{where}: expected object, got {type_name(row)}")]
+        else:
+            norm, problems = {}, []
             for c, v in row.items():
                 t = types.get(c)
                 if t is None:
-                    raise ApiError(422, "unknown_column", f"{where}.{c}: `{src.name}` has no column `{c}`; "
-                                   f"columns: {', '.join(types)}", f"{where}.{c}")
-                norm[c] = value(v, t.non_null() if c in required else t, f"{where}.{c}")
+                    problems.append((f"{where}.{c}", f"{where}.{c}: `{src.name}` has no column `{c}`"
+                                     f"{did_you_mean(c, types)}; columns: {', '.join(types)}"))
+                    continue
+                try:
+                    norm[c] = value(v, t.non_null() if c in required else t, f"{where}.{c}")
+                except ApiError as exc:
+                    problems.append((exc.location or f"{where}.{c}", exc.message))
             for c, t in types.items():
-                if c not in norm:
+                if c not in row:
                     if c in required or not t.optional:
-                        raise ApiError(422, "missing_field", f"{where}.{c}: required ({t})", f"{where}.{c}")
-                    norm[c] = None
-            out.append(norm)
-        except ApiError as exc:
-            n_bad += 1
-            if len(errors) < MAX_ERRORS:
-                errors.append({"index": j, "location": exc.location or where, "message": exc.message})
+                        problems.append((f"{where}.{c}", f"{where}.{c}: required ({t})"))
+                    else:
+                        norm[c] = None
+            if not problems:
+                out.append(norm)
+                continue
+        n_bad += 1
+        room = MAX_ERRORS - len(errors)
+        errors.extend({"index": j, "location": at, "message": msg} for at, msg in problems[:room])
     return out, errors, n_bad

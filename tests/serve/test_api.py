@@ -113,7 +113,7 @@ def test_push_validation_and_late_rows(api):
         good, {**good, "user_id": "3"}, {**good, "colour": 1}, {"user_id": 3}]})
     assert status == 422 and body["error"]["rejected"] == 3
     locations = [e["location"] for e in body["error"]["errors"]]
-    assert locations == ["rows[1].user_id", "rows[2].colour", "rows[3].merchant_id"]
+    assert locations == ["rows[1].user_id", "rows[2].colour", "rows[3].merchant_id", "rows[3].category", "rows[3].ts"]
     status, _, ack = c.post("/v1/push", {"source": "transactions", "rows": [good]})
     assert status == 200 and ack["accepted"] == 1 and ack["durable"] is True
     status, _, ack = c.post("/v1/push", {"source": "transactions", "rows": [{**good, "ts": "2026-01-01T00:00:00"}]})
