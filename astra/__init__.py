@@ -1,18 +1,43 @@
 """astra: a compiler-driven feature store.
 
+    import astra
+
     project = astra.Project.load("features")
     training_set = project.backfill(spine, service="fraud_model@v1", data_root="data/")
+    scores = project.snapshot(service="fraud_model@v1", every="1d", start="2026-03-01", end="2026-03-07")
+    store = project.store(data_root="data/")
+    store.get("fraud_model@v1", [{"user_id": 1}], at=datetime(2026, 3, 1)).to_polars()
+
+Everything public is listed in `__all__`; each name has a docstring (`help(astra.Project)`).
 """
 
-from __future__ import annotations
+# name -> the module defining it; imported on first use, so `astra compile` starts fast
+_PUBLIC = {
+    "Project": "astra.project",
+    "ProjectError": "astra.project",
+    "Store": "astra.online",
+    "Result": "astra.online",
+    "PushReport": "astra.online",
+    "BackfillError": "astra.offline",
+    "OnlineError": "astra.online",
+    "HorizonError": "astra.online",
+    "LateRowError": "astra.online",
+    "SchemaError": "astra.online",
+    "UnknownServiceError": "astra.online",
+}
 
-__all__ = ["Project", "ProjectError"]
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str):
-    # the API is imported on first use, so `astra compile` starts fast
-    if name in __all__:
-        from astra import project
+    if name in _PUBLIC:
+        import importlib
 
-        return getattr(project, name)
-    raise AttributeError(name)
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'astra' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,4 +1,5 @@
-"""The Python API: `Project.load(path)` then `.backfill(...)`, `.plan`, `.service(...)`."""
+"""The Python API: `Project.load(path)`, then `.backfill(...)`, `.snapshot(...)`, `.store(...)`, `.plan`,
+`.service(...)`."""
 
 from __future__ import annotations
 
@@ -52,14 +53,55 @@ class Project:
 
     def backfill(self, spine, *, service: str, data_root: str | Path | None = None, time_column: str = "ts",
                  version: int | None = None, progress: bool = False):
-        """Point-in-time-correct features for every row of `spine` (Polars or pandas DataFrame)."""
+        """Point-in-time-correct features for every row of `spine` (Polars or pandas DataFrame).
+
+        The spine holds the keys of the service's entities and a query time in `time_column`; the
+        result is the spine's columns followed by the service's outputs (a Polars DataFrame).
+        Raises `BackfillError` for bad input (spine, source files), `ProjectError` for an unknown service."""
         import polars as pl
 
-        from astra.offline import backfill
+        from astra.offline import BackfillError, backfill
 
         svc = self.service(service, version)
         if not isinstance(spine, pl.DataFrame):
             spine = pl.from_pandas(spine) if hasattr(spine, "to_numpy") and hasattr(spine, "columns") \
                 else pl.DataFrame(spine)
-        root = Path(data_root) if data_root is not None else self.path
-        return backfill(self.plan, svc.name, svc.version, spine, root, time_column=time_column, progress=progress)
+        if time_column not in spine.columns:  # checked here to name the keyword, not the CLI's flag
+            raise BackfillError(f"spine has no time column `{time_column}`; its columns are "
+                                f"{', '.join(spine.columns)} (pass time_column=... to use another)")
+        return backfill(self.plan, svc.name, svc.version, spine, self._data_root(data_root),
+                        time_column=time_column, progress=progress)
+
+    def snapshot(self, *, service: str, every, start, end, data_root: str | Path | None = None,
+                 version: int | None = None, progress: bool = False):
+        """Batch scoring (`astra backfill --every`): the service's outputs for every entity key known
+        at each of `start`, `start + every`, ... up to `end` (inclusive).
+
+        `every` is a `timedelta`, a duration such as `"1d"` or int µs; `start` and `end` a
+        `datetime`, `date` (naive means UTC), ISO string or int µs since the epoch.  Returns a Polars
+        DataFrame: the key columns, `ts`, the outputs."""
+        from astra.offline import snapshot
+        from astra.times import duration_micros, micros
+
+        svc = self.service(service, version)
+        return snapshot(self.plan, svc.name, svc.version, self._data_root(data_root), duration_micros(every, "every"),
+                        micros(start, "start"), micros(end, "end"), progress=progress)
+
+    def store(self, *, data_root: str | Path | None = None, services: list[str] | None = None,
+              allowed_lateness=0):
+        """An online `Store` for this project, materialized from the sources under `data_root`
+        (default: the project directory); `services` (`name@vN`) limits it to what they read.
+
+        `allowed_lateness` is a `timedelta`, a duration such as `"1h"` or int µs.  Query it with
+        `store.get("fraud_model@v1", [{"user_id": 1}], at=datetime(2026, 3, 1))`."""
+        from astra.online import Store
+        from astra.times import duration_micros
+
+        for ref in services or ():
+            self.service(ref)  # an unknown service is a ProjectError listing what exists
+        st = Store(self.plan, duration_micros(allowed_lateness, "allowed_lateness"), services=services)
+        st.materialize(self._data_root(data_root))
+        return st
+
+    def _data_root(self, data_root: str | Path | None) -> Path:
+        return Path(data_root) if data_root is not None else self.path

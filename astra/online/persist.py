@@ -99,7 +99,7 @@ def load(cls, path: Path, plan: ir.Plan):
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown store format {manifest.get('format')!r}")
     if from_data(manifest["plan"]) != plan:
-        raise ValueError(f"{path} was saved for a different plan; re-run `astra materialize`")
+        raise ValueError(f"{path} was saved for a different plan; build a store for this plan and materialize it")
     services = manifest.get("services")
     store = cls(plan, manifest["allowed_lateness"], services=None if services is None else list(services))
     store.watermark, store.next_seq = manifest["watermark"], manifest["next_seq"]

@@ -47,6 +47,9 @@ class Result:
         self._found, self._reads = found, reads
         # with `Store.get(validity=True)`: per entity, the latest query time with the same answer
         self.valid_until: list[int] | None = None
+        # set by `Store.get`: the queried entities and their key columns (name, type), for `to_polars`
+        self.entities: list[dict] | None = None
+        self.key_columns: tuple[tuple[str, Type], ...] = ()
 
     @classmethod
     def from_rows(cls, types: tuple[tuple[str, Type], ...], tuples: list[tuple], missing: list[bool],
@@ -59,6 +62,7 @@ class Result:
 
     @property
     def missing(self) -> np.ndarray:
+        """Per entity (bool): no table the service reads knows it (see `missing_outputs` per feature)."""
         if not isinstance(self._missing, np.ndarray):
             self._missing = np.array(self._missing, bool)
         return self._missing
@@ -132,9 +136,11 @@ class Result:
         return [{**{n: cols[n][j] for n in names}, "_missing": bool(self.missing[j])} for j in range(len(self))]
 
     def to_polars(self) -> pl.DataFrame:
-        """The outputs as a DataFrame typed like the offline engine's (timestamps as Datetime)."""
+        """The entities' key columns, then the outputs, typed like the offline engine's (timestamps as
+        Datetime), then `_missing`."""
         cols = self._pylists()
-        series = []
+        keys = self.key_columns if self.entities is not None else ()
+        series = [pl.Series(k, [e[k] for e in self.entities], dtype=polars_dtype(t)) for k, t in keys]
         for name, t in self.types:
             data = cols[name]
             if t.name == "list":

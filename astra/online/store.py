@@ -32,6 +32,7 @@ from astra.ops.dtypes import filler, numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows
+from astra.times import query_times
 
 SMALL = 8  # batches up to this size run the single-entity plan per entity
 FEW = 8  # pushes up to this many rows try appending row by row before the vectorised insert
@@ -84,6 +85,7 @@ class Store:
         self._readers: dict[str, tuple] = {}
         self._reads: dict[str, Missing] = {}  # service -> per output, the found-mask bits it reads
         self._reads_now: dict[str, bool] = {}  # service -> an expression reads the query time
+        self._key_columns: dict[str, tuple] = {}  # service -> its entities' key columns, for Result.to_polars
         self.watermark: dict[str, int] = {}
         self.next_seq: dict[str, int] = {}
         # rows this process stored, per source and per table (evicted ones included): their
@@ -202,7 +204,8 @@ class Store:
         return max(hs) if hs else None
 
     def get(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False) -> Result:
-        """Feature values for each entity at time `at` (µs; a scalar or one per entity; None: now).
+        """Feature values for each entity at time `at` (one, or one per entity; None: now): int µs
+        since the epoch, `datetime` or `date` (naive means UTC), numpy `datetime64` or ISO string.
 
         Up to `SMALL` entities run the service's single-entity plan once each (Python scalars,
         no per-window arrays); larger batches run the vectorised plan.  Both give the same values.
@@ -211,6 +214,7 @@ class Store:
         compiled = self._compiled.get(service)
         if compiled is None:
             compiled = self._compile(service)
+        at = query_times(at)
         if at is None:  # one "now" for the whole batch (and its validity)
             at = _time.time_ns() // 1000
         if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
@@ -219,6 +223,7 @@ class Store:
             res = self._get_batch(compiled, entities, at, request, validity)
         if validity and self._reads_now[compiled.service.id]:  # `now` in an expression: every µs differs
             res.valid_until = self._query_times(at, len(entities))
+        res.entities, res.key_columns = entities, self._key_columns[service]
         return res
 
     def _query_times(self, at, n: int) -> list[int]:
@@ -235,6 +240,7 @@ class Store:
             ent = self.specs[ti].entity
             ents.setdefault(ent.name, (ent, []))[1].append((ti, bit[ti]))
         self._readers[service] = tuple((ent, tuple(k for k, _ in ent.keys), tuple(tis)) for ent, tis in ents.values())
+        self._key_columns[service] = compiled_keys(self.plan, compiled.service)
         self._reads[service] = Missing(tuple(sum(bit[ti] for ti in tis) for tis in compiled.output_tables))
         closure = self.plan.closure(tuple(o.feature for o in compiled.service.outputs))
         self._reads_now[compiled.service.id] = any(isinstance(n, ir.Now) for f in closure for n in ir.walk(f.expr))
@@ -313,6 +319,7 @@ class Store:
             raise KeyError(f"no source `{name}`; sources: {', '.join(s.name for s in self.plan.sources)}") from None
 
     def nbytes(self) -> int:
+        """The bytes held by the store's tables (rows, running state, indexes)."""
         return sum(tb.nbytes() for tb in self.tables)
 
     def save(self, path: str | Path) -> None:
@@ -339,6 +346,15 @@ def _with_key(times: np.ndarray, cols: dict[str, Vec], columns: tuple[str, ...]
     if ok is None:
         return times, cols
     return times[ok], {c: Vec(v.values[ok], v.valid[ok]) for c, v in cols.items()}
+
+
+def compiled_keys(plan: ir.Plan, service: ir.Service) -> tuple[tuple[str, object], ...]:
+    """The key columns of a service's entities (name, declared type), each once, in entity order."""
+    out: dict[str, object] = {}
+    for name in service.entities:
+        for k, t in plan.entity(name).keys:
+            out.setdefault(k, t.non_null())
+    return tuple(out.items())
 
 
 def _keys(cols: dict[str, Vec], columns: tuple[str, ...]) -> list:
