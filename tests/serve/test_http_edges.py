@@ -72,8 +72,8 @@ def test_repeated_key_is_located():
 
 def test_repeated_keys_are_a_400(api):
     c = api.client
-    status, _, body = c.request("POST", "/v1/features",
-                                raw=b'{"service": "fraud_model", "version": 1, "version": 2, "entities": [{"user_id": 1}]}')
+    twice = b'{"service": "fraud_model", "version": 1, "version": 2, "entities": [{"user_id": 1}]}'
+    status, _, body = c.request("POST", "/v1/features", raw=twice)
     assert status == 400 and body["error"]["code"] == "duplicate_key" and body["error"]["location"] == "version"
     status, _, body = c.request("POST", "/v1/push", raw=json.dumps({"source": "transactions", "rows": [GOOD_ROW]})
                                 .replace('"amount": 1.0', '"amount": 1.0, "amount": 2.0').encode())
@@ -166,6 +166,6 @@ def test_content_length_with_transfer_encoding_is_answered_then_closed(small_bod
         got = b""
         while chunk := sock.recv(65536):  # b"" once the server has closed the connection
             got += chunk
-    status_line, _, rest = got.partition(b"\r\n")
+    status_line = got.partition(b"\r\n")[0]
     assert status_line.split()[0] == b"HTTP/1.1" and int(status_line.split()[1]) < 500
     assert got.count(b"HTTP/1.1 ") == 1
