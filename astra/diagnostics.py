@@ -68,12 +68,19 @@ class Collector:
     """Accumulates diagnostics across passes; the one mutable thing a pass receives."""
 
     items: list[Diagnostic] = attrs.Factory(list)
+    # Names of declarations lost to (or damaged by) a syntax error: errors `about` them are
+    # follow-on errors of one already reported, and are dropped.
+    uncertain: set[str] = attrs.Factory(set)
 
     def add(self, diagnostic: Diagnostic) -> None:
         self.items.append(diagnostic)
 
     def error(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "",
-              notes: tuple[Label, ...] = ()) -> None:
+              notes: tuple[Label, ...] = (), about: tuple[str, ...] = ()) -> None:
+        """Report an error; `about` names the declarations it is about (`unknown entity x` is about
+        `x`), so that it is dropped when one of them was lost to a syntax error."""
+        if any(name in self.uncertain for name in about):
+            return
         self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help, notes=notes))
 
     def warning(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "") -> None:

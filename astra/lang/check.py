@@ -93,7 +93,7 @@ def _ref(e: ast.Ref, scope: Scope, diags: Collector) -> ir.Expr | None:
     if source is None:
         known = [*scope.syms.sources, *scope.syms.requests]
         diags.error("E0102", f"unknown source or request `{head.value}`", head.span,
-                    help=did_you_mean(head.value, known))
+                    help=did_you_mean(head.value, known), about=(head.value,))
         return None
     if source.decl.kind == "events":
         diags.error("E0301", f"events source `{head.value}` can only be read through an aggregation",
@@ -119,7 +119,8 @@ def _local_feature(name: ast.Name, scope: Scope, diags: Collector) -> ir.Expr | 
         diags.error(code, f"`{name.value}` is a source; read it through an {how}", name.span)
         return None
     diags.error("E0104", f"unknown feature `{name.value}` in `{scope.group_id}`", name.span,
-                label="not defined in this group", help=did_you_mean(name.value, features))
+                label="not defined in this group", help=did_you_mean(name.value, features),
+                about=(scope.group.name.value,))
     return None
 
 
@@ -131,7 +132,7 @@ def _group_ref(e: ast.GroupRef, scope: Scope, diags: Collector) -> ir.Expr | Non
     features = scope.feature_types[gid]
     if e.feature.value not in features:
         diags.error("E0104", f"`{gid}` has no feature `{e.feature.value}`", e.feature.span,
-                    help=did_you_mean(e.feature.value, features))
+                    help=did_you_mean(e.feature.value, features), about=(e.group.value,))
         return None
     if group.entity.value != scope.group.entity.value:
         diags.error("E0307", f"`{gid}` is a group of entity `{group.entity.value}`, not "
@@ -150,10 +151,10 @@ def lookup_group(name: ast.Name, version: int, span, syms: Symbols, diags: Colle
     if versions:
         listed = ", ".join(f"v{v}" for v in versions)
         diags.error("E0106", f"`{name.value}` has no version v{version}", span,
-                    label="unknown version", help=f"available versions: {listed}")
+                    label="unknown version", help=f"available versions: {listed}", about=(name.value,))
     else:
         diags.error("E0105", f"unknown feature group `{name.value}`", name.span,
-                    help=did_you_mean(name.value, syms.group_names()))
+                    help=did_you_mean(name.value, syms.group_names()), about=(name.value,))
     return None
 
 

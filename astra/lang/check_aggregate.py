@@ -34,7 +34,7 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
     source = scope.syms.sources.get(target.parts[0].value)
     if source is None:
         diags.error("E0102", f"unknown source `{target.parts[0].value}`", target.parts[0].span,
-                    help=did_you_mean(target.parts[0].value, scope.syms.sources))
+                    help=did_you_mean(target.parts[0].value, scope.syms.sources), about=(target.parts[0].value,))
         return None
     if source.decl.kind != "events":
         diags.error("E0302", f"`{fn}` aggregates events; `{source.decl.name.value}` is a snapshot", target.span,

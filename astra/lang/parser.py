@@ -19,6 +19,7 @@ import tempfile
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+import attrs
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
@@ -58,19 +59,37 @@ DECL_KEYWORDS = ("entity", "events", "snapshot", "request", "features", "service
 # --------------------------------------------------------------------------- public API
 
 
+@attrs.frozen
+class Parsed:
+    """What parsing one file gave: the module of what parsed (None when nothing did), every
+    syntax diagnostic, and the character ranges the recovery had to blank out."""
+
+    module: Module | None
+    diagnostics: tuple[Diagnostic, ...]
+    blanked: tuple[tuple[int, int], ...]
+
+
 def parse(source: SourceFile) -> Module:
     """Parse one `.feat` file; raise `CompileError` carrying every syntax diagnostic found."""
-    tree, diags, recovered = _parse_recovering(source)
+    parsed = parse_partial(source)
+    if parsed.diagnostics:
+        raise CompileError(parsed.diagnostics)
+    return parsed.module
+
+
+def parse_partial(source: SourceFile) -> Parsed:
+    """Parse one `.feat` file as far as it goes: the recovered module is returned with the
+    diagnostics, so the compiler can keep checking the declarations that parsed."""
+    tree, diags, blanked = _parse_recovering(source)
+    module = None
     if tree is not None:
         deep = _too_deep(tree, source)
         if deep is not None:
-            raise CompileError([*diags, deep])
+            return Parsed(None, tuple(sorted([*diags, deep], key=lambda d: d.span.start)), tuple(blanked))
         module, lowered = lower.lower_module(tree, source)
         # Blanked-out items would show up as "missing `path`" and the like: not the user's mistake.
-        diags += [d for d in lowered if not (recovered and d.code == "E0012")]
-    if diags:
-        raise CompileError(sorted(diags, key=lambda d: d.span.start))
-    return module
+        diags += [d for d in lowered if not (blanked and d.code == "E0012")]
+    return Parsed(module, tuple(sorted(diags, key=lambda d: d.span.start)), tuple(blanked))
 
 
 def parse_text(text: str, path: str = "<string>") -> Module:
@@ -119,16 +138,17 @@ def _cache_file(grammar: str) -> str | bool:
 # --------------------------------------------------------------------------- recovery
 
 
-def _parse_recovering(source: SourceFile) -> tuple[lark.Tree | None, list[Diagnostic], bool]:
+def _parse_recovering(source: SourceFile) -> tuple[lark.Tree | None, list[Diagnostic], list[tuple[int, int]]]:
     """Parse, and after each error blank out the broken item or declaration and parse again.
 
     Blanking (spaces, newlines kept) preserves every offset, so later diagnostics point into the
-    original text. Errors only ever move forward, which bounds the loop.
+    original text. Errors only ever move forward, which bounds the loop. Returns the tree (None
+    when recovery gave up), the diagnostics and the blanked ranges.
     """
-    text, diags, last = source.text, [], -1
+    text, diags, last, blanked = source.text, [], -1, []
     for _ in range(MAX_ERRORS * 2):
         try:
-            return _parser().parse(text), diags, bool(diags)
+            return _parser().parse(text), diags, blanked
         except UnexpectedInput as e:
             pos = _error_pos(e, text)
             repeated = pos <= last  # the item-level guess did not help: skip the whole declaration
@@ -139,8 +159,9 @@ def _parse_recovering(source: SourceFile) -> tuple[lark.Tree | None, list[Diagno
                 break
             last = max(pos, last)
             start, end = region
+            blanked.append((start, end))
             text = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
-    return None, diags, True
+    return None, diags, blanked
 
 
 _SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[A-Za-z_]\w*|[0-9][\w.]*|\S')

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from astra.diagnostics import Collector, CompileError
+from astra.diagnostics import Collector
 from astra.source import SourceFile
 
 if TYPE_CHECKING:  # the AST's ~60 attrs classes take ~50 ms to build: `project_files` alone needs none
@@ -23,9 +23,11 @@ def project_files(root: Path) -> list[Path]:
 
 
 def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[str, SourceFile]]:
-    """Parse the project at `root`; syntax errors go to `diags` and the file is skipped."""
+    """Parse the project at `root`; syntax errors go to `diags`, and of a file that has some only
+    the declarations they did not damage are kept (the names of the others go to `diags.uncertain`)."""
     from astra.lang import ast
-    from astra.lang.parser import parse
+    from astra.lang.parser import parse_partial
+    from astra.lang.recover import keep_undamaged
 
     base = root if root.is_dir() else root.parent
     modules: list[ast.Module] = []
@@ -44,11 +46,14 @@ def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[s
             diags.error("E0110", f"cannot read `{display}`: {getattr(err, 'strerror', None) or err}")
             continue
         sources[display] = src
-        try:
-            module = parse(src)
-        except CompileError as err:
-            for d in err.diagnostics:
-                diags.add(d)
+        parsed = parse_partial(src)
+        for d in parsed.diagnostics:
+            diags.add(d)
+        module = parsed.module
+        if parsed.diagnostics:
+            module, lost = keep_undamaged(parsed, src)
+            diags.uncertain |= lost
+        if module is None:
             continue
         modules.append(module)
         for decl in module.decls:

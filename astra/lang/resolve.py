@@ -124,7 +124,8 @@ def _bind_source(decl: ast.Source, syms: Symbols, diags: Collector) -> BoundSour
         entity = syms.entities.get(binding.entity.value)
         if entity is None:
             diags.error("E0101", f"unknown entity `{binding.entity.value}`", binding.entity.span,
-                        label="not an entity", help=did_you_mean(binding.entity.value, syms.entities))
+                        label="not an entity", help=did_you_mean(binding.entity.value, syms.entities),
+                        about=(binding.entity.value,))
             continue
         keys[entity.name.value] = _bind_keys(decl, binding, entity, columns, diags)
     if decl.max_staleness is not None and (decl.max_staleness.kind != "duration" or decl.max_staleness.value <= 0):

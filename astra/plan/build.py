@@ -27,7 +27,7 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
     for g in syms.groups.values():
         if g.entity.value not in syms.entities:
             diags.error("E0101", f"unknown entity `{g.entity.value}`", g.entity.span,
-                        help=did_you_mean(g.entity.value, syms.entities))
+                        help=did_you_mean(g.entity.value, syms.entities), about=(g.entity.value,))
             continue
         scope = Scope(group=g, syms=syms, feature_types=declared)
         ids = []
@@ -176,7 +176,7 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
         if sel.feature is not None:
             if sel.feature.value not in chosen:
                 diags.error("E0104", f"`{gname}@v{sel.version}` has no feature `{sel.feature.value}`",
-                            sel.feature.span, help=did_you_mean(sel.feature.value, chosen))
+                            sel.feature.span, help=did_you_mean(sel.feature.value, chosen), about=(gname,))
                 continue
             chosen = [sel.feature.value]
         clashes = []
@@ -199,7 +199,8 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
     declared_requests = {r.value: r for r in s.requests}
     for r in s.requests:
         if r.value not in syms.requests:
-            diags.error("E0109", f"unknown request `{r.value}`", r.span, help=did_you_mean(r.value, syms.requests))
+            diags.error("E0109", f"unknown request `{r.value}`", r.span, help=did_you_mean(r.value, syms.requests),
+                        about=(r.value,))
     _check_requests(s, sid, outputs, features, declared_requests, diags)
     return ir.Service(name=s.name.value, version=s.version, outputs=tuple(outputs),
                       requests=tuple(r.value for r in s.requests if r.value in syms.requests),
