@@ -33,7 +33,10 @@ def value_codes(s: pl.Series) -> np.ndarray:
 def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Series]:
     """max (or min) of the non-null values of each window, for several windows of one index
     at once: one sparse table serves them all.  Values become order-preserving numeric codes
-    (strings: their dense rank), nulls a sentinel that never wins."""
+    (strings: their dense rank), nulls the type's smallest value, which wins only where every
+    value of the window is that smallest value too (windows without values are not asked).
+    NaN wins over every number (np.maximum propagates it): a window holding NaN has NaN as
+    its min and its max."""
     index = windows[0].index
     dtype = index.dtype(column)
     if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
@@ -53,8 +56,11 @@ def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Serie
         def decode(v: np.ndarray, ok: np.ndarray) -> pl.Series:
             out = pl.select(pl.when(pl.Series(ok)).then(pl.Series(v))).to_series()
             return out.cast(dtype) if dtype != out.dtype else out
+    # min is the max of an order-reversing map: negation for floats, bitwise not for integers
+    # (-x overflows at the type's minimum, which would then pass for a missing value)
+    flip = np.negative if x.dtype.kind == "f" else np.invert
     if not largest:
-        x = np.negative(x, out=x) if private else -x
+        x = flip(x, out=x) if private else flip(x)
         private = True
     valid = index.valid(column)
     if valid is not None:
@@ -69,7 +75,7 @@ def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Serie
     best = ranges.range_max(x, np.concatenate([w.lo[a] for w, a in zip(windows, at)]),
                             np.concatenate([w.hi[a] for w, a in zip(windows, at)]), overwrite=private)
     if not largest:
-        best = np.negative(best, out=best)
+        best = flip(best, out=best)
     out, start = [], 0
     for w, h, a in zip(windows, has, at):
         part = np.zeros(w.size, dtype=best.dtype)

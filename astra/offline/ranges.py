@@ -106,16 +106,18 @@ class RunPrefix:
     `compensated_runs`.
 
     A window [lo, hi) of run r sums to (p[hi + r] - p[lo + r]) + (e[hi + r] - e[lo + r]):
-    within about one ulp of the window's sum, plus the rounding of the error sums themselves,
-    of the order of ulp(ulp(prefix)) per row.  A window deep in a long history of similar values
-    stays exact; values many orders of magnitude larger earlier in the same run (1e12 before
-    1e-3) cost the small window's sum its last bits.  Other runs never do: the sums restart at
-    each run, so an entity's values never depend on which other rows share its chunk.
+    within about one ulp of the window's sum, plus the rounding of the error sums over the
+    window's own rows, which `bound` bounds.  A window deep in a long history of similar values
+    stays exact; after values many orders of magnitude larger earlier in the same run (1e12
+    before 1e-3) the bound tells the caller to sum the window's rows exactly instead.  Other runs
+    never matter: the sums restart at each run, so an entity's values never depend on which
+    other rows share its chunk.
     `lo_terms` (optional) are added to the error terms: a double-double input hi + lo.
     """
 
     def __init__(self, x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None = None):
         self.p, self.e = compensated_runs(x, starts, lo_terms)
+        self._abs_e: np.ndarray | None = None  # prefix sums of |e| (`bound`), made on first use
 
     def window(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """sum(x[lo:hi]) as a double-double pair (hi + lo), 0 for an empty window; `run` is
@@ -125,6 +127,26 @@ class RunPrefix:
         top, bottom = hi + run, lo + run
         s, e = two_sum(self.p[top], -self.p[bottom])
         return dd_norm(s, e + (self.e[top] - self.e[bottom]))
+
+    def bound(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, steps: int = 2) -> np.ndarray:
+        """An upper bound on the error of `sums` (and `window`) of each window, up to a few ulps
+        of the sum itself.  The error sums' prefixes round at each step by at most u times the
+        prefix, and steps before the window are shared by both ends, so they cancel: the
+        window's error is below u * (sum of |e| over its own steps) plus the final subtractions.
+        The sum of |e| comes from one plain cumulative sum, whose own error is at most
+        n * u * its last value.  `steps`: roundings per step (3 when `lo_terms` were added)."""
+        if not self.p.size:
+            return np.zeros(lo.size)
+        if self._abs_e is None:
+            self._abs_e = prefix(np.abs(self.e))
+        a, top, bottom = self._abs_e, hi + run, lo + run
+        inside = a[top + 1] - a[bottom + 1]
+        inside += a[top + 1] * (a.size * _U)
+        inside *= steps * _U
+        edges = np.abs(self.e[top])
+        edges += np.abs(self.e[bottom])
+        edges *= 2 * _U
+        return inside + edges
 
     def sums(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> np.ndarray:
         """sum(x[lo:hi]) as one float, 0 for an empty window."""
@@ -137,6 +159,9 @@ class RunPrefix:
         err -= self.e[bottom]
         out += err
         return out
+
+
+_U = 2.0 ** -53  # float64's unit roundoff
 
 
 def dd_norm(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

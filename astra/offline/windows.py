@@ -20,6 +20,7 @@ import polars as pl
 from astra.offline import ranges
 from astra.offline.keys import KeySpace, Pieces, column_pieces, joined, sort_with_positions
 from astra.offline.parallel import SLICE_ROWS, parallel_map, slices
+from astra.ops import exact
 
 
 def numeric(dtype: pl.DataType) -> bool:
@@ -431,31 +432,65 @@ class Window:
             return p[self.hi] - p[self.lo]
         p = self.index.cached(("fsum", column),
                               lambda: ranges.RunPrefix(x.astype(np.float64, copy=False), self.index.run_starts()))
-        return p.sums(self.lo, self.hi, self.index.query_runs())
+        runs = self.index.query_runs()
+        out = p.sums(self.lo, self.hi, runs)
+        for j in np.flatnonzero(exact.suspect(out, p.bound(self.lo, self.hi, runs))).tolist():
+            out[j] = exact.exact_sum(self.values(column, j))  # rare: see `astra.ops.exact`
+        return out
 
-    def squared_deviations(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """(n, sum((x - mean)^2)) per window, from double-double sums of x and x^2, so that
-        the cancellation in sum(x^2) - sum(x)^2 / n stays within ~1e-16 of the result for
-        windows among values of similar size.  Squares many orders of magnitude larger
-        earlier in the same entity (values 1e12 before 1e-3) do cost digits: the error sums
-        of the prefixes then round at their scale (see `ranges.RunPrefix`)."""
+    def mean(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, count) of non-null values per window (the mean is NaN-free garbage where the
+        count is 0).  Finite values whose sum overflows still get their finite mean."""
+        n, s = self.count(column), self.sum(column)
+        out = s / np.maximum(n, 1)
+        if s.dtype.kind == "f":
+            for j in np.flatnonzero(np.isinf(s) & (n > 0)).tolist():
+                out[j] = exact.exact_mean(self.values(column, j))
+        return out, n
+
+    def values(self, column: str, j: int) -> list:
+        """The non-null values of query j's window, as Python numbers (for exact fallbacks)."""
+        lo, hi = int(self.lo[j]), int(self.hi[j])
+        x = self.index.numbers(column)[lo:hi]
+        valid = self.index.valid(column)
+        return (x if valid is None else x[valid[lo:hi]]).tolist()
+
+    def variance(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n, sample variance) per window (garbage where n < 2), from double-double sums of x
+        and x^2: sum(x^2) - sum(x)^2 / n, each sum within its `RunPrefix.bound`.  Where the bound
+        of the difference is not far below it (cancellation: values equal or nearly so, much
+        larger values earlier in the entity, integers beyond 2^53), the window's values are
+        taken exactly instead."""
         def make():
-            x = self.index.numbers(column).astype(np.float64)
+            raw = self.index.numbers(column)
+            x = raw.astype(np.float64)
             sq_hi, sq_lo = ranges.two_prod(x, x)
             starts = self.index.run_starts()
-            return ranges.RunPrefix(x, starts), ranges.RunPrefix(sq_hi, starts, sq_lo)
-        p1, p2 = self.index.cached(("dd", column), make)
+            big = None
+            if raw.dtype.kind in "iu" and x.size and np.abs(x).max() >= 2.0 ** 53:  # not exact as floats
+                big = ranges.prefix(np.abs(x) >= 2.0 ** 53, np.int64)
+            return ranges.RunPrefix(x, starts), ranges.RunPrefix(sq_hi, starts, sq_lo), big
+        p1, p2, big = self.index.cached(("dd", column), make)
         n = self.count(column)
         runs = self.index.query_runs()
         s1h, s1l = p1.window(self.lo, self.hi, runs)
         s2h, s2l = p2.window(self.lo, self.hi, runs)
         qh, ql = ranges.dd_mul(s1h, s1l, s1h, s1l)
-        qh, ql = ranges.dd_div_scalar(qh, ql, np.maximum(n, 1).astype(np.float64))
+        nf = np.maximum(n, 1).astype(np.float64)
+        qh, ql = ranges.dd_div_scalar(qh, ql, nf)
         dh, dl = ranges.two_sum(s2h, -qh)
         m2 = dh + (dl + (s2l - ql))
-        # rounding residue of an exactly-zero spread (all values equal) is not a variance
-        m2[m2 <= np.abs(s2h) * 2.0 ** -100] = 0.0
-        return n, m2
+        with np.errstate(invalid="ignore", over="ignore"):
+            e1 = p1.bound(self.lo, self.hi, runs)
+            bound = p2.bound(self.lo, self.hi, runs, steps=3) + (2 * np.abs(s1h) + e1) * e1 / nf
+            bound += (np.abs(s2h) + np.abs(qh)) * 2.0 ** -100
+            bad = exact.suspect(m2, bound) & (n >= 2)
+        if big is not None:
+            bad |= big[self.hi] > big[self.lo]
+        var = m2 / np.maximum(n - 1, 1)
+        for j in np.flatnonzero(bad).tolist():
+            var[j] = exact.exact_variance(self.values(column, j))
+        return n, var
 
     def nearest_valid(self, column: str | None, latest: bool) -> np.ndarray:
         """Sorted position of the latest (or earliest) non-null value in each window, or -1."""

@@ -60,12 +60,13 @@ class Appending:
                 if inp.sum_int:
                     P[names.shi][p] = _wrap64(int(x) + (int(P[names.shi][p - 1]) if ln else 0))
                 else:  # `_derive` on a one-row batch, in Python floats
-                    x = float(x)
-                    lo = two_sum_err(x, -0.0, x - 0.0) + (two_sum_err(0.0, x, x) - 0.0)
+                    d = float(x)
                     bh, bl = (float(P[names.shi][p - 1]), float(P[names.slo][p - 1])) if ln else (0.0, 0.0)
-                    d = x - 0.0
                     s = d + bh
-                    P[names.shi][p], P[names.slo][p] = s, lo + bl + two_sum_err(d, bh, s)
+                    lo = (0.0 + bl) + two_sum_err(d, bh, s)
+                    P[names.shi][p], P[names.slo][p] = s, lo
+                    sea = P[f"sea:{i}"]
+                    sea[p] = abs(lo) + (float(sea[p - 1]) if ln else 0.0)
             if inp.windows:
                 self._append_ends(i, inp, st, ln, t, inc)
             if complete and inp.numeric:

@@ -12,15 +12,23 @@ last_k, extremes of strings) run their vectorised kernel on a one-query `Query` 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 
 import numpy as np
 
+from astra.online.exact_sums import lifetime_bound, window_bound
 from astra.online.table import BLOCK, Table, identity, two_sum_err
 from astra.online.view import NEVER, Query, WindowView
+from astra.ops.exact import TOLERANCE, exact_mean, exact_sum
 
 _MASK64, _HALF64 = (1 << 64) - 1, 1 << 63
 SHORT = 512  # windows of up to this many rows take their extremes from one running extreme
+
+
+def tb_is_int(tb: Table, i: int) -> bool:
+    """Whether input i of the table sums integers (exact int64 sums, never recomputed)."""
+    return tb.inputs[i].sum_int
 
 
 def wrap64(x: int) -> int:
@@ -105,15 +113,43 @@ class Single:
         if names.slo is None:  # integers: exact, wrapped like numpy's int64
             d = (int(H[p + b]) if b else 0) - (int(H[p + a]) if a else 0)
             return wrap64(d + int(tb.slot[names.bshi][self.slots[ti]])) if j < 0 else wrap64(d)
-        L = tb.pos[names.slo]
-        hb, lb = (float(H[p + b]), float(L[p + b])) if b else (0.0, 0.0)
-        if j >= 0:  # double-double: high and low parts subtracted apart (Query.spans)
-            ha, la = (float(H[p + a]), float(L[p + a])) if a else (0.0, 0.0)
-            return (hb - ha) + (lb - la)
+        L, E = tb.pos[names.slo], tb.pos[f"sea:{i}"]
+        hb, lb, eb = (float(H[p + b]), float(L[p + b]), float(E[p + b])) if b else (0.0, 0.0, 0.0)
         s = self.slots[ti]
-        bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
-        t = hb + bh
-        return t + ((lb + bl) + two_sum_err(hb, bh, t))
+        serr = float(tb.slot[f"serr:{i}"][s])
+        if j >= 0:  # double-double: high and low parts subtracted apart (Query.spans)
+            ha, la, ea = (float(H[p + a]), float(L[p + a]), float(E[p + a])) if a else (0.0, 0.0, 0.0)
+            out = (hb - ha) + (lb - la)
+            bound = window_bound(eb, ea, lb, la, serr)
+            base = []
+        else:
+            bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
+            t = hb + bh
+            out = t + ((lb + bl) + two_sum_err(hb, bh, t))
+            bound = lifetime_bound(eb, lb, serr, bl, float(tb.slot[f"bserr:{i}"][s]))
+            base = [bh, bl]
+        if not (bound <= TOLERANCE * abs(out) and math.isfinite(out)):  # as `suspect`, in scalars
+            return exact_sum([*base, *self.values(ti, i, j)])
+        return out
+
+    def values(self, ti: int, i: int, j: int) -> list:
+        """Input i's included non-null values in window j (retained rows), as Python numbers."""
+        bd, st, tb = self.bounds[ti], self.start[ti], self.tables[ti]
+        rows = np.arange(st + (bd[j] if j >= 0 else 0), st + bd[0])
+        return tb.pos[f"v:{tb.inputs[i].column}"][rows][tb.included(i, rows)].astype(np.float64).tolist()
+
+    def mean(self, ti: int, i: int, j: int, out) -> float | None:
+        """Input i's mean over window j (None when empty): the sum over the count, recomputed
+        exactly when the sum overflowed (as `WindowView.exact_mean`)."""
+        n = self.count(ti, i, j)
+        if not n:
+            return None
+        total = float(self.sum(ti, i, j))
+        if out.is_integer or tb_is_int(self.tables[ti], i) or not math.isinf(total):
+            return total / n  # float64 / float64, as numpy divides
+        tb, s = self.tables[ti], self.slots[ti]
+        base = [float(tb.slot[f"bshi:{i}"][s]), float(tb.slot[f"bslo:{i}"][s])] if j < 0 else []
+        return exact_mean([*base, *self.values(ti, i, j)], n)
 
     # ------------------------------------------------------------------ rows
     def decode(self, ti: int, column: str, code):

@@ -11,7 +11,10 @@ always arrived after every stored one, so it goes after equal times.
 Every per-position structure is *segment-relative* (prefixes restart at each segment), so a
 segment moves or a compaction copies without recomputing, and eviction rebases only the evicted
 segments, folding the dropped prefix into a per-slot base.  Float sums are double-double prefixes
-(a running sum, plus the running sum of its rounding errors kept in float32: it is tiny).  The
+(a running sum, plus the running sum of its exact rounding errors), computed per segment so that
+an entity's prefixes depend on its own rows alone, with what bounds their error (`sea`, the prefix
+of |error prefix|, and per slot the roundings added by eviction, see `astra.online.exact_sums`):
+a window whose bound is not far below its sum is summed exactly from its rows instead.  The
 last/first included row of a window is found at query time (the edge row almost always qualifies).
 
 Range min/max use blocks of `BLOCK` arena positions and a sparse table over blocks (`Table.blocks`):
@@ -29,7 +32,8 @@ import attrs
 import numpy as np
 
 from astra.online.append import Appending
-from astra.online.arrays import BIG, BLOCK, _seg_cumsum, comp_cumsum, count_before, identity, ranges, two_sum_err
+from astra.online.arrays import BIG, BLOCK, _seg_cumsum, count_before, identity, ranges, two_sum_err
+from astra.online.exact_sums import fold_exactly, run_sums
 from astra.ops.registry import Vec
 
 _I32 = np.iinfo(np.int32)
@@ -111,8 +115,8 @@ class Table(Appending):
                 d[f"cnt:{i}"] = np.dtype(np.int32)
             if "sum" in inp.needs:
                 d[f"shi:{i}"] = np.dtype(np.int64 if inp.sum_int else np.float64)
-                if not inp.sum_int:  # the rounding errors' sum: float32 keeps ~2^-76 relative
-                    d[f"slo:{i}"] = np.dtype(np.float32)
+                if not inp.sum_int:  # the rounding errors' sum, and the prefix of its magnitude
+                    d[f"slo:{i}"] = d[f"sea:{i}"] = np.dtype(np.float64)
             for w in inp.windows:
                 d[f"dend:{i}:{w}"] = np.dtype(np.int64)
         return d
@@ -121,11 +125,15 @@ class Table(Appending):
         d = {"start": np.dtype(np.int32), "len": np.dtype(np.int32), "cap": np.dtype(np.int32)}  # see _grow
         pos = self._pos_dtypes()
         for i, inp in enumerate(self.inputs):
+            if f"slo:{i}" in pos:  # the rounding eviction's rebasing may have added to each prefix
+                d[f"serr:{i}"] = np.dtype(np.float64)
             if not inp.lifetime:
                 continue
             for k in ("cnt", "shi", "slo"):
                 if f"{k}:{i}" in pos:
                     d[f"b{k}:{i}"] = np.dtype(np.int64) if k == "cnt" else np.dtype(pos[f"shi:{i}"])
+            if f"slo:{i}" in pos:  # the error bound of the evicted rows' double-double sum
+                d[f"bserr:{i}"] = np.dtype(np.float64)
             if inp.all_rows and "cnt" in inp.needs:
                 d[f"bcnt:{i}"] = np.dtype(np.int64)
             if inp.column is not None and "ni" in inp.needs:
@@ -352,17 +360,15 @@ class Table(Appending):
                 if inp.sum_int:
                     base = np.where(has_prev, P[f"shi:{i}"][prev], 0)
                     P[f"shi:{i}"][rows] = _seg_cumsum(x.astype(np.int64), gstart, g) + base[g]
-                else:
-                    hi, lo = comp_cumsum(x.astype(np.float64))
-                    j = np.maximum(gstart - 1, 0)
-                    h0 = np.where(gstart > 0, hi[j], 0.0)[g]
-                    l0 = np.where(gstart > 0, lo[j], 0.0)[g]
-                    d = hi - h0
-                    lo = two_sum_err(hi, -h0, d) + (lo - l0)
+                else:  # each segment summed on its own, then added to its prefix before p
+                    d, lo = run_sums(x.astype(np.float64), gstart, g)
                     bh = np.where(has_prev, P[f"shi:{i}"][prev], 0.0)[g]
                     bl = np.where(has_prev, P[f"slo:{i}"][prev], 0.0)[g]
                     s = d + bh
-                    P[f"shi:{i}"][rows], P[f"slo:{i}"][rows] = s, lo + bl + two_sum_err(d, bh, s)
+                    lo = lo + bl + two_sum_err(d, bh, s)
+                    P[f"shi:{i}"][rows], P[f"slo:{i}"][rows] = s, lo
+                    ea = np.where(has_prev, P[f"sea:{i}"][prev], 0.0)[g]
+                    P[f"sea:{i}"][rows] = run_sums(np.abs(lo), gstart, g)[0] + ea
             if inp.windows:  # ends depend on later rows: whole segments
                 if full is None:
                     full = (ranges(st, n), np.repeat(np.arange(m), n), np.cumsum(n) - n)
@@ -576,15 +582,20 @@ class Table(Appending):
                         S[f"bshi:{i}"][sel] += h0
                     P[f"shi:{i}"][rest] -= h0[g]
                 else:
-                    l0 = P[f"slo:{i}"][e].astype(np.float64)
+                    l0 = P[f"slo:{i}"][e]
                     if inp.lifetime:
-                        bh, bl = S[f"bshi:{i}"][sel], S[f"bslo:{i}"][sel]
-                        nh = bh + h0
-                        S[f"bshi:{i}"][sel], S[f"bslo:{i}"][sel] = nh, bl + l0 + two_sum_err(bh, h0, nh)
+                        fold_exactly(self, i, sel, s, kk, e, h0, l0)
                     hi = P[f"shi:{i}"][rest]
                     d = hi - h0[g]
-                    P[f"slo:{i}"][rest] += two_sum_err(hi, -h0[g], d) - l0[g]
-                    P[f"shi:{i}"][rest] = d
+                    lo = P[f"slo:{i}"][rest] + (two_sum_err(hi, -h0[g], d) - l0[g])
+                    P[f"slo:{i}"][rest], P[f"shi:{i}"][rest] = lo, d
+                    # each rebased prefix rounded once more: at most u * (|l0| + |new lo| + u |d|)
+                    cut = np.cumsum(n - kk) - (n - kk)
+                    some = n > kk
+                    most = np.zeros(len(sel))
+                    if some.any():
+                        most[some] = np.maximum.reduceat(np.abs(lo) + np.abs(d) * 2.0 ** -53, cut[some])
+                    S[f"serr:{i}"][sel] += 2.0 ** -52 * (np.abs(l0) + most)
             folds = [kind for kind in ("min", "max") if f"ex:{kind}:{i}" in S]
             newest, moments = f"lkn:{i}" in S, f"vn:{i}" in S
             if f"elv:{i}" in S or f"efv:{i}" in S or folds or newest or moments:  # running state of evicted rows

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from astra.online.exact_sums import lifetime_bound, window_bound
 from astra.online.table import BIG, BLOCK, Table, count_before, identity, ranges, two_sum_err
+from astra.ops.exact import exact_mean, exact_sum, suspect
 from astra.ops.registry import Vec
 
 _COLS = np.arange(BLOCK)
@@ -147,16 +149,44 @@ class WindowView:
         return d + self._base("cnt") if self.lifetime else d
 
     def sum(self) -> np.ndarray:
-        """Sum of the included values (int64 for integer columns, float64 otherwise)."""
+        """Sum of the included values (int64 for integer columns, float64 otherwise).  Float sums
+        come from double-double prefixes; windows whose error bound is not far below their sum
+        are summed exactly from their rows (`astra.online.exact_sums`)."""
+        q, ti, i = self.q, self.ti, self.i
         if self.input.sum_int:
-            d = self.q.spans(self.ti, f"shi:{self.i}")[self.j]
+            d = q.spans(ti, f"shi:{i}")[self.j]
             return d + self._base("shi") if self.lifetime else d
+        lo, sea = q.prefix(ti, f"slo:{i}"), q.prefix(ti, f"sea:{i}")
+        serr = self.table.slot[f"serr:{i}"][q.slots[ti]]
         if not self.lifetime:
-            return self.q.spans(self.ti, f"sum:{self.i}")[self.j]
-        m, lo = self.q.prefix(self.ti, f"shi:{self.i}"), self.q.prefix(self.ti, f"slo:{self.i}")
-        bh, bl = self._base("shi"), self._base("slo")
-        s = m[0] + bh
-        return s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
+            out = q.spans(ti, f"sum:{i}")[self.j]
+            bound = window_bound(sea[0], sea[self.j], lo[0], lo[self.j], serr)
+            base = ()
+        else:
+            m = q.prefix(ti, f"shi:{i}")
+            bh, bl = self._base("shi"), self._base("slo")
+            s = m[0] + bh
+            out = s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
+            bound = lifetime_bound(sea[0], lo[0], serr, bl, self._base("serr"))
+            base = (bh, bl)
+        bad = np.flatnonzero(suspect(out, bound))
+        if len(bad):
+            out = out.copy()  # spans are shared by every kernel of the batch
+            for j in bad.tolist():
+                out[j] = exact_sum([*(float(b[j]) for b in base), *self.values_of(j)])
+        return out
+
+    def values_of(self, j: int) -> list:
+        """Query j's included non-null values in the window (retained rows), as Python numbers."""
+        st, b = int(self.q.start[self.ti][j]), int(self.b[j])
+        a = 0 if self.lifetime else int(self.a[j])
+        rows = np.arange(st + a, st + b)
+        return self.table.pos[f"v:{self.column}"][rows][self.table.included(self.i, rows)].astype(np.float64).tolist()
+
+    def exact_mean(self, j: int, n: int) -> float:
+        """Query j's float mean over n values, exactly rounded (for sums that overflowed)."""
+        base = [float(self._base(k)[j]) for k in ("shi", "slo")] if self.lifetime else []
+        return exact_mean([*base, *self.values_of(j)], n)
 
     def _nearest(self, latest: bool) -> tuple[np.ndarray, np.ndarray]:
         """(arena position, found) of the latest or earliest included row in each window.

@@ -11,11 +11,12 @@ sit beside them in the same class so the two cannot drift apart unnoticed.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from astra.lang.types import FLOAT64, INT64, Type
+from astra.ops.exact import exact_mean, exact_sum, exact_variance
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
 
 if TYPE_CHECKING:
@@ -132,8 +133,8 @@ class Sum(Aggregation):
 
     def reference(self, values, param):
         xs = _present(values)
-        # exact float sum; callers convert to the result type (0 becomes 0.0 for float columns)
-        return math.fsum(xs) if any(isinstance(x, float) for x in xs) else sum(xs)
+        # exactly rounded float sum (an overflow is +/-inf); callers convert to the result type
+        return exact_sum(xs) if any(isinstance(x, float) for x in xs) else sum(xs)
 
     def offline_window(self, w, column, param):
         import polars as pl
@@ -161,22 +162,28 @@ class Mean(Aggregation):
 
     def reference(self, values, param):
         xs = _present(values)
-        return math.fsum(xs) / len(xs) if xs else None
+        if not xs:
+            return None
+        return exact_mean(xs) if any(isinstance(x, float) for x in xs) else float(Fraction(sum(xs), len(xs)))
 
     def offline_window(self, w, column, param):
-        n = w.count(column)
-        return _masked(w.sum(column) / np.maximum(n, 1), n > 0)
+        mean, n = w.mean(column)
+        return _masked(mean, n > 0)
 
 
     online_needs, online_mergeable = frozenset({"cnt", "sum"}), True
 
     def online(self, w, out, param):
         n = w.count()
-        return Vec(w.sum() / np.maximum(n, 1), n > 0)
+        s = w.sum()
+        mean = s / np.maximum(n, 1)
+        if s.dtype.kind == "f":  # finite values whose sum overflows still have a finite mean
+            for j in np.flatnonzero(np.isinf(s) & (n > 0)).tolist():
+                mean[j] = w.exact_mean(j, int(n[j]))
+        return Vec(mean, n > 0)
 
     def online_one(self, q, ti, i, j, out, param):
-        n = q.count(ti, i, j)
-        return float(q.sum(ti, i, j)) / n if n else None  # float64 / float64, as numpy divides
+        return q.mean(ti, i, j, out)
 
 
 class _Extreme(Aggregation):
@@ -201,22 +208,28 @@ class _Extreme(Aggregation):
         return q.extreme(ti, i, j, largest=self.name == "max")
 
 
+def _nan_or(pick, values):
+    """pick(values) over the non-null values (None when there are none); NaN when one is NaN."""
+    xs = _present(values)
+    if any(isinstance(x, float) and math.isnan(x) for x in xs):
+        return math.nan
+    return pick(xs) if xs else None  # strings: code-point order, as Python compares them
+
+
 class Min(_Extreme):
-    name, doc = "min", "smallest non-null value; null when there are none"
+    name, doc = "min", "smallest non-null value (NaN when one is NaN); null when there are none"
     online_needs = frozenset({"cnt", "min"})
 
     def reference(self, values, param):
-        xs = _present(values)
-        return min(xs) if xs else None
+        return _nan_or(min, values)
 
 
 class Max(_Extreme):
-    name, doc = "max", "largest non-null value; null when there are none"
+    name, doc = "max", "largest non-null value (NaN when one is NaN); null when there are none"
     online_needs = frozenset({"cnt", "max"})
 
     def reference(self, values, param):
-        xs = _present(values)
-        return max(xs) if xs else None
+        return _nan_or(max, values)
 
 
 class _Positional(Aggregation):
@@ -305,12 +318,12 @@ class Variance(Aggregation):
         return FLOAT64.nullable()
 
     def reference(self, values, param):
-        xs = _present(values)
-        return float(statistics.variance(xs)) if len(xs) >= 2 else None
+        return exact_variance(_present(values))
 
     def offline_window(self, w, column, param):
-        n, m2 = w.squared_deviations(column)
-        return _masked(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
+        n, variance = w.variance(column)
+        with np.errstate(invalid="ignore"):  # garbage where n < 2 is masked
+            return _masked(self.finish(variance), n >= 2)
 
     def finish(self, variance):
         return variance
