@@ -77,7 +77,7 @@ class App:
         self.token = config.token.encode() if config.token else None
         self.access = AccessLog(config.access_log)
         self.batcher = engine.metrics.batcher = Batcher(engine)
-        self.openapi_body = openapi.dumps()
+        self.openapi_body = openapi.dumps(engine.plan, config.max_batch, config.max_push_rows)
         self.routes = {
             "/v1/features": ("POST", self.features, "features"),
             "/v1/push": ("POST", self.push, "push"),

@@ -155,7 +155,7 @@ class Engine:
         h = self.horizon
         if h is not None and (min(at) if isinstance(at, list) else at) < h:
             t = min(at) if isinstance(at, list) else at
-            raise ApiError(422, "before_horizon", f"query time {t} is before the store's horizon {h}: rows needed "
+            raise ApiError(409, "before_horizon", f"query time {t} is before the store's horizon {h}: rows needed "
                            f"for that time were evicted (the store keeps the longest window + allowed lateness)",
                            "at", horizon=h)
         out: list = [None] * n
@@ -200,7 +200,7 @@ class Engine:
         try:
             res = self.store.get(info.id, ents, at=at, request=req, validity=validity)
         except HorizonError as exc:
-            raise ApiError(422, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
+            raise ApiError(409, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
         except (OnlineError, KeyError, ValueError) as exc:
             raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
         self.metrics.plan_eval.labels(info.id).observe(time.perf_counter() - t0)

@@ -1,15 +1,28 @@
-"""The OpenAPI 3.1 document of the REST API, served at `/openapi.json` and committed as `openapi.json`.
+"""The OpenAPI 3.1 document of the REST API, served at `/openapi.json`.
 
-The document is independent of the project (service names, keys and types are data, listed by
-`GET /v1/registry`), so one committed file describes every server.  Regenerate it with
-`uv run python -m astra.serve.openapi > openapi.json`; a test fails when the two differ.
+A server describes its own project: per service version the exact request body (key columns and
+their types, request fields, output names) and per source the push rows (`request_schema.py`),
+with its limits; a body valid under the document passes validation, except that JSON Schema
+cannot say that a per-entity `at` or `request` array is as long as `entities`.  `openapi.json`
+in the repository is the document of the example project `features/` with the default limits;
+regenerate it with `uv run python -m astra.serve.openapi > openapi.json` (a test fails when they
+differ).  `document()` without a plan is the project-independent form.
 """
 
 from __future__ import annotations
 
 import sys
 
+import attrs
 import orjson
+
+from astra.plan import ir
+from astra.serve import request_schema
+from astra.serve.config import ServeConfig
+from astra.serve.validate import service_info
+
+_DEFAULTS = attrs.fields(ServeConfig)
+MAX_BATCH, MAX_PUSH_ROWS = _DEFAULTS.max_batch.default, _DEFAULTS.max_push_rows.default
 
 VERSION = "1.0.0"
 
@@ -28,8 +41,10 @@ def _json(schema: dict, description: str) -> dict:
 
 
 def _errors(*statuses: int) -> dict:
-    text = {400: "Malformed JSON", 401: "Missing or wrong bearer token (only with --token)",
-            404: "Unknown service, version or source; the body lists what exists",
+    text = {400: "Malformed JSON, a key repeated in an object, or one request field given twice",
+            409: "The query time is before the store's horizon (its rows were evicted)",
+            401: "Missing or wrong bearer token (only with --token)",
+            404: "Unknown service, version or source; the body lists what exists (and the closest name)",
             413: "Body over --max-body", 422: "The body does not match the schema or the plan; the error is located",
             403: "The server is read-only", 503: "The server stopped answering after a storage failure"}
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
@@ -123,8 +138,26 @@ SCHEMAS = {
 }
 
 
-def document() -> dict:
-    """The OpenAPI document."""
+def _plan_schemas(plan: ir.Plan, max_batch: int, max_push_rows: int) -> dict:
+    """SCHEMAS with the request bodies of `plan`: one alternative per service version and per source."""
+    schemas = {k: v for k, v in SCHEMAS.items() if k not in ("FeaturesRequest", "PushRequest")}
+    services, sources = [], []
+    for svc in plan.services:
+        name = f"Features_{svc.name}_v{svc.version}"
+        schemas[name] = request_schema.features_request(service_info(plan, svc), max_batch)
+        services.append(_ref(name))
+    for src in plan.sources:
+        name = f"Push_{src.name}"
+        schemas[name] = request_schema.push_request(src, max_push_rows)
+        sources.append(_ref(name))
+    schemas["FeaturesRequest"] = {"oneOf": services, "description": "One service version's request"}
+    schemas["PushRequest"] = {"oneOf": sources, "description": "Rows of one source"}
+    return dict(sorted(schemas.items()))
+
+
+def document(plan: ir.Plan | None = None, max_batch: int = MAX_BATCH,
+             max_push_rows: int = MAX_PUSH_ROWS) -> dict:
+    """The OpenAPI document of a server of `plan` with these limits (None: for any project)."""
     post = {"requestBody": None, "security": [{}, {"bearer": []}]}
     return {
         "openapi": "3.1.0",
@@ -132,7 +165,7 @@ def document() -> dict:
                  "description": "Versioned feature serving from the astra online store. See docs/serving.md."},
         "servers": [{"url": "http://127.0.0.1:8000"}],
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS if plan is None else _plan_schemas(plan, max_batch, max_push_rows),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
@@ -142,7 +175,7 @@ def document() -> dict:
                 "responses": {"200": {**_json(_ref("FeaturesResponse"), "Values in service order"),
                                       "headers": {"Deprecation": {"schema": {"type": "string"}},
                                                   "Warning": {"schema": {"type": "string"}}}},
-                              **_errors(400, 401, 404, 413, 422, 503)}}},
+                              **_errors(400, 401, 404, 409, 413, 422, 503)}}},
             "/v1/push": {"post": {
                 **post, "operationId": "push", "summary": "Push rows of a source; answered once they are durable",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PushRequest")}}},
@@ -167,10 +200,14 @@ def document() -> dict:
     }
 
 
-def dumps() -> bytes:
+def dumps(plan: ir.Plan | None = None, max_batch: int = MAX_BATCH,
+          max_push_rows: int = MAX_PUSH_ROWS) -> bytes:
     """The document exactly as served (and committed, plus a final newline)."""
-    return orjson.dumps(document(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    return orjson.dumps(document(plan, max_batch, max_push_rows), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 if __name__ == "__main__":
-    sys.stdout.buffer.write(dumps() + b"\n")
+    from astra.project import Project
+
+    project = sys.argv[1] if len(sys.argv) > 1 else "features"
+    sys.stdout.buffer.write(dumps(Project.load(project).plan) + b"\n")

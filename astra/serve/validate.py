@@ -19,7 +19,7 @@ from astra.lang.types import Type
 from astra.plan import ir
 
 # timestamps: years 1 to 9999, as ISO 8601 can write them (and far from int64 overflow in `t - window`)
-_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
+INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
               "timestamp": (-62_135_596_800_000_000, 253_402_300_799_999_999), "duration": (-(2**62), 2**62)}
 _EPOCH = dt.datetime(1970, 1, 1)
 MAX_ERRORS = 100  # per-row error reports stop here; the count says how many there were
@@ -111,10 +111,17 @@ def did_you_mean(name: str, choices) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
+def _integral(v: object) -> object:
+    """`1.0` as `1`: JSON (and JSON Schema) do not tell 1.0 from 1, only the parser does.  Only up to
+    2**53, where every integer is a float: past it the parser may already have rounded the number."""
+    return int(v) if type(v) is float and v.is_integer() and abs(v) <= 2**53 else v
+
+
 def _timestamp(v: object, where: str) -> int:
     """A timestamp: µs since the epoch (integer) or an ISO 8601 string (naive means UTC)."""
+    v = _integral(v)
     if isinstance(v, int) and not isinstance(v, bool):
-        lo, hi = _INT_RANGE["timestamp"]
+        lo, hi = INT_RANGE["timestamp"]
         if not lo <= v <= hi:
             raise ApiError(422, "invalid_value", f"{where}: {v} is out of range for timestamp", where)
         return v
@@ -144,9 +151,10 @@ def value(v: object, t: Type, where: str) -> object:
     if name == "bool":
         ok = isinstance(v, bool)
     elif name in ("int32", "int64", "duration"):
+        v = _integral(v)
         ok = isinstance(v, int) and not isinstance(v, bool)
         if ok:
-            lo, hi = _INT_RANGE[name]
+            lo, hi = INT_RANGE[name]
             if not lo <= v <= hi:
                 raise ApiError(422, "invalid_value", f"{where}: {v} is out of range for {name}", where)
     elif name in ("float32", "float64"):
@@ -258,7 +266,7 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
     if isinstance(doc.get("service"), str) and "@" in doc["service"]:
         raise _versioned_name(doc["service"], services)
     _fields(doc, FEATURE_FIELDS, ("service", "version", "entities"), "")
-    name, version = doc["service"], doc["version"]
+    name, version = doc["service"], _integral(doc["version"])
     if not isinstance(name, str):
         raise ApiError(422, "invalid_type", f"service: expected string, got {type_name(name)}", "service")
     if not isinstance(version, int) or isinstance(version, bool):

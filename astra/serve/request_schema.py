@@ -1,0 +1,116 @@
+"""JSON Schemas of the request bodies one plan accepts: what `validate.py` checks, written for clients.
+
+Per service version, the exact key columns and their types, the request fields (by name or
+qualified, one of the two), the output names; per source, the columns with their types and which
+are required.  A body valid under these schemas passes validation, with one exception JSON Schema
+cannot state: a per-entity `at` or `request` array must be as long as `entities`.
+"""
+
+from __future__ import annotations
+
+from astra.lang.types import Type
+from astra.plan import ir
+from astra.serve.validate import INT_RANGE, ServiceInfo
+
+# an ISO 8601 date or naive datetime that `datetime.fromisoformat` reads (29 February left out:
+# only leap years have it); the server also takes offsets, which the schema does not promise
+_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_MONTH_DAY = ("((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              "|02-(0[1-9]|1[0-9]|2[0-8]))")
+_CLOCK = "(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?)?"
+ISO_PATTERN = f"^{_YEAR}-{_MONTH_DAY}{_CLOCK}$"
+
+
+def time_schema() -> dict:
+    """A point in time: µs since the epoch (years 1-9999) or an ISO 8601 string (naive means UTC)."""
+    lo, hi = INT_RANGE["timestamp"]
+    return {"oneOf": [{"type": "integer", "minimum": lo, "maximum": hi},
+                      {"type": "string", "pattern": ISO_PATTERN}],
+            "description": "µs since the Unix epoch, or an ISO 8601 string (naive means UTC)"}
+
+
+def value_schema(t: Type) -> dict:
+    """The JSON values `validate.value` accepts for a column or field of type `t`."""
+    name = t.name
+    if name == "timestamp":
+        base = time_schema()
+    elif name == "bool":
+        base = {"type": "boolean"}
+    elif name in ("int32", "int64", "duration"):
+        lo, hi = INT_RANGE[name]
+        base = {"type": "integer", "minimum": lo, "maximum": hi}
+    elif name in ("float32", "float64"):
+        base = {"type": "number"}
+    elif name == "string":
+        base = {"type": "string"}
+    else:  # lists and vectors are never inputs: only null, when the type allows it
+        return {"type": "null"} if t.optional else {"not": {}}
+    return {"anyOf": [base, {"type": "null"}]} if t.optional else base
+
+
+def features_request(info: ServiceInfo, max_batch: int) -> dict:
+    """The `/v1/features` body for one service version."""
+    svc = info.service
+    entity = {"type": "object", "additionalProperties": False, "required": list(info.key_names),
+              "properties": {k: value_schema(t) for k, t in zip(info.key_names, info.key_types)}}
+    props = {
+        "service": {"const": svc.name}, "version": {"const": svc.version},
+        "entities": {"type": "array", "minItems": 1, "maxItems": max_batch, "items": entity},
+        "at": {"oneOf": [time_schema(), {"type": "array", "minItems": 1, "maxItems": max_batch,
+                                          "items": time_schema()}, {"type": "null"}],
+               "description": "Query time, or one per entity (as many as `entities`); absent or null: now"},
+        "features": {"oneOf": [{"type": "array", "items": {"enum": list(info.names)}}, {"type": "null"}]},
+    }
+    required = ["service", "version", "entities"]
+    row = _request_row(info)
+    if row is None:
+        props["request"] = {"oneOf": [{"type": "object", "maxProperties": 0}, {"type": "null"}]}
+    else:
+        forms = [row, {"type": "array", "minItems": 1, "maxItems": max_batch, "items": row,
+                       "description": "One object per entity (as many as `entities`)"}]
+        if any(not t.optional for _, _, t in info.request_fields):
+            required.append("request")
+        else:
+            forms.append({"type": "null"})
+        props["request"] = {"oneOf": forms}
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": props,
+            "description": f"`{info.id}`: keyed by {', '.join(info.key_names) or 'nothing'}"}
+
+
+def _request_row(info: ServiceInfo) -> dict | None:
+    """One entity's request inputs: each field by its name or qualified, never both."""
+    if not info.request_fields:
+        return None
+    by_name: dict[str, str] = {}
+    for q, f, _ in info.request_fields:
+        by_name[q] = q
+        by_name.setdefault(f, q)  # as `validate`: a bare name shared by two requests means the first
+    props, required, rules = {}, [], []
+    for q, f, t in info.request_fields:
+        names = [q, f] if by_name[f] == q else [q]
+        for n in names:
+            props[n] = value_schema(t)
+        if len(names) == 2 and not t.optional:
+            rules.append({"oneOf": [{"required": [q]}, {"required": [f]}]})
+        elif len(names) == 2:
+            rules.append({"not": {"required": names}})
+        elif not t.optional:
+            required.append(q)
+    row = {"type": "object", "additionalProperties": False, "properties": props}
+    if required:
+        row["required"] = required
+    if rules:
+        row["allOf"] = rules
+    return row
+
+
+def push_request(src: ir.Source, max_rows: int) -> dict:
+    """The `/v1/push` body for one source."""
+    keys = {src.time} | {c for k in src.keys for c in k.columns}
+    cols = dict(src.columns)
+    row = {"type": "object", "additionalProperties": False,
+           "required": [c for c, t in cols.items() if c in keys or not t.optional],
+           "properties": {c: value_schema(t.non_null() if c in keys else t) for c, t in cols.items()}}
+    return {"type": "object", "additionalProperties": False, "required": ["source", "rows"],
+            "properties": {"source": {"const": src.name},
+                           "rows": {"type": "array", "maxItems": max_rows, "items": row}}}
