@@ -57,14 +57,18 @@ def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: 
         sys.exit(1)
     target = out or plan_path(root)
     plan = result.plan
-    write_plan(target, plan, result.sources)
-    if online:
-        from astra.online.codegen import compile_service
+    try:
+        write_plan(target, plan, result.sources)
+        if online:
+            from astra.online.codegen import compile_service
 
-        for svc in plan.services:
-            code = target.parent / "online" / f"{svc.name}_v{svc.version}.py"
-            code.parent.mkdir(parents=True, exist_ok=True)
-            code.write_text(compile_service(plan, svc.name, svc.version).source_code)
+            for svc in plan.services:
+                code = target.parent / "online" / f"{svc.name}_v{svc.version}.py"
+                code.parent.mkdir(parents=True, exist_ok=True)
+                code.write_text(compile_service(plan, svc.name, svc.version).source_code)
+    except OSError as err:  # an unwritable --out is the user's to fix: one line, no traceback
+        click.echo(f"error: cannot write `{err.filename or target}`: {err.strerror or err}", err=True)
+        sys.exit(1)
     if fmt == "text":
         warnings = sum(d.severity is Severity.WARNING for d in result.diagnostics)
         click.echo(f"compiled {len(plan.features)} features in {len(plan.groups)} groups, "
@@ -87,7 +91,12 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
         files.extend(sorted(p.rglob("*.feat")) if p.is_dir() else [p])
     changed = failed = 0
     for f in files:
-        text = f.read_text(encoding="utf-8")
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            click.echo(f"error: cannot read `{f}`: {getattr(err, 'strerror', None) or err}", err=True)
+            failed += 1
+            continue
         try:
             new = format_text(text, str(f))
         except CompileError as err:
@@ -100,9 +109,14 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
             changed += 1
             if check:
                 click.echo(f"would reformat {f}", err=True)
-            else:
+                continue
+            try:
                 f.write_text(new, encoding="utf-8")
-                click.echo(f"reformatted {f}", err=True)
+            except OSError as err:
+                click.echo(f"error: cannot write `{f}`: {err.strerror or err}", err=True)
+                failed += 1
+                continue
+            click.echo(f"reformatted {f}", err=True)
     if failed or (check and changed):
         sys.exit(1)
 

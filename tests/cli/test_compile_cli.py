@@ -148,3 +148,16 @@ def test_the_demo_runs_from_any_directory(tmp_path: Path, where: str) -> None:
     assert (out / "fraud_model_v2.parquet").exists()
     if where == "elsewhere":  # the hints name the project the demo used, not a ./features that is not there
         assert "--project " in r.stdout
+
+
+def test_files_that_cannot_be_read_or_written_give_one_line_errors(project: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    r = astra("compile", str(project), "--out", str(blocker / "plan.json"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "error: cannot write" in r.stderr
+    binary = tmp_path / "binary.feat"
+    binary.write_bytes(b"\xff\xfe entity")
+    for args in (("compile", str(binary)), ("fmt", str(binary))):
+        r = astra(*args)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "cannot read" in r.stderr
