@@ -1,6 +1,6 @@
 """HTTP edge cases: repeated JSON keys, bodies over the limit, every problem of a pushed row,
-`name@vN` in `service`, request fields given twice for one entity, Content-Length with
-Transfer-Encoding."""
+`name@vN` in `service`, request fields given twice for one entity, integral floats, the store's
+horizon, Content-Length with Transfer-Encoding."""
 
 from __future__ import annotations
 
@@ -116,6 +116,23 @@ def test_one_request_field_given_twice_is_a_400(api):
         assert body["error"]["location"].startswith(where + ".")
     status, _, body = api.client.post("/v1/features", {**q, "request": {"checkout.amount": 2.0}})
     assert status == 200, body
+
+
+def test_integral_floats_are_integers(api):
+    """JSON does not tell 1.0 from 1 (nor does JSON Schema): both are the integer 1."""
+    q = {**QUERY, "at": "2026-03-02T00:30:00"}
+    want = api.client.post("/v1/features", q)[2]["results"]
+    status, _, body = api.client.post("/v1/features", {**q, "version": 1.0, "entities": [{"user_id": 1.0}]})
+    assert status == 200 and body["results"] == want
+    status, _, body = api.client.post("/v1/features", {**q, "entities": [{"user_id": 1.5}]})
+    assert status == 422 and body["error"]["location"] == "entities[0].user_id"
+    status, _, body = api.client.post("/v1/features", {**q, "entities": [{"user_id": 2.0**60}]})
+    assert status == 422  # past 2**53 a float may already be rounded: refused, not guessed
+
+
+def test_query_before_the_horizon_is_a_409(api):
+    status, _, body = api.client.post("/v1/features", {**QUERY, "at": "2000-01-01T00:00:00"})
+    assert status == 409 and body["error"]["code"] == "before_horizon" and body["error"]["horizon"] > 0
 
 
 # --------------------------------------------------------------------------- bodies over the limit, framing
