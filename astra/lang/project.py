@@ -63,14 +63,19 @@ def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[s
 
 
 def _resolve_import(imp: ast.Import, here: Path, diags: Collector) -> list[Path]:
-    target = (here / imp.path).resolve()
-    if target.is_dir():
-        files = sorted(target.glob("*.feat"))
-        if not files:
-            diags.error("E0110", f"import `{imp.path}`: the directory has no `.feat` files", imp.span)
-        return files
-    if target.is_file():
-        return [target]
+    try:
+        target = (here / imp.path).resolve()
+        if target.is_dir():
+            files = sorted(target.glob("*.feat"))
+            if not files:
+                diags.error("E0110", f"import `{imp.path}`: the directory has no `.feat` files", imp.span)
+            return files
+        if target.is_file():
+            return [target]
+    except (OSError, ValueError, RuntimeError) as err:  # a NUL byte, a name too long, a symlink loop
+        diags.error("E0110", f"import `{imp.path[:80]}`: not a readable path ({getattr(err, 'strerror', None) or err})",
+                    imp.span, label="imported here")
+        return []
     diags.error("E0110", f"import `{imp.path}`: no such file or directory", imp.span,
                 label="imported here", help=f"paths are relative to the importing file's directory ({here.name}/)")
     return []
