@@ -7,7 +7,7 @@ import math
 from astra.lang.types import BOOL, FLOAT64, INT32, INT64, STRING, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
 from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, register
-from astra.ops.scalars import pl
+from astra.ops.scalars import pl, wrap_int64
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
@@ -32,16 +32,14 @@ def function(name: str, arity: tuple[int, int], infer, reference, polars, numpy,
 # --------------------------------------------------------------------------- math
 
 
-def _numeric_same(fn: str):
-    def infer(args):
-        _expect(args, 0, args[0].is_numeric or (fn == "abs" and args[0].name == "duration"), "a number", fn)
-        return args[0]
-
-    return infer
+def _infer_abs(args):
+    _expect(args, 0, args[0].is_numeric or args[0].name == "duration", "a number", "abs")
+    return INT64.nullable(args[0].optional) if args[0].is_integer else args[0]
 
 
-function("abs", (1, 1), _numeric_same("abs"), lambda out, a: abs(a),
-         lambda out, a: a.abs(), lambda out, a: np.abs(a), "absolute value")
+function("abs", (1, 1), _infer_abs, lambda out, a: wrap_int64(abs(a)) if out.is_integer else abs(a),
+         lambda out, a: a.cast(polars_dtype(out)).abs(), lambda out, a: np.abs(a.astype(numpy_dtype(out))),
+         "absolute value; integers in int64 (abs(-2**63) wraps to -2**63)")
 
 
 def _float_result(fn: str, optional: bool):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 
-from astra.lang.types import BOOL, DURATION, FLOAT64, STRING, TIMESTAMP, Type, widen
+from astra.lang.types import BOOL, DURATION, FLOAT64, INT64, STRING, TIMESTAMP, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
 from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, Vec, register
 
@@ -45,6 +45,8 @@ def _infer_arith(op: str):
         a, b = args
         opt = any_optional(args)
         names = (a.name, b.name)
+        if a.is_integer and b.is_integer:
+            return INT64.nullable(opt)  # computed in int64, so int32 operands never wrap
         if a.is_numeric and b.is_numeric:
             return widen(a, b).nullable(opt)
         if op == "+" and names == ("string", "string"):
@@ -87,11 +89,24 @@ def _pl_arith(fn):
     return lower
 
 
+def wrap_int64(v: int) -> int:
+    """A Python integer reduced to int64 two's complement, as numpy and Polars overflow."""
+    return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+
+
+def _ref_arith(fn):
+    def reference(out: Type, a, b):
+        v = fn(a, b)
+        return wrap_int64(v) if out.is_integer else v
+
+    return reference
+
+
 for _sym, _fn in (("+", operator.add), ("-", operator.sub), ("*", operator.mul)):
     register(ScalarOp(
         name=_sym, arity=(2, 2), infer=_infer_arith(_sym),
-        reference=_ignore_out(_fn), polars=_pl_arith(_fn), numpy=_np_arith(_fn),
-        doc=f"a {_sym} b; numbers widen (int32 < int64 < float32 < float64)",
+        reference=_ref_arith(_fn), polars=_pl_arith(_fn), numpy=_np_arith(_fn),
+        doc=f"a {_sym} b; integers compute in int64 (wrapping past ±2**63), other numbers widen",
     ))
 
 
@@ -115,7 +130,7 @@ def _pl_div(out: Type, a, b):
 
 register(ScalarOp(
     name="/", arity=(2, 2), infer=_infer_div,
-    reference=lambda out, a, b: None if b == 0 else a / b, polars=_pl_div, numpy=_np_div,
+    reference=lambda out, a, b: None if b == 0 else float(a) / float(b), polars=_pl_div, numpy=_np_div,
     doc="a / b as float64; null when b is 0 or null",
 ))
 
@@ -146,8 +161,11 @@ def _pl_mod(out: Type, a, b):
 def _ref_mod(out: Type, a, b):
     if b == 0:
         return None
+    if not out.is_float:
+        return a % b
     # floats: a - b * floor(a / b), exactly as both engines compute it (not Python's exact fmod)
-    return a - b * float(math.floor(a / b)) if out.is_float else a % b
+    q = a / b
+    return a - b * (float(math.floor(q)) if math.isfinite(q) else q)
 
 
 register(ScalarOp(
@@ -160,12 +178,14 @@ def _infer_neg(args: tuple[Type, ...]) -> Type:
     (a,) = args
     if not (a.is_numeric or a.name == "duration"):
         raise TypeRuleError(f"cannot negate `{a}`", arg=0)
-    return a
+    return INT64.nullable(a.optional) if a.is_integer else a
 
 
 register(ScalarOp(
-    name="neg", arity=(1, 1), infer=_infer_neg, reference=_ignore_out(operator.neg),
-    polars=lambda out, a: -a, numpy=lambda out, a: -a, doc="-a",
+    name="neg", arity=(1, 1), infer=_infer_neg,
+    reference=lambda out, a: wrap_int64(-a) if out.is_integer else -a,
+    polars=lambda out, a: -a.cast(polars_dtype(out)), numpy=lambda out, a: -_cast_np(a, out),
+    doc="-a; integers in int64 (-(-2**63) wraps to -2**63)",
 ))
 
 # --------------------------------------------------------------------------- comparison
@@ -190,22 +210,55 @@ def _infer_cmp(op: str):
     return infer
 
 
-def _np_cmp(fn):
+def _np_cmp(sym: str, fn):
     def lower(out: Type, a, b):
         if a.dtype.kind in "iuf" and b.dtype.kind in "iuf" and a.dtype != b.dtype:
-            common = np.result_type(a.dtype, b.dtype)
+            # an integer meets a float as float64, as in Polars
+            common = np.float64 if "f" in (a.dtype.kind, b.dtype.kind) else np.result_type(a.dtype, b.dtype)
             a, b = a.astype(common), b.astype(common)
-        return fn(a, b)
+        result = fn(a, b)
+        if a.dtype.kind == "f":
+            result = _nan_total_order(sym, result, np.isnan(a), np.isnan(b))
+        return result
 
     return lower
+
+
+def _nan_total_order(sym: str, ieee, nan_a, nan_b):
+    """IEEE results corrected to the total order: NaN equals NaN and is above every number."""
+    if sym == "==":
+        return ieee | (nan_a & nan_b)
+    if sym == "!=":
+        return ieee & ~(nan_a & nan_b)
+    if sym == "<":
+        return ieee | (~nan_a & nan_b)
+    if sym == "<=":
+        return ieee | nan_b
+    if sym == ">":
+        return ieee | (nan_a & ~nan_b)
+    return ieee | nan_a  # >=
+
+
+def _order_key(v) -> tuple:
+    """A float's place in the total order (NaN last); other values compare as they are."""
+    return (1, 0.0) if v != v else (0, v)
+
+
+def _ref_cmp(fn):
+    def reference(out: Type, a, b):
+        if isinstance(a, float) or isinstance(b, float):  # an integer meets a float as float64
+            return fn(_order_key(float(a)), _order_key(float(b)))
+        return fn(a, b)
+
+    return reference
 
 
 for _sym, _fn in (("==", operator.eq), ("!=", operator.ne), ("<", operator.lt),
                   ("<=", operator.le), (">", operator.gt), (">=", operator.ge)):
     register(ScalarOp(
-        name=_sym, arity=(2, 2), infer=_infer_cmp(_sym), reference=_ignore_out(_fn),
-        polars=(lambda f: lambda out, a, b: f(a, b))(_fn), numpy=_np_cmp(_fn),
-        doc=f"a {_sym} b; null when either side is null",
+        name=_sym, arity=(2, 2), infer=_infer_cmp(_sym), reference=_ref_cmp(_fn),
+        polars=(lambda f: lambda out, a, b: f(a, b))(_fn), numpy=_np_cmp(_sym, _fn),
+        doc=f"a {_sym} b; null when either side is null; floats in total order (NaN == NaN, NaN above all)",
     ))
 
 
@@ -368,16 +421,25 @@ def cast_result(src: Type, to: Type) -> Type:
         return to.nullable(src.optional)
     if to.name not in _CASTABLE.get(src.name, ()):
         raise TypeRuleError(f"cannot cast `{src}` to `{to}`", arg=0)
-    lossy = src.is_float and to.is_integer
+    # null when the value has no place in the target: NaN, infinities, out of range
+    lossy = (src.is_float and to.is_integer) or (src.name == "int64" and to.name == "int32")
     return to.nullable(src.optional or lossy or to.optional)
 
 
 def _np_cast(out: Type, a):
+    dt = numpy_dtype(out)
     if out.is_integer and a.dtype.kind == "f":
-        info = np.iinfo(numpy_dtype(out))
-        ok = np.isfinite(a) & (a >= info.min) & (a <= info.max)
-        return np.where(ok, np.trunc(np.where(ok, a, 0)), 0).astype(numpy_dtype(out)), ok
-    return a.astype(numpy_dtype(out))
+        t = np.trunc(a.astype(np.float64))  # toward zero, then the range check
+        low = float(np.iinfo(dt).min)  # -2**(bits - 1), and its negation, are exact doubles
+        ok = np.isfinite(t) & (t >= low) & (t < -low)
+        return np.where(ok, t, 0).astype(dt), ok
+    if out.is_integer and a.dtype.kind == "i" and a.dtype.itemsize > dt.itemsize:
+        info = np.iinfo(dt)
+        ok = (a >= info.min) & (a <= info.max)
+        return np.where(ok, a, 0).astype(dt), ok
+    if out.name == "string" and a.dtype.kind == "b":
+        return np.where(a, "true", "false").astype(dt)
+    return a.astype(dt)
 
 
 def _pl_cast(out: Type, a):
@@ -401,5 +463,6 @@ def _ref_cast(out: Type, a):
 
 register(ScalarOp(
     name="cast", arity=(1, 1), infer=lambda args: args[0], reference=_ref_cast,
-    polars=_pl_cast, numpy=_np_cast, doc="expr as T; float -> int truncates and is null for NaN/inf",
+    polars=_pl_cast, numpy=_np_cast,
+    doc="expr as T; float -> int truncates toward zero; null for NaN, infinities and values out of range",
 ))

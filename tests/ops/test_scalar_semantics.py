@@ -1,0 +1,166 @@
+"""The scalar rules of docs/semantics.md ("Scalar semantics"), each checked in the offline engine,
+both online plans and the reference interpreter.  Expected values are worked out by hand from
+the documented rule (see the comments), never from running an engine."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from three_engines import CompileFailed, check, compile_features, run_all
+
+NAN, INF = math.nan, math.inf
+I32_MIN, I32_MAX, I64_MIN, I64_MAX = -(2**31), 2**31 - 1, -(2**63), 2**63 - 1
+
+
+def test_integer_arithmetic_computes_in_int64_and_wraps_past_its_range():
+    plan = compile_features("""
+        inc: int64 = r.rank + 1
+        dec: int64 = r.rank - 1
+        sq: int64 = r.rank * r.rank
+        neg32: int64 = -r.rank
+        abs32: int64 = abs(r.rank)
+        add: int64 = r.big + 1
+        sub: int64 = r.big - 1
+        dbl: int64 = r.big * 2
+        neg: int64 = -r.big
+        mag: int64 = abs(r.big)
+    """, "rank: int32  big: int64")
+    spine = [dict(ts=1, rank=I32_MAX, big=I64_MAX), dict(ts=1, rank=I32_MIN, big=I64_MIN),
+             dict(ts=1, rank=-5, big=-3)]
+    check(run_all(plan, spine), {
+        # int32 operands: exact in int64
+        "inc": [2**31, I32_MIN + 1, -4],
+        "dec": [I32_MAX - 1, -(2**31) - 1, -6],
+        "sq": [I32_MAX**2, 2**62, 25],
+        "neg32": [-I32_MAX, 2**31, 5],
+        "abs32": [I32_MAX, 2**31, 5],
+        # int64: two's complement wrap-around modulo 2**64
+        "add": [I64_MIN, I64_MIN + 1, -2],
+        "sub": [I64_MAX - 1, I64_MAX, -4],
+        "dbl": [-2, 0, -6],
+        "neg": [-I64_MAX, I64_MIN, 3],
+        "mag": [I64_MAX, I64_MIN, 3],
+    })
+
+
+def test_int32_arithmetic_is_int64_so_an_int32_declaration_is_refused():
+    with pytest.raises(CompileFailed, match="E0204"):
+        compile_features("x: int32 = r.rank + 1", "rank: int32")
+    compile_features("x: int32? = (r.rank + 1) as int32", "rank: int32")  # an explicit, checked narrowing
+
+
+def test_modulo_takes_the_sign_of_the_divisor_and_is_null_for_zero():
+    plan = compile_features("""
+        m: int64? = r.a % r.b
+        f: float64? = r.x % r.y
+    """, "a: int64  b: int64  x: float64  y: float64")
+    rows = [(7, 2, 7.5, 2.0), (-7, 2, -7.5, 2.0), (7, -2, 7.5, -2.0), (-7, -2, -7.5, -2.0), (7, 0, 5.0, 0.0),
+            (I64_MIN, -1, INF, 2.0), (0, 5, 1.0, NAN), (3, 5, -0.0, 0.0)]
+    spine = [dict(ts=1, a=a, b=b, x=x, y=y) for a, b, x, y in rows]
+    check(run_all(plan, spine), {
+        # floor modulo: a - b * floor(a / b)
+        "m": [1, 1, -1, -1, None, 0, 0, 3],
+        # -7.5 - 2 * floor(-3.75) = 0.5; 7.5 - (-2) * floor(-3.75) = -0.5; inf and NaN give NaN
+        "f": [1.5, 0.5, -0.5, -1.5, None, NAN, NAN, None],
+    })
+
+
+def test_division_is_float64_of_float64_operands_and_null_for_zero():
+    plan = compile_features("q: float64? = r.a / r.b", "a: int64  b: int64")
+    spine = [dict(ts=1, a=a, b=b) for a, b in [(7, 2), (-7, 2), (7, 0), (0, 0), (2**53 + 1, 3)]]
+    # 2**53 + 1 becomes the double 2**53 before dividing: 2**53 / 3 = 3002399751580330.67 rounds
+    # to 3002399751580330.5 (doubles there are 0.5 apart), not the exact quotient 3002399751580331
+    check(run_all(plan, spine), {"q": [3.5, -3.5, None, None, 3002399751580330.5]})
+
+
+def test_a_null_where_condition_drops_the_row():
+    plan = compile_features("""
+        big: int64 = count(ev where x > 1.0)
+        not_big: int64 = count(ev where not (x > 1.0))
+        either: int64 = count(ev where x > 1.0 or x <= 1.0)
+        unknown: int64 = count(ev where is_null(x))
+        big_sum: float64 = sum(ev.x where x > 1.0 or s == "keep")
+    """)
+    events = [dict(uid=1, ts=1, x=2.0, s="a"), dict(uid=1, ts=2, x=None, s="keep"), dict(uid=1, ts=3, x=0.5, s=None)]
+    # row 2's `x > 1.0` is null: in neither `big` nor `not_big`; `null or true` is true
+    check(run_all(plan, [dict(ts=10)], events), {"big": [1], "not_big": [1], "either": [2], "unknown": [1],
+                                                 "big_sum": [2.0]})
+
+
+def test_strings_count_code_points_and_change_case_with_full_unicode_mappings():
+    plan = compile_features("""
+        up: string = upper(r.s)
+        low: string = lower(r.s)
+        n: int64 = length(r.s)
+    """, "s: string")
+    texts = ["ß", "Straße", "İ", "ΑΣ", "e\u0301", "😀x", ""]
+    check(run_all(plan, [dict(ts=1, s=s) for s in texts]), {
+        "up": ["SS", "STRASSE", "İ", "ΑΣ", "E\u0301", "😀X", ""],
+        # İ lowers to i + combining dot; a final capital sigma lowers to ς
+        "low": ["ß", "straße", "i\u0307", "ας", "e\u0301", "😀x", ""],
+        "n": [1, 6, 1, 2, 2, 2, 0],
+    })
+
+
+def test_casts_truncate_toward_zero_and_are_null_out_of_range():
+    plan = compile_features("""
+        i32: int32? = r.v as int32
+        i64: int64? = r.v as int64
+    """, "v: float64")
+    values = [-1.7, 2.5, -0.9, -2147483648.5, 2147483648.0, NAN, INF, -INF, 2.0**63, -(2.0**63)]
+    check(run_all(plan, [dict(ts=1, v=v) for v in values]), {
+        "i32": [-1, 2, 0, I32_MIN, None, None, None, None, None, None],
+        "i64": [-1, 2, 0, I32_MIN, 2**31, None, None, None, None, I64_MIN],
+    })
+
+
+def test_integer_bool_and_string_casts():
+    plan = compile_features("""
+        narrow: int32? = r.big as int32
+        text: string = r.big as string
+        flag_text: string = r.flag as string
+        truth: bool = r.big as bool
+        single: float32 = r.big as float32
+    """, "big: int64  flag: bool")
+    bigs = [I32_MAX, 2**31, I32_MIN, I32_MIN - 1, 0, I64_MAX]
+    spine = [dict(ts=1, big=b, flag=b > 0) for b in bigs]
+    check(run_all(plan, spine), {
+        "narrow": [I32_MAX, None, I32_MIN, None, 0, None],
+        "text": [str(b) for b in bigs],
+        "flag_text": ["true", "true", "false", "false", "false", "true"],
+        "truth": [True, True, True, True, False, True],
+        # nearest float32: 2**31 - 1 -> 2**31; 2**63 - 1 -> 2**63
+        "single": [2.0**31, 2.0**31, -(2.0**31), -(2.0**31), 0.0, 2.0**63],
+    })
+
+
+def test_float_comparisons_use_a_total_order_with_nan_above_everything():
+    plan = compile_features("""
+        eq: bool = r.v == r.w
+        ne: bool = r.v != r.w
+        lt: bool = r.v < r.w
+        le: bool = r.v <= r.w
+        gt: bool = r.v > r.w
+        ge: bool = r.v >= r.w
+    """, "v: float64  w: float64")
+    pairs = [(NAN, NAN), (1.0, NAN), (NAN, 1.0), (INF, NAN), (-0.0, 0.0), (1.0, 2.0)]
+    check(run_all(plan, [dict(ts=1, v=v, w=w) for v, w in pairs]), {
+        "eq": [True, False, False, False, True, False],
+        "ne": [False, True, True, True, False, True],
+        "lt": [False, True, False, True, False, True],
+        "le": [True, True, False, True, True, True],
+        "gt": [False, False, True, False, False, False],
+        "ge": [True, False, True, False, True, False],
+    })
+
+
+def test_an_integer_compared_with_a_float_is_compared_as_float64():
+    plan = compile_features("""
+        eq: bool = r.big == r.v
+        gt: bool = r.big > r.v
+        nan_gt: bool = r.big < r.v
+    """, "big: int64  v: float64")
+    # 2**53 + 1 becomes the double 2**53
+    spine = [dict(ts=1, big=2**53 + 1, v=2.0**53), dict(ts=1, big=3, v=NAN)]
+    check(run_all(plan, spine), {"eq": [True, False], "gt": [False, False], "nan_gt": [False, True]})
