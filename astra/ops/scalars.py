@@ -11,7 +11,7 @@ import operator
 
 from astra.lang.types import BOOL, DURATION, FLOAT64, INT64, STRING, TIMESTAMP, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
-from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, Vec, register
+from astra.ops.registry import SCALARS, LazyModule, ScalarOp, TypeRuleError, Vec, register
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
@@ -271,13 +271,26 @@ def _infer_in(args: tuple[Type, ...]) -> Type:
 
 
 def _np_in(out: Type, a, items: tuple):
-    return np.isin(a, np.asarray(items, dtype=a.dtype))
+    # one `==` per literal, so `in` compares exactly as `==` does (an int meets a float as float64)
+    eq = SCALARS["=="].numpy
+    found = np.zeros(len(a), dtype=bool)
+    for v in items:
+        found |= eq(out, a, np.full(len(a), v))
+    return found
+
+
+def _pl_in(out: Type, a, items: tuple):
+    return pl().any_horizontal([a == pl().lit(v) for v in items])
+
+
+def _ref_in(out: Type, a, items: tuple) -> bool:
+    eq = SCALARS["=="].reference
+    return any(eq(out, a, v) for v in items)
 
 
 register(ScalarOp(
-    name="in", arity=(2, 2), infer=_infer_in, reference=lambda out, a, items: a in items,
-    polars=lambda out, a, items: a.is_in(list(items)),
-    numpy=_np_in, literal_args=(1,), doc="x in [v1, v2, ...]; null when x is null",
+    name="in", arity=(2, 2), infer=_infer_in, reference=_ref_in, polars=_pl_in,
+    numpy=_np_in, literal_args=(1,), doc="x in [v1, v2, ...]: x == v1 or x == v2 ...; null when x is null",
 ))
 
 # --------------------------------------------------------------------------- boolean logic (Kleene)

@@ -164,3 +164,15 @@ def test_an_integer_compared_with_a_float_is_compared_as_float64():
     # 2**53 + 1 becomes the double 2**53
     spine = [dict(ts=1, big=2**53 + 1, v=2.0**53), dict(ts=1, big=3, v=NAN)]
     check(run_all(plan, spine), {"eq": [True, False], "gt": [False, False], "nan_gt": [False, True]})
+
+
+def test_in_compares_like_equality():
+    plan = compile_features("""
+        half: bool = r.big in [1.5, 2.0]
+        ints: bool = r.v in [1, 3]
+        words: bool = r.s in ["a", "ß"]
+    """, "big: int64  v: float64  s: string")
+    # 1 is not 1.5 (the integer is compared as a float, not the literal truncated to 1)
+    spine = [dict(ts=1, big=1, v=1.0, s="ß"), dict(ts=1, big=2, v=NAN, s="b"), dict(ts=1, big=0, v=3.0, s="a")]
+    check(run_all(plan, spine), {"half": [False, True, False], "ints": [True, False, True],
+                                 "words": [True, False, True]})
