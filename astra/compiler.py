@@ -18,8 +18,8 @@ from astra.lang.project import load_modules
 from astra.lang.resolve import resolve
 from astra.plan import ir
 from astra.plan.build import build_plan
-from astra.plan.lock import LOCK_NAME, check_lock, read_lock, write_lock
-from astra.source import SourceFile
+from astra.plan.lock import LOCK_NAME, LockFileError, check_lock, read_lock, write_lock
+from astra.source import NO_SPAN, SourceFile
 
 
 @attrs.frozen
@@ -55,8 +55,28 @@ def compile_project(path: str | Path, *, lock: str = "check") -> Compilation:
     notes: list[str] = []
     if lock != "ignore" and not diags.errors:
         lock_path = (root if root.is_dir() else root.parent) / LOCK_NAME
-        locked = read_lock(lock_path) or {"groups": {}}
+        try:
+            locked = read_lock(lock_path) or {"groups": {}}
+        except LockFileError as err:
+            _bad_lock(lock_path, err, diags, sources)
+            return Compilation(plan, tuple(diags.items), sources)
         new, notes = check_lock(plan, locked, diags, add_new=lock == "update")
         if not diags.errors and (new != locked.get("groups") or not lock_path.exists()):
             write_lock(lock_path, new)
     return Compilation(plan, tuple(diags.items), sources, tuple(notes))
+
+
+def _bad_lock(path: Path, err: LockFileError, diags: Collector, sources: dict[str, SourceFile]) -> None:
+    """Report a malformed lock file at the place it goes wrong (its text joins `sources` to be shown)."""
+    try:
+        src = SourceFile.read(path, str(path))
+    except (OSError, UnicodeDecodeError):
+        src = None
+    span = NO_SPAN
+    if src is not None:
+        sources[src.path] = src
+        at = min(err.offset, len(src.text))
+        span = src.span(at, at)
+    diags.error("E0110", f"`{path.name}` is not a valid lock file: {err}", span,
+                help="restore it from version control, or delete it and release every version again with "
+                     "`astra compile --lock`")

@@ -35,11 +35,45 @@ def lock_entry(plan: ir.Plan, g: ir.Group, fps: dict[str, str]) -> dict:
             "sources": {s: [f"{c}: {t}" for c, t in plan.source(s).columns] for s in sources}}
 
 
+class LockFileError(Exception):
+    """The lock file exists but is not one astra wrote (a merge conflict, a hand edit gone wrong)."""
+
+    def __init__(self, message: str, offset: int = 0):
+        super().__init__(message)
+        self.offset = offset  # where in the file, for the diagnostic
+
+
 def read_lock(path: Path) -> dict | None:
-    """The lock file's content, or None when there is none."""
+    """The lock file's content, or None when there is none; `LockFileError` when it is malformed."""
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise LockFileError(f"not valid JSON: {err.msg}", err.pos) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise LockFileError(f"cannot be read: {getattr(err, 'strerror', None) or err}") from None
+    problem = _shape_problem(data)
+    if problem:
+        raise LockFileError(problem)
+    return data
+
+
+def _shape_problem(data) -> str:
+    """What keeps `data` from being a lock `check_lock` can compare with, or ""."""
+    if not isinstance(data, dict) or not isinstance(data.get("groups", {}), dict):
+        return "expected an object with a `groups` object"
+    for gid, entry in data.get("groups", {}).items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("data"), str) and isinstance(entry.get("meta"), str)
+                and isinstance(entry.get("features"), dict) and isinstance(entry.get("sources", {}), dict)):
+            return f"group `{gid}` needs `data`, `meta` and `features`"
+        for name, f in entry["features"].items():
+            if not (isinstance(f, dict) and all(isinstance(f.get(k), str) for k in ("type", "expr", "fingerprint"))
+                    and isinstance(f.get("reads", []), list)):
+                return f"feature `{name}` of `{gid}` needs `type`, `expr` and `fingerprint`"
+        if not all(isinstance(cols, list) for cols in entry.get("sources", {}).values()):
+            return f"the sources of `{gid}` must be lists of columns"
+    return ""
 
 
 def write_lock(path: Path, groups: dict[str, dict]) -> None:

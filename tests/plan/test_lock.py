@@ -68,3 +68,21 @@ def test_a_dependant_names_the_feature_that_changed_and_the_next_free_version(wr
     text = render_all(compile_project(d, lock="check").diagnostics, {})
     assert "`double_sum` reads `spend@v1.tx_sum_7d`, whose logic changed" in text
     assert "features spend v2" in text  # the next free version
+
+
+def test_a_malformed_lock_file_is_a_located_error_and_is_left_alone(write_project, base) -> None:
+    d = write_project(base)
+    assert compile_project(d, lock="update").ok
+    good = (d / "astra.lock").read_text()
+    lines = good.splitlines()
+    conflicted = "\n".join([*lines[:3], "<<<<<<< HEAD", *lines[3:5], "=======", ">>>>>>> branch", *lines[5:]])
+    shapeless = json.dumps({"format": 1, "groups": {"spend@v1": {"data": "x", "features": []}}})
+    for text, line in ((conflicted, 4), (shapeless, 1), ("[]", 1)):
+        (d / "astra.lock").write_text(text)
+        for mode in ("check", "update"):
+            result = compile_project(d, lock=mode)
+            (diag,) = result.diagnostics
+            assert diag.code == "E0110" and "astra.lock" in diag.message
+            assert diag.span.file.endswith("astra.lock") and diag.span.line == line
+            render_all(result.diagnostics, result.sources)
+            assert (d / "astra.lock").read_text() == text  # never overwritten
