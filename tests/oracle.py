@@ -1,0 +1,355 @@
+"""An independent oracle: a row-by-row evaluation of a plan written from docs/semantics.md and
+docs/language.md alone.
+
+`astra.plan.reference` evaluates operators through the registry's own `reference` functions, the
+same module that holds the engines' lowerings, so a wrong rule written once there is wrong
+everywhere and no comparison sees it.  This module shares no operator code with astra: each
+operator, aggregation and widening rule is spelled out again here, slowly and exactly (sums and
+variances in rational arithmetic, then rounded once).
+
+Choices the documents leave open, made here explicitly (a difference from an engine on one of these
+is a question for the docs, not necessarily a bug): an integer result outside its type's range is
+null (as the reference interpreter does); comparisons and `in` widen both sides to their common type
+first (so int64 ids compare with floats after rounding to float64); `round` rounds the exact binary
+value half to even (Python's `round`); string order is code-point order.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from fractions import Fraction
+
+import numpy as np
+
+from astra.lang.types import Type, widen
+from astra.plan import ir
+
+US_PER_S = 1_000_000
+US_PER_DAY = 86_400 * US_PER_S
+INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
+             "timestamp": (-(2**63), 2**63 - 1), "duration": (-(2**63), 2**63 - 1)}
+KLEENE = {"and", "or", "??", "if", "is_null"}  # the operators that see nulls (semantics rule 8)
+
+
+def f32(x: float) -> float:
+    """x rounded to the nearest float32 (overflow gives +-inf, as IEEE says)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(np.float32(x))
+
+
+def to_type(v: object, t: Type) -> object:
+    """A value stored as type t: floats rounded to the type, integers checked against its range."""
+    if v is None:
+        return None
+    name = t.name
+    if name == "list":
+        return tuple(to_type(x, t.item) for x in v)
+    if name == "float64":
+        return float(v)
+    if name == "float32":
+        return f32(float(v))
+    if name in INT_RANGE:
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return None
+            v = math.trunc(v)
+        lo, hi = INT_RANGE[name]
+        return int(v) if lo <= v <= hi else None
+    return v
+
+
+def exact_float(exact: Fraction) -> float:
+    """An exact rational rounded once to float64 (+-inf beyond its range)."""
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
+# --------------------------------------------------------------------------- scalar operators
+
+
+def _arith(op: str, out: Type, a, b):
+    if out.is_numeric:
+        a, b = to_type(a, out), to_type(b, out)
+        if a is None or b is None:
+            return None
+    if op == "+":
+        r = a + b
+    elif op == "-":
+        r = a - b
+    else:
+        r = a * b
+    return to_type(r, out)
+
+
+def _float_mod(a: float, b: float, rounding) -> float:
+    """a - b * floor(a / b), each step rounded to the result type (docs/language.md)."""
+    q = rounding(a / b)
+    if not math.isfinite(q):
+        return math.nan
+    return rounding(a - rounding(b * float(math.floor(q))))
+
+
+def _mod(out: Type, a, b):
+    a, b = to_type(a, out), to_type(b, out)
+    if a is None or b is None or b == 0:
+        return None
+    if out.is_float:
+        return _float_mod(a, b, f32 if out.name == "float32" else float)
+    return to_type(a % b, out)  # Python's % is floor modulo: the sign of the divisor
+
+
+def _common(ta: Type, tb: Type) -> Type:
+    return widen(ta.non_null(), tb.non_null())
+
+
+def _compare(op: str, ta: Type, tb: Type, a, b):
+    common = _common(ta, tb)
+    if common is not None and common.is_numeric:
+        a, b = to_type(a, common), to_type(b, common)
+    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _cast(out: Type, src: Type, a):
+    to = out.name
+    if to == src.name:
+        return to_type(a, out)
+    if to in ("int32", "int64"):
+        return to_type(int(a) if isinstance(a, bool) else a, out)
+    if to in ("float32", "float64"):
+        return to_type(float(a), out)
+    if to == "string":
+        return ("true" if a else "false") if isinstance(a, bool) else str(a)
+    if to == "bool":
+        return a != 0
+    return to_type(a, out)  # int64 <-> timestamp / duration: the same microseconds
+
+
+def _round(out: Type, x, digits=0):
+    if out.is_integer:
+        return x
+    if not math.isfinite(x):
+        return x
+    return to_type(round(float(x), digits), out)
+
+
+def _floor_ceil(fn, out: Type, x):
+    if out.is_integer or not math.isfinite(x):
+        return x
+    return to_type(float(fn(x)), out)
+
+
+def _log(x):
+    x = float(x)
+    if not x > 0:
+        return None
+    return math.log(x)
+
+
+def _sqrt(x):
+    x = float(x)
+    if not x >= 0:
+        return None
+    return math.sqrt(x)
+
+
+def _exp(x):
+    try:
+        return math.exp(float(x))
+    except OverflowError:
+        return math.inf
+
+
+def _clip(out: Type, x, lo, hi):
+    x, lo, hi = to_type(x, out), to_type(lo, out), to_type(hi, out)
+    return min(max(x, lo), hi)
+
+
+def _in(ta: Type, items_type: Type, a, items):
+    return any(_compare("==", ta, items_type.item, a, i) for i in items)
+
+
+def scalar(e: ir.Apply, args: list) -> object:
+    """The value of one operator application, from its argument values (None: null)."""
+    op, out = e.op, e.type
+    types = [a.type for a in e.args]
+    if op not in KLEENE and any(a is None for a in args):
+        return None  # semantics rule 8: null in, null out
+    match op:
+        case "+" | "-" | "*":
+            return _arith(op, out, *args)
+        case "/":
+            a, b = float(args[0]), float(args[1])
+            return None if b == 0 else a / b
+        case "%":
+            return _mod(out, *args)
+        case "neg":
+            return to_type(-args[0], out)
+        case "==" | "!=" | "<" | "<=" | ">" | ">=":
+            return _compare(op, types[0], types[1], *args)
+        case "in":
+            return _in(types[0], types[1], *args)
+        case "and":
+            a, b = args
+            return False if a is False or b is False else (None if a is None or b is None else True)
+        case "or":
+            a, b = args
+            return True if a is True or b is True else (None if a is None or b is None else False)
+        case "not":
+            return not args[0]
+        case "??":
+            return to_type(args[1] if args[0] is None else args[0], out)
+        case "if":
+            return to_type(args[1] if args[0] is True else args[2], out)
+        case "is_null":
+            return args[0] is None
+        case "cast":
+            return _cast(out, types[0], args[0])
+        case "abs":
+            return to_type(abs(args[0]), out)
+        case "floor":
+            return _floor_ceil(math.floor, out, args[0])
+        case "ceil":
+            return _floor_ceil(math.ceil, out, args[0])
+        case "round":
+            return _round(out, *args)
+        case "log":
+            return _log(args[0])
+        case "sqrt":
+            return _sqrt(args[0])
+        case "exp":
+            return _exp(args[0])
+        case "clip":
+            return _clip(out, *args)
+        case "lower":
+            return args[0].lower()
+        case "upper":
+            return args[0].upper()
+        case "length" | "list_length":
+            return len(args[0])
+        case "contains":
+            return args[1] in args[0]
+        case "starts_with":
+            return args[0].startswith(args[1])
+        case "ends_with":
+            return args[0].endswith(args[1])
+        case "seconds" | "minutes" | "hours" | "days":
+            per = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}[op] * US_PER_S
+            return args[0] / per
+        case "hour_of_day":
+            return (args[0] // (3600 * US_PER_S)) % 24  # floor division: before 1970 too
+        case "day_of_week":
+            return (args[0] // US_PER_DAY + 3) % 7 + 1  # 1970-01-01 was a Thursday (ISO 4)
+    raise NotImplementedError(f"the oracle does not know operator `{op}`")
+
+
+# --------------------------------------------------------------------------- aggregations
+
+
+def aggregate(op: str, values: list, param: int | None, out: Type) -> object:
+    """An aggregation over the values of the visible rows in (time, file position) order."""
+    xs = [v for v in values if v is not None]  # semantics rule 3
+    match op:
+        case "count":
+            return len(xs)
+        case "sum":
+            if out.is_integer:
+                return to_type(sum(xs), out)
+            return exact_float(sum((Fraction(x) for x in xs), Fraction(0)))
+        case "mean":
+            return exact_float(sum(Fraction(x) for x in xs) / len(xs)) if xs else None
+        case "min":
+            return min(xs) if xs else None
+        case "max":
+            return max(xs) if xs else None
+        case "first":
+            return xs[0] if xs else None
+        case "last":
+            return xs[-1] if xs else None
+        case "count_distinct":
+            return len(set(xs))
+        case "variance" | "stddev":
+            if len(xs) < 2:
+                return None
+            exact = [Fraction(x) for x in xs]
+            mean = sum(exact) / len(exact)
+            var = sum((x - mean) ** 2 for x in exact) / (len(exact) - 1)
+            return exact_float(var) if op == "variance" else math.sqrt(exact_float(var))
+        case "last_k":
+            return tuple(reversed(xs[-param:])) if param else ()
+    raise NotImplementedError(f"the oracle does not know aggregation `{op}`")
+
+
+# --------------------------------------------------------------------------- plans
+
+
+class _Query:
+    """One (entity key, query time) pair of one spine row."""
+
+    def __init__(self, plan: ir.Plan, tables: dict[str, list[dict]], row: dict, t: int, done: dict):
+        self.plan, self.tables, self.row, self.t, self.done = plan, tables, row, t, done
+
+    def visible(self, key: ir.SourceKey, entity_key: tuple) -> list[dict]:
+        """Rows with this key and a time < t, in (time, file position) order (rules 1 and 5)."""
+        src = self.plan.source(key.source)
+        if any(k is None for k in entity_key):
+            return []
+        rows = [r for r in self.tables.get(key.source, [])
+                if r.get(src.time) is not None and r[src.time] < self.t
+                and tuple(r.get(c) for c in key.columns) == entity_key]
+        return sorted(rows, key=lambda r: r[src.time])  # a stable sort keeps file order on ties
+
+    def eval(self, e: ir.Expr, entity_key: tuple, src_row: dict | None = None) -> object:
+        match e:
+            case ir.Const(value=v, type=t):
+                return v if t.name == "list" else to_type(v, t)
+            case ir.Now():
+                return self.t
+            case ir.Column(name=n, type=t):
+                return to_type(src_row.get(n), t)
+            case ir.RequestInput(field=f, type=t):
+                return to_type(self.row.get(f), t)
+            case ir.FeatureRef(feature=f):
+                return self.done[f]
+            case ir.AsOf(key=k, column=c, type=t):
+                rows = self.visible(k, entity_key)
+                return to_type(rows[-1].get(c), t) if rows else None  # rule 6: that row's value, null included
+            case ir.Aggregate():
+                return self.aggregate(e, entity_key)
+            case ir.Apply(op="and" | "or"):
+                return scalar(e, [self.eval(a, entity_key, src_row) for a in e.args])
+            case ir.Apply():
+                return scalar(e, [self.eval(a, entity_key, src_row) for a in e.args])
+        raise TypeError(f"unknown node {type(e).__name__}")
+
+    def aggregate(self, e: ir.Aggregate, entity_key: tuple) -> object:
+        src = self.plan.source(e.key.source)
+        rows = [r for r in self.visible(e.key, entity_key)
+                if (e.window is None or r[src.time] >= self.t - e.window)  # rule 2: [t - w, t)
+                and (e.where is None or self.eval(e.where, entity_key, r) is True)]
+        if e.column is None:
+            values = [True] * len(rows)  # count(source) counts rows
+        else:
+            column_type = src.column_type(e.column)
+            values = [to_type(r.get(e.column), column_type) for r in rows]
+        return to_type(aggregate(e.op, values, e.param, e.type), e.type)
+
+
+def evaluate(plan: ir.Plan, service: str, version: int, spine: list[dict], tables: dict[str, list[dict]],
+             time_column: str = "ts") -> list[dict]:
+    """Each spine row's service outputs (by output name), computed from the documents' rules."""
+    svc = plan.service(service, version)
+    features = plan.closure(tuple(o.feature for o in svc.outputs))
+    out = []
+    for row in spine:
+        done: dict[str, object] = {}
+        q = _Query(plan, tables, row, row[time_column], done)
+        for f in features:
+            entity_key = tuple(row.get(k) for k, _ in plan.entity(f.entity).keys)
+            v = to_type(q.eval(f.expr, entity_key), f.type)
+            done[f.id] = f.default if v is None and f.default is not None else v  # rule 9
+        out.append({o.name: done[o.feature] for o in svc.outputs})
+    return out
