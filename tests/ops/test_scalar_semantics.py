@@ -176,3 +176,10 @@ def test_in_compares_like_equality():
     spine = [dict(ts=1, big=1, v=1.0, s="ß"), dict(ts=1, big=2, v=NAN, s="b"), dict(ts=1, big=0, v=3.0, s="a")]
     check(run_all(plan, spine), {"half": [False, True, False], "ints": [True, False, True],
                                  "words": [True, False, True]})
+
+
+def test_strings_compare_by_code_point():
+    plan = compile_features("lt: bool = r.a < r.b", "a: string  b: string")
+    pairs = [("z", "é"), ("a", "ab"), ("B", "a"), ("😀", "\uffff"), ("", "a")]
+    # é is U+00E9 > z U+007A; a prefix sorts first; U+1F600 > U+FFFF
+    check(run_all(plan, [dict(ts=1, a=a, b=b) for a, b in pairs]), {"lt": [True, True, True, False, True]})
