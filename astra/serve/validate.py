@@ -106,9 +106,9 @@ def _reject_duplicates(body: bytes) -> None:
 
 
 def did_you_mean(name: str, choices) -> str:
-    """`; did you mean `x`?` when one of `choices` is close to `name`, else an empty string."""
+    """` (did you mean `x`?)` when one of `choices` is close to `name`, else an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
-    return f"; did you mean `{close[0]}`?" if close else ""
+    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def _integral(v: object) -> object:
@@ -345,14 +345,15 @@ def _versioned_name(ref: str, services: dict[tuple[str, int], ServiceInfo]) -> A
     versions = sorted(v for n, v in services if n == name)
     if not versions:
         known = sorted({n for n, _ in services})
-        return ApiError(404, "unknown_service", f"unknown service `{ref}`{did_you_mean(name, known)}; `service` is "
-                        f"the name alone, `version` the number; services: {', '.join(known)}", "service",
+        return ApiError(404, "unknown_service", f"unknown service `{ref}`{did_you_mean(name, known)}: `service` "
+                        f"is the name alone and `version` the number; services: {', '.join(known)}", "service",
                         available=known)
     asked = tail[1:] if tail[:1] in ("v", "V") else tail
     if asked.isdigit() and int(asked) in versions:
         hint = f'send "service": "{name}", "version": {int(asked)}'
     else:
-        hint = f"`{name}` has no version {tail!r}; available: " + ", ".join(f"v{v}" for v in versions)
+        which = f"no version {int(asked)}" if asked.isdigit() else f"no version `{tail}`"
+        hint = f"`{name}` has {which}; available: " + ", ".join(f"v{v}" for v in versions)
     return ApiError(404, "unknown_service", f"unknown service `{ref}`: `service` is the name alone and `version` "
                     f"the number; {hint}", "service", available=versions)
 
