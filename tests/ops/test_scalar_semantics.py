@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from three_engines import CompileFailed, check, compile_features, run_all
 
 NAN, INF = math.nan, math.inf
@@ -42,6 +44,50 @@ def test_integer_arithmetic_computes_in_int64_and_wraps_past_its_range():
         "neg": [-I64_MAX, I64_MIN, 3],
         "mag": [I64_MAX, I64_MIN, 3],
     })
+
+
+def _wrap(v: int) -> int:
+    """The documented int64 rule: the exact result modulo 2**64, read as two's complement."""
+    return (v + 2**63) % 2**64 - 2**63
+
+
+int64s = st.one_of(st.sampled_from([I64_MIN, I64_MIN + 1, -1, 0, 1, I64_MAX - 1, I64_MAX, I32_MIN, I32_MAX]),
+                   st.integers(I64_MIN, I64_MAX))
+int32s = st.one_of(st.sampled_from([I32_MIN, -1, 0, 1, I32_MAX]), st.integers(I32_MIN, I32_MAX))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(int64s, int64s, int32s, int32s), min_size=1, max_size=12))
+def test_integer_arithmetic_on_random_values(rows):
+    plan = _arith_plan()
+    spine = [dict(ts=1, a=a, b=b, c=c, d=d) for a, b, c, d in rows]
+    check(run_all(plan, spine), {
+        "add": [_wrap(a + b) for a, b, _, _ in rows], "sub": [_wrap(a - b) for a, b, _, _ in rows],
+        "mul": [_wrap(a * b) for a, b, _, _ in rows], "neg": [_wrap(-a) for a, _, _, _ in rows],
+        "mag": [_wrap(abs(a)) for a, _, _, _ in rows],
+        "mod": [None if b == 0 else a % b for a, b, _, _ in rows],  # Python's % is floor modulo
+        "add32": [c + d for _, _, c, d in rows], "mul32": [c * d for _, _, c, d in rows],
+        "mixed": [_wrap(a * c) for a, _, c, _ in rows],
+    })
+
+
+_PLANS: dict[str, object] = {}
+
+
+def _arith_plan():
+    if "arith" not in _PLANS:
+        _PLANS["arith"] = compile_features("""
+            add: int64 = r.a + r.b
+            sub: int64 = r.a - r.b
+            mul: int64 = r.a * r.b
+            neg: int64 = -r.a
+            mag: int64 = abs(r.a)
+            mod: int64? = r.a % r.b
+            add32: int64 = r.c + r.d
+            mul32: int64 = r.c * r.d
+            mixed: int64 = r.a * r.c
+        """, "a: int64  b: int64  c: int32  d: int32")
+    return _PLANS["arith"]
 
 
 def test_int32_arithmetic_is_int64_so_an_int32_declaration_is_refused():
@@ -183,3 +229,13 @@ def test_strings_compare_by_code_point():
     pairs = [("z", "é"), ("a", "ab"), ("B", "a"), ("😀", "\uffff"), ("", "a")]
     # é is U+00E9 > z U+007A; a prefix sorts first; U+1F600 > U+FFFF
     check(run_all(plan, [dict(ts=1, a=a, b=b) for a, b in pairs]), {"lt": [True, True, True, False, True]})
+    plan = compile_features("lt: bool = r.a < r.b", "a: bool  b: bool")
+    pairs = [(False, True), (True, False), (True, True)]
+    check(run_all(plan, [dict(ts=1, a=a, b=b) for a, b in pairs]), {"lt": [True, False, False]})
+
+
+def test_round_takes_a_non_negative_literal_number_of_decimals():
+    with pytest.raises(CompileFailed, match="E0207"):
+        compile_features("x: float64 = round(r.v, -1)", "v: float64")
+    with pytest.raises(CompileFailed, match="E0207"):
+        compile_features("x: float64 = round(r.v, r.n)", "v: float64  n: int64")
