@@ -7,7 +7,7 @@ import math
 from astra.lang.types import BOOL, FLOAT64, INT32, INT64, STRING, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
 from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, register
-from astra.ops.scalars import pl, wrap_int64
+from astra.ops.scalars import int64_backed, pl, wrap_int64
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
@@ -37,7 +37,7 @@ def _infer_abs(args):
     return INT64.nullable(args[0].optional) if args[0].is_integer else args[0]
 
 
-function("abs", (1, 1), _infer_abs, lambda out, a: wrap_int64(abs(a)) if out.is_integer else abs(a),
+function("abs", (1, 1), _infer_abs, lambda out, a: wrap_int64(abs(a)) if int64_backed(out) else abs(a),
          lambda out, a: a.cast(polars_dtype(out)).abs(), lambda out, a: np.abs(a.astype(numpy_dtype(out))),
          "absolute value; integers in int64 (abs(-2**63) wraps to -2**63)")
 

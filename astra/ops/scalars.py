@@ -94,10 +94,15 @@ def wrap_int64(v: int) -> int:
     return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
 
 
+def int64_backed(t: Type) -> bool:
+    """Whether values of `t` are int64 in the engines (integers, and times as µs)."""
+    return t.is_integer or t.name in ("timestamp", "duration")
+
+
 def _ref_arith(fn):
     def reference(out: Type, a, b):
         v = fn(a, b)
-        return wrap_int64(v) if out.is_integer else v
+        return wrap_int64(v) if int64_backed(out) else v
 
     return reference
 
@@ -183,7 +188,7 @@ def _infer_neg(args: tuple[Type, ...]) -> Type:
 
 register(ScalarOp(
     name="neg", arity=(1, 1), infer=_infer_neg,
-    reference=lambda out, a: wrap_int64(-a) if out.is_integer else -a,
+    reference=lambda out, a: wrap_int64(-a) if int64_backed(out) else -a,
     polars=lambda out, a: -a.cast(polars_dtype(out)), numpy=lambda out, a: -_cast_np(a, out),
     doc="-a; integers in int64 (-(-2**63) wraps to -2**63)",
 ))

@@ -239,3 +239,17 @@ def test_round_takes_a_non_negative_literal_number_of_decimals():
         compile_features("x: float64 = round(r.v, -1)", "v: float64")
     with pytest.raises(CompileFailed, match="E0207"):
         compile_features("x: float64 = round(r.v, r.n)", "v: float64  n: int64")
+
+
+def test_time_arithmetic_is_int64_microseconds_and_wraps_the_same_way():
+    plan = compile_features("""
+        later: timestamp = now() + r.d
+        twice: duration = r.d + r.d
+        back: duration = -r.d
+    """, "d: duration")
+    spine = [dict(ts=10, d=2**62), dict(ts=10, d=I64_MIN + 5), dict(ts=10, d=I64_MIN)]
+    check(run_all(plan, spine), {
+        "later": [2**62 + 10, I64_MIN + 15, I64_MIN + 10],
+        "twice": [I64_MIN, 10, 0],  # 2**63 and -2**64 + 10 and -2**64, modulo 2**64
+        "back": [-(2**62), I64_MAX - 4, I64_MIN],
+    })
