@@ -32,7 +32,7 @@ REGEX_SAMPLES = (
     "x", "user", "user_id", "ts", "_", "list", "vector", "v1", "v2", "v0", "v99999999999999999999",
     "1d", "0d", "7d", "30s", "99999999999999999999d", "0", "1", "-1", "99999999999999999999", "1.5", ".5",
     "1e400", "1e", '""', '"x"', '"common/"', '"entities.feat"', '"services.feat"', '"."', '"../"', '"/"',
-    '"\\q"', '"unterminated', "# a comment",
+    '"\\q"', '"unterminated', "# a comment", '"a\x00b"', '"' + "x" * 300 + '"', '"spend.feat/"',
 )
 # Characters no token starts with, and whitespace the scanner must take in its stride.
 STRAY = ("'", "$", "&", "|", "!", ";", "`", "\\", "\t", "\x00", "\x0c", "é", "\u00a0", "\u2028", "\ufeff", "😀")
@@ -93,6 +93,30 @@ def replace_token(text: str, rng: random.Random, pool) -> str:
     return text[:a] + rng.choice(pool) + text[b:]
 
 
+def _kind(token: str) -> str:
+    """A token's lexical class: keyword, name, number, string or punctuation."""
+    from astra.lang.lower import KEYWORDS
+
+    first = token[:1]
+    if token in KEYWORDS:
+        return "keyword"
+    if first.isalpha() or first == "_":
+        return "name"
+    if first.isdigit() or (first == "." and token[1:2].isdigit()):
+        return "number"
+    return "string" if first == '"' else "punct"
+
+
+def replace_same_kind(text: str, rng: random.Random, pool) -> str:
+    """A name for a name, a number for a number: mostly still parses, so the checker gets the case."""
+    spans = _spans(text)
+    if not spans:
+        return text
+    a, b = rng.choice(spans)
+    same = [t for t in pool if _kind(t) == _kind(text[a:b])] or pool
+    return text[:a] + rng.choice(same) + text[b:]
+
+
 def swap_tokens(text: str, rng: random.Random, pool) -> str:
     spans = _spans(text)
     if len(spans) < 2:
@@ -136,8 +160,9 @@ def stray_character(text: str, rng: random.Random, pool) -> str:
 
 
 MUTATIONS: tuple[Callable[[str, random.Random, tuple[str, ...]], str], ...] = (
-    delete_tokens, delete_tokens, insert_token, insert_token, replace_token, replace_token, replace_token,
-    swap_tokens, truncate, swap_lines, delete_line, duplicate_line, stray_character,
+    delete_tokens, delete_tokens, insert_token, insert_token, replace_token, replace_token, replace_same_kind,
+    replace_same_kind, replace_same_kind, replace_same_kind, swap_tokens, truncate, swap_lines, delete_line,
+    duplicate_line, stray_character,
 )
 
 
@@ -157,8 +182,11 @@ def make_case(files: dict[str, str], pool: tuple[str, ...], seed: int, number: i
     feats = sorted(f for f in files if f.endswith(".feat"))
     name = feats[number % len(feats)]  # every file gets its share
     text, steps = files[name], []
+    # A third of the cases only trade names for names and numbers for numbers: they mostly parse,
+    # so they exercise the checker and the plan rather than the parser's recovery.
+    kinds = (replace_same_kind,) if rng.random() < 0.33 else MUTATIONS
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
-        mutation = rng.choice(MUTATIONS)
+        mutation = rng.choice(kinds)
         text = mutation(text, rng, pool)
         steps.append(mutation.__name__)
     return Case(number=number, file=name, steps=tuple(steps), text=text)
@@ -187,6 +215,8 @@ def problems(result: Compilation) -> list[str]:
             bad = _bad_span(span, result.sources.get(span.file))
             if bad:
                 out.append(f"[{d.code}] {d.message}: {what} span {span}: {bad}")
+    shown = [(d.code, d.message, d.span) for d in result.diagnostics]
+    out += [f"[{c}] {m} at {sp}: reported twice" for c, m, sp in {x for x in shown if shown.count(x) > 1}]
     render_all(result.diagnostics, result.sources)
     render_all(result.diagnostics, result.sources, "json")
     if result.ok:
