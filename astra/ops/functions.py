@@ -50,34 +50,35 @@ def _float_result(fn: str, optional: bool):
     return infer
 
 
+# NaN is in the domain (NaN in, NaN out); it is the IEEE comparisons that would leave it out
 def _np_log(out, a):
     a = a.astype(np.float64)
-    ok = a > 0
+    ok = (a > 0) | np.isnan(a)
     return np.log(np.where(ok, a, 1.0)), ok
 
 
 def _np_sqrt(out, a):
     a = a.astype(np.float64)
-    ok = a >= 0
+    ok = (a >= 0) | np.isnan(a)
     return np.sqrt(np.where(ok, a, 0.0)), ok
 
 
 def _pl_domain(fn, lower_ok):
     def lower(out, a):
         a = a.cast(pl().Float64)
-        return pl().when(lower_ok(a)).then(fn(a))
+        return pl().when(lower_ok(a) | a.is_nan()).then(fn(a))
 
     return lower
 
 
 function("log", (1, 1), _float_result("log", True),
-         lambda out, a: math.log(a) if a > 0 else None,
+         lambda out, a: math.log(a) if a > 0 or a != a else None,
          _pl_domain(lambda a: a.log(), lambda a: a > 0), _np_log,
-         "natural logarithm; null for x <= 0")
+         "natural logarithm; null for x <= 0, NaN for NaN")
 function("sqrt", (1, 1), _float_result("sqrt", True),
-         lambda out, a: math.sqrt(a) if a >= 0 else None,
+         lambda out, a: math.sqrt(a) if a >= 0 or a != a else None,
          _pl_domain(lambda a: a.sqrt(), lambda a: a >= 0), _np_sqrt,
-         "square root; null for x < 0")
+         "square root; null for x < 0, NaN for NaN")
 
 
 def _ref_exp(out, a):
@@ -87,9 +88,13 @@ def _ref_exp(out, a):
         return math.inf
 
 
+def _np_exp(out, a):
+    with np.errstate(over="ignore"):  # overflow is +inf, as documented: not worth a warning per query
+        return np.exp(a.astype(np.float64))
+
+
 function("exp", (1, 1), _float_result("exp", False), _ref_exp,
-         lambda out, a: a.cast(pl().Float64).exp(),
-         lambda out, a: np.exp(a.astype(np.float64)), "e to the power x")
+         lambda out, a: a.cast(pl().Float64).exp(), _np_exp, "e to the power x; +inf past about 709.78")
 
 
 def _infer_clip(args):
@@ -105,11 +110,22 @@ def _np_clip(out, x, lo, hi):
 
 def _pl_clip(out, x, lo, hi):
     dt = polars_dtype(out)
-    return pl().min_horizontal(pl().max_horizontal(x.cast(dt), lo.cast(dt)), hi.cast(dt))
+    x, lo, hi = x.cast(dt), lo.cast(dt), hi.cast(dt)
+    clipped = pl().min_horizontal(pl().max_horizontal(x, lo), hi)
+    if not out.is_float:
+        return clipped
+    # a NaN anywhere gives NaN, as numpy's maximum/minimum do (Polars' horizontal min/max skip it)
+    return pl().when(x.is_nan() | lo.is_nan() | hi.is_nan()).then(pl().lit(math.nan, dtype=dt)).otherwise(clipped)
 
 
-function("clip", (3, 3), _infer_clip, lambda out, x, lo, hi: min(max(x, lo), hi), _pl_clip, _np_clip,
-         "clip(x, lo, hi): x limited to [lo, hi]")
+def _ref_clip(out, x, lo, hi):
+    if any(v != v for v in (x, lo, hi)):
+        return math.nan
+    return min(max(x, lo), hi)
+
+
+function("clip", (3, 3), _infer_clip, _ref_clip, _pl_clip, _np_clip,
+         "clip(x, lo, hi): x limited to [lo, hi]; NaN if any argument is NaN")
 
 
 def _infer_round(args):
@@ -154,10 +170,20 @@ def _float_same(fn: str):
     return infer
 
 
-function("floor", (1, 1), _float_same("floor"), lambda out, a: a if out.is_integer else float(math.floor(a)),
+def _whole(fn):
+    """A reference for floor/ceil: IEEE's, which keeps NaN, infinities and the sign of a zero."""
+    def reference(out, a):
+        if out.is_integer or not math.isfinite(a):
+            return a
+        return math.copysign(float(fn(a)), a)  # ceil(-0.5) is -0.0
+
+    return reference
+
+
+function("floor", (1, 1), _float_same("floor"), _whole(math.floor),
          lambda out, a: a if out.is_integer else a.floor(),
          lambda out, a: a if out.is_integer else np.floor(a), "largest whole number <= x")
-function("ceil", (1, 1), _float_same("ceil"), lambda out, a: a if out.is_integer else float(math.ceil(a)),
+function("ceil", (1, 1), _float_same("ceil"), _whole(math.ceil),
          lambda out, a: a if out.is_integer else a.ceil(),
          lambda out, a: a if out.is_integer else np.ceil(a), "smallest whole number >= x")
 

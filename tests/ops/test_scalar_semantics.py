@@ -9,7 +9,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from three_engines import CompileFailed, check, compile_features, run_all
+from three_engines import CompileFailed, Near, check, compile_features, run_all
 
 NAN, INF = math.nan, math.inf
 I32_MIN, I32_MAX, I64_MIN, I64_MAX = -(2**31), 2**31 - 1, -(2**63), 2**63 - 1
@@ -252,4 +252,27 @@ def test_time_arithmetic_is_int64_microseconds_and_wraps_the_same_way():
         "later": [2**62 + 10, I64_MIN + 15, I64_MIN + 10],
         "twice": [I64_MIN, 10, 0],  # 2**63 and -2**64 + 10 and -2**64, modulo 2**64
         "back": [-(2**62), I64_MAX - 4, I64_MIN],
+    })
+
+
+def test_math_functions_keep_nan_and_follow_ieee_at_the_edges():
+    plan = compile_features("""
+        ln: float64? = log(r.v)
+        root: float64? = sqrt(r.v)
+        ex: float64 = exp(r.v)
+        lim: float64 = clip(r.v, -1.0, 1.0)
+        down: float64 = floor(r.v)
+        up: float64 = ceil(r.v)
+        mag: float64 = abs(r.v)
+    """, "v: float64")
+    values = [NAN, INF, -INF, -0.0, 1000.0, -0.5, 2.5]
+    check(run_all(plan, [dict(ts=1, v=v) for v in values]), {
+        # log: null for x <= 0 (-0.0 included), NaN for NaN; sqrt(-0.0) is -0.0 (IEEE)
+        "ln": [NAN, INF, None, None, Near(math.log(1000.0)), None, Near(math.log(2.5))],
+        "root": [NAN, INF, None, -0.0, math.sqrt(1000.0), None, math.sqrt(2.5)],  # sqrt is exact in IEEE
+        "ex": [NAN, INF, 0.0, 1.0, INF, Near(math.exp(-0.5)), Near(math.exp(2.5))],
+        "lim": [NAN, 1.0, -1.0, -0.0, 1.0, -0.5, 1.0],
+        "down": [NAN, INF, -INF, -0.0, 1000.0, -1.0, 2.0],
+        "up": [NAN, INF, -INF, -0.0, 1000.0, -0.0, 3.0],
+        "mag": [NAN, INF, INF, 0.0, 1000.0, 0.5, 2.5],
     })
