@@ -7,7 +7,7 @@ import math
 from astra.lang.types import BOOL, FLOAT64, INT32, INT64, STRING, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
 from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, register
-from astra.ops.scalars import int64_backed, pl, wrap_int64
+from astra.ops.scalars import in_precision, int64_backed, pl, wrap_int64
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
@@ -121,6 +121,7 @@ def _pl_clip(out, x, lo, hi):
 def _ref_clip(out, x, lo, hi):
     if any(v != v for v in (x, lo, hi)):
         return math.nan
+    x, lo, hi = (in_precision(out, v) for v in (x, lo, hi))
     return min(max(x, lo), hi)
 
 

@@ -74,7 +74,8 @@ def _np_arith(fn):
             return np.strings.add(a, b)
         if out.is_numeric:
             a, b = _cast_np(a, out), _cast_np(b, out)
-        return fn(a, b)
+        with np.errstate(over="ignore", invalid="ignore"):  # float overflow is inf (IEEE), as in Polars
+            return fn(a, b)
 
     return lower
 
@@ -99,8 +100,18 @@ def int64_backed(t: Type) -> bool:
     return t.is_integer or t.name in ("timestamp", "duration")
 
 
+def in_precision(t: Type, v):
+    """A number converted to float type `t` (float32 rounds), as the engines convert operands."""
+    if t.name == "float32":
+        with np.errstate(over="ignore"):
+            return float(np.float32(v))
+    return float(v) if t.name == "float64" else v
+
+
 def _ref_arith(fn):
     def reference(out: Type, a, b):
+        if out.is_float:  # operands widen to the result type first: int32 16777217 -> 16777216.0f
+            a, b = in_precision(out, a), in_precision(out, b)
         v = fn(a, b)
         return wrap_int64(v) if int64_backed(out) else v
 
@@ -168,9 +179,12 @@ def _ref_mod(out: Type, a, b):
         return None
     if not out.is_float:
         return a % b
-    # floats: a - b * floor(a / b), exactly as both engines compute it (not Python's exact fmod)
-    q = a / b
-    return a - b * (float(math.floor(q)) if math.isfinite(q) else q)
+    # floats: a - b * floor(a / b), step by step in the result's precision, as both engines
+    # compute it (not Python's exact fmod)
+    dt = np.float32 if out.name == "float32" else np.float64
+    a, b = dt(in_precision(out, a)), dt(in_precision(out, b))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(a - b * np.floor(a / b))
 
 
 register(ScalarOp(

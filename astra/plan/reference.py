@@ -57,14 +57,14 @@ class _Query:
         if isinstance(e, ir.Now):
             return self.t
         if isinstance(e, ir.Column):
-            return src_row[e.name]
+            return coerce(src_row[e.name], e.type)  # a float32 column holds float32 values
         if isinstance(e, ir.RequestInput):
-            return self.row[e.field]
+            return coerce(self.row[e.field], e.type)
         if isinstance(e, ir.FeatureRef):
             return self.features[e.feature]
         if isinstance(e, ir.AsOf):
             rows = self.visible(e.key)
-            return rows[-1][e.column] if rows else None
+            return coerce(rows[-1][e.column], e.type) if rows else None
         if isinstance(e, ir.Aggregate):
             time = self.plan.source(e.key.source).time
             rows = [r for r in self.visible(e.key)
@@ -87,7 +87,10 @@ def coerce(v: object, t: Type) -> object:
         return None
     if t.is_float:
         v = float(v)
-        return float(np.float32(v)) if t.name == "float32" else v
+        if t.name == "float32":
+            with np.errstate(over="ignore"):  # past float32's range is inf, as in the engines
+                return float(np.float32(v))
+        return v
     if t.is_integer:
         if isinstance(v, float):
             if not math.isfinite(v):

@@ -276,3 +276,29 @@ def test_math_functions_keep_nan_and_follow_ieee_at_the_edges():
         "up": [NAN, INF, -INF, -0.0, 1000.0, -0.0, 3.0],
         "mag": [NAN, INF, INF, 0.0, 1000.0, 0.5, 2.5],
     })
+
+
+def test_float32_operands_and_widening_keep_their_precision():
+    plan = compile_features("""
+        plus: float32 = r.i + r.f
+        minus: float32 = r.f - r.i
+        eq: bool = r.f == r.w
+        mixed: float64 = r.f + r.w
+        rem: float32? = r.f % r.g
+        lim: float32 = clip(r.i, r.f, r.g)
+    """, "i: int32  f: float32  g: float32  w: float64")
+    f01 = 0.10000000149011612  # the float32 nearest 0.1
+    spine = [dict(ts=1, i=16777217, f=1.0, g=3.0e7, w=1.0), dict(ts=1, i=0, f=0.1, g=0.0, w=0.1),
+             dict(ts=1, i=1, f=3.4e38, g=0.1, w=0.0)]
+    check(run_all(plan, spine), {
+        # int32 16777217 widens to the float32 16777216 before the operation
+        "plus": [16777216.0, f01, 3.3999999521443642e38],
+        "minus": [-16777215.0, f01, 3.3999999521443642e38],
+        # a float32 field holds float32(0.1), which is not the double 0.1
+        "eq": [True, False, False],
+        "mixed": [2.0, f01 + 0.1, 3.3999999521443642e38],
+        # float32 steps: 3.4e38 / 0.1 overflows to inf, so a - b * floor(inf) is -inf
+        "rem": [1.0, None, -math.inf],
+        # clip(16777216f, 1, 3e7) = 16777216; clip(0, 0.1f, 0) = 0 (hi wins); clip(1, 3.4e38, 0.1f) = 0.1f
+        "lim": [16777216.0, 0.0, f01],
+    })
