@@ -20,6 +20,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS / "differential")]
 
+import oracle  # noqa: E402
 from engines import answers, describe, mismatches  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -28,14 +29,15 @@ from strategies_plan import Case, cases, drawn_ops, registered_ops  # noqa: E402
 from astra.plan import ir  # noqa: E402
 
 
-def signature(case: Case, m) -> str:
+def signature(case: Case, m, overflowed: bool) -> str:
     """What kind of failure this is: the failing output's operators, the engine, and how it differs."""
     f = case.plan.feature(next((o.feature for o in case.outputs if o.name == m.output), case.outputs[0].feature))
     ops = sorted({n.op for n in ir.walk(f.expr) if isinstance(n, ir.Apply | ir.Aggregate)})
     if m.row < 0:
         return f"{m.engine}: {str(m.got).splitlines()[0][:110]}"
     how = "null vs value" if (m.got is None) != (m.expected is None) else "value"
-    return f"{m.engine}: {how} in {'/'.join(ops) or type(f.expr).__name__}"
+    tag = " [the oracle nulled an integer overflow]" if overflowed else ""
+    return f"{m.engine}: {how} in {'/'.join(ops) or type(f.expr).__name__}{tag}"
 
 
 def main() -> int:
@@ -66,11 +68,14 @@ def main() -> int:
         knobs = {"chunk_rows": data.draw(st.sampled_from([None, 1, 2, 3])),
                  "batches": data.draw(st.sampled_from([None, [1], [2, 3]])),
                  "materialize": data.draw(st.integers(0, 4)) == 0}
+        before = oracle.overflows
         got = answers(case, **knobs)
+        overflowed = oracle.overflows != before
         found = mismatches(case, got)
         stats["compared values"] += len(case.spine) * len(case.outputs) * 4
-        for kind in dict.fromkeys(signature(case, m) for m in found):
-            failures[kind].append(f"{knobs}\n" + describe(case, [m for m in found if signature(case, m) == kind]))
+        for kind in dict.fromkeys(signature(case, m, overflowed) for m in found):
+            failures[kind].append(f"{knobs}\n" + describe(case, [m for m in found
+                                                                 if signature(case, m, overflowed) == kind]))
 
     if args.seed is not None:
         run = seed(args.seed)(run)

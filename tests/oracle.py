@@ -30,6 +30,8 @@ US_PER_DAY = 86_400 * US_PER_S
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
              "timestamp": (-(2**63), 2**63 - 1), "duration": (-(2**63), 2**63 - 1)}
 KLEENE = {"and", "or", "??", "if", "is_null"}  # the operators that see nulls (semantics rule 8)
+# how many integer results fell outside their type's range (and became null): an undocumented choice
+overflows = 0
 
 
 def f32(x: float) -> float:
@@ -56,7 +58,11 @@ def to_type(v: object, t: Type) -> object:
                 return None
             v = math.trunc(v)
         lo, hi = INT_RANGE[name]
-        return int(v) if lo <= v <= hi else None
+        if lo <= v <= hi:
+            return int(v)
+        global overflows
+        overflows += 1
+        return None
     return v
 
 

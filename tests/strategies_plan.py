@@ -401,8 +401,11 @@ def plans(draw, max_features: int = 6, focus: str | None = None) -> tuple[ir.Pla
 @st.composite
 def tables(draw, base: int, max_rows: int = 24) -> dict[str, list[dict]]:
     """Hostile rows for `ev` and `snap`, in file order."""
-    times = st.integers(0, 20).map(lambda d: base + d)
-    uid, region = st.sampled_from(UIDS[:3] + UIDS[3:]), st.sampled_from(REGIONS)
+    # some cases crowd their rows onto 2-3 keys and 3 times, so equal-time rows of one key abound
+    spread = draw(st.sampled_from([20, 2, 5]))
+    times = st.integers(0, spread).map(lambda d: base + d)
+    uid = st.sampled_from(draw(st.sampled_from([UIDS, UIDS[:2], (UIDS[3], UIDS[6], UIDS[7])])))
+    region = st.sampled_from(REGIONS)
 
     def rows(n_max: int, make) -> list[dict]:
         if draw(st.integers(0, 9)) == 0:
