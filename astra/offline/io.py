@@ -49,18 +49,23 @@ def read_table(path: str | Path) -> pl.DataFrame:
 
 
 def write_table(df: pl.DataFrame, path: str | Path) -> None:
+    """Write a table in the format its extension names; a failed write is a `BackfillError`."""
     fmt = table_format(path)
-    if fmt == "parquet":
-        # snappy: 2-3x faster to write than zstd; no min/max statistics: 15% faster, unused by readers of a backfill
-        df.write_parquet(path, compression="snappy", statistics=False)
-    elif fmt == "csv":
+    if fmt == "csv":
         nested = [c for c, d in df.schema.items() if d.is_nested()]
         if nested:
             raise BackfillError(f"{path}: CSV cannot hold list columns ({', '.join(nested)}); "
                                 "write .parquet or .arrow instead")
-        df.write_csv(path)
-    else:
-        df.write_ipc(path)
+    try:
+        if fmt == "parquet":
+            # snappy: 2-3x faster to write than zstd; no min/max statistics: 15% faster, unused by readers of a backfill
+            df.write_parquet(path, compression="snappy", statistics=False)
+        elif fmt == "csv":
+            df.write_csv(path)
+        else:
+            df.write_ipc(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise BackfillError(f"{path}: cannot write it: {' '.join(str(exc).split())}") from None
 
 
 # --------------------------------------------------------------------------- dtypes
