@@ -122,7 +122,9 @@ def _ref_clip(out, x, lo, hi):
     if any(v != v for v in (x, lo, hi)):
         return math.nan
     x, lo, hi = (in_precision(out, v) for v in (x, lo, hi))
-    return min(max(x, lo), hi)
+    # numpy's maximum/minimum (and Polars'): on a tie the second argument wins (clip(-0.0, 0.0, 1.0) is 0.0)
+    above = x if x > lo else lo
+    return above if above < hi else hi
 
 
 function("clip", (3, 3), _infer_clip, _ref_clip, _pl_clip, _np_clip,

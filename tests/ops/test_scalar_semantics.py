@@ -276,6 +276,11 @@ def test_math_functions_keep_nan_and_follow_ieee_at_the_edges():
         "up": [NAN, INF, -INF, -0.0, 1000.0, -0.0, 3.0],
         "mag": [NAN, INF, INF, 0.0, 1000.0, 0.5, 2.5],
     })
+    plan = compile_features("lim: float64 = clip(r.v, 0.0, r.w)", "v: float64  w: float64")
+    rows = [(-0.0, 1.0), (0.0, -0.0), (5.0, 2.0), (-3.0, -1.0)]
+    # min(max(x, lo), hi), a tie taking the bound: max(-0.0, 0.0) is 0.0, min(0.0, -0.0) is -0.0;
+    # lo > hi gives hi
+    check(run_all(plan, [dict(ts=1, v=v, w=w) for v, w in rows]), {"lim": [0.0, -0.0, 2.0, -1.0]})
 
 
 def test_float32_operands_and_widening_keep_their_precision():
