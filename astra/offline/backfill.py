@@ -84,6 +84,9 @@ def snapshot(plan: ir.Plan, service: str, version: int | None, data_root: str | 
         spine = times
     else:
         names = [c for c in keys.columns if c != FIRST_SEEN]
+        if "ts" in names:
+            raise BackfillError("an entity key named `ts` clashes with the snapshot time column `ts`; "
+                                "give a --spine instead")
         spine = (times.join(keys, how="cross").filter(pl.col(FIRST_SEEN) < pl.col("ts"))
                  .select(*names, "ts").sort("ts", *names))
     spine = spine.with_columns(pl.col("ts").cast(pl.Datetime("us")))
