@@ -114,3 +114,20 @@ def test_overflowing_sums_are_infinite_and_never_null():
     inf = math.inf
     check(run_all(plan, events, spine), {
         "s": [inf, inf, math.nan, -inf], "m": [big, big, math.nan, -inf], "life": [inf, inf, math.nan, -inf]})
+
+
+def test_integer_sums_wrap_and_their_means_and_variances_are_exact():
+    """int64 sums wrap around like int64 arithmetic (rule 11): three values of 2^62 sum to
+    3 * 2^62 - 2^64 = -2^62, but their mean is 2^62.  2^62 and 2^62 + 1 (beyond 2^53, not exact
+    as floats) have variance 0.5; three equal values of 0.1 have variance exactly 0."""
+    plan = compile_features("i: int64?  x: float64?", """
+    s: int64 = sum(ev.i, 1h)
+    m: float64? = mean(ev.i, 1h)
+    v: float64? = variance(ev.i, 1h)
+    vx: float64? = variance(ev.x, 1h)""")
+    big = 2**62
+    events = [dict(id=1, ts=T + j, i=big, x=0.1) for j in range(3)]
+    events += [dict(id=2, ts=T, i=big, x=None), dict(id=2, ts=T + 1, i=big + 1, x=None)]
+    spine = [dict(id=1, ts=T + 3), dict(id=2, ts=T + 2)]
+    check(run_all(plan, events, spine), {"s": [-big, 2 * big + 1 - 2**64], "m": [float(big), float(big)],
+                                         "v": [0.0, 0.5], "vx": [0.0, None]})

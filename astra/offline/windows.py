@@ -13,6 +13,7 @@ Rows and queries carry packed (entity, time) keys (`astra.offline.keys`).
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
 
 import numpy as np
 import polars as pl
@@ -439,13 +440,21 @@ class Window:
         return out
 
     def mean(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, count) of non-null values per window (the mean is NaN-free garbage where the
-        count is 0).  Finite values whose sum overflows still get their finite mean."""
+        """(mean, count) of non-null values per window (garbage where the count is 0).  Finite
+        floats whose sum overflows still get their finite mean, and integers whose int64 sum
+        wraps around their exact one."""
         n, s = self.count(column), self.sum(column)
         out = s / np.maximum(n, 1)
         if s.dtype.kind == "f":
             for j in np.flatnonzero(np.isinf(s) & (n > 0)).tolist():
                 out[j] = exact.exact_mean(self.values(column, j))
+            return out, n
+        # an int64 sum wraps around past 2^63: where it might have, the mean comes from Python ints
+        x = self.index.numbers(column)
+        top = self.index.cached(("largest", column), lambda: max(-int(x.min()), int(x.max())) if x.size else 0)
+        if top and int(n.max(initial=0)) * top >= 2**62:
+            for j in np.flatnonzero(n * float(top) >= 2.0**62).tolist():
+                out[j] = float(Fraction(sum(self.values(column, j)), int(n[j])))
         return out, n
 
     def values(self, column: str, j: int) -> list:

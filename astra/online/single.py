@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from fractions import Fraction
 
 import numpy as np
 
@@ -24,11 +25,6 @@ from astra.ops.exact import TOLERANCE, exact_mean, exact_sum
 
 _MASK64, _HALF64 = (1 << 64) - 1, 1 << 63
 SHORT = 512  # windows of up to this many rows take their extremes from one running extreme
-
-
-def tb_is_int(tb: Table, i: int) -> bool:
-    """Whether input i of the table sums integers (exact int64 sums, never recomputed)."""
-    return tb.inputs[i].sum_int
 
 
 def wrap64(x: int) -> int:
@@ -136,18 +132,25 @@ class Single:
         """Input i's included non-null values in window j (retained rows), as Python numbers."""
         bd, st, tb = self.bounds[ti], self.start[ti], self.tables[ti]
         rows = np.arange(st + (bd[j] if j >= 0 else 0), st + bd[0])
-        return tb.pos[f"v:{tb.inputs[i].column}"][rows][tb.included(i, rows)].astype(np.float64).tolist()
+        v = tb.pos[f"v:{tb.inputs[i].column}"][rows][tb.included(i, rows)]
+        return (v if tb.inputs[i].sum_int else v.astype(np.float64)).tolist()
 
-    def mean(self, ti: int, i: int, j: int, out) -> float | None:
+    def mean(self, ti: int, i: int, j: int) -> float | None:
         """Input i's mean over window j (None when empty): the sum over the count, recomputed
-        exactly when the sum overflowed (as `WindowView.exact_mean`)."""
+        exactly when a float sum overflowed or an int64 sum may have wrapped around (as the
+        vectorised kernel, `WindowView.exact_mean`)."""
         n = self.count(ti, i, j)
         if not n:
             return None
-        total = float(self.sum(ti, i, j))
-        if out.is_integer or tb_is_int(self.tables[ti], i) or not math.isinf(total):
-            return total / n  # float64 / float64, as numpy divides
         tb, s = self.tables[ti], self.slots[ti]
+        total = self.sum(ti, i, j)
+        if tb.inputs[i].sum_int:
+            if n * float(tb.largest(tb.inputs[i].column)) < 2.0 ** 62:
+                return float(total) / n  # float64 / float64, as numpy divides
+            base = int(tb.slot[f"bshi:{i}"][s]) if j < 0 else 0
+            return float(Fraction(base + sum(self.values(ti, i, j)), n))
+        if not math.isinf(total):
+            return float(total) / n
         base = [float(tb.slot[f"bshi:{i}"][s]), float(tb.slot[f"bslo:{i}"][s])] if j < 0 else []
         return exact_mean([*base, *self.values(ti, i, j)], n)
 

@@ -89,6 +89,7 @@ class Table(Appending):
         self._decoded: dict[str, np.ndarray] = {}
         self.evict_window = evict_window  # longest window; None: never evict (lifetime state not mergeable)
         self.keep_last = keep_last  # as-of lookups need the last row before the cutoff
+        self.magnitude: dict[str, int] = {}  # integer column -> an upper bound of |value| (`magnitude`)
         self.keys: dict[object, int] = {}
         self.n_slots, self.used, self.holes = 1, 0, 0
         self.cutoff: int | None = None  # rows with time < cutoff have been evicted
@@ -256,6 +257,15 @@ class Table(Appending):
             if self.pos[f"v:{c}"].dtype == np.int64:
                 self._widen(c)
 
+    def largest(self, column: str) -> int:
+        """An upper bound of |value| over an integer column's stored values (0 when none): int64
+        sums of fewer than 2^62 / bound values cannot wrap around."""
+        got = self.magnitude.get(column)
+        if got is None:
+            v = self.pos[f"v:{column}"][:self.used]
+            got = self.magnitude[column] = max(-int(v.min()), int(v.max()), 0) if len(v) else 0
+        return got
+
     def decode(self, column: str, codes: np.ndarray) -> np.ndarray:
         """Values of a column from what the arena stores (dictionary codes for strings, int32 for
         narrow int64 columns)."""
@@ -280,6 +290,8 @@ class Table(Appending):
                 if lo < _I32.min or hi > _I32.max:
                     self._widen(c)
                 v = v.astype(self.columns[c])
+            if c in self.magnitude and len(v):  # kept up to date once asked for
+                self.magnitude[c] = max(self.magnitude[c], -int(v.min()), int(v.max()))
             raw[f"v:{c}"], raw[f"m:{c}"] = v, cols[c].valid
         for i, inp in enumerate(self.inputs):
             if inp.where is not None:

@@ -10,6 +10,8 @@ kernels in `astra.ops.aggregations` are written against.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from astra.online.exact_sums import lifetime_bound, window_bound
@@ -181,12 +183,25 @@ class WindowView:
         st, b = int(self.q.start[self.ti][j]), int(self.b[j])
         a = 0 if self.lifetime else int(self.a[j])
         rows = np.arange(st + a, st + b)
-        return self.table.pos[f"v:{self.column}"][rows][self.table.included(self.i, rows)].astype(np.float64).tolist()
+        v = self.table.pos[f"v:{self.column}"][rows][self.table.included(self.i, rows)]
+        return (v if self.input.sum_int else v.astype(np.float64)).tolist()
 
     def exact_mean(self, j: int, n: int) -> float:
-        """Query j's float mean over n values, exactly rounded (for sums that overflowed)."""
+        """Query j's mean over n values, exactly rounded (for sums that overflowed or wrapped)."""
+        if self.input.sum_int:  # Python ints do not wrap (the evicted rows' base is int64)
+            base = int(self._base("shi")[j]) if self.lifetime else 0
+            return float(Fraction(base + sum(self.values_of(j)), n))
         base = [float(self._base(k)[j]) for k in ("shi", "slo")] if self.lifetime else []
         return exact_mean([*base, *self.values_of(j)], n)
+
+    def magnitude(self) -> int:
+        """An upper bound of |value| over the input's integer column (see `Table.largest`)."""
+        return self.table.largest(self.column)
+
+    def evicted_values(self) -> np.ndarray:
+        """Per query, how many values of the input were evicted into the variance's moments."""
+        vn = self.table.slot.get(f"vn:{self.i}")
+        return np.zeros(self.n, np.int64) if vn is None or not self.lifetime else vn[self.q.slots[self.ti]]
 
     def _nearest(self, latest: bool) -> tuple[np.ndarray, np.ndarray]:
         """(arena position, found) of the latest or earliest included row in each window.

@@ -134,7 +134,9 @@ class Sum(Aggregation):
     def reference(self, values, param):
         xs = _present(values)
         # exactly rounded float sum (an overflow is +/-inf); callers convert to the result type
-        return exact_sum(xs) if any(isinstance(x, float) for x in xs) else sum(xs)
+        if any(isinstance(x, float) for x in xs):
+            return exact_sum(xs)
+        return (sum(xs) + (1 << 63)) % (1 << 64) - (1 << 63)  # int64 wraps around (semantics rule 11)
 
     def offline_window(self, w, column, param):
         import polars as pl
@@ -177,13 +179,16 @@ class Mean(Aggregation):
         n = w.count()
         s = w.sum()
         mean = s / np.maximum(n, 1)
-        if s.dtype.kind == "f":  # finite values whose sum overflows still have a finite mean
-            for j in np.flatnonzero(np.isinf(s) & (n > 0)).tolist():
-                mean[j] = w.exact_mean(j, int(n[j]))
+        # floats: finite values whose sum overflows still have a finite mean; integers: an
+        # int64 sum that may have wrapped around
+        floats = s.dtype.kind == "f"
+        redo = np.isinf(s) & (n > 0) if floats else n * float(w.magnitude()) >= 2.0 ** 62
+        for j in np.flatnonzero(redo).tolist():
+            mean[j] = w.exact_mean(j, int(n[j]))
         return Vec(mean, n > 0)
 
     def online_one(self, q, ti, i, j, out, param):
-        return q.mean(ti, i, j, out)
+        return q.mean(ti, i, j)
 
 
 class _Extreme(Aggregation):
@@ -334,12 +339,47 @@ class Variance(Aggregation):
     def online(self, w, out, param):
         from astra.online.grouped import group_moments
 
-        n, mean, m2 = group_moments(*w.gather(), w.n)
-        if w.lifetime:  # and the moments of the entity's evicted values
-            n, mean, m2 = w.with_evicted_moments(n, mean, m2)
-        return Vec(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
+        qid, vals = w.gather()
+        with np.errstate(invalid="ignore", over="ignore"):
+            n, mean, m2 = group_moments(qid, vals, w.n)
+            # the evicted values are only kept as moments: those windows take them as they are
+            _exact_where_needed(m2, qid, vals, n, w.evicted_values() == 0)
+            if w.lifetime:  # and the moments of the entity's evicted values
+                n, mean, m2 = w.with_evicted_moments(n, mean, m2)
+            return Vec(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
 
 
+def _exact_where_needed(m2, qid, vals, n, allowed) -> None:
+    """Fix, in place, the two-pass M2 (sum of squared deviations) of gathered windows (rows by
+    query) that may be off by more than `TOLERANCE`: a window of equal values has exactly 0; the
+    mean's rounding error (at most about (n + 1) u sum|x| / n) adds up to n times its square to
+    M2, so windows where that is not far below M2, or with integers beyond 2^53 (inexact as
+    floats), or whose M2 is not finite, are computed exactly from their values."""
+    from astra.ops.exact import TOLERANCE, U
+
+    counts = np.bincount(qid, minlength=len(n))
+    has = np.flatnonzero((counts >= 2) & allowed)
+    if not len(has):
+        return
+    starts = np.cumsum(counts) - counts
+    x = vals.astype(np.float64)
+    some = np.flatnonzero(counts)  # reduceat needs each query's rows to start a segment
+    lo, hi = np.zeros(len(n)), np.zeros(len(n))
+    lo[some], hi[some] = np.minimum.reduceat(x, starts[some]), np.maximum.reduceat(x, starts[some])
+    lo, hi = lo[has], hi[has]
+    mag = np.bincount(qid, weights=np.abs(x), minlength=len(n))[has]
+    c = counts[has]
+    drift = 4.0 * (c + 1.0) ** 2 * (U * mag) ** 2 / c
+    equal = lo == hi
+    bad = ~equal & ~(drift <= TOLERANCE * m2[has])
+    if vals.dtype.kind in "iu":
+        big = np.bincount(qid, weights=np.abs(x) >= 2.0 ** 53, minlength=len(n))[has] > 0
+        bad |= big
+        equal &= ~big
+    m2[has[equal]] = 0.0
+    for j in has[bad].tolist():
+        v = exact_variance(vals[starts[j]:starts[j] + counts[j]].tolist())
+        m2[j] = v * (counts[j] - 1)  # the variance, exactly rounded, once divided back
 class Stddev(Variance):
     name, doc = "stddev", "sample standard deviation (n - 1) of non-null values; null with fewer than two"
 
