@@ -37,9 +37,10 @@ def materialize(project, data_root, until, state, allowed_lateness):
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     for c in counts.values():
-        hidden = ", ".join(f"{n} invisible to {e} (null key)" for e, n in c.null_key.items() if n)
-        click.echo(f"{c.source}: {c.rows} rows read, {c.null_time} skipped (null time)"
-                   + (f", {hidden}" if hidden else ""))
+        no_key = c.skipped - c.null_time
+        hidden = "".join(f", {n} invisible to {e} (null key)" for e, n in c.null_key.items() if n)
+        click.echo(f"{c.source}: {c.rows} rows read, {c.skipped} skipped ({c.null_time} null time"
+                   + (f", {no_key} a null in every entity's key" if no_key else "") + f"){hidden}")
     rows = sum(tb.used - tb.holes for tb in store.tables)
     click.echo(f"materialized {rows} rows into {state} in {time.perf_counter() - t0:.2f} s "
                f"(queries from {format_time(store.horizon)} on, {store.nbytes() / 2**20:.1f} MiB)")

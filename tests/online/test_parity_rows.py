@@ -123,3 +123,14 @@ def test_a_row_the_online_engine_drops_shows_up_in_the_counts(plan, data, monkey
     assert tx.offline.null_key["user"] == want["user"]
     assert tx.online.null_key["user"] == want["user_merchant"]  # rows with a user but no merchant lost
     assert "<- differs" in report.table()
+
+
+def test_materialize_reports_the_rows_it_read_and_left_out(data, tmp_path):
+    d, want = data
+    r = CliRunner().invoke(cli, ["materialize", str(ROOT / "features"), "--data-root", str(d), "--state",
+                                 str(tmp_path / "state")])
+    assert r.exit_code == 0, r.output
+    (line,) = [x for x in r.output.splitlines() if x.startswith("transactions:")]
+    assert f"{want['rows']} rows read" in line and f"({want['null_time']} null time" in line
+    for e in ("user", "merchant", "user_merchant"):
+        assert f", {want[e]} invisible to {e} (null key)" in line
