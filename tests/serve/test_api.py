@@ -136,17 +136,45 @@ def test_registry(api):
     assert src["max_staleness_us"] == 3600 * 10**6
 
 
+def _sample(text: str, series: str) -> float:
+    """The value of one exposition line (`name{labels}` exactly as Prometheus prints it); 0 if absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_metrics(api):
-    api.client.post("/v1/features", {"service": "fraud_model", "version": 1, "entities": [{"user_id": 10**9}]})
-    text = api.client.get("/metrics")[2]
-    for name in ("astra_http_request_duration_seconds_bucket", "astra_plan_evaluation_seconds_count",
-                 "astra_cache_hits_total", "astra_cache_misses_total", "astra_cache_evictions_total",
-                 "astra_store_bytes", 'astra_source_watermark_us{source="transactions"}',
-                 'astra_feature_missing_total{feature="tx_count_1h",service="fraud_model@v1"}',
-                 'astra_feature_stale_total{feature="tx_count_1h",service="fraud_model@v1"}',
-                 'astra_rows_pushed_total{source="transactions"}', "astra_rows_rejected_total"):
-        assert name in text, name
-    assert 'endpoint="features",service="fraud_model@v1"' in text
+    series = {
+        "requests": 'astra_http_requests_total{endpoint="features",status="200"}',
+        "latency": 'astra_http_request_duration_seconds_count{endpoint="features",service="fraud_model@v1"}',
+        "missing": 'astra_feature_missing_total{feature="tx_count_1h",service="fraud_model@v1"}',
+        "stale": 'astra_feature_stale_total{feature="tx_count_1h",service="fraud_model@v1"}',
+        "stale_country": 'astra_feature_stale_total{feature="country",service="fraud_model@v1"}',
+        "pushed": 'astra_rows_pushed_total{source="transactions"}',
+        "hits": "astra_cache_hits_total", "misses": "astra_cache_misses_total",
+    }
+    before = api.client.get("/metrics")[2]
+    unknown = [{"user_id": 10**9}, {"user_id": 10**9 + 1}]
+    assert api.client.post("/v1/features", {"service": "fraud_model", "version": 1, "entities": unknown})[0] == 200
+    # max_staleness 1h: the demo data ends long before now and this `at`: all 3 entities are stale
+    assert api.client.post("/v1/features", {"service": "fraud_model", "version": 1, "entities": [{"user_id": 1}],
+                                            "at": "2027-01-01T00:00:00"})[0] == 200
+    row = {"user_id": 10**9 + 2, "merchant_id": 4, "amount": 1.0, "category": "cat_01", "ts": "2026-03-05T00:00:00"}
+    assert api.client.post("/v1/push", {"source": "transactions", "rows": [row, row]})[2]["accepted"] == 2
+    late = {**row, "ts": "2000-01-01T00:00:00"}
+    assert api.client.post("/v1/push", {"source": "transactions", "rows": [late]})[2]["accepted"] == 0
+    after = api.client.get("/metrics")[2]
+    delta = {k: _sample(after, s) - _sample(before, s) for k, s in series.items()}
+    hits, misses = delta.pop("hits"), delta.pop("misses")
+    assert delta == {"requests": 2, "latency": 2, "missing": 2, "stale": 3, "stale_country": 0, "pushed": 2}, delta
+    assert hits + misses == 2  # the two `now` lookups (a query with `at` bypasses the cache)
+    rejected = [line for line in after.splitlines()
+                if line.startswith("astra_rows_rejected_total{") and 'source="transactions"' in line]
+    assert sum(_sample(after, r.rsplit(" ", 1)[0]) - _sample(before, r.rsplit(" ", 1)[0]) for r in rejected) == 1
+    for name in ("astra_plan_evaluation_seconds_count", "astra_cache_evictions_total", "astra_store_bytes",
+                 'astra_source_watermark_us{source="transactions"}'):
+        assert name in after, name
 
 
 def test_concurrent_requests_coalesce_correctly(api):
