@@ -131,3 +131,15 @@ def test_integer_sums_wrap_and_their_means_and_variances_are_exact():
     spine = [dict(id=1, ts=T + 3), dict(id=2, ts=T + 2)]
     check(run_all(plan, events, spine), {"s": [-big, 2 * big + 1 - 2**64], "m": [float(big), float(big)],
                                          "v": [0.0, 0.5], "vx": [0.0, None]})
+
+
+def test_variance_beyond_the_float_range_is_infinite():
+    """1e300 and -1e300: the exact variance, 2e600, is beyond float64, so +inf (not NaN), in a
+    window and over the lifetime; stddev is +inf too."""
+    plan = compile_features("x: float64", """
+    v: float64? = variance(ev.x)
+    v1h: float64? = variance(ev.x, 1h)
+    sd: float64? = stddev(ev.x)""")
+    events = [dict(id=1, ts=T, x=1e300), dict(id=1, ts=T + 1, x=-1e300)]
+    inf = math.inf
+    check(run_all(plan, events, [dict(id=1, ts=T + 2)]), {"v": [inf], "v1h": [inf], "sd": [inf]})

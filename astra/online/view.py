@@ -386,7 +386,11 @@ class WindowView:
         from astra.online.grouped import combine_moments
 
         s = self.q.slots[self.ti]
-        return combine_moments(n, mean, m2, vn[s], tb.slot[f"vmean:{self.i}"][s], tb.slot[f"vm2:{self.i}"][s])
+        got = combine_moments(n, mean, m2, vn[s], tb.slot[f"vmean:{self.i}"][s], tb.slot[f"vm2:{self.i}"][s])
+        # entities with nothing evicted keep their own moments: combining with none is exact in
+        # rationals, not in floats (an infinite squared mean times 0 is NaN)
+        none = vn[s] == 0
+        return tuple(np.where(none, own, both) for own, both in zip((n, mean, m2), got))
 
     def extend_with_evicted(self, lists: np.ndarray, k: int) -> None:
         """Complete each query's newest-first tuple of values (`lists`, shorter than k where the
