@@ -36,7 +36,7 @@ def signature(case: Case, m, overflowed: bool) -> str:
     if m.row < 0:
         return f"{m.engine}: {str(m.got).splitlines()[0][:110]}"
     how = "null vs value" if (m.got is None) != (m.expected is None) else "value"
-    tag = " [the oracle nulled an integer overflow]" if overflowed else ""
+    tag = " [an integer wrapped around]" if overflowed else ""
     return f"{m.engine}: {how} in {'/'.join(ops) or type(f.expr).__name__}{tag}"
 
 
@@ -68,9 +68,9 @@ def main() -> int:
         knobs = {"chunk_rows": data.draw(st.sampled_from([None, 1, 2, 3])),
                  "batches": data.draw(st.sampled_from([None, [1], [2, 3]])),
                  "materialize": data.draw(st.integers(0, 4)) == 0}
-        before = oracle.overflows
+        before = oracle.wraps
         got = answers(case, **knobs)
-        overflowed = oracle.overflows != before
+        overflowed = oracle.wraps != before
         found = mismatches(case, got)
         stats["compared values"] += len(case.spine) * len(case.outputs) * 4
         for kind in dict.fromkeys(signature(case, m, overflowed) for m in found):

@@ -7,11 +7,9 @@ everywhere and no comparison sees it.  This module shares no operator code with 
 operator, aggregation and widening rule is spelled out again here, slowly and exactly (sums and
 variances in rational arithmetic, then rounded once).
 
-Choices the documents leave open, made here explicitly (a difference from an engine on one of these
-is a question for the docs, not necessarily a bug): an integer result outside its type's range is
-null (as the reference interpreter does); comparisons and `in` widen both sides to their common type
-first (so int64 ids compare with floats after rounding to float64); `round` rounds the exact binary
-value half to even (Python's `round`); string order is code-point order.
+Integers wrap around modulo 2^64 (rule 11), casts null what falls outside their target (rule 15),
+floats compare in a total order with NaN above every number (rule 16), and sums, means and
+variances follow "Floating point" (exactly rounded, NaN and infinities as IEEE special values).
 """
 
 from __future__ import annotations
@@ -30,8 +28,8 @@ US_PER_DAY = 86_400 * US_PER_S
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
              "timestamp": (-(2**63), 2**63 - 1), "duration": (-(2**63), 2**63 - 1)}
 KLEENE = {"and", "or", "??", "if", "is_null"}  # the operators that see nulls (semantics rule 8)
-# how many integer results fell outside their type's range (and became null): an undocumented choice
-overflows = 0
+# how many integer results wrapped around (rule 11), for the fuzzer's report
+wraps = 0
 
 
 def f32(x: float) -> float:
@@ -41,8 +39,29 @@ def f32(x: float) -> float:
         return float(np.float32(x))
 
 
+def wrap64(v: int) -> int:
+    """v modulo 2^64 as a signed int64 (two's complement, rule 11)."""
+    w = (v + 2**63) % 2**64 - 2**63
+    if w != v:
+        global wraps
+        wraps += 1
+    return w
+
+
+def f32_of_int(v: int) -> float:
+    """The float32 nearest the integer v, ties to even (rule 15), rounded once."""
+    r = f32(float(v))
+    if not math.isfinite(r) or Fraction(r) == v:
+        return r
+    other = float(np.nextafter(np.float32(r), np.float32(math.copysign(math.inf, v - Fraction(r)))))
+    dr, do = abs(Fraction(r) - v), abs(Fraction(other) - v)
+    if dr != do:
+        return r if dr < do else other
+    return r if int(np.float32(r).view(np.int32)) % 2 == 0 else other
+
+
 def to_type(v: object, t: Type) -> object:
-    """A value stored as type t: floats rounded to the type, integers checked against its range."""
+    """A value stored as type t: floats rounded to the type, int64-like values wrapped (rule 11)."""
     if v is None:
         return None
     name = t.name
@@ -51,19 +70,19 @@ def to_type(v: object, t: Type) -> object:
     if name == "float64":
         return float(v)
     if name == "float32":
-        return f32(float(v))
+        return f32_of_int(v) if isinstance(v, int) and not isinstance(v, bool) else f32(float(v))
     if name in INT_RANGE:
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                return None
-            v = math.trunc(v)
-        lo, hi = INT_RANGE[name]
-        if lo <= v <= hi:
+        if name == "int32":
+            assert -(2**31) <= v < 2**31, "an int32 result out of range: integer arithmetic is int64 (rule 11)"
             return int(v)
-        global overflows
-        overflows += 1
-        return None
+        return wrap64(int(v))
     return v
+
+
+def in_range(v: int, t: Type) -> int | None:
+    """v when it fits integer type t, else null (a cast's rule 15)."""
+    lo, hi = INT_RANGE[t.name]
+    return int(v) if lo <= v <= hi else None
 
 
 def exact_float(exact: Fraction) -> float:
@@ -112,10 +131,19 @@ def _common(ta: Type, tb: Type) -> Type:
     return widen(ta.non_null(), tb.non_null())
 
 
+def _order_key(v):
+    """Floats in the total order of rule 16: NaN equals NaN and is above every number."""
+    if isinstance(v, float):
+        return (1, 0.0) if math.isnan(v) else (0, v)
+    return v
+
+
 def _compare(op: str, ta: Type, tb: Type, a, b):
     common = _common(ta, tb)
     if common is not None and common.is_numeric:
-        a, b = to_type(a, common), to_type(b, common)
+        if common.is_float and (ta.is_integer or tb.is_integer):
+            common = Type("float64")  # an integer meets a float as float64 (rule 16)
+        a, b = _order_key(to_type(a, common)), _order_key(to_type(b, common))
     return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
@@ -124,9 +152,13 @@ def _cast(out: Type, src: Type, a):
     if to == src.name:
         return to_type(a, out)
     if to in ("int32", "int64"):
-        return to_type(int(a) if isinstance(a, bool) else a, out)
+        if isinstance(a, float):
+            if not math.isfinite(a):
+                return None
+            a = math.trunc(a)  # toward zero
+        return in_range(int(a), out)
     if to in ("float32", "float64"):
-        return to_type(float(a), out)
+        return to_type(int(a) if isinstance(a, bool) else a, out)
     if to == "string":
         return ("true" if a else "false") if isinstance(a, bool) else str(a)
     if to == "bool":
@@ -145,21 +177,22 @@ def _round(out: Type, x, digits=0):
 def _floor_ceil(fn, out: Type, x):
     if out.is_integer or not math.isfinite(x):
         return x
-    return to_type(float(fn(x)), out)
+    r = float(fn(x))
+    return to_type(math.copysign(r, x) if r == 0 else r, out)  # keeps the sign of a zero (rule 19)
 
 
 def _log(x):
     x = float(x)
-    if not x > 0:
+    if x <= 0:  # "null for x <= 0": NaN is not, and stays NaN
         return None
-    return math.log(x)
+    return math.log(x) if x == x else x
 
 
 def _sqrt(x):
     x = float(x)
-    if not x >= 0:
+    if x < 0:
         return None
-    return math.sqrt(x)
+    return math.sqrt(x) if x == x else x
 
 
 def _exp(x):
@@ -170,8 +203,12 @@ def _exp(x):
 
 
 def _clip(out: Type, x, lo, hi):
+    """min(max(x, lo), hi), a tie taking the bound, NaN if any argument is NaN (rule 19)."""
     x, lo, hi = to_type(x, out), to_type(lo, out), to_type(hi, out)
-    return min(max(x, lo), hi)
+    if any(isinstance(v, float) and math.isnan(v) for v in (x, lo, hi)):
+        return math.nan
+    m = lo if x <= lo else x
+    return hi if m >= hi else m
 
 
 def _in(ta: Type, items_type: Type, a, items):
@@ -188,8 +225,13 @@ def scalar(e: ir.Apply, args: list) -> object:
         case "+" | "-" | "*":
             return _arith(op, out, *args)
         case "/":
-            a, b = float(args[0]), float(args[1])
-            return None if b == 0 else a / b
+            a, b = float(args[0]), float(args[1])  # rule 12: float64 operands, one IEEE division
+            if b == 0:
+                return None
+            try:
+                return a / b
+            except OverflowError:
+                return math.copysign(math.inf, a) * math.copysign(1.0, b)
         case "%":
             return _mod(out, *args)
         case "neg":
@@ -215,7 +257,7 @@ def scalar(e: ir.Apply, args: list) -> object:
         case "cast":
             return _cast(out, types[0], args[0])
         case "abs":
-            return to_type(abs(args[0]), out)
+            return to_type(abs(args[0]), out)  # abs(-2^63) wraps to -2^63 (rule 11)
         case "floor":
             return _floor_ceil(math.floor, out, args[0])
         case "ceil":
@@ -258,12 +300,20 @@ def scalar(e: ir.Apply, args: list) -> object:
 def aggregate(op: str, values: list, param: int | None, out: Type) -> object:
     """An aggregation over the values of the visible rows in (time, file position) order."""
     xs = [v for v in values if v is not None]  # semantics rule 3
+    floats = [x for x in xs if isinstance(x, float)]
+    if op in ("sum", "mean", "variance", "stddev", "min", "max") and any(math.isnan(x) for x in floats):
+        return math.nan  # an aggregation over a NaN is NaN
+    infinite = {x for x in floats if math.isinf(x)}
+    if infinite and op in ("sum", "mean"):
+        return math.nan if len(infinite) == 2 else infinite.pop()
+    if infinite and op in ("variance", "stddev"):
+        return math.nan if len(xs) >= 2 else None
     match op:
         case "count":
             return len(xs)
         case "sum":
             if out.is_integer:
-                return to_type(sum(xs), out)
+                return wrap64(sum(xs))  # wraps like int64 arithmetic
             return exact_float(sum((Fraction(x) for x in xs), Fraction(0)))
         case "mean":
             return exact_float(sum(Fraction(x) for x in xs) / len(xs)) if xs else None

@@ -9,7 +9,7 @@ coverage check of the differential suite.
 
 Plans: two entities, `user` (uid) and the composite `acct` (uid, region); an events source `ev`
 keyed by both (a row with a null region still counts for `user`) with a column of every scalar
-type; a snapshot `snap` keyed by both through renamed key columns (`owner`); a request with
+type; a snapshot `snap` keyed by both through renamed key columns (`holder`); a request with
 fields of several types; one group per entity; one service mixing both groups.
 
 Data is hostile on purpose: few keys (ids near +-2^62 and the int64 extremes among them) and few
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import random
 from collections import defaultdict
 
@@ -53,10 +54,12 @@ TIME_BASES = (0, 1_700_000_000_000_000, -3 * DAY + 17)  # 1970, 2023, and before
 
 I32 = (0, 1, -1, 7, 100_000, 2**31 - 1, -(2**31), 2**31 - 2)
 I64 = (0, 1, -1, 3, -3, 2**62, -(2**62), 2**62 + 1, 2**63 - 1, -(2**63), 10**15)
-# exact and binary arithmetic differ (0.1), variance cancels (1e6 + 0.5), huge next to tiny
+# exact and binary arithmetic differ (0.1), variance cancels (1e6 + 0.5), huge next to tiny, and the
+# IEEE special values, which are values like any other (docs/semantics.md, "Floating point")
 F64 = (0.0, -0.0, 0.1, 0.25, -1.5, 3.3, 0.35, 2.5, 1e6, 1e6 + 0.5, 123.456, 1e300, -1e300, 1e-300, 5e-324,
-       1e16, -7.0, 1.0)
-F32 = tuple(float(np.float32(v)) for v in (0.0, 0.5, -1.5, 3.3, 1e30, -1e30, 1e-30, 16777217.0, 3.4e38, 0.1))
+       1e16, -7.0, 1.0, math.nan, math.inf, -math.inf)
+F32 = tuple(float(np.float32(v)) for v in (0.0, 0.5, -1.5, 3.3, 1e30, -1e30, 1e-30, 16777217.0, 3.4e38, 0.1,
+                                           math.nan, math.inf))
 STRINGS = ("", "p", "q", "pq", "P", "é", "ß", "a b")
 DURATIONS = (0, 1, -1, 5, 3_600_000_000, 3 * DAY + 7, -DAY)
 UIDS = (1, 2, 3, 2**62, -(2**62), 2**62 + 1, 2**63 - 1, -(2**63))
@@ -143,10 +146,10 @@ def _sources() -> tuple[ir.Source, ir.Source]:
                    columns=(("uid", INT64.nullable()), ("region", STRING.nullable()), ("ts", TIMESTAMP.nullable()),
                             *((c, t.nullable()) for c, t in VALUE_COLUMNS.items()), ("f64n", FLOAT64)),
                    keys=ev_keys, entities=tuple(ENTITY_KEYS))
-    snap_keys = (ir.SourceKey(source="snap", columns=("owner",)),
-                 ir.SourceKey(source="snap", columns=("owner", "area")))
+    snap_keys = (ir.SourceKey(source="snap", columns=("holder",)),
+                 ir.SourceKey(source="snap", columns=("holder", "area")))
     snap = ir.Source(name="snap", kind="snapshot", path="snap.parquet", time="at",
-                     columns=(("owner", INT64.nullable()), ("area", STRING.nullable()), ("at", TIMESTAMP.nullable()),
+                     columns=(("holder", INT64.nullable()), ("area", STRING.nullable()), ("at", TIMESTAMP.nullable()),
                               *((f"v_{c}", t.nullable()) for c, t in VALUE_COLUMNS.items())),
                      keys=snap_keys, entities=tuple(ENTITY_KEYS))
     return ev, snap
@@ -315,7 +318,7 @@ class _Builder:
                     items = self.draw(st.lists(literal(t.item), min_size=1, max_size=3, unique=True))
                     args.append((ir.Const(value=tuple(items), type=t), t))
                 else:
-                    args.append((ir.Const(value=self.draw(st.integers(-1, 3)), type=INT64), INT64))
+                    args.append((ir.Const(value=self.draw(st.integers(0, 3)), type=INT64), INT64))
             else:
                 args.append(self.typed(t, depth - 1, entity, row))
         types = tuple(a[1] for a in args)
@@ -434,7 +437,7 @@ def tables(draw, base: int, max_rows: int = 24) -> dict[str, list[dict]]:
                     else draw(st.sampled_from([1e-300, 0.5, -0.25, 3.0]))
 
     def snap_row() -> dict:
-        row = {"owner": draw(nullable(uid, 0.1)), "area": draw(nullable(region, 0.15)),
+        row = {"holder": draw(nullable(uid, 0.1)), "area": draw(nullable(region, 0.15)),
                "at": draw(nullable(times, 0.05))}
         for c, t in VALUE_COLUMNS.items():
             row[f"v_{c}"] = draw(nullable(value_of(t, base), 0.15))

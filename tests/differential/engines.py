@@ -2,8 +2,9 @@
 the offline engine (Polars backfill), and the online store's two generated plans (the vectorised
 batch plan and the single-entity plan), compared by declared type.
 
-Comparison rules (docs/semantics.md): integers, strings, booleans and nulls exactly; floats within
-1e-9 relative error, NaN equal to NaN, infinities exactly; lists item by item.
+Comparison rules (docs/semantics.md): integers, strings, booleans, times and nulls exactly; float64
+within 1e-9 relative error and float32 within one float32 ulp, NaN equal to NaN, infinities
+exactly; lists item by item.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def agree(a: object, b: object, t: Type) -> bool:
             return math.isnan(a) and math.isnan(b)
         if math.isinf(a) or math.isinf(b):
             return a == b
-        return abs(a - b) <= RTOL * max(abs(a), abs(b))
+        rtol = 2**-23 if t.name == "float32" else RTOL  # float32: one ulp, as the parity check allows
+        return abs(a - b) <= rtol * max(abs(a), abs(b))
     if t.name == "bool":
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if t.is_integer or t.name in ("timestamp", "duration"):

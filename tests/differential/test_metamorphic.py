@@ -55,7 +55,7 @@ def test_rows_of_other_entities_change_nothing(case: Case, data) -> None:
     tables = {}
     for name, rows in case.tables.items():
         rows = list(rows)
-        key = "uid" if name == "ev" else "owner"
+        key = "uid" if name == "ev" else "holder"
         for _ in range(data.draw(st.integers(1, 6))):
             template = dict(data.draw(st.sampled_from(rows))) if rows else None
             if template is None:
