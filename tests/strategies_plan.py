@@ -168,6 +168,7 @@ class Case:
     tables: dict[str, list[dict]]
     spine: list[dict]
     spine_columns: tuple = SPINE_COLUMNS
+    base: int = 0  # the time the data's timestamps are drawn near
     service: str = "svc"
     version: int = VERSION
 
@@ -483,4 +484,4 @@ def cases(draw, max_features: int = 6, max_rows: int = 24, focus: str | None = N
     """A random plan with hostile data and a spine (see `plans` for `focus`)."""
     plan, base = draw(plans(max_features, focus))
     data = draw(tables(base, max_rows))
-    return Case(plan=plan, tables=data, spine=draw(spine_rows(plan, data, base)))
+    return Case(plan=plan, tables=data, spine=draw(spine_rows(plan, data, base)), base=base)
