@@ -301,13 +301,15 @@ def aggregate(op: str, values: list, param: int | None, out: Type) -> object:
     """An aggregation over the values of the visible rows in (time, file position) order."""
     xs = [v for v in values if v is not None]  # semantics rule 3
     floats = [x for x in xs if isinstance(x, float)]
+    if op in ("variance", "stddev") and len(xs) < 2:
+        return None  # rule 4: they need two values, whatever the values are
     if op in ("sum", "mean", "variance", "stddev", "min", "max") and any(math.isnan(x) for x in floats):
         return math.nan  # an aggregation over a NaN is NaN
     infinite = {x for x in floats if math.isinf(x)}
     if infinite and op in ("sum", "mean"):
         return math.nan if len(infinite) == 2 else infinite.pop()
     if infinite and op in ("variance", "stddev"):
-        return math.nan if len(xs) >= 2 else None
+        return math.nan
     match op:
         case "count":
             return len(xs)
