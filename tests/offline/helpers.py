@@ -42,5 +42,5 @@ def same(a: object, b: object, rtol: float = 1e-9) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
-        return abs(a - b) <= rtol * max(abs(a), abs(b))
+        return a == b or abs(a - b) <= rtol * max(abs(a), abs(b))  # a == b: equal infinities
     return a == b
