@@ -164,14 +164,19 @@ def _np_mod(out: Type, a, b):
     if out.is_float:  # the same three IEEE steps as Polars, so both engines agree to the bit
         safe = np.where(nonzero, b, 1)
         with np.errstate(invalid="ignore", over="ignore"):  # inf % x is NaN, as in Polars: no warning
-            return a - safe * np.floor(a / safe), nonzero
+            q = a / safe
+            # a quotient past the float range leaves no remainder to speak of: NaN, not a - b * inf
+            return np.where(np.isfinite(q), a - safe * np.floor(q), np.nan).astype(a.dtype, copy=False), nonzero
     return np.mod(a, b, out=np.zeros_like(a), where=nonzero), nonzero
 
 
 def _pl_mod(out: Type, a, b):
     dt = polars_dtype(out)
-    b = b.cast(dt)
-    return pl().when(b != 0).then(a.cast(dt) % b)
+    a, b = a.cast(dt), b.cast(dt)
+    if not out.is_float:
+        return pl().when(b != 0).then(a % b)
+    nan = pl().lit(float("nan"), dtype=dt)
+    return pl().when(b != 0).then(pl().when((a / b).is_finite()).then(a % b).otherwise(nan))
 
 
 def _ref_mod(out: Type, a, b):
@@ -184,12 +189,14 @@ def _ref_mod(out: Type, a, b):
     dt = np.float32 if out.name == "float32" else np.float64
     a, b = dt(in_precision(out, a)), dt(in_precision(out, b))
     with np.errstate(over="ignore", invalid="ignore"):
-        return float(a - b * np.floor(a / b))
+        q = a / b
+        return float(a - b * np.floor(q)) if np.isfinite(q) else math.nan
 
 
 register(ScalarOp(
     name="%", arity=(2, 2), infer=_infer_mod, reference=_ref_mod, polars=_pl_mod, numpy=_np_mod,
-    doc="floor modulo (sign of the divisor), for floats a - b * floor(a / b); null when b is 0",
+    doc="floor modulo (sign of the divisor), for floats a - b * floor(a / b) (NaN if a / b is not finite); "
+        "null when b is 0",
 ))
 
 
