@@ -155,7 +155,10 @@ def _parse_recovering(source: SourceFile) -> tuple[lark.Tree | None, list[Diagno
             if not repeated:
                 diags.append(_diagnose(e, source, pos))
             region = (None if repeated else _item_region(text, e, pos)) or _decl_region(text, e, pos)
-            if len(diags) >= MAX_ERRORS or region is None or region[1] < pos or (repeated and region[1] <= pos):
+            # a region ending before the error only helps when it ends at a declaration keyword
+            # the parser took for a name (`_new_declaration`): the next parse starts there
+            behind = region is not None and region[1] < pos and _new_declaration(e)[0] is None
+            if len(diags) >= MAX_ERRORS or region is None or behind or (repeated and region[1] <= pos):
                 break
             last = max(pos, last)
             start, end = region
@@ -199,6 +202,9 @@ def _decl_region(text: str, e: UnexpectedInput, pos: int) -> tuple[int, int] | N
     if _is_eof(e):
         return None
     start = _decl_start(e, pos)
+    keyword, _ = _new_declaration(e)
+    if keyword is not None and start < keyword.start_pos:
+        return start, keyword.start_pos  # an unclosed body: the declaration at the error is whole, keep it
     toks = _tokens(text, start)
     for i, (tok, at, depth, _first) in enumerate(toks):
         if at <= pos or tok not in DECL_KEYWORDS:
@@ -380,6 +386,13 @@ def _diagnose(e: UnexpectedInput, source: SourceFile, pos: int) -> Diagnostic:
         return Diagnostic(code="E0004", message=f"unexpected end of file; expected {_expected(accepts, context)}",
                           span=source.span(end, end), label="the file ends here", notes=notes)
     span, found = source.span(token.start_pos, token.end_pos), _found(token)
+    keyword, brace = _new_declaration(e)
+    if keyword is not None:
+        return Diagnostic(code="E0001", message=f"unexpected `{keyword.value}`: the declaration above is not closed",
+                          span=source.span(keyword.start_pos, keyword.end_pos), label="a new declaration starts here",
+                          notes=(Label(span=source.span(brace.start_pos, brace.end_pos),
+                                       message="this `{` is not closed"),),
+                          help="add the missing `}` before it")
     if accepts == {"VERSION"}:
         return Diagnostic(code="E0018", message=f"expected a version like `v1`, found {found}", span=span,
                           help="versions are written `v1`, `v2`, ...")
@@ -407,6 +420,23 @@ def _diagnose(e: UnexpectedInput, source: SourceFile, pos: int) -> Diagnostic:
                           span=span, help="a feature is written `name: type = expression`")
     return Diagnostic(code="E0001", message=f"unexpected {found}; expected {_expected(accepts, context)}",
                       span=span)
+
+
+def _new_declaration(e: UnexpectedInput) -> tuple[lark.Token | None, lark.Token | None]:
+    """The declaration keyword at the left margin that the parser met inside a still-open body
+    (the error token, or the one before it, which the contextual lexer took for a name), and the
+    unclosed `{`; (None, None) when the error is something else."""
+    if not isinstance(e, UnexpectedToken) or _is_eof(e):
+        return None, None
+    stack = _value_stack(e)
+    opened = [v for v in stack if isinstance(v, lark.Token) and v.type == "LBRACE"]
+    if not opened:
+        return None, None
+    for tok in (e.token, stack[-1] if stack else None):
+        if isinstance(tok, lark.Token) and tok.value in DECL_KEYWORDS and tok.column == 1 \
+                and tok.start_pos is not None and tok.start_pos > opened[-1].start_pos:
+            return tok, opened[-1]
+    return None, None
 
 
 def _shape_help(context: str) -> str:

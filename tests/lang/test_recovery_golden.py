@@ -23,6 +23,7 @@ EXPECTED = {
     "recover_feature": ["E0001", "E0203", "E0204"],
     "recover_declaration": ["E0018", "E0205"],
     "recover_import": ["E0007", "E0204"],
+    "recover_unclosed": ["E0001", "E0204"],
 }
 
 
