@@ -62,7 +62,11 @@ def compile_project(path: str | Path, *, lock: str = "check") -> Compilation:
             return Compilation(plan, tuple(diags.items), sources)
         new, notes = check_lock(plan, locked, diags, add_new=lock == "update")
         if not diags.errors and (new != locked.get("groups") or not lock_path.exists()):
-            write_lock(lock_path, new)
+            try:
+                write_lock(lock_path, new)
+            except OSError as err:
+                diags.error("E0110", f"cannot write `{lock_path}`: {err.strerror or err}",
+                            help="the lock file records released versions; make its directory writable")
     return Compilation(plan, tuple(diags.items), sources, tuple(notes))
 
 

@@ -86,3 +86,11 @@ def test_a_malformed_lock_file_is_a_located_error_and_is_left_alone(write_projec
             assert diag.span.file.endswith("astra.lock") and diag.span.line == line
             render_all(result.diagnostics, result.sources)
             assert (d / "astra.lock").read_text() == text  # never overwritten
+
+
+def test_a_lock_file_that_cannot_be_written_is_an_error_not_an_exception(write_project, base) -> None:
+    d = write_project(base)
+    (d / "astra.lock.tmp").mkdir()  # where the lock is written before it atomically replaces the old one
+    result = compile_project(d, lock="update")
+    assert [x.code for x in result.diagnostics] == ["E0110"] and "cannot write" in result.diagnostics[0].message
+    assert not result.ok and not (d / "astra.lock").exists()
