@@ -116,8 +116,10 @@ class RunPrefix:
     """
 
     def __init__(self, x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None = None):
-        self.p, self.e = compensated_runs(x, starts, lo_terms)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: `bound` sends those windows back
+            self.p, self.e = compensated_runs(x, starts, lo_terms)
         self._abs_e: np.ndarray | None = None  # prefix sums of |e| (`bound`), made on first use
+        self._most: float | None = None  # a bound of every window's `bound` (`below`)
 
     def window(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """sum(x[lo:hi]) as a double-double pair (hi + lo), 0 for an empty window; `run` is
@@ -146,7 +148,25 @@ class RunPrefix:
         edges = np.abs(self.e[top])
         edges += np.abs(self.e[bottom])
         edges *= 2 * _U
-        return inside + edges
+        inside += edges
+        inside[hi == lo] = 0.0  # an empty window's sum is exactly 0 (p[top] - p[top])
+        return inside
+
+    def below(self, sums: np.ndarray, lo: np.ndarray, hi: np.ndarray, tolerance: float) -> bool:
+        """Whether every window's `bound` is at most `tolerance` times its finite sum, by one
+        bound over all of them (every window's is at most 3u sum|e| + 4u max|e|, up to the
+        prefix's own rounding): then no window needs its own bound, the usual case."""
+        if not self.p.size:
+            return True
+        if self._most is None:
+            ae = np.abs(self.e)
+            self._most = 3 * _U * float(ae.sum()) * (1 + ae.size * _U) + 4 * _U * float(ae.max())
+        nonempty = hi > lo
+        if not nonempty.any():
+            return True
+        a = np.abs(sums[nonempty])
+        with np.errstate(invalid="ignore"):
+            return bool(np.isfinite(self._most) and np.isfinite(a).all() and self._most <= tolerance * a.min())
 
     def sums(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> np.ndarray:
         """sum(x[lo:hi]) as one float, 0 for an empty window."""

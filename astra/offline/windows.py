@@ -435,7 +435,11 @@ class Window:
                               lambda: ranges.RunPrefix(x.astype(np.float64, copy=False), self.index.run_starts()))
         runs = self.index.query_runs()
         out = p.sums(self.lo, self.hi, runs)
-        for j in np.flatnonzero(exact.suspect(out, p.bound(self.lo, self.hi, runs))).tolist():
+        if p.below(out, self.lo, self.hi, exact.TOLERANCE):  # one check for the whole chunk
+            return out
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = exact.suspect(out, p.bound(self.lo, self.hi, runs))
+        for j in np.flatnonzero(bad).tolist():
             out[j] = exact.exact_sum(self.values(column, j))  # rare: see `astra.ops.exact`
         return out
 
@@ -479,6 +483,10 @@ class Window:
             if raw.dtype.kind in "iu" and x.size and np.abs(x).max() >= 2.0 ** 53:  # not exact as floats
                 big = ranges.prefix(np.abs(x) >= 2.0 ** 53, np.int64)
             return ranges.RunPrefix(x, starts), ranges.RunPrefix(sq_hi, starts, sq_lo), big
+        with np.errstate(invalid="ignore", over="ignore"):  # huge or infinite values: sent back below
+            return self._variance(column, make)
+
+    def _variance(self, column: str, make) -> tuple[np.ndarray, np.ndarray]:
         p1, p2, big = self.index.cached(("dd", column), make)
         n = self.count(column)
         runs = self.index.query_runs()
@@ -489,11 +497,10 @@ class Window:
         qh, ql = ranges.dd_div_scalar(qh, ql, nf)
         dh, dl = ranges.two_sum(s2h, -qh)
         m2 = dh + (dl + (s2l - ql))
-        with np.errstate(invalid="ignore", over="ignore"):
-            e1 = p1.bound(self.lo, self.hi, runs)
-            bound = p2.bound(self.lo, self.hi, runs, steps=3) + (2 * np.abs(s1h) + e1) * e1 / nf
-            bound += (np.abs(s2h) + np.abs(qh)) * 2.0 ** -100
-            bad = exact.suspect(m2, bound) & (n >= 2)
+        e1 = p1.bound(self.lo, self.hi, runs)
+        bound = p2.bound(self.lo, self.hi, runs, steps=3) + (2 * np.abs(s1h) + e1) * e1 / nf
+        bound += (np.abs(s2h) + np.abs(qh)) * 2.0 ** -100
+        bad = exact.suspect(m2, bound) & (n >= 2)
         if big is not None:
             bad |= big[self.hi] > big[self.lo]
         var = m2 / np.maximum(n - 1, 1)

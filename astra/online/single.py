@@ -116,13 +116,13 @@ class Single:
         if j >= 0:  # double-double: high and low parts subtracted apart (Query.spans)
             ha, la, ea = (float(H[p + a]), float(L[p + a]), float(E[p + a])) if a else (0.0, 0.0, 0.0)
             out = (hb - ha) + (lb - la)
-            bound = window_bound(eb, ea, lb, la, serr)
+            bound = window_bound(eb, ea, lb, la, serr) if b > a else 0.0  # empty: exactly 0
             base = []
         else:
             bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
             t = hb + bh
             out = t + ((lb + bl) + two_sum_err(hb, bh, t))
-            bound = lifetime_bound(eb, lb, serr, bl, float(tb.slot[f"bserr:{i}"][s]))
+            bound = lifetime_bound(eb, lb, serr, bl, float(tb.slot[f"bserr:{i}"][s])) if b or bh or bl else 0.0
             base = [bh, bl]
         if not (bound <= TOLERANCE * abs(out) and math.isfinite(out)):  # as `suspect`, in scalars
             return exact_sum([*base, *self.values(ti, i, j)])

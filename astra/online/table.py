@@ -353,6 +353,10 @@ class Table(Appending):
     def _derive(self, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray) -> None:
         """Recompute the structures of segments (start st, length n) from relative position p on
         (block structures from pb on), given correct values before p."""
+        with np.errstate(invalid="ignore", over="ignore"):  # infinite sums: queries sum those rows again
+            self._derive_all(st, n, p, pb)
+
+    def _derive_all(self, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray) -> None:
         P = self.pos
         m = len(st)
         span = n - p
@@ -568,6 +572,10 @@ class Table(Appending):
         folding what lifetime aggregations need into each slot's running state."""
         if self.evict_window is None or (self.cutoff is not None and cutoff <= self.cutoff):
             return
+        with np.errstate(invalid="ignore", over="ignore"):  # infinite sums: see `_derive`
+            self._evict(cutoff)
+
+    def _evict(self, cutoff: int) -> None:
         self.cutoff = cutoff
         P, S, m = self.pos, self.slot, self.n_slots
         st, ln = S["start"][:m], S["len"][:m]

@@ -100,7 +100,8 @@ class Query:
             elif key.startswith("sum:"):  # double-double: high and low parts subtracted apart
                 i = key[4:]
                 hi, lo = self.prefix(ti, f"shi:{i}"), self.prefix(ti, f"slo:{i}")
-                got = (hi[0] - hi) + (lo[0] - lo)
+                with np.errstate(invalid="ignore"):  # inf - inf: such windows are summed again
+                    got = (hi[0] - hi) + (lo[0] - lo)
             else:
                 m = self.prefix(ti, key)
                 got = (m[0] - m).astype(np.int64, copy=False)
@@ -162,14 +163,18 @@ class WindowView:
         serr = self.table.slot[f"serr:{i}"][q.slots[ti]]
         if not self.lifetime:
             out = q.spans(ti, f"sum:{i}")[self.j]
-            bound = window_bound(sea[0], sea[self.j], lo[0], lo[self.j], serr)
+            with np.errstate(invalid="ignore", over="ignore"):
+                bound = window_bound(sea[0], sea[self.j], lo[0], lo[self.j], serr)
+            bound[self.b == self.a] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
             base = ()
         else:
             m = q.prefix(ti, f"shi:{i}")
             bh, bl = self._base("shi"), self._base("slo")
             s = m[0] + bh
-            out = s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
-            bound = lifetime_bound(sea[0], lo[0], serr, bl, self._base("serr"))
+            with np.errstate(invalid="ignore", over="ignore"):
+                out = s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
+                bound = lifetime_bound(sea[0], lo[0], serr, bl, self._base("serr"))
+            bound[(self.b == 0) & (bh == 0) & (bl == 0)] = 0.0  # nothing retained or evicted
             base = (bh, bl)
         bad = np.flatnonzero(suspect(out, bound))
         if len(bad):
