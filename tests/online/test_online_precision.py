@@ -70,3 +70,23 @@ def test_windows_are_exact_whatever_came_before(case):
 
 
 PLAN = plan()
+
+
+def test_ordinary_amounts_never_take_the_exact_path(monkeypatch):
+    """Positive amounts of similar size, windows empty or not: every answer comes from the
+    prefix structures (the exact fallback is for hostile windows only)."""
+    import astra.online.single as single
+    import astra.online.view as view
+
+    def refuse(xs):
+        raise AssertionError(f"exact fallback taken for {xs!r}")
+
+    monkeypatch.setattr(view, "exact_sum", refuse)
+    monkeypatch.setattr(single, "exact_sum", refuse)
+    rng = random.Random(3)
+    p = compile_features("amount: float64", """
+    s: float64 = sum(ev.amount, 1h)
+    life: float64 = sum(ev.amount)""")
+    events = [dict(id=rng.randint(1, 5), ts=T + rng.randint(0, 5 * H), amount=rng.uniform(1, 500)) for _ in range(300)]
+    spine = [dict(id=rng.randint(1, 7), ts=T + rng.randint(0, 7 * H)) for _ in range(40)]
+    run_online(p, events, spine, batches=(None, 1))
