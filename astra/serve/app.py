@@ -38,7 +38,8 @@ class _Disconnected(Exception):
 
 # An over-limit body is read and dropped up to this many bytes before the 413 is sent: a client
 # that writes its whole body before reading (most do) would otherwise see the connection reset
-# under its write and never read the answer.  Past it the server answers at once.
+# under its write and never read the answer.  Past it the server answers at once, and so it does
+# to a client that sent `Expect: 100-continue` (reading would make the server invite the body).
 DRAIN_MAX = 64 * 2**20
 
 
@@ -114,7 +115,7 @@ class App:
 
     async def asgi_http(self, scope, receive, send):
         rid = auth = None
-        clen = -1
+        clen, waits = -1, False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 rid = value
@@ -122,10 +123,12 @@ class App:
                 clen = int(value) if value.isdigit() else -1
             elif name == b"authorization":
                 auth = value
+            elif name == b"expect":
+                waits = value.lower() == b"100-continue"
 
         async def read(limit: int) -> bytes:
             chunks, size = [], 0
-            if clen <= DRAIN_MAX:  # past DRAIN_MAX, answer without reading
+            if clen <= DRAIN_MAX and not (waits and clen > limit):  # else answer without reading
                 while True:
                     msg = await receive()
                     if msg["type"] == "http.disconnect":
@@ -164,6 +167,7 @@ class App:
         rid, clen, auth = h.get("x-request-id"), h.get("content-length"), h.get("authorization")
 
         declared = int(clen) if clen is not None and clen.isdigit() else -1
+        waits = (h.get("expect") or "").lower() == "100-continue"
 
         async def read(limit: int) -> bytes:
             chunks, size = [], 0
@@ -172,7 +176,8 @@ class App:
                     body = await proto()
                     size = len(body)
                     chunks.append(body)
-                elif declared <= DRAIN_MAX:  # streamed, or over the limit and read only to be dropped
+                elif declared <= DRAIN_MAX and not (waits and declared > limit):
+                    # streamed, or over the limit and read only to be dropped
                     async for b in proto:
                         size += len(b)
                         if size <= limit:

@@ -174,6 +174,18 @@ def test_body_over_the_limit_is_answered_413(small_body_server):
     assert status == 200 and body["results"]
 
 
+def test_body_over_the_limit_is_refused_before_100_continue(small_body_server):
+    """A client that waits for `100 Continue` before sending a body over the limit gets the 413 at once."""
+    head = (b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10000000\r\nExpect: 100-continue\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", small_body_server.port), timeout=15) as sock:
+        sock.sendall(head)
+        got = b""
+        while b"\r\n\r\n" not in got and (chunk := sock.recv(65536)):
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 413"), got[:100]
+
+
 def test_content_length_with_transfer_encoding_is_answered_then_closed(small_body_server):
     """RFC 9112 §6.1: the server may reject such a request or process it (Transfer-Encoding wins), and
     must close the connection after it: granian answers, uvicorn refuses with a 400."""
