@@ -19,15 +19,6 @@ def two_sum_err(a, b, s):
     return (a - (s - bb)) + (b - bb)
 
 
-def comp_cumsum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Double-double running sums of x; np.cumsum adds sequentially."""
-    c = np.cumsum(x)
-    prev = np.empty_like(c)
-    if len(c):
-        prev[0], prev[1:] = 0.0, c[:-1]
-    return c, np.cumsum(two_sum_err(prev, x, c))
-
-
 def ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """The concatenation of arange(s, s + n) for each (s, n), vectorised."""
     lens = np.asarray(lens, np.int64)

@@ -35,6 +35,13 @@ FOLD_TOLERANCE = 1e-13  # an evicted base less accurate than this (relative) is 
 def run_sums(x: np.ndarray, gstart: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the running sum of its group's x up to it and the running sum of that sum's
     exact rounding errors; each group (contiguous, starting at `gstart`) summed on its own."""
+    if len(gstart) == 1:  # one group (a push of one entity's rows): the same sums, directly
+        p = np.cumsum(x)
+        e = np.empty_like(p)
+        if len(p):
+            e[0] = 0.0  # the first step adds to 0: exact
+            e[1:] = two_sum_err(p[:-1], x[1:], p[1:])
+        return p, np.cumsum(e)
     p, e = compensated_runs(x, gstart)
     at = np.arange(len(x)) + g + 1  # `compensated_runs` puts a 0 before each run
     return p[at], e[at]
