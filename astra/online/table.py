@@ -89,7 +89,7 @@ class Table(Appending):
         self._decoded: dict[str, np.ndarray] = {}
         self.evict_window = evict_window  # longest window; None: never evict (lifetime state not mergeable)
         self.keep_last = keep_last  # as-of lookups need the last row before the cutoff
-        self.magnitude: dict[str, int] = {}  # integer column -> an upper bound of |value| (`magnitude`)
+        self.magnitude: dict[str, int] = {}  # integer column -> an upper bound of |value| (`largest`)
         self.keys: dict[object, int] = {}
         self.n_slots, self.used, self.holes = 1, 0, 0
         self.cutoff: int | None = None  # rows with time < cutoff have been evicted
@@ -252,7 +252,18 @@ class Table(Appending):
         self._rebuild_blocks()
 
     def sync_widths(self) -> None:
-        """After loading arrays: columns saved at full width are no longer narrow."""
+        """After loading arrays: columns saved at full width are no longer narrow, and derived
+        per-position arrays the saving version did not keep (e.g. `sea`) are derived again."""
+        cap = len(self.pos["time"])
+        stale = [k for k, a in self.pos.items() if len(a) != cap]
+        for k in stale:
+            self.pos[k] = np.zeros(cap, self.pos[k].dtype)
+        if stale:
+            S = self.slot
+            st, ln = S["start"][1:self.n_slots].astype(np.int64), S["len"][1:self.n_slots].astype(np.int64)
+            live = ln > 0
+            zero = np.zeros(int(live.sum()), np.int64)
+            self._derive(st[live], ln[live], zero, zero)
         for c in list(self.narrow):
             if self.pos[f"v:{c}"].dtype == np.int64:
                 self._widen(c)
