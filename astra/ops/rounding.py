@@ -48,15 +48,25 @@ def round_half_even(x: np.ndarray, digits: int) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         a = np.where(small, a, 0.0)
         y = a * scale
-        error = _product_error(a, scale, y)  # a * scale == y + error exactly
-        low = np.floor(y)
-        # the sign of the exact (a * scale - (low + 0.5)): y - half is exact wherever the two are
-        # close (Sterbenz), and where they are not, |y - half| dwarfs |error|
-        above = (y - (low + 0.5)) + error
-        odd = np.fmod(low, 2.0) == 1.0
-        k = low + ((above > 0) | ((above == 0) & odd))
+        k = np.rint(y)  # half to even on the rounded product: right unless y lies near a tie
+        # the product's rounding error is at most ulp(y) / 2 <= y * 2**-53, so only rows this
+        # close to a .5 can round the other way; settle them exactly
+        near = np.flatnonzero(np.abs((y - np.floor(y)) - 0.5) <= y * 2.0**-50)
+        if len(near):
+            k[near] = _settle(a[near], scale, y[near])
         out = np.where(small, np.copysign(k / scale, x), x)
     return _python_round(out, digits, small & (y >= _BIG), x)
+
+
+def _settle(a: np.ndarray, scale: float, y: np.ndarray) -> np.ndarray:
+    """round(a * scale) half to even from the exact product, for `y = fl(a * scale) < 2**52`."""
+    error = _product_error(a, scale, y)  # a * scale == y + error exactly
+    low = np.floor(y)
+    # the sign of the exact (a * scale - (low + 0.5)): y - half is exact wherever the two are
+    # close (Sterbenz), and where they are not, |y - half| dwarfs |error|
+    above = (y - (low + 0.5)) + error
+    odd = np.fmod(low, 2.0) == 1.0
+    return low + ((above > 0) | ((above == 0) & odd))
 
 
 def _python_round(out: np.ndarray, digits: int, rows: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
