@@ -5,8 +5,9 @@ even on exact ties.  Scaling by `10**n` and rounding the product (numpy's and Po
 wrong near ties: 0.35 is stored as 0.34999999999999997779..., so it rounds to 0.3, but
 `0.35 * 10` is exactly 3.5 in floating point and rounds to 4.
 
-The fast path scales, then settles each row's direction with the product's exact rounding
-error (Dekker's error-free product), so no row needs Python.  Only rows whose scaled value
+The fast path scales and rounds the product half to even; the rows whose product lies within
+its rounding error of a tie are then settled with that exact error (Dekker's error-free
+product), so no row needs Python.  Only rows whose scaled value
 reaches 2**52 (a huge `x * 10**n` that is not an integer already) and `n > 22` (where `10**n`
 is not a double) fall back to Python's `round`, one row at a time.
 """
