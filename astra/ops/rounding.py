@@ -7,9 +7,9 @@ wrong near ties: 0.35 is stored as 0.34999999999999997779..., so it rounds to 0.
 
 The fast path scales and rounds the product half to even; the rows whose product lies within
 its rounding error of a tie are then settled with that exact error (Dekker's error-free
-product), so no row needs Python.  Only rows whose scaled value
-reaches 2**52 (a huge `x * 10**n` that is not an integer already) and `n > 22` (where `10**n`
-is not a double) fall back to Python's `round`, one row at a time.
+product), so no row needs Python.  Only rows whose scaled value reaches 2**52 (a huge
+`x * 10**n` that is not an integer already) and `n > 22` (where `10**n` is not a double) fall
+back to Python's `round`, one row at a time.
 """
 
 from __future__ import annotations
