@@ -24,6 +24,7 @@ FEATURES = """
     v10: float64? = variance(ev.x, 10s)
     d10: float64? = stddev(ev.x, 10s)
     life: float64 = sum(ev.x)
+    vl: float64? = variance(ev.x)
     f10: float64 = sum(ev.f, 10s)
     fm: float64? = mean(ev.f)"""
 
@@ -67,9 +68,16 @@ def _float(q: Fraction) -> float:
         return math.inf if q > 0 else -math.inf
 
 
+def _variance(xs: list[Fraction]) -> float | None:
+    if len(xs) < 2:
+        return None
+    mean = sum(xs, Fraction(0)) / len(xs)
+    return _float(sum(((x - mean) ** 2 for x in xs), Fraction(0)) / (len(xs) - 1))
+
+
 def expected(events: list[dict], spine: list[dict]) -> dict[str, list]:
     """The exact answers, per feature, per query."""
-    out: dict[str, list] = {k: [] for k in ("s10", "m10", "v10", "d10", "life", "f10", "fm")}
+    out: dict[str, list] = {k: [] for k in ("s10", "m10", "v10", "d10", "life", "vl", "f10", "fm")}
     for q in spine:
         rows = [r for r in events if r["id"] == q["id"] and r["ts"] < q["ts"]]
         win = [r for r in rows if r["ts"] >= q["ts"] - WINDOW]
@@ -86,6 +94,8 @@ def expected(events: list[dict], spine: list[dict]) -> dict[str, list]:
         else:
             out["v10"].append(None)
             out["d10"].append(None)
+        every = [Fraction(r["x"]) for r in rows if r["x"] is not None]
+        out["vl"].append(_variance(every))
         out["life"].append(_float(sum((Fraction(r["x"]) for r in rows if r["x"] is not None), Fraction(0))))
         out["f10"].append(_float(sum(fs, Fraction(0))))
         out["fm"].append(_float(sum(fl, Fraction(0)) / len(fl)) if fl else None)

@@ -144,9 +144,10 @@ class Table(Appending):
             for kind in ("min", "max"):  # the extreme of the included evicted values (numbers, times, strings)
                 if kind in inp.needs and (inp.numeric or inp.column in self.strings):
                     d[f"ex:{kind}:{i}"], d[f"exm:{kind}:{i}"] = self.columns[inp.column], np.dtype(bool)
-            if "moments" in inp.needs:  # count, mean and M2 of the included evicted values
-                d[f"vn:{i}"], d[f"vmean:{i}"], d[f"vm2:{i}"] = (np.dtype(np.int64), np.dtype(np.float64),
-                                                                np.dtype(np.float64))
+            if "moments" in inp.needs:  # the included evicted values' count, and sums of x - c and
+                # (x - c)^2 about c, the slot's first evicted value: equal values give exactly 0
+                d[f"vn:{i}"] = np.dtype(np.int64)
+                d[f"vc:{i}"] = d[f"vs1:{i}"] = d[f"vs2:{i}"] = np.dtype(np.float64)
             if inp.last_k and inp.column is not None:  # the newest included evicted values, newest first
                 d[f"lkn:{i}"] = np.dtype(np.int32)
                 for r in range(inp.last_k):
@@ -550,14 +551,20 @@ class Table(Appending):
         return order, rank
 
     def _fold_moments(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
-        """Fold the included evicted values into each slot's (count, mean, M2)."""
-        from astra.online.grouped import combine_moments, group_moments
-
+        """Fold the included evicted values into each slot's count and shifted sums (see
+        `_slot_dtypes`; a slot's shift is its first evicted value, so no cancellation can be
+        larger than the values' own spread)."""
         S = self.slot
         seg = np.repeat(np.arange(len(sel)), kk)[inc]
-        n, mean, m2 = group_moments(seg, self.pos[f"v:{self.inputs[i].column}"][gone[inc]], len(sel))
-        got = combine_moments(S[f"vn:{i}"][sel], S[f"vmean:{i}"][sel], S[f"vm2:{i}"][sel], n, mean, m2)
-        S[f"vn:{i}"][sel], S[f"vmean:{i}"][sel], S[f"vm2:{i}"][sel] = got
+        x = self.pos[f"v:{self.inputs[i].column}"][gone[inc]].astype(np.float64)
+        c = np.bincount(seg, minlength=len(sel))
+        vn, shift = S[f"vn:{i}"][sel], S[f"vc:{i}"][sel]
+        first = (vn == 0) & (c > 0)
+        shift[first] = x[(np.cumsum(c) - c)[first]]
+        d = x - shift[seg]
+        S[f"vs1:{i}"][sel] += np.bincount(seg, weights=d, minlength=len(sel))
+        S[f"vs2:{i}"][sel] += np.bincount(seg, weights=d * d, minlength=len(sel))
+        S[f"vn:{i}"][sel], S[f"vc:{i}"][sel] = vn + c, shift
 
     def _fold_newest(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
         """Keep the `last_k` newest included values of each slot's evicted rows: the ones evicted

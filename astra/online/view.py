@@ -382,20 +382,24 @@ class WindowView:
         st, ln = self.q.start[self.ti], self.q.length[self.ti]
         return self.b - count_before(end, st, ln, self.q.t)  # excluded rows' ends are their times
 
-    def with_evicted_moments(self, n: np.ndarray, mean: np.ndarray, m2: np.ndarray):
-        """(count, mean, M2) of the retained values combined with those of the evicted ones."""
+    def with_evicted_moments(self, qid: np.ndarray, vals: np.ndarray, n: np.ndarray, m2: np.ndarray):
+        """(count, M2) of each query's gathered values (by query: `qid`, `vals`, their own count
+        and M2) together with its entity's evicted values, from sums about the slot's shift
+        (`Table._fold_moments`); queries with nothing evicted keep their own."""
         tb = self.table
         vn = tb.slot.get(f"vn:{self.i}")
         if vn is None:
-            return n, mean, m2
-        from astra.online.grouped import combine_moments
-
+            return n, m2
         s = self.q.slots[self.ti]
-        got = combine_moments(n, mean, m2, vn[s], tb.slot[f"vmean:{self.i}"][s], tb.slot[f"vm2:{self.i}"][s])
-        # entities with nothing evicted keep their own moments: combining with none is exact in
-        # rationals, not in floats (an infinite squared mean times 0 is NaN)
-        none = vn[s] == 0
-        return tuple(np.where(none, own, both) for own, both in zip((n, mean, m2), got))
+        gone = vn[s]
+        d = vals.astype(np.float64) - tb.slot[f"vc:{self.i}"][s][qid]
+        s1 = tb.slot[f"vs1:{self.i}"][s] + np.bincount(qid, weights=d, minlength=self.n)
+        s2 = tb.slot[f"vs2:{self.i}"][s] + np.bincount(qid, weights=d * d, minlength=self.n)
+        total = n + gone
+        both = np.maximum(s2 - s1 * s1 / np.maximum(total, 1), 0.0)
+        both[s2 == np.inf] = np.inf  # squares beyond float64 about one of the values: so is M2
+        has = gone > 0
+        return np.where(has, total, n), np.where(has, both, m2)
 
     def extend_with_evicted(self, lists: np.ndarray, k: int) -> None:
         """Complete each query's newest-first tuple of values (`lists`, shorter than k where the

@@ -334,18 +334,18 @@ class Variance(Aggregation):
         return variance
 
 
-    online_needs, online_mergeable = frozenset({"gather", "moments"}), True  # evicted rows: (n, mean, M2)
+    online_needs, online_mergeable = frozenset({"gather", "moments"}), True  # evicted rows: shifted sums
 
     def online(self, w, out, param):
         from astra.online.grouped import group_moments
 
         qid, vals = w.gather()
         with np.errstate(invalid="ignore", over="ignore"):
-            n, mean, m2 = group_moments(qid, vals, w.n)
-            # the evicted values are only kept as moments: those windows take them as they are
+            n, _, m2 = group_moments(qid, vals, w.n)
+            # windows over evicted values are combined with their shifted sums instead
             _exact_where_needed(m2, qid, vals, n, w.evicted_values() == 0)
-            if w.lifetime:  # and the moments of the entity's evicted values
-                n, mean, m2 = w.with_evicted_moments(n, mean, m2)
+            if w.lifetime:  # and the entity's evicted values
+                n, m2 = w.with_evicted_moments(qid, vals, n, m2)
             return Vec(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
 
 

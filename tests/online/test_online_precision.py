@@ -111,3 +111,12 @@ def test_a_store_saved_without_the_error_bounds_loads_and_answers(tmp_path):
     (tmp_path / "store" / "manifest.json").write_text(json.dumps(manifest))
     got = online(Store.load(tmp_path / "store", p), p, [dict(id=1, ts=T + 2 * H + 40)])
     check(got, {"s": [4e-299]})
+
+
+def test_lifetime_variance_of_equal_values_across_eviction_is_zero():
+    """Sixty values of 0.1, one a second, queried after most were evicted: the lifetime
+    variance is exactly 0 (the evicted values' moments gave 7e-35)."""
+    p = compile_features("x: float64", """
+    v: float64? = variance(ev.x)""")
+    events = [dict(id=1, ts=T + j * S, x=0.1) for j in range(60)]
+    check(run_online(p, events, [dict(id=1, ts=T + 61 * S)], batches=()), {"v": [0.0]})
