@@ -117,6 +117,7 @@ def test_lifetime_variance_of_equal_values_across_eviction_is_zero():
     """Sixty values of 0.1, one a second, queried after most were evicted: the lifetime
     variance is exactly 0 (the evicted values' moments gave 7e-35)."""
     p = compile_features("x: float64", """
-    v: float64? = variance(ev.x)""")
+    v: float64? = variance(ev.x)
+    v10: float64? = variance(ev.x, 10s)""")  # a window: the table evicts what is older
     events = [dict(id=1, ts=T + j * S, x=0.1) for j in range(60)]
-    check(run_online(p, events, [dict(id=1, ts=T + 61 * S)], batches=()), {"v": [0.0]})
+    check(run_online(p, events, [dict(id=1, ts=T + 61 * S)], batches=()), {"v": [0.0], "v10": [0.0]})
