@@ -105,12 +105,19 @@ def _request_row(info: ServiceInfo) -> dict | None:
 
 
 def push_request(src: ir.Source, max_rows: int) -> dict:
-    """The `/v1/push` body for one source."""
-    keys = {src.time} | {c for k in src.keys for c in k.columns}
+    """The `/v1/push` body for one source: the time and the non-key columns declared without `?`
+    are required; key columns may be null or left out, as long as one entity's key is whole."""
+    keys = {c for k in src.keys for c in k.columns}
     cols = dict(src.columns)
+    props = {c: value_schema(t.non_null() if c == src.time else t.nullable() if c in keys else t)
+             for c, t in cols.items()}
     row = {"type": "object", "additionalProperties": False,
-           "required": [c for c, t in cols.items() if c in keys or not t.optional],
-           "properties": {c: value_schema(t.non_null() if c in keys else t) for c, t in cols.items()}}
+           "required": [c for c, t in cols.items() if c == src.time or (c not in keys and not t.optional)],
+           "properties": props}
+    if src.keys:  # visible to at least one entity: some entity's key columns present and not null
+        whole = [{"required": list(k.columns), "properties": {c: {"not": {"type": "null"}} for c in k.columns}}
+                 for k in src.keys]
+        row["anyOf"] = whole
     return {"type": "object", "additionalProperties": False, "required": ["source", "rows"],
             "properties": {"source": {"const": src.name},
                            "rows": {"type": "array", "maxItems": max_rows, "items": row}}}

@@ -431,10 +431,13 @@ def push_rows(src: ir.Source, rows: list) -> tuple[list[dict], list[dict], int]:
     """Check every row; returns (normalised rows, errors [{index, location, message}], bad row count).
 
     Every problem of every row is reported (each unknown, missing or mistyped column), up to
-    `MAX_ERRORS` in all.  Key and time columns, and columns declared without `?`, are required;
-    optional ones may be omitted."""
+    `MAX_ERRORS` in all.  As `Store.push` (docs/semantics.md, "Nulls in source data"): the time
+    and the non-key columns declared without `?` are required; key columns may be null or
+    omitted, as long as one of the source's entities has its whole key (the row counts for those);
+    optional columns may be omitted."""
     types = dict(src.columns)
-    required = {src.time} | {c for k in src.keys for c in k.columns}
+    key_columns = {c for k in src.keys for c in k.columns}
+    required = {src.time} | {c for c, t in types.items() if not t.optional and c not in key_columns}
     out, errors, n_bad = [], [], 0
     for j, row in enumerate(rows):
         where = f"rows[{j}]"
@@ -448,16 +451,24 @@ def push_rows(src: ir.Source, rows: list) -> tuple[list[dict], list[dict], int]:
                     problems.append((f"{where}.{c}", f"{where}.{c}: `{src.name}` has no column `{c}`"
                                      f"{did_you_mean(c, types)}; columns: {', '.join(types)}"))
                     continue
+                if c == src.time:
+                    t = t.non_null()
+                elif c in key_columns:
+                    t = t.nullable()
                 try:
-                    norm[c] = value(v, t.non_null() if c in required else t, f"{where}.{c}")
+                    norm[c] = value(v, t, f"{where}.{c}")
                 except ApiError as exc:
                     problems.append((exc.location or f"{where}.{c}", exc.message))
             for c, t in types.items():
                 if c not in row:
-                    if c in required or not t.optional:
+                    if c in required:
                         problems.append((f"{where}.{c}", f"{where}.{c}: required ({t})"))
                     else:
                         norm[c] = None
+            if src.keys and not any(all(row.get(c) is not None for c in k.columns) for k in src.keys):
+                keys = "; ".join(f"{e}: {', '.join(k.columns)}" for e, k in zip(src.entities, src.keys))
+                problems.append((where, f"{where}: a null or missing key for every entity of `{src.name}` ({keys}); "
+                                 f"the row would be visible to none"))
             if not problems:
                 out.append(norm)
                 continue
