@@ -143,3 +143,16 @@ def test_variance_beyond_the_float_range_is_infinite():
     events = [dict(id=1, ts=T, x=1e300), dict(id=1, ts=T + 1, x=-1e300)]
     inf = math.inf
     check(run_all(plan, events, [dict(id=1, ts=T + 2)]), {"v": [inf], "v1h": [inf], "sd": [inf]})
+
+
+def test_variance_of_values_with_an_infinity_is_nan():
+    """Two +inf then 1.0 (semantics: the variance of values that include an infinity is NaN),
+    in a window and over the lifetime, also once the infinities were evicted into the lifetime
+    state (the replay evicts rows older than the 10s window)."""
+    plan = compile_features("x: float64", """
+    v10: float64? = variance(ev.x, 10s)
+    v: float64? = variance(ev.x)""")
+    events = [dict(id=1, ts=T, x=math.inf), dict(id=1, ts=T, x=math.inf), dict(id=1, ts=T + 2 * S, x=1.0)]
+    nan = math.nan
+    check(run_all(plan, events, [dict(id=1, ts=T + 1), dict(id=1, ts=T + 3 * S), dict(id=1, ts=T + 30 * S)]),
+          {"v10": [nan, nan, None], "v": [nan, nan, nan]})

@@ -397,7 +397,8 @@ class WindowView:
         s2 = tb.slot[f"vs2:{self.i}"][s] + np.bincount(qid, weights=d * d, minlength=self.n)
         total = n + gone
         both = np.maximum(s2 - s1 * s1 / np.maximum(total, 1), 0.0)
-        both[s2 == np.inf] = np.inf  # squares beyond float64 about one of the values: so is M2
+        # squares beyond float64 about one of the values (none infinite: s1 is finite): so is M2
+        both[(s2 == np.inf) & np.isfinite(s1)] = np.inf
         has = gone > 0
         return np.where(has, total, n), np.where(has, both, m2)
 

@@ -370,7 +370,7 @@ def _exact_where_needed(m2, qid, vals, n, allowed) -> None:
     mag = np.bincount(qid, weights=np.abs(x), minlength=len(n))[has]
     c = counts[has]
     drift = 4.0 * (c + 1.0) ** 2 * (U * mag) ** 2 / c
-    equal = lo == hi
+    equal = (lo == hi) & np.isfinite(lo)  # two infinities are equal, but their variance is NaN
     bad = ~equal & ~(drift <= TOLERANCE * m2[has])
     if vals.dtype.kind in "iu":
         big = np.bincount(qid, weights=np.abs(x) >= 2.0 ** 53, minlength=len(n))[has] > 0
