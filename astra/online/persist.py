@@ -13,8 +13,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import attrs
 import numpy as np
 
+from astra.online.layout import TableSpec, plan_layout
 from astra.online.table import BLOCK
 from astra.plan import ir
 from astra.plan.serialize import from_data, to_data
@@ -94,37 +96,182 @@ def _fsync_all(d: Path) -> None:
         os.close(fd)
 
 
-def load(cls, path: Path, plan: ir.Plan):
+def read_manifest(path: Path) -> dict:
+    """A saved store's manifest (format checked); the arrays are not read."""
     manifest = json.loads((Path(path) / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown store format {manifest.get('format')!r}")
-    if from_data(manifest["plan"]) != plan:
+    return manifest
+
+
+def load(cls, path: Path, plan: ir.Plan, migration: Migration | None = None):
+    """The store saved at `path`.  Saved for another plan, it loads only with a `migration`
+    (`plan_migration`): the tables it keeps are restored, the others start empty (`rebuild` fills them)."""
+    manifest = read_manifest(path)
+    if migration is None and from_data(manifest["plan"]) != plan:
         raise ValueError(f"{path} was saved for a different plan; build a store for this plan and materialize it")
     services = manifest.get("services")
     store = cls(plan, manifest["allowed_lateness"], services=None if services is None else list(services))
     store.watermark, store.next_seq = manifest["watermark"], manifest["next_seq"]
-    for tb, meta in zip(store.tables, manifest["tables"]):
-        tb.used, tb.n_slots, tb.holes, tb.cutoff = meta["used"], meta["n_slots"], meta["holes"], meta["cutoff"]
-        for full, fname in meta["arrays"].items():
-            group, k = full.split(":", 1)
-            if group == "blocks":
-                tb.blocks[k] = np.load(Path(path) / fname, allow_pickle=False)
-                continue
-            arrs = tb.pos if group == "pos" else tb.slot
-            a = _load_array(Path(path) / fname, arrs[k].dtype)
-            if group == "slot":
-                b = np.zeros(max(len(a), 16), a.dtype)
-                b[:len(a)] = a
-                a = b
-            arrs[k] = a
-        # running state this version keeps and the saving one did not (e.g. evicted extremes of a
-        # table that never evicted then): empty, sized like the other per-slot arrays
-        size = max(len(a) for a in tb.slot.values())
-        for k, a in tb.slot.items():
-            if len(a) < size:
-                tb.slot[k] = np.concatenate([a, np.zeros(size - len(a), a.dtype)])
-        tb.keys = {tuple(k) if isinstance(k, list) else k: s for s, k in enumerate(meta["keys"], start=1)}
-        for c, strings in meta.get("dicts", {}).items():
-            tb.dicts[c] = (list(strings), {v: j for j, v in enumerate(strings)})
-        tb.sync_widths()
+    if migration is not None:
+        names = {s.name for s in plan.sources}
+        store.watermark = {s: w for s, w in store.watermark.items() if s in names}
+        store.next_seq = {s: n for s, n in store.next_seq.items() if s in names}
+        pairs = [(store.tables[ti], manifest["tables"][oi]) for ti, oi in migration.kept.items()]
+    else:
+        pairs = list(zip(store.tables, manifest["tables"]))
+    for tb, meta in pairs:
+        _load_table(tb, meta, Path(path))
     return store
+
+
+def _load_table(tb, meta: dict, path: Path) -> None:
+    tb.used, tb.n_slots, tb.holes, tb.cutoff = meta["used"], meta["n_slots"], meta["holes"], meta["cutoff"]
+    for full, fname in meta["arrays"].items():
+        group, k = full.split(":", 1)
+        if group == "blocks":
+            tb.blocks[k] = np.load(path / fname, allow_pickle=False)
+            continue
+        arrs = tb.pos if group == "pos" else tb.slot
+        a = _load_array(path / fname, arrs[k].dtype)
+        if group == "slot":
+            b = np.zeros(max(len(a), 16), a.dtype)
+            b[:len(a)] = a
+            a = b
+        arrs[k] = a
+    # running state this version keeps and the saving one did not (e.g. evicted extremes of a
+    # table that never evicted then): empty, sized like the other per-slot arrays
+    size = max(len(a) for a in tb.slot.values())
+    for k, a in tb.slot.items():
+        if len(a) < size:
+            tb.slot[k] = np.concatenate([a, np.zeros(size - len(a), a.dtype)])
+    tb.keys = {tuple(k) if isinstance(k, list) else k: s for s, k in enumerate(meta["keys"], start=1)}
+    for c, strings in meta.get("dicts", {}).items():
+        tb.dicts[c] = (list(strings), {v: j for j, v in enumerate(strings)})
+    tb.sync_widths()
+
+
+# --------------------------------------------------------------------------- plan changes
+
+
+def table_signature(spec: TableSpec) -> tuple:
+    """What a table's saved state depends on: its source, key and entity, the columns it stores
+    (with their types), its aggregation inputs in order, its retention and whether as-of reads it.
+    Two plans whose tables have equal signatures store the same arrays for the same rows."""
+    src = spec.source
+    return (src.name, spec.key.columns, spec.entity.name, tuple((c, src.column_type(c)) for c in spec.columns),
+            tuple((i.column, i.where, frozenset(i.needs), frozenset(i.windows), i.lifetime, i.last_k)
+                  for i in spec.inputs),
+            spec.max_window, spec.mergeable, spec.asof)
+
+
+def table_name(spec: TableSpec) -> str:
+    return f"{spec.source.name} by {', '.join(spec.key.columns)}"
+
+
+@attrs.frozen
+class Migration:
+    """How a store saved for one plan becomes a store of another: `kept` maps each new table to
+    the saved table it restores (same signature); the other new tables are `rebuilt` from the
+    source files and the log; saved tables the new plan no longer reads are `dropped`."""
+
+    kept: dict[int, int]
+    rebuilt: tuple[int, ...]
+    names: tuple[str, ...]  # the new tables' names
+    dropped: tuple[str, ...]
+    unlogged: dict[str, int]  # per source of a rebuilt table: rows pushed before the snapshot (not in the log)
+
+    def describe(self) -> str:
+        kept = ", ".join(self.names[i] for i in self.kept) or "none"
+        rebuilt = ", ".join(self.names[i] for i in self.rebuilt) or "none"
+        out = f"kept {len(self.kept)} table(s) ({kept}), rebuilt {len(self.rebuilt)} ({rebuilt})"
+        if self.dropped:
+            out += f", dropped {len(self.dropped)} no longer read ({', '.join(self.dropped)})"
+        for src, n in sorted(self.unlogged.items()):
+            out += (f"; {n} row(s) pushed to `{src}` before the snapshot are no longer in the log, so the "
+                    f"rebuilt tables of `{src}` start without them")
+        return out
+
+
+class MigrationError(ValueError):
+    """The saved store cannot become a store of the new plan without losing acknowledged rows."""
+
+
+def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None) -> Migration | None:
+    """None when the store at `path` was saved for `plan`; else how to migrate it (`Migration`).
+
+    A saved table whose signature the new plan has is kept as it is.  A new table is rebuilt
+    from the source files under `data_root` (and then the log's rows, replayed by the caller).
+    A table the new plan changed (same source and key, other signature) holds the rows pushed
+    before the snapshot, which the rebuilt one would lack: `MigrationError` unless the saved
+    store holds no pushed rows of that source (all its rows come from the files)."""
+    manifest = read_manifest(path)
+    old_plan = from_data(manifest["plan"])
+    if old_plan == plan:
+        return None
+    services = manifest.get("services")
+    old_services = None if services is None else tuple(services)
+    new_services = old_services
+    if new_services is not None:
+        known = {s.id for s in plan.services}
+        new_services = tuple(s for s in new_services if s in known)
+    old_specs = plan_layout(old_plan, old_services).tables
+    new_specs = plan_layout(plan, new_services).tables
+    by_sig = {table_signature(s): i for i, s in enumerate(old_specs)}
+    kept, rebuilt = {}, []
+    for ti, spec in enumerate(new_specs):
+        oi = by_sig.get(table_signature(spec))
+        if oi is None:
+            rebuilt.append(ti)
+        else:
+            kept[ti] = oi
+    dropped = tuple(table_name(s) for i, s in enumerate(old_specs) if i not in kept.values())
+    unlogged: dict[str, int] = {}
+    old_keys = {(s.source.name, s.key.columns) for s in old_specs}
+    for src in sorted({new_specs[ti].source.name for ti in rebuilt}):
+        saved = manifest["next_seq"].get(src, 0)
+        from_files = 0
+        if saved and data_root is not None and any(s.source.name == src for s in old_specs):
+            old = cls(old_plan, manifest["allowed_lateness"], services=None if old_services is None
+                      else list(old_services))
+            from_files = len(old.read_source(old_plan.source(src), data_root)[0])
+        if saved > from_files:
+            unlogged[src] = saved - from_files
+            changed = [table_name(new_specs[ti]) for ti in rebuilt if new_specs[ti].source.name == src
+                       and (src, new_specs[ti].key.columns) in old_keys]
+            if changed:
+                raise MigrationError(
+                    f"the plan changed what the store keeps for {', '.join(changed)}, and {saved - from_files} "
+                    f"row(s) pushed to `{src}` exist only in the saved store (they are no longer in the log), "
+                    f"so a rebuilt table would lose them; serve the previous project on this state directory, "
+                    f"or start a new --state from the source files")
+    return Migration(kept, tuple(rebuilt), tuple(table_name(s) for s in new_specs), dropped, unlogged)
+
+
+def rebuild(store, migration: Migration, data_root=None) -> dict[str, int]:
+    """Fill the rebuilt tables of a migrated store from the source files (as `Store.materialize`
+    reads them); returns the rows read per source."""
+    from astra.online.store import _with_key
+
+    counts: dict[str, int] = {}
+    if data_root is None or not migration.rebuilt:
+        return counts
+    for src in store.plan.sources:
+        tis = [ti for ti in migration.rebuilt if store.specs[ti].source.name == src.name]
+        if not tis:
+            continue
+        times, cols, _ = store.read_source(src, data_root)
+        counts[src.name] = len(times)
+        for ti in tis:
+            tb = store.tables[ti]
+            t_rows, t_cols = _with_key(times, cols, store.specs[ti].key.columns)
+            if len(t_rows):
+                store._ingest_table(tb, t_rows, t_cols, bulk=True)
+        if len(times) and src.name not in store.watermark:
+            store.watermark[src.name] = int(times.max())
+            store.next_seq[src.name] = len(times)
+        if src.name in store.watermark:
+            store._evict(src.name)
+        for ti in tis:
+            store.tables[ti].shrink()
+    return counts

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import traceback
+from typing import NoReturn
 
 import orjson
 
@@ -339,14 +340,34 @@ def create_app(config: ServeConfig | None = None) -> App:
         config = ServeConfig.from_env()
         if config.server == "granian":
             _die_with_parent()
-    plan = Project.load(config.project).plan
-    engine = Engine(plan, config, log=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        plan = Project.load(config.project).plan
+        engine = Engine(plan, config, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except Exception as exc:
+        _cannot_start(exc)
     app = App(engine, config)
     # the plan, the compiled services and the restored store live as long as the process: move them
     # out of the collector's generations so gen-2 passes do not walk them on the request path
     gc.collect()
     gc.freeze()
     return app
+
+
+def _cannot_start(exc: Exception) -> NoReturn:
+    """End a worker that could not restore its store: one clear line (a traceback too for an
+    unexpected error), then exit 1, which ends the whole server (granian stops every worker when
+    one exits unexpectedly; uvicorn runs one worker in its own process), never a live port in
+    front of a dead worker."""
+    from astra.offline.errors import BackfillError
+    from astra.online import OnlineError
+    from astra.project import ProjectError
+    from astra.serve.wal import WalError
+
+    if not isinstance(exc, WalError | OSError | BackfillError | OnlineError | ProjectError):
+        traceback.print_exc()
+    print(f"astra serve: cannot start: {str(exc).strip(chr(39))}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def _die_with_parent() -> None:

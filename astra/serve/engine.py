@@ -91,6 +91,11 @@ class Engine:
             f"{self.recovery['records']} records / {self.recovery['rows']} rows"
             f"{', dropped a torn last record' if self.recovery['torn_bytes'] else ''}) in "
             f"{self.recovery['seconds']:.2f} s")
+        if self.recovery["migration"] is not None:
+            log(f"astra serve: migrated snapshot {self.recovery['snapshot']} to this project's plan: "
+                f"{self.recovery['migration'].describe()}; replayed {self.recovery['rows']} logged rows into it"
+                + ("" if config.read_only else f" (the state it came from is kept in {self.state.root}/pre-migration-"
+                   f"{self.recovery['snapshot']:012d})"))
         self.metrics = Metrics(self)
         self.registry_body = orjson.dumps(registry(plan))
         self.failed: str | None = None
@@ -108,7 +113,7 @@ class Engine:
         while True:
             try:
                 return recover(self.state, self.plan, self._bootstrap, read_only=cfg.read_only, fsync=cfg.fsync,
-                               interval=cfg.fsync_interval)
+                               interval=cfg.fsync_interval, data_root=cfg.data_root)
             except NoSnapshot as exc:
                 if time.monotonic() > deadline:
                     raise
@@ -365,7 +370,8 @@ class Engine:
         attempt per tick; after RELOAD_GIVE_UP seconds of failures the server stops answering
         rather than serve an ever older state."""
         try:
-            store, _, stats = recover(self.state, self.plan, self._bootstrap, read_only=True)
+            store, _, stats = recover(self.state, self.plan, self._bootstrap, read_only=True,
+                                      data_root=self.config.data_root)
         except (WalError, OSError) as exc:
             now = time.monotonic()
             self._reload_failing = self._reload_failing or now

@@ -8,7 +8,10 @@ with a message before any worker starts.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
+import sys
 
 from astra.serve.config import ENV, ServeConfig
 from astra.serve.wal import FSYNC_POLICIES
@@ -52,9 +55,57 @@ def check(config: ServeConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive")
 
 
+class StartError(Exception):
+    """The store cannot be restored or built from what is on disk; the message says why."""
+
+
+def preflight(config: ServeConfig) -> str | None:
+    """What a writer's worker would do first, checked before any worker starts, so a problem is a
+    one-line error rather than a dead worker: restoring the newest snapshot needs this plan, or a
+    migration to it (`astra.online.persist.plan_migration`); a new state directory is materialized
+    from `--data-root`, whose files must read as the engines read them.  Returns a note on a
+    migration to come, or None."""
+    if config.read_only:
+        return None
+    from astra.offline.errors import BackfillError
+    from astra.online import OnlineError, Store, persist
+    from astra.project import Project, ProjectError
+    from astra.serve.wal import StateDir
+
+    try:
+        plan = Project.load(config.project, allow_unlocked=getattr(config, "allow_unlocked", False)).plan
+        state = StateDir(config.state)
+        snaps = state.snapshots() if state.root.is_dir() else []
+        if snaps:
+            path = state.snapshot(snaps[-1])
+            migration = persist.plan_migration(Store, path, plan, config.data_root)
+            return None if migration is None else f"{path} was saved for another plan: it will be migrated"
+        if config.data_root is not None:
+            store = Store(plan, config.allowed_lateness)
+            for src in plan.sources:
+                store.read_source(src, config.data_root)
+    except persist.MigrationError as exc:
+        raise StartError(f"cannot migrate {path} to this project's plan: {exc}; nothing was changed") from None
+    except (ProjectError, BackfillError, OnlineError, ValueError, KeyError, OSError) as exc:
+        raise StartError(str(exc).strip("'\"")) from None
+    return None
+
+
 def run(config: ServeConfig) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM give a clean shutdown: snapshot, close the log)."""
+    """Serve until interrupted (SIGINT/SIGTERM give a clean shutdown: snapshot, close the log).
+    A store that cannot be restored or built is a one-line error and exit status 1."""
     check(config)
+    # in a process of its own: reading files starts Polars' thread pool, which must not exist in
+    # the process granian forks its workers from (a forked copy deadlocks on its locks)
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            note = pool.submit(preflight, config).result()
+    except StartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    if note:
+        print(f"astra serve: {note}", file=sys.stderr, flush=True)
     os.environ[ENV] = config.to_env()
     target = "astra.serve.app:create_app"
     if config.server == "granian":

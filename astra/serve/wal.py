@@ -347,13 +347,35 @@ def _die_with_parent() -> None:
         pass
 
 
+def restore(state: StateDir, base: int, plan, data_root=None):
+    """The store of snapshot `base`, migrated to `plan` when it was saved for another plan
+    (`astra.online.persist.plan_migration`); returns (store, the Migration or None)."""
+    from astra.offline.errors import BackfillError
+    from astra.online import OnlineError, Store, persist
+
+    path = state.snapshot(base)
+    try:
+        migration = persist.plan_migration(Store, path, plan, data_root)
+        store = persist.load(Store, path, plan, migration)
+        if migration is not None:
+            persist.rebuild(store, migration, data_root)
+    except persist.MigrationError as exc:
+        raise WalError(f"cannot migrate {path} to this project's plan: {exc}; nothing was changed") from None
+    except (ValueError, KeyError, OSError, OnlineError, BackfillError) as exc:
+        raise WalError(f"cannot restore {path}: {exc}") from None
+    return store, migration
+
+
 def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "always",
-            interval: float = 0.05) -> tuple[object, Log | None, dict]:
+            interval: float = 0.05, data_root=None) -> tuple[object, Log | None, dict]:
     """Restore the newest snapshot (or `new_store()` when there is none), replay the log after it.
 
     Returns (store, the open log or None when read-only, stats).  A writer snapshots a fresh
-    store at once, so later restarts never depend on how it was bootstrapped."""
-    from astra.online import Store
+    store at once, so later restarts never depend on how it was bootstrapped.  A snapshot saved
+    for another plan is migrated (`restore`); a writer then keeps a copy of the state it migrated
+    from (`STATE/pre-migration-N`: that snapshot and its log, hard links) and snapshots the
+    migrated store at once."""
+    from astra.online import OnlineError
 
     t0 = time.perf_counter()
     state.root.mkdir(parents=True, exist_ok=True)
@@ -361,14 +383,12 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
         if not read_only and p.name.startswith(".snap-") and p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
     snaps = state.snapshots()
-    stats = {"snapshot": None, "records": 0, "rows": 0, "torn_bytes": 0}
+    stats = {"snapshot": None, "records": 0, "rows": 0, "torn_bytes": 0, "migration": None}
+    migration = None
     if snaps:
         base = snaps[-1]
-        try:
-            store = Store.load(state.snapshot(base), plan)
-        except ValueError as exc:
-            raise WalError(f"cannot restore {state.snapshot(base)}: {exc}") from None
-        stats["snapshot"] = base
+        store, migration = restore(state, base, plan, data_root)
+        stats["snapshot"], stats["migration"] = base, migration
     elif read_only:  # only a writer bootstraps: rows it materialized exist in its snapshots alone
         raise NoSnapshot(f"{state.root} has no complete snapshot yet (a writer takes one once it has "
                          f"materialized its store)")
@@ -387,7 +407,13 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
         size = path.stat().st_size
         records, end = read_segment(path, last=i == len(replay) - 1, repair=not read_only)
         for rec in records:
-            store.push(rec["source"], rec["rows"], on_late="report")
+            try:
+                store.push(rec["source"], rec["rows"], on_late="report")
+            except (OnlineError, KeyError, ValueError) as exc:  # only after a plan change
+                raise WalError(f"cannot replay {path} into this project's plan (record {stats['records'] + 1}, "
+                               f"source `{rec['source']}`): {str(exc).strip(chr(39))}; the log is kept as it is: "
+                               f"serve the previous project, or make the change keep its sources' columns"
+                               ) from None
             stats["records"] += 1
             stats["rows"] += len(rec["rows"])
         stats["torn_bytes"] += size - path.stat().st_size if not read_only else 0
@@ -397,6 +423,26 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
         return store, None, stats
     active = replay[-1] if replay else (base if base is not None else 1)
     log = Log(state, active, fsync, interval)
-    if base is None:
+    if migration is not None:
+        keep_pre_migration(state, base, replay)
+    if base is None or migration is not None:
         snapshot(store, state, log)
     return store, log, stats
+
+
+def keep_pre_migration(state: StateDir, base: int, segments: list[int]) -> Path:
+    """Before a migrated store's first snapshot prunes the state it came from: `STATE/pre-migration-N`,
+    a state directory holding snapshot N and the log after it (hard links, no copies), which
+    `astra serve` of the previous project can serve again."""
+    keep = state.inside(state.root / f"pre-migration-{base:012d}")
+    if keep.exists():
+        shutil.rmtree(keep)
+    tmp = state.inside(state.root / f".pre-migration-{base:012d}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "wal").mkdir(parents=True)
+    shutil.copytree(state.snapshot(base), tmp / f"snap-{base:012d}", copy_function=os.link)
+    for seg in segments:
+        os.link(state.segment(seg), tmp / "wal" / f"{seg:012d}.log")
+    os.replace(tmp, keep)
+    _fsync_dir(state.root)
+    return keep
