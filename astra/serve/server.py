@@ -59,28 +59,36 @@ class StartError(Exception):
     """The store cannot be restored or built from what is on disk; the message says why."""
 
 
-def preflight(config: ServeConfig) -> str | None:
+def preflight(config: ServeConfig, read_files: bool = True) -> str | None:
     """What a writer's worker would do first, checked before any worker starts, so a problem is a
     one-line error rather than a dead worker: restoring the newest snapshot needs this plan, or a
     migration to it (`astra.online.persist.plan_migration`); a new state directory is materialized
     from `--data-root`, whose files must read as the engines read them.  Returns a note on a
-    migration to come, or None."""
+    migration to come, or None; without `read_files`, `READ_FILES` when the check needs them."""
     if config.read_only:
         return None
     from astra.offline.errors import BackfillError
     from astra.online import OnlineError, Store, persist
+    from astra.plan.serialize import from_data
     from astra.project import Project, ProjectError
     from astra.serve.wal import StateDir
 
+    path = None
     try:
         plan = Project.load(config.project, allow_unlocked=getattr(config, "allow_unlocked", False)).plan
         state = StateDir(config.state)
         snaps = state.snapshots() if state.root.is_dir() else []
         if snaps:
             path = state.snapshot(snaps[-1])
-            migration = persist.plan_migration(Store, path, plan, config.data_root)
-            return None if migration is None else f"{path} was saved for another plan: it will be migrated"
+            if from_data(persist.read_manifest(path)["plan"]) == plan:
+                return None
+            if not read_files and config.data_root is not None:
+                return READ_FILES
+            persist.plan_migration(Store, path, plan, config.data_root)
+            return f"{path} was saved for another plan: it will be migrated"
         if config.data_root is not None:
+            if not read_files:
+                return READ_FILES
             store = Store(plan, config.allowed_lateness)
             for src in plan.sources:
                 store.read_source(src, config.data_root)
@@ -91,16 +99,20 @@ def preflight(config: ServeConfig) -> str | None:
     return None
 
 
+READ_FILES = "read the files"
+
+
 def run(config: ServeConfig) -> None:
     """Serve until interrupted (SIGINT/SIGTERM give a clean shutdown: snapshot, close the log).
     A store that cannot be restored or built is a one-line error and exit status 1."""
     check(config)
-    # in a process of its own: reading files starts Polars' thread pool, which must not exist in
-    # the process granian forks its workers from (a forked copy deadlocks on its locks)
-    ctx = multiprocessing.get_context("spawn")
     try:
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            note = pool.submit(preflight, config).result()
+        note = preflight(config, read_files=False)
+        if note == READ_FILES:  # in a process of its own: reading files starts Polars' thread pool,
+            # which must not exist in the process granian forks its workers from (a copy deadlocks)
+            ctx = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                note = pool.submit(preflight, config).result()
     except StartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
