@@ -36,11 +36,16 @@ class Compilation:
         return not any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-def compile_project(path: str | Path, *, lock: str = "check") -> Compilation:
+def compile_project(path: str | Path, *, lock: str = "check", escape: str = "",
+                    allow_unlocked: bool = False) -> Compilation:
     """Compile the project at `path`.
 
-    lock: "check" compares with `astra.lock` (refusing changed logic, recording metadata changes),
-    "update" also adds new versions, "ignore" skips it (engines loading a plan for a run).
+    lock: "check" compares with `astra.lock` (refusing changed logic and unreleased versions,
+    recording metadata changes, with a note saying what it rewrote), "update" also adds new
+    versions, "locked" refuses (E0603) any change to the lock file, "run" is for an engine about
+    to run the plan: it refuses changed logic, notes unreleased versions and writes nothing;
+    "ignore" skips the lock.  In "run" mode `escape` names the development escape hatch the E0601
+    help offers (`--allow-unlocked`), and `allow_unlocked` takes it: changed logic is a note.
     """
     root = Path(path)
     diags = Collector()
@@ -60,10 +65,18 @@ def compile_project(path: str | Path, *, lock: str = "check") -> Compilation:
         except LockFileError as err:
             _bad_lock(lock_path, err, diags, sources)
             return Compilation(plan, tuple(diags.items), sources)
-        new, notes = check_lock(plan, locked, diags, add_new=lock == "update")
-        if not diags.errors and (new != locked.get("groups") or not lock_path.exists()):
+        new, notes = check_lock(plan, locked, diags, add_new=lock == "update",
+                                run=(escape or "") if lock == "run" else None, allow_changed=allow_unlocked)
+        stale = new != locked.get("groups") or not lock_path.exists()
+        if lock == "locked" and stale and not diags.errors:
+            diags.error("E0603", f"`{LOCK_NAME}` is out of date and --locked forbids rewriting it"
+                        + (f": {'; '.join(notes)}" if notes else f": `{lock_path}` does not exist"),
+                        help=f"run `astra compile` and commit `{LOCK_NAME}`")
+        elif lock in ("check", "update") and stale and not diags.errors:
+            existed = lock_path.exists()
             try:
                 write_lock(lock_path, new)
+                notes.append(f"{'rewrote' if existed else 'wrote'} `{lock_path}`")
             except OSError as err:
                 diags.error("E0110", f"cannot write `{lock_path}`: {err.strerror or err}",
                             help="the lock file records released versions; make its directory writable")

@@ -17,32 +17,24 @@ class ProjectError(Exception):
 
 @attrs.frozen
 class Project:
-    """A compiled project: its location and plan, with the engines' entry points."""
+    """A compiled project: its location and plan, with the engines' entry points.
+
+    `notes` says what loading it found worth knowing, such as versions not yet in `astra.lock`."""
 
     path: Path
     plan: ir.Plan
+    notes: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, path: str | Path) -> Project:
+    def load(cls, path: str | Path, *, allow_unlocked: bool = False) -> Project:
         """Compile the project at `path` (a directory of `.feat` files or one file).
 
-        A fresh `build/plan.json` (same inputs, same compiler) is reused instead of compiling."""
-        from astra.plan.artifact import plan_path, read_fresh_plan, write_plan
-
-        root = Path(path)
-        cached = read_fresh_plan(root) if root.exists() else None
-        if cached is not None:
-            return cls(path=root, plan=cached)
-        # the compiler (lark, networkx) is imported only when the cached plan is stale
-        from astra.compiler import compile_project
-        from astra.diagnostics import render_all
-
-        result = compile_project(root, lock="ignore")
-        if not result.ok:
-            raise ProjectError(render_all(result.diagnostics, result.sources))
-        with contextlib.suppress(OSError):  # a read-only project still loads; it compiles every time
-            write_plan(plan_path(root), result.plan, result.sources)
-        return cls(path=root, plan=result.plan)
+        A version whose logic differs from `astra.lock` is refused (`ProjectError`, with the
+        E0601 diagnostic `astra compile` prints) unless `allow_unlocked=True`, an escape hatch for
+        development; versions not in the lock yet load, with a note in `notes`.
+        A fresh `build/plan.json` (same inputs, same compiler) is reused instead of compiling,
+        and checked against the lock all the same."""
+        return load_project(path, allow_unlocked=allow_unlocked)
 
     def service(self, ref: str, version: int | None = None) -> ir.Service:
         """Look a service up by `name@vN` (or name plus `version`); the error lists what exists."""
@@ -104,4 +96,40 @@ class Project:
         return st
 
     def _data_root(self, data_root: str | Path | None) -> Path:
-        return Path(data_root) if data_root is not None else self.path
+        return Path(data_root) if data_root is not None else default_data_root(self.path)
+
+
+def default_data_root(project: str | Path) -> Path:
+    """Where source paths are resolved when no data root is given: the project directory (the
+    directory of a one-file project)."""
+    path = Path(project)
+    return path.parent if path.is_file() else path
+
+
+def load_project(path: str | Path, *, allow_unlocked: bool = False, escape: str = "allow_unlocked=True") -> Project:
+    """`Project.load`, with the name of the escape hatch the lock error offers (a command line
+    offers its flag instead of the keyword)."""
+    from astra.plan.artifact import plan_path, read_fresh_plan, write_plan
+    from astra.plan.lock import LOCK_NAME, LockFileError, read_lock, under_development, unlocked
+
+    root = Path(path)
+    cached = read_fresh_plan(root) if root.exists() else None
+    if cached is not None:
+        try:
+            locked = read_lock((root if root.is_dir() else root.parent) / LOCK_NAME) or {"groups": {}}
+        except LockFileError:
+            locked = None  # compiled below, for the located diagnostic
+        if locked is not None:
+            changed, new = unlocked(cached, locked)
+            if not changed:
+                return Project(path=root, plan=cached, notes=(under_development(new),) if new else ())
+    # the compiler (lark, networkx) is imported only when the cached plan is stale or unlocked
+    from astra.compiler import compile_project
+    from astra.diagnostics import render_all
+
+    result = compile_project(root, lock="run", escape=escape, allow_unlocked=allow_unlocked)
+    if not result.ok:
+        raise ProjectError(render_all(result.diagnostics, result.sources))
+    with contextlib.suppress(OSError):  # a read-only project still loads; it compiles every time
+        write_plan(plan_path(root), result.plan, result.sources)
+    return Project(path=root, plan=result.plan, notes=result.notes)

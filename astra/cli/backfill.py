@@ -2,62 +2,84 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import click
 
-from astra.cli.options import parse_duration, parse_time
+from astra.cli.common import (
+    ALLOW_UNLOCKED,
+    DATA_ROOT,
+    PROJECT,
+    Stages,
+    fail,
+    load,
+    output_file,
+    project_dir,
+    readable_file,
+    resolve_data_root,
+)
+from astra.cli.options import Duration, Timestamp, parse_duration, parse_time  # noqa: F401  (re-exported)
 
 
 @click.command("backfill")
-@click.argument("project", type=click.Path(exists=True, path_type=Path))
+@PROJECT
 @click.option("--service", "service_ref", required=True, help="The service, as name@vN (e.g. fraud_model@v1).")
 @click.option("--spine", type=click.Path(path_type=Path), help="Entity keys and query times (.parquet/.csv/.arrow).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Result file (.parquet/.csv/.arrow).")
-@click.option("--data-root", type=click.Path(path_type=Path), help="Where source paths are resolved "
-              "(default: the project directory).")
+@DATA_ROOT
 @click.option("--time-column", default="ts", show_default=True, help="The spine's query-time column.")
-@click.option("--every", help="Snapshot mode: a schedule step such as 1d (needs --start and --end, no --spine).")
-@click.option("--start", help="Snapshot mode: first schedule time (ISO date or datetime, UTC).")
-@click.option("--end", help="Snapshot mode: last schedule time (inclusive).")
-def backfill(project: Path, service_ref: str, spine: Path | None, out: Path, data_root: Path | None,
-             time_column: str, every: str | None, start: str | None, end: str | None) -> None:
+@click.option("--every", type=Duration(), help="Snapshot mode: a schedule step such as 1d (needs --start and --end, "
+              "no --spine).")
+@click.option("--start", type=Timestamp(), help="Snapshot mode: first schedule time (ISO date or datetime, UTC).")
+@click.option("--end", type=Timestamp(), help="Snapshot mode: last schedule time (inclusive).")
+@ALLOW_UNLOCKED
+def backfill(project: Path | None, service_ref: str, spine: Path | None, out: Path, data_root: Path | None,
+             time_column: str, every: int | None, start: int | None, end: int | None, allow_unlocked: bool) -> None:
     """Compute SERVICE's features for every row of SPINE (each row sees only data from before its
-    time), or with --every/--start/--end for every entity on a schedule, and write them to OUT."""
-    from astra.offline import backfill as run_backfill
-    from astra.offline import snapshot
+    time), or with --every/--start/--end for every entity on a schedule, and write them to OUT.
+
+    PROJECT defaults to ./features, the data root to the project directory.  Arguments and paths
+    are checked before any work; every error is one line, exit 1 (2 for a usage error)."""
     from astra.offline.errors import BackfillError
-    from astra.offline.io import read_table, table_format, write_table
-    from astra.project import Project, ProjectError
+    from astra.project import ProjectError
 
     snapshot_mode = every is not None or start is not None or end is not None
     if snapshot_mode and (every is None or start is None or end is None or spine is not None):
-        _fail("snapshot mode needs --every, --start and --end, and no --spine")
+        fail("snapshot mode needs --every, --start and --end, and no --spine", 2)
     if not snapshot_mode and spine is None:
-        _fail("give --spine (or --every/--start/--end for a snapshot)")
-    tty = sys.stderr.isatty()
-    t0 = time.perf_counter()
+        fail("give --spine (or --every/--start/--end for a snapshot)", 2)
+    root = project_dir(project)
+    output_file(out)
+    if spine is not None:
+        readable_file(spine, "--spine")
+    where = resolve_data_root(data_root, root)
+    stages = Stages("backfill")
+    proj = load(root, allow_unlocked)
     try:
-        table_format(out)
-        proj = Project.load(project)
         svc = proj.service(service_ref)
-        root = data_root if data_root is not None else project
+    except ProjectError as err:
+        fail(str(err))
+    stages.done("compiled the project")
+    try:
         if snapshot_mode:
-            result = snapshot(proj.plan, svc.name, svc.version, root, parse_duration(every), parse_time(start),
-                              parse_time(end), progress=tty)
+            result = proj.snapshot(service=svc.id, every=every, start=start, end=end, data_root=where)
         else:
-            result = run_backfill(proj.plan, svc.name, svc.version, read_table(spine), root,
-                                  time_column=time_column, progress=tty)
+            from astra.offline.io import read_table
+
+            table = read_table(spine)
+            stages.done("read the spine:", table.height)
+            result = _run(proj, svc, table, where, time_column)
+        stages.done("computed", result.height)
+        from astra.offline.io import write_table
+
         write_table(result, out)
     except (BackfillError, ProjectError) as err:
-        _fail(str(err))
-    if tty:
-        click.echo(f"wrote {result.height:,} rows x {result.width} columns to {out} "
-                   f"({time.perf_counter() - t0:.2f} s)", err=True)
+        fail(str(err))
+    stages.done(f"wrote {result.width} columns to {out}:", result.height)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+def _run(proj, svc, spine, where: Path, time_column: str):
+    """The backfill itself; a spine without the time column names the flag, not the keyword."""
+    from astra.offline import backfill as run_backfill
+
+    return run_backfill(proj.plan, svc.name, svc.version, spine, where, time_column=time_column)

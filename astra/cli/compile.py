@@ -7,34 +7,17 @@ from pathlib import Path
 
 import click
 
+from astra.cli.common import ALLOW_UNLOCKED, PROJECT, fail, load, note, project_dir, writable_parent
 from astra.compiler import Compilation, compile_project
 from astra.diagnostics import Severity, render_all
 
-PROJECT = click.argument("project", required=False, type=click.Path(path_type=Path))
-
-
-def default_project(project: Path | None) -> Path:
-    """The project to use: PROJECT if given, else ./features when it holds the .feat files."""
-    if project is not None:
-        return project
-    return Path("features") if Path("features").is_dir() and not list(Path(".").glob("*.feat")) else Path(".")
-
 
 def report(result: Compilation, fmt: str = "text") -> None:
-    """Print diagnostics (stderr for text, stdout for JSON) and notes."""
-    if result.diagnostics:
+    """Print diagnostics (stderr for text; stdout for JSON, `[]` when there are none) and notes."""
+    if result.diagnostics or fmt == "json":
         click.echo(render_all(result.diagnostics, result.sources, fmt), err=fmt == "text")
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
-
-
-def load_or_exit(project: Path | None, fmt: str = "text"):
-    """Compile for a read-only command; exit 1 with the diagnostics if it fails."""
-    result = compile_project(default_project(project), lock="ignore")
-    if not result.ok:
-        report(result, fmt)
-        sys.exit(1)
-    return result
+    for text in result.notes:
+        note(text)
 
 
 @click.command("compile")
@@ -42,16 +25,23 @@ def load_or_exit(project: Path | None, fmt: str = "text"):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Diagnostics format.")
 @click.option("--out", type=click.Path(path_type=Path), help="Plan file [default: PROJECT/build/plan.json].")
 @click.option("--lock", "add_versions", is_flag=True, help="Add new group versions to astra.lock.")
+@click.option("--locked", is_flag=True, help="Fail (exit 1) instead of changing astra.lock: for CI.")
 @click.option("--online", is_flag=True,
               help="Also write each service's generated numpy plan to build/online/ (engines generate it on use).")
-def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: bool, online: bool) -> None:
+def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: bool, locked: bool,
+                online: bool) -> None:
     """Parse and check PROJECT (default: ./features), enforce astra.lock and write the plan.
 
-    Exit status: 0 clean, 1 definition errors, 2 usage errors."""
+    Plain `compile` records metadata changes in astra.lock and says so; `--locked` refuses any
+    change to it.  Exit status: 0 clean, 1 definition errors, 2 usage errors."""
     from astra.plan.artifact import plan_path, write_plan
 
-    root = default_project(project)
-    result = compile_project(root, lock="update" if add_versions else "check")
+    if add_versions and locked:
+        fail("--lock adds versions to astra.lock and --locked forbids changing it: give one", 2)
+    root = project_dir(project)
+    if out is not None:
+        writable_parent(out, "--out")
+    result = compile_project(root, lock="update" if add_versions else "locked" if locked else "check")
     report(result, fmt)
     if not result.ok:
         sys.exit(1)
@@ -85,9 +75,9 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
     from astra.lang.fmt import format_text
 
     files: list[Path] = []
-    for p in paths or (default_project(None),):
+    for p in paths or (project_dir(None),):
         if not p.exists():
-            raise click.UsageError(f"no such file or directory: {p}")
+            fail(f"no such file or directory: `{p}`")
         files.extend(sorted(p.rglob("*.feat")) if p.is_dir() else [p])
     changed = failed = 0
     for f in files:
@@ -123,37 +113,40 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
 
 @click.command("explain")
 @click.argument("name")
-@click.option("--project", type=click.Path(path_type=Path), help="Project directory [default: ./features].")
-def explain_cmd(name: str, project: Path | None) -> None:
-    """Explain feature NAME (`feature`, `group.feature` or `group@vN.feature`): its resolved type,
-    effective windows, dependencies and fingerprint."""
+@PROJECT
+@click.option("--project", "project_opt", type=click.Path(path_type=Path), hidden=True)
+@ALLOW_UNLOCKED
+def explain_cmd(name: str, project: Path | None, project_opt: Path | None, allow_unlocked: bool) -> None:
+    """Explain feature NAME (`feature`, `group.feature` or `group@vN.feature`) of PROJECT
+    (default: ./features): its resolved type, effective windows, dependencies and fingerprint."""
     from astra.plan.explain import explain, find_features
 
-    result = load_or_exit(project)
-    matches = find_features(result.plan, name)
+    if project is not None and project_opt is not None:
+        fail("give the project once: `astra explain NAME DIR`", 2)
+    plan = load(project or project_opt, allow_unlocked).plan
+    matches = find_features(plan, name)
     if not matches:
-        click.echo(f"error: no feature matches `{name}`", err=True)
-        sys.exit(1)
-    click.echo("\n\n".join(explain(result.plan, f) for f in matches))
+        fail(f"no feature matches `{name}`")
+    click.echo("\n\n".join(explain(plan, f) for f in matches))
 
 
 @click.command("graph")
 @PROJECT
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot")
 @click.option("--service", help="Only the features a service needs (name@vN).")
-def graph_cmd(project: Path | None, fmt: str, service: str | None) -> None:
-    """Print the feature dependency DAG, sources included, as DOT or Mermaid."""
+@ALLOW_UNLOCKED
+def graph_cmd(project: Path | None, fmt: str, service: str | None, allow_unlocked: bool) -> None:
+    """Print the feature dependency DAG of PROJECT (default: ./features), sources included, as DOT
+    or Mermaid."""
     from astra.plan.graph import to_dot, to_mermaid
+    from astra.project import ProjectError
 
-    result = load_or_exit(project)
-    plan = result.plan
-    features = plan.features
+    proj = load(project, allow_unlocked)
+    features = proj.plan.features
     if service:
-        from astra.project import Project, ProjectError
-
         try:
-            svc = Project(path=default_project(project), plan=plan).service(service)
+            svc = proj.service(service)
         except ProjectError as err:
-            raise click.UsageError(str(err)) from None
-        features = plan.closure(tuple(o.feature for o in svc.outputs))
+            fail(str(err))
+        features = proj.plan.closure(tuple(o.feature for o in svc.outputs))
     click.echo(to_dot(features) if fmt == "dot" else to_mermaid(features))

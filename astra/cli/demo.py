@@ -51,7 +51,7 @@ def demo(out: Path, events: int) -> None:
     click.echo(f"1. generated {events:,} transactions, profiles and a 20,000-row spine in {out}/ "
                f"({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    result = compile_project(project, lock="ignore")
+    result = compile_project(project, lock="run", escape="")
     if not result.ok:
         click.echo(render_all(result.diagnostics, result.sources), err=True)
         sys.exit(1)
@@ -90,6 +90,6 @@ def demo(out: Path, events: int) -> None:
         busy = tables["fraud_model@v1"].filter(pl.col("tx_count_7d") > 0)
         click.echo(busy.select(shown).head(6))
     at = "" if project == Path("features") else f" {project}"  # the commands default to ./features
-    click.echo(f"\nnext: `astra explain tx_mean_7d{' --project' + at if at else ''}`, "
+    click.echo(f"\nnext: `astra explain tx_mean_7d{at}`, "
                f"`astra graph{at} --service fraud_model@v2`, "
                f"edit {project / 'spend.feat'} and run `astra compile{at}`")

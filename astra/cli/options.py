@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import click
 
-_UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000,
-          "w": 7 * 86_400_000_000}
+_INT64_MAX = 2**63 - 1
 
 
 def parse_duration(text: str) -> int:
-    """`1d`, `6h`, `30m`, `15s`, `2w`, `500ms`, or a plain number of µs -> microseconds."""
-    if text.strip().isdigit():
-        return int(text)
-    m = re.fullmatch(r"\s*(\d+)\s*(us|ms|s|m|h|d|w)\s*", text)
-    if m is None:
-        raise click.BadParameter(f"`{text}` is not a duration; write e.g. 1d, 6h, 30m, 15s")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    """A duration written as in `.feat` files (`7d`, `6h`, `30m`, `15s`, `2w`), also `500ms` and
+    `250us`, or a plain number of µs -> microseconds.  The Python API's parser
+    (`astra.times.duration_micros`) is the one source of truth; this adds the plain number."""
+    from astra.times import duration_micros
+
+    try:
+        value = int(text) if text.strip().isdigit() else duration_micros(text, "duration")
+    except ValueError:
+        raise click.BadParameter(f"`{text}` is not a duration; write it as in .feat files, e.g. 1d, 6h, 30m, "
+                                 "15s (or 500ms, 250us)") from None
+    if value > _INT64_MAX:
+        raise click.BadParameter(f"`{text}` is out of range (at most about 292,000 years)")
+    return value
 
 
 def parse_time(text: str) -> int:

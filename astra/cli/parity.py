@@ -4,34 +4,60 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
+from astra.cli.common import (
+    ALLOW_UNLOCKED,
+    DATA_ROOT,
+    PROJECT,
+    Stages,
+    fail,
+    load,
+    project_dir,
+    readable_file,
+    resolve_data_root,
+)
+from astra.cli.options import Duration
+
 
 @click.command("parity")
-@click.argument("project", type=click.Path(exists=True))
+@PROJECT
 @click.option("--service", "service_ref", required=True, help="NAME@vN")
-@click.option("--spine", required=True, help="Parquet/CSV/Arrow spine: keys + time")
-@click.option("--data-root", default=".", help="Where source paths are relative to")
+@click.option("--spine", required=True, type=click.Path(path_type=Path), help="Parquet/CSV/Arrow spine: keys + time")
+@DATA_ROOT
 @click.option("--time-column", default="ts", show_default=True)
-@click.option("--allowed-lateness", default=0, show_default=True, help="µs")
+@click.option("--allowed-lateness", type=Duration(), default="0s", show_default=True,
+              help="As in .feat files (e.g. 5m)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def parity(project, service_ref, spine, data_root, time_column, allowed_lateness, fmt):
+@ALLOW_UNLOCKED
+def parity(project, service_ref, spine, data_root, time_column, allowed_lateness, fmt, allow_unlocked):
     """Print the rows each engine read and a per-feature report; exit 1 on any mismatch.
 
-    Any bad input (project, spine, source file, store) is a one-line `error:` and exit 1."""
+    PROJECT defaults to ./features, the data root to the project directory.  Any bad input
+    (project, spine, source file, store) is a one-line `error:` and exit 1."""
     from astra.offline import io
     from astra.online.parity import run_parity
-    from astra.project import Project
+    from astra.project import ProjectError
 
+    root = project_dir(project)
+    readable_file(spine, "--spine")
+    where = resolve_data_root(data_root, root)
+    stages = Stages("parity")
+    proj = load(root, allow_unlocked)
     try:
-        proj = Project.load(project)
         svc = proj.service(service_ref)
-        report = run_parity(proj.plan, svc.name, svc.version, io.read_table(spine), data_root, time_column,
-                            allowed_lateness)
+    except ProjectError as err:
+        fail(str(err))
+    stages.done("compiled the project")
+    try:
+        table = io.read_table(spine)
+        stages.done("read the spine:", table.height)
+        report = run_parity(proj.plan, svc.name, svc.version, table, where, time_column, allowed_lateness)
+        stages.done("replayed and compared", sum(f.rows for f in report.features))
     except Exception as exc:  # every failure is reported as one line, never a traceback
-        click.echo(f"error: {one_line(exc)}", err=True)
-        sys.exit(1)
+        fail(one_line(exc))
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.table())
     sys.exit(0 if report.ok else 1)
 

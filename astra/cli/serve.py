@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
 import click
 
+from astra.cli.common import ALLOW_UNLOCKED, PROJECT, fail, load, project_dir
+from astra.cli.options import Duration
+
 
 @click.command("serve")
-@click.argument("project", type=click.Path(exists=True))
+@PROJECT
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told)")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--state", default="build/serve", show_default=True, type=click.Path(),
               help="State directory: snapshots and the push log (nothing is written outside it)")
-@click.option("--data-root", default=None, type=click.Path(exists=True),
-              help="Materialize the sources from here when the state directory is new")
+@click.option("--data-root", default=None, type=click.Path(path_type=Path),
+              help="Materialize the sources from here when the state directory is new "
+                   "[default: none, the new store starts empty]")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes; more than 1 needs --read-only")
 @click.option("--read-only", is_flag=True,
@@ -33,7 +37,8 @@ import click
               help="Seconds between snapshots while pushes arrive (0: only at shutdown and by log size)")
 @click.option("--snapshot-mib", default=256, show_default=True, type=int,
               help="Snapshot once the log since the last snapshot is this large")
-@click.option("--allowed-lateness", default=0, show_default=True, type=int, help="µs, for a new store")
+@click.option("--allowed-lateness", default="0s", show_default=True, type=Duration(),
+              help="For a new store, as in .feat files (e.g. 10m)")
 @click.option("--cache-size", default=100_000, show_default=True, type=int, help="Cached entity answers (0: off)")
 @click.option("--cache-ttl", default=1.0, show_default=True, type=float,
               help="Seconds; `now` queries are answered as of the start of their TTL bucket")
@@ -41,22 +46,28 @@ import click
 @click.option("--max-batch", default=1000, show_default=True, type=int, help="Entities per /v1/features request")
 @click.option("--max-push-rows", default=10_000, show_default=True, type=int, help="Rows per /v1/push request")
 @click.option("--access-log", default="-", show_default=True, help="JSON access log: '-' (stdout), 'off' or a file")
+@ALLOW_UNLOCKED
 def serve(project, **options):
-    """Serve PROJECT's services over HTTP from a durable online store."""
-    from astra.project import Project, ProjectError
+    """Serve PROJECT's services (default: ./features) over HTTP from a durable online store.
+
+    Exit status: 1 for a project that does not compile or a missing path, 2 for bad options."""
     from astra.serve.config import ServeConfig
     from astra.serve.server import ConfigError, check, run
 
     # every option is a ServeConfig field of the same name, but these two
     options["snapshot_bytes"] = options.pop("snapshot_mib") * 2**20
     options["token"] = options["token"] or None
-    config = ServeConfig(project=str(project), **options)
+    root = project_dir(project)
+    if options["data_root"] is not None:
+        if not options["data_root"].is_dir():
+            fail(f"--data-root `{options['data_root']}` is not a directory")
+        options["data_root"] = str(options["data_root"])
+    config = ServeConfig(project=str(root), **options)
     try:
         check(config)
-        Project.load(project)  # compile errors are reported here, once, not by every worker
-    except (ConfigError, ProjectError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    except ConfigError as exc:
+        fail(exc, 2)
+    load(root, config.allow_unlocked)  # compile and lock errors are reported here, once, not by every worker
     if config.host not in ("127.0.0.1", "::1", "localhost") and not config.token:
         click.echo(f"warning: serving on {config.host} without --token; anyone who can reach it can push rows",
                    err=True)

@@ -1,9 +1,11 @@
 """`astra.lock`: the fingerprints of every released group version, committed with the project.
 
-A locked version's logic may never change: `astra compile` compares the plan with the lock and
-refuses a changed data fingerprint, naming the feature and the change (e.g. "window 7d -> 8d")
-and the services that pin the version.  Metadata-only changes are allowed and recorded.
-New versions enter the lock only when asked (`astra compile --lock`).
+A locked version's logic may never change: every entry point that builds a plan (`astra compile`,
+the engines' commands, `Project.load`) compares it with the lock and refuses a changed data
+fingerprint, naming the feature and the change (e.g. "window 7d -> 8d") and the services that pin
+the version.  Metadata-only changes are allowed and recorded by `astra compile`.  New versions
+enter the lock only when asked (`astra compile --lock`); until then the engines run them as
+versions under development, with a note.
 """
 
 from __future__ import annotations
@@ -84,18 +86,41 @@ def write_lock(path: Path, groups: dict[str, dict]) -> None:
     tmp.replace(path)
 
 
-def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool) -> tuple[dict[str, dict], list[str]]:
-    """Compare the plan with the lock. Returns the lock's new content and notes on what changed."""
+def unlocked(plan: ir.Plan, locked: dict) -> tuple[list[str], list[str]]:
+    """The group versions whose logic differs from the lock, and those not in it yet: a cheap
+    comparison of data fingerprints, for a plan loaded from `build/plan.json`."""
+    old = locked.get("groups", {})
+    changed = [g.id for g in plan.groups if g.id in old and old[g.id]["data"] != g.data_fingerprint]
+    new = [g.id for g in plan.groups if g.id not in old]
+    return changed, new
+
+
+def under_development(new: list[str]) -> str:
+    """The note the engines print for versions they run before they are released."""
+    return (f"not in {LOCK_NAME} yet, run as under development: {', '.join(new)} "
+            "(release with `astra compile --lock`)")
+
+
+def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool,
+               run: str | None = None, allow_changed: bool = False) -> tuple[dict[str, dict], list[str]]:
+    """Compare the plan with the lock. Returns the lock's new content and notes on what changed.
+
+    `run` is set by an engine about to run the plan (nothing is written then) to the name of its
+    development escape hatch (`--allow-unlocked`, `allow_unlocked=True`): new versions are a note
+    instead of E0602, and the E0601 help names the hatch; `allow_changed` turns E0601 into a note."""
     old = locked.get("groups", {})
     new: dict[str, dict] = dict(old)
     notes: list[str] = []
+    fresh: list[str] = []
     fps = feature_fingerprints(plan)
     for g in plan.groups:
         entry = lock_entry(plan, g, fps)
         before = old.get(g.id)
         span = g.span
         if before is None:
-            if add_new:
+            if run is not None:
+                fresh.append(g.id)
+            elif add_new:
                 new[g.id] = entry
                 notes.append(f"added {g.id} to {LOCK_NAME}")
             else:
@@ -104,20 +129,27 @@ def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool) 
             continue
         if before["data"] != entry["data"]:
             changes = describe_changes(before, entry, old, fps)
+            if allow_changed:
+                notes.append(f"running `{g.id}` with logic that differs from {LOCK_NAME} ({run}): {changes[0]}")
+                continue
             pinned = [s.id for s in plan.services if any(o.feature.startswith(g.id + ".") for o in s.outputs)]
             free = max(x.version for x in plan.groups if x.name == g.name) + 1
             diags.error("E0601", f"the logic of `{g.id}` changed but its version did not: {changes[0]}", *_at(span),
                         help=f"release the change as `features {g.name} v{free} ...` and move services to it; "
                         "released versions never change"
                         + (f"; pinned by {', '.join(pinned)}" if pinned else "")
-                        + ("" if len(changes) == 1 else "; also: " + "; ".join(changes[1:])))
+                        + ("" if len(changes) == 1 else "; also: " + "; ".join(changes[1:]))
+                        + (f"; to run it unreleased while developing, pass {run}" if run else ""))
             continue
-        if before["meta"] != entry["meta"]:
+        if before["meta"] != entry["meta"] and run is None:
             new[g.id] = entry
             notes.append(f"metadata of {g.id} changed (owner, description or tags); recorded in {LOCK_NAME}")
-    for gid in old:
-        if gid not in {g.id for g in plan.groups}:
-            notes.append(f"{gid} is in {LOCK_NAME} but no longer defined")
+    if fresh:
+        notes.append(under_development(fresh))
+    if run is None:
+        for gid in old:
+            if gid not in {g.id for g in plan.groups}:
+                notes.append(f"{gid} is in {LOCK_NAME} but no longer defined")
     return new, notes
 
 

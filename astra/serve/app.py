@@ -341,7 +341,7 @@ def create_app(config: ServeConfig | None = None) -> App:
         if config.server == "granian":
             _die_with_parent()
     try:
-        plan = Project.load(config.project).plan
+        plan = Project.load(config.project, allow_unlocked=config.allow_unlocked).plan
         engine = Engine(plan, config, log=lambda m: print(m, file=sys.stderr, flush=True))
     except Exception as exc:
         _cannot_start(exc)

@@ -40,6 +40,7 @@ class ServeConfig:
     max_batch: int = 1000  # entities per /v1/features request
     max_push_rows: int = 10_000  # rows per /v1/push request
     access_log: str = "-"  # "-" (stdout), "off", or a file path
+    allow_unlocked: bool = False  # development: run versions whose logic differs from astra.lock
 
     def to_env(self) -> str:
         return json.dumps(attrs.asdict(self))

@@ -79,7 +79,8 @@ def test_materialize_rejects_bad_times_and_projects(demo: Path, tmp_path: Path) 
     bad = astra("materialize", "features", "--data-root", demo, "--until", "yesterday", "--state", tmp_path / "s")
     assert bad.returncode == 2 and "is not a date" in bad.stderr
     missing = astra("materialize", tmp_path / "nowhere", "--data-root", demo)
-    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    # a missing project is the user's to fix (1), as in compile, not a usage error (2)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr and "no project at" in missing.stderr
 
 
 def test_parity_exits_one_on_unknown_service(demo: Path) -> None:

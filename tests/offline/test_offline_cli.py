@@ -66,7 +66,7 @@ def test_errors_are_one_line(tmp_path, data):
     pl.read_parquet(data / "labels.parquet").drop("user_id").write_parquet(spine)
     r = _run(ROOT / "features", "--service", "fraud_model@v1", "--spine", spine, "--out", tmp_path / "o.parquet",
              "--data-root", data)
-    assert r.exit_code == 1 and r.output.startswith("error: spine is missing key column(s) user_id")
+    assert r.exit_code == 1 and "\nerror: spine is missing key column(s) user_id" in r.output  # after progress lines
     r = _run(ROOT / "features", "--service", "nope@v1", "--spine", spine, "--out", tmp_path / "o.parquet")
     assert r.exit_code == 1 and r.output.startswith("error: ") and "Traceback" not in r.output
     r = _run(ROOT / "features", "--service", "fraud_model@v1", "--spine", spine, "--out", tmp_path / "o.txt")
