@@ -92,8 +92,8 @@ def _push_some(server):
     """Push two rows of a new user after the data's end; returns the time to query at."""
     c = server.client
     wm = c.get("/readyz")[2]["watermark"]["transactions"]
-    rows = [{"user_id": USER, "merchant_id": 3, "amount": 6000.0 + j, "category": "cat_01", "ts": wm + 1_000_000 * (j + 1)}
-            for j in range(2)]
+    rows = [{"user_id": USER, "merchant_id": 3, "amount": 6000.0 + j, "category": "cat_01",
+             "ts": wm + 1_000_000 * (j + 1)} for j in range(2)]
     status, _, ack = c.post("/v1/push", {"source": "transactions", "rows": rows})
     assert status == 200 and ack["accepted"] == 2, ack
     return wm + 10_000_000
