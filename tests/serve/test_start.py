@@ -157,7 +157,8 @@ def test_change_that_would_lose_pushes_is_refused_and_keeps_the_state(tmp_path, 
     assert _get(s, ("fraud_model", 1), at) == before
 
 
-def test_log_the_new_plan_cannot_replay_ends_the_server(tmp_path, demo, servers):
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_log_the_new_plan_cannot_replay_ends_the_server(tmp_path, demo, servers, server):
     """Found by the worker only (the log is read there): the server exits with a message."""
     proj, state = _project(tmp_path), tmp_path / "state"
     s = servers(proj, state, "--data-root", str(demo))
@@ -167,7 +168,7 @@ def test_log_the_new_plan_cannot_replay_ends_the_server(tmp_path, demo, servers)
     sources = proj / "common" / "sources.feat"
     original = sources.read_text()
     sources.write_text(original.replace("category: string\n", "category: string\n        channel: string\n"))
-    out = _refused(proj, state, "--data-root", str(demo))
+    out = _refused(proj, state, "--data-root", str(demo), "--server", server)
     assert "cannot start" in out and "channel" in out, out
     sources.write_text(original)
     s = servers(proj, state, "--data-root", str(demo))
