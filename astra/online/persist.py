@@ -188,8 +188,8 @@ class Migration:
         if self.dropped:
             out += f", dropped {len(self.dropped)} no longer read ({', '.join(self.dropped)})"
         for src, n in sorted(self.unlogged.items()):
-            out += (f"; {n} row(s) pushed to `{src}` before the snapshot are no longer in the log, so the "
-                    f"rebuilt tables of `{src}` start without them")
+            out += (f"; {n} row(s) of `{src}` stored before the snapshot are neither in the log nor in the "
+                    f"files read now, so the rebuilt tables of `{src}` start without them")
         return out
 
 
@@ -240,11 +240,13 @@ def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None) -> Migration 
             changed = [table_name(new_specs[ti]) for ti in rebuilt if new_specs[ti].source.name == src
                        and (src, new_specs[ti].key.columns) in old_keys]
             if changed:
+                what = (f"{saved - from_files} row(s) pushed to `{src}`" if data_root is not None else
+                        f"{saved} row(s) of `{src}` (pushed, or read from source files: give --data-root to "
+                        f"rebuild from those)")
                 raise MigrationError(
-                    f"the plan changed what the store keeps for {', '.join(changed)}, and {saved - from_files} "
-                    f"row(s) pushed to `{src}` exist only in the saved store (they are no longer in the log), "
-                    f"so a rebuilt table would lose them; serve the previous project on this state directory, "
-                    f"or start a new --state from the source files")
+                    f"the plan changed what the store keeps for {', '.join(changed)}, and {what} exist only in "
+                    f"the saved store (they are no longer in the log), so a rebuilt table would lose them; serve "
+                    f"the previous project on this state directory, or start a new --state from the source files")
     return Migration(kept, tuple(rebuilt), tuple(table_name(s) for s in new_specs), dropped, unlogged)
 
 
