@@ -22,8 +22,30 @@ COMMANDS = {
 }
 
 
+class OneLineError(click.ClickException):
+    """A click error shown as every astra error is: one `error:` line on stderr (a usage error
+    adds where help is), exit 1, or 2 for a usage error."""
+
+    def __init__(self, error: click.ClickException):
+        super().__init__(error.format_message())
+        self.exit_code = error.exit_code
+        ctx = getattr(error, "ctx", None)
+        self.where = f" (see `{ctx.command_path} --help`)" if isinstance(error, click.UsageError) and ctx else ""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {' '.join(self.format_message().split())}{self.where}", err=True)
+
+
 class LazyGroup(click.Group):
     """A click group that imports each subcommand's module only when it runs."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as err:
+            raise OneLineError(err) from None
 
     def list_commands(self, ctx):
         return list(COMMANDS)

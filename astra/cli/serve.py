@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from astra.cli.common import ALLOW_UNLOCKED, PROJECT, fail, load, project_dir
+from astra.cli.common import ALLOW_UNLOCKED, PROJECT, fail, load, project_dir, writable_parent
 from astra.cli.options import Duration
 
 
@@ -58,6 +58,8 @@ def serve(project, **options):
     options["snapshot_bytes"] = options.pop("snapshot_mib") * 2**20
     options["token"] = options["token"] or None
     root = project_dir(project)
+    if not options["read_only"]:
+        writable_parent(Path(options["state"]), "--state")
     if options["data_root"] is not None:
         if not options["data_root"].is_dir():
             fail(f"--data-root `{options['data_root']}` is not a directory")
