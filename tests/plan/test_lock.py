@@ -94,3 +94,38 @@ def test_a_lock_file_that_cannot_be_written_is_an_error_not_an_exception(write_p
     result = compile_project(d, lock="update")
     assert [x.code for x in result.diagnostics] == ["E0110"] and "cannot write" in result.diagnostics[0].message
     assert not result.ok and not (d / "astra.lock").exists()
+
+
+def test_an_engine_run_refuses_changed_logic_notes_new_versions_and_writes_nothing(write_project, base) -> None:
+    d = write_project(base)
+    assert compile_project(d, lock="update").ok
+    locked = (d / "astra.lock").read_text()
+    v2 = base + "\nfeatures spend v2 for user { tx_sum_8d: float64 = sum(transactions.amount, 8d) }\n"
+    (d / "main.feat").write_text(v2.replace('description "spend"', 'description "card spend"'))
+    run = compile_project(d, lock="run", escape="--allow-unlocked")
+    assert run.ok, codes(run)  # a new version runs ...
+    assert any("spend@v2" in n and "under development" in n for n in run.notes)  # ... with a note
+    assert (d / "astra.lock").read_text() == locked  # and an engine never writes the lock
+    (d / "main.feat").write_text(v2.replace("sum(transactions.amount, 7d)", "sum(transactions.amount, 8d)"))
+    refused = compile_project(d, lock="run", escape="--allow-unlocked")
+    assert "E0601" in codes(refused)
+    assert "pass --allow-unlocked" in render_all(refused.diagnostics, refused.sources)
+    allowed = compile_project(d, lock="run", escape="--allow-unlocked", allow_unlocked=True)
+    assert allowed.ok and any("spend@v1" in n and "differs from astra.lock" in n for n in allowed.notes)
+    assert (d / "astra.lock").read_text() == locked
+
+
+def test_locked_refuses_any_rewrite_and_check_says_what_it_rewrote(write_project, base) -> None:
+    d = write_project(base)
+    assert codes(compile_project(d, lock="locked")) == ["E0602"] * 3  # nothing is released yet
+    assert not (d / "astra.lock").exists()
+    assert compile_project(d, lock="update").ok
+    assert compile_project(d, lock="locked").ok  # nothing to change
+    locked = (d / "astra.lock").read_text()
+    (d / "main.feat").write_text(base.replace('description "spend"', 'description "card spend"'))
+    refused = compile_project(d, lock="locked")
+    assert codes(refused) == ["E0603"] and "metadata of spend@v1" in refused.diagnostics[0].message
+    assert (d / "astra.lock").read_text() == locked
+    rewritten = compile_project(d, lock="check")
+    assert rewritten.ok and any(n.startswith("rewrote") and "astra.lock" in n for n in rewritten.notes)
+    assert (d / "astra.lock").read_text() != locked
