@@ -28,7 +28,7 @@ def _backfill(spine: Path, data_root: Path, out: Path):
 
 def _one_error_line(r, *words: str) -> None:
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), (r.output, r.exception)
-    lines = r.output.strip().splitlines()
+    lines = [line for line in r.output.strip().splitlines() if not line.startswith("backfill: ")]  # progress
     assert len(lines) == 1 and lines[0].startswith("error: "), r.output
     assert all(w in lines[0] for w in words), lines[0]
 

@@ -99,7 +99,7 @@ def test_text_and_json_reports_show_the_counts(data):
     assert any(line.split() == ["invisible", "to", "user:", "null", "key", str(want["user"]), str(want["user"])]
                for line in lines)
     js = CliRunner().invoke(cli, [*args, "--format", "json"])
-    doc = json.loads(js.output)
+    doc = json.loads(js.stdout)  # progress lines go to stderr
     (tx,) = [s for s in doc["sources"] if s["source"] == "transactions"]
     assert tx["offline"] == tx["online"] == {"rows": want["rows"], "null_time": want["null_time"],
                                              "null_key": {"user": want["user"]},
