@@ -152,12 +152,19 @@ def _parse_recovering(source: SourceFile) -> tuple[lark.Tree | None, list[Diagno
         except UnexpectedInput as e:
             pos = _error_pos(e, text)
             repeated = pos <= last  # the item-level guess did not help: skip the whole declaration
-            if not repeated:
-                diags.append(_diagnose(e, source, pos))
-            region = (None if repeated else _item_region(text, e, pos)) or _decl_region(text, e, pos)
+            keyword, brace = _new_declaration(e)
+            # an unclosed body is no broken item: blank the declaration up to the next one
+            unclosed = keyword is not None
+            # ... unless an earlier error inside that body was blanked with its `}`: a follow-on error
+            follow_on = unclosed and any(brace.start_pos < d.span.start < keyword.start_pos for d in diags)
+            if not repeated and not follow_on:
+                found = _diagnose(e, source, pos)
+                if found not in diags:  # one mistake met again from another position
+                    diags.append(found)
+            region = (None if repeated or unclosed else _item_region(text, e, pos)) or _decl_region(text, e, pos)
             # a region ending before the error only helps when it ends at a declaration keyword
             # the parser took for a name (`_new_declaration`): the next parse starts there
-            behind = region is not None and region[1] < pos and _new_declaration(e)[0] is None
+            behind = region is not None and region[1] < pos and not unclosed
             if len(diags) >= MAX_ERRORS or region is None or behind or (repeated and region[1] <= pos):
                 break
             last = max(pos, last)

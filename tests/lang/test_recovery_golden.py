@@ -24,6 +24,7 @@ EXPECTED = {
     "recover_declaration": ["E0018", "E0205"],
     "recover_import": ["E0007", "E0204"],
     "recover_unclosed": ["E0001", "E0204"],
+    "recover_stray_brace": ["E0007", "E0204"],
 }
 
 
