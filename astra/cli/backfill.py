@@ -40,7 +40,9 @@ def backfill(project: Path | None, service_ref: str, spine: Path | None, out: Pa
 
     PROJECT defaults to ./features, the data root to the project directory.  Arguments and paths
     are checked before any work; every error is one line, exit 1 (2 for a usage error)."""
+    from astra.offline import backfill as run_backfill
     from astra.offline.errors import BackfillError
+    from astra.offline.io import read_table, write_table
     from astra.project import ProjectError
 
     snapshot_mode = every is not None or start is not None or end is not None
@@ -59,27 +61,18 @@ def backfill(project: Path | None, service_ref: str, spine: Path | None, out: Pa
         svc = proj.service(service_ref)
     except ProjectError as err:
         fail(str(err))
-    stages.done("compiled the project")
+    stages.done("loaded the project")
     try:
         if snapshot_mode:
             result = proj.snapshot(service=svc.id, every=every, start=start, end=end, data_root=where)
         else:
-            from astra.offline.io import read_table
-
             table = read_table(spine)
             stages.done("read the spine:", table.height)
-            result = _run(proj, svc, table, where, time_column)
+            # the engine, not Project.backfill: a missing time column names --time-column
+            result = run_backfill(proj.plan, svc.name, svc.version, table, where, time_column=time_column)
         stages.done("computed", result.height)
-        from astra.offline.io import write_table
-
         write_table(result, out)
     except (BackfillError, ProjectError) as err:
         fail(str(err))
     stages.done(f"wrote {result.width} columns to {out}:", result.height)
 
-
-def _run(proj, svc, spine, where: Path, time_column: str):
-    """The backfill itself; a spine without the time column names the flag, not the keyword."""
-    from astra.offline import backfill as run_backfill
-
-    return run_backfill(proj.plan, svc.name, svc.version, spine, where, time_column=time_column)

@@ -47,7 +47,7 @@ def materialize(project, data_root, until, state, allowed_lateness, allow_unlock
     writable_parent(state, "--state")
     stages = Stages("materialize")
     plan = load(root, allow_unlocked).plan
-    stages.done("compiled the project")
+    stages.done("loaded the project")
     try:
         store = Store(plan, allowed_lateness)
         counts = store.materialize(where, until)

@@ -50,7 +50,7 @@ def parity(project, service_ref, spine, data_root, time_column, allowed_lateness
         svc = proj.service(service_ref)
     except ProjectError as err:
         fail(str(err))
-    stages.done("compiled the project")
+    stages.done("loaded the project")
     try:
         table = io.read_table(spine)
         stages.done("read the spine:", table.height)
