@@ -199,6 +199,8 @@ def extract(path: Path, name: str) -> Page:
                 raise DocError(f"{where}: `<!-- not-run: reason -->` needs a reason")
             page.skipped.append(f"{where}: {marker[1]}")
             continue
+        if marker and not (info in SHELL or info == "http"):
+            raise DocError(f"{where}: `<!-- {marker[0]}: ... -->` before a {info or 'plain'} block")
         if info in SHELL:
             last_http = None
             commands = split_commands(body, info == "console")
@@ -209,6 +211,9 @@ def extract(path: Path, name: str) -> Page:
                 argv = shlex.split(text, comments=True)
                 if not argv:
                     raise DocError(f"{where}: an empty command")
+                if marker and marker[0] != ("exit" if argv[0] == "astra" else "status"):
+                    raise DocError(f"{where}: `<!-- {marker[0]}: ... -->` does not apply to `{argv[0]}`; "
+                                   "astra commands take `exit`, HTTP examples `status`")
                 if argv[0] == "astra":
                     page.examples.append(Example(where, Command(text, _marked(marker, "exit") or 0)))
                 elif argv[0] == "curl":
@@ -219,6 +224,8 @@ def extract(path: Path, name: str) -> Page:
                     raise DocError(f"{where}: `{argv[0]}` is neither an astra command nor curl; "
                                    "mark the block `<!-- not-run: reason -->`")
         elif info == "http":
+            if marker and marker[0] != "status":
+                raise DocError(f"{where}: an http block takes `<!-- status: N -->`, not `{marker[0]}`")
             last_http = parse_http(body)
             last_http.status = _marked(marker, "status")
             page.examples.append(Example(where, last_http))

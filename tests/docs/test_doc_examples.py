@@ -173,6 +173,10 @@ def test_an_unmarked_illustrative_block_fails(tmp_path):
         extract(write(tmp_path, '```json\n{"a": 1}\n```\n'), "doc.md")
     with pytest.raises(DocError, match="without a language"):
         extract(write(tmp_path, "```\nastra compile\n```\n"), "doc.md")
+    with pytest.raises(DocError, match="does not apply to `curl`"):
+        extract(write(tmp_path, "<!-- exit: 1 -->\n```sh\ncurl -s http://127.0.0.1:8000/readyz\n```\n"), "doc.md")
+    with pytest.raises(DocError, match="before a json block"):
+        extract(write(tmp_path, '```sh\ncurl -s localhost/x\n```\n<!-- status: 404 -->\n```json\n{}\n```\n'), "doc.md")
     doc = extract(write(tmp_path, "<!-- not-run: the suite -->\n\n```sh\nuv run pytest\n```\n"), "doc.md")
     assert doc.examples == [] and doc.skipped == ["doc.md:3: the suite"]
 
@@ -225,3 +229,14 @@ def test_shape_errors_name_missing_fields_and_wrong_kinds():
     errors = shape_errors(documented, {"a": "1", "b": {}, "d": [{"e": 1}]})
     assert errors == ['.a: documented 1, got "1"', ".b.c: missing (fields: [])", ".d[0].e: documented true, got 1",
                       ".f: missing (fields: ['a', 'b', 'd'])"]
+
+
+def test_a_failing_example_fails_unless_the_doc_states_its_status(tmp_path):
+    bad = extract(write(tmp_path, "```sh\nastra compile missing_dir\n```\n"), "doc.md")
+    with pytest.raises(AssertionError, match="exited with 1, the doc says 0"):
+        run_page(bad, tmp_path)
+    stated = extract(write(tmp_path, "<!-- exit: 1 -->\n```sh\nuv run astra compile missing_dir\n```\n"), "doc.md")
+    assert run_page(stated, tmp_path) == 1
+    unserved = extract(write(tmp_path, "```sh\ncurl -s http://127.0.0.1:8000/readyz\n```\n"), "doc.md")
+    with pytest.raises(AssertionError, match="before any `astra serve`"):
+        run_page(unserved, tmp_path)
