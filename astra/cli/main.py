@@ -26,11 +26,12 @@ class OneLineError(click.ClickException):
     """A click error shown as every astra error is: one `error:` line on stderr (a usage error
     adds where help is), exit 1, or 2 for a usage error."""
 
-    def __init__(self, error: click.ClickException):
+    def __init__(self, error: click.ClickException, command: str):
         super().__init__(error.format_message())
         self.exit_code = error.exit_code
         ctx = getattr(error, "ctx", None)
-        self.where = f" (see `{ctx.command_path} --help`)" if isinstance(error, click.UsageError) and ctx else ""
+        path = ctx.command_path if ctx is not None else command
+        self.where = f" (see `{path} --help`)" if isinstance(error, click.UsageError) else ""
 
     def show(self, file=None) -> None:
         click.echo(f"error: {' '.join(self.format_message().split())}{self.where}", err=True)
@@ -39,13 +40,21 @@ class OneLineError(click.ClickException):
 class LazyGroup(click.Group):
     """A click group that imports each subcommand's module only when it runs."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as err:  # `astra --bogus`
+            raise OneLineError(err, info_name or "astra") from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.exceptions.NoArgsIsHelpError:
             raise
         except click.ClickException as err:
-            raise OneLineError(err) from None
+            raise OneLineError(err, " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))) from None
 
     def list_commands(self, ctx):
         return list(COMMANDS)

@@ -177,3 +177,10 @@ def test_durations_are_written_as_in_the_language_in_every_flag(project, data, t
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, [*rest("materialize", project, data, tmp_path), "--allowed-lateness", "1h"])
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["nosuch"], ["compile", "--format", "xml"], ["backfill", "--every"]])
+def test_usage_errors_are_one_line_with_status_2(args):
+    r = CliRunner().invoke(cli, args)
+    assert_one_error(r.output, r.exit_code, 2)
+    assert "--help" in r.output  # where to look next
