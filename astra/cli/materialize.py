@@ -53,6 +53,7 @@ def materialize(project, data_root, until, state, allowed_lateness, allow_unlock
         counts = store.materialize(where, until)
         stages.done("loaded the sources:", sum(c.rows for c in counts.values()))
         store.save(state)
+        stages.done(f"saved the store to {state}")
     except (BackfillError, OnlineError, OSError) as exc:
         fail(exc)
     for c in counts.values():
