@@ -119,14 +119,15 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
 def explain_cmd(name: str, project: Path | None, project_opt: Path | None, allow_unlocked: bool) -> None:
     """Explain feature NAME (`feature`, `group.feature` or `group@vN.feature`) of PROJECT
     (default: ./features): its resolved type, effective windows, dependencies and fingerprint."""
-    from astra.plan.explain import explain, find_features
+    from astra.plan.explain import explain, find_features, suggest
 
     if project is not None and project_opt is not None:
         fail("give the project once: `astra explain NAME DIR`", 2)
     plan = load(project or project_opt, allow_unlocked).plan
     matches = find_features(plan, name)
     if not matches:
-        fail(f"no feature matches `{name}`")
+        hint = suggest(plan, name)
+        fail(f"no feature matches `{name}`" + (f"; {hint}" if hint else ""))
     click.echo("\n\n".join(explain(plan, f) for f in matches))
 
 

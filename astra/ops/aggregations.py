@@ -40,6 +40,10 @@ class Aggregation:
     def infer(self, column: Type | None, param: int | None) -> Type:
         raise NotImplementedError
 
+    def null_policy(self, column: str | None) -> str:
+        """What the aggregation does with null inputs, in words (docs/semantics.md rule 3)."""
+        return f"null values of `{column}` ignored"
+
     def reference(self, values: Sequence[object], param: int | None) -> object:
         """The value over visible rows' inputs in (time, position) order; None entries are nulls.
 
@@ -103,6 +107,11 @@ class Count(Aggregation):
 
     def infer(self, column, param):
         return INT64
+
+    def null_policy(self, column):
+        if column is None:
+            return "counts every row, nulls included"
+        return f"counts non-null values of `{column}`"
 
     def reference(self, values, param):
         # count(*) is fed a non-null marker per row, so it counts rows

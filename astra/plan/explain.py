@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from astra.diagnostics import did_you_mean
+from astra.ops.aggregations import AGGREGATIONS
 from astra.plan import ir
 from astra.plan.fingerprint import feature_fingerprints
 from astra.plan.pretty import expr, window
@@ -14,6 +16,18 @@ def find_features(plan: ir.Plan, name: str) -> list[ir.Feature]:
         if name in (f.id, f.name, f"{f.group}.{f.name}"):
             out.append(f)
     return out
+
+
+def suggest(plan: ir.Plan, name: str) -> str:
+    """A "did you mean" hint for a name no feature matches, in the form the name was written in
+    (`feature`, `group.feature` or `group@vN.feature`), as the compiler gives for unknown names."""
+    if "@" in name:
+        forms = [f.id for f in plan.features]
+    elif "." in name:
+        forms = [f"{f.group}.{f.name}" for f in plan.features]
+    else:
+        forms = [f.name for f in plan.features]
+    return did_you_mean(name, forms)
 
 
 def explain(plan: ir.Plan, f: ir.Feature) -> str:
@@ -31,8 +45,9 @@ def explain(plan: ir.Plan, f: ir.Feature) -> str:
             seen.add(n)
             keys = ", ".join(n.key.columns)
             lines.append(f"  {expr(n)}: {n.type}")
+            kept = "; rows where the `where` filter is not true left out" if n.where is not None else ""
             lines.append(f"      rows of `{n.key.source}` with ({keys}) = the entity's key and time in "
-                         f"{window(n.window)}, t excluded; nulls ignored")
+                         f"{window(n.window)}, t excluded{kept}; {AGGREGATIONS[n.op].null_policy(n.column)}")
         elif isinstance(n, ir.AsOf) and n not in seen:
             seen.add(n)
             src = plan.source(n.key.source)
