@@ -83,8 +83,9 @@ class Collector:
             return
         self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help, notes=notes))
 
-    def warning(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "") -> None:
-        self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help,
+    def warning(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "",
+                notes: tuple[Label, ...] = ()) -> None:
+        self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help, notes=notes,
                             severity=Severity.WARNING))
 
     @property

@@ -17,6 +17,7 @@ from astra.lang.types import Type
 from astra.plan import ir
 from astra.plan.fingerprint import fingerprint_plan
 from astra.plan.pretty import null_reason
+from astra.source import Span
 
 
 def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
@@ -41,7 +42,9 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
                                deprecated=g.meta.deprecated, span=g.name.span.to(g.entity.span)))
     ordered = _topological(features, diags)
     built = {g.id for g in groups}
-    services = [s for s in (_service(s, syms, built, features, diags) for s in syms.services.values()) if s]
+    warned: set[object] = set()  # deprecations already reported: each is reported at its first use only
+    services = [s for s in (_service(s, syms, built, features, diags, warned) for s in syms.services.values())
+                if s]
     plan = ir.Plan(
         entities=tuple(ir.Entity(name=e.name.value, keys=tuple((k.name.value, k.type.type) for k in e.keys),
                                  owner=e.meta.owner, description=e.meta.description)
@@ -146,7 +149,8 @@ def _source(s) -> ir.Source:
                      owner=d.meta.owner, description=d.meta.description)
 
 
-def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str, ir.Feature], diags: Collector):
+def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str, ir.Feature], diags: Collector,
+             warned: set[object]):
     """A service's outputs and requests; selections of groups that failed to build are left out
     (their errors are already reported), so later passes only see what exists."""
     outputs: list[ir.Output] = []
@@ -169,7 +173,7 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
         if f"{gname}@v{sel.version}" not in built:
             continue
         if group.meta.deprecated:
-            diags.warning("W0503", f"`{gname}@v{sel.version}` is deprecated: {group.meta.deprecated}", sel.span)
+            _warn_deprecated(group, sel, warned, diags)
         if group.entity.value not in entities:
             entities.append(group.entity.value)
         chosen = [f.name.value for f in group.features]
@@ -205,6 +209,17 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
     return ir.Service(name=s.name.value, version=s.version, outputs=tuple(outputs),
                       requests=tuple(r.value for r in s.requests if r.value in syms.requests),
                       entities=tuple(entities), owner=s.meta.owner, description=s.meta.description)
+
+
+def _warn_deprecated(group: ast.Group, sel: ast.Selection, warned: set[object], diags: Collector) -> None:
+    """W0503 once per cause: the group's `deprecated` clause, however many selections use it."""
+    cause = dict(group.meta.item_spans).get("deprecated") or (group.name.value, group.version)
+    if cause in warned:
+        return
+    warned.add(cause)
+    notes = (Label(span=cause, message="deprecated here"),) if isinstance(cause, Span) else ()
+    diags.warning("W0503", f"`{group.name.value}@v{group.version}` is deprecated: {group.meta.deprecated}",
+                  sel.span, notes=notes)
 
 
 def _check_caller_columns(sid: str, names: dict[str, ast.Selection], entities: list[str],
