@@ -29,6 +29,14 @@ class Label:
 
 
 @attrs.frozen(kw_only=True)
+class Edit:
+    """Replace the text under `span` with `text`; an empty span inserts at its start."""
+
+    span: Span
+    text: str
+
+
+@attrs.frozen(kw_only=True)
 class Diagnostic:
     """One finding: a code from `astra.codes`, a message, where, and how to fix it."""
 
@@ -39,6 +47,9 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
     notes: tuple[Label, ...] = ()
     help: str = ""
+    # The help's first suggestion as edits to the source, applied together (`apply_fix`); empty
+    # when the help names no single concrete change. Applied, the diagnostic goes away.
+    fix: tuple[Edit, ...] = ()
 
     def to_json(self) -> dict:
         def loc(s: Span) -> dict:
@@ -52,6 +63,7 @@ class Diagnostic:
             "label": self.label,
             "notes": [{"message": n.message, "location": loc(n.span)} for n in self.notes],
             "help": self.help,
+            "fix": [{"location": loc(e.span), "replacement": e.text} for e in self.fix],
         }
 
 
@@ -76,12 +88,12 @@ class Collector:
         self.items.append(diagnostic)
 
     def error(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "",
-              notes: tuple[Label, ...] = (), about: tuple[str, ...] = ()) -> None:
+              notes: tuple[Label, ...] = (), about: tuple[str, ...] = (), fix: tuple[Edit, ...] = ()) -> None:
         """Report an error; `about` names the declarations it is about (`unknown entity x` is about
         `x`), so that it is dropped when one of them was lost to a syntax error."""
         if any(name in self.uncertain for name in about):
             return
-        self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help, notes=notes))
+        self.add(Diagnostic(code=code, message=message, span=span, label=label, help=help, notes=notes, fix=fix))
 
     def warning(self, code: str, message: str, span: Span = NO_SPAN, *, label: str = "", help: str = "",
                 notes: tuple[Label, ...] = ()) -> None:
@@ -97,10 +109,37 @@ class Collector:
             raise CompileError(self.items)
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to a misspelt `name`, or None when nothing is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A "did you mean `x`?" hint, or "" when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else ""
+    close = closest(name, candidates)
+    return f"did you mean `{close}`?" if close else ""
+
+
+def rename_fix(name: str, span: Span, candidates: Iterable[str]) -> tuple[Edit, ...]:
+    """The fix of a `did_you_mean` hint: `span` (the misspelt name) replaced by the closest candidate."""
+    close = closest(name, candidates)
+    return (Edit(span=span, text=close),) if close else ()
+
+
+def insert_at(span: Span, text: str, *, after: bool = False) -> Edit:
+    """An edit inserting `text` just before `span` (or just after it)."""
+    at = span.end if after else span.start
+    line, col = (span.end_line, span.end_col) if after else (span.line, span.col)
+    return Edit(span=Span(file=span.file, start=at, end=at, line=line, col=col, end_line=line, end_col=col),
+                text=text)
+
+
+def apply_fix(text: str, fix: Iterable[Edit]) -> str:
+    """`text` (one file's source) with the edits of a fix applied."""
+    for e in sorted(fix, key=lambda e: (e.span.start, e.span.end), reverse=True):
+        text = text[:e.span.start] + e.text + text[e.span.end:]
+    return text
 
 
 def render(diagnostic: Diagnostic, sources: dict[str, SourceFile]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from astra.diagnostics import Collector, did_you_mean
+from astra.diagnostics import Collector, Edit, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
 from astra.lang.resolve import BoundSource, Symbols
 from astra.lang.types import BOOL, DURATION, FLOAT64, INT64, NULL, STRING, TIMESTAMP, Type, widen
@@ -93,12 +93,14 @@ def _ref(e: ast.Ref, scope: Scope, diags: Collector) -> ir.Expr | None:
     if source is None:
         known = [*scope.syms.sources, *scope.syms.requests]
         diags.error("E0102", f"unknown source or request `{head.value}`", head.span,
-                    help=did_you_mean(head.value, known), about=(head.value,))
+                    help=did_you_mean(head.value, known), about=(head.value,),
+                    fix=rename_fix(head.value, head.span, known))
         return None
     if source.decl.kind == "events":
         diags.error("E0301", f"events source `{head.value}` can only be read through an aggregation",
                     e.span, label="read outside an aggregation",
-                    help=f"aggregate it over a window, e.g. `last({e.dotted}, 7d)` or `count({head.value}, 1d)`")
+                    help=f"aggregate it over a window, e.g. `last({e.dotted}, 7d)` or `count({head.value}, 1d)`",
+                    fix=(Edit(span=e.span, text=f"last({e.dotted}, 7d)"),))
         return None
     column = _column(source, field, diags)
     key = _source_key(source, head, scope, diags)
@@ -120,6 +122,7 @@ def _local_feature(name: ast.Name, scope: Scope, diags: Collector) -> ir.Expr | 
         return None
     diags.error("E0104", f"unknown feature `{name.value}` in `{scope.group_id}`", name.span,
                 label="not defined in this group", help=did_you_mean(name.value, features),
+                fix=rename_fix(name.value, name.span, features),
                 about=(scope.group.name.value,))
     return None
 
@@ -132,7 +135,8 @@ def _group_ref(e: ast.GroupRef, scope: Scope, diags: Collector) -> ir.Expr | Non
     features = scope.feature_types[gid]
     if e.feature.value not in features:
         diags.error("E0104", f"`{gid}` has no feature `{e.feature.value}`", e.feature.span,
-                    help=did_you_mean(e.feature.value, features), about=(e.group.value,))
+                    help=did_you_mean(e.feature.value, features), about=(e.group.value,),
+                    fix=rename_fix(e.feature.value, e.feature.span, features))
         return None
     if group.entity.value != scope.group.entity.value:
         diags.error("E0307", f"`{gid}` is a group of entity `{group.entity.value}`, not "
@@ -154,7 +158,8 @@ def lookup_group(name: ast.Name, version: int, span, syms: Symbols, diags: Colle
                     label="unknown version", help=f"available versions: {listed}", about=(name.value,))
     else:
         diags.error("E0105", f"unknown feature group `{name.value}`", name.span,
-                    help=did_you_mean(name.value, syms.group_names()), about=(name.value,))
+                    help=did_you_mean(name.value, syms.group_names()), about=(name.value,),
+                    fix=rename_fix(name.value, name.span, syms.group_names()))
     return None
 
 
@@ -164,7 +169,7 @@ def _request_field(head: ast.Name, field: ast.Name, scope: Scope, diags: Collect
     fields = {f.name.value: f.type.type for f in request.fields}
     if field.value not in fields:
         diags.error("E0103", f"request `{head.value}` has no field `{field.value}`", field.span,
-                    help=did_you_mean(field.value, fields))
+                    help=did_you_mean(field.value, fields), fix=rename_fix(field.value, field.span, fields))
         return None
     return ir.RequestInput(request=head.value, field=field.value, type=fields[field.value],
                            span=head.span.to(field.span))
@@ -174,7 +179,8 @@ def _column(source: BoundSource, name: ast.Name, diags: Collector) -> Type | Non
     t = source.columns.get(name.value)
     if t is None:
         diags.error("E0103", f"source `{source.decl.name.value}` has no column `{name.value}`", name.span,
-                    label="unknown column", help=did_you_mean(name.value, source.columns))
+                    label="unknown column", help=did_you_mean(name.value, source.columns),
+                    fix=rename_fix(name.value, name.span, source.columns))
     return t
 
 
@@ -183,12 +189,33 @@ def _source_key(source: BoundSource, at: ast.Name, scope: Scope, diags: Collecto
     columns = source.keys.get(entity)
     if columns is None:
         keyed = ", ".join(source.keys) or "no entity"
+        help, fix = _keyed_by_help(source, entity, scope)
         diags.error("E0304", f"source `{source.decl.name.value}` is not keyed by entity `{entity}`", at.span,
-                    label=f"keyed by {keyed}",
-                    help=f"add `{entity}` to its `for` list, mapping its keys to columns: "
-                         f"`for {keyed}, {entity}(key = column)`")
+                    label=f"keyed by {keyed}", help=help, fix=fix)
         return None
     return ir.SourceKey(source=source.decl.name.value, columns=columns)
+
+
+def _keyed_by_help(source: BoundSource, entity: str, scope: Scope) -> tuple[str, tuple[Edit, ...]]:
+    """E0304's hint: `entity` added to the source's `for` list, with any key column the source lacks
+    added to its columns."""
+    decl = source.decl
+    keys = scope.syms.entities[entity].keys if entity in scope.syms.entities else ()
+    if not decl.entities or not decl.columns or not keys:
+        return f"add `{entity}` to the `for` list of `{decl.name.value}`", ()
+    bad = [k for k in keys if k.name.value in source.columns
+           and source.columns[k.name.value].non_null() != k.type.type.non_null()]
+    if bad:
+        return (f"add `{entity}` to the `for` list of `{decl.name.value}`, mapping its keys to columns: "
+                f"`{entity}({bad[0].name.value} = column)`"), ()
+    lacking = [k for k in keys if k.name.value not in source.columns]
+    fix = [insert_at(decl.entities[-1].span, f", {entity}", after=True)]
+    help = f"add `{entity}` to its `for` list: `for {', '.join([*source.keys, entity])}`"
+    if lacking:
+        listed = "  ".join(f"{k.name.value}: {k.type.type}" for k in lacking)
+        fix.append(insert_at(decl.columns[0].span, listed + "  "))
+        help += f", and its key column{'s' * (len(lacking) > 1)} to its columns: `{listed}`"
+    return help, tuple(fix)
 
 
 def _row_column(e: ast.Ref, scope: Scope, diags: Collector) -> ir.Expr | None:
@@ -308,7 +335,8 @@ def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
         return ir.Now(type=TIMESTAMP, span=e.span)
     if fn not in FUNCTIONS:
         diags.error("E0108", f"unknown function `{fn}`", e.func.span, label="not a function",
-                    help=did_you_mean(fn, [*FUNCTIONS, *AGGREGATIONS]))
+                    help=did_you_mean(fn, [*FUNCTIONS, *AGGREGATIONS]),
+                    fix=rename_fix(fn, e.func.span, [*FUNCTIONS, *AGGREGATIONS]))
         return None
     lowered = [check_expr(a, scope, diags) for a in e.args]
     if any(x is None for x in lowered):

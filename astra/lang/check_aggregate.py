@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from astra.diagnostics import Collector, did_you_mean
+from astra.diagnostics import Collector, did_you_mean, rename_fix
 from astra.lang import ast
 from astra.lang.check import Scope, _column, _source_key, check_expr
 from astra.ops.aggregations import AGGREGATIONS
@@ -34,7 +34,8 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
     source = scope.syms.sources.get(target.parts[0].value)
     if source is None:
         diags.error("E0102", f"unknown source `{target.parts[0].value}`", target.parts[0].span,
-                    help=did_you_mean(target.parts[0].value, scope.syms.sources), about=(target.parts[0].value,))
+                    help=did_you_mean(target.parts[0].value, scope.syms.sources), about=(target.parts[0].value,),
+                    fix=rename_fix(target.parts[0].value, target.parts[0].span, scope.syms.sources))
         return None
     if source.decl.kind != "events":
         diags.error("E0302", f"`{fn}` aggregates events; `{source.decl.name.value}` is a snapshot", target.span,

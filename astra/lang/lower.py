@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import lark
 from lark import Token, Transformer, v_args
 
-from astra.diagnostics import Collector, Diagnostic, Label, did_you_mean
+from astra.diagnostics import Collector, Diagnostic, Edit, Label, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
 from astra.lang.types import SCALARS, Type
 from astra.source import NO_SPAN, SourceFile, Span
@@ -77,7 +77,8 @@ class _Lower(Transformer):
         span = self._tspan(tok)
         if tok.value in KEYWORDS:
             self.diags.error("E0011", f"`{tok.value}` is a keyword and cannot be used as a name", span,
-                             label="reserved word", help=f"choose another name, e.g. `{tok.value}_`")
+                             label="reserved word", help=f"choose another name, e.g. `{tok.value}_`",
+                             fix=(Edit(span=span, text=f"{tok.value}_"),))
         return ast.Name(value=tok.value, span=span)
 
     def _digits(self, tok: Token, digits: str, limit: int, what: str) -> int:
@@ -135,14 +136,21 @@ class _Lower(Transformer):
             return
         self.diags.add(Diagnostic(code="E0010", message=f"`{item.key}` is given more than once", span=item.span,
                                   label="given again here", notes=(Label(span=first.span, message="first given here"),),
-                                  help="keep one of them"))
+                                  help="keep one of them", fix=(Edit(span=item.span, text=""),)))
 
-    def _require(self, found: dict, keys: tuple[str, ...], what: str, name: ast.Name) -> None:
+    def _require(self, found: dict, keys: tuple[str, ...], what: str, name: ast.Name,
+                 items: tuple[_Item, ...] = ()) -> None:
         missing = [k for k in keys if k not in found]
         if missing:
             listed = ", ".join(f"`{k}`" for k in missing)
-            self.diags.error("E0012", f"{what} `{name.value}` has no {listed}", name.span,
-                             help=_REQUIRED_HELP[missing[0]])
+            help, fix = _REQUIRED_HELP[missing[0]], ()
+            if missing == ["time"] and items:  # a `time` line before the first clause
+                stamps = [f.name.value for f in _value(found, "columns") or () if f.type.type.name == "timestamp"]
+                time = stamps[0] if stamps else "ts"
+                first = min(items, key=lambda i: i.span.start).span
+                help = f"name the event-time column, e.g. `time {time}`"
+                fix = (insert_at(first, f"time {time}\n{' ' * (first.col - 1)}"),)
+            self.diags.error("E0012", f"{what} `{name.value}` has no {listed}", name.span, help=help, fix=fix)
 
     # -- declarations ----------------------------------------------------------------
     def start(self, meta, children):
@@ -169,7 +177,7 @@ class _Lower(Transformer):
         for item in items:
             if item.key in ("path", "time", "columns", "max_staleness"):
                 self._once(found, item)
-        self._require(found, ("path", "time", "columns"), f"{kind} source", name)
+        self._require(found, ("path", "time", "columns"), f"{kind} source", name, tuple(items))
         path = found.get("path")
         staleness = found.get("max_staleness")
         return ast.Source(kind=kind, name=name, entities=bindings, path=path.value if path else "",
@@ -272,7 +280,8 @@ class _Lower(Transformer):
         if tok.value not in SCALARS:
             self.diags.error("E0005", f"expected a type, found `{tok.value}`", self._tspan(tok),
                              label="unknown type", help=did_you_mean(tok.value, (*SCALARS, "list", "vector"))
-                             or "types are " + ", ".join(SCALARS) + ", list<T> and vector<T, N>")
+                             or "types are " + ", ".join(SCALARS) + ", list<T> and vector<T, N>",
+                             fix=rename_fix(tok.value, self._tspan(tok), SCALARS))
         return Type(tok.value)
 
     def list_type(self, meta, children):

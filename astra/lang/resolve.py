@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from astra.diagnostics import Collector, Label, did_you_mean
+from astra.diagnostics import Collector, Edit, Label, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
 from astra.lang.types import TIMESTAMP, Type
 
@@ -116,21 +116,41 @@ def _bind_source(decl: ast.Source, syms: Symbols, diags: Collector) -> BoundSour
     if time not in columns:
         columns[time] = TIMESTAMP  # the time column need not be listed
     elif columns[time].name != "timestamp":
+        help, fix = _time_help(decl, time, columns, syms)
         diags.error("E0114", f"time column `{time}` of `{decl.name.value}` must be a timestamp, "
                     f"not `{columns[time]}`", decl.time.span, label="declared as the time column here",
-                    help=f"declare `{time}: timestamp`, or pick another time column")
+                    help=help, fix=fix)
     keys: dict[str, tuple[str, ...]] = {}
     for binding in decl.entities:
         entity = syms.entities.get(binding.entity.value)
         if entity is None:
             diags.error("E0101", f"unknown entity `{binding.entity.value}`", binding.entity.span,
                         label="not an entity", help=did_you_mean(binding.entity.value, syms.entities),
-                        about=(binding.entity.value,))
+                        about=(binding.entity.value,),
+                        fix=rename_fix(binding.entity.value, binding.entity.span, syms.entities))
             continue
         keys[entity.name.value] = _bind_keys(decl, binding, entity, columns, diags)
     if decl.max_staleness is not None and (decl.max_staleness.kind != "duration" or decl.max_staleness.value <= 0):
         diags.error("E0303", "`max_staleness` must be a positive duration such as `1h`", decl.max_staleness.span)
     return BoundSource(decl, columns, keys)
+
+
+def _time_help(decl: ast.Source, time: str, columns: dict[str, Type], syms: Symbols) -> tuple[str, tuple]:
+    """E0114's hint: a timestamp column the source has, else retyping the column when no entity key
+    binds it (a key keeps its type), else a new time column, which need not be listed."""
+    stamps = [c for c, t in columns.items() if t.name == "timestamp"]
+    if stamps:
+        return f"pick a timestamp column: `time {stamps[0]}`", (Edit(span=decl.time.span, text=stamps[0]),)
+    keyed = {m.column.value for b in decl.entities for m in b.mapping}
+    keyed |= {k.name.value for b in decl.entities if b.entity.value in syms.entities
+              for k in syms.entities[b.entity.value].keys if k.name.value not in {m.key.value for m in b.mapping}}
+    field = next(f for f in decl.columns if f.name.value == time)
+    if time not in keyed:
+        return (f"declare `{time}: timestamp`, or pick another time column",
+                (Edit(span=field.type.span, text="timestamp"),))
+    new = next(n for n in ("ts", "event_time", "time_") if n not in columns)
+    return (f"`{time}` is a key column; name a timestamp column instead, e.g. `time {new}`",
+            (Edit(span=decl.time.span, text=new),))
 
 
 def _bind_keys(decl: ast.Source, binding: ast.Binding, entity: ast.Entity, columns: dict[str, Type],
@@ -141,7 +161,7 @@ def _bind_keys(decl: ast.Source, binding: ast.Binding, entity: ast.Entity, colum
         if m.key.value not in key_names:
             diags.error("E0113", f"entity `{entity.name.value}` has no key `{m.key.value}`", m.key.span,
                         label="not a key", help=did_you_mean(m.key.value, key_names) or
-                        f"its keys are: {', '.join(key_names)}")
+                        f"its keys are: {', '.join(key_names)}", fix=rename_fix(m.key.value, m.key.span, key_names))
     out = []
     for k in entity.keys:
         m = mapping.get(k.name.value)
@@ -152,7 +172,8 @@ def _bind_keys(decl: ast.Source, binding: ast.Binding, entity: ast.Entity, colum
             diags.error("E0113", f"source `{decl.name.value}` has no column `{column}` for key "
                         f"`{entity.name.value}.{k.name.value}`", span, label="key column missing",
                         help=f"add `{column}: {k.type.type}` to its columns, or map the key: "
-                        f"`for {entity.name.value}({k.name.value} = some_column)`")
+                        f"`for {entity.name.value}({k.name.value} = some_column)`",
+                        fix=(insert_at(decl.columns[0].span, f"{column}: {k.type.type}  "),) if decl.columns else ())
         elif ctype.non_null() != k.type.type.non_null():
             diags.error("E0113", f"key column `{column}` is `{ctype}` but key `{entity.name.value}."
                         f"{k.name.value}` is `{k.type.type}`", span, label="types differ")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import networkx as nx
 
-from astra.diagnostics import Collector, Label, did_you_mean
+from astra.diagnostics import Collector, Edit, Label, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
 from astra.lang.check import Scope, check_expr, fits, literal, lookup_group
 from astra.lang.resolve import Symbols
 from astra.lang.types import Type
+from astra.ops.registry import TypeRuleError
+from astra.ops.scalars import cast_result
 from astra.plan import ir
 from astra.plan.fingerprint import fingerprint_plan
 from astra.plan.pretty import null_reason
@@ -28,7 +30,8 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
     for g in syms.groups.values():
         if g.entity.value not in syms.entities:
             diags.error("E0101", f"unknown entity `{g.entity.value}`", g.entity.span,
-                        help=did_you_mean(g.entity.value, syms.entities), about=(g.entity.value,))
+                        help=did_you_mean(g.entity.value, syms.entities), about=(g.entity.value,),
+                        fix=rename_fix(g.entity.value, g.entity.span, syms.entities))
             continue
         scope = Scope(group=g, syms=syms, feature_types=declared)
         ids = []
@@ -92,20 +95,44 @@ def _feature(f: ast.Feature, scope: Scope, diags: Collector) -> ir.Feature | Non
     if not declared.accepts(inferred):
         if declared.accepts(inferred.non_null()) or inferred.is_null:
             reason = null_reason(expr)
+            zero = zero_literal(declared)
+            instead = f", or give null a value: `default {zero}` or `?? {zero}`" if zero else ""
             diags.error("E0205", f"`{f.name.value}` may be null but is declared `{declared}`", f.expr.span,
-                        label=f"may be null: {reason}",
-                        help=f"declare it `{declared.nullable()}`, add `default <value>`, "
-                             "or coalesce with `?? <value>`")
+                        label=f"may be null: {reason}", help=f"declare it `{declared.nullable()}`{instead}",
+                        fix=(Edit(span=f.type.span, text=str(declared.nullable())),))
         else:
+            redeclare = f.default is None or inferred.non_null().accepts(literal(f.default).type)
             diags.error("E0204", f"`{f.name.value}` is declared `{declared}` but its expression is `{inferred}`",
                         f.expr.span, label=f"this is `{inferred}`",
                         notes=(Label(span=f.type.span, message="declared here"),),
-                        help=f"declare it `{inferred}`, or cast: `(...) as {declared.non_null()}`")
+                        help=_retype_help(inferred, declared),
+                        fix=(Edit(span=f.type.span, text=str(inferred)),) if redeclare else ())
         return None
     g = scope.group
     return ir.Feature(id=f"{scope.group_id}.{f.name.value}", group=g.name.value, version=g.version,
                       name=f.name.value, entity=g.entity.value, expr=expr, type=declared, default=default,
                       description=f.description, span=f.span)
+
+
+def zero_literal(t: Type) -> str:
+    """A literal of type `t` to replace a null with (`0`, `0.0`, `""`, ...), or "" when `t` has none."""
+    return {"int32": "0", "int64": "0", "float32": "0.0", "float64": "0.0", "string": '""', "bool": "false",
+            "duration": "0s"}.get(t.name, "")
+
+
+def _retype_help(inferred: Type, declared: Type) -> str:
+    """E0204's hint: declare the expression's type, or a cast the checker accepts, if there is one."""
+    out = f"declare it `{inferred}`"
+    try:
+        cast = cast_result(inferred, declared.non_null())
+    except TypeRuleError:
+        return out
+    if declared.accepts(cast):
+        return out + f", or cast: `(...) as {declared.non_null()}`"
+    zero = zero_literal(declared)
+    if declared.accepts(cast.non_null()) and zero:
+        return out + f", or cast and give null a value: `(...) as {declared.non_null()} ?? {zero}`"
+    return out
 
 
 def _dependencies(f: ir.Feature) -> set[str]:
@@ -157,6 +184,7 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
     names: dict[str, ast.Selection] = {}
     versions: dict[str, ast.Selection] = {}
     entities: list[str] = []
+    taken: set[str] = set()  # output names that clashed, or that a fix proposes
     sid = f"{s.name.value}@v{s.version}"
     for sel in s.selections:
         group = lookup_group(sel.group, sel.version, sel.span, syms, diags)
@@ -180,7 +208,8 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
         if sel.feature is not None:
             if sel.feature.value not in chosen:
                 diags.error("E0104", f"`{gname}@v{sel.version}` has no feature `{sel.feature.value}`",
-                            sel.feature.span, help=did_you_mean(sel.feature.value, chosen), about=(gname,))
+                            sel.feature.span, help=did_you_mean(sel.feature.value, chosen), about=(gname,),
+                            fix=rename_fix(sel.feature.value, sel.feature.span, chosen))
                 continue
             chosen = [sel.feature.value]
         clashes = []
@@ -188,6 +217,7 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
             out = sel.alias.value if sel.alias is not None else name
             if out in names:
                 clashes.append((out, names[out]))
+                taken.add(out)
                 continue
             names[out] = sel
             fid = f"{gname}@v{sel.version}.{name}"
@@ -196,15 +226,21 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
         if clashes:
             listed = ", ".join(f"`{n}`" for n, _ in clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5
                                                                     else "")
+            other = f"{gname}_{clashes[0][0]}"
+            renamable = sel.feature is not None and other not in names and other not in taken
             diags.error("E0501", f"service `{sid}` would return two columns named {listed}", sel.span,
                         notes=(Label(span=clashes[0][1].span, message="first selected here"),),
-                        help="rename with `as`: `group@v1.feature as other_name`")
+                        help=f"rename with `as`: `{gname}@v{sel.version}.{sel.feature.value} as {other}`" if renamable
+                        else "rename with `as`: `group@v1.feature as other_name`",
+                        fix=(_rename_output(sel, other),) if renamable else ())
+            if renamable:
+                taken.add(other)
     _check_caller_columns(sid, names, entities, s.requests, syms, diags)
     declared_requests = {r.value: r for r in s.requests}
     for r in s.requests:
         if r.value not in syms.requests:
             diags.error("E0109", f"unknown request `{r.value}`", r.span, help=did_you_mean(r.value, syms.requests),
-                        about=(r.value,))
+                        about=(r.value,), fix=rename_fix(r.value, r.span, syms.requests))
     _check_requests(s, sid, outputs, features, declared_requests, diags)
     return ir.Service(name=s.name.value, version=s.version, outputs=tuple(outputs),
                       requests=tuple(r.value for r in s.requests if r.value in syms.requests),
@@ -220,6 +256,13 @@ def _warn_deprecated(group: ast.Group, sel: ast.Selection, warned: set[object], 
     notes = (Label(span=cause, message="deprecated here"),) if isinstance(cause, Span) else ()
     diags.warning("W0503", f"`{group.name.value}@v{group.version}` is deprecated: {group.meta.deprecated}",
                   sel.span, notes=notes)
+
+
+def _rename_output(sel: ast.Selection, name: str) -> Edit:
+    """The edit giving a one-feature selection the output name `name` (`as name`)."""
+    if sel.alias is not None:
+        return Edit(span=sel.alias.span, text=name)
+    return insert_at(sel.span, f" as {name}", after=True)
 
 
 def _check_caller_columns(sid: str, names: dict[str, ast.Selection], entities: list[str],
@@ -238,15 +281,21 @@ def _check_caller_columns(sid: str, names: dict[str, ast.Selection], entities: l
     for out, sel in names.items():
         if out in supplied:
             decl, what = supplied[out]
+            other = f"{out}_feature"
+            renamable = sel.feature is not None and other not in names and other not in supplied
             diags.error("E0504", f"`{sid}` output `{out}` has the name of {what}, which the caller supplies",
                         sel.span, label=f"output `{out}`",
                         notes=(Label(span=decl.span, message=f"{what} declared here"),),
-                        help=f"rename the output with `as`, e.g. `as {out}_feature`")
+                        help=f"rename the output with `as`, e.g. `as {other}`",
+                        fix=(_rename_output(sel, other),) if renamable else ())
 
 
 def _check_requests(s, sid, outputs, features, declared, diags: Collector) -> None:
     """Request inputs reach a feature only through a service that declares the request."""
     need = {o.feature for o in outputs}
+    if not need:
+        return
+    first = s.selections[0].span  # outputs come from selections; a new `request` line goes before them
     seen: set[str] = set()
     while need:
         fid = need.pop()
@@ -260,5 +309,6 @@ def _check_requests(s, sid, outputs, features, declared, diags: Collector) -> No
                 diags.error("E0305", f"`{fid}` reads request input `{n.request}.{n.field}`, which service "
                             f"`{sid}` does not declare", s.name.span, label="service declared here",
                             notes=(Label(span=n.span, message="request input read here"),),
-                            help=f"add `request {n.request}` to the service")
+                            help=f"add `request {n.request}` to the service",
+                            fix=(insert_at(first, f"request {n.request}\n{' ' * (first.col - 1)}"),))
                 declared = {**declared, n.request: None}  # report each request once
