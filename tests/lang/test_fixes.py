@@ -116,3 +116,25 @@ def test_the_cast_e0204_suggests_compiles(declared: str, expr: str, tmp_path: Pa
         return
     assert cast, d.help
     assert [e.code for e in write(declared, f"({expr}) {cast.group(1)}")] == []
+
+
+@pytest.mark.parametrize(("declared", "expr"), [
+    ("float64", "mean(transactions.amount, 7d)"),
+    ("int32", "profiles.tier"),
+    ("string", "last(transactions.category)"),
+    ("bool", "mean(transactions.amount, 7d) > 1.0"),
+    ("int64", "count(transactions, 7d) % 3"),
+])
+def test_each_value_e0205_suggests_compiles(declared: str, expr: str, tmp_path: Path) -> None:
+    shutil.copy(DIAGNOSTICS / "_base.feat", tmp_path)
+    feat = tmp_path / "f.feat"
+
+    def write(feature: str) -> list[Diagnostic]:
+        feat.write_text(f'import "_base.feat"\n\nfeatures spend v1 for user {{\n    {feature}\n}}\n')
+        return compile_case(feat).diagnostics
+
+    (d,) = write(f"x: {declared} = {expr}")
+    assert d.code == "E0205"
+    default, coalesce = re.search(r"`(default [^`]+)` or `(\?\? [^`]+)`", d.help).groups()
+    assert write(f"x: {declared} = {expr} {default}") == ()
+    assert write(f"x: {declared} = {expr} {coalesce}") == ()
