@@ -261,3 +261,13 @@ def shape_errors(documented, actual, at: str = "") -> list[str]:
     elif isinstance(documented, list) and documented and actual:
         errors += shape_errors(documented[0], actual[0], f"{at}[0]")
     return errors
+
+
+def python_script(path: Path) -> str:
+    """A document's ```python blocks (those not marked not-run), in order, as one script: later
+    blocks may use what earlier ones defined, as a reader running them in one session would."""
+    parts = []
+    for line, info, body, marker in fences(path.read_text()):
+        if info.split()[:1] == ["python"] and not (marker and marker[0] == "not-run"):
+            parts.append(f"# {path.name}:{line}\n{body}")
+    return "\n".join(parts)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from doc_examples import Command, DocError, Http, Page, extract, shape_errors, split_commands
+from doc_examples import Command, DocError, Http, Page, extract, python_script, shape_errors, split_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
@@ -154,6 +154,17 @@ def test_doc_examples_run_on_the_demo_project(name, quick_start, tmp_path):
     home = tmp_path / "project"
     shutil.copytree(quick_start, home)
     assert run_page(doc, home) == len(doc.examples)
+
+
+@pytest.mark.parametrize("name", [d for d in DOCS if python_script(ROOT / d)])
+def test_python_examples_run_on_the_demo_project(name, quick_start, tmp_path):
+    """Each document's Python blocks run, in order, as one script on a copy of the demo project."""
+    home = tmp_path / "project"
+    shutil.copytree(quick_start, home)
+    script = home / "doc_example.py"
+    script.write_text(python_script(ROOT / name))
+    done = subprocess.run([sys.executable, str(script)], cwd=home, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{name}: the Python examples failed:\n{done.stderr[-3000:]}"
 
 
 # ------------------------------------------------------------------ the extractor itself
