@@ -35,6 +35,7 @@ class Scope:
     syms: Symbols
     feature_types: dict[str, dict[str, Type]]  # group id -> feature -> declared type
     row_source: BoundSource | None = None  # set inside an aggregation's `where`
+    feature: str = ""  # the feature being checked: never suggested to itself (a cycle)
 
     @property
     def group_id(self) -> str:
@@ -120,9 +121,10 @@ def _local_feature(name: ast.Name, scope: Scope, diags: Collector) -> ir.Expr | 
         code = "E0301" if source.decl.kind == "events" else "E0302"
         diags.error(code, f"`{name.value}` is a source; read it through an {how}", name.span)
         return None
+    others = [n for n in features if n != scope.feature]
     diags.error("E0104", f"unknown feature `{name.value}` in `{scope.group_id}`", name.span,
-                label="not defined in this group", help=did_you_mean(name.value, features),
-                fix=rename_fix(name.value, name.span, features),
+                label="not defined in this group", help=did_you_mean(name.value, others),
+                fix=rename_fix(name.value, name.span, others),
                 about=(scope.group.name.value,))
     return None
 

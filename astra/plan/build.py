@@ -7,6 +7,7 @@ order, so engines evaluate it front to back.
 
 from __future__ import annotations
 
+import attrs
 import networkx as nx
 
 from astra.diagnostics import Collector, Edit, Label, did_you_mean, insert_at, rename_fix
@@ -36,7 +37,7 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
         scope = Scope(group=g, syms=syms, feature_types=declared)
         ids = []
         for f in _unique_features(g, diags):
-            feature = _feature(f, scope, diags)
+            feature = _feature(f, attrs.evolve(scope, feature=f.name.value), diags)
             if feature is not None:
                 features[feature.id] = feature
                 ids.append(feature.id)

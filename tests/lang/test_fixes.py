@@ -138,3 +138,16 @@ def test_each_value_e0205_suggests_compiles(declared: str, expr: str, tmp_path: 
     default, coalesce = re.search(r"`(default [^`]+)` or `(\?\? [^`]+)`", d.help).groups()
     assert write(f"x: {declared} = {expr} {default}") == ()
     assert write(f"x: {declared} = {expr} {coalesce}") == ()
+
+
+def test_a_feature_is_never_suggested_to_itself(tmp_path: Path) -> None:
+    """`big_share_7d` misspelt inside `big_share_7d` would be a cycle (E0401), not a fix."""
+    shutil.copy(DIAGNOSTICS / "_base.feat", tmp_path)
+    feat = tmp_path / "f.feat"
+    feat.write_text('import "_base.feat"\n\nfeatures spend v1 for user {\n'
+                    '    big_share_7d: float64? = big_shar_7d / 2.0\n    big_share_1d: int64 = 1\n}\n')
+    (d,) = compile_case(feat).diagnostics
+    assert d.code == "E0104" and "big_share_7d" not in d.help
+    assert [e.text for e in d.fix] == ["big_share_1d"]
+    feat.write_text(apply_fix(feat.read_text(), d.fix))
+    assert compile_case(feat).diagnostics == ()
