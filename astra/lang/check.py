@@ -336,9 +336,9 @@ def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
             return None
         return ir.Now(type=TIMESTAMP, span=e.span)
     if fn not in FUNCTIONS:
+        known = [f for f in [*FUNCTIONS, *AGGREGATIONS] if f != "now" or not e.args]  # `now` takes none
         diags.error("E0108", f"unknown function `{fn}`", e.func.span, label="not a function",
-                    help=did_you_mean(fn, [*FUNCTIONS, *AGGREGATIONS]),
-                    fix=rename_fix(fn, e.func.span, [*FUNCTIONS, *AGGREGATIONS]))
+                    help=did_you_mean(fn, known), fix=rename_fix(fn, e.func.span, known))
         return None
     lowered = [check_expr(a, scope, diags) for a in e.args]
     if any(x is None for x in lowered):

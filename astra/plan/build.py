@@ -208,9 +208,11 @@ def _service(s: ast.Service, syms: Symbols, built: set[str], features: dict[str,
         chosen = [f.name.value for f in group.features]
         if sel.feature is not None:
             if sel.feature.value not in chosen:
+                # a name the service already returns would clash (E0501): not a fix
+                free = [c for c in chosen if sel.alias is not None or c not in names]
                 diags.error("E0104", f"`{gname}@v{sel.version}` has no feature `{sel.feature.value}`",
-                            sel.feature.span, help=did_you_mean(sel.feature.value, chosen), about=(gname,),
-                            fix=rename_fix(sel.feature.value, sel.feature.span, chosen))
+                            sel.feature.span, help=did_you_mean(sel.feature.value, free), about=(gname,),
+                            fix=rename_fix(sel.feature.value, sel.feature.span, free))
                 continue
             chosen = [sel.feature.value]
         clashes = []

@@ -151,3 +151,24 @@ def test_a_feature_is_never_suggested_to_itself(tmp_path: Path) -> None:
     assert [e.text for e in d.fix] == ["big_share_1d"]
     feat.write_text(apply_fix(feat.read_text(), d.fix))
     assert compile_case(feat).diagnostics == ()
+
+
+def test_a_service_selection_is_not_pointed_at_a_feature_it_already_returns(tmp_path: Path) -> None:
+    shutil.copy(DIAGNOSTICS / "_base.feat", tmp_path)
+    feat = tmp_path / "f.feat"
+    feat.write_text('import "_base.feat"\n\nfeatures spend v1 for user {\n'
+                    '    tx_count_1d: int64 = count(transactions, 1d)\n'
+                    '    tx_count_7d: int64 = count(transactions, 7d)\n}\n\n'
+                    'service model v1 {\n    spend@v1.tx_count_1d\n    spend@v1.tx_count_1x\n}\n')
+    (d,) = compile_case(feat).diagnostics
+    assert d.code == "E0104" and [e.text for e in d.fix] == ["tx_count_7d"]
+    feat.write_text(apply_fix(feat.read_text(), d.fix))
+    assert compile_case(feat).diagnostics == ()
+
+
+def test_now_is_not_suggested_for_a_call_with_arguments(tmp_path: Path) -> None:
+    shutil.copy(DIAGNOSTICS / "_base.feat", tmp_path)
+    feat = tmp_path / "f.feat"
+    feat.write_text('import "_base.feat"\n\nfeatures spend v1 for user {\n    x: float64? = nw(2.0)\n}\n')
+    (d,) = compile_case(feat).diagnostics
+    assert d.code == "E0108" and "`now`" not in d.help and not any(e.text == "now" for e in d.fix)
