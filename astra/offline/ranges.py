@@ -173,11 +173,12 @@ class RunPrefix:
         if not self.p.size:
             return np.zeros(lo.size)
         top, bottom = hi + run, lo + run
-        out = self.p[top]
-        out -= self.p[bottom]
-        err = self.e[top]
-        err -= self.e[bottom]
-        out += err
+        with np.errstate(invalid="ignore"):  # inf - inf: a non-finite answer is summed again exactly
+            out = self.p[top]
+            out -= self.p[bottom]
+            err = self.e[top]
+            err -= self.e[bottom]
+            out += err
         return out
 
 
