@@ -19,6 +19,17 @@ _UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_
           "w": 7 * 86_400_000_000}
 
 
+def value_micros(value: object) -> object:
+    """A `datetime` (naive means UTC) or `timedelta` as int µs; any other value unchanged."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return (value - _EPOCH) // _US
+    if isinstance(value, dt.timedelta):
+        return value // _US
+    return value
+
+
 def micros(value: object, what: str = "time") -> int:
     """One point in time as µs since the epoch (naive `datetime`, `date` and ISO strings mean UTC)."""
     if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
@@ -32,9 +43,7 @@ def micros(value: object, what: str = "time") -> int:
             raise ValueError(f"{what}: {value!r} is not an ISO 8601 date or datetime (e.g. 2026-03-01T12:00)") \
                 from None
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return (value - _EPOCH) // _US
+        return value_micros(value)
     if isinstance(value, dt.date):
         return (dt.datetime(value.year, value.month, value.day) - _EPOCH) // _US
     raise TypeError(f"{what}: expected a datetime, date, ISO 8601 string or int (µs since the epoch), "

@@ -23,18 +23,7 @@ from astra.ops.dtypes import filler, numpy_dtype, polars_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows, counting_rows, source_entities
-
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
-def _micros(v, t: Type):
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(dt.UTC).replace(tzinfo=None)
-        return (v - _EPOCH) // dt.timedelta(microseconds=1)
-    if isinstance(v, dt.timedelta):
-        return v // dt.timedelta(microseconds=1)
-    return v
+from astra.times import value_micros
 
 
 def _ok(v, t: Type) -> bool:
@@ -143,7 +132,7 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
                 continue
             if not _ok(v, t):
                 raise SchemaError(f"row {j} pushed to `{source.name}`: `{c}` = {v!r} is not a `{t.non_null()}`")
-            values[c][j] = _micros(v, t)
+            values[c][j] = value_micros(v)
         for c in required:
             if row.get(c) is None:
                 raise SchemaError(_missing_message(source, j, c))

@@ -25,8 +25,8 @@ from astra.online.store import Store
 from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows, counting_rows
+from astra.times import value_micros
 
-_EPOCH = dt.datetime(1970, 1, 1)
 _F32_EPS = 2.0**-23  # one float32 ulp, relative: the most two roundings of float64 results apart can differ
 
 
@@ -115,12 +115,8 @@ def canonical(v: object, t: Type) -> object:
         return tuple(canonical(x, t.item) for x in v)
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(dt.UTC).replace(tzinfo=None)
-        return (v - _EPOCH) // dt.timedelta(microseconds=1)
-    if isinstance(v, dt.timedelta):
-        return v // dt.timedelta(microseconds=1)
+    if isinstance(v, dt.datetime | dt.timedelta):
+        return value_micros(v)
     if t.is_float and isinstance(v, int | float) and not isinstance(v, bool):
         return float(v)
     return v

@@ -32,7 +32,7 @@ from astra.ops.dtypes import filler, numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows
-from astra.times import query_times
+from astra.times import query_times, value_micros
 
 SMALL = 8  # batches up to this size run the single-entity plan per entity
 FEW = 8  # pushes up to this many rows try appending row by row before the vectorised insert
@@ -388,7 +388,7 @@ def _requests(fields: tuple, request, n: int) -> dict[str, Vec]:
             vals = list(v) if isinstance(v, list | tuple | np.ndarray) else [v] * n
         valid = np.array([v is not None for v in vals], bool)
         f = filler(t)
-        out[name] = Vec(np.array([f if v is None else ingest._micros(v, t) for v in vals],
+        out[name] = Vec(np.array([f if v is None else value_micros(v) for v in vals],
                                  dtype=numpy_dtype(t)), valid)
     return out
 
