@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner
 
 from astra.cli.main import cli
-from astra.demo_data import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("compile", "fmt", "explain", "graph", "backfill", "materialize", "parity", "serve")
@@ -26,19 +25,6 @@ CASES = ("no arguments", "missing project", "missing data root", "missing output
          "malformed file", "changed logic under an old version")
 PROGRESS = re.compile(r"^(backfill|materialize|parity): .*\(\d+\.\d\d s\)$")
 DIAGNOSTIC = re.compile(r"^(\S+:\d+:\d+: )?error\[E\d{4}\]: ")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    generate(out, events=1_000, users=30, labels=50)
-    return out
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "features", tmp_path / "features", ignore=shutil.ignore_patterns("build"))
-    return tmp_path / "features"
 
 
 def rest(command: str, project: Path, data: Path, tmp: Path, **change: str) -> list[str]:

@@ -9,7 +9,6 @@ hatch.  Versions not in the lock yet run, with a note.  `compile --locked` never
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,10 @@ from click.testing import CliRunner
 
 import astra
 from astra.cli.main import cli
-from astra.demo_data import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "tx_sum_7d: float64 = sum(transactions.amount, 7d)"
 NEW = "tx_sum_7d: float64 = sum(transactions.amount, 8d)"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    generate(out, events=2_000, users=50, labels=100)
-    return out
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "features", tmp_path / "features", ignore=shutil.ignore_patterns("build"))
-    return tmp_path / "features"
 
 
 def changed(project: Path) -> Path:
