@@ -19,6 +19,11 @@ COMMANDS = {
     "parity": ("astra.cli.parity", "parity", "Replay data through the online store and compare with backfill."),
     "serve": ("astra.cli.serve", "serve", "Serve features over HTTP from the online store."),
     "demo": ("astra.cli.demo", "demo", "Generate demo data, compile the example project, backfill it."),
+    "init": ("astra.cli.init", "init_cmd", "Start a new project that compiles, backfills and serves."),
+    "ls": ("astra.cli.browse", "ls_cmd", "List what a project defines (entities, sources, features, services)."),
+    "show": ("astra.cli.browse", "show_cmd", "Describe one definition, NAME or NAME@vN."),
+    "docs": ("astra.cli.catalog", "docs_cmd", "Build the project's HTML catalog (static, self-contained)."),
+    "lsp": ("astra.cli.lsp", "lsp_cmd", "Run the language server on stdio (for editors)."),
 }
 
 
