@@ -7,6 +7,7 @@ single `.feat` file.  Imports are relative to the importing file; a directory im
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,11 @@ def project_files(root: Path) -> list[Path]:
     return [root] if root.is_file() else sorted(root.glob("*.feat"))
 
 
-def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[str, SourceFile]]:
+def load_modules(root: Path, diags: Collector, read: Callable[[Path, str], SourceFile] = SourceFile.read,
+                 ) -> tuple[list[ast.Module], dict[str, SourceFile]]:
     """Parse the project at `root`; syntax errors go to `diags`, and of a file that has some only
-    the declarations they did not damage are kept (the names of the others go to `diags.uncertain`)."""
+    the declarations they did not damage are kept (the names of the others go to `diags.uncertain`).
+    `read(path, display)` gives a file's text: an editor passes one that prefers unsaved buffers."""
     from astra.lang import ast
     from astra.lang.parser import parse_partial
     from astra.lang.recover import keep_undamaged
@@ -41,7 +44,7 @@ def load_modules(root: Path, diags: Collector) -> tuple[list[ast.Module], dict[s
         seen.add(path)
         display = _display(path, base)
         try:
-            src = SourceFile.read(path, display)
+            src = read(path, display)
         except (OSError, UnicodeDecodeError) as err:
             diags.error("E0110", f"cannot read `{display}`: {getattr(err, 'strerror', None) or err}")
             continue
