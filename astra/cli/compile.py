@@ -69,8 +69,13 @@ def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: 
 @click.command("fmt")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--check", is_flag=True, help="Exit 1 if any file would change; write nothing.")
-def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
-    """Format .feat files (default: every .feat file under ./features)."""
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print a unified diff of what would change on stdout; exit 1 if any, write nothing.")
+def fmt_cmd(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
+    """Format .feat files (default: every .feat file under ./features).
+
+    Exit status: 0 when every file is (or now is) formatted, 1 when --check or --diff finds a
+    file to change or a file cannot be read or parsed."""
     from astra.diagnostics import CompileError
     from astra.lang.fmt import format_text
 
@@ -97,8 +102,11 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
             continue
         if new != text:
             changed += 1
-            if check:
-                click.echo(f"would reformat {f}", err=True)
+            if show_diff:
+                click.echo(unified_diff(text, new, f), nl=False)
+            if check or show_diff:
+                if check:
+                    click.echo(f"would reformat {f}", err=True)
                 continue
             try:
                 f.write_text(new, encoding="utf-8")
@@ -107,8 +115,23 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool) -> None:
                 failed += 1
                 continue
             click.echo(f"reformatted {f}", err=True)
-    if failed or (check and changed):
+    if failed or ((check or show_diff) and changed):
         sys.exit(1)
+
+
+def unified_diff(old: str, new: str, path: Path) -> str:
+    """`diff -u` of a file's text and its formatted text, headed `a/PATH` and `b/PATH` as git
+    prints them (so `git apply` and `patch -p1` take it); a text without a final newline says so."""
+    import difflib
+
+    def lines(text: str) -> list[str]:
+        out = text.splitlines(keepends=True)
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n\\ No newline at end of file\n"
+        return out
+
+    name = path.as_posix().lstrip("/")  # `a//abs/path` would name no file for `patch -p1`
+    return "".join(difflib.unified_diff(lines(old), lines(new), f"a/{name}", f"b/{name}"))
 
 
 @click.command("explain")
