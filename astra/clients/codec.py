@@ -1,0 +1,207 @@
+"""Python values to the API's JSON and answers back to typed Polars frames, shared by `Online`
+and `Client` so both send the same bodies and build the same frames.
+
+Out: `datetime`/`date` and `timedelta` become µs integers, numpy scalars Python ones, and a
+non-finite float the string `"NaN"`, `"Infinity"` or `"-Infinity"` (the protobuf JSON mapping;
+plain JSON has no such numbers and orjson would silently write `null`).  In: every column gets
+the Polars dtype of its declared type (timestamps `Datetime("us")`, durations `Duration("us")`,
+lists, fixed-size vectors), and float values written as those strings become floats again, so
+answers decode the same whether the server writes non-finite floats as strings or not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_REF = re.compile(r"([A-Za-z_]\w*)@v(\d+)")
+
+
+@attrs.frozen
+class PushAck:
+    """What a push stored: `accepted` rows; `rejected` the late ones (`{"index", "reason",
+    "time", "bound", "message"}` each); the source's `watermark` (µs) after it; `durable` when the
+    rows were on disk before the answer (always False in process: `Online` keeps no log)."""
+
+    source: str
+    accepted: int
+    rejected: tuple[dict, ...]
+    watermark: int | None
+    durable: bool
+
+    @classmethod
+    def from_answer(cls, doc: dict) -> PushAck:
+        """The acknowledgement from `/v1/push`'s answer document."""
+        return cls(doc["source"], int(doc["accepted"]), tuple(doc.get("rejected") or ()), doc.get("watermark"),
+                   bool(doc.get("durable")))
+
+
+# ------------------------------------------------------------------ out: Python -> JSON values
+
+
+def jsonable(v: Any) -> Any:
+    """A Python value as the API writes it (see the module docstring); containers recursively."""
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        if math.isfinite(v):
+            return v
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, dt.datetime | dt.timedelta):
+        from astra.times import value_micros
+
+        return value_micros(v)
+    if isinstance(v, dt.date):
+        from astra.times import micros
+
+        return micros(v)
+    if isinstance(v, Mapping):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [jsonable(x) for x in v]
+    if hasattr(v, "item") and getattr(v, "shape", None) == ():  # a numpy scalar
+        import numpy as np
+
+        if isinstance(v, np.datetime64 | np.timedelta64):
+            unit = "datetime64[us]" if isinstance(v, np.datetime64) else "timedelta64[us]"
+            return None if np.isnat(v) else int(v.astype(unit).astype(np.int64))
+        return jsonable(v.item())
+    if hasattr(v, "tolist"):  # a numpy array or a Series
+        return jsonable(v.tolist())
+    raise TypeError(f"cannot send a {type(v).__name__} value ({v!r:.60}); send numbers, strings, booleans, "
+                    f"datetimes, timedeltas or lists of them")
+
+
+def rows_of(data: Any, what: str) -> list[dict]:
+    """Rows as JSON-ready dicts, from a list of dicts or a Polars or pandas DataFrame."""
+    if isinstance(data, Mapping):
+        return [jsonable(data)]
+    if hasattr(data, "columns") and hasattr(data, "shape"):  # a DataFrame
+        import polars as pl
+
+        frame = data if isinstance(data, pl.DataFrame) else pl.from_pandas(data)
+        casts = []
+        for name, dtype in frame.schema.items():
+            if isinstance(dtype, pl.Datetime):  # as µs since the epoch, in UTC
+                col = pl.col(name)
+                if dtype.time_zone is not None:
+                    col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+                casts.append(col.dt.cast_time_unit("us").cast(pl.Int64))
+            elif isinstance(dtype, pl.Duration):
+                casts.append(pl.col(name).dt.cast_time_unit("us").cast(pl.Int64))
+            elif isinstance(dtype, pl.Date):
+                casts.append(pl.col(name).cast(pl.Datetime("us")).cast(pl.Int64))
+        if casts:
+            frame = frame.with_columns(casts)
+        return [jsonable(r) for r in frame.to_dicts()]
+    if isinstance(data, list | tuple):
+        out = []
+        for j, r in enumerate(data):
+            if not isinstance(r, Mapping):
+                raise TypeError(f"{what}[{j}]: expected a dict of column -> value, got {type(r).__name__}")
+            out.append(jsonable(r))
+        return out
+    raise TypeError(f"{what}: expected a list of dicts or a Polars or pandas DataFrame, got {type(data).__name__}")
+
+
+def features_body(service: str, entities: Any, at: Any = None, *, request: Any = None, features: Any = None,
+                  version: int | None = None) -> dict:
+    """The `/v1/features` body for a call of `get` (`service` is `name@vN`, or `name` with `version`)."""
+    body: dict[str, Any] = {}
+    m = _REF.fullmatch(service.strip()) if isinstance(service, str) else None
+    if m is not None:
+        body["service"], body["version"] = m.group(1), int(m.group(2))
+    else:  # the validator says what is wrong with it, the same way for both clients
+        body["service"] = service
+        if version is not None:
+            body["version"] = version
+    body["entities"] = rows_of(entities, "entities")
+    if at is not None:
+        from astra.times import query_times
+
+        times = query_times(at)
+        body["at"] = times.tolist() if hasattr(times, "tolist") else times
+    if request is not None:
+        body["request"] = rows_of(request, "request") if not isinstance(request, Mapping) else jsonable(request)
+    if features is not None:
+        body["features"] = [features] if isinstance(features, str) else list(features)
+    return body
+
+
+# ------------------------------------------------------------------ in: answers -> typed frames
+
+
+def _decode_floats(v: Any) -> Any:
+    if isinstance(v, str):
+        return NON_FINITE.get(v, v)
+    if isinstance(v, list | tuple):
+        return [_decode_floats(x) for x in v]
+    return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def _has_float(t) -> bool:
+    return t.is_float or (t.item is not None and _has_float(t.item))
+
+
+def _storage(t):
+    """The Polars dtype values of `t` arrive in: timestamps and durations as Int64 µs."""
+    import polars as pl
+
+    from astra.ops.dtypes import polars_dtype
+
+    if t.name in ("timestamp", "duration"):
+        return pl.Int64
+    if t.name == "list":
+        return pl.List(_storage(t.item))
+    if t.name == "vector":
+        return pl.Array(_storage(t.item), t.size)
+    return polars_dtype(t)
+
+
+def column(name: str, type_name: str, values: list):
+    """One typed Series from the answer's values of a column declared `type_name` (`float64?`)."""
+    import polars as pl
+
+    from astra.lang.types import parse_type
+    from astra.ops.dtypes import polars_dtype
+
+    t = parse_type(type_name)
+    if _has_float(t):
+        values = [_decode_floats(v) for v in values]
+    elif t.is_integer:  # an integral float (`1.0`) is the integer 1 to the server as well
+        values = [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
+    if t.name in ("list", "vector"):
+        values = [None if v is None else list(v) for v in values]
+    storage, final = _storage(t), polars_dtype(t)
+    s = pl.Series(name, values, dtype=storage)
+    return s if storage == final else s.cast(final)
+
+
+def service_keys(registry: dict, name: str, version: int) -> list[tuple[str, str]] | None:
+    """(key column, type) of a service, from a registry document; None when it lists no such service."""
+    for s in registry.get("services", ()):
+        if s["name"] == name and s["version"] == version:
+            return [(k["name"], k["type"]) for k in s["keys"]]
+    return None
+
+
+def answer_frame(answer: dict, keys: list[tuple[str, str]], entities: list[dict], status: bool = False):
+    """A `/v1/features` answer as a DataFrame: the key columns (as sent), then the features in
+    answer order, typed as declared; with `status`, `_missing` and `_stale` (lists of the
+    entity's missing and stale feature names)."""
+    import polars as pl
+
+    results = answer["results"]
+    series = [column(k, t, [e.get(k) for e in entities]) for k, t in keys]
+    for j, f in enumerate(answer["features"]):
+        series.append(column(f["name"], f["type"], [r["values"][j] for r in results]))
+    if status:
+        series.append(pl.Series("_missing", [list(r["missing"]) for r in results], dtype=pl.List(pl.String)))
+        series.append(pl.Series("_stale", [list(r["stale"]) for r in results], dtype=pl.List(pl.String)))
+    return pl.DataFrame(series)

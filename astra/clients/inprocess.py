@@ -1,0 +1,139 @@
+"""`astra.Online`: the `FeatureClient` interface over an embedded store, in this process.
+
+Requests go through the server's own validator (`astra.serve.validate`) and answers are built
+the way the server builds them (missing and stale per feature), so a notebook gets the frames
+and the errors (`astra.ClientError` subclasses with the server's codes) a service gets from
+`astra.Client`; only the transport differs.  No HTTP, no state directory, no push log: pushes
+live as long as the object.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from astra.clients import errors
+from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, service_keys
+
+NO_LIMIT = sys.maxsize  # in process there is no --max-batch / --max-push-rows
+
+
+class Online:
+    """Features from an in-process online store, materialized from the project's sources.
+
+        online = astra.Online("features", data_root="build/demo/")
+        online.get("fraud_model@v1", [{"user_id": 10}], at="2026-03-02")  # a polars DataFrame
+
+    `project` is an `astra.Project` or its path; `data_root`, `services` and `allowed_lateness`
+    are those of `Project.store`.  `store=` wraps an existing `astra.Store` instead."""
+
+    def __init__(self, project, *, data_root: str | Path | None = None, services: list[str] | None = None,
+                 allowed_lateness: Any = 0, store=None):
+        from astra.project import Project
+        from astra.serve.registry import registry
+        from astra.serve.validate import service_info
+
+        self.project = project if isinstance(project, Project) else Project.load(project)
+        plan = self.project.plan
+        self.store = store if store is not None else self.project.store(
+            data_root=data_root, services=services, allowed_lateness=allowed_lateness)
+        self._infos = {(s.name, s.version): service_info(plan, s) for s in plan.services}
+        self._sources = {s.name: s for s in plan.sources}
+        self._staleness = {s.name: s.max_staleness for s in plan.sources if s.max_staleness is not None}
+        self._registry = registry(plan)
+
+    def __repr__(self) -> str:
+        return f"Online({str(self.project.path)!r})"
+
+    def get(self, service: str, entities: Any, at: Any = None, *, request: Any = None, features: Any = None,
+            version: int | None = None, status: bool = False):
+        """The features of `service` (`name@vN`, or `name` with `version`) for each entity at `at`.
+
+        `entities`: dicts of key columns, or a Polars/pandas DataFrame of them.  `at`: None (now),
+        a `datetime`/`date` (naive means UTC), ISO string or int µs, one or one per entity.
+        `request`: the service's request fields (one dict, or one per entity); `features`: a
+        subset of the outputs.  Returns a Polars DataFrame: the key columns, then the features
+        typed as declared; `status=True` adds `_missing` and `_stale` (feature names per entity).
+        Raises the `astra.ClientError` subclass the server would answer with."""
+        from astra.online import HorizonError, OnlineError
+        from astra.serve.validate import ApiError, features_query
+
+        body = features_body(service, entities, at, request=request, features=features, version=version)
+        try:
+            q = features_query(body, self._infos, NO_LIMIT)
+            t = time.time_ns() // 1000 if q.at is None else q.at
+            h = self.store.horizon
+            if h is not None and (min(t) if isinstance(t, list) else t) < h:
+                first = min(t) if isinstance(t, list) else t
+                raise ApiError(409, "before_horizon", str(HorizonError(first, h)), "at", horizon=h)
+            try:
+                res = self.store.get(q.info.id, q.entities, at=t, request=q.request)
+            except HorizonError as exc:
+                raise ApiError(409, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
+            except (OnlineError, KeyError, ValueError) as exc:
+                raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
+        except ApiError as exc:
+            raise errors.from_answer(exc.status, exc.body()) from None
+        answer = self._answer(q, t, res)
+        keys = service_keys(self._registry, q.info.service.name, q.info.service.version)
+        return answer_frame(answer, keys, body["entities"], status)
+
+    def _answer(self, q, t, res) -> dict:
+        """The server's answer document for a store result (see `astra.serve.engine`)."""
+        info, sel = q.info, q.select
+        names = info.names
+        keep = range(len(names)) if sel is None else sel
+        chosen = set(keep)
+        wm = self.store.watermark
+        results = []
+        for j, (values, miss) in enumerate(zip(res.tuples(), res.missing_outputs())):
+            tj = t[j] if isinstance(t, list) else t
+            bad = {s for s, lag in self._staleness.items() if s not in wm or wm[s] < tj - lag}
+            results.append({"values": [values[i] for i in keep],
+                            "missing": [names[i] for i in miss if i in chosen],  # service order, as the server
+                            "stale": [nm for i, nm in enumerate(names)
+                                      if i in chosen and bad.intersection(info.sources[i])]})
+        return {"service": info.service.name, "version": info.service.version,
+                "fingerprint": info.service.fingerprint, "at": t, "watermark": dict(wm),
+                "features": [{"name": names[i], "type": info.types[i]} for i in keep], "results": results}
+
+    def push(self, source: str, rows: Any) -> PushAck:
+        """Append rows (dicts, or a Polars/pandas DataFrame) to `source`, checked as the server
+        checks them: a bad row stores nothing (`RejectedRowsError`, every problem located);
+        rows too late for the store's allowed lateness are left out and listed in `rejected`."""
+        from astra.serve.validate import ApiError, push_body, push_rows
+
+        body = {"source": source, "rows": rows_of(rows, "rows")}
+        try:
+            src, raw = push_body(body, self._sources, NO_LIMIT)
+            norm, problems, n_bad = push_rows(src, raw)
+            if n_bad:
+                raise ApiError(422, "invalid_rows", f"{n_bad} of {len(raw)} rows do not match source `{src.name}`; "
+                               f"nothing was stored", "rows", rejected=n_bad, errors=problems)
+        except ApiError as exc:
+            raise errors.from_answer(exc.status, exc.body()) from None
+        rejected = []
+        if norm:
+            report = self.store.push(src.name, norm, on_late="report")
+            rejected = [{"index": j, "reason": "late", "time": tm, "bound": b,
+                         "message": f"rows[{j}]: event time {tm} is before the watermark minus the allowed "
+                                    f"lateness ({b})"} for j, tm, b in report.rejected]
+        return PushAck(src.name, len(norm) - len(rejected), tuple(rejected), self.store.watermark.get(src.name),
+                       False)
+
+    def registry(self) -> dict:
+        """The registry document `GET /v1/registry` serves, for this project."""
+        import copy
+
+        return copy.deepcopy(self._registry)
+
+    def close(self) -> None:
+        """Nothing to release (the store is garbage once unreferenced); here for the interface."""
+
+    def __enter__(self) -> Online:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
