@@ -1,0 +1,10 @@
+"""The language server (`astra lsp`): the compiler's diagnostics, hover, navigation, completion,
+symbols, formatting and fixes for `.feat` files, over the Language Server Protocol on stdio.
+
+    documents.py   open buffers over the disk, project roots, one checked `Analysis` per project
+    positions.py   character offsets <-> protocol positions (UTF-16 code units by default)
+    index.py       every name's definition and references across a project's files
+    report.py      compiler diagnostics as protocol diagnostics
+    hover.py, completion.py, symbols.py, actions.py (code actions and formatting)
+    server.py      the pygls wiring
+"""

@@ -1,0 +1,66 @@
+"""Functions, aggregations and operators with their signatures and docs, read from the operator
+registries (`astra.ops`) so the editor shows what the checker accepts."""
+
+from __future__ import annotations
+
+import functools
+
+import attrs
+
+from astra.lang.check import FUNCTIONS
+from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.registry import SCALARS
+
+
+@attrs.frozen
+class Signature:
+    name: str
+    label: str  # e.g. `clip(x, lo, hi)`
+    doc: str
+    kind: str  # "function" | "aggregation" | "operator"
+
+
+_PARAMS = {1: "x", 2: "a, b", 3: "x, lo, hi"}
+# Keyword and symbol operators: how each is written, and the registry entry that documents it.
+OPERATORS = {"and": ("a and b", "and"), "or": ("a or b", "or"), "not": ("not a", "not"),
+             "in": ("x in [v, ...]", "in"), "if": ("if c then a else b", "if"), "as": ("expr as T", "cast"),
+             "??": ("a ?? b", "??"), "/": ("a / b", "/"), "%": ("a % b", "%")}
+
+
+def _function(name: str) -> Signature:
+    if name == "now":
+        return Signature("now", "now()", "the query time t", "function")
+    op = SCALARS[name]
+    doc = op.doc
+    head, _, rest = doc.partition(": ")
+    if head.startswith(f"{name}(") and rest:
+        return Signature(name, head, rest, "function")
+    lo, hi = op.arity
+    params = _PARAMS.get(lo, ", ".join(f"x{i}" for i in range(lo)))
+    if hi > lo:
+        params += "".join(f"[, x{i}]" for i in range(lo, hi))
+    return Signature(name, f"{name}({params})", doc, "function")
+
+
+def _aggregation(name: str) -> Signature:
+    agg = AGGREGATIONS[name]
+    target = "source[.column]" if agg.column == "optional" else "source.column"
+    k = ", k" if agg.takes_param else ""
+    return Signature(name, f"{name}({target} [where condition]{k}[, window])", agg.doc, "aggregation")
+
+
+@functools.cache
+def signatures() -> dict[str, Signature]:
+    """Every callable name: the functions, then the aggregations."""
+    out = {name: _function(name) for name in FUNCTIONS}
+    out.update({name: _aggregation(name) for name in AGGREGATIONS})
+    return out
+
+
+@functools.cache
+def operators() -> dict[str, Signature]:
+    """The keyword and symbol operators usable in an expression."""
+    out = {}
+    for word, (label, op) in OPERATORS.items():
+        out[word] = Signature(word, label, SCALARS[op].doc, "operator")
+    return out
