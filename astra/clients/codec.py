@@ -110,6 +110,14 @@ def rows_of(data: Any, what: str) -> list[dict]:
     raise TypeError(f"{what}: expected a list of dicts or a Polars or pandas DataFrame, got {type(data).__name__}")
 
 
+def _length_error(field: str, got: str, n: int):
+    from astra.clients.errors import InvalidRequestError
+
+    one = "one time" if field == "at" else "one object"
+    return InvalidRequestError("invalid_value", f"{field}: {got} for {n} entities; give {one} or one per entity",
+                               status=422, location=field)
+
+
 def features_body(service: str, entities: Any, at: Any = None, *, request: Any = None, features: Any = None,
                   version: int | None = None) -> dict:
     """The `/v1/features` body for a call of `get` (`service` is `name@vN`, or `name` with `version`)."""
@@ -121,14 +129,25 @@ def features_body(service: str, entities: Any, at: Any = None, *, request: Any =
         body["service"] = service
         if version is not None:
             body["version"] = version
-    body["entities"] = rows_of(entities, "entities")
+    ents = body["entities"] = rows_of(entities, "entities")
     if at is not None:
         from astra.times import query_times
 
         times = query_times(at)
-        body["at"] = times.tolist() if hasattr(times, "tolist") else times
-    if request is not None:
-        body["request"] = rows_of(request, "request") if not isinstance(request, Mapping) else jsonable(request)
+        if isinstance(times, int):
+            body["at"] = times
+        else:  # one time per entity: each entity carries its own
+            times = times.tolist() if hasattr(times, "tolist") else list(times)
+            if len(times) != len(ents):
+                raise _length_error("at", f"{len(times)} times", len(ents))
+            body["entities"] = ents = [{**e, "at": t} for e, t in zip(ents, times)]
+    if isinstance(request, Mapping):
+        body["request"] = jsonable(request)
+    elif request is not None:  # one object per entity, carried by the entity
+        rows = rows_of(request, "request")
+        if len(rows) != len(ents):
+            raise _length_error("request", f"{len(rows)} rows", len(ents))
+        body["entities"] = [{**e, "request": r} for e, r in zip(ents, rows)]
     if features is not None:
         body["features"] = [features] if isinstance(features, str) else list(features)
     return body
