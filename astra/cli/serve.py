@@ -45,6 +45,8 @@ from astra.cli.options import Duration
 @click.option("--max-body", default=4 * 2**20, show_default=True, type=int, help="Request body limit, bytes")
 @click.option("--max-batch", default=1000, show_default=True, type=int, help="Entities per /v1/features request")
 @click.option("--max-push-rows", default=10_000, show_default=True, type=int, help="Rows per /v1/push request")
+@click.option("--body-timeout", default="30s", show_default=True, type=Duration(),
+              help="Time to receive a request body (e.g. 10s); a slower one gets a 408 and the connection closed")
 @click.option("--access-log", default="-", show_default=True, help="JSON access log: '-' (stdout), 'off' or a file")
 @ALLOW_UNLOCKED
 def serve(project, **options):
@@ -57,6 +59,7 @@ def serve(project, **options):
     # every option is a ServeConfig field of the same name, but these two
     options["snapshot_bytes"] = options.pop("snapshot_mib") * 2**20
     options["token"] = options["token"] or None
+    options["body_timeout"] = options["body_timeout"] / 1e6  # µs -> s
     root = project_dir(project)
     if not options["read_only"]:
         writable_parent(Path(options["state"]), "--state")

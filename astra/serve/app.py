@@ -259,7 +259,13 @@ class App:
                 headers.append(("www-authenticate", 'Bearer realm="astra"'))
                 raise ApiError(401, "unauthorized", "send `Authorization: Bearer <token>` (the server's --token)")
             if want == "POST":
-                body = await read(self.config.max_body)
+                try:  # a client trickling its body must not hold a connection (and its buffers) forever
+                    async with asyncio.timeout(self.config.body_timeout):
+                        body = await read(self.config.max_body)
+                except TimeoutError:
+                    headers.append(("connection", "close"))
+                    raise ApiError(408, "body_timeout", f"the request body did not arrive within "
+                                   f"{self.config.body_timeout:g} s (--body-timeout)") from None
             else:
                 body = b""
             if endpoint == "features":

@@ -39,6 +39,7 @@ class ServeConfig:
     max_body: int = 4 * 2**20  # bytes
     max_batch: int = 1000  # entities per /v1/features request
     max_push_rows: int = 10_000  # rows per /v1/push request
+    body_timeout: float = 30.0  # seconds to receive a request body; then 408 and the connection is closed
     access_log: str = "-"  # "-" (stdout), "off", or a file path
     allow_unlocked: bool = False  # development: run versions whose logic differs from astra.lock
 

@@ -50,6 +50,8 @@ def check(config: ServeConfig) -> None:
             os.close(StateDir(config.state).lock(exclusive=True))  # probe only: the worker takes it for good
         except WalError as exc:
             raise ConfigError(str(exc)) from None
+    if not config.body_timeout > 0:
+        raise ConfigError("--body-timeout must be positive")
     for name in ("max_body", "max_batch", "max_push_rows"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive")
