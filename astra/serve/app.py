@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import orjson
 
-from astra.serve import openapi
+from astra.serve import explorer, openapi
 from astra.serve.auth import authorized
 from astra.serve.batch import Batcher
 from astra.serve.config import ServeConfig
@@ -88,6 +88,7 @@ class App:
             "/readyz": ("GET", self.readyz, "readyz"),
             "/metrics": ("GET", self.metrics, "metrics"),
             "/openapi.json": ("GET", self.openapi, "openapi"),
+            **explorer.routes(),  # /docs: the API explorer's page and its two assets
         }
         self.id_prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}"
         self.counter = 0
@@ -344,8 +345,7 @@ def create_app(config: ServeConfig | None = None) -> App:
 
     if config is None:
         config = ServeConfig.from_env()
-        if config.server == "granian":
-            _die_with_parent()
+        _die_with_parent()  # a worker of `astra serve`'s supervisor (granian's, or uvicorn's multiprocess one)
     try:
         plan = Project.load(config.project, allow_unlocked=config.allow_unlocked).plan
         engine = Engine(plan, config, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -1,11 +1,14 @@
 """Optional bearer-token auth: with a token configured, `/v1/*` and `/metrics` need
-`Authorization: Bearer <token>`; `/healthz`, `/readyz` and `/openapi.json` stay open for probes."""
+`Authorization: Bearer <token>`; `/healthz`, `/readyz` and `/openapi.json` stay open for probes,
+and so does the explorer's static page at `/docs` (its requests carry the token typed into it)."""
 
 from __future__ import annotations
 
 import hmac
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+from astra.serve.explorer import PATHS as EXPLORER_PATHS
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"}) | EXPLORER_PATHS  # a browser sends no token
 
 
 def authorized(header: bytes | None, token: bytes | None, path: str) -> bool:
