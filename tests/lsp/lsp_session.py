@@ -4,6 +4,7 @@ diagnostics the server pushes, and protocol positions computed independently of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from lsprotocol import types
@@ -85,3 +86,15 @@ async def diagnostics(client: LanguageClient, u: str, until=lambda ds: True) -> 
 
 def tdi(u: str) -> types.TextDocumentIdentifier:
     return types.TextDocumentIdentifier(uri=u)
+
+
+async def settle(client: LanguageClient, done) -> None:
+    """Wait (bounded) until `done()` holds after some push; the caller then asserts it, so a
+    timeout shows the difference instead of hiding it."""
+
+    async def wait() -> None:
+        while not done():
+            await client.wait_for_notification(PUBLISH)
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wait(), WAIT_S)
