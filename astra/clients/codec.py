@@ -47,8 +47,10 @@ class PushAck:
 
 def jsonable(v: Any) -> Any:
     """A Python value as the API writes it (see the module docstring); containers recursively."""
-    if v is None or isinstance(v, bool | int | str):
+    if v is None or isinstance(v, bool | str):
         return v
+    if isinstance(v, int):  # beyond 64 bits JSON parsers (the server's orjson) read a float; so do we
+        return v if -(2**63) <= v < 2**64 else float(v)
     if isinstance(v, float):
         if math.isfinite(v):
             return v

@@ -26,15 +26,6 @@ _BROKEN = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.C
 BACKOFF_CAP = 2.0  # seconds, the longest pause between two attempts
 
 
-def _dumps(body: dict) -> bytes:
-    try:
-        return orjson.dumps(body)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits: sent as is, for the server to locate
-        import json
-
-        return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
-
-
 class Client:
     """Features from a running `astra serve`.
 
@@ -106,7 +97,7 @@ class Client:
 
     # ------------------------------------------------------------------ transport
     def _call(self, method: str, path: str, body: dict | None, *, repeatable: bool) -> Any:
-        content = None if body is None else _dumps(body)
+        content = None if body is None else orjson.dumps(body)
         attempt = 0
         while True:
             try:
