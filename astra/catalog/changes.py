@@ -120,8 +120,10 @@ def service_changes(old: ir.Service, new: ir.Service) -> tuple[str, ...]:
     """How `new` differs from `old` (two versions of one service)."""
     before = {o.name: o.feature for o in old.outputs}
     after = {o.name: o.feature for o in new.outputs}
-    out = [f"removed output `{n}`" for n in before if n not in after]
-    out += [f"added output `{n}` ({after[n]})" for n in after if n not in before]
+    removed = [n for n in before if n not in after]
+    added = [n for n in after if n not in before]
+    out = [f"removed output{'s' if len(removed) > 1 else ''} {', '.join(removed)}"] if removed else []
+    out += [f"added output{'s' if len(added) > 1 else ''} {', '.join(added)}"] if added else []
     out += [f"`{n}` reads {after[n]} instead of {before[n]}" for n in after if n in before and before[n] != after[n]]
     out += [f"accepts request `{r}`" for r in new.requests if r not in old.requests]
     out += [f"no longer accepts request `{r}`" for r in old.requests if r not in new.requests]

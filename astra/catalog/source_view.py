@@ -146,4 +146,4 @@ def highlight(cat: Catalog, module_path: str, first_line: int = 1, last_line: in
         anchor = Markup(' id="L{0}"').format(i) if line_anchors else ""
         out.append(Markup('<span class="line"{a}><span class="ln">{i}</span>{t}</span>').format(
             a=anchor, i=i, t=Markup(line)))
-    return Markup("\n").join(out)
+    return Markup("").join(out)  # each line is a block: no newline between them
