@@ -20,6 +20,15 @@ from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, s
 NO_LIMIT = sys.maxsize  # in process there is no --max-batch / --max-push-rows
 
 
+def _iso(us: int) -> str:
+    import datetime as dt
+
+    try:
+        return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us))).isoformat()
+    except OverflowError:
+        return f"{int(us)} µs"
+
+
 class Online:
     """Features from an in-process online store, materialized from the project's sources.
 
@@ -117,9 +126,10 @@ class Online:
         rejected = []
         if norm:
             report = self.store.push(src.name, norm, on_late="report")
-            rejected = [{"index": j, "reason": "late", "time": tm, "bound": b,
-                         "message": f"rows[{j}]: event time {tm} is before the watermark minus the allowed "
-                                    f"lateness ({b})"} for j, tm, b in report.rejected]
+            at = src.time
+            rejected = [{"index": j, "reason": "late", "location": f"rows[{j}].{at}", "time": tm, "bound": b,
+                         "message": f"rows[{j}].{at}: event time {_iso(tm)} is before the watermark minus the allowed "
+                                    f"lateness ({_iso(b)})"} for j, tm, b in report.rejected]
         return PushAck(src.name, len(norm) - len(rejected), tuple(rejected), self.store.watermark.get(src.name),
                        False)
 
