@@ -62,12 +62,17 @@ def lineage_graph(plan: ir.Plan) -> nx.DiGraph:
 
 
 def neighbourhood(g: nx.DiGraph, focus: list[str]) -> nx.DiGraph:
-    """The focus nodes with everything upstream and downstream of them."""
-    keep = set(focus)
+    """The focus nodes with everything upstream and downstream of them, and only the edges on
+    paths into or out of the focus (not, say, an input's edge to a service that also returns it)."""
+    up, down = set(focus), set(focus)
     for n in focus:
         if n in g:
-            keep |= nx.ancestors(g, n) | nx.descendants(g, n)
-    return g.subgraph(keep).copy()
+            up |= nx.ancestors(g, n)
+            down |= nx.descendants(g, n)
+    sub = nx.DiGraph()
+    sub.add_nodes_from((n, g.nodes[n]) for n in up | down if n in g)
+    sub.add_edges_from((a, b) for a, b in g.edges if (a in up and b in up) or (a in down and b in down))
+    return sub
 
 
 def layers(g: nx.DiGraph) -> list[list[str]]:
