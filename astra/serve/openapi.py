@@ -2,8 +2,8 @@
 
 A server describes its own project: per service version the exact request body (key columns and
 their types, request fields, output names) and per source the push rows (`request_schema.py`),
-with its limits; a body valid under the document passes validation, except that JSON Schema
-cannot say that a per-entity `at` or `request` array is as long as `entities`.  `openapi.json`
+with its limits; a body valid under the document passes validation, and an invalid one fails it.
+`openapi.json`
 in the repository is the document of the example project `features/` with the default limits;
 regenerate it with `uv run python -m astra.serve.openapi > openapi.json` (a test fails when they
 differ).  `document()` without a plan is the project-independent form.
@@ -30,6 +30,7 @@ _SCALAR = {"type": ["integer", "number", "string", "boolean", "null"]}
 _TIME = {"type": ["integer", "string"], "description": "µs since the Unix epoch, or an ISO 8601 string "
          "(naive means UTC)"}
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
+_INPUTS = {"type": "object", "additionalProperties": _SCALAR}
 
 
 def _ref(name: str) -> dict:
@@ -71,14 +72,15 @@ SCHEMAS = {
         "properties": {
             "service": {"type": "string", "description": "Service name, e.g. `fraud_model`"},
             "version": {"type": "integer", "description": "Service version, e.g. 1"},
-            "entities": {"type": "array", "minItems": 1, "description": "Key columns of the service's entities",
-                         "items": {"type": "object", "additionalProperties": {"type": ["integer", "string"]}}},
-            "at": {"oneOf": [_TIME, {"type": "array", "items": _TIME}, {"type": "null"}],
-                   "description": "Query time (one, or one per entity); absent: now"},
-            "request": {"oneOf": [{"type": "object", "additionalProperties": _SCALAR},
-                                  {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
-                                  {"type": "null"}],
-                        "description": "Request inputs: one object for all entities, or one per entity"},
+            "entities": {"type": "array", "minItems": 1, "description": "Key columns of the service's entities, "
+                         "each optionally with its own `at` and `request`",
+                         "items": {"type": "object", "additionalProperties": {"type": ["integer", "string"]},
+                                   "properties": {"at": {"oneOf": [_TIME, {"type": "null"}]},
+                                                  "request": {"oneOf": [_INPUTS, {"type": "null"}]}}}},
+            "at": {"oneOf": [_TIME, {"type": "null"}],
+                   "description": "Query time of every entity without its own; absent: now"},
+            "request": {"oneOf": [_INPUTS, {"type": "null"}],
+                        "description": "Request inputs of every entity without its own"},
             "features": {"oneOf": [_STR_LIST, {"type": "null"}], "description": "A subset of the outputs"},
         },
         "example": {"service": "fraud_model", "version": 1, "entities": [{"user_id": 1}, {"user_id": 2}]},

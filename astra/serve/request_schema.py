@@ -2,8 +2,8 @@
 
 Per service version, the exact key columns and their types, the request fields (by name or
 qualified, one of the two), the output names; per source, the columns with their types and which
-are required.  A body valid under these schemas passes validation, with one exception JSON Schema
-cannot state: a per-entity `at` or `request` array must be as long as `entities`.
+are required.  A body valid under these schemas passes validation and an invalid one fails it
+(tests/serve/test_fuzz.py holds the two to that with schemathesis).
 """
 
 from __future__ import annotations
@@ -49,32 +49,37 @@ def value_schema(t: Type) -> dict:
 
 
 def features_request(info: ServiceInfo, max_batch: int) -> dict:
-    """The `/v1/features` body for one service version."""
+    """The `/v1/features` body for one service version.
+
+    The top-level `at` and `request` apply to every entity; an entity may carry its own, which
+    replace them for it (its `request` complete on its own).  When the service needs request
+    inputs, they come from the top level or from every entity: the one cross-field rule, stated
+    with `anyOf`, so the schema accepts exactly what the validator does."""
     svc = info.service
+    row = _request_row(info)
+    no_inputs = {"type": "object", "maxProperties": 0}
+    req = {"oneOf": [row or no_inputs, {"type": "null"}]}
+    at = {"oneOf": [time_schema(), {"type": "null"}]}
+    ent_props = {k: value_schema(t) for k, t in zip(info.key_names, info.key_types)}
+    if "at" not in ent_props:  # a key column named `at` is the key
+        ent_props["at"] = {**at, "description": "This entity's query time, instead of the top-level `at`"}
+    ent_props["request"] = {**req, "description": "This entity's request inputs, instead of the top-level "
+                            "`request`"}
     entity = {"type": "object", "additionalProperties": False, "required": list(info.key_names),
-              "properties": {k: value_schema(t) for k, t in zip(info.key_names, info.key_types)}}
+              "properties": ent_props}
     props = {
         "service": {"const": svc.name}, "version": {"const": svc.version},
         "entities": {"type": "array", "minItems": 1, "maxItems": max_batch, "items": entity},
-        "at": {"oneOf": [time_schema(), {"type": "array", "minItems": 1, "maxItems": max_batch,
-                                          "items": time_schema()}, {"type": "null"}],
-               "description": "Query time, or one per entity (as many as `entities`); absent or null: now"},
+        "at": {**at, "description": "Query time of every entity without its own; absent or null: now"},
+        "request": {**req, "description": "Request inputs of every entity without its own"},
         "features": {"oneOf": [{"type": "array", "items": {"enum": list(info.names)}}, {"type": "null"}]},
     }
-    required = ["service", "version", "entities"]
-    row = _request_row(info)
-    if row is None:
-        props["request"] = {"oneOf": [{"type": "object", "maxProperties": 0}, {"type": "null"}]}
-    else:
-        forms = [row, {"type": "array", "minItems": 1, "maxItems": max_batch, "items": row,
-                       "description": "One object per entity (as many as `entities`)"}]
-        if any(not t.optional for _, _, t in info.request_fields):
-            required.append("request")
-        else:
-            forms.append({"type": "null"})
-        props["request"] = {"oneOf": forms}
-    return {"type": "object", "additionalProperties": False, "required": required, "properties": props,
-            "description": f"`{info.id}`: keyed by {', '.join(info.key_names) or 'nothing'}"}
+    body = {"type": "object", "additionalProperties": False, "required": ["service", "version", "entities"],
+            "properties": props, "description": f"`{info.id}`: keyed by {', '.join(info.key_names) or 'nothing'}"}
+    if any(not t.optional for _, _, t in info.request_fields):
+        given = {"required": ["request"], "properties": {"request": {"type": "object"}}}
+        body["anyOf"] = [given, {"properties": {"entities": {"items": given}}}]
+    return body
 
 
 def _request_row(info: ServiceInfo) -> dict | None:

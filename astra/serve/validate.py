@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import time
 from typing import Any
 
 import attrs
@@ -21,6 +22,7 @@ from astra.plan import ir
 # timestamps: years 1 to 9999, as ISO 8601 can write them (and far from int64 overflow in `t - window`)
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
               "timestamp": (-62_135_596_800_000_000, 253_402_300_799_999_999), "duration": (-(2**62), 2**62)}
+_TS_LO, _TS_HI = INT_RANGE["timestamp"]
 _EPOCH = dt.datetime(1970, 1, 1)
 MAX_ERRORS = 100  # per-row error reports stop here; the count says how many there were
 
@@ -207,6 +209,9 @@ class ServiceInfo:
     sources: tuple[tuple[str, ...], ...]  # per output: the sources it reads, transitively
     deprecated: str | None  # why, when a group it pins is deprecated
     id: str  # `name@vN`
+    # request field as a client may write it (`amount` or `checkout.amount`) -> (qualified name, type);
+    # a bare name two requests share means the first
+    request_by_name: dict[str, tuple[str, Type]] = attrs.field(factory=dict, eq=False)
 
 
 def service_info(plan: ir.Plan, svc: ir.Service) -> ServiceInfo:
@@ -241,7 +246,15 @@ def service_info(plan: ir.Plan, svc: ir.Service) -> ServiceInfo:
         key_names=tuple(key_names), key_types=tuple(key_types), entity_keys=tuple(entity_keys),
         entity_pos=tuple((e, tuple(key_names.index(k) for k in ks)) for e, ks in entity_keys),
         request_fields=tuple(fields), reads_data=tuple(bool(s) for s in sources), sources=tuple(sources),
-        deprecated="; ".join(notes) or None, id=svc.id)
+        deprecated="; ".join(notes) or None, id=svc.id, request_by_name=_by_name(fields))
+
+
+def _by_name(fields: list[tuple[str, str, Type]]) -> dict[str, tuple[str, Type]]:
+    by_name: dict[str, tuple[str, Type]] = {}
+    for q, f, t in fields:
+        by_name[q] = (q, t)
+        by_name.setdefault(f, (q, t))
+    return by_name
 
 
 @attrs.frozen
@@ -251,13 +264,16 @@ class FeaturesQuery:
     info: ServiceInfo
     entities: list[dict]  # exactly the key columns, in key_names order
     keys: list[tuple]  # per entity: its key values in key_names order
-    at: int | list[int] | None  # µs; None means now
+    at: int | list[int] | None  # µs; None means now; a list when an entity has its own
     request: dict | list[dict] | None  # store format: {qualified field: value}, or one dict per entity
     request_keys: list[tuple] | None  # per entity, hashable request values (cache keys)
     select: tuple[int, ...] | None  # indexes of the requested outputs (None: all)
 
 
 FEATURE_FIELDS = ("service", "version", "entities", "at", "request", "features")
+# Beside its key columns an entity may carry its own `at` and `request`, which replace the top-level
+# ones for it (a key column named `at` wins: that entity then takes the top-level time only).
+ENTITY_FIELDS = ("at", "request")
 
 
 def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], max_batch: int) -> FeaturesQuery:
@@ -290,17 +306,26 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
                        f"{max_batch} (--max-batch)", "entities", limit=max_batch)
     names, types = info.key_names, info.key_types
     entities, keys = [], []
+    own_at: dict[int, int] = {}  # per-entity values, only for the entities that carry them
+    own_req: dict[int, dict] = {}
     for j, e in enumerate(ents):
-        where = f"entities[{j}]"
-        e = _object(e, where)
+        if type(e) is not dict:
+            _object(e, f"entities[{j}]")
+        own = False
         for k in e:
             if k not in names:
+                if k in ENTITY_FIELDS:
+                    own = True
+                    continue
+                where = f"entities[{j}]"
                 raise ApiError(422, "unknown_key", f"{where}.{k}: `{info.id}` is keyed by "
-                               f"{', '.join(names)}, not `{k}`{did_you_mean(k, names)}", f"{where}.{k}",
+                               f"{', '.join(names)}, not `{k}`{did_you_mean(k, names + ENTITY_FIELDS)} (an entity "
+                               f"holds its key columns, and optionally its own `at` and `request`)", f"{where}.{k}",
                                keys=list(names))
         row = {}
         for k, t in zip(names, types):
             if k not in e:
+                where = f"entities[{j}]"
                 raise ApiError(422, "missing_key", f"{where}.{k}: required (`{info.id}` is keyed by "
                                f"{', '.join(names)})", f"{where}.{k}", keys=list(names))
             v = e[k]
@@ -308,18 +333,21 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
             if t.name == "int64" and type(v) is int and -(2**63) <= v < 2**63:
                 row[k] = v
             else:
-                row[k] = value(v, t, f"{where}.{k}")
+                row[k] = value(v, t, f"entities[{j}].{k}")
         entities.append(row)
         keys.append(tuple(row.values()))
+        if own:
+            _own_fields(e, j, info, own_at, own_req)
     at = doc.get("at")
-    if isinstance(at, list):
-        if len(at) != len(ents):
-            raise ApiError(422, "invalid_value", f"at: {len(at)} times for {len(ents)} entities; send one time "
-                           f"or one per entity", "at")
-        at = [_timestamp(v, f"at[{j}]") for j, v in enumerate(at)]
-    elif at is not None:
+    if type(at) is list:
+        raise ApiError(422, "invalid_type", "at: expected one time for every entity, got array; to give an entity "
+                       "its own time, put `at` in the entity (`entities[0].at`)", "at")
+    if at is not None:
         at = _timestamp(at, "at")
-    request, request_keys = _request(doc.get("request"), info, len(ents))
+    if own_at:
+        default = at if at is not None else time.time_ns() // 1000  # absent means now, as for the top level
+        at = [own_at.get(j, default) for j in range(len(ents))]
+    request, request_keys = _request(doc.get("request"), info, len(ents), own_req)
     select = None
     if doc.get("features") is not None:
         want = doc["features"]
@@ -337,6 +365,23 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
             idx.append(info.names.index(f))
         select = tuple(idx)
     return FeaturesQuery(info, entities, keys, at, request, request_keys, select)
+
+
+def _own_fields(e: dict, j: int, info: ServiceInfo, own_at: dict[int, int], own_req: dict[int, dict]) -> None:
+    """An entity's own `at` and `request` (null: as if absent, the top-level one applies)."""
+    t = e.get("at")
+    if t is not None and "at" not in info.key_names:
+        own_at[j] = t if type(t) is int and _TS_LO <= t <= _TS_HI else _timestamp(t, f"entities[{j}].at")
+    req = e.get("request")
+    if req is None:
+        return
+    where = f"entities[{j}]"
+    if not info.request_fields:
+        if req != {}:
+            raise ApiError(422, "unknown_field", f"{where}.request: `{info.id}` takes no request fields",
+                           f"{where}.request")
+        return
+    own_req[j] = _request_row(req, info, f"{where}.request")
 
 
 def _versioned_name(ref: str, services: dict[tuple[str, int], ServiceInfo]) -> ApiError:
@@ -360,10 +405,7 @@ def _versioned_name(ref: str, services: dict[tuple[str, int], ServiceInfo]) -> A
 
 def _request_row(obj: object, info: ServiceInfo, where: str) -> dict:
     obj = _object(obj, where)
-    by_name = {}
-    for q, f, t in info.request_fields:
-        by_name[q] = (q, t)
-        by_name.setdefault(f, (q, t))
+    by_name = info.request_by_name
     out, given = {}, {}
     for k, v in obj.items():
         if k not in by_name:
@@ -377,29 +419,41 @@ def _request_row(obj: object, info: ServiceInfo, where: str) -> dict:
                            f"`{q}`; send one of them", f"{where}.{k}", fields=[given[q], k])
         given[q] = k
         out[q] = value(v, t, f"{where}.{k}")
+    row = {}  # in declaration order, whatever the client's: equal inputs give equal cache keys
     for q, f, t in info.request_fields:
-        if q not in out:
-            if not t.optional:
-                raise ApiError(422, "missing_field", f"{where}.{f}: required by `{info.id}` ({t})", f"{where}.{f}")
-            out[q] = None
-    return out
+        if q in out:
+            row[q] = out[q]
+        elif t.optional:
+            row[q] = None
+        else:
+            raise ApiError(422, "missing_field", f"{where}.{f}: required by `{info.id}` ({t})", f"{where}.{f}")
+    return row
 
 
-def _request(req: object, info: ServiceInfo, n: int) -> tuple[dict | list[dict] | None, list[tuple] | None]:
+def _request(req: object, info: ServiceInfo, n: int,
+             own: dict[int, dict]) -> tuple[dict | list[dict] | None, list[tuple] | None]:
+    """The request inputs: the top-level object for every entity, except those with their own."""
     if not info.request_fields:
         if req not in (None, {}):
             raise ApiError(422, "unknown_field", f"request: `{info.id}` takes no request fields", "request")
         return None, None
-    if req is None:
-        req = {}
-    if isinstance(req, list):
-        if len(req) != n:
-            raise ApiError(422, "invalid_value", f"request: {len(req)} rows for {n} entities; send one object "
-                           f"or one per entity", "request")
-        rows = [_request_row(r, info, f"request[{j}]") for j, r in enumerate(req)]
-        return rows, [tuple(r.values()) for r in rows]
-    row = _request_row(req, info, "request")
-    return row, [tuple(row.values())] * n
+    if type(req) is list:
+        raise ApiError(422, "invalid_type", "request: expected one object for every entity, got array; to give an "
+                       "entity its own inputs, put `request` in the entity (`entities[0].request`)", "request")
+    if req is None and own:
+        if len(own) == n:
+            rows = [own[j] for j in range(n)]
+            return rows, [tuple(r.values()) for r in rows]
+        if any(not t.optional for _, _, t in info.request_fields):
+            j = next(j for j in range(n) if j not in own)
+            need = ", ".join(f for _, f, t in info.request_fields if not t.optional)
+            raise ApiError(422, "missing_field", f"entities[{j}].request: required, as there is no top-level "
+                           f"`request` (`{info.id}` needs {need})", f"entities[{j}].request")
+    row = _request_row({} if req is None else req, info, "request")
+    if not own:
+        return row, [tuple(row.values())] * n
+    rows = [own.get(j, row) for j in range(n)]
+    return rows, [tuple(r.values()) for r in rows]
 
 
 # --------------------------------------------------------------------------- /v1/push

@@ -31,7 +31,7 @@ def present(client: Client, ids: list[int]) -> dict[int, bool]:
         chunk = ids[k:k + 200]
         status, _, body = client.post("/v1/features", {
             "service": "fraud_model", "version": 1, "features": ["tx_count_30d"],
-            "entities": [{"user_id": BASE_USER + i} for i in chunk], "at": [T0 + i * 1000 + 1 for i in chunk]})
+            "entities": [{"user_id": BASE_USER + i, "at": T0 + i * 1000 + 1} for i in chunk]})
         assert status == 200, body
         out.update({i: r["values"][0] == 1 for i, r in zip(chunk, body["results"])})
     return out

@@ -108,9 +108,11 @@ def test_versioned_service_name_is_hinted(api):
 
 def test_one_request_field_given_twice_is_a_400(api):
     q = {"service": "fraud_model", "version": 2, "entities": [{"user_id": 1, "merchant_id": 2}] * 2}
-    for request, where in [({"amount": 1.0, "checkout.amount": 2.0}, "request"),
-                           ([{"amount": 1.0}, {"checkout.amount": 1.0, "amount": 1.0}], "request[1]")]:
-        status, _, body = api.client.post("/v1/features", {**q, "request": request})
+    own = {**q, "entities": [{"user_id": 1, "merchant_id": 2, "request": {"amount": 1.0}},
+                             {"user_id": 1, "merchant_id": 2, "request": {"checkout.amount": 1.0, "amount": 1.0}}]}
+    for body, where in [({**q, "request": {"amount": 1.0, "checkout.amount": 2.0}}, "request"),
+                        (own, "entities[1].request")]:
+        status, _, body = api.client.post("/v1/features", body)
         assert status == 400 and body["error"]["code"] == "conflicting_fields", body
         assert set(body["error"]["fields"]) == {"amount", "checkout.amount"}
         assert body["error"]["location"].startswith(where + ".")

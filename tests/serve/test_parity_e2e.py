@@ -45,8 +45,8 @@ def test_served_equals_backfill(servers, demo, tmp_path):
     got = []
     for i in range(0, len(users), 40):  # batches, with one query time per entity
         status, _, body = s.client.post("/v1/features", {"service": "fraud_model", "version": 1,
-                                                         "entities": [{"user_id": u} for u in users[i:i + 40]],
-                                                         "at": at[i:i + 40]})
+                                                         "entities": [{"user_id": u, "at": t} for u, t
+                                                                      in zip(users[i:i + 40], at[i:i + 40])]})
         assert status == 200, body
         assert [f["name"] for f in body["features"]] == names
         got.extend(r["values"] for r in body["results"])
