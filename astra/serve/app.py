@@ -322,8 +322,9 @@ class App:
 
     def readyz(self, body: bytes):
         eng = self.engine
-        if eng.failed or self.stopping:
-            raise ApiError(503, "not_ready", eng.failed or "shutting down")
+        why = "shutting down" if self.stopping else eng.not_ready()
+        if why:
+            raise ApiError(503, "not_ready", why)
         body = {"status": "ready", "watermark": eng.store.watermark, "read_only": eng.log is None}
         if eng.follower is not None:  # how far into the writer's log this server has applied
             body["following"] = {"segment": eng.follower.segment, "offset": eng.follower.offset}

@@ -4,6 +4,13 @@ or uvicorn[standard] (the ASGI fallback).
 Both start worker processes that build the app with `create_app()` from the settings in
 `ASTRA_SERVE_CONFIG`.  The settings are checked here first, so a bad configuration is refused
 with a message before any worker starts.
+
+This process supervises the workers and holds the listening socket: a worker that dies (kill -9,
+a crash, the OOM killer) is started again, restoring the store from the state directory as a
+restart would, while connections wait in the socket's backlog.  A worker that exits with
+`START_FAILED` could not restore its store; starting it again would fail the same way, so the
+whole server ends instead (never a live port in front of no worker).  Each new worker finds the
+number of respawns so far in `ASTRA_SERVE_RESPAWNS` (`astra_worker_respawns_total`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from astra.serve.config import ENV, ServeConfig
 from astra.serve.wal import FSYNC_POLICIES
 
 SERVERS = ("granian", "uvicorn")
+RESPAWNS_ENV = "ASTRA_SERVE_RESPAWNS"
+START_FAILED = 1  # the exit status of a worker that could not restore its store (`app._cannot_start`)
 INTERFACES = {"granian": ("rsgi", "asgi"), "uvicorn": ("asgi",)}  # the first is the default
 
 
@@ -91,7 +100,7 @@ def preflight(config: ServeConfig, read_files: bool = True) -> str | None:
         if config.data_root is not None:
             if not read_files:
                 return READ_FILES
-            store = Store(plan, config.allowed_lateness)
+            store = Store(plan, config.allowed_lateness, max_future=config.max_future)
             for src in plan.sources:
                 store.read_source(src, config.data_root)
     except persist.MigrationError as exc:
@@ -121,16 +130,109 @@ def run(config: ServeConfig) -> None:
     if note:
         print(f"astra serve: {note}", file=sys.stderr, flush=True)
     os.environ[ENV] = config.to_env()
-    target = "astra.serve.app:create_app"
-    if config.server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces, Loops
+    os.environ[RESPAWNS_ENV] = "0"
+    serve = _serve_granian if config.server == "granian" else _serve_uvicorn
+    if serve(config):
+        print("astra serve: stopped: the worker could not start (see above)", file=sys.stderr, flush=True)
+        sys.exit(1)
 
-        interface = Interfaces.ASGI if config.interface == "asgi" else Interfaces.RSGI
-        Granian(target, address=config.host, port=config.port, interface=interface, workers=config.workers,
-                loop=Loops.uvloop, factory=True, log_access=False, websockets=False, backlog=2048).serve()
-    else:
-        import uvicorn
 
-        uvicorn.run(target, host=config.host, port=config.port, workers=config.workers, factory=True,
-                    access_log=False, loop="uvloop", http="httptools", lifespan="on", log_level="warning")
+def respawns() -> int:
+    """Workers this server started again after one died, up to the start of the calling worker."""
+    try:
+        return int(os.environ.get(RESPAWNS_ENV, "0"))
+    except ValueError:
+        return 0
+
+
+def _respawned(count: int) -> None:
+    os.environ[RESPAWNS_ENV] = str(count)  # inherited by the worker started next
+    print(f"astra serve: a worker died; starting another (respawn {count}), which restores the store "
+          f"from the state directory", file=sys.stderr, flush=True)
+
+
+TARGET = "astra.serve.app:create_app"
+
+
+def _serve_granian(config: ServeConfig) -> bool:
+    """Run granian until stopped; True when a worker could not start."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    interface = Interfaces.ASGI if config.interface == "asgi" else Interfaces.RSGI
+    cls = _granian_supervisor(Granian)
+    server = cls(TARGET, address=config.host, port=config.port, interface=interface, workers=config.workers,
+                 loop=Loops.uvloop, factory=True, log_access=False, websockets=False, backlog=2048,
+                 respawn_failed_workers=True)
+    server.serve()
+    return getattr(server, "start_failed", False)
+
+
+def _granian_supervisor(base):
+    """granian's process supervisor, respawning a dead worker unless it failed to start.  (granian
+    itself gives up when a worker dies again within 5.5 s of its respawn: a crash loop.)"""
+    try:
+        from granian.server import MPServer
+    except ImportError:  # pragma: no cover - a granian without the multiprocess server
+        return base
+    if not issubclass(base, MPServer):  # a free-threaded build runs workers as threads
+        return base
+
+    class Supervisor(base):
+        respawned = 0
+        start_failed = False
+
+        def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):
+            dead = [idx for idx in workers if self.wrks[idx].inner.exitcode is not None]
+            if any(self.wrks[idx].inner.exitcode == START_FAILED for idx in dead):
+                self.start_failed = self.interrupt_signal = True  # stop, as granian does without respawns
+                self.main_loop_interrupt.set()
+                return None
+            if dead:  # not a reload or a lifetime/memory recycle of live workers
+                self.respawned += len(dead)
+                _respawned(self.respawned)
+            return super()._respawn_workers(workers, spawn_target, target_loader, delay)
+
+    return Supervisor
+
+
+def _serve_uvicorn(config: ServeConfig) -> bool:
+    """Run uvicorn's multi-process supervisor (even for one worker: the supervisor respawns it)
+    until stopped; True when a worker could not start."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        respawned = 0
+        start_failed = False
+
+        def keep_subprocess_alive(self) -> None:
+            # liveness is the process's, not uvicorn's ping: a worker busy restoring a large store
+            # (numpy holding the GIL for seconds) is not hung
+            if self.should_exit.is_set():
+                return
+            for idx, process in enumerate(self.processes):
+                if process.process.is_alive():
+                    continue
+                process.join()
+                if process.exitcode in (START_FAILED, STARTUP_FAILURE):
+                    self.start_failed = True
+                    self.should_exit.set()
+                    return
+                self.respawned += 1
+                _respawned(self.respawned)
+                new = type(process)(self.config, self.sockets)
+                new.start()
+                self.processes[idx] = new
+
+    uconfig = uvicorn.Config(TARGET, host=config.host, port=config.port, workers=config.workers, factory=True,
+                             access_log=False, loop="uvloop", http="httptools", lifespan="on", log_level="warning",
+                             backlog=2048)
+    sock = uconfig.bind_socket()
+    supervisor = Supervisor(uconfig, sockets=[sock])
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    return supervisor.start_failed
