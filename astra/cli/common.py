@@ -1,5 +1,5 @@
 """What every command shares: the project argument, loading it under the lock, one-line errors,
-checks on paths made before any work, and progress lines.
+checks on paths made before any work, and progress (`Stages`, from `astra.cli.progress`).
 
 Exit status, in every command: 0 done, 1 a user or data error (a project that does not compile,
 a missing or unreadable file, bad data), 2 a usage error (a missing or malformed argument).
@@ -8,11 +8,13 @@ a missing or unreadable file, bad data), 2 a usage error (a missing or malformed
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import NoReturn
 
 import click
+
+from astra.cli import progress
+from astra.cli.progress import Stages  # noqa: F401  (re-exported: the commands report their stages through it)
 
 PROJECT = click.argument("project", required=False, type=click.Path(path_type=Path))
 ALLOW_UNLOCKED = click.option(
@@ -25,12 +27,14 @@ DATA_ROOT = click.option(
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print `error: message` on stderr and exit with `code` (1: user or data error, 2: usage)."""
+    progress.interrupt()
     click.echo(f"error: {' '.join(str(message).split()) if code == 2 else message}", err=True)
     sys.exit(code)
 
 
 def note(message: str) -> None:
-    click.echo(f"note: {message}", err=True)
+    if not progress.above(f"note: {message}"):
+        click.echo(f"note: {message}", err=True)
 
 
 def default_project(project: Path | None) -> Path:
@@ -61,6 +65,7 @@ def load(project: Path | None, allow_unlocked: bool = False):
     try:
         proj = load_project(root, allow_unlocked=allow_unlocked, escape="--allow-unlocked")
     except ProjectError as err:
+        progress.interrupt()
         click.echo(str(err), err=True)
         sys.exit(1)
     for text in proj.notes:
@@ -113,21 +118,3 @@ def writable_parent(path: Path, what: str) -> None:
     if not parent.is_dir():
         fail(f"cannot write {what} `{path}`: " + (f"`{parent}` is not a directory" if parent.exists()
                                                   else f"directory `{parent}` does not exist"))
-
-
-class Stages:
-    """One progress line per stage on stderr, TTY or not: `backfill: computed 20,000 rows (1.23 s)`."""
-
-    def __init__(self, command: str):
-        self.command = command
-        self.t0 = self.start = time.perf_counter()
-
-    def done(self, what: str, rows: int | None = None) -> None:
-        now = time.perf_counter()
-        counted = f" {rows:,} rows" if rows is not None else ""
-        click.echo(f"{self.command}: {what}{counted} ({now - self.t0:.2f} s)", err=True)
-        self.t0 = now
-
-    @property
-    def total(self) -> float:
-        return time.perf_counter() - self.start
