@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from astra.catalog import changes, lineage, windows
 from astra.catalog.model import Catalog
-from astra.catalog.source_view import highlight
+from astra.catalog.source_view import file_links, highlight
 from astra.catalog.stats import Stats
 from astra.plan import ir
 from astra.plan.fingerprint import feature_fingerprints
@@ -55,6 +55,13 @@ class Pages:
         self.graph = lineage.lineage_graph(cat.plan)
         self.fps = feature_fingerprints(cat.plan)
         self.title = cat.root.resolve().name or "project"
+        self._links: dict[str, list] = {}
+
+    def links(self, module_path: str) -> list:
+        """A file's linked names, found once however many pages show its lines."""
+        if module_path not in self._links:
+            self._links[module_path] = file_links(self.cat, module_path)
+        return self._links[module_path]
 
     # ------------------------------------------------------------------ helpers for the templates
 
@@ -82,7 +89,7 @@ class Pages:
         """The declaration's lines with links, and where it is written."""
         if span is None or span.file not in self.cat.sources or span.line < 1:
             return None
-        return {"code": highlight(self.cat, span.file, span.line, span.end_line),
+        return {"code": highlight(self.cat, span.file, span.line, span.end_line, links=self.links(span.file)),
                 "where": f"{self.cat.files[span.file]}:{span.line}",
                 "href": self.href("file", span.file, f"L{span.line}")}
 
@@ -199,7 +206,7 @@ class Pages:
 
     def file(self, shown: str) -> str:
         return self.render("file.html", self.cat.url("file", shown), name=self.cat.files[shown],
-                           code=highlight(self.cat, shown, line_anchors=True))
+                           code=highlight(self.cat, shown, line_anchors=True, links=self.links(shown)))
 
     # ------------------------------------------------------------------ search
 

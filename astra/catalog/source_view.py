@@ -126,14 +126,16 @@ def _ref_links(cat: Catalog, parts, gid: str, names: set[str], where_source: str
 
 
 def highlight(cat: Catalog, module_path: str, first_line: int = 1, last_line: int | None = None,
-              prefix: str = "../", line_anchors: bool = False) -> Markup:
+              prefix: str = "../", line_anchors: bool = False, links: list[Link] | None = None) -> Markup:
     """Lines `first_line..last_line` of a file as escaped HTML with names linked, one `<span
-    class="ln">` per line number."""
+    class="ln">` per line number.  `links` are the file's (`file_links`), when already known."""
     src = cat.sources[module_path]
+    if links is None:
+        links = file_links(cat, module_path)
     last = min(last_line or len(src.line_starts), len(src.line_starts))
     start = src.line_starts[first_line - 1]
     end = src.line_starts[last] if last < len(src.line_starts) else len(src.text)
-    links = [link for link in file_links(cat, module_path) if start <= link[0] and link[1] <= end]
+    links = [link for link in links if start <= link[0] and link[1] <= end]
     body, at = [], start
     for s, e, url, title in links:
         body.append(escape(src.text[at:s]))
@@ -143,6 +145,7 @@ def highlight(cat: Catalog, module_path: str, first_line: int = 1, last_line: in
     lines = Markup("").join(body).rstrip("\n").split("\n")
     out = []
     for i, line in enumerate(lines, first_line):
+        line = line.removesuffix("\r")  # a file with CRLF line ends
         anchor = Markup(' id="L{0}"').format(i) if line_anchors else ""
         out.append(Markup('<span class="line"{a}><span class="ln">{i}</span>{t}</span>').format(
             a=anchor, i=i, t=Markup(line)))

@@ -71,8 +71,8 @@ def _group_stats(plan: ir.Plan, g: ir.Group, data_root: Path, sample: int, seed:
         return out
     try:
         spine, what = _spine(plan, g, wanted, data_root, sample, seed)
-    except BackfillError as err:
-        return out | {f.id: f"the offline data could not be read: {err}" for f in wanted}
+    except (BackfillError, pl.exceptions.PolarsError, OSError) as err:
+        return out | {f.id: f"the offline data could not be read: {' '.join(str(err).split())}" for f in wanted}
     if spine is None:
         return out | {f.id: "it reads no source" for f in wanted}
     outputs = tuple(ir.Output(name=f"__f{i}", feature=f.id) for i, f in enumerate(wanted))
@@ -82,8 +82,8 @@ def _group_stats(plan: ir.Plan, g: ir.Group, data_root: Path, sample: int, seed:
     try:
         frame = backfill(attrs.evolve(plan, services=(svc,)), svc.name, 1, spine, data_root,
                          time_column=spine.columns[-1])
-    except BackfillError as err:
-        return out | {f.id: f"the backfill failed: {err}" for f in wanted}
+    except (BackfillError, pl.exceptions.PolarsError, OSError) as err:
+        return out | {f.id: f"the backfill failed: {' '.join(str(err).split())}" for f in wanted}
     for o, f in zip(outputs, wanted, strict=True):
         out[f.id] = describe(frame[o.name], f.type, what)
     return out
