@@ -31,6 +31,7 @@ _PUBLIC = {
     "OnlineError": "astra.online",
     "HorizonError": "astra.online",
     "LateRowError": "astra.online",
+    "FutureRowError": "astra.online",
     "SchemaError": "astra.online",
     "UnknownServiceError": "astra.online",
     "Online": "astra.clients.inprocess",

@@ -39,6 +39,8 @@ from astra.cli.options import Duration
               help="Snapshot once the log since the last snapshot is this large")
 @click.option("--allowed-lateness", default="0s", show_default=True, type=Duration(),
               help="For a new store, as in .feat files (e.g. 10m)")
+@click.option("--max-future", default="5m", show_default=True, type=Duration(),
+              help="Refuse pushed rows (and source files holding rows) later than the clock plus this")
 @click.option("--cache-size", default=100_000, show_default=True, type=int, help="Cached entity answers (0: off)")
 @click.option("--cache-ttl", default=1.0, show_default=True, type=float,
               help="Seconds; `now` queries are answered as of the start of their TTL bucket")

@@ -6,9 +6,16 @@ offline data through a fresh store and compares with the offline engine.
 """
 
 from astra.online.codegen import CompiledService, compile_service
-from astra.online.errors import HorizonError, LateRowError, OnlineError, SchemaError, UnknownServiceError
+from astra.online.errors import (
+    FutureRowError,
+    HorizonError,
+    LateRowError,
+    OnlineError,
+    SchemaError,
+    UnknownServiceError,
+)
 from astra.online.result import Result
 from astra.online.store import PushReport, Store
 
-__all__ = ["CompiledService", "HorizonError", "LateRowError", "OnlineError", "PushReport", "Result",
-           "SchemaError", "Store", "UnknownServiceError", "compile_service"]
+__all__ = ["CompiledService", "FutureRowError", "HorizonError", "LateRowError", "OnlineError", "PushReport",
+           "Result", "SchemaError", "Store", "UnknownServiceError", "compile_service"]

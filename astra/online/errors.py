@@ -25,6 +25,17 @@ class LateRowError(OnlineError):
             f"Push with on_late='report' to store the rest, or raise allowed_lateness.")
 
 
+class FutureRowError(OnlineError):
+    """Rows later than the store's clock plus `max_future`; `rejected` lists them.
+
+    Each entry is `(index in the pushed batch, event time, clock + max_future)`; for a source file
+    the index counts the file's rows that have a time and a key."""
+
+    def __init__(self, source: str, rejected: list[tuple[int, int, int]], message: str):
+        self.source, self.rejected = source, rejected
+        super().__init__(message)
+
+
 class HorizonError(OnlineError):
     """A query time before the oldest time the store can still answer exactly."""
 

@@ -6,9 +6,11 @@
     store.get("fraud_model@v1", [{"user_id": 1}], at=t).rows()
 
 Rows older than a source's watermark minus the allowed lateness are rejected (never dropped
-silently).  Rows older than the watermark - lateness - the longest window are evicted; the
-horizon is the earliest query time the retained rows (plus running state) answer exactly.
-A store built for some services keeps only the tables and structures those services read.
+silently); with `max_future`, so are rows later than the store's clock plus it, so one bad time
+cannot move the watermark past now.  Rows older than the watermark - lateness - `horizon_lag` -
+the longest window are evicted; the horizon is the earliest query time the retained rows (plus
+running state) answer exactly.  A store built for some services keeps only the tables and
+structures those services read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import polars as pl
 
 from astra.online import ingest
 from astra.online.codegen import compile_service, compile_where
-from astra.online.errors import HorizonError, LateRowError, UnknownServiceError
+from astra.online.errors import FutureRowError, HorizonError, LateRowError, UnknownServiceError
 from astra.online.layout import TableSpec, plan_layout
 from astra.online.result import Missing, Result
 from astra.online.single import Single
@@ -34,16 +36,34 @@ from astra.plan import ir
 from astra.row_counts import SourceRows
 from astra.times import query_times, value_micros
 
+INT64_MAX = 2**63 - 1
 SMALL = 8  # batches up to this size run the single-entity plan per entity
 FEW = 8  # pushes up to this many rows try appending row by row before the vectorised insert
 
 
 @attrs.frozen
 class PushReport:
-    """What a push stored: `accepted` rows, and `rejected` as (batch index, time, bound) tuples."""
+    """What a push stored: `accepted` rows; too-late rows in `rejected` and rows from the future
+    (later than the clock plus `max_future`) in `future`, as (batch index, time, bound) tuples."""
 
     accepted: int
     rejected: list[tuple[int, int, int]]
+    future: list[tuple[int, int, int]] = attrs.Factory(list)
+
+
+def wall_clock() -> int:
+    """Now, in µs since the epoch: the default clock of a store."""
+    return _time.time_ns() // 1000
+
+
+def iso(us: int) -> str:
+    """µs since the epoch as an ISO 8601 time (naive, UTC), for messages."""
+    import datetime as dt
+
+    try:
+        return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us))).isoformat()
+    except OverflowError:
+        return f"{int(us)} µs"
 
 
 def new_table(spec: TableSpec) -> Table:
@@ -71,9 +91,21 @@ def parse_service(plan: ir.Plan, service: str) -> tuple[str, int]:
 class Store:
     """Per source and entity, the retained rows and running state a plan needs to answer exactly."""
 
-    def __init__(self, plan: ir.Plan, allowed_lateness: int = 0, services: list[str] | None = None):
-        """`services` ("name@vN"): keep only what these services read (None: every feature)."""
+    def __init__(self, plan: ir.Plan, allowed_lateness: int = 0, services: list[str] | None = None, *,
+                 max_future: int | None = None, horizon_lag: int = 0, clock=None):
+        """`services` ("name@vN"): keep only what these services read (None: every feature).
+
+        `max_future` (µs; None: no limit): refuse pushed rows, and source files holding rows,
+        later than `clock()` plus this.  It is a rule about the clock at push time, so it is not
+        saved with the store.  `horizon_lag` (µs, saved): keep this much more than the longest
+        window plus the allowed lateness, so the horizon trails the watermark minus the allowed
+        lateness by at least this (a server sets `max_future` plus its "now" rounding, so a query
+        for now is never before the horizon).  `clock`: a callable giving now in µs (default:
+        the wall clock), used by `max_future` and by `get` without `at`."""
         self.plan, self.allowed_lateness = plan, int(allowed_lateness)
+        self.max_future = None if max_future is None else int(max_future)
+        self.horizon_lag = int(horizon_lag)
+        self.clock = clock or wall_clock
         self.services = None if services is None else tuple(services)
         if self.services is not None:
             for sid in self.services:
@@ -95,23 +127,36 @@ class Store:
 
     # ------------------------------------------------------------------ ingestion
     def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
-        """Store rows of a source.  Too-late rows raise `LateRowError` (nothing stored), or with
-        on_late="report" are left out and listed in the returned report."""
+        """Store rows of a source.  Too-late rows raise `LateRowError` and, with `max_future`, rows
+        later than the clock plus it raise `FutureRowError` (nothing stored); with on_late="report"
+        both are left out and listed in the returned report (`rejected`, `future`)."""
         src = self._source(source)
         times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
         rejected: list[tuple[int, int, int]] = []
-        if source in self.watermark:
+        future: list[tuple[int, int, int]] = []
+        index = None  # batch index of each remaining row, once some are left out
+        if self.max_future is not None and len(times):
+            limit = min(self.clock() + self.max_future, INT64_MAX)
+            ahead = np.flatnonzero(times > limit)
+            if len(ahead):
+                future = [(int(j), int(times[j]), limit) for j in ahead]
+                if on_late != "report":
+                    raise FutureRowError(source, future, _future_message(src, future))
+                keep = times <= limit
+                index = np.flatnonzero(keep)
+                times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+        if source in self.watermark and len(times):
             bound = self.watermark[source] - self.allowed_lateness
             late = np.flatnonzero(times < bound) if len(times) > 1 or int(times[0]) < bound else ()
             if len(late):
-                rejected = [(int(j), int(times[j]), bound) for j in late]
+                rejected = [(int(j if index is None else index[j]), int(times[j]), bound) for j in late]
                 if on_late != "report":
                     raise LateRowError(source, rejected)
                 keep = times >= bound
                 times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
         if len(times):
             self._ingest(src, times, cols, bulk=False)
-        return PushReport(len(times), rejected)
+        return PushReport(len(times), rejected, future)
 
     def _ingest(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
         """Store validated rows (each with a time and at least one entity's key) in every table of
@@ -155,8 +200,8 @@ class Store:
         for spec, tb in zip(self.specs, self.tables):
             if spec.source.name != source or tb.evict_window is None:
                 continue
-            cutoff = w - self.allowed_lateness - tb.evict_window
-            step = max((tb.evict_window + self.allowed_lateness) // 8, 1)
+            cutoff = w - self.allowed_lateness - self.horizon_lag - tb.evict_window
+            step = max((tb.evict_window + self.allowed_lateness + self.horizon_lag) // 8, 1)
             if tb.cutoff is None or cutoff - tb.cutoff >= step:
                 tb.evict(cutoff)
 
@@ -179,12 +224,24 @@ class Store:
 
     def read_source(self, src: ir.Source, data_root: str | Path) -> tuple[np.ndarray, dict[str, Vec], SourceRows]:
         """The rows of a source's file this store keeps (`ingest.read_source`): the columns and
-        entity keys its tables read; an empty read for a source no table reads."""
+        entity keys its tables read; an empty read for a source no table reads.  With
+        `max_future`, a file holding a row later than the clock plus it raises `FutureRowError`."""
         specs = [s for s in self.specs if s.source.name == src.name]
         if not specs:
             return np.zeros(0, np.int64), {}, SourceRows(src.name)
         columns = {c for s in specs for c in s.columns}
-        return ingest.read_source(src, data_root, columns, {c for s in specs for c in s.key.columns})
+        times, cols, read = ingest.read_source(src, data_root, columns, {c for s in specs for c in s.key.columns})
+        if self.max_future is not None and len(times):
+            limit = min(self.clock() + self.max_future, INT64_MAX)
+            ahead = np.flatnonzero(times > limit)
+            if len(ahead):  # refused whole, like a file with a null where none may be
+                first = int(times[ahead].min())
+                raise FutureRowError(src.name, [(int(j), int(times[j]), limit) for j in ahead], (
+                    f"source `{src.name}` under {data_root}: {len(ahead)} row(s) are later than the clock plus "
+                    f"max_future ({iso(limit)}; `astra serve --max-future`), the first at {iso(first)}; rows from "
+                    f"the future would move the watermark past now and evict what queries for now need: fix "
+                    f"their times (a time zone?), or raise the allowance"))
+        return times, cols, read
 
     def source_rows(self, read: SourceRows) -> SourceRows:
         """What this store did with the rows of a file, once every row `read_source` kept has
@@ -216,7 +273,7 @@ class Store:
             compiled = self._compile(service)
         at = query_times(at)
         if at is None:  # one "now" for the whole batch (and its validity)
-            at = _time.time_ns() // 1000
+            at = self.clock()
         if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
             res = self._get_small(compiled, entities, at, request, validity)
         else:
@@ -250,7 +307,7 @@ class Store:
         """`get` through the single-entity plan, one entity at a time."""
         n = len(entities)
         if at is None:
-            at = _time.time_ns() // 1000
+            at = self.clock()
         ts = self._query_times(at, n)
         h = self.horizon
         if h is not None and min(ts) < h:
@@ -285,7 +342,7 @@ class Store:
         """`get` through the vectorised plan."""
         n = len(entities)
         if at is None:
-            at = _time.time_ns() // 1000
+            at = self.clock()
         if isinstance(at, int):
             t = np.full(n, at, np.int64)
             t_min = at
@@ -334,6 +391,14 @@ class Store:
         from astra.online.persist import load
 
         return load(cls, Path(path), plan)
+
+
+def _future_message(src: ir.Source, future: list[tuple[int, int, int]]) -> str:
+    j, t, limit = future[0]
+    return (f"{len(future)} row(s) pushed to `{src.name}` are later than the clock plus max_future (first: row {j}, "
+            f"`{src.time}` = {iso(t)} > {iso(limit)}); nothing from this batch was stored. A row from the future "
+            f"would move the watermark past now and evict what queries for now need: fix its time, push with "
+            f"on_late='report' to store the rest, or raise max_future.")
 
 
 def _with_key(times: np.ndarray, cols: dict[str, Vec], columns: tuple[str, ...]

@@ -34,6 +34,7 @@ class ServeConfig:
     snapshot_interval: float = 300.0  # seconds between snapshots when pushes arrived; 0: only at shutdown
     snapshot_bytes: int = 256 * 2**20  # snapshot sooner once the log since the last one is this big
     allowed_lateness: int = 0  # µs, for a store bootstrapped here
+    max_future: int = 5 * 60 * 10**6  # µs: pushed rows later than the clock plus this are refused
     cache_size: int = 100_000  # entries; 0 disables the cache
     cache_ttl: float = 1.0  # seconds; "now" is quantised to this when the cache is on
     max_body: int = 4 * 2**20  # bytes

@@ -7,6 +7,7 @@ awaiting in between, so a push (store, log, fsync, invalidate) is atomic with re
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -15,6 +16,7 @@ import numpy as np
 import orjson
 
 from astra.online import HorizonError, OnlineError, Store
+from astra.online.store import iso
 from astra.plan import ir
 from astra.serve.cache import FeatureCache
 from astra.serve.config import ServeConfig
@@ -40,8 +42,62 @@ from astra.serve.wal import (
     save_snapshot,
 )
 
+NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}  # and NaN: "NaN" (the protobuf JSON mapping)
 READ_ONLY_START_WAIT = 600.0  # seconds a read-only server waits for its writer's first snapshot
 RELOAD_GIVE_UP = 60.0  # seconds of failed reloads after which a read-only server stops answering
+
+
+def now_us() -> int:
+    """The wall clock in µs: every "now" of the engine and of its store (tests replace `time`)."""
+    return time.time_ns() // 1000
+
+
+def float_positions(plan: ir.Plan, svc: ir.Service) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The service's outputs that are floats, and those that are lists or vectors of floats."""
+    types = [plan.feature(o.feature).type for o in svc.outputs]
+    return (tuple(i for i, t in enumerate(types) if t.is_float),
+            tuple(i for i, t in enumerate(types) if t.item is not None and t.item.is_float))
+
+
+def _json_float(v):
+    """A float as the JSON answer carries it: a number (or null), or "Infinity", "-Infinity", "NaN"."""
+    return v if v is None or math.isfinite(v) else NON_FINITE.get(v, "NaN")
+
+
+def json_floats(values: tuple, scalars: tuple[int, ...], lists: tuple[int, ...]) -> tuple:
+    """`values` with its non-finite floats (at the given positions) as JSON strings: orjson would
+    write them as null, which a client cannot tell from a null."""
+    fix = None
+    for i in scalars:
+        v = values[i]
+        if v is not None and not math.isfinite(v):
+            fix = fix or list(values)
+            fix[i] = NON_FINITE.get(v, "NaN")
+    for i in lists:
+        v = values[i]
+        if v is not None and not all(x is None or math.isfinite(x) for x in v):
+            fix = fix or list(values)
+            fix[i] = [_json_float(x) for x in v]
+    return values if fix is None else tuple(fix)
+
+
+def encode_floats(res, tuples: list[tuple], scalars: tuple[int, ...], lists: tuple[int, ...]) -> list[tuple]:
+    """`json_floats` of every entity's values.  A vectorised answer is checked column by column
+    first, so the common case (all finite) costs a few numpy calls, not a Python loop."""
+    cols = res._values  # the batch plan's columns; None when the answer came as tuples
+    if cols is not None and not lists and len(tuples) > 8:
+        bad = None
+        for i in scalars:
+            v = cols[res.types[i][0]]
+            b = v.valid & ~np.isfinite(v.values)
+            bad = b if bad is None else bad | b
+        if bad is None or not bad.any():
+            return tuples
+        tuples = list(tuples)
+        for j in np.flatnonzero(bad).tolist():
+            tuples[j] = json_floats(tuples[j], scalars, lists)
+        return tuples
+    return [json_floats(t, scalars, lists) for t in tuples]
 
 
 @attrs.define
@@ -73,6 +129,10 @@ class Engine:
                               for sid, i in self.by_id.items()}
         self._stale_memo: dict = {}
         self._missing_memo: dict = {}  # (service, missing output indexes, selection) -> names
+        self.floats = {sid: float_positions(plan, i.service) for sid, i in self.by_id.items()}
+        # "now" queries go as far back as the cache's rounding, rows as far ahead as --max-future: the
+        # store keeps that much more, so a query for now is never before its horizon
+        self.horizon_lag = config.max_future + round(config.cache_ttl * 1e6)
         self.features_meta = {sid: [{"name": n, "type": t} for n, t in zip(i.names, i.types)]
                               for sid, i in self.by_id.items()}
         # per service, the answer's constant fields, encoded once: spliced in front of the rest
@@ -86,6 +146,7 @@ class Engine:
         # a writer owns the directory; read-only servers take no lock and follow its log
         self._lock_fd = None if config.read_only else self.state.lock(exclusive=True)
         self.store, self.log, self.recovery = self._recover(wait=READ_ONLY_START_WAIT)
+        self._clock_rules(self.store)
         self.follower = Follower(self.state, *self.recovery["position"]) if config.read_only else None
         log(f"astra serve: restored {self.state.root} (snapshot {self.recovery['snapshot']}, replayed "
             f"{self.recovery['records']} records / {self.recovery['rows']} rows"
@@ -104,6 +165,20 @@ class Engine:
         self.background: BackgroundSnapshot | None = None  # a snapshot being written by a child
         self._reload_failing = 0.0  # since when a read-only server's reloads fail (0: they do not)
         self.pushes = 0  # pushes that changed the store (see `refresh`)
+        if self.log is not None and self.store.horizon_lag < self.horizon_lag:
+            # a store saved before the margin existed, or under smaller limits: widen it, and snapshot
+            # at once, so a replay after a crash evicts exactly as this process will
+            log(f"astra serve: the store now keeps {self.horizon_lag / 1e6:g} s more than its windows and allowed "
+                f"lateness (--max-future + --cache-ttl), so queries for now are never before its horizon")
+            self.store.horizon_lag = self.horizon_lag
+            self.snapshot(background=False)
+
+    def _clock_rules(self, store: Store) -> None:
+        """The engine's clock for `store`, and for a writer the --max-future rule (a follower applies
+        what its writer accepted, whatever its own clock says; so does the replay of the log)."""
+        store.clock = now_us
+        if not self.config.read_only:
+            store.max_future = self.config.max_future
 
     def _recover(self, wait: float = 0.0):
         """Snapshot + log replay.  A read-only server retries when a live writer's snapshot
@@ -128,10 +203,35 @@ class Engine:
                 time.sleep(0.2)
 
     def _bootstrap(self) -> Store:
-        store = Store(self.plan, self.config.allowed_lateness)
+        store = Store(self.plan, self.config.allowed_lateness, max_future=self.config.max_future,
+                      horizon_lag=self.horizon_lag, clock=now_us)
         if self.config.data_root is not None:
-            store.materialize(self.config.data_root)
+            store.materialize(self.config.data_root)  # refuses a file holding rows from the future
+        store.max_future = None  # set again after the log is replayed (`_clock_rules`)
         return store
+
+    def not_ready(self) -> str | None:
+        """Why the server should not take traffic, or None: a storage failure, or a store that
+        cannot answer a query for now (its horizon is after now, or a source's watermark is
+        beyond the clock plus --max-future: rows from the future stored before the limit, or a
+        clock that went back)."""
+        if self.failed:
+            return self.failed
+        now = now_us()
+        at = self.cache.bucket(now) if self.cache.enabled else now
+        why = []
+        h = self.store.horizon
+        if h is not None and h > at:
+            why.append(f"its horizon {iso(h)} is after now ({iso(at)}), so every query without `at` is refused")
+        ahead = {s: w for s, w in self.store.watermark.items() if w > now + self.config.max_future}
+        if ahead:
+            why.append("the watermark of " + ", ".join(f"`{s}` is {iso(w)}" for s, w in sorted(ahead.items()))
+                       + f", beyond the clock plus --max-future ({iso(now + self.config.max_future)})")
+        if not why:
+            return None
+        return ("the store cannot answer queries for now: " + "; ".join(why) + " (rows from the future stored "
+                "before --max-future refused them, or the clock went back); serve a --state rebuilt from the "
+                "source files, or query with an explicit `at`")
 
     def _check_ok(self) -> None:
         if self.failed:
@@ -155,13 +255,14 @@ class Engine:
         at = q.at
         use_cache = at is None and cache.enabled
         if at is None:
-            now = time.time_ns() // 1000
+            now = now_us()
             at = cache.bucket(now) if use_cache else now
         h = self.horizon
         if h is not None and (min(at) if isinstance(at, list) else at) < h:
             t = min(at) if isinstance(at, list) else at
             raise ApiError(409, "before_horizon", f"query time {t} is before the store's horizon {h}: rows needed "
-                           f"for that time were evicted (the store keeps the longest window + allowed lateness)",
+                           f"for that time were evicted (the store keeps the longest window + --allowed-lateness + "
+                           f"--max-future + --cache-ttl)",
                            "at", horizon=h)
         out: list = [None] * n
         keys = None
@@ -209,7 +310,11 @@ class Engine:
         except (OnlineError, KeyError, ValueError) as exc:
             raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
         self.metrics.plan_eval.labels(info.id).observe(time.perf_counter() - t0)
-        answers = zip(res.tuples(), res.missing_outputs())
+        tuples = res.tuples()
+        scalars, lists = self.floats[info.id]
+        if scalars or lists:
+            tuples = encode_floats(res, tuples, scalars, lists)
+        answers = zip(tuples, res.missing_outputs())
         return list(zip(answers, res.valid_until)) if validity else [(a, None) for a in answers]
 
     def complete(self, p: Pending, values: list[tuple]) -> None:
@@ -316,13 +421,23 @@ class Engine:
                                f"server stopped answering so no unlogged state is served: restart it")
                 print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
                 raise ApiError(503, "store_failed", self.failed) from None
-            if report.rejected:
-                late = {j for j, _, _ in report.rejected}
-                accepted = [r for j, r in enumerate(rows) if j not in late]
-                rejected = [{"index": j, "reason": "late", "time": t, "bound": b,
-                             "message": f"rows[{j}]: event time {t} is before the watermark minus the allowed "
-                                        f"lateness ({b})"} for j, t, b in report.rejected]
-                self.metrics.rejected.labels(src.name, "late").inc(len(rejected))
+            if report.rejected or report.future:
+                left_out = {j for j, _, _ in report.rejected} | {j for j, _, _ in report.future}
+                accepted = [r for j, r in enumerate(rows) if j not in left_out]
+                at = f"{src.time}"
+                rejected = sorted([
+                    *({"index": j, "reason": "late", "location": f"rows[{j}].{at}", "time": t, "bound": b,
+                       "message": f"rows[{j}].{at}: event time {iso(t)} is before the watermark minus the allowed "
+                                  f"lateness ({iso(b)})"} for j, t, b in report.rejected),
+                    *({"index": j, "reason": "future", "location": f"rows[{j}].{at}", "time": t, "bound": b,
+                       "message": f"rows[{j}].{at}: event time {iso(t)} is later than the server's clock plus "
+                                  f"--max-future ({iso(b)}); a row from the future would move the watermark past "
+                                  f"now and evict rows that queries for now need"} for j, t, b in report.future),
+                ], key=lambda r: r["index"])
+                if report.rejected:
+                    self.metrics.rejected.labels(src.name, "late").inc(len(report.rejected))
+                if report.future:
+                    self.metrics.rejected.labels(src.name, "future").inc(len(report.future))
             if accepted:
                 t0 = time.perf_counter()
                 try:
@@ -381,6 +496,7 @@ class Engine:
                 print(f"astra serve: {self.failed}", file=sys.stderr)
             return
         self._reload_failing = 0.0
+        self._clock_rules(store)
         self.store, self.horizon = store, store.horizon
         self.cache.clear()
         self.pushes += 1

@@ -100,7 +100,10 @@ SCHEMAS = {
             "results": {"type": "array", "items": {
                 "type": "object", "required": ["values", "missing", "stale"], "additionalProperties": False,
                 "properties": {
-                    "values": {"type": "array", "description": "One value per feature, in `features` order"},
+                    "values": {"type": "array", "description": "One value per feature, in `features` order, as its "
+                               "`type` says; a float (`float32`, `float64`, optional or not, and the items of lists "
+                               "and vectors of them) is a `FloatValue`: a number, or \"Infinity\", \"-Infinity\" "
+                               "or \"NaN\"; null only for an optional type"},
                     "missing": {**_STR_LIST, "description": "Features with no data for this entity (default/null)"},
                     "stale": {**_STR_LIST, "description": "Features reading a source older than its max_staleness"},
                 }}},
@@ -116,6 +119,12 @@ SCHEMAS = {
         "example": {"source": "transactions", "rows": [{"user_id": 1, "merchant_id": 7, "amount": 12.5,
                                                         "category": "cat_01", "ts": "2026-03-01T12:00:00"}]},
     },
+    "FloatValue": {
+        "description": "A float feature's value: a JSON number, or the IEEE infinities and NaN, which JSON numbers "
+                       "cannot hold, as the strings \"Infinity\", \"-Infinity\" and \"NaN\" (the protobuf JSON "
+                       "mapping); never null for a type declared without `?`",
+        "oneOf": [{"type": "number"}, {"type": "string", "enum": ["Infinity", "-Infinity", "NaN"]}],
+    },
     "PushResponse": {
         "type": "object", "required": ["source", "accepted", "rejected", "watermark", "durable"],
         "additionalProperties": False,
@@ -123,7 +132,11 @@ SCHEMAS = {
             "source": {"type": "string"}, "accepted": {"type": "integer"},
             "rejected": {"type": "array", "items": {
                 "type": "object", "required": ["index", "reason", "message"],
-                "properties": {"index": {"type": "integer"}, "reason": {"type": "string"},
+                "properties": {"index": {"type": "integer"},
+                               "reason": {"type": "string", "enum": ["late", "future"],
+                                          "description": "late: before the watermark minus the allowed lateness; "
+                                                         "future: after the server's clock plus --max-future"},
+                               "location": {"type": "string", "description": "The row's time, e.g. `rows[3].ts`"},
                                "time": {"type": "integer"}, "bound": {"type": "integer"},
                                "message": {"type": "string"}}}},
             "watermark": {"type": ["integer", "null"]},
