@@ -136,7 +136,8 @@ def _infer_div(args: tuple[Type, ...]) -> Type:
 def _np_div(out: Type, a, b):
     a, b = a.astype(np.float64), b.astype(np.float64)
     nonzero = b != 0
-    return np.divide(a, b, out=np.zeros_like(a), where=nonzero), nonzero
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/inf is NaN and 1e308/1e-308 is inf, as IEEE says
+        return np.divide(a, b, out=np.zeros_like(a), where=nonzero), nonzero
 
 
 def _pl_div(out: Type, a, b):
