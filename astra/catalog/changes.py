@@ -70,10 +70,14 @@ def feature_changes(plan: ir.Plan, old: ir.Feature, new: ir.Feature) -> list[str
     if a != b:
         out.append(token_change(a, b))
     if old.default != new.default:
-        out.append(f"default {old.default!r} -> {new.default!r}")
+        out.append(f"default {_literal(old)} -> {_literal(new)}")
     if old.description != new.description:
         out.append(f"description {_quoted(old.description)} -> {_quoted(new.description)}")
     return out
+
+
+def _literal(f: ir.Feature) -> str:
+    return "none" if f.default is None else pretty(ir.Const(value=f.default, type=f.type.non_null()))
 
 
 def _quoted(text: str | None) -> str:

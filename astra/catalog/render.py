@@ -11,7 +11,7 @@ import json
 from importlib import resources
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from astra.catalog import changes, lineage, windows
 from astra.catalog.model import Catalog
@@ -34,7 +34,16 @@ def environment() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters["pct"] = lambda x: f"{x:.1%}"
     env.filters["num"] = lambda x: f"{x:,}"
+    env.filters["ticks"] = ticks
     return env
+
+
+def ticks(text: str) -> Markup:
+    """A sentence whose `quoted` parts are code, escaped: "added `x`" -> added <code>x</code>."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: show the text as it is
+        return escape(text)
+    return Markup("").join(Markup("<code>{0}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def static_files() -> dict[str, str]:
@@ -138,6 +147,7 @@ class Pages:
                            entities=self.plan.entities, sources=self.plan.sources, requests=self.plan.requests,
                            services=sorted(self.plan.services, key=lambda s: (s.name, s.version)),
                            files=sorted(self.cat.files.items(), key=lambda kv: kv[1]),
+                           request_about={name: r.meta.description for name, r in self.cat.syms.requests.items()},
                            n_features=len(self.plan.features), stats_note=self.stats_note)
 
     def entity(self, e: ir.Entity) -> str:

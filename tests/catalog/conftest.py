@@ -79,6 +79,10 @@ features web v1 for user {{
     last_page: string = last(clicks.page) ?? "{h}"
     echo: string = ctx.note ?? "{h}"
 }}
+features web v2 for user {{
+    description "`{h}` v2"
+    n_1d: int64 = count(clicks where page != "{h}", 1d)
+}}
 service s v1 {{
     owner "{h}"
     description "{h}"

@@ -42,6 +42,14 @@ def test_every_text_is_shown_literally_where_it_belongs(hostile: Path):
     assert f"# a comment with {HOSTILE_FEAT}" in source and f'description "{HOSTILE_FEAT}"' in source
 
 
+def test_what_changed_between_versions_is_escaped_too(hostile: Path):
+    page = read(hostile / "site", "group/web.v2.html")
+    versions = page.section("versions")
+    assert f'description: "{HOSTILE}" -> "{HOSTILE} v2"' in versions  # the backticks mark code
+    # a string literal in an expression, as the .feat text writes it
+    assert f'n_1d: count(clicks, 1d) -> count(clicks where (page != "{HOSTILE_FEAT}"), 1d)' in versions
+
+
 def test_attributes_cannot_be_broken_out_of(hostile: Path):
     site = hostile / "site"
     for page in sorted(site.rglob("*.html")):
