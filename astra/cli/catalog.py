@@ -55,6 +55,7 @@ def docs_cmd(project: Path | None, out: Path, data_root: Path | None, no_stats: 
         why = "no statistics: built with --no-stats"
     elif data_root is None and len(have) < len(cat.plan.sources):
         why = "no statistics: the sources are not under the project directory; give --data-root"
+        note(why)
     else:
         stats = feature_stats(cat.plan, base, sample)
         missing = sorted({v.split(": ", 1)[-1] for v in stats.values() if isinstance(v, str)
@@ -77,6 +78,8 @@ def _check_out(out: Path) -> None:
     if not parent.is_dir():
         fail(f"cannot write --out `{out}`: " + (f"`{parent}` is not a directory" if parent.exists()
                                                 else f"directory `{parent}` does not exist"))
+    if out.exists() and not out.is_dir():
+        fail(f"--out `{out}` exists and is not a directory")
     target = out if out.exists() else parent
     if not os.access(target, os.W_OK | os.X_OK):
         fail(f"cannot write --out `{out}`: `{target}` is not writable")

@@ -77,6 +77,13 @@ def test_a_directory_of_someone_elses_files_is_refused(project: Path, tmp_path: 
     assert (out / "index.html").read_text() == "my own page"
 
 
+def test_out_that_is_a_file_is_refused(project: Path, tmp_path: Path):
+    (tmp_path / "site").write_text("a file")
+    result = run(str(project), "--out", str(tmp_path / "site"))
+    assert result.exit_code == 1 and "is not a directory" in error_line(result)
+    assert (tmp_path / "site").read_text() == "a file"
+
+
 def test_rebuilding_removes_stale_pages_and_keeps_other_files(project: Path, tmp_path: Path):
     out = tmp_path / "site"
     assert run(str(project), "--out", str(out)).exit_code == 0
