@@ -37,6 +37,8 @@ class Stats:
     maximum: str | None = None
     mean: str | None = None
     nan: int = 0
+    infinite: int = 0
+    unit: str = ""  # "s" for durations, shown in seconds
     bars: tuple[tuple[str, int], ...] = ()
     bars_kind: str = ""  # "histogram" | "values" | ""
 
@@ -138,16 +140,17 @@ def describe(s: pl.Series, t, what: str) -> Stats:
                      bars=bars, bars_kind="values")
     if t.name == "timestamp":
         return Stats(**base, distinct=values.n_unique(), minimum=_text(values.min()), maximum=_text(values.max()))
+    unit = ""
     if t.name == "duration":
-        values = values.cast(pl.Int64) if values.dtype != pl.Int64 else values
-        values = values.cast(pl.Float64) / 1_000_000
+        values, unit = values.cast(pl.Int64).cast(pl.Float64) / 1_000_000, "s"
     nan = int(values.is_nan().sum()) if values.dtype.is_float() else 0
     finite = values.filter(values.is_finite()) if values.dtype.is_float() else values
+    infinite = values.len() - finite.len() - nan
+    base |= {"distinct": values.n_unique(), "nan": nan, "infinite": infinite, "unit": unit}
     if finite.len() == 0:
-        return Stats(**base, distinct=values.n_unique(), nan=nan)
+        return Stats(**base)
     lo, hi = finite.min(), finite.max()
-    return Stats(**base, distinct=values.n_unique(), minimum=_number(lo), maximum=_number(hi),
-                 mean=_number(finite.cast(pl.Float64).mean()), nan=nan,
+    return Stats(**base, minimum=_number(lo), maximum=_number(hi), mean=_number(finite.cast(pl.Float64).mean()),
                  bars=histogram(finite, t.is_integer), bars_kind="histogram")
 
 

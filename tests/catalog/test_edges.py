@@ -3,6 +3,8 @@ one-file project with Windows line ends, an empty source."""
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 from pathlib import Path
 
@@ -58,3 +60,48 @@ def test_a_one_file_project_with_crlf_line_ends(tmp_path: Path):
     assert "n: int64 = count(clicks, 1d)" in page.section("source")
     assert "0.0% (0 of 0)" in page.section("stats")
     assert (tmp_path / "site" / "file" / "one.feat.html").is_file()
+
+
+def test_nan_infinity_durations_timestamps_and_lists(tmp_path: Path):
+    import numpy as np
+
+    (tmp_path / "p.feat").write_text('''
+entity user { key user_id: int64 }
+events ev for user { path "ev.parquet" time ts columns { user_id: int64  x: float64? } }
+features t v1 for user {
+    x_last: float64? = last(ev.x)
+    seen: timestamp? = last(ev.ts)
+    since: duration? = now() - last(ev.ts)
+    xs: list<float64> = last_k(ev.x, 3, 7d)
+}
+''')
+    rng = np.random.default_rng(3)
+    n = 300
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.1] = np.nan
+    x[rng.random(n) < 0.1] = np.inf
+    users = rng.integers(1, 6, n)
+    ts = 1_700_000_000_000_000 + np.sort(rng.integers(0, 10**11, n))
+    xs = pl.Series(x).set(pl.Series(rng.random(n) < 0.05), None)
+    pl.DataFrame({"user_id": users, "x": xs, "ts": pl.Series(ts).cast(pl.Datetime("us"))}) \
+        .write_parquet(tmp_path / "ev.parquet")
+    build_site(tmp_path / "p.feat", tmp_path / "site", data_root=tmp_path)
+
+    values = xs.to_list()
+    last = []
+    for i in range(n):  # the latest non-null x of the same user strictly before row i's time
+        prior = [j for j in range(n) if users[j] == users[i] and ts[j] < ts[i] and values[j] is not None]
+        last.append(values[max(prior, key=lambda j: (ts[j], j))] if prior else None)
+    text = read(tmp_path / "site", "feature/t.v1.x_last.html").section("stats")
+    assert f"({last.count(None)} of {n})" in text
+    assert f"NaN {sum(1 for v in last if v is not None and v != v)} " in text
+    assert f"Infinite {sum(1 for v in last if v is not None and abs(v) == float('inf'))} " in text
+    finite = [v for v in last if v is not None and v == v and abs(v) != float("inf")]
+    mean = float(re.search(r"Mean (\S+)", text).group(1).replace(",", ""))
+    assert math.isclose(mean, sum(finite) / len(finite), rel_tol=1e-3, abs_tol=1e-4)
+
+    since = read(tmp_path / "site", "feature/t.v1.since.html").section("stats")
+    assert re.search(r"Min [\d,.]+ s Max [\d,.]+ s Mean [\d,.]+ s", since)
+    seen = read(tmp_path / "site", "feature/t.v1.seen.html").section("stats")
+    assert "Min 2023-11-14" in seen  # 1,700,000,000 s after the epoch is 2023-11-14T22:13:20
+    assert "Null rate" in read(tmp_path / "site", "feature/t.v1.xs.html").section("stats")
