@@ -53,6 +53,13 @@ def test_search_finds_names_descriptions_owners_and_tags(page, site: Path):
     box.fill("no such thing anywhere")
     page.wait_for_selector("#results li.empty")
     assert page.locator("#results li a").count() == 0
+    box.fill("tx_sum_1")  # the arrow keys walk the results and back to the box
+    box.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.textContent") == results(page)[1]
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("document.activeElement.id") == "search"
     box.fill("spend_ratio")
     box.press("Enter")  # opens the first result
     page.wait_for_url("**/feature/user_spend.v1.spend_ratio_1d_30d.html")

@@ -81,7 +81,24 @@
     } else if (ev.key === "Escape") {
       input.value = "";
       show([], "");
+    } else if (ev.key === "ArrowDown") {
+      move(0);
+      ev.preventDefault();
     }
+  });
+  // Arrow keys walk the results; Escape goes back to the box.
+  function move(to) {
+    var links = list.querySelectorAll("a");
+    if (!links.length) return;
+    if (to < 0) { input.focus(); return; }
+    links[Math.min(to, links.length - 1)].focus();
+  }
+  list.addEventListener("keydown", function (ev) {
+    var links = Array.prototype.slice.call(list.querySelectorAll("a"));
+    var at = links.indexOf(document.activeElement);
+    if (ev.key === "ArrowDown") { move(at + 1); ev.preventDefault(); }
+    else if (ev.key === "ArrowUp") { move(at - 1); ev.preventDefault(); }
+    else if (ev.key === "Escape") { input.focus(); }
   });
   document.addEventListener("click", function (ev) {
     if (!list.contains(ev.target) && ev.target !== input) list.hidden = true;
