@@ -28,6 +28,7 @@ EXPECTED = {
     "backfill": lambda params: 3 if params.get("every") is not None else 4,
     "materialize": lambda params: 3,
     "parity": lambda params: 3,
+    "docs": lambda params: 2 if params.get("no_stats") else 3,
 }
 OUTPUTS = ("out", "state")  # the parameters that name where a command's result goes
 
@@ -125,12 +126,17 @@ class Live:
         if expected is not None:
             columns += [MofNCompleteColumn(), TextColumn("stages")]
         self.progress = Progress(*columns, TimeElapsedColumn(), console=self.console, transient=True,
-                                 redirect_stdout=False, redirect_stderr=True)
+                                 redirect_stdout=False, redirect_stderr=False)
         self.task = self.progress.add_task(command, total=expected)
         self.running = True
         self.progress.start()
         global _showing
         _showing = self
+        # Anything else written to the terminal (an error echoed by a command, a library's warning)
+        # first takes the display away, instead of being drawn into the middle of the bar.
+        self.guarded = {name: getattr(sys, name) for name in ("stdout", "stderr") if _is_tty(getattr(sys, name))}
+        for name, stream in self.guarded.items():
+            setattr(sys, name, _Interrupting(stream))
 
     def stage(self, text: str, seconds: float, last: bool) -> None:
         from rich.text import Text
@@ -143,6 +149,9 @@ class Live:
 
     def stop(self) -> None:
         global _showing
+        for name, stream in self.guarded.items():
+            if isinstance(getattr(sys, name), _Interrupting):
+                setattr(sys, name, stream)
         if self.running:
             self.running = False
             self.progress.stop()
@@ -153,3 +162,26 @@ class Live:
         from rich.text import Text
 
         self.console.print(Text(text, style="bold"))
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Interrupting:
+    """A text stream that stops the live display before its first write, then writes through."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # a text stream, as click checks before wrapping one
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        interrupt()
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)

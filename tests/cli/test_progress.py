@@ -52,14 +52,40 @@ def on_terminal(args: list[str], cwd: Path, env: dict | None = None, timeout: fl
 
 
 def screen(raw: str) -> list[str]:
-    """The lines left on the terminal: each line as its last redraw (after its last carriage
-    return), without escape sequences."""
-    out = []
-    for line in raw.replace("\r\n", "\n").split("\n"):
-        visible = ANSI.sub("", line.split("\r")[-1]).rstrip()  # a line redrawn, or erased (`\r` + erase)
-        if visible:
-            out.append(visible)
-    return out
+    """The non-blank lines a terminal shows after `raw`: a small emulator of what rich and the
+    commands send (text, carriage return, line feed, cursor up/down/column, erase line); colours
+    and other sequences change nothing visible here."""
+    rows, row, col = [[]], 0, 0
+    for m in re.finditer(r"\x1b\[([0-9;?]*)([A-Za-z])|\r|\n|[^\x1b\r\n]", raw):
+        token = m.group(0)
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row, col = row + 1, 0
+        elif m.group(2):
+            n = int(m.group(1)) if m.group(1).isdigit() else 1
+            if m.group(2) == "A":
+                row = max(0, row - n)
+            elif m.group(2) == "B":
+                row += n
+            elif m.group(2) == "G":
+                col = n - 1
+            elif m.group(2) == "K":
+                while len(rows) <= row:
+                    rows.append([])
+                rows[row] = [] if m.group(1) == "2" else rows[row][:col]
+            continue
+        else:
+            while len(rows) <= row:
+                rows.append([])
+            line = rows[row]
+            line.extend(" " * (col - len(line)))
+            line[col:col + 1] = [token]
+            col += 1
+            continue
+        while len(rows) <= row:
+            rows.append([])
+    return [text for text in ("".join(r).rstrip() for r in rows) if text]
 
 
 def piped(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -88,6 +114,7 @@ def test_backfill_on_a_terminal_draws_a_bar_then_the_stages_and_a_summary(projec
         f"✓ wrote {spine_columns + 22} columns to {out}: 50 rows"]  # the spine's and fraud_model@v1's 22
     assert re.fullmatch(rf"backfill: all done: 50 rows -> {re.escape(str(out))} \(\d+\.\d\d s\)", lines[-1]), lines
     assert not any(line.startswith("backfill: computed") for line in lines)  # no plain lines on a terminal
+    assert not any("━" in line for line in lines)  # the bar was drawn, then taken away
 
 
 def test_materialize_on_a_terminal_prints_its_results_after_the_bar(project, data, tmp_path) -> None:
@@ -99,6 +126,7 @@ def test_materialize_on_a_terminal_prints_its_results_after_the_bar(project, dat
     results = [i for i, line in enumerate(lines) if line.startswith("materialized ")]
     assert len(results) == 1, lines
     assert any(line.startswith("user_spend@v1: ") for line in lines)  # the per-group lines, whole
+    assert not any("━" in line for line in lines)
     assert re.fullmatch(rf"materialize: all done: [\d,]+ rows -> {re.escape(str(state))} \(\d+\.\d\d s\)", lines[-1])
 
 
@@ -144,3 +172,14 @@ def test_stages_outside_a_command_report_and_never_summarise(capsys) -> None:
     err = capsys.readouterr().err
     assert re.fullmatch(r"backfill: computed 1,234 rows \(\d+\.\d\d s\)\n", err), err
     assert stages.summary().startswith("backfill: all done: 1,234 rows (")
+
+
+def test_anything_else_written_mid_run_takes_the_bar_away_first(tmp_path) -> None:
+    """`astra docs` echoes a project's diagnostics itself: they must not be drawn into the bar."""
+    (tmp_path / "broken.feat").write_text("entity user {\n    key user_id: int64\n}\nfeatures f v1 for user {\n")
+    status, raw = on_terminal(["docs", str(tmp_path / "broken.feat"), "--out", str(tmp_path / "site")], tmp_path)
+    lines = screen(raw)
+    assert status == 1 and "Traceback" not in raw, raw
+    assert any("error[E" in line for line in lines), lines
+    assert not any("━" in line for line in lines), lines  # the bar is gone, not mixed into the error
+    assert not any("all done" in line for line in lines)
