@@ -46,6 +46,8 @@ def _decl_links(cat: Catalog, decl, out: list[Link]) -> None:
     match decl:
         case ast.Entity():
             _add(out, decl.name, cat.url("entity", decl.name.value), f"entity {decl.name.value}")
+            for k in decl.keys:
+                _add(out, k.name, cat.url("entity", decl.name.value, f"key-{k.name.value}"), "key")
         case ast.Request():
             _add(out, decl.name, cat.url("request", decl.name.value), f"request {decl.name.value}")
             for f in decl.fields:
