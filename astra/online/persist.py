@@ -174,13 +174,14 @@ def table_name(spec: TableSpec) -> str:
 class Migration:
     """How a store saved for one plan becomes a store of another: `kept` maps each new table to
     the saved table it restores (same signature); the other new tables are `rebuilt` from the
-    source files and the log; saved tables the new plan no longer reads are `dropped`."""
+    source files, the pushes the snapshot holds (kept in the state) and the log; saved tables the
+    new plan no longer reads are `dropped`."""
 
     kept: dict[int, int]
     rebuilt: tuple[int, ...]
     names: tuple[str, ...]  # the new tables' names
     dropped: tuple[str, ...]
-    unlogged: dict[str, int]  # per source of a rebuilt table: rows pushed before the snapshot (not in the log)
+    pushed: dict[str, int]  # per source of a rebuilt table: pushed rows the snapshot holds, replayed into it
 
     def describe(self) -> str:
         kept = ", ".join(self.names[i] for i in self.kept) or "none"
@@ -188,9 +189,8 @@ class Migration:
         out = f"kept {len(self.kept)} table(s) ({kept}), rebuilt {len(self.rebuilt)} ({rebuilt})"
         if self.dropped:
             out += f", dropped {len(self.dropped)} no longer read ({', '.join(self.dropped)})"
-        for src, n in sorted(self.unlogged.items()):
-            out += (f"; {n} row(s) of `{src}` stored before the snapshot are neither in the log nor in the "
-                    f"files read now, so the rebuilt tables of `{src}` start without them")
+        for src, n in sorted(self.pushed.items()):
+            out += f"; {n} row(s) pushed to `{src}` before the snapshot replayed into its rebuilt tables"
         return out
 
 
@@ -198,14 +198,15 @@ class MigrationError(ValueError):
     """The saved store cannot become a store of the new plan without losing acknowledged rows."""
 
 
-def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None) -> Migration | None:
+def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None, pushed=None) -> Migration | None:
     """None when the store at `path` was saved for `plan`; else how to migrate it (`Migration`).
 
-    A saved table whose signature the new plan has is kept as it is.  A new table is rebuilt
-    from the source files under `data_root` (and then the log's rows, replayed by the caller).
-    A table the new plan changed (same source and key, other signature) holds the rows pushed
-    before the snapshot, which the rebuilt one would lack: `MigrationError` unless the saved
-    store holds no pushed rows of that source (all its rows come from the files)."""
+    A saved table whose signature the new plan has is kept as it is.  A new or changed table is
+    rebuilt from the source files under `data_root`, then the pushes the snapshot holds (`pushed()`:
+    their log records `{"source", "rows"}`, in push order, which a server keeps in its state
+    directory), then the log's rows (replayed by the caller).  When the saved store holds rows of
+    its source that are in neither (pushed before the state kept its pushes, or files that changed
+    or are not given), the rebuilt table would silently lack them: `MigrationError` naming them."""
     manifest = read_manifest(path)
     old_plan = from_data(manifest["plan"])
     if old_plan == plan:
@@ -227,52 +228,68 @@ def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None) -> Migration 
         else:
             kept[ti] = oi
     dropped = tuple(table_name(s) for i, s in enumerate(old_specs) if i not in kept.values())
-    unlogged: dict[str, int] = {}
-    old_keys = {(s.source.name, s.key.columns) for s in old_specs}
-    for src in sorted({new_specs[ti].source.name for ti in rebuilt}):
+    counts: dict[str, int] = {}
+    sources = sorted({new_specs[ti].source.name for ti in rebuilt})
+    if pushed is not None and any(manifest["next_seq"].get(src, 0) for src in sources):
+        try:
+            for rec in pushed():
+                counts[rec["source"]] = counts.get(rec["source"], 0) + len(rec["rows"])
+        except Exception as exc:  # the reader is the caller's, and so are its errors' types
+            raise MigrationError(f"cannot read the pushes kept in the state directory: {exc}") from None
+    for src in sources:
         saved = manifest["next_seq"].get(src, 0)
         from_files = 0
         if saved and data_root is not None and any(s.source.name == src for s in old_specs):
             old = cls(old_plan, manifest["allowed_lateness"], services=None if old_services is None
                       else list(old_services))
             from_files = len(old.read_source(old_plan.source(src), data_root)[0])
-        if saved > from_files:
-            unlogged[src] = saved - from_files
-            changed = [table_name(new_specs[ti]) for ti in rebuilt if new_specs[ti].source.name == src
-                       and (src, new_specs[ti].key.columns) in old_keys]
-            if changed:
-                what = (f"{saved - from_files} row(s) pushed to `{src}`" if data_root is not None else
-                        f"{saved} row(s) of `{src}` (pushed, or read from source files: give --data-root to "
-                        f"rebuild from those)")
-                raise MigrationError(
-                    f"the plan changed what the store keeps for {', '.join(changed)}, and {what} exist only in "
-                    f"the saved store (they are no longer in the log), so a rebuilt table would lose them; serve "
-                    f"the previous project on this state directory, or start a new --state from the source files")
-    return Migration(kept, tuple(rebuilt), tuple(table_name(s) for s in new_specs), dropped, unlogged)
+        if saved > from_files + counts.get(src, 0):
+            missing = saved - from_files - counts.get(src, 0)
+            tables = [table_name(new_specs[ti]) for ti in rebuilt if new_specs[ti].source.name == src]
+            what = (f"{missing} row(s) of `{src}` stored before the snapshot are neither in the source files nor "
+                    f"in the pushes the state directory keeps (pushed before it kept them)" if data_root is not None
+                    else f"{saved} row(s) of `{src}` are in the saved store only (read from source files, or "
+                    f"pushed: give --data-root to rebuild from the files)")
+            raise MigrationError(
+                f"the plan adds or changes {', '.join(tables)}, which would be rebuilt without them: {what}; "
+                f"serve the previous project on this state directory, or start a new --state from the source files")
+    counts = {src: n for src, n in counts.items() if src in sources and n}
+    return Migration(kept, tuple(rebuilt), tuple(table_name(s) for s in new_specs), dropped, counts)
 
 
-def rebuild(store, migration: Migration, data_root=None) -> dict[str, int]:
+def rebuild(store, migration: Migration, data_root=None, pushed=None) -> dict[str, int]:
     """Fill the rebuilt tables of a migrated store from the source files (as `Store.materialize`
-    reads them); returns the rows read per source."""
+    reads them), then from the pushes the snapshot holds (`pushed()`, as for `plan_migration`);
+    returns the rows read per source."""
+    from astra.online.ingest import from_dicts
     from astra.online.store import _with_key
 
     counts: dict[str, int] = {}
-    if data_root is None or not migration.rebuilt:
+    if not migration.rebuilt or (data_root is None and not migration.pushed):
         return counts
+    rows: dict[str, list[dict]] = {}
+    if migration.pushed and pushed is not None:
+        for rec in pushed():
+            if rec["source"] in migration.pushed:
+                rows.setdefault(rec["source"], []).extend(rec["rows"])
     for src in store.plan.sources:
         tis = [ti for ti in migration.rebuilt if store.specs[ti].source.name == src.name]
         if not tis:
             continue
-        times, cols, _ = store.read_source(src, data_root)
-        counts[src.name] = len(times)
-        for ti in tis:
-            tb = store.tables[ti]
-            t_rows, t_cols = _with_key(times, cols, store.specs[ti].key.columns)
-            if len(t_rows):
-                store._ingest_table(tb, t_rows, t_cols, bulk=True)
-        if len(times) and src.name not in store.watermark:
-            store.watermark[src.name] = int(times.max())
-            store.next_seq[src.name] = len(times)
+        batches = [store.read_source(src, data_root)[:2]] if data_root is not None else []
+        if rows.get(src.name):
+            batches.append(from_dicts(src, rows[src.name]))  # after the files, as they were pushed
+        for times, cols in batches:
+            counts[src.name] = counts.get(src.name, 0) + len(times)
+            for ti in tis:
+                t_rows, t_cols = _with_key(times, cols, store.specs[ti].key.columns)
+                if len(t_rows):
+                    store._ingest_table(store.tables[ti], t_rows, t_cols, bulk=True)
+            if len(times):
+                t_max = int(times.max())
+                store.watermark[src.name] = max(store.watermark.get(src.name, t_max), t_max)
+        if src.name not in store.next_seq and counts.get(src.name):
+            store.next_seq[src.name] = counts[src.name]
         if src.name in store.watermark:
             store._evict(src.name)
         for ti in tis:

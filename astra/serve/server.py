@@ -82,7 +82,7 @@ def preflight(config: ServeConfig, read_files: bool = True) -> str | None:
     from astra.online import OnlineError, Store, persist
     from astra.plan.serialize import from_data
     from astra.project import Project, ProjectError
-    from astra.serve.wal import StateDir
+    from astra.serve.wal import StateDir, pushed_records
 
     path = None
     try:
@@ -95,7 +95,7 @@ def preflight(config: ServeConfig, read_files: bool = True) -> str | None:
                 return None
             if not read_files and config.data_root is not None:
                 return READ_FILES
-            persist.plan_migration(Store, path, plan, config.data_root)
+            persist.plan_migration(Store, path, plan, config.data_root, lambda: pushed_records(state))
             return f"{path} was saved for another plan: it will be migrated"
         if config.data_root is not None:
             if not read_files:

@@ -87,6 +87,7 @@ class StateDir:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
         self.wal = self.root / "wal"
+        self.pushed_dir = self.root / "pushed"  # segments a snapshot holds, kept: every acknowledged push
 
     def inside(self, p: Path) -> Path:
         p = p.resolve()
@@ -108,6 +109,14 @@ class StateDir:
         if not self.wal.exists():
             return []
         return sorted(int(m.group(1)) for p in self.wal.iterdir() if (m := _SEG.match(p.name)))
+
+    def pushed_segment(self, n: int) -> Path:
+        return self.inside(self.pushed_dir / f"{n:012d}.log")
+
+    def pushed_segments(self) -> list[int]:
+        if not self.pushed_dir.exists():
+            return []
+        return sorted(int(m.group(1)) for p in self.pushed_dir.iterdir() if (m := _SEG.match(p.name)))
 
     def lock(self, exclusive: bool) -> int:
         """Take the directory lock (kept until the process exits); a clear error if another server holds it."""
@@ -283,13 +292,29 @@ def save_snapshot(store, state: StateDir, n: int) -> None:
 
 
 def prune(state: StateDir, n: int) -> None:
-    """Delete what snapshot `n` (complete, on disk) makes redundant: older snapshots and segments."""
+    """Drop what snapshot `n` (complete, on disk) makes redundant: older snapshots are deleted, older
+    segments move to `STATE/pushed`.  They are the only copy of the pushes the snapshot holds, and a
+    plan change that adds or changes a table rebuilds it from the source files and every acknowledged
+    push (`pushed_records`), so they are kept (a rename: no copy, and followers see them gone)."""
     for old in state.snapshots():
         if old < n:
             shutil.rmtree(state.snapshot(old), ignore_errors=True)
-    for seg in state.segments():
-        if seg < n:
-            state.segment(seg).unlink(missing_ok=True)
+    old_segments = [seg for seg in state.segments() if seg < n]
+    if old_segments:
+        state.pushed_dir.mkdir(exist_ok=True)
+        for seg in old_segments:
+            os.replace(state.segment(seg), state.pushed_segment(seg))
+        _fsync_dir(state.pushed_dir)
+        _fsync_dir(state.wal)
+
+
+def pushed_records(state: StateDir) -> Iterator[dict]:
+    """Every record of the segments older than the newest snapshot, in push order: with the log
+    after the snapshot, every push acknowledged since the state directory was created (or since
+    it started keeping them)."""
+    for seg in state.pushed_segments():
+        records, _ = read_segment(state.pushed_segment(seg), last=False, repair=False)
+        yield from records
 
 
 class BackgroundSnapshot:
@@ -355,10 +380,10 @@ def restore(state: StateDir, base: int, plan, data_root=None):
 
     path = state.snapshot(base)
     try:
-        migration = persist.plan_migration(Store, path, plan, data_root)
+        migration = persist.plan_migration(Store, path, plan, data_root, lambda: pushed_records(state))
         store = persist.load(Store, path, plan, migration)
         if migration is not None:
-            persist.rebuild(store, migration, data_root)
+            persist.rebuild(store, migration, data_root, lambda: pushed_records(state))
     except persist.MigrationError as exc:
         raise WalError(f"cannot migrate {path} to this project's plan: {exc}; nothing was changed") from None
     except (ValueError, KeyError, OSError, OnlineError, BackfillError) as exc:

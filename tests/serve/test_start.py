@@ -140,17 +140,34 @@ def test_added_group_is_rebuilt_with_the_logged_pushes(tmp_path, demo, servers):
     assert "migrated" not in s.stderr() and _get(s, ("big_model", 1), at) == [2, 2]
 
 
+def test_changed_table_is_rebuilt_with_the_pushes_before_the_snapshot(tmp_path, demo, servers):
+    proj, state = _project(tmp_path), tmp_path / "state"
+    s = servers(proj, state, "--data-root", str(demo))
+    at = _push_some(s)
+    before = _get(s, ("fraud_model", 1), at)
+    s.stop()  # the pushes are folded into the snapshot; their log segment is kept in STATE/pushed
+    assert list((state / "pushed").glob("*.log")), sorted(p.name for p in state.iterdir())
+    (proj / "big.feat").write_text(NEW_GROUP)
+    s = servers(proj, state, "--data-root", str(demo))
+    log = s.stderr()
+    assert "rebuilt 1 (transactions by user_id)" in log and "2 row(s) pushed to `transactions`" in log, log
+    assert _get(s, ("fraud_model", 1), at) == before
+    assert _get(s, ("big_model", 1), at) == [2, 2]  # the rebuilt table holds the pushes before the snapshot
+
+
 def test_change_that_would_lose_pushes_is_refused_and_keeps_the_state(tmp_path, demo, servers):
+    """A state directory whose pushes before the snapshot were not kept (from before they were)."""
     proj, state = _project(tmp_path), tmp_path / "state"
     s = servers(proj, state, "--data-root", str(demo))
     at = _push_some(s)
     before = _get(s, ("fraud_model", 1), at)
     s.stop()  # the pushes are folded into the snapshot: a rebuilt user table would lose them
+    shutil.rmtree(state / "pushed")
     files = sorted(p.relative_to(state) for p in state.rglob("*") if p.name != "LOCK")
     (proj / "big.feat").write_text(NEW_GROUP)
     out = _refused(proj, state, "--data-root", str(demo))
     errors = [line for line in out.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "cannot migrate" in errors[0] and "2 row(s) pushed" in errors[0], out
+    assert len(errors) == 1 and "cannot migrate" in errors[0] and "2 row(s) of `transactions`" in errors[0], out
     assert sorted(p.relative_to(state) for p in state.rglob("*") if p.name != "LOCK") == files
     (proj / "big.feat").unlink()
     s = servers(proj, state, "--data-root", str(demo))
