@@ -21,7 +21,6 @@ from astra.plan import ir
 from astra.source import SourceFile
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]")  # file names are the user's: keep URLs plain
-KINDS = ("entity", "source", "request", "group", "feature", "service", "file")
 
 
 class CatalogError(Exception):
@@ -51,12 +50,6 @@ class Catalog:
     def group(self, gid: str) -> ir.Group:
         return next(g for g in self.plan.groups if g.id == gid)
 
-    def versions(self, name: str) -> list[ir.Group]:
-        """Every version of a feature group, oldest first."""
-        return sorted((g for g in self.plan.groups if g.name == name), key=lambda g: g.version)
-
-    def service_versions(self, name: str) -> list[ir.Service]:
-        return sorted((s for s in self.plan.services if s.name == name), key=lambda s: s.version)
 
 
 def load_catalog(path: str | Path, *, allow_unlocked: bool = False) -> Catalog:

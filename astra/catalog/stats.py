@@ -42,10 +42,6 @@ class Stats:
     bars: tuple[tuple[str, int], ...] = ()
     bars_kind: str = ""  # "histogram" | "values" | ""
 
-    @property
-    def null_rate(self) -> float:
-        return self.nulls / self.rows if self.rows else 0.0
-
 
 def feature_stats(plan: ir.Plan, data_root: Path, sample: int = SAMPLE, seed: int = 0) -> dict[str, Stats | str]:
     """Per feature id: its `Stats`, or a sentence saying why there are none."""
