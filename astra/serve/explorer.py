@@ -1,7 +1,7 @@
 """The API explorer at `/docs`: a page that reads the server's own `/openapi.json`, lets one pick
 an endpoint, edit a JSON body, send it and see the answer.
 
-Three static files shipped in the package (`astra/serve/explorer/`), read once when the app is
+Four static files shipped in the package (`astra/serve/explorer/`), read once when the app is
 built and served from memory; nothing comes from a CDN and nothing is generated from user input.
 The pages are open like `/openapi.json` (a browser cannot send a bearer token when it navigates);
 the requests the page sends carry the token typed into it.  A Content-Security-Policy limits
@@ -17,6 +17,7 @@ ASSETS = {
     "/docs": ("index.html", "text/html; charset=utf-8"),
     "/docs/explorer.js": ("explorer.js", "text/javascript; charset=utf-8"),
     "/docs/explorer.css": ("explorer.css", "text/css; charset=utf-8"),
+    "/docs/favicon.svg": ("favicon.svg", "image/svg+xml"),  # else the browser asks for /favicon.ico: a 404
 }
 PATHS = frozenset(ASSETS)
 POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "

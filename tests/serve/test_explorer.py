@@ -4,6 +4,7 @@ navigates) while the API stays closed, and the page references nothing but this 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -47,11 +48,11 @@ def fetch(server, path: str):
 
 def test_page_and_assets_are_served_with_their_content_types(server) -> None:
     for path, ctype in (("/docs", "text/html"), ("/docs/explorer.js", "text/javascript"),
-                        ("/docs/explorer.css", "text/css")):
+                        ("/docs/explorer.css", "text/css"), ("/docs/favicon.svg", "image/svg+xml")):
         status, headers, body = fetch(server, path)
         assert status == 200, (path, body)
         assert headers["content-type"].split(";")[0] == ctype, (path, headers)
-        assert "charset=utf-8" in headers["content-type"]
+        assert "charset=utf-8" in headers["content-type"] or ctype.startswith("image/")
         assert "default-src 'none'" in headers["content-security-policy"]
         assert len(body) > 200, path
     status, _, _ = fetch(server, "/v1/registry")  # the API itself still needs the token
@@ -63,7 +64,9 @@ def test_the_page_references_only_this_servers_assets(server) -> None:
     _, _, page = fetch(server, "/docs")
     refs = Refs()
     refs.feed(page)
-    assert set(refs.urls) == {"/docs/explorer.css", "/docs/explorer.js", "/openapi.json"}, refs.urls
+    local = {"/docs/explorer.css", "/docs/explorer.js", "/docs/favicon.svg", "/openapi.json"}
+    assert set(refs.urls) == local, refs.urls
+    assert "href" not in fetch(server, "/docs/favicon.svg")[2]  # its xmlns names a namespace, fetches nothing
     for path in ("/docs/explorer.js", "/docs/explorer.css"):
         _, _, text = fetch(server, path)
         # no other origin: no scheme-relative or absolute URL, no @import or url() of another host
@@ -93,3 +96,63 @@ def test_assets_ship_in_the_package() -> None:
     for name, _ in explorer.ASSETS.values():
         assert (explorer.HERE / name).is_file(), name
     assert Path(explorer.__file__).parent.name == "serve"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page():
+    """A page in Debian's headless Chromium driven by Playwright; skipped, saying why, when it cannot start."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        pytest.skip(f"BROWSER TEST SKIPPED: Playwright is not importable ({err})")
+    if not CHROMIUM.exists():
+        pytest.skip(f"BROWSER TEST SKIPPED: {CHROMIUM} does not exist (.ci/run installs Debian's chromium)")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+    except Exception as err:
+        pw.stop()
+        pytest.skip(f"BROWSER TEST SKIPPED: Chromium could not be launched: {' '.join(str(err).split())[:300]}")
+    p = browser.new_page()
+    p.set_default_timeout(30_000)
+    yield p
+    browser.close()
+    pw.stop()
+
+
+def test_in_a_browser_pick_an_endpoint_edit_the_body_send_it_and_read_the_answer(server, page) -> None:
+    from playwright.sync_api import expect
+
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{server.url}/docs")
+    features = page.locator("nav button", has_text="/v1/features")
+    features.click()
+    proposed = json.loads(page.locator("#body").input_value())  # a body built from the schema
+    assert proposed["service"] in ("fraud_model", "profile_lookup") and isinstance(proposed["entities"], list)
+    body = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 1}], "features": ["tx_count_7d"]}
+    page.fill("#body", json.dumps(body))
+    page.click("#send")  # no token yet: the API refuses, and the page says so
+    page.wait_for_selector("#answer:not([hidden])")
+    assert page.locator("#status").inner_text().startswith("401")
+    page.fill("#token", TOKEN)
+    page.click("#send")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^200"))  # (the page's CSP forbids eval'd waits)
+    answer = json.loads(page.locator("#response").inner_text())
+    assert answer["service"] == "fraud_model" and [f["name"] for f in answer["features"]] == ["tx_count_7d"]
+    page.fill("#body", "{not json")
+    page.click("#send")
+    assert "not JSON" in page.locator("#body-error").inner_text()
+    page.locator("nav button", has_text="/healthz").click()
+    assert page.locator("#body-part").is_hidden()  # a GET has no body
+    page.click("#send")
+    expect(page.locator("#response")).to_contain_text('"ok"')
+    assert all("401" in e for e in errors), errors  # only the refused request, which the browser logs
+    assert requests and all(u.startswith(server.url + "/") for u in requests), requests  # nothing off the server
