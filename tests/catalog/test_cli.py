@@ -138,3 +138,17 @@ def test_bad_arguments(project: Path, tmp_path: Path, args, code, needle):
 def test_missing_project(tmp_path: Path):
     result = run(str(tmp_path / "nope"), "--out", str(tmp_path / "site"))
     assert result.exit_code == 1 and "no project at" in error_line(result)
+
+
+def test_a_manifest_never_leads_outside_out(project: Path, tmp_path: Path):
+    out = tmp_path / "site"
+    assert run(str(project), "--out", str(out)).exit_code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.html").write_text("keep me too")
+    (out / "linked").symlink_to(elsewhere)
+    (out / ".astra-catalog.json").write_text('{"files": ["../victim.txt", "linked/x.html", "index.html"]}')
+    assert run(str(project), "--out", str(out)).exit_code == 0
+    assert victim.read_text() == "keep me" and (elsewhere / "x.html").read_text() == "keep me too"
