@@ -9,6 +9,7 @@ the parsed `.feat` files.  A feature inherits its group's owner, tags and deprec
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -292,8 +293,10 @@ def not_found(found: list[dict], name: str) -> str:
     base, at, version = name.partition("@")
     versioned = [r for r in found if r["kind"] in ("group", "service") and r["name"].split("@")[0] == base]
     if at and "." not in version and versioned:
-        return (f"`{base}` has no version `{version}`; versions: "
-                + ", ".join(sorted({r["name"].split("@")[1] for r in versioned})))
+        versions = ", ".join(sorted({r["name"].split("@")[1] for r in versioned}))
+        if re.fullmatch(r"v\d+", version):
+            return f"`{base}` has no version `{version}`; versions: {versions}"
+        return f"`{shown(name)}` is not a version of `{base}`: write `{base}@vN`; versions: {versions}"
     if "." in name:
         forms = [r["name"] if at else f"{r['group'].split('@')[0]}.{r['feature']}"
                  for r in found if r["kind"] == "feature"]
@@ -302,7 +305,12 @@ def not_found(found: list[dict], name: str) -> str:
     else:
         forms = [r["name"].split("@")[0] if r["kind"] != "feature" else r["feature"] for r in found]
     hint = did_you_mean(name, forms)
-    return f"nothing named `{name}` in the project" + (f"; {hint}" if hint else "")
+    return f"nothing named `{shown(name)}` in the project" + (f"; {hint}" if hint else "")
+
+
+def shown(name: str) -> str:
+    """A name as typed, on one line: control characters escaped (`x\\ny`), so an error stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
 
 
 def _select(found: list[dict], kinds, owner, tags, deprecated) -> list[dict]:

@@ -24,8 +24,9 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 def check_name(name: str) -> str:
-    """The project's name (the last part of the path given), or exit 2 saying what a name is."""
-    base = Path(name).name
+    """The project's name (the last part of the path given, the directory's own name for `.`),
+    or exit 2 saying what a name is."""
+    base = Path(name).name or Path(name).resolve().name
     if not NAME.fullmatch(base):
         fail(f"`{name}` is not a project name: use a letter then letters, digits, `_` or `-` "
              "(at most 64), e.g. `shop_features`", 2)
@@ -67,7 +68,7 @@ def init_cmd(name: str) -> None:
     from astra.diagnostics import render_all
 
     base = check_name(name)
-    target = Path(name)
+    target = Path(name) if Path(name).name else Path(name).resolve()  # `.`: the working directory
     if target.exists() and not target.is_dir():
         fail(f"`{target}` exists and is not a directory")
     if target.is_dir() and any(target.iterdir()):

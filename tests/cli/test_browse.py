@@ -180,6 +180,8 @@ def test_show_entity_source_and_request(shop: Path) -> None:
     ("activity.visits_8d", "did you mean `activity.visits_7d`?"),
     ("activity@v1.bussy", "did you mean `activity@v1.busy`?"),
     ("zzzz", "nothing named `zzzz`"),
+    ("activity@2", "write `activity@vN`; versions: v1, v2"),
+    ("bad\nname", "nothing named `bad\\nname`"),  # one line, whatever was typed
 ])
 def test_unknown_names_get_one_line_and_the_closest_name(shop: Path, name: str, words: str) -> None:
     r = astra("show", name, ".", cwd=shop)

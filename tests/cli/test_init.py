@@ -151,3 +151,24 @@ def test_an_empty_directory_is_filled(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "empty" / "features.feat").is_file()
     assert astra("compile", "empty", cwd=tmp_path).returncode == 0
+    (tmp_path / "here").mkdir()
+    r = astra("init", ".", cwd=tmp_path / "here")  # the working directory, named after itself
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "here" / "README.md").read_text().startswith("# here\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "here"]  # no work directory left behind
+    assert astra("compile", cwd=tmp_path / "here").returncode == 0
+
+
+def test_templates_and_explorer_assets_go_into_the_wheel() -> None:
+    """The wheel takes every file under astra/ except those git ignores (hatch's rule): none of the
+    project templates or the explorer's assets may be ignored."""
+    import shutil
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [p for d in (ROOT / "astra" / "scaffold", ROOT / "astra" / "serve" / "explorer") for p in d.rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+    assert len(files) >= 10
+    r = subprocess.run(["git", "check-ignore", "--no-index", *map(str, files)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and r.stdout == "", f"ignored by git, so left out of the wheel:\n{r.stdout}"
