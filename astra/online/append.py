@@ -65,8 +65,10 @@ class Appending:
                     s = d + bh
                     lo = (0.0 + bl) + two_sum_err(d, bh, s)
                     P[names.shi][p], P[names.slo][p] = s, lo
-                    sea = P[f"sea:{i}"]
-                    sea[p] = abs(lo) + (float(sea[p - 1]) if ln else 0.0)
+                    sem = S[f"sem:{i}"]
+                    old, new = float(sem[slot]), abs(lo)
+                    if not ln or (old == old and not new <= old):  # the largest |slo|; NaN stays
+                        sem[slot] = new
             if inp.windows:
                 self._append_ends(i, inp, st, ln, t, inc)
             if complete and inp.numeric:
@@ -102,14 +104,19 @@ class Appending:
         P = self.pos
         prev_t = None
         if inc and ln:
+            # a previous row at or before t - w already ends by t in every window: only rows
+            # after t minus the widest window can change (a lifetime window: any row)
+            widest = None if None in inp.windows else max(inp.windows)
+            lo = st if widest is None else st + int(np.searchsorted(P["time"][st:st + ln], t - widest, "right"))
             v = P[f"v:{inp.column}"]
-            same = v[st:st + ln] == v[st + ln]
+            same = v[lo:st + ln] == v[st + ln]
             key = self.inc_key[i]
             if key is not None:
-                same &= P[key][st:st + ln]
+                same &= P[key][lo:st + ln]
             hit = np.flatnonzero(same)
+            self.ends_touched += st + ln - lo
             if len(hit):
-                prev_t = int(P["time"][st + int(hit[-1])])
+                prev_t = int(P["time"][lo + int(hit[-1])])
         for w in inp.windows:
             seg = P[f"dend:{i}:{w}"][st:st + ln + 1]
             if prev_t is not None:  # its end was min(BIG, prev_t + w); now min(t, prev_t + w)

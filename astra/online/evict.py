@@ -127,10 +127,12 @@ class Evicting:
                     # each rebased prefix rounded once more: at most u * (|l0| + |new lo| + u |d|)
                     cut = np.cumsum(n - kk) - (n - kk)
                     some = n > kk
-                    most = np.zeros(len(sel))
+                    most, sem = np.zeros(len(sel)), np.zeros(len(sel))
                     if some.any():
                         most[some] = np.maximum.reduceat(np.abs(lo) + np.abs(d) * 2.0 ** -53, cut[some])
+                        sem[some] = np.maximum.reduceat(np.abs(lo), cut[some])
                     S[f"serr:{i}"][sel] += 2.0 ** -52 * (np.abs(l0) + most)
+                    S[f"sem:{i}"][sel] = sem  # the rebased prefixes' largest |slo|
             folds = [kind for kind in ("min", "max") if f"ex:{kind}:{i}" in S]
             newest, moments = f"lkn:{i}" in S, f"vn:{i}" in S
             if f"elv:{i}" in S or f"efv:{i}" in S or folds or newest or moments:  # running state of evicted rows
@@ -153,10 +155,16 @@ class Evicting:
                     got = (ni != BIG) & ~S[f"efm:{i}"][sel]
                     S[f"efv:{i}"][sel[got]] = P[f"v:{inp.column}"][ni[got]]
                     S[f"efm:{i}"][sel[got]] = True
-            # count_distinct ends: evicted rows' ends are all < any answerable time, so dropping the
-            # kk smallest ends of the segment leaves the same counts (see the module docstring)
         S["start"][sel] += kk
         S["len"][sel] -= kk
         S["cap"][sel] -= kk
+        # count_distinct ends: the retained rows' own (an end depends on later rows only), so that
+        # a push can update them from its rows on (`_derive_ends`); eviction already reads every
+        # retained row of these segments, at most once per eighth of the retention
+        st2, n2 = S["start"][sel].astype(np.int64), S["len"][sel].astype(np.int64)
+        live = n2 > 0
+        for i, inp in enumerate(self.inputs):
+            if inp.windows and live.any():
+                self._rebuild_ends(i, inp, st2[live], n2[live], inp.windows)
         self.holes += int(kk.sum())
         self._maybe_compact()

@@ -1,14 +1,15 @@
 """Error bounds of the online store's double-double float sums, and their exact fallbacks.
 
-A table keeps, per float-sum input and arena position, the running sum `shi`, the running sum
-`slo` of its exact rounding errors, and `sea`, the running sum of |slo|.  The prefix at a position
-differs from the exact sum of its segment's rows by the rounding of the error sums only, and
-the roundings of positions before a window are common to both of its ends, so a window's error
-is bounded by its own rows' |slo| (`sea` over the window), the last roundings at its two ends,
-and what eviction's rebasing added (`serr` per slot).  The answer is exact enough when that
-bound is below `astra.ops.exact.TOLERANCE` of it; otherwise the window's rows are summed
-exactly (`astra.ops.exact.exact_sum`).  The evicted rows of a lifetime sum are folded into a
-per-slot double-double base, exactly where its fast fold could lose digits.
+A table keeps, per float-sum input and arena position, the running sum `shi` and the running sum
+`slo` of its exact rounding errors, and per entity slot `sem`, the largest |slo| of its segment.
+The prefix at a position differs from the exact sum of its segment's rows by the rounding of the
+error sums only, and the roundings of positions before a window are common to both of its ends,
+so a window's error is bounded by its own rows' |slo| (at most its row count times `sem`), the
+last roundings at its two ends, and what eviction's rebasing added (`serr` per slot).  The answer
+is exact enough when that bound is below `astra.ops.exact.TOLERANCE` of it; otherwise the window's
+rows are summed exactly (`astra.ops.exact.exact_sum`).  The evicted rows of a lifetime sum are
+folded into a per-slot double-double base, exactly where its fast fold could lose digits.  A NaN
+or infinite `sem` (overflowed sums) makes every bound of its slot say "sum again", never "fine".
 
 Every function takes NumPy arrays or Python floats alike, so the batch and single-entity plans
 take the same decisions and return the same bits.
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from astra.online.table import Table
 
 U = 2.0 ** -53  # float64's unit roundoff
-SLACK = 2.0 ** -20  # relative error of the `sea` prefix itself (fewer than 2^31 rows a segment)
+SLACK = 2.0 ** -20  # covers the rounding of the bound's own products
 FOLD_TOLERANCE = 1e-13  # an evicted base less accurate than this (relative) is folded exactly
 
 
@@ -47,16 +48,16 @@ def run_sums(x: np.ndarray, gstart: np.ndarray, g: np.ndarray) -> tuple[np.ndarr
     return p[at], e[at]
 
 
-def window_bound(sea_b, sea_a, lo_b, lo_a, serr):
+def window_bound(rows, sem, lo_b, lo_a, serr):
     """Error bound of the window sum (hi_b - hi_a) + (lo_b - lo_a) between two prefixes of one
-    segment (a = 0 before the first row: all zero)."""
-    steps = 3 * U * ((sea_b - sea_a) + sea_b * SLACK)
+    segment, `rows` apart (a = 0 before the first row: lo_a zero); `sem` bounds every |slo|."""
+    steps = 3 * U * (rows * sem) * (1 + SLACK)
     return steps + 2 * U * (abs(lo_b) + abs(lo_a)) + 2 * serr
 
 
-def lifetime_bound(sea_b, lo_b, serr, bl, bserr):
+def lifetime_bound(rows, sem, lo_b, serr, bl, bserr):
     """Error bound of a lifetime sum: the retained rows' prefix plus the evicted rows' base."""
-    return window_bound(sea_b, 0.0, lo_b, 0.0, serr) + bserr + 2 * U * (abs(bl) + abs(lo_b))
+    return window_bound(rows, sem, lo_b, 0.0, serr) + bserr + 2 * U * (abs(bl) + abs(lo_b))
 
 
 def fold_exactly(tb: Table, i: int, sel: np.ndarray, s: np.ndarray, kk: np.ndarray, e: np.ndarray,
@@ -69,7 +70,7 @@ def fold_exactly(tb: Table, i: int, sel: np.ndarray, s: np.ndarray, kk: np.ndarr
     nh = bh + h0
     nl = bl + l0 + two_sum_err(bh, h0, nh)
     with np.errstate(invalid="ignore", over="ignore"):
-        err = bserr + window_bound(P[f"sea:{i}"][e], 0.0, l0, 0.0, S[f"serr:{i}"][sel]) + 4 * U * (abs(bl) + abs(l0))
+        err = bserr + window_bound(kk, S[f"sem:{i}"][sel], l0, 0.0, S[f"serr:{i}"][sel]) + 4 * U * (abs(bl) + abs(l0))
         bad = ~(err <= FOLD_TOLERANCE * abs(nh))
     column = tb.inputs[i].column
     for j in np.flatnonzero(bad).tolist():  # rare: values far apart in size, cancellation, inf, NaN

@@ -134,6 +134,8 @@ def _load_table(tb, meta: dict, path: Path) -> None:
             tb.blocks[k] = np.load(path / fname, allow_pickle=False)
             continue
         arrs = tb.pos if group == "pos" else tb.slot
+        if k not in arrs:  # kept by an earlier version only (e.g. the per-row `sea` error prefixes)
+            continue
         a = _load_array(path / fname, arrs[k].dtype)
         if group == "slot":
             b = np.zeros(max(len(a), 16), a.dtype)
@@ -149,7 +151,8 @@ def _load_table(tb, meta: dict, path: Path) -> None:
     tb.keys = {tuple(k) if isinstance(k, list) else k: s for s, k in enumerate(meta["keys"], start=1)}
     for c, strings in meta.get("dicts", {}).items():
         tb.dicts[c] = (list(strings), {v: j for j, v in enumerate(strings)})
-    tb.sync_widths()
+    # derived per-slot state the saving version did not keep (e.g. `sem`, the largest |slo|)
+    tb.sync_widths(derive=any(f"slot:{k}" not in meta["arrays"] for k in tb.slot if k.startswith("sem:")))
 
 
 # --------------------------------------------------------------------------- plan changes

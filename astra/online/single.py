@@ -109,20 +109,20 @@ class Single:
         if names.slo is None:  # integers: exact, wrapped like numpy's int64
             d = (int(H[p + b]) if b else 0) - (int(H[p + a]) if a else 0)
             return wrap64(d + int(tb.slot[names.bshi][self.slots[ti]])) if j < 0 else wrap64(d)
-        L, E = tb.pos[names.slo], tb.pos[f"sea:{i}"]
-        hb, lb, eb = (float(H[p + b]), float(L[p + b]), float(E[p + b])) if b else (0.0, 0.0, 0.0)
+        L = tb.pos[names.slo]
+        hb, lb = (float(H[p + b]), float(L[p + b])) if b else (0.0, 0.0)
         s = self.slots[ti]
-        serr = float(tb.slot[f"serr:{i}"][s])
+        serr, sem = float(tb.slot[f"serr:{i}"][s]), float(tb.slot[f"sem:{i}"][s])
         if j >= 0:  # double-double: high and low parts subtracted apart (Query.spans)
-            ha, la, ea = (float(H[p + a]), float(L[p + a]), float(E[p + a])) if a else (0.0, 0.0, 0.0)
+            ha, la = (float(H[p + a]), float(L[p + a])) if a else (0.0, 0.0)
             out = (hb - ha) + (lb - la)
-            bound = window_bound(eb, ea, lb, la, serr) if b > a else 0.0  # empty: exactly 0
+            bound = window_bound(b - a, sem, lb, la, serr) if b > a else 0.0  # empty: exactly 0
             base = []
         else:
             bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
             t = hb + bh
             out = t + ((lb + bl) + two_sum_err(hb, bh, t))
-            bound = lifetime_bound(eb, lb, serr, bl, float(tb.slot[f"bserr:{i}"][s])) if b or bh or bl else 0.0
+            bound = lifetime_bound(b, sem, lb, serr, bl, float(tb.slot[f"bserr:{i}"][s])) if b or bh or bl else 0.0
             base = [bh, bl]
         if not (bound <= TOLERANCE * abs(out) and math.isfinite(out)):  # as `suspect`, in scalars
             return exact_sum([*base, *self.values(ti, i, j)])

@@ -12,15 +12,20 @@ Every per-position structure is *segment-relative* (prefixes restart at each seg
 segment moves or a compaction copies without recomputing, and eviction rebases only the evicted
 segments, folding the dropped prefix into a per-slot base.  Float sums are double-double prefixes
 (a running sum, plus the running sum of its exact rounding errors), computed per segment so that
-an entity's prefixes depend on its own rows alone, with what bounds their error (`sea`, the prefix
-of |error prefix|, and per slot the roundings added by eviction, see `astra.online.exact_sums`):
-a window whose bound is not far below its sum is summed exactly from its rows instead.  The
+an entity's prefixes depend on its own rows alone, with what bounds their error (per slot: `sem`,
+the largest |error prefix| of its segment, and the roundings added by eviction, see
+`astra.online.exact_sums`): a window whose bound is not far below its sum is summed exactly from
+its rows instead.  The
 last/first included row of a window is found at query time (the edge row almost always qualifies).
 
 Range min/max use blocks of `BLOCK` arena positions and a sparse table over blocks (`Table.blocks`):
 a window is two partial blocks scanned directly plus two table lookups.  count_distinct over a
 window of length w uses, per row i, end_i = min(t_i + w, time of the next row with the same value)
 kept sorted within the segment: the distinct count at t is #{included rows before t} - #{end_i < t}.
+
+Every structure is updated from the first changed row on, so a push costs what its rows change,
+not the entity's history: prefixes from the insertion point, blocks from the first changed block,
+and count_distinct ends from the rows still inside a window of it (`_derive_ends`).
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class Table(Appending, Evicting):
         self.keys: dict[object, int] = {}
         self.n_slots, self.used, self.holes = 1, 0, 0
         self.cutoff: int | None = None  # rows with time < cutoff have been evicted
+        self.ends_touched = 0  # rows whose count_distinct ends were recomputed (a work count)
         self.pos: dict[str, np.ndarray] = {k: np.zeros(BLOCK, dt) for k, dt in self._pos_dtypes().items()}
         self.slot: dict[str, np.ndarray] = {k: np.zeros(16, dt) for k, dt in self._slot_dtypes().items()}
         self.blocks: dict[str, np.ndarray] = {}  # "max:i" -> (levels, n_blocks) sparse table over blocks
@@ -117,8 +123,8 @@ class Table(Appending, Evicting):
                 d[f"cnt:{i}"] = np.dtype(np.int32)
             if "sum" in inp.needs:
                 d[f"shi:{i}"] = np.dtype(np.int64 if inp.sum_int else np.float64)
-                if not inp.sum_int:  # the rounding errors' sum, and the prefix of its magnitude
-                    d[f"slo:{i}"] = d[f"sea:{i}"] = np.dtype(np.float64)
+                if not inp.sum_int:  # the rounding errors' sum (its largest magnitude: `sem` per slot)
+                    d[f"slo:{i}"] = np.dtype(np.float64)
             for w in inp.windows:
                 d[f"dend:{i}:{w}"] = np.dtype(np.int64)
         return d
@@ -127,8 +133,9 @@ class Table(Appending, Evicting):
         d = {"start": np.dtype(np.int32), "len": np.dtype(np.int32), "cap": np.dtype(np.int32)}  # see _grow
         pos = self._pos_dtypes()
         for i, inp in enumerate(self.inputs):
-            if f"slo:{i}" in pos:  # the rounding eviction's rebasing may have added to each prefix
-                d[f"serr:{i}"] = np.dtype(np.float64)
+            if f"slo:{i}" in pos:  # the rounding eviction's rebasing may have added to each prefix,
+                # and the largest |slo| of the segment (NaN once one is NaN: "sum again")
+                d[f"serr:{i}"] = d[f"sem:{i}"] = np.dtype(np.float64)
             if not inp.lifetime:
                 continue
             for k in ("cnt", "shi", "slo"):
@@ -253,19 +260,20 @@ class Table(Appending, Evicting):
                         self.slot[k] = self.slot[k].astype(np.int64)
         self._rebuild_blocks()
 
-    def sync_widths(self) -> None:
+    def sync_widths(self, derive: bool = False) -> None:
         """After loading arrays: columns saved at full width are no longer narrow, and derived
-        per-position arrays the saving version did not keep (e.g. `sea`) are derived again."""
+        arrays the saving version did not keep (per position, or `derive`: per slot, e.g. `sem`)
+        are derived again."""
         cap = len(self.pos["time"])
         stale = [k for k, a in self.pos.items() if len(a) != cap]
         for k in stale:
             self.pos[k] = np.zeros(cap, self.pos[k].dtype)
-        if stale:
+        if stale or derive:
             S = self.slot
             st, ln = S["start"][1:self.n_slots].astype(np.int64), S["len"][1:self.n_slots].astype(np.int64)
-            live = ln > 0
-            zero = np.zeros(int(live.sum()), np.int64)
-            self._derive(st[live], ln[live], zero, zero)
+            live = np.flatnonzero(ln > 0)
+            zero = np.zeros(len(live), np.int64)
+            self._derive(live + 1, st[live], ln[live], zero, zero)
         for c in list(self.narrow):
             if self.pos[f"v:{c}"].dtype == np.int64:
                 self._widen(c)
@@ -360,16 +368,19 @@ class Table(Appending, Evicting):
             for key in self.raw_keys:
                 P[key][dst] = raw[key]
         S["len"][u] = need
-        self._derive(st, need, p, derive_from)
+        self._derive(u, st, need, p, derive_from, ln)
         self._maybe_compact()
 
-    def _derive(self, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray) -> None:
-        """Recompute the structures of segments (start st, length n) from relative position p on
-        (block structures from pb on), given correct values before p."""
+    def _derive(self, slots: np.ndarray, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray,
+                old_n: np.ndarray | None = None) -> None:
+        """Recompute the structures of segments (slots, start st, length n) from relative position
+        p on (block structures from pb on), given correct values before p; `old_n`: the segments'
+        lengths before rows were merged in from p on (None: their structures are rebuilt)."""
         with np.errstate(invalid="ignore", over="ignore"):  # infinite sums: queries sum those rows again
-            self._derive_all(st, n, p, pb)
+            self._derive_all(slots, st, n, p, pb, old_n)
 
-    def _derive_all(self, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray) -> None:
+    def _derive_all(self, slots: np.ndarray, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray,
+                    old_n: np.ndarray | None) -> None:
         P = self.pos
         m = len(st)
         span = n - p
@@ -378,7 +389,6 @@ class Table(Appending, Evicting):
         gstart = np.cumsum(span) - span
         has_prev = p > 0
         prev = np.where(has_prev, st + p - 1, 0)
-        full = None
         for i, inp in enumerate(self.inputs):
             inc = self.included(i, rows)
             if f"cnt:{i}" in P:
@@ -396,34 +406,170 @@ class Table(Appending, Evicting):
                     s = d + bh
                     lo = lo + bl + two_sum_err(d, bh, s)
                     P[f"shi:{i}"][rows], P[f"slo:{i}"][rows] = s, lo
-                    ea = np.where(has_prev, P[f"sea:{i}"][prev], 0.0)[g]
-                    P[f"sea:{i}"][rows] = run_sums(np.abs(lo), gstart, g)[0] + ea
-            if inp.windows:  # ends depend on later rows: whole segments
-                if full is None:
-                    full = (ranges(st, n), np.repeat(np.arange(m), n), np.cumsum(n) - n)
-                self._derive_whole(i, inp, *full, n)
+                    self._update_sem(i, slots, st, p, span, gstart, lo)
+            if inp.windows:
+                if old_n is None:  # ends depend on later rows: whole segments
+                    self._rebuild_ends(i, inp, st, n, inp.windows)
+                else:
+                    self._derive_ends(i, inp, st, n, p, old_n)
             if {"min", "max"} & inp.needs and inp.numeric:
                 for kind in ("min", "max"):
                     if kind in inp.needs:
                         self._derive_blocks(i, inp, kind, st, st + pb, st + n)
 
-    def _derive_whole(self, i: int, inp: Input, rows, g, gstart, n) -> None:
+    def _update_sem(self, i: int, slots, st, p, span, gstart, lo) -> None:
+        """`sem` of the segments whose |slo| prefixes from p on are `lo`: the largest of them and,
+        unless every prefix was recomputed (p = 0), the segment's previous largest.  NaN stays."""
+        sem = self.slot[f"sem:{i}"]
+        got = np.zeros(len(slots))
+        some = span > 0
+        if some.any():
+            got[some] = np.maximum.reduceat(np.abs(lo), gstart[some])
+        old = sem[slots]
+        sem[slots] = np.where(p == 0, got, np.maximum(old, got))  # np.maximum keeps NaN
+
+    def _ends(self, i: int, inp: Input, rows: np.ndarray, g: np.ndarray, windows: tuple) -> list[np.ndarray]:
+        """Per count_distinct window (of `windows`) of input i, each row's end (unsorted), for rows `rows` of
+        groups g: min(its time + w, the time of the group's next included row with its value),
+        or its time when it is excluded.  Exact for a row whose next such row is in `rows`."""
         P = self.pos
         inc = self.included(i, rows)
-        idx = np.arange(len(rows))
-        if inp.windows:
-            t = P["time"][rows]
-            v = P[f"v:{inp.column}"][rows]
-            order = np.lexsort((idx, v, g))  # by segment, value, position
-            sel = order[inc[order]]  # included rows only
-            t_next = np.full(len(rows), BIG, np.int64)
-            if len(sel) > 1:
-                same = (g[sel][1:] == g[sel][:-1]) & (v[sel][1:] == v[sel][:-1])
-                t_next[sel[:-1][same]] = t[sel[1:][same]]  # the next row with the same value
-            for w in inp.windows:
-                end = t_next if w is None else np.minimum(t_next, t + w)
-                end = np.where(inc, end, t)  # excluded rows leave at once
-                P[f"dend:{i}:{w}"][rows] = end[np.lexsort((end, g))]
+        t = P["time"][rows]
+        v = P[f"v:{inp.column}"][rows]
+        order = np.lexsort((np.arange(len(rows)), v, g))  # by group, value, position
+        sel = order[inc[order]]  # included rows only
+        t_next = np.full(len(rows), BIG, np.int64)
+        if len(sel) > 1:
+            same = (g[sel][1:] == g[sel][:-1]) & (v[sel][1:] == v[sel][:-1])
+            t_next[sel[:-1][same]] = t[sel[1:][same]]  # the next row with the same value
+        out = []
+        for w in windows:
+            end = t_next if w is None else np.minimum(t_next, t + w)
+            out.append(np.where(inc, end, t))  # excluded rows leave at once
+        return out
+
+    def _derive_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, p: np.ndarray,
+                     old_n: np.ndarray) -> None:
+        """count_distinct ends after rows were merged into segments from relative position p on
+        (old length old_n, new n), touching only what can have changed.
+
+        With t0 the time at p (the earliest new row's), a row's end changes only to the time of a
+        new row with its value, so only ends >= t0 can change, and only rows with time >= t0 - w
+        have those (an end is at most time + w).  Appends (p = old_n) change, per value of the new
+        rows, the end of its latest older row alone (`_append_ends_batch`); rows merged into the
+        middle recompute the ends of the rows of one window (`_merge_ends`).  A lifetime window
+        (w None) has no such bound and is rebuilt whole."""
+        appended = p == old_n
+        for w in inp.windows:
+            if w is None:
+                self._rebuild_ends(i, inp, st, n, (None,))
+                self.ends_touched += int(n.sum())
+                continue
+            if appended.any():
+                a = np.flatnonzero(appended)
+                self._append_ends_batch(i, inp, w, st[a], n[a], old_n[a])
+            if not appended.all():
+                m = np.flatnonzero(~appended)
+                self._merge_ends(i, inp, w, st[m], n[m], p[m], old_n[m])
+
+    def _merge_ends(self, i: int, inp: Input, w: int, st, n, p, old_n) -> None:
+        """`_derive_ends` for segments with rows merged before older ones: the ends >= t0 are
+        those of the rows with time >= t0 - w (whose next equal values are all among them)."""
+        P, m = self.pos, len(st)
+        key = f"dend:{i}:{w}"
+        t0 = P["time"][st + p]
+        lo = count_before(P["time"], st, n, t0 - w)
+        rows, g = ranges(st + lo, n - lo), np.repeat(np.arange(m), n - lo)
+        (end,) = self._ends(i, inp, rows, g, (w,))
+        keep = end >= t0[g]
+        q = count_before(P[key], st, old_n, t0)  # old ends < t0: unchanged
+        end, g = end[keep], g[keep]
+        # a segment whose ends are not its rows' (saved by a version that evicted the smallest
+        # ends instead of the evicted rows') is rebuilt whole
+        ok = np.bincount(g, minlength=m) == n - q
+        if not ok.all():
+            self._rebuild_ends(i, inp, st[~ok], n[~ok], (w,))
+            end, g = end[ok[g]], g[ok[g]]
+        P[key][ranges((st + q)[ok], (n - q)[ok])] = end[np.lexsort((end, g))]
+        self.ends_touched += len(rows)
+
+    def _append_ends_batch(self, i: int, inp: Input, w: int, st, n, old_n) -> None:
+        """`_derive_ends` for segments whose new rows (from old_n on) all come after their old
+        ones.  A new included row ends at the next new row with its value or at its time + w (an
+        excluded one at its time); per value, the latest older included row at time r >= t0 - w
+        ends at min(r + w, the first new row's time) instead of r + w.  The sorted ends >= t0
+        lose those old ends and gain the new ones: a merge of sorted runs, no sort of history."""
+        P, m = self.pos, len(st)
+        key = f"dend:{i}:{w}"
+        k = n - old_n
+        new = ranges(st + old_n, k)
+        gn = np.repeat(np.arange(m), k)
+        (new_end,) = self._ends(i, inp, new, gn, (w,))
+        inc = self.included(i, new)
+        t0 = P["time"][st + old_n]
+        v = P[f"v:{inp.column}"]
+        # the first new included row of each (segment, value)
+        nv, ng, nt = v[new][inc], gn[inc], P["time"][new][inc]
+        order = np.lexsort((nv, ng))  # stable: the earliest first within (segment, value)
+        nv, ng, nt = nv[order], ng[order], nt[order]
+        first = np.ones(len(nv), bool)
+        first[1:] = (ng[1:] != ng[:-1]) | (nv[1:] != nv[:-1])
+        nv, ng, nt = nv[first], ng[first], nt[first]
+        # older included rows of the last window with one of those values (same segment)
+        lo = count_before(P["time"], st, old_n, t0 - w)
+        old = ranges(st + lo, old_n - lo)
+        go = np.repeat(np.arange(m), old_n - lo)
+        self.ends_touched += len(old) + len(new)
+        removed, added = [np.zeros(0, np.int64)] * 2, [new_end, gn]
+        if len(nv) and len(old):
+            ov = v[old]
+            # each older row's value among the new rows' values, then its (segment, value) pair
+            # among theirs: two binary searches per row, in C
+            uniq = np.unique(nv)
+            hit = np.flatnonzero(np.isin(ov, uniq) & self.included(i, old))  # one linear pass
+            c = np.searchsorted(uniq, ov[hit])
+            pairs = ng.astype(np.int64) * len(uniq) + np.searchsorted(uniq, nv)  # sorted: by segment, value
+            mine = go[hit].astype(np.int64) * len(uniq) + c
+            j = np.minimum(np.searchsorted(pairs, mine), len(pairs) - 1)
+            found = pairs[j] == mine
+            oi, oj = old[hit][found], j[found]
+            if len(oi):
+                order = np.lexsort((oi, oj))  # the latest such older row per pair
+                oi, oj = oi[order], oj[order]
+                last = np.ones(len(oi), bool)
+                last[:-1] = oj[1:] != oj[:-1]
+                oi, oj = oi[last], oj[last]
+                was = P["time"][oi] + w
+                now = np.minimum(was, nt[oj])
+                ch = now != was
+                removed = [was[ch], ng[oj][ch]]
+                added = [np.concatenate((new_end, now[ch])), np.concatenate((gn, ng[oj][ch]))]
+        # the sorted ends >= t0 lose `removed` and gain `added`: positions by binary search within
+        # each segment's run, then one delete and one insert (memory moves, no sort of the run)
+        q = count_before(P[key], st, old_n, t0)  # old ends < t0: unchanged
+        tail_n = old_n - q
+        tail = P[key][ranges(st + q, tail_n)]
+        off = np.cumsum(tail_n) - tail_n  # each segment's run in `tail`
+        if len(removed[0]):
+            order = np.lexsort(removed[::-1])  # by segment, then end: equal ends take the next copies
+            rv, rg = removed[0][order], removed[1][order]
+            run = np.ones(len(rv), bool)
+            run[1:] = (rv[1:] != rv[:-1]) | (rg[1:] != rg[:-1])
+            nth = np.arange(len(rv)) - np.maximum.accumulate(np.where(run, np.arange(len(rv)), 0))
+            tail = np.delete(tail, off[rg] + count_before(tail, off[rg], tail_n[rg], rv) + nth)
+            tail_n = tail_n - np.bincount(rg, minlength=m)
+            off = np.cumsum(tail_n) - tail_n
+        ag = added[1]
+        at = off[ag] + count_before(tail, off[ag], tail_n[ag], added[0] + 1)  # after equal ends
+        order = np.lexsort((added[0], ag, at))  # np.insert keeps this order among equal positions
+        tail = np.insert(tail, at[order], added[0][order])
+        P[key][ranges(st + q, n - q)] = tail
+
+    def _rebuild_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, windows: tuple) -> None:
+        """The sorted count_distinct ends of whole segments (start st, length n), from their rows."""
+        rows, g = ranges(st, n), np.repeat(np.arange(len(st)), n)
+        for w, end in zip(windows, self._ends(i, inp, rows, g, windows)):
+            self.pos[f"dend:{i}:{w}"][rows] = end[np.lexsort((end, g))]
 
     def _derive_blocks(self, i: int, inp: Input, kind: str, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
         """Rebuild the sparse table entries of blocks overlapping arena ranges [lo, hi) of segments
@@ -494,7 +640,7 @@ class Table(Appending, Evicting):
         S = self.slot
         S["start"][:self.n_slots], S["len"][:self.n_slots], S["cap"][:self.n_slots] = starts, counts, counts
         live = np.flatnonzero(counts)
-        self._derive(starts[live], counts[live], np.zeros(len(live), np.int64), np.zeros(len(live), np.int64))
+        self._derive(live, starts[live], counts[live], np.zeros(len(live), np.int64), np.zeros(len(live), np.int64))
 
     def _maybe_compact(self, force: bool = False) -> None:
         """Rewrite the arena without holes once they outweigh the live rows."""

@@ -159,12 +159,12 @@ class WindowView:
         if self.input.sum_int:
             d = q.spans(ti, f"shi:{i}")[self.j]
             return d + self._base("shi") if self.lifetime else d
-        lo, sea = q.prefix(ti, f"slo:{i}"), q.prefix(ti, f"sea:{i}")
-        serr = self.table.slot[f"serr:{i}"][q.slots[ti]]
+        lo = q.prefix(ti, f"slo:{i}")
+        serr, sem = self.table.slot[f"serr:{i}"][q.slots[ti]], self.table.slot[f"sem:{i}"][q.slots[ti]]
         if not self.lifetime:
             out = q.spans(ti, f"sum:{i}")[self.j]
             with np.errstate(invalid="ignore", over="ignore"):
-                bound = window_bound(sea[0], sea[self.j], lo[0], lo[self.j], serr)
+                bound = window_bound(self.b - self.a, sem, lo[0], lo[self.j], serr)
             bound[self.b == self.a] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
             base = ()
         else:
@@ -173,7 +173,7 @@ class WindowView:
             s = m[0] + bh
             with np.errstate(invalid="ignore", over="ignore"):
                 out = s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
-                bound = lifetime_bound(sea[0], lo[0], serr, bl, self._base("serr"))
+                bound = lifetime_bound(self.b, sem, lo[0], serr, bl, self._base("serr"))
             bound[(self.b == 0) & (bh == 0) & (bl == 0)] = 0.0  # nothing retained or evicted
             base = (bh, bl)
         bad = np.flatnonzero(suspect(out, bound))
