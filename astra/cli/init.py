@@ -10,6 +10,7 @@ only then renamed to NAME, so a failure leaves nothing half made.
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 import shutil
 from pathlib import Path
@@ -77,10 +78,10 @@ def init_cmd(name: str) -> None:
         fail(f"cannot create `{target}`: directory `{target.parent}` does not exist")
     if not SCAFFOLD.is_dir():
         fail(f"the project templates are missing from this installation ({SCAFFOLD})")
-    work = target.parent / f".{base}.astra-init"
+    work = None
     try:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
+        work = target.parent / f".{base}.{secrets.token_hex(4)}.astra-init"  # a new name: never someone's
+        work.mkdir()  # (not mkdtemp: its mode 0700 would become the project's)
         written = scaffold(work, base)
         result = compile_project(work, lock="update")
         if not result.ok:  # the templates are tested; this is a broken installation
@@ -92,7 +93,8 @@ def init_cmd(name: str) -> None:
     except OSError as err:
         fail(f"cannot create `{target}`: {err.strerror or err}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     files = sorted({*written, "astra.lock"})
     click.echo(f"created {target}/: {', '.join(files)}")
     click.echo(f"next: cd {shlex.quote(str(target))} && astra compile && "

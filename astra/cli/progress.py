@@ -75,7 +75,8 @@ class Stages:
         self.output = next((str(params[p]) for p in OUTPUTS if params.get(p) is not None), None)
         expected = EXPECTED.get(command)
         self.expected = expected(params) if expected is not None else None
-        self.live = Live(command, self.expected) if live_terminal() else None
+        # only inside a command, whose end (the close callback) is sure to take the display away
+        self.live = Live(command, self.expected) if ctx is not None and live_terminal() else None
         if ctx is not None:  # the summary, once the command has returned (or exited)
             ctx.call_on_close(self._finish)
 
