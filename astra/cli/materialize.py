@@ -1,4 +1,5 @@
-"""`astra materialize`: bulk-load the sources into an online store and save it to a state dir."""
+"""`astra materialize`: bulk-load the sources into an online store, saved as a state directory
+that `astra serve --state` restores (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -26,36 +27,61 @@ from astra.cli.options import Duration, Timestamp, format_time
 @click.option("--until", type=Timestamp(), default=None,
               help="Load rows with time < UNTIL (ISO date/datetime in UTC, or µs since the epoch)")
 @click.option("--state", default="build/online", show_default=True, type=click.Path(path_type=Path),
-              help="State directory")
+              help="State directory (as `astra serve --state` reads it)")
 @click.option("--allowed-lateness", type=Duration(), default="0s", show_default=True,
               help="How late a pushed row may be, as in .feat files (e.g. 5m)")
+@click.option("--discard-pushes", is_flag=True,
+              help="Replace acknowledged pushes the new store cannot carry over (by default: refuse)")
 @ALLOW_UNLOCKED
-def materialize(project, data_root, until, state, allowed_lateness, allow_unlocked):
+def materialize(project, data_root, until, state, allowed_lateness, discard_pushes, allow_unlocked):
     """Build the store from the offline sources and save it (atomically) to --state.
 
-    PROJECT defaults to ./features, the data root to the project directory.  Prints, per source,
-    the rows read and those left out (null time, null key per entity), and the rows loaded per
-    group version."""
+    PROJECT defaults to ./features, the data root to the project directory.  Into a state
+    directory a server has pushed to, the pushes still in its log are carried over into the new
+    store; pushes it cannot carry over (folded into a snapshot, refused by the new store) make
+    it refuse unless --discard-pushes.  Prints, per source, the rows read and those left out
+    (null time, null key per entity), and the rows loaded per group version."""
     from astra.offline.errors import BackfillError
     from astra.online import Store
     from astra.online.errors import OnlineError
+    from astra.serve.wal import StateDir, WalError, foreign_entries, held_pushes, install
 
     root = project_dir(project)
     where = resolve_data_root(data_root, root)
     if state.exists() and not state.is_dir():
         fail(f"--state `{state}` is not a directory")
     writable_parent(state, "--state")
+    sd = StateDir(state)
+    foreign = foreign_entries(sd)
+    if foreign:
+        fail(f"--state `{state}` is not a state directory (it holds {', '.join(foreign[:3])}"
+             f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory, or one `astra serve` uses")
     stages = Stages("materialize")
     plan = load(root, allow_unlocked).plan
     stages.done("loaded the project")
     try:
+        if sd.root.is_dir():
+            sd.lock(exclusive=True)  # kept until exit: no server may write meanwhile
+        base, in_snapshot, saved, kept, logged = held_pushes(sd)
         store = Store(plan, allowed_lateness)
         counts = store.materialize(where, until)
         stages.done("loaded the sources:", sum(c.rows for c in counts.values()))
-        store.save(state)
+        from_files = dict(store.next_seq)
+        carried, lost = carry_over(store, kept + logged)
+        # pushes the snapshot holds beyond the records kept of them are lost to a rebuild; a
+        # snapshot that does not say how many it holds: whatever it holds beyond the files
+        if in_snapshot is None:
+            in_snapshot = {s: n - from_files.get(s, 0) for s, n in saved.items()}
+        for src, n in in_snapshot.items():
+            n -= sum(len(r["rows"]) for r in kept if r["source"] == src)
+            if n > 0:
+                lost[src, "snapshot"] = lost.get((src, "snapshot"), 0) + n
+        if lost and not discard_pushes:
+            fail(refusal(state, base, lost))
+        n = install(sd, store, carried, discard=bool(lost))
         stages.done(f"saved the store to {state}")
-    except (BackfillError, OnlineError, OSError) as exc:
-        fail(exc)
+    except (BackfillError, OnlineError, WalError, OSError, ValueError) as exc:
+        fail(str(exc).strip("'\""))
     for c in counts.values():
         no_key = c.skipped - c.null_time
         hidden = "".join(f", {n} invisible to {e} (null key)" for e, n in c.null_key.items() if n)
@@ -63,9 +89,53 @@ def materialize(project, data_root, until, state, allowed_lateness, allow_unlock
                    + (f", {no_key} a null in every entity's key" if no_key else "") + f"){hidden}")
     for group, rows in group_rows(plan, store).items():
         click.echo(f"{group}: {rows} rows loaded")
+    for src, k in sorted(carried.items()):
+        click.echo(f"carried over {k} pushed row(s) of `{src}` from {state}")
+    dropped: dict[str, int] = {}
+    for (src, _), k in lost.items():
+        dropped[src] = dropped.get(src, 0) + k
+    for src, k in sorted(dropped.items()):
+        click.echo(f"discarded {k} pushed row(s) of `{src}` (--discard-pushes)")
     rows = sum(tb.used - tb.holes for tb in store.tables)
-    click.echo(f"materialized {rows} rows into {state} in {stages.total:.2f} s "
+    click.echo(f"materialized {rows} rows into {state} (snapshot {n}) in {stages.total:.2f} s "
                f"(queries from {format_time(store.horizon)} on, {store.nbytes() / 2**20:.1f} MiB)")
+
+
+def carry_over(store, records: list[dict]) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Push the logged records into the new store, in log order, as a server replays them:
+    (rows carried per source, rows it could not take per (source, reason))."""
+    from astra.online.errors import OnlineError
+
+    carried: dict[str, int] = {}
+    lost: dict[tuple[str, str], int] = {}
+    for rec in records:
+        src, rows = rec["source"], rec["rows"]
+        try:
+            report = store.push(src, rows, on_late="report")
+        except (OnlineError, KeyError, ValueError):  # the project dropped the source or changed its columns
+            lost[src, "schema"] = lost.get((src, "schema"), 0) + len(rows)
+            continue
+        late = len(report.rejected)
+        if late:
+            lost[src, "late"] = lost.get((src, "late"), 0) + late
+        if len(rows) > late:
+            carried[src] = carried.get(src, 0) + len(rows) - late
+    return carried, lost
+
+
+WHY = {"snapshot": "they exist only in its snapshot{base}, neither in its log nor kept beside it, so a store built "
+                   "from the files lacks them",
+       "late": "the new store refuses them as too late (its --allowed-lateness)",
+       "schema": "the project no longer has their source or columns"}
+
+
+def refusal(state: Path, base: int | None, lost: dict[tuple[str, str], int]) -> str:
+    """The one-line refusal: which acknowledged rows would be lost, why, and the two ways on."""
+    parts = [f"{k} acknowledged row(s) pushed to `{src}` ("
+             + WHY[why].format(base=f" snap-{base:012d}" if base is not None else "") + ")"
+             for (src, why), k in sorted(lost.items())]
+    return (f"--state `{state}` holds {'; '.join(parts)}; nothing was changed: serve it with the project "
+            f"it was saved for, or pass --discard-pushes to replace them with what the files hold")
 
 
 def group_rows(plan, store) -> dict[str, int]:

@@ -87,6 +87,8 @@ class StateDir:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
         self.wal = self.root / "wal"
+        # per sealed segment n: the pushed rows per source whose effect snapshot n holds (see `Log.pushed`)
+        self.pushed_at: dict[int, dict[str, int]] = {}
         self.pushed_dir = self.root / "pushed"  # segments a snapshot holds, kept: every acknowledged push
 
     def inside(self, p: Path) -> Path:
@@ -133,10 +135,15 @@ class StateDir:
 class Log:
     """The active segment, open for appending; `fsync` is "always", "interval" (every `interval` s) or "never"."""
 
-    def __init__(self, state: StateDir, segment: int, fsync: str = "always", interval: float = 0.05):
+    def __init__(self, state: StateDir, segment: int, fsync: str = "always", interval: float = 0.05,
+                 pushed: dict[str, int] | None = None):
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, got {fsync!r}")
         self.state, self.fsync, self.interval = state, fsync, interval
+        # rows acknowledged per source since the store was bootstrapped (None: unknown, a state
+        # directory from before this was counted); each snapshot records it, so a later
+        # `astra materialize` knows how many pushed rows exist only in the snapshot
+        self.pushed = pushed
         self.fd = -1
         self.segment = segment
         self.bytes = 0  # since the last snapshot
@@ -163,6 +170,8 @@ class Log:
             view = view[k:]
         self.bytes += len(rec)
         self.records += 1
+        if self.pushed is not None:
+            self.pushed[source] = self.pushed.get(source, 0) + len(rows)
         if self.fsync == "always":
             os.fdatasync(self.fd)
         elif self.fsync == "interval":
@@ -184,6 +193,8 @@ class Log:
         os.close(self.fd)
         self._open(self.segment + 1)
         self.bytes = self.records = 0
+        if self.pushed is not None:
+            self.state.pushed_at[self.segment] = dict(self.pushed)
         return self.segment
 
     def close(self) -> None:
@@ -286,9 +297,37 @@ def snapshot(store, state: StateDir, log: Log) -> float:
 
 def save_snapshot(store, state: StateDir, n: int) -> None:
     """Save the store as `snap-n` (the effect of every segment < n), durably, then prune."""
+    pushed = state.pushed_at.pop(n, None)
     store.save(state.snapshot(n))
+    write_pushed(state, n, pushed)
     _fsync_dir(state.root)
     prune(state, n)
+
+
+PUSHED = "pushed.json"  # in snap-N: {"pushed": {source: rows}} acknowledged by pushes, whose effect it holds
+
+
+def write_pushed(state: StateDir, n: int, pushed: dict[str, int] | None) -> None:
+    """Record beside snapshot n how many of its rows came from pushes (written after the
+    snapshot itself: one missing after a crash only makes the count unknown)."""
+    if pushed is None:
+        return
+    path = state.inside(state.snapshot(n) / PUSHED)
+    with open(path, "w") as f:
+        f.write(orjson.dumps({"pushed": pushed}).decode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_pushed(state: StateDir, n: int) -> dict[str, int] | None:
+    """The rows per source that came from pushes in snapshot n, or None when it does not say."""
+    try:
+        pushed = orjson.loads((state.snapshot(n) / PUSHED).read_bytes())["pushed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(pushed, dict) or not all(isinstance(v, int) for v in pushed.values()):
+        return None
+    return pushed
 
 
 def prune(state: StateDir, n: int) -> None:
@@ -327,6 +366,7 @@ class BackgroundSnapshot:
 
     def __init__(self, store, state: StateDir, n: int, timeout: float = 600.0):
         self.state, self.n, self.timeout, self.t0 = state, n, timeout, time.perf_counter()
+        pushed = state.pushed_at.pop(n, None)
         self.pid = os.fork()
         if self.pid == 0:  # the child: write, and leave without running any of the parent's cleanup
             code = 1
@@ -336,6 +376,7 @@ class BackgroundSnapshot:
                 # closes must not stay open here (stdin/out/err stay, for messages)
                 os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096)
                 store.save(state.snapshot(n))
+                write_pushed(state, n, pushed)
                 _fsync_dir(state.root)
                 code = 0
             except BaseException as exc:
@@ -410,10 +451,12 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
     snaps = state.snapshots()
     stats = {"snapshot": None, "records": 0, "rows": 0, "torn_bytes": 0, "migration": None}
     migration = None
+    pushed: dict[str, int] | None = {}  # rows acknowledged by pushes (None: unknown)
     if snaps:
         base = snaps[-1]
         store, migration = restore(state, base, plan, data_root)
         stats["snapshot"], stats["migration"] = base, migration
+        pushed = read_pushed(state, base)
     elif read_only:  # only a writer bootstraps: rows it materialized exist in its snapshots alone
         raise NoSnapshot(f"{state.root} has no complete snapshot yet (a writer takes one once it has "
                          f"materialized its store)")
@@ -441,13 +484,15 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
                                ) from None
             stats["records"] += 1
             stats["rows"] += len(rec["rows"])
+            if pushed is not None:
+                pushed[rec["source"]] = pushed.get(rec["source"], 0) + len(rec["rows"])
         stats["torn_bytes"] += size - path.stat().st_size if not read_only else 0
         stats["position"] = (seg, end)
     stats["seconds"] = time.perf_counter() - t0
     if read_only:
         return store, None, stats
     active = replay[-1] if replay else (base if base is not None else 1)
-    log = Log(state, active, fsync, interval)
+    log = Log(state, active, fsync, interval, pushed)
     if migration is not None:
         keep_pre_migration(state, base, replay)
     if base is None or migration is not None:
@@ -471,3 +516,73 @@ def keep_pre_migration(state: StateDir, base: int, segments: list[int]) -> Path:
     os.replace(tmp, keep)
     _fsync_dir(state.root)
     return keep
+
+
+# --------------------------------------------------------------------------- replacing the store (astra materialize)
+
+_STATE_ENTRY = re.compile(r"^(LOCK|wal|pushed|\.?snap-\d{12}(\..*)?|\.?pre-migration-\d{12})$")
+
+
+def foreign_entries(state: StateDir) -> list[str]:
+    """Entries of the directory that a state directory does not hold (a store saved by
+    `Store.save` directly, with its manifest at the top, counts as one)."""
+    if not state.root.is_dir():
+        return []
+    legacy = set(legacy_files(state))
+    return sorted(p.name for p in state.root.iterdir() if not _STATE_ENTRY.match(p.name) and p.name not in legacy)
+
+
+def legacy_files(state: StateDir) -> list[str]:
+    """The files of a store saved straight into the directory (what `astra materialize` wrote
+    before it wrote state directories), or []."""
+    try:
+        manifest = orjson.loads((state.root / "manifest.json").read_bytes())
+        names = [f for t in manifest["tables"] for f in t["arrays"].values()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    return ["manifest.json", *(n for n in names if isinstance(n, str) and "/" not in n)]
+
+
+def held_pushes(state: StateDir) -> tuple[int | None, dict[str, int] | None, dict[str, int], list[dict], list[dict]]:
+    """What the directory holds beyond its source files: (the newest snapshot or None, the rows
+    per source pushed into it (None: it does not say), the rows per source it holds in all
+    (`next_seq`), the kept records of the pushes it holds (`STATE/pushed`, when the server kept
+    them), the log records after it), records in push order.  A torn last record is left out (it
+    was never acknowledged); a damaged sealed segment is a `WalError`."""
+    from astra.online import persist
+
+    snaps = state.snapshots() if state.root.is_dir() else []
+    base = snaps[-1] if snaps else None
+    if base is not None:
+        manifest, pushed = persist.read_manifest(state.snapshot(base)), read_pushed(state, base)
+    elif legacy_files(state):
+        manifest, pushed = persist.read_manifest(state.root), None
+    else:
+        manifest, pushed = {"next_seq": {}}, {}
+    kept = list(pushed_records(state)) if base is not None else []
+    segs = [n for n in state.segments() if base is None or n >= base]
+    logged: list[dict] = []
+    for i, n in enumerate(segs):
+        recs, _ = read_segment(state.segment(n), last=i == len(segs) - 1, repair=False)
+        logged.extend(recs)
+    return base, pushed, dict(manifest.get("next_seq", {})), kept, logged
+
+
+def install(state: StateDir, store, pushed: dict[str, int], discard: bool = False) -> int:
+    """Make `store` the directory's newest snapshot (`pushed`: its rows that came from pushes),
+    replacing the snapshots, log segments and directly saved store before it; returns its number.
+    The caller has made sure the store holds every acknowledged push, or was told to `discard`
+    them: then no copy of them is kept either (they must not come back in a later rebuild)."""
+    state.root.mkdir(parents=True, exist_ok=True)
+    legacy = legacy_files(state)
+    n = max([0, *state.snapshots(), *state.segments()]) + 1
+    state.pushed_at[n] = dict(pushed)
+    save_snapshot(store, state, n)
+    if discard:
+        for seg in state.segments():
+            if seg < n:
+                state.segment(seg).unlink(missing_ok=True)
+        shutil.rmtree(state.pushed_dir, ignore_errors=True)
+    for name in legacy:
+        state.inside(state.root / name).unlink(missing_ok=True)
+    return n

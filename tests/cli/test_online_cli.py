@@ -51,7 +51,7 @@ def test_materialize_writes_a_state_that_answers_like_a_backfill(demo: Path, tmp
     assert r.returncode == 0, r.stderr
     assert "materialized" in r.stdout and "queries from" in r.stdout
     project = Project.load(ROOT / "features")
-    store = Store.load(tmp_path / "s", project.plan)
+    store = Store.load(max((tmp_path / "s").glob("snap-*")), project.plan)  # a state directory, as serve reads it
     until = pl.datetime(2026, 2, 15)
     before = tmp_path / "before"  # the sources as the store saw them
     before.mkdir()
