@@ -110,7 +110,7 @@ def test_snapshot_from_python_equals_the_engine_entry_point(project, demo):
     assert got.equals(want)
     assert project.snapshot(service="profile_lookup@v1", every="1d", start="2026-03-10", end=dt.date(2026, 3, 12),
                             data_root=demo).equals(want)
-    with pytest.raises(ValueError, match="every: 'daily' is not a duration"):
+    with pytest.raises(ValueError, match="every: `daily` is not a duration"):
         project.snapshot(service="profile_lookup@v1", every="daily", start=start, end=end, data_root=demo)
 
 

@@ -10,19 +10,24 @@ _INT64_MAX = 2**63 - 1
 
 
 def parse_duration(text: str) -> int:
-    """A duration written as in `.feat` files (`7d`, `6h`, `30m`, `15s`, `2w`), also `500ms` and
-    `250us`, or a plain number of µs -> microseconds.  The Python API's parser
-    (`astra.times.duration_micros`) is the one source of truth; this adds the plain number."""
-    from astra.times import duration_micros
+    """A duration written as in `.feat` files (`7d`, `6h`, `30m`, `15s`, `500ms`, `250us`, `2w`) ->
+    microseconds, by the language's own definition (`astra.times.parse_duration`): the same strings
+    are accepted, with the same error text.  A plain number, read as µs, is still taken (deprecated:
+    it warns, since `600` looks like seconds)."""
+    from astra.times import DurationError, format_duration
+    from astra.times import parse_duration as parse
 
+    if text.isascii() and text.isdigit():
+        value = int(text) if len(text) <= 19 else _INT64_MAX + 1
+        if value > _INT64_MAX:
+            raise click.BadParameter(f"`{text[:40]}` is out of range (at most about 292,000 years)")
+        click.echo(f"warning: `{text}` has no unit and is read as microseconds (deprecated); write "
+                   f"{format_duration(value)} as in .feat files", err=True)
+        return value
     try:
-        value = int(text) if text.strip().isdigit() else duration_micros(text, "duration")
-    except ValueError:
-        raise click.BadParameter(f"`{text}` is not a duration; write it as in .feat files, e.g. 1d, 6h, 30m, "
-                                 "15s (or 500ms, 250us)") from None
-    if value > _INT64_MAX:
-        raise click.BadParameter(f"`{text}` is out of range (at most about 292,000 years)")
-    return value
+        return parse(text)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def parse_time(text: str) -> int:

@@ -12,6 +12,7 @@ import attrs
 
 from astra.lang import ast
 from astra.source import NO_SPAN, SourceFile, Span
+from astra.times import format_duration
 
 INDENT = "    "
 
@@ -20,7 +21,6 @@ _IF, _COALESCE, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _CAST, _ATOM = range(11
 _BINARY = {"??": _COALESCE, "or": _OR, "and": _AND, "+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "%": _MUL,
            **dict.fromkeys(("==", "!=", "<", "<=", ">", ">=", "in"), _CMP)}
 # Weeks are read but printed as days: `7d` is how windows are named (`tx_count_7d`).
-_UNITS = (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000))
 _ESCAPE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -263,11 +263,7 @@ def _literal(lit: ast.Literal) -> str:
 
 
 def _duration(lit: ast.Literal) -> str:
-    micros = int(lit.value)
-    for unit, size in _UNITS:
-        if micros % size == 0 and (micros or unit == "s"):
-            return f"{micros // size}{unit}"
-    return lit.text or f"{micros // 1_000_000}s"  # sub-second values cannot be written; keep the text
+    return format_duration(int(lit.value))  # astra.times: the one definition of the syntax
 
 
 def _string(value: str) -> str:

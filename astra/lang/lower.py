@@ -15,6 +15,7 @@ from astra.diagnostics import Collector, Diagnostic, Edit, Label, did_you_mean, 
 from astra.lang import ast
 from astra.lang.types import SCALARS, Type
 from astra.source import NO_SPAN, SourceFile, Span
+from astra.times import DurationError, parse_duration
 
 KEYWORDS = frozenset((
     "entity", "events", "snapshot", "request", "features", "service", "for", "key", "path", "time", "columns",
@@ -24,7 +25,6 @@ KEYWORDS = frozenset((
 
 INT64_MAX = 2**63 - 1
 MAX_VECTOR = 2**20
-MICROS = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|(#[^\n]*)')
 
@@ -358,9 +358,13 @@ class _Lower(Transformer):
         return ast.Literal(kind="float", value=value, text=tok.value, span=span)
 
     def _duration(self, tok: Token) -> ast.Literal:
-        unit = MICROS[tok.value[-1]]
-        count = self._digits(tok, tok.value[:-1], INT64_MAX // unit, "duration")
-        return ast.Literal(kind="duration", value=count * unit, text=tok.value, span=self._tspan(tok))
+        # one definition of the syntax and its limits for the language, the CLI and the Python API
+        try:
+            value = parse_duration(tok.value)
+        except DurationError as exc:
+            self.diags.error("E0008", str(exc), self._tspan(tok), help="durations are int64 microseconds")
+            value = 0
+        return ast.Literal(kind="duration", value=value, text=tok.value, span=self._tspan(tok))
 
 
 _REQUIRED_HELP = {
