@@ -94,6 +94,43 @@ def test_a_service_without_inputs_takes_empty_or_null_requests(services):
     assert q.request is None
 
 
+SPOTS = """entity spot {
+    key at: int64
+}
+
+events pings for spot {
+    path "pings.parquet"
+    time ts
+    columns {
+        at: int64
+        v: float64
+    }
+}
+
+features spot_stats v1 for spot {
+    n: int64 = count(pings, 1d)
+}
+
+service spots v1 {
+    spot_stats@v1.n
+}
+"""
+
+
+def test_a_key_column_named_at_is_the_key(tmp_path):
+    (tmp_path / "spots.feat").write_text(SPOTS)
+    plan = Project.load(tmp_path).plan
+    info = service_info(plan, plan.services[0])
+    q = features_query({"service": "spots", "version": 1, "entities": [{"at": 5}, {"at": 6}], "at": T},
+                       {("spots", 1): info}, 10)
+    assert q.entities == [{"at": 5}, {"at": 6}] and q.at == T
+    with pytest.raises(ApiError) as exc:
+        features_query({"service": "spots", "version": 1, "entities": [{"at": "2026-03-01"}]}, {("spots", 1): info}, 9)
+    assert (exc.value.code, exc.value.location) == ("invalid_type", "entities[0].at")  # an int64 key, not a time
+    schema = features_request(info, 10)["properties"]["entities"]["items"]["properties"]
+    assert schema["at"] == {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+
+
 # --------------------------------------------------------------------------- errors
 
 
