@@ -23,8 +23,10 @@ def title(d: Diagnostic) -> str:
     return f"Fix {d.code}"
 
 
-def code_actions(analysis: Analysis, path: Path, wanted: types.Range, encoding: str) -> list[types.CodeAction]:
-    """A quick fix for each diagnostic with a fix whose range meets `wanted` in the file at `path`."""
+def code_actions(analysis: Analysis, path: Path, wanted: types.Range, encoding: str,
+                 uri_of=uri_of) -> list[types.CodeAction]:
+    """A quick fix for each diagnostic with a fix whose range meets `wanted` in the file at `path`
+    (`uri_of(path)` names a file as the client does)."""
     display = analysis.display_of(path)
     out = []
     for d in analysis.diagnostics:

@@ -56,7 +56,8 @@ def context(text: str, offset: int) -> tuple[str, str, int | None]:
 
 def complete(analysis: Analysis | None, text: str, offset: int) -> list[types.CompletionItem]:
     """The completion items at `offset` of `text`."""
-    line = text[text.rfind("\n", 0, offset) + 1:offset]
+    # what matters is just before the cursor; a bound keeps the patterns linear on a huge line
+    line = text[max(text.rfind("\n", 0, offset) + 1, offset - 200):offset]
     syms = analysis.syms if analysis is not None else None
     kind, name, version = context(text, offset)
     if syms is None:

@@ -86,7 +86,7 @@ def analyse(root: Path, overlay: dict[Path, str], *, single: bool = False) -> An
     else:
         modules, sources = load_modules(root, diags, reader(overlay))
     if single and not modules and root in overlay and root not in {Path(s.origin) for s in sources.values()}:
-        modules, sources = _buffer_alone(root, overlay[root], diags)  # deleted on disk, still open
+        modules, sources = _buffer_alone(root, overlay, diags)  # deleted on disk, still open
     if not modules and not diags.errors:
         diags.error("E0110", f"no `.feat` files in `{root}`")
     syms = resolve(modules, diags)
@@ -97,12 +97,13 @@ def analyse(root: Path, overlay: dict[Path, str], *, single: bool = False) -> An
                     diagnostics=tuple(diags.items))
 
 
-def _buffer_alone(path: Path, text: str, diags: Collector) -> tuple[list[ast.Module], dict[str, SourceFile]]:
-    """A buffer whose file is gone from the disk, parsed by itself (its imports are not followed)."""
+def _buffer_alone(path: Path, overlay: dict[Path, str], diags: Collector,
+                  ) -> tuple[list[ast.Module], dict[str, SourceFile]]:
+    """A buffer whose file is gone from the disk, parsed by itself, with what it imports."""
     from astra.lang.parser import parse_partial
     from astra.lang.recover import keep_undamaged
 
-    src = SourceFile(path=path.name, text=text, origin=str(path))
+    src = SourceFile(path=path.name, text=overlay[path], origin=str(path))
     parsed = parse_partial(src)
     for d in parsed.diagnostics:
         diags.add(d)
@@ -110,7 +111,22 @@ def _buffer_alone(path: Path, text: str, diags: Collector) -> tuple[list[ast.Mod
     if parsed.diagnostics:
         module, lost = keep_undamaged(parsed, src)
         diags.uncertain |= lost
-    return ([module] if module is not None else []), {src.path: src}
+    modules, sources = ([module] if module is not None else []), {src.path: src}
+    for imp in (d for d in (module.decls if module else ()) if isinstance(d, ast.Import)):
+        try:
+            target = (path.parent / imp.path).resolve()
+            exists = target.exists()
+        except (OSError, ValueError, RuntimeError):
+            exists = False
+        if not exists:
+            diags.error("E0110", f"import `{imp.path[:80]}`: no such file or directory", imp.span,
+                        label="imported here")
+            continue
+        more, more_sources = load_modules(target, diags, reader(overlay))
+        known = {m.path for m in modules}
+        modules += [m for m in more if m.path not in known]
+        sources.update(more_sources)
+    return modules, sources
 
 
 def _check_lock(root: Path, plan: ir.Plan, diags: Collector, sources: dict[str, SourceFile]) -> None:

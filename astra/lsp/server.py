@@ -41,6 +41,10 @@ class AstraServer(LanguageServer):
         self.published: dict[tuple[Path, bool], set[str]] = {}
         self.pending: dict[Path, asyncio.Task] = {}
         self.told_single: set[Path] = set()
+        self.uris: dict[Path, str] = {}  # the client's URI of each buffer opened, by path
+
+    def uri(self, path: Path) -> str:
+        return self.uris.get(path) or uri_of(path)
 
     @property
     def encoding(self) -> str:
@@ -54,10 +58,16 @@ class AstraServer(LanguageServer):
 server = AstraServer()
 
 
+# A buffer that is no file (`untitled:Untitled-1`) is checked alone under a made-up path that
+# exists nowhere, so nothing on disk can take its place.
+UNSAVED = Path("/") / "astra-unsaved-buffers"
+
+
 def path_of(uri: str) -> Path | None:
     fs = to_fs_path(uri)
     if not fs:
-        return None
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in uri)[:100]
+        return UNSAVED / f"{name}.feat"
     try:
         return Path(fs).resolve()
     except (OSError, RuntimeError, ValueError):
@@ -86,7 +96,24 @@ def guarded(default=None):
 
 def publish(ls: AstraServer, path: Path) -> None:
     """Check the project of `path` and push the diagnostics of every file it reads."""
-    analysis = ls.docs.analysis_for(path)
+    try:
+        analysis = ls.docs.analysis_for(path)
+    except Exception as err:  # a compiler bug: say so where the user looks, keep serving
+        ls.log(f"astra lsp: checking `{path}` failed:\n{traceback.format_exc()}", types.MessageType.Error)
+        problem = types.Diagnostic(range=types.Range(start=types.Position(line=0, character=0),
+                                                     end=types.Position(line=0, character=0)),
+                                   message=f"astra could not check this file (an internal error: "
+                                           f"{type(err).__name__}: {err}); see the server log",
+                                   severity=types.DiagnosticSeverity.Error, source="astra")
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=ls.uri(path),
+                                                                            diagnostics=[problem]))
+        return
+    push(ls, analysis, path)
+
+
+def push(ls: AstraServer, analysis: Analysis, path: Path) -> None:
+    """Push the diagnostics of `analysis` (those with no place go to `path`), and an empty list to
+    each file it reported on before and no longer does."""
     if analysis.single and path not in ls.told_single:
         ls.told_single.add(path)
         ls.log(f"astra: no {'astra.lock'} above `{path.name}`, or its project does not import it: "
@@ -95,7 +122,7 @@ def publish(ls: AstraServer, path: Path) -> None:
     if analysis.single:  # the files it imports are shown by their own projects
         found = {path: found.get(path, [])}
     where = (analysis.root, analysis.single)
-    now = {uri_of(p): ds for p, ds in found.items()}
+    now = {ls.uri(p): ds for p, ds in found.items()}
     for uri in ls.published.get(where, set()) - set(now):
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
     for uri, ds in now.items():
@@ -125,6 +152,7 @@ def publish_later(ls: AstraServer, path: Path) -> None:
 def did_open(ls: AstraServer, params: types.DidOpenTextDocumentParams) -> None:
     path = path_of(params.text_document.uri)
     if path is not None:
+        ls.uris[path] = params.text_document.uri
         ls.docs.set_text(path, params.text_document.text)
         publish(ls, path)
 
@@ -170,8 +198,11 @@ def did_close(ls: AstraServer, params: types.DidCloseTextDocumentParams) -> None
 @guarded()
 def did_change_watched(ls: AstraServer, params: types.DidChangeWatchedFilesParams) -> None:
     ls.docs.touch()
+    for root, single in list(ls.published):  # a file changed under a project: check it again
+        if not single:
+            push(ls, ls.docs.analysis(root, single=False), root)
     for path in {p for c in params.changes if (p := path_of(c.uri)) is not None and p.suffix == ".feat"}:
-        if path.exists() or path in ls.docs.overlay:
+        if path in ls.docs.overlay:
             publish(ls, path)
 
 
@@ -192,7 +223,7 @@ def _location(ls: AstraServer, analysis: Analysis, span) -> types.Location | Non
     path = analysis.path_of(span.file)
     if path is None:
         return None
-    return types.Location(uri=uri_of(path), range=lines_of(analysis, path, ls.encoding).span_range(span))
+    return types.Location(uri=ls.uri(path), range=lines_of(analysis, path, ls.encoding).span_range(span))
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -289,7 +320,7 @@ def on_code_action(ls: AstraServer, params: types.CodeActionParams) -> list[type
     only = params.context.only
     if only and not any(str(getattr(k, "value", k)).startswith("quickfix") for k in only):
         return None
-    return actions.code_actions(ls.docs.analysis_for(path), path, params.range, ls.encoding)
+    return actions.code_actions(ls.docs.analysis_for(path), path, params.range, ls.encoding, ls.uri)
 
 
 def run() -> None:
