@@ -39,7 +39,9 @@ function example(schema, depth) {
   if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
   for (const key of ["oneOf", "anyOf"]) {
     if (Array.isArray(s[key]) && !s.type && !s.properties) {
-      const pick = s[key].map(resolve).find((v) => v.type !== "null") || s[key][0];
+      const alts = s[key].map(resolve);
+      // a time is µs or an ISO string: the string (now) reads better, and is not before every row
+      const pick = alts.find(isDateTime) || alts.find((v) => v.type !== "null") || alts[0];
       return example(pick, depth + 1);
     }
   }
@@ -48,12 +50,8 @@ function example(schema, depth) {
   switch (type) {
     case "object": {
       const out = {};
-      const wanted = new Set(s.required || []);
-      for (const alt of s.anyOf || []) {  // the first alternative's requirements too (e.g. `request`)
-        for (const name of resolve(alt).required || []) if (s.properties && name in s.properties) wanted.add(name);
-        break;
-      }
-      for (const name of wanted) out[name] = example((s.properties || {})[name] || {}, depth + 1);
+      const props = s.properties || {};
+      for (const name of required(s, 0)) if (name in props) out[name] = example(props[name], depth + 1);
       return out;
     }
     case "array": return [example(s.items || {}, depth + 1)];
@@ -63,6 +61,23 @@ function example(schema, depth) {
     case "string": return s.pattern && s.pattern.includes("T(") ? nowIso() : "text";
     default: return null;
   }
+}
+
+function isDateTime(s) {
+  return s.type === "string" && typeof s.pattern === "string" && s.pattern.includes("T(");
+}
+
+// The properties an object must have: its `required`, those of every `allOf` part and of the
+// first alternative of an `anyOf`/`oneOf` (e.g. `amount` of a request, given one of two ways).
+function required(schema, depth) {
+  const s = resolve(schema);
+  const out = new Set(s.required || []);
+  if (depth > 8) return out;
+  for (const part of s.allOf || []) for (const name of required(part, depth + 1)) out.add(name);
+  for (const key of ["anyOf", "oneOf"]) {
+    if (Array.isArray(s[key]) && s[key].length) for (const name of required(s[key][0], depth + 1)) out.add(name);
+  }
+  return out;
 }
 
 function operations() {
@@ -150,6 +165,12 @@ async function send() {
     headers["Content-Type"] = "application/json";
     body = $("body").value;
   }
+  $("answer").hidden = false;  // the previous answer goes at once: what shows next is this one's
+  $("status").textContent = "sending…";
+  $("status").className = "muted";
+  $("elapsed").textContent = "";
+  $("headers").replaceChildren();
+  $("response").textContent = "";
   const started = performance.now();
   let answer;
   try {
