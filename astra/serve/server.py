@@ -19,6 +19,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import sys
+import time
 
 from astra.serve.config import ENV, ServeConfig
 from astra.serve.wal import FSYNC_POLICIES
@@ -26,6 +27,7 @@ from astra.serve.wal import FSYNC_POLICIES
 SERVERS = ("granian", "uvicorn")
 RESPAWNS_ENV = "ASTRA_SERVE_RESPAWNS"
 START_FAILED = 1  # the exit status of a worker that could not restore its store (`app._cannot_start`)
+CRASH_LOOP = 5.5  # seconds: a worker dying again this soon after its respawn ends the server (as granian does)
 INTERFACES = {"granian": ("rsgi", "asgi"), "uvicorn": ("asgi",)}  # the first is the default
 
 
@@ -133,7 +135,7 @@ def run(config: ServeConfig) -> None:
     os.environ[RESPAWNS_ENV] = "0"
     serve = _serve_granian if config.server == "granian" else _serve_uvicorn
     if serve(config):
-        print("astra serve: stopped: the worker could not start (see above)", file=sys.stderr, flush=True)
+        print("astra serve: stopped: a worker could not start, or kept dying (see above)", file=sys.stderr, flush=True)
         sys.exit(1)
 
 
@@ -206,6 +208,7 @@ def _serve_uvicorn(config: ServeConfig) -> bool:
     class Supervisor(Multiprocess):
         respawned = 0
         start_failed = False
+        last_respawn = float("-inf")
 
         def keep_subprocess_alive(self) -> None:
             # liveness is the process's, not uvicorn's ping: a worker busy restoring a large store
@@ -220,6 +223,13 @@ def _serve_uvicorn(config: ServeConfig) -> bool:
                     self.start_failed = True
                     self.should_exit.set()
                     return
+                if time.monotonic() - self.last_respawn <= CRASH_LOOP:
+                    print("astra serve: the worker died again right after its respawn (a crash loop); stopping",
+                          file=sys.stderr, flush=True)
+                    self.start_failed = True
+                    self.should_exit.set()
+                    return
+                self.last_respawn = time.monotonic()
                 self.respawned += 1
                 _respawned(self.respawned)
                 new = type(process)(self.config, self.sockets)
