@@ -280,7 +280,18 @@ def on_completion(ls: AstraServer, params: types.CompletionParams) -> types.Comp
     text = ls.workspace.get_text_document(params.text_document.uri).source
     offset = cached_lines(text, ls.encoding).offset(params.position)
     analysis = ls.docs.analysis_for(path)
-    return types.CompletionList(is_incomplete=False, items=completion.complete(analysis, text, offset))
+    items = completion.complete(analysis, text, offset)
+    if not _snippets(ls):  # `mean($0)` would be inserted as written: insert the bare name
+        for item in items:
+            if item.insert_text_format == types.InsertTextFormat.Snippet:
+                item.insert_text, item.insert_text_format = item.label, None
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+def _snippets(ls: AstraServer) -> bool:
+    caps = ls.client_capabilities.text_document
+    item = caps.completion.completion_item if caps and caps.completion else None
+    return bool(item and item.snippet_support)
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
