@@ -37,10 +37,11 @@ def materialize(project, data_root, until, state, allowed_lateness, discard_push
     """Build the store from the offline sources and save it (atomically) to --state.
 
     PROJECT defaults to ./features, the data root to the project directory.  Into a state
-    directory a server has pushed to, the pushes still in its log are carried over into the new
-    store; pushes it cannot carry over (folded into a snapshot, refused by the new store) make
-    it refuse unless --discard-pushes.  Prints, per source, the rows read and those left out
-    (null time, null key per entity), and the rows loaded per group version."""
+    directory a server has pushed to, every acknowledged push it holds (kept beside its snapshot,
+    then its log) is replayed into the new store; pushes it cannot replay (held only by an older
+    snapshot, refused by the new store) make it refuse unless --discard-pushes.  Prints, per
+    source, the rows read and those left out (null time, null key per entity), and the rows
+    loaded per group version."""
     from astra.offline.errors import BackfillError
     from astra.online import Store
     from astra.online.errors import OnlineError

@@ -155,11 +155,6 @@ def test_far_past_row_is_rejected_alone(servers, tmp_path, demo):
     assert status == 200 and [r["values"] for r in got["results"]] == [[1], [0], [1]], got
 
 
-FAR_FUTURE_LANDED = "max_future" in (FEATURES.parents[0] / "astra" / "serve" / "config.py").read_text()
-
-
-@pytest.mark.xfail(not FAR_FUTURE_LANDED, strict=True,
-                   reason="far-future rows are not refused yet (issue 22 item 1, --max-future)")
 def test_far_future_row_is_rejected_and_evicts_nothing(servers, tmp_path, demo):
     """A row beyond the wall clock plus the allowance is refused on its own (a 4xx, or listed as
     rejected); the watermark does not move, "now" queries still answer, later pushes at the real
