@@ -83,6 +83,11 @@ class Appending:
         """Move a full segment to the arena's end with room to grow (as `insert` does); its
         segment-relative prefixes copy as they are, its full blocks are rebuilt there."""
         newcap = ln + 1 + max((ln + 1) // 4, 4)
+        if ln and st + cap == self.used:  # the arena's last segment grows where it is: no copy, no hole
+            self._grow(st + newcap)
+            self.used = st + newcap
+            self.slot["cap"][slot] = newcap
+            return st
         new_st = self.used
         self._grow(self.used + newcap)
         for a in self.pos.values():

@@ -166,7 +166,7 @@ class Table(Appending, Evicting):
         cap = len(self.pos["time"])
         if need <= cap:
             return
-        new = -(-max(need, cap + cap // 4) // BLOCK) * BLOCK  # a whole number of blocks
+        new = -(-max(need, cap + cap // 8) // BLOCK) * BLOCK  # a whole number of blocks
         if new >= 2**31:  # slot arrays hold positions as int32
             raise MemoryError(f"table `{self.name}` would exceed 2^31 arena rows")
         for k, a in self.pos.items():
@@ -339,6 +339,14 @@ class Table(Appending, Evicting):
         need = ln + k
         move = need > cap
         derive_from = p.copy()
+        end = np.flatnonzero(move & (ln > 0) & (st.astype(np.int64) + cap == self.used))
+        if len(end):  # the arena's last segment grows where it is: no copy, no hole
+            (e,) = end
+            grown = int(need[e]) + max(int(need[e]) // 4, 4)
+            self._grow(int(st[e]) + grown)
+            self.used = int(st[e]) + grown
+            cap[e] = S["cap"][u[e]] = grown
+            move[e] = False
         if move.any():
             mv = np.flatnonzero(move)
             newcap = need[mv] + np.maximum(need[mv] // 4, 4)
@@ -643,12 +651,14 @@ class Table(Appending, Evicting):
         self._derive(live, starts[live], counts[live], np.zeros(len(live), np.int64), np.zeros(len(live), np.int64))
 
     def _maybe_compact(self, force: bool = False) -> None:
-        """Rewrite the arena without holes once they outweigh the live rows."""
-        if not force and (self.holes < 4096 or self.holes * 2 < self.used):
+        """Rewrite the arena without holes once they are a quarter of it (every hole row came
+        from moving a segment that had outgrown its room, so the rewrite is amortised over the
+        rows pushed since)."""
+        if not force and (self.holes < 4096 or self.holes * 4 < self.used):
             return
         S = self.slot
         st, ln = S["start"][:self.n_slots].copy(), S["len"][:self.n_slots]
-        cap = ln + (np.maximum(ln // 8, 2) * (ln > 0) if not force else 0)
+        cap = ln + (ln // 8 if not force else 0)  # slack in proportion: a short segment moves when it grows
         new_st = np.cumsum(cap) - cap
         total = int(cap.sum())
         src, dst = ranges(st, ln), ranges(new_st, ln)
@@ -667,6 +677,10 @@ class Table(Appending, Evicting):
         self._maybe_compact(force=True)
 
     def nbytes(self) -> int:
-        """Bytes held by the arena, block tables, slot arrays and string dictionaries."""
-        total = sum(a.nbytes for a in (*self.pos.values(), *self.slot.values(), *self.blocks.values()))
+        """Bytes held by the arena up to its used length (holes included; the capacity beyond is
+        zero pages never written), its block tables, slot arrays and string dictionaries."""
+        used = max(-(-self.used // BLOCK) * BLOCK, BLOCK)
+        total = sum(a.itemsize * used for a in self.pos.values())
+        total += sum(a.itemsize * a.shape[0] * (used // BLOCK) for a in self.blocks.values())
+        total += sum(a.nbytes for a in self.slot.values())
         return total + sum(len(s) + 8 for strings, _ in self.dicts.values() for s in strings)
