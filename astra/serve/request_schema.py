@@ -10,15 +10,7 @@ from __future__ import annotations
 
 from astra.lang.types import Type
 from astra.plan import ir
-from astra.serve.validate import INT_RANGE, ServiceInfo
-
-# an ISO 8601 date or naive datetime that `datetime.fromisoformat` reads (29 February left out:
-# only leap years have it); the server also takes offsets, which the schema does not promise
-_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
-_MONTH_DAY = ("((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
-              "|02-(0[1-9]|1[0-9]|2[0-8]))")
-_CLOCK = "(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?)?"
-ISO_PATTERN = f"^{_YEAR}-{_MONTH_DAY}{_CLOCK}$"
+from astra.serve.validate import INT_RANGE, ISO_PATTERN, ServiceInfo
 
 
 def time_schema() -> dict:
@@ -26,7 +18,7 @@ def time_schema() -> dict:
     lo, hi = INT_RANGE["timestamp"]
     return {"oneOf": [{"type": "integer", "minimum": lo, "maximum": hi},
                       {"type": "string", "pattern": ISO_PATTERN}],
-            "description": "µs since the Unix epoch, or an ISO 8601 string (naive means UTC)"}
+            "description": "µs since the Unix epoch, or an ISO 8601 string (naive means UTC, or `Z` or an offset)"}
 
 
 def value_schema(t: Type) -> dict:

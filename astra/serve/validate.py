@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 import time
 from typing import Any
 
@@ -23,7 +24,19 @@ from astra.plan import ir
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
               "timestamp": (-62_135_596_800_000_000, 253_402_300_799_999_999), "duration": (-(2**62), 2**62)}
 _TS_LO, _TS_HI = INT_RANGE["timestamp"]
+# The ISO 8601 strings a timestamp may be, defined once for the validator and the JSON Schema
+# (`request_schema`), so both accept exactly the same ones: a date (years 1-9999, 29 February of
+# leap years only), optionally a time (hh:mm, :ss, up to 6 fraction digits) and then `Z` or an
+# offset.  `datetime.fromisoformat` alone reads more (`2026-03-01+02:00` as 02:00, `T12`, `,5`).
+_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP_YEAR = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = ("((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              "|02-(0[1-9]|1[0-9]|2[0-8]))")
+_CLOCK = "(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?"
+ISO_PATTERN = f"^({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_CLOCK}$"
+_ISO = re.compile(ISO_PATTERN)
 _EPOCH = dt.datetime(1970, 1, 1)
+_US = dt.timedelta(microseconds=1)
 MAX_ERRORS = 100  # per-row error reports stop here; the count says how many there were
 
 
@@ -129,13 +142,15 @@ def _timestamp(v: object, where: str) -> int:
         return v
     if isinstance(v, str):
         try:
-            t = dt.datetime.fromisoformat(v)
-            if t.tzinfo is not None:
-                t = t.astimezone(dt.UTC).replace(tzinfo=None)
-        except (ValueError, OverflowError):
+            t = dt.datetime.fromisoformat(v) if _ISO.fullmatch(v) else None
+        except ValueError:  # the pattern admits only what it reads; kept as a guard, never a 500
+            t = None
+        if t is None:
             raise ApiError(422, "invalid_value", f"{where}: {v[:64]!r} is not an ISO 8601 timestamp in years "
-                           f"1-9999", where) from None
-        return (t - _EPOCH) // dt.timedelta(microseconds=1)
+                           f"1-9999 (e.g. 2026-03-01, 2026-03-01T12:30:00, 2026-03-01T12:30:00+02:00)", where)
+        us = (t.replace(tzinfo=None) - _EPOCH) // _US
+        # the offset applied in µs: 0001-01-01T00:00+01:00 is a valid time a datetime cannot hold in UTC
+        return us if t.tzinfo is None else us - t.utcoffset() // _US
     raise ApiError(422, "invalid_type", f"{where}: expected timestamp (µs integer or ISO 8601 string), "
                    f"got {type_name(v)}", where)
 

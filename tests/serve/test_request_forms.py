@@ -137,7 +137,8 @@ def test_a_key_column_named_at_is_the_key(tmp_path):
 @pytest.mark.parametrize("at, code, message", [
     (True, "invalid_type", "entities[1].at: expected timestamp (µs integer or ISO 8601 string), got boolean"),
     ({"t": 1}, "invalid_type", "entities[1].at: expected timestamp (µs integer or ISO 8601 string), got object"),
-    ("yesterday", "invalid_value", "entities[1].at: 'yesterday' is not an ISO 8601 timestamp in years 1-9999"),
+    ("yesterday", "invalid_value", "entities[1].at: 'yesterday' is not an ISO 8601 timestamp in years 1-9999 "
+                                   "(e.g. 2026-03-01, 2026-03-01T12:30:00, 2026-03-01T12:30:00+02:00)"),
     (2**63, "invalid_value", f"entities[1].at: {2**63} is out of range for timestamp"),
 ])
 def test_a_bad_entity_time_is_located_in_the_entity(services, at, code, message):
@@ -206,7 +207,12 @@ def test_inputs_for_a_service_without_any(services):
 
 _good_times = st.one_of(st.integers(T - 10**12, T), st.sampled_from(["2026-03-01", "2026-03-01T12:30:00"]),
                         st.none())
-_times = st.one_of(_good_times, _good_times, _good_times, st.sampled_from(["soon", "", "2026-02-30"]),
+_iso_edges = st.sampled_from([
+    "2026-03-01T12:00Z", "2026-03-01T12:00:00.5+02:00", "2026-03-01T12:00-23:59", "0001-01-01T00:00+01:00",
+    "9999-12-31T23:59:59.999999-01:00", "2028-02-29", "2000-02-29T00:00", "2100-02-29", "2026-02-29", "0000-01-01",
+    "2026-03-01+02:00", "2026-03-01T12", "2026-03-01 12:00", "2026-03-01T12:00:00,5", "2026-03-01T24:00",
+    "2026-03-01T12:00:00.1234567", "2026-03-01\n", "20260301", "2026-03-01T12:00+24:00", "2026-3-1"])
+_times = st.one_of(_good_times, _good_times, _good_times, _iso_edges, st.sampled_from(["soon", "", "2026-02-30"]),
                    st.booleans(), st.lists(st.integers(0, 10**15), max_size=2))
 _good_inputs = st.one_of(st.none(), st.fixed_dictionaries({"amount": st.floats(-1e6, 1e6)},
                                                           optional={"channel": st.sampled_from(["web", None])}),
@@ -256,6 +262,47 @@ def test_the_schema_accepts_exactly_what_the_validator_accepts(services, case):
         accepted = False
     event(f"accepted: {accepted}")
     assert validator.is_valid(body) == accepted, body
+
+
+_cells = st.one_of(st.integers(-3, 3), st.floats(-10, 10), st.sampled_from(["cat_01", "", None]), st.booleans())
+
+
+def _mostly(good):
+    return st.one_of(good, good, good, good, _cells)
+
+
+@st.composite
+def push_bodies(draw):
+    """Mostly valid `transactions` rows, each cell sometimes wrong, a column sometimes left out or extra."""
+    rows = []
+    for _ in range(draw(st.integers(0, 2))):
+        row = {"user_id": draw(_mostly(st.integers(0, 99))), "merchant_id": draw(_mostly(st.integers(0, 9))),
+               "amount": draw(_mostly(st.floats(0, 100))), "category": draw(_mostly(st.just("c"))),
+               "ts": draw(st.one_of(st.integers(T - 10**12, T), st.sampled_from(["2026-03-01", "2026-03-01T12:30Z"]),
+                                    _times))}
+        if draw(st.integers(0, 3)) == 0:
+            c = draw(st.sampled_from([*row, "extra"]))
+            row.pop(c, None) if c in row else row.update(extra=1)
+        rows.append(row)
+    return {"source": "transactions", "rows": rows}
+
+
+@pytest.fixture(scope="module")
+def transactions():
+    return Project.load(FEATURES).plan.source("transactions")
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=push_bodies())
+def test_push_rows_schema_accepts_exactly_what_the_validator_accepts(transactions, body):
+    from astra.serve.request_schema import push_request
+    from astra.serve.validate import push_body, push_rows
+
+    _, rows = push_body(body, {"transactions": transactions}, 100)
+    _, errors, _ = push_rows(transactions, rows)
+    event(f"accepted: {not errors}")
+    valid = jsonschema_rs.Draft202012Validator(push_request(transactions, 100)).is_valid(body)
+    assert valid == (not errors), (body, errors)
 
 
 # --------------------------------------------------------------------------- live answers
