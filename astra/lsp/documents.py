@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from astra.diagnostics import Collector, Diagnostic, Severity
+from astra.diagnostics import Collector, Diagnostic
 from astra.lang import ast
 from astra.lang.project import load_modules
 from astra.lang.resolve import Symbols, resolve
@@ -140,10 +140,6 @@ def _check_lock(root: Path, plan: ir.Plan, diags: Collector, sources: dict[str, 
         _bad_lock(lock_path, err, diags, sources)
         return
     check_lock(plan, locked, diags, add_new=False)
-
-
-def error_count(analysis: Analysis) -> int:
-    return sum(d.severity is Severity.ERROR for d in analysis.diagnostics)
 
 
 def _stamp(path: Path) -> float | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from expected import compiled, pushed
-from lsp_session import Docs, diagnostics, settle, uri
+from lsp_session import Docs, diagnostics, position, settle, uri
 from lsprotocol import types
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -121,3 +121,23 @@ async def test_an_import_of_a_missing_file_is_located(client, tmp_path_factory):
     await settle(client, lambda: pushed(alone, client.diagnostics) == want)
     assert pushed(alone, client.diagnostics) == want
     assert (await diagnostics(client, u))[0].range.start == types.Position(line=0, character=0)
+
+
+async def test_incremental_edits_after_an_emoji(client, tmp_path_factory):
+    alone = tmp_path_factory.mktemp("typing")
+    path = alone / "typing.feat"
+    text = ('entity user { key user_id: int64 }\nfeatures f v1 for user {\n'
+            '    b: string = "🎉🎉" + "x"  # 🙂\n}\n')
+    path.write_text(text, encoding="utf-8")
+    docs = Docs(client)
+    u = docs.open(path)
+    assert await diagnostics(client, u) == []
+    # type over `"x"`, as an editor sends it: a range in UTF-16 units after two emoji
+    at = position(text, '"x"')
+    rng = types.Range(start=at, end=types.Position(line=at.line, character=at.character + 3))
+    docs.edit(u, rng, "1")
+    [d] = await diagnostics(client, u)
+    assert d.code == "E0201"
+    assert d.range.start.line == at.line
+    docs.edit(u, types.Range(start=at, end=types.Position(line=at.line, character=at.character + 1)), '"y"')
+    assert await diagnostics(client, u) == []
