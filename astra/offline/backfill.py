@@ -40,12 +40,14 @@ def _progress(enabled: bool, steps: int):
 
 
 def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFrame,
-             data_root: str | Path | None, time_column: str = "ts", progress: bool = False) -> pl.DataFrame:
+             data_root: str | Path | None, time_column: str = "ts", progress: bool = False,
+             executor=None) -> pl.DataFrame:
     """Point-in-time correct values of a service's outputs for every spine row.
 
     The spine holds the keys of the service's entities and a query time (Datetime of any unit,
     or int64 µs); its columns come back unchanged, followed by `service.outputs` in order.
-    Raises `BackfillError` for any bad input.
+    `executor` (None: this process) runs it on a Dask cluster instead, with the same result
+    (`astra.offline.distributed`).  Raises `BackfillError` for any bad input.
     """
     svc = find_service(plan, service, version)
     clash = [o.name for o in svc.outputs if o.name in spine.columns]
@@ -55,6 +57,10 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
     q_times = io.spine_times(spine, time_column)
     for name in svc.entities:
         io.spine_keys(spine, plan.entity(name))  # validate up front, even if no source uses them
+    if executor is not None:
+        from astra.offline import distributed
+
+        return spine.hstack(distributed.compute(plan, svc, spine, q_times, data_root, executor))
     features = plan.closure(tuple(o.feature for o in svc.outputs))
     with _progress(progress, len(leaves(features)) + 2) as tick, reuse_freed_memory():
         out = compute(plan, svc, spine, q_times, data_root, tick)
@@ -62,7 +68,7 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
 
 
 def snapshot(plan: ir.Plan, service: str, version: int | None, data_root: str | Path | None, every: int,
-             start: int, end: int, progress: bool = False) -> pl.DataFrame:
+             start: int, end: int, progress: bool = False, executor=None) -> pl.DataFrame:
     """A service's outputs at each of start, start + every, ... <= end (int µs since the epoch)
     for every entity key known by then: batch scoring.
 
@@ -90,4 +96,4 @@ def snapshot(plan: ir.Plan, service: str, version: int | None, data_root: str | 
         spine = (times.join(keys, how="cross").filter(pl.col(FIRST_SEEN) < pl.col("ts"))
                  .select(*names, "ts").sort("ts", *names))
     spine = spine.with_columns(pl.col("ts").cast(pl.Datetime("us")))
-    return backfill(plan, svc.name, svc.version, spine, data_root, "ts", progress)
+    return backfill(plan, svc.name, svc.version, spine, data_root, "ts", progress, executor)

@@ -75,7 +75,20 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
             data_root: str | Path | None, tick: Callable[[], None] = lambda: None) -> pl.DataFrame:
     """The service's outputs (one column per `Output`) for each spine row, in spine order."""
     features = plan.closure(tuple(o.feature for o in service.outputs))
-    groups = leaves(features)
+    values = leaf_values(plan, leaves(features), spine, q_times, data_root, tick)
+    return derive(service, features, values, spine, q_times, tick)
+
+
+def leaf_values(plan: ir.Plan, groups: dict[Group, list], spine: pl.DataFrame, q_times: np.ndarray,
+                data_root: str | Path | None, tick: Callable[[], None] = lambda: None, *,
+                where: dict[str, pl.Expr] | None = None, threads: int | None = None) -> dict[object, pl.Series]:
+    """Every aggregate / as-of node of `groups` for each spine row, in spine order (plan order).
+
+    `where` keeps only the source rows it selects, per source name (the distributed backfill
+    reads one partition of the entities this way); `threads` is the number of chunks answered
+    at once (default `CHUNK_THREADS`)."""
+    threads = threads or CHUNK_THREADS
+    where = where or {}
 
     # read each source once, with every column any of its groups needs
     need: dict[str, set[str]] = defaultdict(set)
@@ -88,7 +101,8 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
     key_sets = defaultdict(set)
     for g in groups:
         key_sets[g.source].add(g.key.columns)
-    frames = {s: io.load_source(plan.source(s), data_root, need[s], keys[s], drop_null_keys=len(key_sets[s]) == 1)
+    frames = {s: io.load_source(plan.source(s), data_root, need[s], keys[s], drop_null_keys=len(key_sets[s]) == 1,
+                                where=where.get(s))
               for s in need}
     tick()
 
@@ -124,7 +138,7 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
     values: dict[object, pl.Series] = {}
 
     def answer(g: Group) -> dict[object, pl.Series]:
-        return _answer(g, groups[g], rows.pop(g), ids.pop(g), q_ids[entity_of(plan, g.key).name], q_times)
+        return _answer(g, groups[g], rows.pop(g), ids.pop(g), q_ids[entity_of(plan, g.key).name], q_times, threads)
 
     # Groups are independent: with GROUP_THREADS > 1 several at a time, the largest first.
     order = sorted(groups, key=lambda g: -rows[g].height)
@@ -137,8 +151,13 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
             for done in pool.map(answer, order):
                 values.update(done)
                 tick()
-    values = {n: values[n] for g in groups for n in groups[g] if n in values}  # plan order
+    return {n: values[n] for g in groups for n in groups[g] if n in values}  # plan order
 
+
+def derive(service: ir.Service, features: tuple[ir.Feature, ...], values: dict[object, pl.Series],
+           spine: pl.DataFrame, q_times: np.ndarray, tick: Callable[[], None] = lambda: None) -> pl.DataFrame:
+    """The service's outputs from the leaves' `values` (spine order): every feature of the
+    closure `features`, dependencies first, as Polars expressions over one frame."""
     # derived features, dependencies first, all as Polars expressions over one frame
     names = {n: f"__n{i}" for i, n in enumerate(values)}
     frame = pl.DataFrame(pl.Series(NOW, q_times).cast(pl.Datetime("us")))
@@ -168,17 +187,17 @@ def _no_leaf(e: ir.Expr) -> pl.Expr:
 
 
 def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: Pieces, q_ids: np.ndarray,
-            q_times: np.ndarray) -> dict[object, pl.Series]:
+            q_times: np.ndarray, threads: int) -> dict[object, pl.Series]:
     """Every aggregate / as-of node of one group, as Series in spine order."""
     aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
     if not aggs:  # as-of lookups only: one sort of the snapshot keys, no event index
         got = asof.lookup(frame.drop(io.TIME), joined(ids), frame[io.TIME].to_numpy(), q_ids, q_times,
-                          [n.column for n in nodes], CHUNK_THREADS)
+                          [n.column for n in nodes], threads)
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
     # the time column's chunks as they are: a contiguous copy would cost a pass and 8 bytes a row
     source = SortedSource(frame.drop(io.TIME), ids, column_pieces(frame[io.TIME]), q_ids, q_times, CHUNK_ROWS, widths,
-                          CHUNK_THREADS, SLICE_ROWS)
+                          threads, SLICE_ROWS)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)
     # Numbers that kernels read over every row are converted to NumPy once (to 16-bit codes
@@ -188,13 +207,13 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: Pieces, q_ids: np.n
     # faster but cost more memory than it saved time.)
     gathered = {n.column for n in nodes if isinstance(n, ir.AsOf) or not AGGREGATIONS[n.op].offline_reads_rows}
     source.convert([c for c in work.whole if numeric(source.schema[c])], work.coded, keep=gathered)
-    parts = _answer_chunks(source, work)
+    parts = _answer_chunks(source, work, threads)
     inv = source.spine_positions()
     del source, work  # keys, frame rows and converted columns are not needed any more
     return _in_spine_order(parts, nodes, inv)
 
 
-def _answer_chunks(source: SortedSource, work: _ChunkWork) -> list[dict[object, pl.Series]]:
+def _answer_chunks(source: SortedSource, work: _ChunkWork, threads: int) -> list[dict[object, pl.Series]]:
     """Every chunk's answers, in chunk order.  Chunks are independent: several run at once
     (NumPy and Polars release the GIL on arrays this size), sharing the source's keys and
     converted columns.  The largest go first, so that smaller ones fit in the memory they
@@ -205,10 +224,10 @@ def _answer_chunks(source: SortedSource, work: _ChunkWork) -> list[dict[object, 
     def answer(i: int) -> dict[object, pl.Series]:
         return work.answer(EventIndex(source, *chunks[i]))  # the index is freed on return
 
-    if CHUNK_THREADS == 1:
+    if threads == 1:
         done = [answer(i) for i in order]
     else:
-        with ThreadPoolExecutor(CHUNK_THREADS) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             done = list(pool.map(answer, order))
     parts: list[dict[object, pl.Series]] = [{}] * len(chunks)
     for i, part in zip(order, done):

@@ -122,7 +122,7 @@ def source_path(source: ir.Source, data_root: str | Path | None) -> Path:
 
 
 def load_source(source: ir.Source, data_root: str | Path | None, columns: set[str],
-                key_columns: set[str], drop_null_keys: bool = True) -> pl.DataFrame:
+                key_columns: set[str], drop_null_keys: bool = True, where: pl.Expr | None = None) -> pl.DataFrame:
     """The needed columns of a source in file order, without rows whose key or time is null.
 
     Such rows can never be visible; dropping them keeps file order, which is all the
@@ -130,7 +130,8 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
     by several entities keeps a row for those whose key it has).  The time becomes int64 µs in
     column `TIME`.  A declared non-optional column (other than a key or the time) holding
     nulls fails the whole file, whether or not the query reads the column (`check_declared_nulls`).
-    Inside `counting_rows()`, what was read and left out is recorded.
+    Inside `counting_rows()`, what was read and left out is recorded.  `where` (an expression
+    of the file's columns) keeps only the rows it selects, filtered while the file is read.
     """
     path = source_path(source, data_root)
     if not path.exists():
@@ -157,10 +158,17 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
             raise BackfillError(f"source `{source.name}` ({path}): column `{c}` should be {t.non_null()} "
                                 f"({polars_dtype(t.non_null())}), found {schema[c]}")
     try:
-        frame = lf.select(need).collect()
+        frame = (lf.select(need) if where is None else lf.select(need).filter(where)).collect()
     except pl.exceptions.PolarsError as exc:
         raise BackfillError(f"source `{source.name}`: cannot read {path}: {exc}") from None
-    check_declared_nulls(source, path, lf, frame, schema)
+    try:
+        check_declared_nulls(source, path, lf, frame, schema)
+    except BackfillError:
+        if where is None:
+            raise
+        # the rows read are a part of the file: report the whole file's null count and rows
+        check_declared_nulls(source, path, lf, frame.clear().select(), schema)
+        raise
     counts = recording()
     if counts is not None:
         counts[source.name] = count_rows(source, frame, source_entities(source, key_columns))
