@@ -334,3 +334,14 @@ def test_own_times_and_inputs_answer_as_each_entity_asked_alone(server):
         status, _, one = server.client.post("/v1/features", v2(e, at=times[k], request=alone))
         assert status == 200, one
         assert got["results"][k] == one["results"][0], k
+
+
+def test_own_inputs_of_one_entity_are_cached_apart(server):
+    """Queries for now are cached per entity and request values: the same key with two inputs is
+    two answers, the first time (computed) and the second (from the cache)."""
+    ents = [{"user_id": 10, "merchant_id": 7, "request": {"amount": 5.0, "channel": "web"}},
+            {"user_id": 10, "merchant_id": 7, "request": {"amount": 5.0}}]
+    for _ in range(2):
+        status, _, got = server.client.post("/v1/features", v2(*ents, features=["is_web"]))
+        assert status == 200, got
+        assert [r["values"] for r in got["results"]] == [[True], [False]]
