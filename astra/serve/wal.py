@@ -513,6 +513,10 @@ def keep_pre_migration(state: StateDir, base: int, segments: list[int]) -> Path:
     shutil.copytree(state.snapshot(base), tmp / f"snap-{base:012d}", copy_function=os.link)
     for seg in segments:
         os.link(state.segment(seg), tmp / "wal" / f"{seg:012d}.log")
+    if state.pushed_segments():  # the pushes before snapshot N too: a later plan change there can rebuild
+        (tmp / "pushed").mkdir()
+        for seg in state.pushed_segments():
+            os.link(state.pushed_segment(seg), tmp / "pushed" / f"{seg:012d}.log")
     os.replace(tmp, keep)
     _fsync_dir(state.root)
     return keep

@@ -159,6 +159,10 @@ def test_a_server_state_keeps_every_push_for_a_later_new_table(tmp_path, demo):
     migrated, log, stats = wal.recover(state, new_plan, None, read_only=False, data_root=demo)
     log.close()
     assert stats["migration"].pushed == {"transactions": 3} and stats["rows"] == 1
+    # the state it came from keeps its pushes too, so the previous project there can migrate later
+    pre = state.root / f"pre-migration-{stats['snapshot']:012d}"
+    assert sorted(p.name for p in (pre / "pushed").iterdir()) == [f"{n:012d}.log" for n in state.pushed_segments()
+                                                                   if n < stats["snapshot"]]
     always = materialized(new_plan)
     always.push("transactions", rows)
     always.push("transactions", late)
