@@ -18,6 +18,7 @@ from astra.cli.common import (
     readable_file,
     resolve_data_root,
 )
+from astra.cli.executor import executor_options
 from astra.cli.options import Duration, Timestamp, parse_duration, parse_time  # noqa: F401  (re-exported)
 
 
@@ -33,8 +34,10 @@ from astra.cli.options import Duration, Timestamp, parse_duration, parse_time  #
 @click.option("--start", type=Timestamp(), help="Snapshot mode: first schedule time (ISO date or datetime, UTC).")
 @click.option("--end", type=Timestamp(), help="Snapshot mode: last schedule time (inclusive).")
 @ALLOW_UNLOCKED
+@executor_options
 def backfill(project: Path | None, service_ref: str, spine: Path | None, out: Path, data_root: Path | None,
-             time_column: str, every: int | None, start: int | None, end: int | None, allow_unlocked: bool) -> None:
+             time_column: str, every: int | None, start: int | None, end: int | None, allow_unlocked: bool,
+             executor=None) -> None:
     """Compute SERVICE's features for every row of SPINE (each row sees only data from before its
     time), or with --every/--start/--end for every entity on a schedule, and write them to OUT.
 
@@ -64,12 +67,14 @@ def backfill(project: Path | None, service_ref: str, spine: Path | None, out: Pa
     stages.done("loaded the project")
     try:
         if snapshot_mode:
-            result = proj.snapshot(service=svc.id, every=every, start=start, end=end, data_root=where)
+            result = proj.snapshot(service=svc.id, every=every, start=start, end=end, data_root=where,
+                                   executor=executor)
         else:
             table = read_table(spine)
             stages.done("read the spine:", table.height)
             # the engine, not Project.backfill: a missing time column names --time-column
-            result = run_backfill(proj.plan, svc.name, svc.version, table, where, time_column=time_column)
+            result = run_backfill(proj.plan, svc.name, svc.version, table, where, time_column=time_column,
+                                  executor=executor)
         stages.done("computed", result.height)
         write_table(result, out)
     except (BackfillError, ProjectError) as err:

@@ -337,9 +337,10 @@ def session(executor):
         raise BackfillError("the Dask executor needs the `distributed` package: pip install 'astra[dask]'") \
             from None
     if _is_client(executor):
-        yield executor, _threads(executor, CONNECT_TIMEOUT)
+        with executor.as_current(), _dask_errors():
+            yield executor, _threads(executor, CONNECT_TIMEOUT)
         return
-    with _quiet():
+    with _quiet(), _dask_errors():
         cluster = None
         if executor.address is None:
             cluster = _local_cluster(executor)
@@ -354,7 +355,8 @@ def session(executor):
                 raise BackfillError(f"cannot reach the Dask scheduler at {address} within "
                                     f"{executor.connect_timeout:g} s: {why}") from None
             try:
-                yield client, _threads(client, executor.connect_timeout)
+                with client.as_current():
+                    yield client, _threads(client, executor.connect_timeout)
             finally:
                 client.close(timeout=CONNECT_TIMEOUT)
         finally:
@@ -387,6 +389,20 @@ def _local_cluster(executor: DaskExecutor):
     except Exception as exc:
         raise BackfillError(f"cannot start a local Dask cluster: {type(exc).__name__}: "
                             f"{' '.join(str(exc).split())}") from None
+
+
+@contextmanager
+def _dask_errors():
+    """A failure of Dask itself (a connection lost, a scheduler gone) as one `BackfillError`."""
+    try:
+        yield
+    except BackfillError:
+        raise
+    except Exception as exc:
+        package = type(exc).__module__.split(".")[0]
+        if package not in ("distributed", "dask", "tornado", "asyncio") and not isinstance(exc, OSError | TimeoutError):
+            raise
+        raise BackfillError(f"the Dask cluster failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
 @contextmanager
