@@ -91,6 +91,23 @@ def guarded(default=None):
     return wrap
 
 
+@server.feature(types.INITIALIZED)
+async def on_initialized(ls: AstraServer, params: types.InitializedParams) -> None:
+    """Ask the client to report `.feat` and `astra.lock` files changed outside the editor (a git
+    checkout, a released lock), when it can be asked; VS Code's extension asks for itself."""
+    workspace = ls.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace else None
+    if not (watched and watched.dynamic_registration):
+        return
+    watchers = [types.FileSystemWatcher(glob_pattern=g) for g in ("**/*.feat", "**/astra.lock")]
+    try:
+        await ls.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
+            id="astra-watched-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers))]))
+    except Exception as err:  # a client that declines: edits are still checked, disk changes on save
+        ls.log(f"astra: the client did not watch files for the server ({err})")
+
+
 # --------------------------------------------------------------------------- diagnostics
 
 

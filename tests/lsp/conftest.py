@@ -26,6 +26,12 @@ def project(tmp_path_factory) -> Path:
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVER))
 async def client(lsp_client: LanguageClient, project: Path):
+    lsp_client.registrations = []
+
+    @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(client: LanguageClient, params: types.RegistrationParams) -> None:
+        client.registrations.extend(params.registrations)  # as an editor does: accept it
+
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"), root_uri=project.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name="features")]))

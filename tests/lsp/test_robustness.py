@@ -141,3 +141,10 @@ async def test_a_buffer_that_is_not_a_file(client, project: Path):
     docs.close(u)
     assert failures(client) == []
     await still_works(client, project)
+
+
+async def test_the_server_asks_to_hear_of_files_changed_on_disk(client, project: Path):
+    await still_works(client, project)  # initialized and answering: the registration is done
+    [watch] = [r for r in client.registrations if r.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES]
+    globs = {w["globPattern"] for w in watch.register_options["watchers"]}  # not structured by the client
+    assert globs == {"**/*.feat", "**/astra.lock"}
