@@ -22,6 +22,7 @@ from astra.lsp import actions, completion, hover, symbols
 from astra.lsp.documents import Analysis, Workspace
 from astra.lsp.index import index
 from astra.lsp.report import by_file, cached_lines, lines_of, uri_of
+from astra.plan.lock import LOCK_NAME
 
 DEBOUNCE_S = 0.2  # wait for a pause in typing before checking the project again
 
@@ -133,7 +134,7 @@ def push(ls: AstraServer, analysis: Analysis, path: Path) -> None:
     each file it reported on before and no longer does."""
     if analysis.single and path not in ls.told_single:
         ls.told_single.add(path)
-        ls.log(f"astra: no {'astra.lock'} above `{path.name}`, or its project does not import it: "
+        ls.log(f"astra: no {LOCK_NAME} above `{path.name}`, or its project does not import it: "
                "checked as a single-file project")
     found = by_file(analysis, path, ls.encoding)
     if analysis.single:  # the files it imports are shown by their own projects
