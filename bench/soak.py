@@ -77,11 +77,12 @@ def free_port() -> int:
 
 
 def zipf(values: list[int], n: int, s: float, seed: int) -> list[int]:
-    """n draws from `values`, Zipf(s) over a shuffled order (hot keys scattered)."""
+    """n draws from `values`, Zipf(s) over one shuffled order (hot keys scattered, and the same
+    keys hot for reads and pushes: the keys read most are those accumulating rows)."""
     import numpy as np
 
+    order = np.random.default_rng(0).permutation(len(values))
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(values))
     p = np.arange(1, len(values) + 1, dtype=float) ** -s
     p /= p.sum()
     return [values[order[i]] for i in rng.choice(len(values), size=n, p=p)]
