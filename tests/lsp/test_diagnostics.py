@@ -39,7 +39,12 @@ async def test_an_unsaved_edit_is_checked_across_the_project_and_cleared_once_fi
     docs.change(u, original, forget=(spend, merchant))
     assert await diagnostics(client, spend) == []
     assert await diagnostics(client, merchant) == []
+    # closed without saving: the disk is the truth again
+    docs.change(u, broken, forget=(spend,))
+    assert await diagnostics(client, spend, lambda ds: len(ds) > 0)
+    client.diagnostics.pop(spend, None)
     docs.close(u)
+    assert await diagnostics(client, spend) == []
 
 
 async def test_a_new_version_is_refused_by_the_lock_as_by_astra_compile(client, project: Path, tmp_path: Path):
