@@ -3,7 +3,10 @@
 22-feature fraud_model@v1 service (single entities, the hottest entity, batches of 100 and 1,000),
 pushes (single rows, batches of 1,000) and memory against the raw bytes of the retained columns;
 a plain dict lookup of 22 precomputed values is the floor, and Feast's online lookup (3 as-of
-profile features, SQLite) is the peer when a Feast environment is available.
+profile features, SQLite) is the peer when a Feast environment is available.  The Python clients
+are timed per call next to `Store.get`: `astra.Online.get` over the same store, and `astra.Client.get`
+against an `astra serve` started on the same data (1 and 100 entities, an explicit `at`, so no
+cache; `--no-client` skips the server).
 
 Run it under `flock /tmp/astra-bench.lock` (the machine is shared):
   uv run python bench/online.py [--data DIR] [--events N] [--feast-python PATH]
@@ -15,8 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,12 +97,71 @@ def feast_peer(python: str | None, data: Path) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
+def python_clients(store, data: Path, users, at: int, queries: int, rows: list, with_client: bool) -> None:
+    """Rows for `astra.Online.get` (over `store`) and `astra.Client.get` (a server on `data`)."""
+    import astra
+
+    rng = np.random.default_rng(1)
+    online = astra.Online(astra.Project.load(ROOT / "features"), store=store)
+    batches = [[{"user_id": u} for u in rng.choice(users, size=100).tolist()] for _ in range(50)]
+    picks = rng.choice(users, size=queries).tolist()
+
+    def measure(name: str, impl) -> None:
+        impl.get(SERVICE, [{"user_id": 1}], at=at)  # warm: compiled plan, registry, connection
+        it = iter(picks)
+        one = timed(lambda: impl.get(SERVICE, [{"user_id": next(it)}], at=at), queries)
+        rows.append((f"{name} (1 entity)", f"{pct(one, 50):.0f} µs", f"{pct(one, 99):.0f} µs", cpu(one)))
+        it_b = iter(batches)
+        hundred = timed(lambda: impl.get(SERVICE, next(it_b), at=at), len(batches))
+        rows.append((f"{name} (100 entities)", f"{pct(hundred, 50) / 1000:.2f} ms", f"{pct(hundred, 99) / 1000:.2f} ms",
+                     cpu(hundred, 1e3, "ms")))
+
+    measure("astra.Online.get", online)
+    if not with_client:
+        return
+    import httpx
+
+    state = Path(tempfile.mkdtemp(prefix="astra_bench_client_"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "astra.cli.main", "serve", str(ROOT / "features"), "--data-root", str(data),
+           "--state", str(state / "state"), "--port", str(port), "--access-log", "off"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 3600
+        while True:
+            if proc.poll() is not None:
+                rows.append(("astra.Client.get", "skipped", f"astra serve exited with {proc.returncode}", ""))
+                return
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                rows.append(("astra.Client.get", "skipped", "astra serve did not become ready", ""))
+                return
+            time.sleep(0.2)
+        with astra.Client(f"http://127.0.0.1:{port}", timeout=30) as client:
+            measure("astra.Client.get, loopback (client CPU only)", client)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--queries", type=int, default=10_000)
     ap.add_argument("--feast-python", default="/tmp/feast-env/bin/python")
+    ap.add_argument("--no-client", action="store_true", help="skip astra.Client.get (it starts astra serve)")
     a = ap.parse_args()
     data = a.data or Path(f"/tmp/astra_bench_{a.events}")
     if not (data / "transactions.parquet").exists():
@@ -134,6 +200,8 @@ def main() -> None:
         bt = timed(lambda it_b=it_b: store.get(SERVICE, next(it_b), at=at), 50)
         rows.append((f"batch of {size:,}", f"{pct(bt, 50) / 1000:.2f} ms", f"{pct(bt, 99) / 1000:.2f} ms",
                      cpu(bt, 1e3, "ms")))
+
+    python_clients(store, data, users, at, min(a.queries, 2000), rows, not a.no_client)
 
     table = {int(u): {f"f{i}": float(i) for i in range(22)} for u in users[:10000].tolist()}
     it_d = iter(picks)

@@ -212,17 +212,85 @@ def service_keys(registry: dict, name: str, version: int) -> list[tuple[str, str
     return None
 
 
+class _Layout:
+    """How the answers of one column list decode: the Polars schema values arrive in, the casts
+    to the declared dtypes (timestamps, durations), and which columns may hold float strings."""
+
+    def __init__(self, columns: tuple[tuple[str, str], ...]):
+        import polars as pl
+
+        from astra.lang.types import parse_type
+        from astra.ops.dtypes import polars_dtype
+
+        types = [parse_type(t) for _, t in columns]
+        self.schema = pl.Schema({name: _storage(t) for (name, _), t in zip(columns, types)})
+        self.with_status = pl.Schema({**self.schema, "_missing": pl.List(pl.String), "_stale": pl.List(pl.String)})
+        self.casts = {name: polars_dtype(t) for (name, _), t in zip(columns, types)
+                      if polars_dtype(t) != self.schema[name]}
+        self.floats = [j for j, t in enumerate(types) if _has_float(t)]
+        self.integers = [j for j, t in enumerate(types) if t.is_integer]
+
+
+_LAYOUTS: dict[tuple, _Layout] = {}
+
+try:  # Polars' own row builder, without the Python-side schema handling of `pl.DataFrame(rows)`
+    from polars._plr import PyDataFrame as _PyDataFrame
+except ImportError:  # another Polars layout: the public constructor, a few times slower per call
+    _PyDataFrame = None
+
+
+def from_rows(rows: list[list], schema, fast: bool = True):
+    """`pl.DataFrame(rows, schema=schema, orient="row")`, through Polars' row builder when it can:
+    on a one-entity answer the public constructor costs more than the store's lookup."""
+    import polars as pl
+
+    if fast and _PyDataFrame is not None:
+        try:
+            return pl.DataFrame._from_pydf(_PyDataFrame.from_rows(rows, schema=schema))
+        except (AttributeError, TypeError):  # the private API moved: the public constructor
+            pass
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _layout(columns: tuple[tuple[str, str], ...]) -> _Layout:
+    got = _LAYOUTS.get(columns)
+    if got is None:
+        if len(_LAYOUTS) > 256:  # a long-lived process asking for ever new subsets
+            _LAYOUTS.clear()
+        got = _LAYOUTS[columns] = _Layout(columns)
+    return got
+
+
 def answer_frame(answer: dict, keys: list[tuple[str, str]], entities: list[dict], status: bool = False):
     """A `/v1/features` answer as a DataFrame: the key columns (as sent), then the features in
     answer order, typed as declared; with `status`, `_missing` and `_stale` (lists of the
-    entity's missing and stale feature names)."""
+    entity's missing and stale feature names).
+
+    Built in one step from rows (a Series per column costs more than the lookup itself); the
+    result is the frame `column` would build column by column."""
     import polars as pl
 
     results = answer["results"]
-    series = [column(k, t, [e.get(k) for e in entities]) for k, t in keys]
-    for j, f in enumerate(answer["features"]):
-        series.append(column(f["name"], f["type"], [r["values"][j] for r in results]))
-    if status:
-        series.append(pl.Series("_missing", [list(r["missing"]) for r in results], dtype=pl.List(pl.String)))
-        series.append(pl.Series("_stale", [list(r["stale"]) for r in results], dtype=pl.List(pl.String)))
-    return pl.DataFrame(series)
+    columns = (*keys, *((f["name"], f["type"]) for f in answer["features"]))
+    lay = _layout(columns)
+    names = [k for k, _ in keys]
+    rows = []
+    for e, r in zip(entities, results):
+        row = [e.get(k) for k in names]
+        row.extend(r["values"])
+        for j in lay.floats:  # "NaN" and friends, lists of them
+            v = row[j]
+            if type(v) is str or type(v) is list:
+                row[j] = _decode_floats(v)
+        for j in lay.integers:  # an integral float (`1.0`) is the integer 1 to the server as well
+            v = row[j]
+            if type(v) is float and v.is_integer():
+                row[j] = int(v)
+        if status:
+            row.append(list(r["missing"]))
+            row.append(list(r["stale"]))
+        rows.append(row)
+    frame = from_rows(rows, lay.with_status if status else lay.schema)
+    if lay.casts:
+        frame = frame.with_columns(pl.col(n).cast(t) for n, t in lay.casts.items())
+    return frame

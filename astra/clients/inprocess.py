@@ -52,6 +52,7 @@ class Online:
         self._sources = {s.name: s for s in plan.sources}
         self._staleness = {s.name: s.max_staleness for s in plan.sources if s.max_staleness is not None}
         self._registry = registry(plan)
+        self._memo: dict[tuple, list[str]] = {}  # missing and stale feature names, per combination
 
     def __repr__(self) -> str:
         return f"Online({str(self.project.path)!r})"
@@ -94,16 +95,25 @@ class Online:
         info, sel = q.info, q.select
         names = info.names
         keep = range(len(names)) if sel is None else sel
-        chosen = set(keep)
+        chosen = frozenset(keep)
         wm = self.store.watermark
+        memo, by_time = self._memo, {}
         results = []
         for j, (values, miss) in enumerate(zip(res.tuples(), res.missing_outputs())):
             tj = t[j] if isinstance(t, list) else t
-            bad = {s for s, lag in self._staleness.items() if s not in wm or wm[s] < tj - lag}
-            results.append({"values": [values[i] for i in keep],
-                            "missing": [names[i] for i in miss if i in chosen],  # service order, as the server
-                            "stale": [nm for i, nm in enumerate(names)
-                                      if i in chosen and bad.intersection(info.sources[i])]})
+            stale = by_time.get(tj)
+            if stale is None:
+                bad = frozenset(s for s, lag in self._staleness.items() if s not in wm or wm[s] < tj - lag)
+                stale = memo.get((info.id, "stale", bad, chosen))
+                if stale is None:  # service order, as the server
+                    stale = memo[info.id, "stale", bad, chosen] = [
+                        nm for i, nm in enumerate(names) if i in chosen and bad.intersection(info.sources[i])]
+                by_time[tj] = stale
+            missing = memo.get((info.id, "missing", miss, chosen))
+            if missing is None:
+                missing = memo[info.id, "missing", miss, chosen] = [names[i] for i in miss if i in chosen]
+            results.append({"values": values if sel is None else [values[i] for i in keep],
+                            "missing": missing, "stale": stale})
         return {"service": info.service.name, "version": info.service.version,
                 "fingerprint": info.service.fingerprint, "at": t, "watermark": dict(wm),
                 "features": [{"name": names[i], "type": info.types[i]} for i in keep], "results": results}

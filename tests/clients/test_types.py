@@ -130,3 +130,15 @@ def test_values_sent_are_json_the_server_reads():
     assert jsonable({"a": (1, np.bool_(True))}) == {"a": [1, True]}
     with pytest.raises(TypeError, match="cannot send a object"):
         jsonable(object())
+
+
+def test_the_row_builder_and_polars_public_constructor_agree():
+    from astra.clients.codec import _layout, from_rows
+
+    cols = (("k", "int64"), ("t", "timestamp?"), ("f", "float64?"), ("l", "list<string>"), ("v", "vector<float32, 2>?"),
+            ("i", "int32?"), ("b", "bool"))
+    lay = _layout(cols)
+    rows = [[1, 5, 1.5, ("a", "b"), [1.0, 2.0], 3, True], [2, None, None, [], None, None, False]]
+    fast, public = from_rows(rows, lay.schema), from_rows(rows, lay.schema, fast=False)
+    assert_frame_equal(fast, public)
+    assert fast.schema == lay.schema and fast["l"].to_list() == [["a", "b"], []]
