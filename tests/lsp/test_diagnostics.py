@@ -3,6 +3,7 @@ buffers, cleared once fixed; and for a file outside any project, the file's own.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,14 @@ async def test_incremental_edits_after_an_emoji(client, tmp_path_factory):
     assert d.range.start.line == at.line
     docs.edit(u, types.Range(start=at, end=types.Position(line=at.line, character=at.character + 1)), '"y"')
     assert await diagnostics(client, u) == []
+
+
+async def test_a_malformed_lock_is_reported_in_it(client, project: Path, tmp_path_factory):
+    broken = tmp_path_factory.mktemp("badlock") / "features"
+    shutil.copytree(project, broken)
+    (broken / "astra.lock").write_text('{"groups": {"user_spend@v1": 3}}\n', encoding="utf-8")
+    want = compiled(broken, {}, tmp_path_factory.mktemp("work"))
+    assert {(w[0], w[1]) for w in want} == {("astra.lock", "E0110")}
+    Docs(client).open(broken / "spend.feat")
+    await settle(client, lambda: pushed(broken, client.diagnostics) == want)
+    assert pushed(broken, client.diagnostics) == want
