@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+from astra.lang import fmt
 from astra.lsp.documents import Analysis
 from astra.lsp.index import Key
 from astra.lsp.operators import signatures
@@ -72,7 +73,7 @@ def _feature(analysis: Analysis, group: str, version: int, name: str) -> str | N
             lines.append(f"type: `{f.type}`, nullable: {null_reason(f.expr)}")
         else:
             lines.append(f"type: `{f.type}`, never null" + (f" (a null result is replaced by the default "
-                                                              f"`{written.default.text or f.default!r}`)"
+                                                              f"`{fmt.expr(written.default)}`)"
                                                               if f.default is not None else ""))
         lines.append(f"window: `{effective_window(plan, f)}`")
         lines.append(f"= `{pretty(f.expr)}`")

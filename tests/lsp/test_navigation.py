@@ -82,6 +82,10 @@ async def test_the_effective_window_covers_the_features_read(client, files):
     assert "[t - 30d, t)" in value, "reads tx_sum_1d and tx_sum_30d: its value depends on 30 days"
     value = (await hover(client, files["spend.feat"], "tx_count_7d")).contents.value
     assert "int64" in value and "never null" in value and "[t - 7d, t)" in value
+    # an as-of lookup has no window; a default makes a nullable expression non-null
+    value = (await hover(client, files["profile.feat"], "tier: int32 =")).contents.value
+    assert "user_profile@v2.tier: int32" in value and "never null" in value and "default `0`" in value
+    assert "as of t" in value and "deprecated" in value
 
 
 async def test_hover_on_entities_sources_columns_requests_groups_and_services(client, files, plan):
