@@ -136,7 +136,7 @@ def records(plan, project_path: Path) -> list[dict]:
     for f in (plan.feature(fid) for g in plan.groups for fid in g.features):  # by group, as written
         g = groups[f"{f.group}@v{f.version}"]
         sources, requests, deps = feature_reads[f.id]
-        r = meta("feature", f.id, g.owner, f.description or "")
+        r = meta("feature", f.id, g.owner)
         r.update(description=f.description, tags=list(g.tags), deprecated=g.deprecated, group=g.id,
                  feature=f.name, entity=f.entity, type=str(f.type), nullable=f.type.optional,
                  null_reason=null_reason(f.expr) if f.type.optional else None, expression=expr(f.expr),
