@@ -5,11 +5,14 @@ extension's manifest points at files that exist."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,3 +116,44 @@ def test_astra_lsp_is_a_command():
     done = subprocess.run([sys.executable, "-m", "astra.cli.main", "lsp", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "language server" in done.stdout
+
+
+STUB_VSCODE = """
+module.exports = {
+  workspace: {
+    getConfiguration: (section) => ({ get: (key, fallback) => (section === "astra" && key === "server.command"
+      ? ["uv", "run", "astra", "lsp"] : fallback) }),
+    createFileSystemWatcher: (glob) => ({ glob }),
+  },
+};
+"""
+STUB_CLIENT = """
+class LanguageClient {
+  constructor(id, name, server, client) { globalThis.started = { id, name, server, client }; }
+  start() { return Promise.resolve(); }
+  stop() { return Promise.resolve(); }
+  dispose() {}
+}
+module.exports = { LanguageClient };
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_vscode_extension_starts_the_configured_server(tmp_path: Path):
+    modules = tmp_path / "node_modules"
+    (modules / "vscode").mkdir(parents=True)
+    (modules / "vscode" / "index.js").write_text(STUB_VSCODE, encoding="utf-8")
+    (modules / "vscode-languageclient").mkdir()
+    (modules / "vscode-languageclient" / "node.js").write_text(STUB_CLIENT, encoding="utf-8")
+    script = (f"const ext = require({json.dumps(str(EDITORS / 'extension.js'))});"
+              "const ctx = { subscriptions: [] }; ext.activate(ctx);"
+              "console.log(JSON.stringify({ started: globalThis.started, disposables: ctx.subscriptions.length }));")
+    done = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NODE_PATH": str(modules)})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    started = seen["started"]
+    assert started["server"] == {"command": "uv", "args": ["run", "astra", "lsp"]}
+    assert {"scheme": "file", "language": "astra"} in started["client"]["documentSelector"]
+    assert started["client"]["synchronize"]["fileEvents"]["glob"] == "**/{*.feat,astra.lock}"
+    assert seen["disposables"] == 1
