@@ -102,8 +102,9 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
             continue
         if new != text:
             changed += 1
-            if show_diff:
-                click.echo(unified_diff(text, new, f), nl=False)
+            if show_diff:  # against the bytes on disk (CRLF kept), to what fmt would write
+                with f.open(encoding="utf-8", newline="") as raw:
+                    click.echo(unified_diff(raw.read(), new, f), nl=False)
             if check or show_diff:
                 if check:
                     click.echo(f"would reformat {f}", err=True)

@@ -30,10 +30,11 @@ def test_diff_shows_the_change_writes_nothing_and_exits_one(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch(1)")
-def test_the_diff_applies_to_exactly_what_fmt_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_the_diff_applies_to_exactly_what_fmt_writes(tmp_path: Path, newline: str) -> None:
     for d in ("patched", "formatted"):
         (tmp_path / d).mkdir()
-        (tmp_path / d / "user.feat").write_text(MESSY, encoding="utf-8")
+        (tmp_path / d / "user.feat").write_bytes(MESSY.replace("\n", newline).encode())
     diff = astra("fmt", "--diff", "user.feat", cwd=tmp_path / "patched").stdout
     subprocess.run(["patch", "-p1", "--quiet"], input=diff, text=True, cwd=tmp_path / "patched", check=True,
                    timeout=30)
