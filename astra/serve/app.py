@@ -26,6 +26,7 @@ from astra.serve import explorer, openapi
 from astra.serve.auth import authorized
 from astra.serve.batch import Batcher
 from astra.serve.config import ServeConfig
+from astra.serve.deadlines import BodyDeadlines, BodyTimeout
 from astra.serve.engine import Engine
 from astra.serve.metrics import CONTENT_TYPE
 from astra.serve.validate import ApiError, parse_json
@@ -95,6 +96,8 @@ class App:
         self.inflight = 0  # requests started and not yet answered (the batcher's concurrency signal)
         self.stopping = False
         self._ticker: asyncio.Task | None = None
+        self.deadlines = BodyDeadlines(config.body_timeout)
+        self._sweeper: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ ASGI (uvicorn, or granian --interface asgi)
     async def __call__(self, scope, receive, send):
@@ -202,14 +205,16 @@ class App:
     # ------------------------------------------------------------------ both: one request, start to finish
     def start(self, loop) -> None:
         self._ticker = loop.create_task(self._tick())
+        self._sweeper = loop.create_task(self.deadlines.run())
 
     def shutdown(self) -> None:
         """Stop the ticker, snapshot, close the log, flush the access log (idempotent)."""
         if self.stopping:
             return
         self.stopping = True
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for task in (self._ticker, self._sweeper):
+            if task is not None:
+                task.cancel()
         try:
             self.engine.close()
         finally:
@@ -261,9 +266,8 @@ class App:
                 raise ApiError(401, "unauthorized", "send `Authorization: Bearer <token>` (the server's --token)")
             if want == "POST":
                 try:  # a client trickling its body must not hold a connection (and its buffers) forever
-                    async with asyncio.timeout(self.config.body_timeout):
-                        body = await read(self.config.max_body)
-                except TimeoutError:
+                    body = await self.deadlines.read(read, self.config.max_body)
+                except BodyTimeout:
                     headers.append(("connection", "close"))
                     raise ApiError(408, "body_timeout", f"the request body did not arrive within "
                                    f"{self.config.body_timeout:g} s (--body-timeout)") from None
