@@ -2,9 +2,10 @@
 
 A name is identified by a key: ("entity", e), ("key", e, k), ("source", s), ("column", s, c),
 ("request", r), ("field", r, f), ("group", g, v), ("feature", g, v, f), ("service", s, v),
-("function", f).  Expressions are read the way the checker reads them (`astra.lang.check`): a bare
-name is a feature of the group, else a source; `a.b` is a request field when `a` is a request,
-else a source column; inside `where`, names are the aggregated source's columns.
+("function", f), ("import", directory, path).  Expressions are read the way the checker reads
+them (`astra.lang.check`): a bare name is a feature of the group, else a source; `a.b` is a
+request field when `a` is a request, else a source column; inside `where`, names are the
+aggregated source's columns.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ def _decl(decl: ast.Decl, analysis: Analysis, out: Index) -> None:
             for f in decl.features:
                 out.add(("feature", g, v, f.name.value), f.name.span, True)
                 _expr(f.expr, decl, local, None, analysis, out)
+        case ast.Import():
+            here = analysis.path_of(decl.span.file)
+            if here is not None:
+                out.add(("import", str(here.parent), decl.path), decl.span)
         case ast.Service():
             out.add(("service", decl.name.value, decl.version), decl.name.span, True)
             for r in decl.requests:

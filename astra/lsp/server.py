@@ -271,8 +271,21 @@ def on_definition(ls: AstraServer, params: types.DefinitionParams) -> list[types
     occ = idx.at(display, offset)
     if occ is None:
         return None
+    if occ.key[0] == "import":
+        return _imported(ls, Path(occ.key[1]), occ.key[2])
     found = [loc for o in idx.definitions(occ.key) if (loc := _location(ls, analysis, o.span)) is not None]
     return found or None
+
+
+def _imported(ls: AstraServer, here: Path, written: str) -> list[types.Location] | None:
+    """The files an `import` reads: the file, or every `.feat` file of the directory."""
+    try:
+        target = (here / written).resolve()
+        files = sorted(target.glob("*.feat")) if target.is_dir() else [target] if target.is_file() else []
+    except (OSError, ValueError, RuntimeError):
+        return None
+    start = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
+    return [types.Location(uri=ls.uri(f), range=start) for f in files] or None
 
 
 @server.feature(types.TEXT_DOCUMENT_REFERENCES)

@@ -138,6 +138,11 @@ async def test_definition_across_files(client, files):
     [loc] = await definition(client, services, "fraud_model v2", into=2)
     assert (loc.uri, loc.range) == (uri(services), span(services, "fraud_model v2", word="fraud_model"))
     assert await definition(client, spend, "count(", into=1) == [], "a built-in function has no source"
+    # an import leads to the files it reads
+    found = await definition(client, spend, 'import "common/"', into=10)
+    assert [loc.uri for loc in found] == [uri(entities), uri(sources)]
+    [loc] = await definition(client, sources, 'import "entities.feat"', into=10)
+    assert loc.uri == uri(entities)
 
 
 async def test_references_across_files(client, files):
