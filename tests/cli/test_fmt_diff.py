@@ -35,9 +35,9 @@ def test_the_diff_applies_to_exactly_what_fmt_writes(tmp_path: Path, newline: st
     for d in ("patched", "formatted"):
         (tmp_path / d).mkdir()
         (tmp_path / d / "user.feat").write_bytes(MESSY.replace("\n", newline).encode())
-    diff = astra("fmt", "--diff", "user.feat", cwd=tmp_path / "patched").stdout
-    subprocess.run(["patch", "-p1", "--quiet"], input=diff, text=True, cwd=tmp_path / "patched", check=True,
-                   timeout=30)
+    diff = subprocess.run([sys.executable, "-m", "astra.cli.main", "fmt", "--diff", "user.feat"],
+                          cwd=tmp_path / "patched", capture_output=True, timeout=120).stdout  # bytes: CRs kept
+    subprocess.run(["patch", "-p1", "--quiet"], input=diff, cwd=tmp_path / "patched", check=True, timeout=30)
     assert astra("fmt", "user.feat", cwd=tmp_path / "formatted").returncode == 0
     assert (tmp_path / "patched" / "user.feat").read_bytes() == (tmp_path / "formatted" / "user.feat").read_bytes()
     r = astra("fmt", "--diff", "user.feat", cwd=tmp_path / "patched")
