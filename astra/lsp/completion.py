@@ -143,3 +143,27 @@ def _keywords(kind: str) -> list[types.CompletionItem]:
              "features": ("owner", "description", "tags", "deprecated"),
              "service": ("request", "owner", "description", "tags")}.get(kind, ())
     return [_item(w, K.Keyword) for w in words]
+
+
+def call_at(text: str, offset: int) -> tuple[str, int] | None:
+    """The function whose argument list holds `offset`, and the index of the argument there
+    (commas at that call's own depth before the cursor), or None outside any call."""
+    depth, commas, i = 0, 0, offset - 1
+    start = max(0, offset - 2000)  # a call spans a few lines at most
+    while i >= start:
+        ch = text[i]
+        if ch in ")]":
+            depth += 1
+        elif ch in "([":
+            if depth == 0:
+                if ch == "[":
+                    return None
+                m = re.search(rf"({_WORD})\s*$", text[max(0, i - 100):i])
+                return (m.group(1), commas) if m else None
+            depth -= 1
+        elif ch == "," and depth == 0:
+            commas += 1
+        elif ch in "{}":
+            return None
+        i -= 1
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import traceback
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from pygls.uris import to_fs_path
 from astra.lsp import actions, completion, hover, symbols
 from astra.lsp.documents import Analysis, Workspace
 from astra.lsp.index import index
+from astra.lsp.operators import signatures
 from astra.lsp.report import by_file, cached_lines, lines_of, uri_of
 from astra.plan.lock import LOCK_NAME
 
@@ -323,6 +325,25 @@ def _snippets(ls: AstraServer) -> bool:
     caps = ls.client_capabilities.text_document
     item = caps.completion.completion_item if caps and caps.completion else None
     return bool(item and item.snippet_support)
+
+
+@server.feature(types.TEXT_DOCUMENT_SIGNATURE_HELP,
+                types.SignatureHelpOptions(trigger_characters=["(", ","], retrigger_characters=[" "]))
+@guarded()
+def on_signature_help(ls: AstraServer, params: types.SignatureHelpParams) -> types.SignatureHelp | None:
+    """The signature of the function or aggregation being called at the cursor."""
+    text = ls.workspace.get_text_document(params.text_document.uri).source
+    found = completion.call_at(text, cached_lines(text, ls.encoding).offset(params.position))
+    sig = signatures().get(found[0]) if found else None
+    if sig is None:
+        return None
+    inside = sig.label[sig.label.index("(") + 1:sig.label.rindex(")")]
+    names = [p.strip(" []") for p in re.split(r",|\[,", inside) if p.strip(" []")]
+    return types.SignatureHelp(
+        signatures=[types.SignatureInformation(
+            label=sig.label, documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=sig.doc),
+            parameters=[types.ParameterInformation(label=n) for n in names])],
+        active_signature=0, active_parameter=min(found[1], max(len(names) - 1, 0)))
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)

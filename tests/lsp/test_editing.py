@@ -174,3 +174,26 @@ async def test_a_quick_fix_applied_removes_the_error(client, scratch, project, t
         context=types.CodeActionContext(diagnostics=[])))
     docs.change(u, SCRATCH)
     docs.close(u)
+
+
+async def test_signature_help_names_the_argument_being_typed(client, scratch):
+    docs = Docs(client)
+    text = with_line('c: float64 = clip(a, mean(transactions.amount, 7d), ')
+    u = docs.open(scratch, text)
+    await diagnostics(client, u)
+    at = position(text, "7d), ", into=len("7d), "))
+    found = await client.text_document_signature_help_async(
+        types.SignatureHelpParams(text_document=tdi(u), position=at))
+    [sig] = found.signatures
+    assert sig.label == "clip(x, lo, hi)" and found.active_parameter == 2
+    assert [p.label for p in sig.parameters] == ["x", "lo", "hi"]
+    at = position(text, "amount, ", into=len("amount, "))
+    found = await client.text_document_signature_help_async(
+        types.SignatureHelpParams(text_document=tdi(u), position=at))
+    assert found.signatures[0].label.startswith("mean(source.column") and found.active_parameter == 1
+    assert "null when there are none" in found.signatures[0].documentation.value
+    outside = await client.text_document_signature_help_async(types.SignatureHelpParams(
+        text_document=tdi(u), position=types.Position(line=0, character=3)))
+    assert outside is None
+    docs.change(u, SCRATCH)
+    docs.close(u)
