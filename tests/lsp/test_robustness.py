@@ -37,6 +37,7 @@ async def every_request(client, u: str, text: str) -> None:
         await client.text_document_hover_async(types.HoverParams(text_document=tdi(u), position=pos))
         await client.text_document_completion_async(types.CompletionParams(text_document=tdi(u), position=pos))
         await client.text_document_definition_async(types.DefinitionParams(text_document=tdi(u), position=pos))
+        await client.text_document_signature_help_async(types.SignatureHelpParams(text_document=tdi(u), position=pos))
         await client.text_document_references_async(types.ReferenceParams(
             text_document=tdi(u), position=pos, context=types.ReferenceContext(include_declaration=True)))
     await client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=tdi(u)))
