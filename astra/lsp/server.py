@@ -362,6 +362,34 @@ def on_symbols(ls: AstraServer, params: types.DocumentSymbolParams) -> list[type
     return out
 
 
+_KINDS = {"entity": types.SymbolKind.Class, "source": types.SymbolKind.Struct, "request": types.SymbolKind.Interface,
+          "group": types.SymbolKind.Module, "feature": types.SymbolKind.Property, "service": types.SymbolKind.Object}
+
+
+@server.feature(types.WORKSPACE_SYMBOL)
+@guarded()
+def on_workspace_symbol(ls: AstraServer, params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:
+    """Declarations whose name holds the query, in the projects of the open buffers."""
+    query = params.query.lower()
+    seen: dict[int, Analysis] = {}
+    for path in list(ls.docs.overlay):
+        analysis = ls.docs.analysis_for(path)
+        seen.setdefault(id(analysis), analysis)
+    out = []
+    for analysis in seen.values():
+        for key, occurrences in index(analysis).by_key.items():
+            kind = _KINDS.get(key[0])
+            name = {"group": lambda k: f"{k[1]}@v{k[2]}", "feature": lambda k: f"{k[1]}@v{k[2]}.{k[3]}",
+                    "service": lambda k: f"{k[1]}@v{k[2]}"}.get(key[0], lambda k: k[1])(key) if kind else ""
+            if not kind or query not in name.lower():
+                continue
+            for occ in occurrences:
+                if occ.definition and (loc := _location(ls, analysis, occ.span)) is not None:
+                    out.append(types.SymbolInformation(name=name, kind=kind, location=loc,
+                                                       container_name=key[0]))
+    return out[:500]
+
+
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
 @guarded()
 def on_formatting(ls: AstraServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:

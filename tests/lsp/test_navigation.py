@@ -180,3 +180,17 @@ async def test_references_of_a_column_include_where_filters_in_other_files(clien
     # in spend.feat every `amount` is this column (`transactions.amount`, or bare inside a `where`)
     assert sum(1 for g in got if g[0] == uri(files["spend.feat"])) == len(
         re.findall(r"\bamount\b", text(files["spend.feat"])))
+
+
+async def test_workspace_symbols_find_declarations_by_name(client, files):
+    spend = files["spend.feat"]
+    u = Docs(client).open(spend)
+    await diagnostics(client, u)
+    found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="tx_count_7"))
+    names = {(s.name, s.location.uri) for s in found}
+    assert names == {("user_spend@v1.tx_count_7d", uri(spend)), ("user_spend@v2.tx_count_7d", uri(spend))}
+    found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="FRAUD"))
+    assert {s.name for s in found} == {"fraud_model@v1", "fraud_model@v2"}
+    found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="transactions"))
+    [s] = found
+    assert s.kind == types.SymbolKind.Struct and s.location.uri == uri(files["sources"])
