@@ -260,10 +260,13 @@ class Engine:
         h = self.horizon
         if h is not None and (min(at) if isinstance(at, list) else at) < h:
             t = min(at) if isinstance(at, list) else at
+            where = "at"
+            if isinstance(at, list):  # an entity's own time, or the top-level one it took
+                j = at.index(t)
+                where = f"entities[{j}].at" if "at" in doc["entities"][j] else "at"
             raise ApiError(409, "before_horizon", f"query time {t} is before the store's horizon {h}: rows needed "
                            f"for that time were evicted (the store keeps the longest window + --allowed-lateness + "
-                           f"--max-future + --cache-ttl)",
-                           "at", horizon=h)
+                           f"--max-future + --cache-ttl)", where, horizon=h)
         out: list = [None] * n
         keys = None
         if use_cache:

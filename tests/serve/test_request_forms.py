@@ -345,3 +345,13 @@ def test_own_inputs_of_one_entity_are_cached_apart(server):
         status, _, got = server.client.post("/v1/features", v2(*ents, features=["is_web"]))
         assert status == 200, got
         assert [r["values"] for r in got["results"]] == [[True], [False]]
+
+
+def test_an_entity_time_before_the_horizon_is_located_in_the_entity(server):
+    w = server.client.get("/readyz")[2]["watermark"]["transactions"]
+    old = w - 60 * 86_400_000_000  # far before the horizon (10 days of lateness)
+    status, _, got = server.client.post("/v1/features", v1({"user_id": 1}, {"user_id": 2, "at": old}, at=w))
+    assert status == 409 and got["error"]["code"] == "before_horizon", got
+    assert got["error"]["location"] == "entities[1].at"
+    status, _, got = server.client.post("/v1/features", v1({"user_id": 1}, {"user_id": 2, "at": w}, at=old))
+    assert status == 409 and got["error"]["location"] == "at", got  # entity 0 took the top-level time
