@@ -57,6 +57,16 @@ class Index:
         return [o for o in self.by_key.get(key, ()) if include_definition or not o.definition]
 
 
+def written(key: Key) -> str:
+    """A key as the language writes the name: `user_spend@v1.tx_sum_7d`, `transactions.amount`."""
+    kind, *parts = key
+    if kind in ("group", "service"):
+        return f"{parts[0]}@v{parts[1]}"
+    if kind == "feature":
+        return f"{parts[0]}@v{parts[1]}.{parts[2]}"
+    return ".".join(str(p) for p in parts)
+
+
 @functools.lru_cache(maxsize=8)
 def index(analysis: Analysis) -> Index:
     """The index of an analysis (computed once per analysis)."""

@@ -21,7 +21,7 @@ from pygls.uris import to_fs_path
 
 from astra.lsp import actions, completion, hover, symbols
 from astra.lsp.documents import Analysis, Workspace
-from astra.lsp.index import index
+from astra.lsp.index import index, written
 from astra.lsp.operators import signatures
 from astra.lsp.report import by_file, cached_lines, lines_of, uri_of
 from astra.plan.lock import LOCK_NAME
@@ -379,9 +379,7 @@ def on_workspace_symbol(ls: AstraServer, params: types.WorkspaceSymbolParams) ->
     for analysis in seen.values():
         for key, occurrences in index(analysis).by_key.items():
             kind = _KINDS.get(key[0])
-            name = {"group": lambda k: f"{k[1]}@v{k[2]}", "feature": lambda k: f"{k[1]}@v{k[2]}.{k[3]}",
-                    "service": lambda k: f"{k[1]}@v{k[2]}"}.get(key[0], lambda k: k[1])(key) if kind else ""
-            if not kind or query not in name.lower():
+            if kind is None or query not in (name := written(key)).lower():
                 continue
             for occ in occurrences:
                 if occ.definition and (loc := _location(ls, analysis, occ.span)) is not None:
