@@ -142,6 +142,9 @@ def _check_lock(root: Path, plan: ir.Plan, diags: Collector, sources: dict[str, 
     check_lock(plan, locked, diags, add_new=False)
 
 
+KEEP_ANALYSES = 32
+
+
 def _stamp(path: Path) -> float | None:
     try:
         return path.stat().st_mtime_ns
@@ -187,5 +190,8 @@ class Workspace:
                 return found
         found = analyse(root, self.overlay, single=single)
         stamps = {p: _stamp(p) for p in found.files if p not in self.overlay}
+        self._cache.pop((root, single), None)
         self._cache[(root, single)] = (self.generation, stamps, found)
+        while len(self._cache) > KEEP_ANALYSES:  # a long session opens many files: forget the oldest
+            self._cache.pop(next(iter(self._cache)))
         return found
