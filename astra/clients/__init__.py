@@ -18,9 +18,11 @@ from astra.clients.errors import (
 
 # the implementations pull in polars, httpx and the store: imported on first use
 _LAZY = {"Online": "astra.clients.inprocess", "Client": "astra.clients.http",
-         "FeatureClient": "astra.clients.protocol", "PushAck": "astra.clients.codec"}
+         "FeatureClient": "astra.clients.protocol", "PushAck": "astra.clients.codec",
+         "DeprecatedServiceWarning": "astra.clients.codec"}
 
-__all__ = ["BeforeHorizonError", "Client", "ClientError", "ConnectionFailedError", "FeatureClient",
+__all__ = ["BeforeHorizonError", "Client", "ClientError", "ConnectionFailedError", "DeprecatedServiceWarning",
+           "FeatureClient",
            "InvalidRequestError", "NotFoundError", "Online", "PushAck", "ReadOnlyError", "RejectedRowsError",
            "RequestTimeoutError", "ServerError", "TransportError", "UnauthorizedError"]
 

@@ -261,6 +261,20 @@ def _layout(columns: tuple[tuple[str, str], ...]) -> _Layout:
     return got
 
 
+class DeprecatedServiceWarning(FutureWarning):
+    """The service pins a deprecated feature group version; the message says why (shown by default,
+    as the server's `Deprecation` header is meant to be seen)."""
+
+
+def warn_deprecated(answer: dict) -> None:
+    """Warn when the answer says its service is deprecated (its `deprecated` field)."""
+    note = answer.get("deprecated")
+    if note:
+        import warnings
+
+        warnings.warn(f"{answer['service']}@v{answer['version']}: {note}", DeprecatedServiceWarning, stacklevel=3)
+
+
 def answer_frame(answer: dict, keys: list[tuple[str, str]], entities: list[dict], status: bool = False):
     """A `/v1/features` answer as a DataFrame: the key columns (as sent), then the features in
     answer order, typed as declared; with `status`, `_missing` and `_stale` (lists of the

@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from astra.clients import errors
-from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, service_keys
+from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, service_keys, warn_deprecated
 
 # nothing reached the server: safe to repeat any request
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -62,6 +62,7 @@ class Client:
         server answers as of its "now" (quantised to its cache TTL)."""
         body = features_body(service, entities, at, request=request, features=features, version=version)
         answer = self._call("POST", "/v1/features", body, repeatable=True)
+        warn_deprecated(answer)
         name, ver = answer["service"], answer["version"]
         keys = service_keys(self._registry, name, ver) if self._registry is not None else None
         if keys is None:  # first call, or a server restarted with a newer project

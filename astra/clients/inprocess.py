@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from astra.clients import errors
-from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, service_keys
+from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, service_keys, warn_deprecated
 
 NO_LIMIT = sys.maxsize  # in process there is no --max-batch / --max-push-rows
 
@@ -87,6 +87,7 @@ class Online:
         except ApiError as exc:
             raise errors.from_answer(exc.status, exc.body()) from None
         answer = self._answer(q, t, res)
+        warn_deprecated(answer)
         keys = service_keys(self._registry, q.info.service.name, q.info.service.version)
         return answer_frame(answer, keys, body["entities"], status)
 
@@ -114,9 +115,12 @@ class Online:
                 missing = memo[info.id, "missing", miss, chosen] = [names[i] for i in miss if i in chosen]
             results.append({"values": values if sel is None else [values[i] for i in keep],
                             "missing": missing, "stale": stale})
-        return {"service": info.service.name, "version": info.service.version,
-                "fingerprint": info.service.fingerprint, "at": t, "watermark": dict(wm),
-                "features": [{"name": names[i], "type": info.types[i]} for i in keep], "results": results}
+        doc = {"service": info.service.name, "version": info.service.version,
+               "fingerprint": info.service.fingerprint, "at": t, "watermark": dict(wm),
+               "features": [{"name": names[i], "type": info.types[i]} for i in keep], "results": results}
+        if info.deprecated:
+            doc["deprecated"] = info.deprecated
+        return doc
 
     def push(self, source: str, rows: Any) -> PushAck:
         """Append rows (dicts, or a Polars/pandas DataFrame) to `source`, checked as the server

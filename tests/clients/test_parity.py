@@ -113,3 +113,25 @@ def test_registry_is_the_same(online, client):
     reg = client.registry()
     assert reg == online.registry()
     assert {(s["name"], s["version"]) for s in reg["services"]} >= {("fraud_model", 1), ("fraud_model", 2)}
+
+
+def test_a_deprecated_service_warns_from_both(tmp_path, demo):
+    import shutil
+
+    from serve_harness import FEATURES, launch
+
+    proj = tmp_path / "features"
+    shutil.copytree(FEATURES, proj, ignore=shutil.ignore_patterns("build"))
+    legacy = 'import "profile.feat"\n\nservice legacy_profile v1 {\n    user_profile@v2.*\n}\n'
+    (proj / "legacy.feat").write_text(legacy)
+    server = launch(proj, tmp_path / "state", "--data-root", str(demo))
+    try:
+        with astra.Client(server.url) as client, pytest.warns(astra.clients.DeprecatedServiceWarning,
+                                                              match="legacy_profile@v1: user_profile@v2 is deprecated"):
+            remote = client.get("legacy_profile@v1", users(3), at=AT)
+        with pytest.warns(astra.clients.DeprecatedServiceWarning, match="v2 guessed a default country"):
+            local = astra.Online(proj, data_root=demo).get("legacy_profile@v1", users(3), at=AT)
+        assert_frame_equal(local, remote)
+        assert local["country"][-1] == "unknown"  # v2's default for an unknown user
+    finally:
+        server.stop()
