@@ -5,6 +5,7 @@ symbols, formatting and fixes for `.feat` files, over the Language Server Protoc
     positions.py   character offsets <-> protocol positions (UTF-16 code units by default)
     index.py       every name's definition and references across a project's files
     report.py      compiler diagnostics as protocol diagnostics
-    hover.py, completion.py, symbols.py, actions.py (code actions and formatting)
+    operators.py   functions, aggregations and operators with their signatures, from the registries
+    hover.py, completion.py (and signature help), symbols.py, actions.py (quick fixes, formatting)
     server.py      the pygls wiring
 """
