@@ -23,7 +23,7 @@ INT64_MAX = 2**63 - 1
 # a whole number of one unit: `7d`, `6h`, `30m`, `15s`, `500ms`, `250us`, `2w`; no sign, space or fraction
 DURATION_UNITS = {"w": 7 * 86_400_000_000, "d": 86_400_000_000, "h": 3_600_000_000, "m": 60_000_000,
                   "s": 1_000_000, "ms": 1_000, "us": 1}
-DURATION_PATTERN = "[0-9]+(us|ms|[smhdw])"
+DURATION_PATTERN = "[0-9]+(?:us|ms|[smhdw])"
 _DURATION = re.compile("([0-9]+)(us|ms|[smhdw])")  # DURATION_PATTERN, with its parts as groups
 _EXAMPLES = "7d, 6h, 30m, 15s, 500ms, 250us or 2w"
 

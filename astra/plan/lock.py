@@ -19,6 +19,7 @@ from astra.diagnostics import Collector
 from astra.plan import ir
 from astra.plan.fingerprint import feature_fingerprints, reads
 from astra.plan.pretty import expr as pretty
+from astra.times import DURATION_PATTERN
 
 LOCK_NAME = "astra.lock"
 FORMAT = 1
@@ -200,7 +201,7 @@ def _locked_fingerprint(locked: dict | None, feature_id: str) -> str | None:
     return ((locked or {}).get(gid, {}).get("features", {}).get(name) or {}).get("fingerprint")
 
 
-_TOKEN = re.compile(r"\d+[smhdw]\b|[A-Za-z_][\w@.]*|\d+\.?\d*(?:e-?\d+)?|\"(?:[^\"\\]|\\.)*\"|\S")
+_TOKEN = re.compile(rf"{DURATION_PATTERN}\b|[A-Za-z_][\w@.]*|\d+\.?\d*(?:e-?\d+)?|\"(?:[^\"\\]|\\.)*\"|\S")
 
 
 def token_change(before: str, after: str) -> str:
@@ -210,7 +211,7 @@ def token_change(before: str, after: str) -> str:
     if len(ops) == 1 and ops[0][0] == "replace":
         _, i1, i2, j1, j2 = ops[0]
         old, new = " ".join(b[i1:i2]), " ".join(a[j1:j2])
-        if re.fullmatch(r"\d+[smhdw]", old) and re.fullmatch(r"\d+[smhdw]", new):
+        if re.fullmatch(DURATION_PATTERN, old) and re.fullmatch(DURATION_PATTERN, new):
             return f"window {old} -> {new}"
         return f"`{old}` -> `{new}` in `{after}`"
     return f"`{before}` -> `{after}`"

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from astra.plan import ir
+from astra.times import format_duration
 
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _INFIX = {"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or", "??", "in"}
 
 
 def duration(us: int) -> str:
-    """Microseconds in the largest exact unit: 604800000000 -> "7d"."""
-    if us % 1_000_000:
-        return f"{us}us"
-    seconds = us // 1_000_000
-    for unit, size in _UNITS:
-        if seconds % size == 0 and seconds:
-            return f"{seconds // size}{unit}"
-    return "0s"
+    """Microseconds in the largest exact unit, as the formatter writes them: 604800000000 -> "7d"."""
+    return format_duration(us)
 
 
 def window(w: int | None) -> str:

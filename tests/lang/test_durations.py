@@ -138,3 +138,12 @@ def test_a_plain_number_is_still_microseconds_with_a_warning():
 
 def test_python_takes_timedeltas_and_ints_as_before():
     assert duration_micros(dt.timedelta(hours=1)) == 3_600_000_000 and duration_micros(5) == 5
+
+
+def test_explain_and_the_lock_write_and_read_durations_the_same_way():
+    from astra.plan.lock import token_change
+    from astra.plan.pretty import duration
+
+    for us in (0, 250, 1_500_000, 5_400_000_000, 7 * 86_400_000_000):
+        assert duration(us) == format_duration(us) and parse_duration(duration(us)) == us
+    assert token_change("count(e, 500ms)", "count(e, 750ms)") == "window 500ms -> 750ms"
