@@ -43,6 +43,8 @@ class Client:
                  transport: httpx.BaseTransport | None = None):
         if retries < 0:
             raise ValueError(f"retries: expected 0 or more, got {retries}")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"url: expected http://host:port or https://host:port, got {url!r}")
         token = token if token is not None else os.environ.get("ASTRA_TOKEN") or None
         hdrs = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
         if token:

@@ -30,3 +30,26 @@ def test_import_astra_loads_no_client_library():
     code = "import sys, astra; astra.Online; print('httpx' in sys.modules, 'sklearn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False False", done.stdout + done.stderr  # Online needs neither
+
+
+def test_both_implementations_have_the_interfaces_signatures():
+    import inspect
+
+    from astra.clients.http import Client
+    from astra.clients.inprocess import Online
+    from astra.clients.protocol import FeatureClient
+
+    for name in ("get", "push", "registry", "close"):
+        want = inspect.signature(getattr(FeatureClient, name))
+        for impl in (Online, Client):
+            assert inspect.signature(getattr(impl, name)).parameters.keys() == want.parameters.keys(), (impl, name)
+
+
+def test_client_arguments_are_checked():
+    import pytest
+
+    for url in ("127.0.0.1:8000", "ftp://x", None):
+        with pytest.raises(ValueError, match="url: expected http://host:port"):
+            astra.Client(url)
+    with pytest.raises(ValueError, match="retries: expected 0 or more"):
+        astra.Client("http://127.0.0.1:1", retries=-1)
