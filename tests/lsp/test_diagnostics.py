@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from expected import compiled, pushed
+from lsp_expected import compiled, pushed
 from lsp_session import Docs, diagnostics, position, settle, uri
 from lsprotocol import types
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from expected import compiled
+from lsp_expected import compiled
 from lsp_session import Docs, diagnostics, position, settle, tdi, utf16
 from lsprotocol import types
 

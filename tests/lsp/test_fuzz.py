@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from expected import compiled, pushed
+from lsp_expected import compiled, pushed
 from lsp_session import Docs, settle, uri
 from test_robustness import every_request, failures
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from expected import compiled, pushed
+from lsp_expected import compiled, pushed
 from lsp_session import Docs, diagnostics, position, settle, tdi, uri
 from lsprotocol import types
 
