@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lsp_expected import compiled, pushed
 from lsp_session import Docs, settle, uri
-from test_robustness import every_request, failures
+from test_lsp_robustness import every_request, failures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lang"))
 from mutations import grammar_tokens, make_case, project_tokens, read_project
