@@ -52,6 +52,7 @@ class Client:
         self.url, self.retries, self.backoff = url.rstrip("/"), retries, backoff
         self._http = httpx.Client(base_url=self.url, headers=hdrs, timeout=timeout, transport=transport)
         self._registry: dict | None = None
+        self._max_batch: int | None = None  # the server's --max-batch, once it said so
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
@@ -61,9 +62,34 @@ class Client:
             version: int | None = None, status: bool = False):
         """The features of `service` (`name@vN`, or `name` with `version`) for each entity at `at`:
         `POST /v1/features`.  Arguments and result as `astra.Online.get`; with `at=None` the
-        server answers as of its "now" (quantised to its cache TTL)."""
+        server answers as of its "now" (quantised to its cache TTL).  More entities than the
+        server's `--max-batch` are sent as several requests of at most that many."""
         body = features_body(service, entities, at, request=request, features=features, version=version)
-        answer = self._call("POST", "/v1/features", body, repeatable=True)
+        ents = body["entities"]
+        if self._max_batch is not None and len(ents) > self._max_batch:
+            return self._get_batched(body, status)
+        try:
+            answer = self._call("POST", "/v1/features", body, repeatable=True)
+        except errors.InvalidRequestError as err:
+            limit = err.details.get("limit")
+            if err.code != "batch_too_large" or err.location != "entities" or not isinstance(limit, int) or limit < 1:
+                raise
+            self._max_batch = limit  # the server's --max-batch: later calls split at once
+            return self._get_batched(body, status)
+        return self._frame(answer, ents, status)
+
+    def _get_batched(self, body: dict, status: bool):
+        """A read larger than the server's --max-batch, as consecutive requests of at most that many
+        entities (reads apply nothing, so splitting changes no answer; with `at=None` each part is
+        answered as of the server's "now" when it arrives)."""
+        import polars as pl
+
+        ents, n = body["entities"], self._max_batch
+        parts = [{**body, "entities": ents[i:i + n]} for i in range(0, len(ents), n)]
+        return pl.concat([self._frame(self._call("POST", "/v1/features", part, repeatable=True), part["entities"],
+                                      status) for part in parts])
+
+    def _frame(self, answer: dict, ents: list[dict], status: bool):
         warn_deprecated(answer)
         name, ver = answer["service"], answer["version"]
         keys = service_keys(self._registry, name, ver) if self._registry is not None else None
@@ -72,7 +98,7 @@ class Client:
         if keys is None:
             raise errors.ServerError("bad_response", f"the server answered for `{name}@v{ver}`, which its "
                                      f"registry does not list")
-        return answer_frame(answer, keys, body["entities"], status)
+        return answer_frame(answer, keys, ents, status)
 
     def push(self, source: str, rows: Any) -> PushAck:
         """Append rows (dicts, or a Polars/pandas DataFrame) to `source`: `POST /v1/push`.

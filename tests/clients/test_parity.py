@@ -135,3 +135,11 @@ def test_a_deprecated_service_warns_from_both(tmp_path, demo):
         assert local["country"][-1] == "unknown"  # v2's default for an unknown user
     finally:
         server.stop()
+
+
+def test_more_entities_than_the_servers_batch_limit(online, client):
+    ents = [{"user_id": u % 90} for u in range(1201)]  # the server's default --max-batch is 1000
+    got = both(online, client, "fraud_model@v1", ents, at=AT, status=True)
+    assert got.height == 1201 and got["user_id"].to_list() == [e["user_id"] for e in ents]
+    assert client._max_batch == 1000  # learnt from the server's batch_too_large answer
+    assert_frame_equal(client.get("fraud_model@v1", ents[:3], at=AT), got.head(3).drop("_missing", "_stale"))

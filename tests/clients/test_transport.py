@@ -11,6 +11,7 @@ import socket
 import threading
 
 import httpx
+import orjson
 import pytest
 from serve_harness import launch
 
@@ -229,3 +230,29 @@ def test_a_server_gone_mid_session(tmp_path, project, demo):
             assert err.value.details["attempts"] == 2
     finally:
         server.kill9()
+
+
+def test_a_read_over_the_batch_limit_is_split():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/registry":
+            return httpx.Response(200, json=REGISTRY)
+        body = orjson.loads(request.content)
+        seen.append(len(body["entities"]))
+        if len(body["entities"]) > 2:
+            return httpx.Response(422, json={"error": {"code": "batch_too_large", "location": "entities",
+                                                       "message": "too many", "limit": 2}})
+        return httpx.Response(200, json={**ANSWER, "results": [
+            {"values": [float(e["user_id"]), []], "missing": [], "stale": []} for e in body["entities"]]})
+
+    c = astra.Client("http://astra.test", transport=httpx.MockTransport(handler))
+    df = c.get("s@v1", [{"user_id": u} for u in range(5)])
+    assert df["user_id"].to_list() == [0, 1, 2, 3, 4] and df["f"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert seen == [5, 2, 2, 1]
+    c.get("s@v1", [{"user_id": u} for u in range(3)])
+    assert seen[4:] == [2, 1]  # the limit is remembered
+    c, s = scripted((422, {"error": {"code": "batch_too_large", "location": "rows", "message": "m", "limit": 2}}))
+    with pytest.raises(InvalidRequestError):  # a push is never split: it would not be all or nothing
+        c.push("t", [ROW] * 3)
+    assert len(s.calls) == 1
