@@ -2,7 +2,9 @@
 columns, the aggregation inputs (column + `where` filter) with the structures their kernels need,
 how far back rows must be retained, and whether as-of lookups read it.
 
-Both the store and the generated query code index tables and inputs by the numbers assigned here.
+Both the store and the generated query code index tables and inputs by the numbers assigned here;
+columns and inputs are numbered in a canonical order (by name, then filter), not in the order
+features declare them, so a plan whose declarations were only reordered stores the same arrays.
 """
 
 from __future__ import annotations
@@ -120,4 +122,12 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None) -> Layou
                         tb.inputs[i].last_k = max(tb.inputs[i].last_k, n.param)
                 else:
                     tb.max_window = max(tb.max_window, n.window)
+    for tb in tables:  # in a canonical order: reordering declarations keeps a saved store's tables
+        tb.columns.sort()
+        tb.inputs.sort(key=input_order)
     return Layout(tables, index)
+
+
+def input_order(inp: InputSpec) -> tuple:
+    """Aggregation inputs by column (count(*) last), then filter."""
+    return (inp.column is None, inp.column or "", "" if inp.where is None else repr(inp.where))
