@@ -118,7 +118,8 @@ class RunPrefix:
     def __init__(self, x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None = None):
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: `bound` sends those windows back
             self.p, self.e = compensated_runs(x, starts, lo_terms)
-        self._abs_e: np.ndarray | None = None  # prefix sums of |e| (`bound`), made on first use
+        self._slots = starts + np.arange(starts.size)  # where each run's slots begin in p and e
+        self._abs_e: np.ndarray | None = None  # prefix sums of |e| per run (`bound`), made on first use
         self._most: float | None = None  # a bound of every window's `bound` (`below`)
 
     def window(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,15 +136,19 @@ class RunPrefix:
         of the sum itself.  The error sums' prefixes round at each step by at most u times the
         prefix, and steps before the window are shared by both ends, so they cancel: the
         window's error is below u * (sum of |e| over its own steps) plus the final subtractions.
-        The sum of |e| comes from one plain cumulative sum, whose own error is at most
-        n * u * its last value.  `steps`: roundings per step (3 when `lo_terms` were added)."""
+        The sum of |e| comes from a plain cumulative sum restarted at each run, whose own error
+        is at most n * u * its value after n steps.  So a window's bound, and whether it is summed
+        again exactly, depends on its run alone, never on the other entities of its chunk (a
+        training row's features are the same bit for bit in any spine, or partition of one).
+        `steps`: roundings per step (3 when `lo_terms` were added)."""
         if not self.p.size:
             return np.zeros(lo.size)
-        if self._abs_e is None:
-            self._abs_e = prefix(np.abs(self.e))
+        if self._abs_e is None:  # run r's sums of |e| through slot k sit at k + r + 1
+            self._abs_e = compensated_runs(np.abs(self.e), self._slots)[0]
         a, top, bottom = self._abs_e, hi + run, lo + run
-        inside = a[top + 1] - a[bottom + 1]
-        inside += a[top + 1] * (a.size * _U)
+        at_top = a[top + run + 1]
+        inside = at_top - a[bottom + run + 1]
+        inside += at_top * ((top - self._slots[run] + 1) * _U)
         inside *= steps * _U
         edges = np.abs(self.e[top])
         edges += np.abs(self.e[bottom])
