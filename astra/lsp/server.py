@@ -191,6 +191,9 @@ def did_change(ls: AstraServer, params: types.DidChangeTextDocumentParams) -> No
 def did_save(ls: AstraServer, params: types.DidSaveTextDocumentParams) -> None:
     path = path_of(params.text_document.uri)
     if path is not None:
+        pending = ls.pending.pop(path, None)
+        if pending is not None:  # this check covers the edits it was waiting for
+            pending.cancel()
         ls.docs.touch()
         publish(ls, path)
 
