@@ -158,3 +158,24 @@ async def test_a_malformed_lock_is_reported_in_it(client, project: Path, tmp_pat
     Docs(client).open(broken / "spend.feat")
     await settle(client, lambda: pushed(broken, client.diagnostics) == want)
     assert pushed(broken, client.diagnostics) == want
+
+
+async def test_a_saved_file_is_checked_at_once(client, project: Path, tmp_path: Path):
+    docs = Docs(client)
+    spend = project / "spend.feat"
+    original = spend.read_text(encoding="utf-8")
+    broken = original.replace("tx_sum_1d / tx_sum_30d", "tx_sum_1d / tx_sum_31d")
+    want = compiled(project, {"spend.feat": broken}, tmp_path)
+    assert [w[1] for w in want] == ["E0104"]
+    u = docs.open(spend)
+    await diagnostics(client, u)
+    spend.write_text(broken, encoding="utf-8")  # saved by the editor: buffer and disk agree
+    docs.change(u, broken)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=u)))
+    await settle(client, lambda: pushed(project, client.diagnostics) == want)
+    assert pushed(project, client.diagnostics) == want
+    spend.write_text(original, encoding="utf-8")
+    docs.change(u, original)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=u)))
+    assert await diagnostics(client, u) == []
+    docs.close(u)
