@@ -63,7 +63,7 @@ class DaskExecutor:
     threads: int | None = None
     worker_memory: int | str | None = None
     partitions: int | None = None
-    connect_timeout: float = CONNECT_TIMEOUT
+    connect_timeout: float | None = None  # seconds; default CONNECT_TIMEOUT
 
 
 def parse_executor(spec) -> DaskExecutor | object:
@@ -298,8 +298,8 @@ def _result(future) -> pl.DataFrame:
     except BackfillError:
         raise
     except distributed.KilledWorker:
-        raise BackfillError(f"a Dask worker died computing {_task_name(future.key)} (out of memory? give it "
-                            "more with --worker-memory, or cut the keys finer with --partitions)") from None
+        raise BackfillError(f"a Dask worker died computing {_task_name(future.key)}; if it ran out of memory, "
+                            "give workers more (--worker-memory) or cut the keys finer (--partitions)") from None
     except distributed.CancelledError:
         raise BackfillError(f"the Dask scheduler dropped {_task_name(future.key)} (did the cluster stop?)") from None
     except Exception as exc:
@@ -313,11 +313,11 @@ def _task_key(kg: KeyGroup, p: int, n: int) -> str:
 
 
 def _task_name(key: str) -> str:
-    """`astra-backfill-user_id-3-of-8-...` as `partition 4 of 8 (by user_id)`."""
+    """`astra-backfill-user_id-3-of-8-...` as `partition 4 of 8 of the user_id keys`."""
     parts = str(key).removeprefix("astra-backfill-").split("-")
     try:
         at = parts.index("of")
-        return f"partition {int(parts[at - 1]) + 1} of {parts[at + 1]} (by {', '.join(parts[:at - 1])})"
+        return f"partition {int(parts[at - 1]) + 1} of {parts[at + 1]} of the {', '.join(parts[:at - 1])} keys"
     except (ValueError, IndexError):
         return str(key)
 
@@ -347,16 +347,17 @@ def session(executor):
             address = cluster.scheduler_address
         else:
             address = executor.address
+        timeout = executor.connect_timeout or CONNECT_TIMEOUT
         try:
             try:
-                client = distributed.Client(address, timeout=executor.connect_timeout, set_as_default=False)
+                client = distributed.Client(address, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError) as exc:
-                why = " ".join(str(exc).split()) or type(exc).__name__
-                raise BackfillError(f"cannot reach the Dask scheduler at {address} within "
-                                    f"{executor.connect_timeout:g} s: {why}") from None
+                why = " ".join(str(exc).split())
+                why = f"no answer within {timeout:g} s" if "timed out" in why.lower() or not why else why
+                raise BackfillError(f"cannot reach the Dask scheduler at {address}: {why}") from None
             try:
                 with client.as_current():
-                    yield client, _threads(client, executor.connect_timeout)
+                    yield client, _threads(client, timeout)
             finally:
                 client.close(timeout=CONNECT_TIMEOUT)
         finally:
