@@ -143,3 +143,17 @@ def test_more_entities_than_the_servers_batch_limit(online, client):
     assert got.height == 1201 and got["user_id"].to_list() == [e["user_id"] for e in ents]
     assert client._max_batch == 1000  # learnt from the server's batch_too_large answer
     assert_frame_equal(client.get("fraud_model@v1", ents[:3], at=AT), got.head(3).drop("_missing", "_stale"))
+
+
+def test_request_fields_per_entity(online, client):
+    ents = [{"user_id": 10, "merchant_id": 7}, {"user_id": 11, "merchant_id": 7}]
+    reqs = [{"amount": 5000.0, "channel": "web"}, {"amount": 1.0}]
+    got = both(online, client, "fraud_model@v2", ents, at=AT, request=reqs, features=["is_web", "amount_over_limit"])
+    assert got["is_web"].to_list() == [True, False]
+    for j in range(2):  # each row as if asked alone with its own inputs
+        alone = client.get("fraud_model@v2", ents[j:j + 1], at=AT, request=reqs[j],
+                           features=["is_web", "amount_over_limit"])
+        assert_frame_equal(got[j], alone)
+    assert_frame_equal(both(online, client, "fraud_model@v2", ents, at=AT, request=pl.DataFrame(
+        [{"amount": 5000.0, "channel": "web"}, {"amount": 1.0, "channel": None}]),
+        features=["is_web", "amount_over_limit"]), got)
