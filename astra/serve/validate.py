@@ -72,6 +72,9 @@ def type_name(v: object) -> str:
     return "object"
 
 
+MAX_DEPTH = 254  # the deepest document orjson re-encodes; a request needs a handful of levels
+
+
 def parse_json(body: bytes) -> Any:
     """orjson, with a 400 that says where the document stops being JSON, or which key of an object
     appears twice (orjson keeps the last value silently; which one counts is undefined in JSON)."""
@@ -85,8 +88,14 @@ def parse_json(body: bytes) -> Any:
     # its re-encoding keeps every string's colons and drops only repeated keys (and their values), so
     # the text has as many `:` as the re-encoding exactly when no key repeats (unless a `\u` escape
     # hides a colon): two byte counts in the common case, the exact (slower) parse otherwise.
-    if type(doc) is dict and (b"\\u" in body or body.count(b":") != orjson.dumps(doc).count(b":")):
-        _reject_duplicates(body)
+    if type(doc) is dict:
+        try:
+            again = orjson.dumps(doc)
+        except orjson.JSONEncodeError:  # orjson writes 254 levels at most, json.loads stops near 1000
+            raise ApiError(400, "malformed_json", f"the request body is nested too deeply: more than "
+                           f"{MAX_DEPTH} levels of arrays and objects") from None
+        if b"\\u" in body or body.count(b":") != again.count(b":"):
+            _reject_duplicates(body)
     return doc
 
 

@@ -18,7 +18,7 @@ from serve_harness import FEATURES, launch
 
 from astra.project import Project
 from astra.serve.request_schema import features_request
-from astra.serve.validate import ApiError, features_query, service_info
+from astra.serve.validate import ApiError, features_query, parse_json, service_info
 
 T = 1_772_409_600_000_000  # 2026-03-02T00:00:00
 
@@ -355,3 +355,27 @@ def test_an_entity_time_before_the_horizon_is_located_in_the_entity(server):
     assert got["error"]["location"] == "entities[1].at"
     status, _, got = server.client.post("/v1/features", v1({"user_id": 1}, {"user_id": 2, "at": w}, at=old))
     assert status == 409 and got["error"]["location"] == "at", got  # entity 0 took the top-level time
+
+
+@pytest.mark.parametrize("escape", [False, True], ids=["plain", "with-a-\\u-escape"])
+@pytest.mark.parametrize("depth", [300, 999])
+def test_a_deeply_nested_body_is_a_located_400(services, depth, escape):
+    """JSON nested deeper than the server reads is malformed (400), however deep the parser went:
+    a request value of hundreds of nested arrays was a 500 (the duplicate-key check re-encodes or
+    re-parses the document, and both stop at a depth)."""
+    inner = "[" * depth + "]" * depth
+    key = '"\\u0061mount"' if escape else '"amount"'
+    body = ('{"service": "fraud_model", "version": 2, "entities": [{"user_id": 1, "merchant_id": 2, '
+            f'"request": {{{key}: {inner}}}}}]}}').encode()
+    with pytest.raises(ApiError) as exc:
+        parse_json(body)
+    assert (exc.value.status, exc.value.code) == (400, "malformed_json")
+    assert "nested" in exc.value.message
+
+
+def test_a_body_nested_as_deep_as_read_still_finds_repeated_keys():
+    """The depth limit leaves the duplicate-key check working just below it."""
+    inner = "[" * 200 + "]" * 200
+    with pytest.raises(ApiError) as exc:
+        parse_json(f'{{"a": {inner}, "v": 1, "v": 2}}'.encode())
+    assert exc.value.code == "duplicate_key" and exc.value.location == "v"
