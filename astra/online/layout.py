@@ -90,9 +90,10 @@ def service_features(plan: ir.Plan, services: tuple[str, ...] | None) -> tuple[i
 
 
 @functools.lru_cache(maxsize=64)
-def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None) -> Layout:
+def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonical: bool = True) -> Layout:
     """Tables and inputs for every Aggregate and AsOf the services read (None: every feature of
-    the plan); all services of a store share its tables."""
+    the plan); all services of a store share its tables.  Not `canonical`: columns and inputs in
+    the order the plan reads them, as stores saved by earlier versions numbered them."""
     tables: list[TableSpec] = []
     index: dict[ir.SourceKey, int] = {}
 
@@ -122,10 +123,15 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None) -> Layou
                         tb.inputs[i].last_k = max(tb.inputs[i].last_k, n.param)
                 else:
                     tb.max_window = max(tb.max_window, n.window)
-    for tb in tables:  # in a canonical order: reordering declarations keeps a saved store's tables
+    for tb in tables if canonical else ():  # renaming or reordering features keeps a saved store's tables
         tb.columns.sort()
         tb.inputs.sort(key=input_order)
     return Layout(tables, index)
+
+
+def input_id(inp: InputSpec) -> list:
+    """What identifies an aggregation input across plans (JSON-able)."""
+    return [inp.column, None if inp.where is None else repr(inp.where)]
 
 
 def input_order(inp: InputSpec) -> tuple:

@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from astra.online.layout import TableSpec, plan_layout
+from astra.online.layout import TableSpec, input_id, plan_layout
 from astra.online.table import BLOCK
 from astra.plan import ir
 from astra.plan.serialize import from_data, to_data
@@ -61,6 +61,7 @@ def save(store, path: Path) -> None:
                 arrays[f"blocks:{k}"] = _save_array(tmp, f"t{ti}_blocks_{k.replace(':', '_')}", a[:, :used // BLOCK])
             keys = sorted(tb.keys.items(), key=lambda kv: kv[1])
             tables.append({"name": tb.name, "key_columns": list(tb.key_columns), "used": tb.used,
+                           "inputs": [input_id(i) for i in store.specs[ti].inputs],
                            "n_slots": tb.n_slots, "holes": tb.holes, "cutoff": tb.cutoff, "arrays": arrays,
                            "keys": [list(k) if isinstance(k, tuple) else k for k, _ in keys],
                            "dicts": {c: strings for c, (strings, _) in tb.dicts.items()}})
@@ -118,17 +119,43 @@ def load(cls, path: Path, plan: ir.Plan, migration: Migration | None = None):
         names = {s.name for s in plan.sources}
         store.watermark = {s: w for s, w in store.watermark.items() if s in names}
         store.next_seq = {s: n for s, n in store.next_seq.items() if s in names}
-        pairs = [(store.tables[ti], manifest["tables"][oi]) for ti, oi in migration.kept.items()]
+        pairs = [(ti, oi) for ti, oi in migration.kept.items()]
     else:
-        pairs = list(zip(store.tables, manifest["tables"]))
-    for tb, meta in pairs:
-        _load_table(tb, meta, Path(path))
+        pairs = [(ti, ti) for ti in range(len(store.tables))]
+    saved = from_data(manifest["plan"]) if migration is not None else plan
+    legacy = None
+    for ti, oi in pairs:
+        meta = manifest["tables"][oi]
+        order = meta.get("inputs")
+        if order is None:  # saved before inputs were numbered canonically: in the order the plan read them
+            if legacy is None:
+                legacy = plan_layout(saved, None if services is None else tuple(services), canonical=False).tables
+            order = [input_id(i) for i in legacy[oi].inputs]
+        now = [input_id(i) for i in store.specs[ti].inputs]
+        _load_table(store.tables[ti], meta, Path(path), {j: now.index(x) for j, x in enumerate(order)})
     return store
 
 
-def _load_table(tb, meta: dict, path: Path) -> None:
+def _renumber(key: str, index: dict[int, int]) -> str:
+    """An array name with its aggregation input's saved number replaced by the current one
+    ("cnt:3", "dend:3:60000000", "ex:min:3", "lk:3:0", ...; column arrays have none)."""
+    parts = key.split(":")
+    at = 1 if parts[0] in ("dend", "lk") else len(parts) - 1
+    if len(parts) < 2 or not parts[at].isdigit():
+        return key
+    parts[at] = str(index[int(parts[at])])
+    return ":".join(parts)
+
+
+def _load_table(tb, meta: dict, path: Path, index: dict[int, int]) -> None:
+    """Restore a table's arrays; `index` maps the saved numbers of its inputs to the current ones."""
     tb.used, tb.n_slots, tb.holes, tb.cutoff = meta["used"], meta["n_slots"], meta["holes"], meta["cutoff"]
+    arrays = {}
     for full, fname in meta["arrays"].items():
+        group, k = full.split(":", 1)
+        arrays[f"{group}:{_renumber(k, index)}"] = fname
+    meta = {**meta, "arrays": arrays}
+    for full, fname in arrays.items():
         group, k = full.split(":", 1)
         if group == "blocks":
             tb.blocks[k] = np.load(path / fname, allow_pickle=False)
