@@ -350,9 +350,14 @@ def prune(state: StateDir, n: int) -> None:
 def pushed_records(state: StateDir) -> Iterator[dict]:
     """Every record of the segments older than the newest snapshot, in push order: with the log
     after the snapshot, every push acknowledged since the state directory was created (or since
-    it started keeping them)."""
-    for seg in state.pushed_segments():
-        records, _ = read_segment(state.pushed_segment(seg), last=False, repair=False)
+    it started keeping them).  A crash between a snapshot and its prune leaves segments the
+    snapshot holds in `wal/`: they count the same (the writer's next start moves them)."""
+    snaps = state.snapshots() if state.root.is_dir() else []
+    kept = {n: state.pushed_segment(n) for n in state.pushed_segments()}
+    if snaps:
+        kept.update({n: state.segment(n) for n in state.segments() if n < snaps[-1] and n not in kept})
+    for n in sorted(kept):
+        records, _ = read_segment(kept[n], last=False, repair=False)
         yield from records
 
 
@@ -457,6 +462,8 @@ def recover(state: StateDir, plan, new_store, *, read_only: bool, fsync: str = "
         store, migration = restore(state, base, plan, data_root)
         stats["snapshot"], stats["migration"] = base, migration
         pushed = read_pushed(state, base)
+        if not read_only:  # finish a prune a crash interrupted (after the snapshot was complete)
+            prune(state, base)
     elif read_only:  # only a writer bootstraps: rows it materialized exist in its snapshots alone
         raise NoSnapshot(f"{state.root} has no complete snapshot yet (a writer takes one once it has "
                          f"materialized its store)")
