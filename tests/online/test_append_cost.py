@@ -1,0 +1,107 @@
+"""A push costs what its rows change, not the entity's history (docs/online.md, "The store").
+
+Two properties, neither timed:
+- the incremental structures after any sequence of pushes (in-order rows one at a time or in
+  batches, late rows, eviction) are the ones rebuilt from the retained rows: count_distinct ends,
+  prefix counts, and a float sum's error bound (`sem` bounds every |slo| of its segment);
+- the work a push does on count_distinct ends (rows whose end is recomputed or compared) stays
+  bounded by the rows of its window as the entity's history grows tenfold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from agg_engines import compile_features
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from astra.online import Store
+from astra.online.arrays import ranges
+
+S = 1_000_000  # µs
+T = 10**6 * S
+
+PLAN = compile_features("x: int64?  a: float64?", """
+    d10: int64 = count_distinct(ev.x, 10s)
+    d40: int64 = count_distinct(ev.x where a > 0.0, 40s)
+    s20: float64 = sum(ev.a, 20s)
+    c30: int64 = count(ev.a, 30s)
+    m30: float64? = max(ev.a, 30s)""")
+
+
+def _check(store: Store) -> None:
+    """Every structure of the store's table equals the one rebuilt from its retained rows."""
+    (tb,) = store.tables
+    S_ = tb.slot
+    st_, ln = S_["start"][1:tb.n_slots].astype(np.int64), S_["len"][1:tb.n_slots].astype(np.int64)
+    live = ln > 0
+    st_, ln, slots = st_[live], ln[live], np.flatnonzero(live) + 1
+    rows = ranges(st_, ln)
+    before = {k: a[rows].copy() for k, a in tb.pos.items() if k.startswith(("dend:", "cnt:"))}
+    for i, inp in enumerate(tb.inputs):
+        if inp.windows:
+            tb._rebuild_ends(i, inp, st_, ln, inp.windows)
+        if f"cnt:{i}" in tb.pos:  # prefix counts from each segment's start
+            inc = tb.included(i, rows).astype(np.int64)
+            c = np.cumsum(inc)
+            starts = np.cumsum(ln) - ln
+            tb.pos[f"cnt:{i}"][rows] = c - np.repeat(np.where(starts > 0, c[starts - 1], 0), ln)
+        if f"slo:{i}" in tb.pos:  # the bound's premise: sem >= every |slo| of the segment
+            lo = np.abs(tb.pos[f"slo:{i}"][rows])
+            most = np.maximum.reduceat(lo, np.cumsum(ln) - ln) if len(rows) else lo
+            assert (most <= S_[f"sem:{i}"][slots]).all()
+    for k, want in before.items():
+        assert np.array_equal(tb.pos[k][rows], want), k
+
+
+@st.composite
+def pushes(draw):
+    """Batches of rows of entities 1..3: mostly in time order, some late, some single rows."""
+    out, t = [], T
+    for _ in range(draw(st.integers(1, 25))):
+        t += draw(st.integers(0, 8)) * S
+        n = draw(st.sampled_from([1, 1, 2, 5, 12]))
+        late = draw(st.booleans()) and draw(st.booleans())
+        batch = []
+        for _ in range(n):
+            ts = t - draw(st.integers(0, 20)) * S if late else t + draw(st.integers(0, 3)) * S
+            batch.append(dict(id=draw(st.integers(1, 3)), ts=ts, x=draw(st.one_of(st.none(), st.integers(0, 4))),
+                              a=draw(st.one_of(st.none(), st.sampled_from([-1.5, 0.1, 2.0, 1e16, 3.25])))))
+        out.append(sorted(batch, key=lambda r: r["ts"]) if not late else batch)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pushes(), st.sampled_from([10**15, 25 * S]))
+def test_incremental_structures_equal_rebuilt_ones(batches, lateness):
+    store = Store(PLAN, allowed_lateness=lateness)
+    for b in batches:
+        store.push("ev", b, on_late="report")
+        _check(store)
+
+
+def _touched_per_push(batch: int, pushes: int) -> list[int]:
+    """Rows of count_distinct work per push of `batch` rows to one entity, a row a second (a
+    value among 7, so earlier rows recur), over `pushes` pushes."""
+    store = Store(compile_features("x: int64", """
+    d: int64 = count_distinct(ev.x, 30s)
+    c: int64 = count(ev, 1d)"""))  # the day-long count keeps the whole history retained
+    (tb,) = store.tables
+    out, t = [], T
+    for _ in range(pushes):
+        rows = [dict(id=1, ts=t + j * S, x=(t // S + j) % 7) for j in range(batch)]
+        t += batch * S
+        before = tb.ends_touched
+        store.push("ev", rows)
+        out.append(tb.ends_touched - before)
+    assert int(tb.slot["len"][1]) == batch * pushes  # nothing evicted: the history keeps growing
+    return out
+
+
+def test_count_distinct_work_does_not_grow_with_history():
+    for batch, pushes in ((1, 2000), (50, 80)):  # the append path, and the vectorised insert
+        work = _touched_per_push(batch, pushes)
+        window = 30 + batch  # rows within the window of the push's rows, and the rows themselves
+        assert max(work[pushes // 10:]) <= 2 * window, (batch, max(work))
+        # ten times the history, the same work
+        assert max(work[-pushes // 10:]) <= max(work[pushes // 10:2 * pushes // 10]) + 1
