@@ -26,7 +26,7 @@ from astra.cli.options import Duration, Timestamp, format_time
 @DATA_ROOT
 @click.option("--until", type=Timestamp(), default=None,
               help="Load rows with time < UNTIL (ISO date/datetime in UTC, or µs since the epoch)")
-@click.option("--state", default="build/online", show_default=True, type=click.Path(path_type=Path),
+@click.option("--state", default="build/serve", show_default=True, type=click.Path(path_type=Path),
               help="State directory (as `astra serve --state` reads it)")
 @click.option("--allowed-lateness", type=Duration(), default="0s", show_default=True,
               help="How late a pushed row may be, as in .feat files (e.g. 5m)")

@@ -150,3 +150,15 @@ def test_a_running_server_or_a_foreign_directory_is_refused(tmp_path, demo, serv
     r = astra("materialize", FEATURES, "--data-root", demo, "--state", other)
     assert r.returncode == 1 and "not a state directory" in r.stderr, r.stderr
     assert (other / "notes.txt").read_text() == "keep me" and len(list(other.iterdir())) == 1
+
+
+def test_materialize_and_serve_default_to_the_same_state_directory():
+    """`astra materialize` then `astra serve`, both without --state, serve what was materialized
+    (and materialize never takes build/online, where `astra compile --online` writes plans)."""
+    from astra.cli.materialize import materialize
+    from astra.cli.serve import serve
+
+    def default(cmd):
+        return str(next(p for p in cmd.params if p.name == "state").default)
+
+    assert default(materialize) == default(serve) == "build/serve"
