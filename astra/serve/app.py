@@ -366,9 +366,9 @@ def create_app(config: ServeConfig | None = None) -> App:
 
 def _cannot_start(exc: Exception) -> NoReturn:
     """End a worker that could not restore its store: one clear line (a traceback too for an
-    unexpected error), then exit 1, which ends the whole server (granian stops every worker when
-    one exits unexpectedly; uvicorn runs one worker in its own process), never a live port in
-    front of a dead worker."""
+    unexpected error), then exit 1 (`server.START_FAILED`), which ends the whole server: the
+    supervisor respawns a worker that dies, but not one that could not start (it would fail
+    again), so never a live port in front of a dead worker."""
     from astra.offline.errors import BackfillError
     from astra.online import OnlineError
     from astra.project import ProjectError
@@ -382,7 +382,7 @@ def _cannot_start(exc: Exception) -> NoReturn:
 
 
 def _die_with_parent() -> None:
-    """A granian worker must not outlive its (killed) parent and keep the state directory's lock."""
+    """A worker must not outlive its (killed) supervisor and keep the state directory's lock."""
     try:
         import ctypes
         import signal
