@@ -128,9 +128,12 @@ def main() -> None:
     base = [cli, "backfill", ROOT / "features", "--service", "fraud_model@v1", "--spine", data / "labels.parquet",
             "--data-root", data]
     extra = ["--partitions", str(a.partitions)] if a.partitions else []
-    with LocalCluster(n_workers=a.workers, threads_per_worker=threads, processes=True, memory_limit=memory,
-                      dashboard_address=None, env={"POLARS_MAX_THREADS": str(threads)}) as cluster, \
-            Client(cluster) as client:
+    import dask
+
+    # set before each worker process starts, as `--executor dask` does: Polars sizes its pool on import
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.POLARS_MAX_THREADS": str(threads)}), \
+            LocalCluster(n_workers=a.workers, threads_per_worker=threads, processes=True, memory_limit=memory,
+                         dashboard_address=None) as cluster, Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         engines = {"dask": ([*base, "--out", work / "dask.parquet", "--executor", address, *extra], pids)}

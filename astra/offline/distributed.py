@@ -377,6 +377,7 @@ def _threads(client, timeout: float) -> int:
 
 def _local_cluster(executor: DaskExecutor):
     """A cluster of worker processes on this machine, Polars in each limited to its threads."""
+    import dask
     from distributed import LocalCluster
 
     cores = os.cpu_count() or 1
@@ -384,9 +385,10 @@ def _local_cluster(executor: DaskExecutor):
     threads = executor.threads or max(1, cores // workers)
     memory = executor.worker_memory if executor.worker_memory is not None else "auto"
     try:
-        return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, memory_limit=memory,
-                            dashboard_address=None, silence_logs=logging.CRITICAL,
-                            env={"POLARS_MAX_THREADS": str(threads)})
+        # set before each worker process starts (and restarts): Polars sizes its pool on import
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.POLARS_MAX_THREADS": str(threads)}):
+            return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, memory_limit=memory,
+                                dashboard_address=None, silence_logs=logging.CRITICAL)
     except Exception as exc:
         raise BackfillError(f"cannot start a local Dask cluster: {type(exc).__name__}: "
                             f"{' '.join(str(exc).split())}") from None
