@@ -79,13 +79,14 @@ def fmt_cmd(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
     from astra.diagnostics import CompileError
     from astra.lang.fmt import format_text
 
-    files: list[Path] = []
+    files: dict[Path, Path] = {}  # by resolved path: a file named twice (`. user.feat`) is done once
     for p in paths or (project_dir(None),):
         if not p.exists():
             fail(f"no such file or directory: `{p}`")
-        files.extend(sorted(p.rglob("*.feat")) if p.is_dir() else [p])
+        for f in sorted(p.rglob("*.feat")) if p.is_dir() else [p]:
+            files.setdefault(f.resolve(), f)
     changed = failed = 0
-    for f in files:
+    for f in files.values():
         try:
             text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
@@ -126,9 +127,11 @@ def unified_diff(old: str, new: str, path: Path) -> str:
     import difflib
 
     def lines(text: str) -> list[str]:
-        out = text.splitlines(keepends=True)
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n\\ No newline at end of file\n"
+        # only `\n` ends a line for patch: str.splitlines also breaks at U+2028, form feed, ...
+        *out, last = text.split("\n")
+        out = [line + "\n" for line in out]
+        if last:
+            out.append(last + "\n\\ No newline at end of file\n")
         return out
 
     name = path.as_posix().lstrip("/")  # `a//abs/path` would name no file for `patch -p1`

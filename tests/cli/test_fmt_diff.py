@@ -30,11 +30,15 @@ def test_diff_shows_the_change_writes_nothing_and_exits_one(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch(1)")
-@pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_the_diff_applies_to_exactly_what_fmt_writes(tmp_path: Path, newline: str) -> None:
+@pytest.mark.parametrize("text", [MESSY, MESSY.replace("\n", "\r\n"),
+                                  "# other line breaks: \u2028 \u2029 \x0c \x1c \x85 stay in the comment\n" + MESSY],
+                         ids=["lf", "crlf", "unicode-line-separators"])
+def test_the_diff_applies_to_exactly_what_fmt_writes(tmp_path: Path, text: str) -> None:
+    """A diff line is a line of the file as patch reads it: only `\n` ends one (str.splitlines also
+    breaks at U+2028, form feed and the like, which made a corrupt hunk)."""
     for d in ("patched", "formatted"):
         (tmp_path / d).mkdir()
-        (tmp_path / d / "user.feat").write_bytes(MESSY.replace("\n", newline).encode())
+        (tmp_path / d / "user.feat").write_bytes(text.encode())
     diff = subprocess.run([sys.executable, "-m", "astra.cli.main", "fmt", "--diff", "user.feat"],
                           cwd=tmp_path / "patched", capture_output=True, timeout=120).stdout  # bytes: CRs kept
     subprocess.run(["patch", "-p1", "--quiet"], input=diff, cwd=tmp_path / "patched", check=True, timeout=30)
@@ -54,3 +58,15 @@ def test_diff_over_a_directory_and_a_broken_file(tmp_path: Path) -> None:
     (tmp_path / "broken.feat").write_text("entity {\n")
     r = astra("fmt", "--diff", ".", cwd=tmp_path)
     assert r.returncode == 1 and r.stdout == "" and "broken.feat" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch(1)")
+def test_a_file_named_twice_is_diffed_once(tmp_path: Path) -> None:
+    """`fmt --diff . user.feat` names user.feat twice (the directory holds it): one diff for it, else
+    the second copy of the hunk makes the patch fail to apply."""
+    (tmp_path / "user.feat").write_text(MESSY, encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "astra.cli.main", "fmt", "--diff", ".", "user.feat", "./user.feat"],
+                       cwd=tmp_path, capture_output=True, timeout=120)
+    assert r.returncode == 1 and r.stdout.count(b"+++ ") == 1, r.stdout
+    subprocess.run(["patch", "-p1", "--quiet", "--forward"], input=r.stdout, cwd=tmp_path, check=True, timeout=30)
+    assert astra("fmt", "--check", "user.feat", cwd=tmp_path).returncode == 0
