@@ -64,7 +64,7 @@ def init_cmd(name: str) -> None:
 
     Run `astra compile`, `astra backfill`, `astra materialize` and `astra serve` in it as they are.
     Exit status: 1 when NAME exists and is not an empty directory, 2 for a NAME that is not a
-    name (a letter, then letters, digits, `_` or `-`)."""
+    name (a letter, then letters, digits, `_` or `-`, 64 characters at most)."""
     from astra.compiler import compile_project
     from astra.diagnostics import render_all
 
