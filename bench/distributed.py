@@ -133,7 +133,8 @@ def main() -> None:
     # set before each worker process starts, as `--executor dask` does: Polars sizes its pool on import
     with dask.config.set({"distributed.nanny.pre-spawn-environ.POLARS_MAX_THREADS": str(threads)}), \
             LocalCluster(n_workers=a.workers, threads_per_worker=threads, processes=True, memory_limit=memory,
-                         dashboard_address=None) as cluster, Client(cluster) as client:
+                         host="127.0.0.1", dashboard_address=None,
+                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         engines = {"dask": ([*base, "--out", work / "dask.parquet", "--executor", address, *extra], pids)}

@@ -387,8 +387,10 @@ def _local_cluster(executor: DaskExecutor):
     try:
         # set before each worker process starts (and restarts): Polars sizes its pool on import
         with dask.config.set({"distributed.nanny.pre-spawn-environ.POLARS_MAX_THREADS": str(threads)}):
+            # on loopback only; the scheduler's HTTP endpoint on any free port (not 8787: no clash, no warning)
             return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, memory_limit=memory,
-                                dashboard_address=None, silence_logs=logging.CRITICAL)
+                                host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
+                                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     except Exception as exc:
         raise BackfillError(f"cannot start a local Dask cluster: {type(exc).__name__}: "
                             f"{' '.join(str(exc).split())}") from None

@@ -66,6 +66,7 @@ service mixed v1 { fu@v1.*  fs@v1.*  fus@v1.*  fb@v1.* }
 service users v1 { fu@v1.*  fb@v1.* }
 """
 SHOPS = [f"s{i:02d}" for i in range(12)]
+QUIET = {"dashboard_address": "127.0.0.1:0"}  # the scheduler's HTTP endpoint on a free port, not 8787
 
 
 def _nulls(rng, values: np.ndarray, share: float) -> pl.Series:
@@ -107,7 +108,7 @@ def mixed(tmp_path_factory):
 def cluster():
     """Two in-process workers (one thread each) on loopback TCP, shared by the module's tests."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
-                                  host="127.0.0.1", dashboard_address=None) as c, \
+                                  host="127.0.0.1", dashboard_address=None, scheduler_kwargs=QUIET) as c, \
             distributed.Client(c, set_as_default=False) as client:
         yield c, client
 
@@ -340,7 +341,8 @@ def test_a_worker_dying_is_one_line(demo, tmp_path):
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, protocol="tcp",
-                                     host="127.0.0.1", dashboard_address=None, silence_logs=50) as c, \
+                                     host="127.0.0.1", dashboard_address=None, scheduler_kwargs=QUIET,
+                                     silence_logs=50) as c, \
             distributed.Client(c, set_as_default=False) as client:
         client.register_plugin(DieOnBackfill())
         r = run_cli(*cli_args(demo, tmp_path / "o.parquet"), "--executor",
