@@ -1,0 +1,502 @@
+"""The online store on a shared Redis: rows written once, visible to every replica.
+
+    store = RedisStore(plan, "redis://127.0.0.1:6379/0", allowed_lateness=60_000_000)
+    store.materialize("data")           # once per namespace: the sources' offline files
+    store.push("transactions", rows)    # any replica; every other one sees it at once
+    store.get("fraud_model@v1", [{"user_id": 1}], at=t).rows()
+
+Redis holds, per (source, entity key), the entity's raw rows: each push batch appends one packed
+columnar chunk per entity (one command per entity, pipelined), in a sorted set scored by the
+chunk's newest event time so that rows no window can reach are trimmed on the next write.  The
+watermark, the eviction cutoffs (hence the horizon) and a push sequence live in one meta hash.
+A `get` fetches the requested entities' chunks and the meta hash in one pipelined round trip,
+loads them into fresh tables of the embedded store's layout and answers with the embedded store's
+compiled plans: there is one implementation of every aggregation, and the same rows give the
+same bits.  Design and limits: docs/online.md ("Redis store").
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time as _time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import polars as pl
+
+from astra.online import ingest
+from astra.online.errors import FutureRowError, LateRowError, OnlineError
+from astra.online.layout import plan_layout
+from astra.online.store import INT64_MAX, PushReport, Store, _future_message, iso, new_table
+from astra.ops.dtypes import numpy_dtype
+from astra.ops.registry import Vec
+from astra.plan import ir
+from astra.row_counts import SourceRows
+
+EXACT = 2**53  # times and their arithmetic are exact in Redis's Lua numbers (doubles) within this
+_HEAD = struct.Struct("<II")  # rows, bytes of string values after the records
+
+# KEYS[1]: an entity's rows.  ARGV: score (the chunk's newest time), member (seq + chunk), trim
+# cutoff ("" = keep all), keep_last (1: keep the newest chunk before the cutoff, for as-of reads),
+# expire-at in ms (0: no TTL; only ever moved later).
+_APPEND = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then
+  local n = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[3])
+  if ARGV[4] == '1' then n = n - 1 end
+  if n > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1) end
+end
+local e = tonumber(ARGV[5])
+if e > 0 then
+  local cur = redis.call('PEXPIRETIME', KEYS[1])
+  if cur < e then redis.call('PEXPIREAT', KEYS[1], e) end
+end
+return 1
+"""
+
+# KEYS[1]: the meta hash.  ARGV: source, the batch's newest time, then per evicting table
+# (field, K, step): the watermark only grows; a table's cutoff becomes watermark - K when that
+# is at least `step` past the current one (the embedded store's amortised eviction).
+_ADVANCE = """
+local f = 'wm:' .. ARGV[1]
+local t = tonumber(ARGV[2])
+local cur = redis.call('HGET', KEYS[1], f)
+if cur and tonumber(cur) > t then t = tonumber(cur) end
+redis.call('HSET', KEYS[1], f, string.format('%.0f', t))
+for i = 3, #ARGV, 3 do
+  local c = t - tonumber(ARGV[i + 1])
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not old) or c - tonumber(old) >= tonumber(ARGV[i + 2]) then
+    redis.call('HSET', KEYS[1], ARGV[i], string.format('%.0f', c))
+  end
+end
+return 1
+"""
+
+
+class StoreUnavailable(OnlineError):
+    """The shared store cannot be reached (down, unreachable, or timed out)."""
+
+
+class _Snapshot(Store):
+    """The embedded store's query path over tables loaded for one request."""
+
+    horizon = None  # set per request from the shared cutoffs
+
+
+def parse_url(url: str) -> str:
+    """Check a `redis://host:port/db` URL; a bad one raises ValueError with a one-line reason."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"store URL {url!r}: expected redis://host:port/db (or rediss://, unix://)")
+    if parts.scheme != "unix":
+        if not parts.hostname:
+            raise ValueError(f"store URL {url!r}: no host")
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric port
+        except ValueError:
+            raise ValueError(f"store URL {url!r}: the port is not a number") from None
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ValueError(f"store URL {url!r}: the database must be a number, not {db!r}")
+    return url
+
+
+class _Storage:
+    """How one (source, key columns) is kept: its key prefix, retention and record layout."""
+
+    def __init__(self, prefix: str, src: ir.Source, key: tuple[str, ...], specs: list):
+        self.source, self.key = src, key
+        self.columns = [c for c, _ in src.columns]
+        self.types = dict(src.columns)
+        self.dtypes = {c: numpy_dtype(t) for c, t in src.columns}
+        self.strings = {c for c, dt in self.dtypes.items() if dt.kind in "TUO"}
+        bad = [c for c, dt in self.dtypes.items() if dt == np.dtype(object)]
+        if bad:
+            raise OnlineError(f"source `{src.name}`: columns {bad} cannot be kept in Redis")
+        fields = [("t", "<i8")]
+        for i, c in enumerate(self.columns):
+            fields += [(f"v{i}", "<i4" if c in self.strings else self.dtypes[c].newbyteorder("<")), (f"m{i}", "?")]
+        self.record = np.dtype(fields)
+        schema = json.dumps([src.time, [(c, str(t)) for c, t in src.columns]])
+        import hashlib
+
+        tag = hashlib.blake2b(schema.encode(), digest_size=6).hexdigest()
+        self.prefix = f"{prefix}:r:{src.name}:{','.join(key)}:{tag}:"
+        # retention: keep everything for lifetime state or unmergeable tables; else the longest window
+        self.keep_all = any(not s.mergeable or any(i.lifetime for i in s.inputs) for s in specs)
+        self.window = max(s.max_window for s in specs)
+        self.keep_last = any(s.asof for s in specs)
+
+    def name(self, key) -> bytes:
+        """The Redis key of an entity's rows: the entity's key is the hash tag (one cluster slot)."""
+        text = json.dumps(list(key) if isinstance(key, tuple) else [key], ensure_ascii=True)
+        return (self.prefix + "{" + text.replace("{", "\\u007b").replace("}", "\\u007d") + "}").encode()
+
+    def encode(self, times: np.ndarray, cols: dict[str, Vec], idx: np.ndarray) -> bytes:
+        rec = np.zeros(len(idx), self.record)
+        rec["t"] = times[idx]
+        blobs = []
+        for i, c in enumerate(self.columns):
+            v = cols[c]
+            rec[f"m{i}"] = v.valid[idx]
+            if c in self.strings:
+                enc = [s.encode() for s in v.values[idx].tolist()]
+                rec[f"v{i}"] = [len(b) for b in enc]
+                blobs += enc
+            else:
+                rec[f"v{i}"] = v.values[idx]
+        tail = b"".join(blobs)
+        return _HEAD.pack(len(idx), len(tail)) + rec.tobytes() + tail
+
+    def decode(self, chunks: list[bytes]) -> tuple[np.ndarray, dict[str, Vec]]:
+        """Rows of chunks (in push order) as the embedded store's ingest gives them."""
+        recs, strings = [], {c: [] for c in self.strings}
+        for ch in chunks:
+            n, _ = _HEAD.unpack_from(ch)
+            rec = np.frombuffer(ch, self.record, n, _HEAD.size)
+            recs.append(rec)
+            if self.strings:
+                at = _HEAD.size + n * self.record.itemsize
+                for i, c in enumerate(self.columns):  # column after column, as `encode` wrote them
+                    if c in self.strings:
+                        out = strings[c]
+                        for ln in rec[f"v{i}"].tolist():
+                            out.append(ch[at:at + ln].decode())
+                            at += ln
+        rec = recs[0] if len(recs) == 1 else np.concatenate(recs)
+        cols = {}
+        for i, c in enumerate(self.columns):
+            vals = (np.array(strings[c], dtype=self.dtypes[c]) if c in self.strings
+                    else rec[f"v{i}"].astype(self.dtypes[c]))
+            cols[c] = Vec(vals, rec[f"m{i}"].copy())
+        return rec["t"].astype(np.int64), cols
+
+
+def canonical_key(values: list):
+    """A key as the embedded store's dict holds it (ints, strings), or None when no stored key can
+    equal it (the entity is then unknown, as it would be in the embedded store)."""
+    out = []
+    for v in values:
+        if isinstance(v, bool | np.bool_ | int | np.integer) or (
+                isinstance(v, float | np.floating) and float(v).is_integer()):
+            out.append(int(v))
+        elif isinstance(v, str):
+            out.append(v)
+        else:
+            return None
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+class RedisStore:
+    """The embedded store's answers over rows kept in a shared Redis (see the module doc)."""
+
+    def __init__(self, plan: ir.Plan, url: str, allowed_lateness: int = 0, services: list[str] | None = None, *,
+                 max_future: int | None = None, horizon_lag: int = 0, clock=None, prefix: str = "astra",
+                 timeout: float = 2.0, ttl_grace: int | None = None, client=None):
+        """`url`: redis://host:port/db.  `prefix`: the namespace of this project's keys.  `timeout`
+        (s) bounds every socket operation, so a lost Redis fails a call instead of hanging it.
+        `ttl_grace` (µs): an entity's rows also expire (Redis TTL) once the wall clock is this much
+        past its newest row plus the retention (None: the retention again); rows whose expiry
+        would already be past get no TTL (historical data is trimmed by event time only)."""
+        import redis
+
+        if not prefix or any(ch in prefix for ch in "{}: "):
+            raise ValueError(f"store prefix {prefix!r}: use letters, digits, '-', '_' or '.'")
+        self.local = Store(plan, allowed_lateness, services, max_future=max_future, horizon_lag=horizon_lag,
+                           clock=clock)
+        self.plan, self.services, self.prefix, self.ttl_grace = plan, self.local.services, prefix, ttl_grace
+        self.meta_key = f"{prefix}:meta:{{{prefix}}}".encode()
+        self.seq_key = f"{prefix}:seq:{{{prefix}}}".encode()
+        full: dict[tuple, list] = {}
+        for s in plan_layout(plan, None).tables:
+            full.setdefault((s.source.name, s.key.columns), []).append(s)
+        self.storage = {k: _Storage(prefix, plan.source(k[0]), k[1], v) for k, v in full.items()}
+        if client is None:
+            parse_url(url)
+            client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                          retry_on_timeout=False)
+        self.redis, self.url = client, url
+        try:
+            self.redis.ping()
+            self._append = self.redis.register_script(_APPEND)
+            self._advance = self.redis.register_script(_ADVANCE)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis at {url} is unavailable: {exc}") from None
+
+    # ------------------------------------------------------------------ configuration, as Store has it
+    @property
+    def allowed_lateness(self) -> int:
+        return self.local.allowed_lateness
+
+    @property
+    def max_future(self) -> int | None:
+        return self.local.max_future
+
+    @max_future.setter
+    def max_future(self, v: int | None) -> None:
+        self.local.max_future = v
+
+    @property
+    def horizon_lag(self) -> int:
+        return self.local.horizon_lag
+
+    @horizon_lag.setter
+    def horizon_lag(self, v: int) -> None:
+        self.local.horizon_lag = int(v)
+
+    @property
+    def clock(self):
+        return self.local.clock
+
+    @clock.setter
+    def clock(self, f) -> None:
+        self.local.clock = f
+
+    @property
+    def specs(self):
+        return self.local.specs
+
+    @property
+    def _compiled(self):
+        return self.local._compiled
+
+    def _call(self, f):
+        import redis
+
+        try:
+            return f()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis at {self.url} is unavailable: {exc}") from None
+
+    # ------------------------------------------------------------------ shared state
+    def _meta(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self._call(lambda: self.redis.hgetall(self.meta_key)).items()}
+
+    def _cut_field(self, spec) -> tuple[str, int, int]:
+        """A table's cutoff field in the meta hash, its K (watermark - K is the cutoff) and step."""
+        k = spec.evict_window + self.allowed_lateness + self.horizon_lag
+        return f"cut:{spec.source.name}:{','.join(spec.key.columns)}:{k}", k, max(k // 8, 1)
+
+    def _horizon(self, meta: dict[str, int]) -> int | None:
+        hs = []
+        for spec in self.local.specs:
+            if spec.evict_window is None:
+                continue
+            f, _, _ = self._cut_field(spec)
+            if f in meta:
+                hs.append(meta[f] + spec.evict_window)
+        return max(hs) if hs else None
+
+    @property
+    def horizon(self) -> int | None:
+        """The earliest query time answered exactly, from the cutoffs shared in Redis."""
+        return self._horizon(self._meta())
+
+    @property
+    def watermark(self) -> dict[str, int]:
+        """Per source, the latest event time any replica stored."""
+        return {k[3:]: v for k, v in self._meta().items() if k.startswith("wm:")}
+
+    def is_empty(self) -> bool:
+        """No source was materialized or pushed into this namespace yet."""
+        return not self._call(lambda: self.redis.exists(self.meta_key))
+
+    # ------------------------------------------------------------------ ingestion
+    def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
+        """As `Store.push`: too-late rows (against the shared watermark) and rows from the future
+        raise, or with on_late="report" are left out and reported; the rest is stored once."""
+        src = self.local._source(source)
+        times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
+        _exact(src, times)
+        rejected, future, index = [], [], None
+        if self.max_future is not None and len(times):
+            limit = min(self.clock() + self.max_future, INT64_MAX)
+            ahead = np.flatnonzero(times > limit)
+            if len(ahead):
+                future = [(int(j), int(times[j]), limit) for j in ahead]
+                if on_late != "report":
+                    raise FutureRowError(source, future, _future_message(src, future))
+                index = np.flatnonzero(times <= limit)
+                times, cols = times[index], {c: Vec(v.values[index], v.valid[index]) for c, v in cols.items()}
+        if not len(times):
+            return PushReport(0, rejected, future)
+        wm = self._call(lambda: self.redis.hget(self.meta_key, f"wm:{source}"))
+        if wm is not None:
+            bound = int(wm) - self.allowed_lateness
+            late = np.flatnonzero(times < bound)
+            if len(late):
+                rejected = [(int(j if index is None else index[j]), int(times[j]), bound) for j in late]
+                if on_late != "report":
+                    raise LateRowError(source, rejected)
+                keep = times >= bound
+                times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+        if len(times):
+            self._store(src, times, cols, None if wm is None else int(wm))
+        return PushReport(len(times), rejected, future)
+
+    def _store(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], wm: int | None,
+               batch: int = 2000) -> None:
+        """Append the rows to every entity they belong to and advance the shared watermark and
+        cutoffs; trims with the watermark before this batch (keeping more is always safe)."""
+        n = len(times)
+        seq = self._call(lambda: self.redis.incrby(self.seq_key, n)) - n
+        now_ms = _time.time_ns() // 1_000_000
+        pipe = self.redis.pipeline(transaction=False)
+        queued = 0
+        for (name, key), st in self.storage.items():
+            if name != src.name:
+                continue
+            ok = np.ones(n, bool)
+            for c in key:
+                ok &= cols[c].valid
+            idx = np.flatnonzero(ok)
+            if not len(idx):
+                continue
+            groups: dict = {}
+            if len(key) == 1:
+                for j, k in zip(idx.tolist(), cols[key[0]].values[idx].tolist()):
+                    groups.setdefault(k, []).append(j)
+            else:
+                for j, k in zip(idx.tolist(), zip(*(cols[c].values[idx].tolist() for c in key))):
+                    groups.setdefault(k, []).append(j)
+            retention = st.window + self.allowed_lateness + self.horizon_lag
+            trim = "" if st.keep_all or wm is None else str(wm - retention - max(retention // 8, 1))
+            grace = retention if self.ttl_grace is None else self.ttl_grace
+            for k, rows in groups.items():
+                ix = np.asarray(rows, np.int64)
+                newest = int(times[ix].max())
+                expire = 0
+                if not st.keep_all:
+                    at_ms = (newest + retention + max(retention // 8, 1) + grace) // 1000
+                    expire = at_ms if at_ms > now_ms else 0
+                member = struct.pack(">Q", seq + rows[0]) + st.encode(times, cols, ix)
+                self._append(keys=[st.name(k)], args=[newest, member, trim, int(st.keep_last), expire], client=pipe)
+                queued += 1
+                if queued >= batch:
+                    self._call(pipe.execute)
+                    queued = 0
+        args: list = [src.name, int(times.max())]
+        for spec in self.local.specs:
+            if spec.source.name == src.name and spec.evict_window is not None:
+                args += list(self._cut_field(spec))
+        self._advance(keys=[self.meta_key], args=args, client=pipe)
+        self._call(pipe.execute)
+
+    def materialize(self, data_root: str | Path, until: int | None = None) -> dict[str, SourceRows]:
+        """Load every source's offline file into Redis (rows with time < `until`); refuses a
+        namespace that already holds rows (they would be stored twice)."""
+        if not self.is_empty():
+            raise OnlineError(f"Redis namespace `{self.prefix}` at {self.url} already holds rows; serve it as it "
+                              f"is, or clear it (RedisStore.clear) before materializing again")
+        counts = {}
+        for src in self.plan.sources:
+            keys = [k for (name, k) in self.storage if name == src.name]
+            if not keys:
+                continue
+            times, cols, counts[src.name] = ingest.read_source(src, data_root, {c for c, _ in src.columns},
+                                                               {c for k in keys for c in k})
+            if self.max_future is not None and len(times):
+                limit = min(self.clock() + self.max_future, INT64_MAX)
+                ahead = np.flatnonzero(times > limit)
+                if len(ahead):
+                    raise FutureRowError(src.name, [(int(j), int(times[j]), limit) for j in ahead], (
+                        f"source `{src.name}` under {data_root}: {len(ahead)} row(s) are later than the clock plus "
+                        f"max_future ({iso(limit)}), the first at {iso(int(times[ahead].min()))}"))
+            if until is not None:
+                keep = times < until
+                times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+            if len(times):
+                _exact(src, times)
+                self._store(src, times, cols, None)
+        return counts
+
+    def clear(self) -> int:
+        """Delete every key of this namespace (SCAN, so Redis keeps serving); returns how many."""
+        gone = 0
+        for pattern in (f"{self.prefix}:r:*", f"{self.prefix}:meta:*", f"{self.prefix}:seq:*"):
+            batch = []
+            for k in self._call(lambda p=pattern: list(self.redis.scan_iter(match=p, count=1000))):
+                batch.append(k)
+                if len(batch) >= 1000:
+                    gone += self._call(lambda b=batch: self.redis.delete(*b))
+                    batch = []
+            if batch:
+                gone += self._call(lambda b=batch: self.redis.delete(*b))
+        return gone
+
+    # ------------------------------------------------------------------ queries
+    def get(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False):
+        """As `Store.get`, over the requested entities' rows read from Redis in one round trip."""
+        local = self.local
+        compiled = local._compiled.get(service) or local._compile(service)
+        reads = []  # (table index, storage, [(canonical key or None) per entity])
+        names: dict[bytes, int] = {}
+        for ti in compiled.tables:
+            spec = local.specs[ti]
+            st = self.storage[(spec.source.name, spec.key.columns)]
+            knames = [k for k, _ in spec.entity.keys]
+            try:
+                keys = [canonical_key([e[k] for k in knames]) for e in entities]
+            except KeyError as exc:
+                raise KeyError(f"entity `{spec.entity.name}` needs keys {knames}; a query row lacks {exc}") from None
+            for k in keys:
+                if k is not None:
+                    names.setdefault(st.name(k), len(names))
+            reads.append((ti, st, keys))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.meta_key)
+        for name in names:
+            pipe.zrange(name, 0, -1)
+        got = self._call(pipe.execute)
+        meta = {k.decode(): int(v) for k, v in got[0].items()}
+        chunks = got[1:]
+        snap = _Snapshot.__new__(_Snapshot)
+        snap.__dict__.update(local.__dict__)
+        snap.tables = list(local.tables)  # empty tables: those this service does not read stay so
+        snap.horizon = self._horizon(meta)
+        for ti, st, keys in reads:
+            tb = snap.tables[ti] = new_table(local.specs[ti])
+            parts, owners = [], []
+            seen = set()
+            for k in keys:
+                if k is None or k in seen:
+                    continue
+                seen.add(k)
+                members = chunks[names[st.name(k)]]
+                if members:
+                    parts.append(sorted(members))  # push order: the big-endian sequence prefix
+                    owners.append(k)
+            if not parts:
+                continue
+            times, cols, slots = [], {c: ([], []) for c in st.columns}, []
+            for k, members in zip(owners, parts):
+                t, c = st.decode([m[8:] for m in members])
+                times.append(t)
+                for name, v in c.items():
+                    cols[name][0].append(v.values)
+                    cols[name][1].append(v.valid)
+                slots.append(np.full(len(t), tb.assign([k])[0], np.int64))
+            all_t = np.concatenate(times)
+            vecs = {c: Vec(np.concatenate(v), np.concatenate(m)) for c, (v, m) in cols.items()}
+            tb.bulk_load(np.concatenate(slots), tb.raw_rows(all_t, vecs))
+            f = local.specs[ti]
+            cut = meta.get(self._cut_field(f)[0]) if f.evict_window is not None else None
+            if cut is not None:  # evicted as the embedded store did: the same rows, state and prefixes
+                tb.evict(cut)
+        return snap.get(service, entities, at=at, request=request, validity=validity)
+
+    def nbytes(self) -> int:
+        """Bytes Redis reports in use (the whole database: other namespaces included)."""
+        return int(self._call(lambda: self.redis.info("memory"))["used_memory"])
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def _exact(src: ir.Source, times: np.ndarray) -> None:
+    """Times must be exact in Redis's Lua numbers (|t| < 2**53 µs: years 1685 to 2255)."""
+    if len(times) and (int(times.max()) >= EXACT or int(times.min()) <= -EXACT):
+        raise OnlineError(f"source `{src.name}`: a time is outside the years 1685..2255 the Redis store keeps exactly")
