@@ -379,6 +379,9 @@ class Store:
         """The bytes held by the store's tables (rows, running state, indexes)."""
         return sum(tb.nbytes() for tb in self.tables)
 
+    def close(self) -> None:
+        """Nothing to release (`astra.online.protocol.OnlineStore.close`; the Redis store closes connections)."""
+
     def save(self, path: str | Path) -> None:
         """Write the store to a directory (atomically: a temp dir renamed into place)."""
         from astra.online.persist import save
