@@ -262,6 +262,11 @@ def wait_all(client, futures: dict[int, list]) -> dict[int, list[pl.DataFrame]]:
                 done, not_done = distributed.wait(pending, timeout=POLL, return_when="FIRST_COMPLETED")
             except (TimeoutError, distributed.TimeoutError):
                 done, not_done = set(), pending
+            except Exception as exc:
+                if "cancel" not in type(exc).__name__.lower():
+                    raise
+                raise BackfillError("lost the connection to the Dask scheduler while the backfill ran (did the "
+                                    "scheduler stop?)") from None
             for f in done:
                 i, j = where[f.key]
                 out[i][j] = _result(f)
@@ -407,17 +412,22 @@ def _dask_errors():
         package = type(exc).__module__.split(".")[0]
         if package not in ("distributed", "dask", "tornado", "asyncio") and not isinstance(exc, OSError | TimeoutError):
             raise
-        raise BackfillError(f"the Dask cluster failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        why = " ".join(str(exc).split())
+        raise BackfillError(f"the Dask cluster failed: {type(exc).__name__}: "
+                            f"{why if len(why) <= 300 else why[:300] + '...'}") from None
 
 
 @contextmanager
 def _quiet():
     """Dask's own log lines (restarts, lost connections) off stderr for the run: what went
     wrong comes back as one `BackfillError`."""
-    log = logging.getLogger("distributed")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
+    logs = [logging.getLogger(name) for name in ["distributed", *logging.root.manager.loggerDict]
+            if name == "distributed" or name.startswith("distributed.")]  # Dask sets some levels itself
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        log.setLevel(level)
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
