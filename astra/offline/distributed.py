@@ -247,7 +247,8 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
 def wait_all(client, futures: dict[int, list]) -> dict[int, list[pl.DataFrame]]:
     """Every task's result, as they finish (each released from its worker once fetched).
 
-    Waits in short steps, checking the cluster between them: no scheduler or no worker for
+    Waits in short steps (dropping each future once its result is here, so that workers free
+    it), checking the cluster between them: no scheduler or no worker for
     `STALL_TIMEOUT` seconds ends the run with a `BackfillError` instead of a hang.  A task's
     own error is raised as is; a worker that died is one line."""
     import distributed
@@ -270,6 +271,7 @@ def wait_all(client, futures: dict[int, list]) -> dict[int, list[pl.DataFrame]]:
             for f in done:
                 i, j = where[f.key]
                 out[i][j] = _result(f)
+                futures[i][j] = None  # the last reference: the worker frees the result
             pending = list(not_done)
             if done:
                 stalled = None
