@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import click
 
@@ -30,18 +31,31 @@ def parse_duration(text: str) -> int:
         raise click.BadParameter(str(exc)) from None
 
 
+# The times a timestamp holds, as the server's validator has them: 0001-01-01 to 9999-12-31 UTC.
+_TIME_LO, _TIME_HI = -62_135_596_800_000_000, 253_402_300_799_999_999
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+
+
 def parse_time(text: str) -> int:
-    """An ISO date or datetime (UTC unless it says otherwise), or µs since the epoch -> µs."""
-    if text.strip().lstrip("-").isdigit():
-        return int(text)
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"`{text}` is not a date or datetime (e.g. 2026-03-01 or 2026-03-01T12:00)") \
-            from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
+    """An ISO date or datetime (UTC unless it says otherwise), or µs since the epoch -> µs, within
+    the years 1-9999 in UTC."""
+    if _INTEGER.fullmatch(text.strip()):
+        value = int(text)
+    else:
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise click.BadParameter(f"`{text}` is not a date or datetime (e.g. 2026-03-01 or "
+                                     "2026-03-01T12:00) or µs since the epoch") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        value = (when - _EPOCH) // dt.timedelta(microseconds=1)  # exact, and fine for year 1 with an offset
+    if not _TIME_LO <= value <= _TIME_HI:
+        raise click.BadParameter(f"`{text}` is out of range: times are from 0001-01-01 to 9999-12-31 (UTC)")
+    return value
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Duration(click.ParamType):
