@@ -150,6 +150,8 @@ def test_snapshot_equals_single_node(project, demo, cluster):
     want = project.snapshot(**args)
     assert want.height > 100
     assert_same(want, project.snapshot(**args, executor=on(cluster, 3)))
+    address = cluster[0].scheduler_address.replace("tcp://", "dask://")  # as the command line writes it
+    assert_same(want, project.snapshot(**args, executor=address))
 
 
 def test_data_kit_output_is_the_same_file(cluster, tmp_path):
