@@ -69,7 +69,7 @@ def docs_cmd(project: Path | None, out: Path, data_root: Path | None, no_stats: 
     except (OutputError, OSError) as err:
         fail(f"cannot write the site into `{out}`: {getattr(err, 'strerror', None) or err}")
     pages = sum(1 for f in files if f.endswith(".html"))
-    stages.done(f"wrote {pages} pages to {out}/index.html")
+    stages.done(f"wrote {out}/index.html:", pages, unit="pages")
 
 
 def _check_out(out: Path) -> None:

@@ -68,7 +68,7 @@ class Stages:
     def __init__(self, command: str):
         self.command = command
         self.t0 = self.start = time.perf_counter()
-        self.rows: int | None = None
+        self.counted: str | None = None  # the last count given, with its unit: `20,000 rows`
         self.count = 0
         ctx = click.get_current_context(silent=True)
         params = ctx.params if ctx is not None else {}
@@ -80,13 +80,14 @@ class Stages:
         if ctx is not None:  # the summary, once the command has returned (or exited)
             ctx.call_on_close(self._finish)
 
-    def done(self, what: str, rows: int | None = None) -> None:
+    def done(self, what: str, rows: int | None = None, unit: str = "rows") -> None:
+        """A stage has ended; `rows` counts what it made (in `unit`s), which the summary repeats."""
         now = time.perf_counter()
         seconds, self.t0 = now - self.t0, now
         self.count += 1
         if rows is not None:
-            self.rows = rows
-        counted = f" {rows:,} rows" if rows is not None else ""
+            self.counted = f"{rows:,} {unit}"
+        counted = f" {rows:,} {unit}" if rows is not None else ""
         if self.live is not None:
             self.live.stage(f"{what}{counted}", seconds, last=self.count == self.expected)
         else:
@@ -98,7 +99,7 @@ class Stages:
 
     def summary(self) -> str:
         """`backfill: all done: 20,000 rows -> training.parquet (0.47 s)`."""
-        parts = [f"{self.rows:,} rows" if self.rows is not None else f"{self.count} stages"]
+        parts = [self.counted if self.counted is not None else f"{self.count} stages"]
         if self.output is not None:
             parts.append(f"-> {self.output}")
         return f"{self.command}: all done: {' '.join(parts)} ({self.total:.2f} s)"

@@ -183,3 +183,16 @@ def test_anything_else_written_mid_run_takes_the_bar_away_first(tmp_path) -> Non
     assert any("error[E" in line for line in lines), lines
     assert not any("━" in line for line in lines), lines  # the bar is gone, not mixed into the error
     assert not any("all done" in line for line in lines)
+
+
+def test_docs_ends_with_the_pages_it_wrote(tmp_path) -> None:
+    """docs/cli.md: a command that ends well ends with a summary of what it made and where it went;
+    for `astra docs` that is the pages written (it computes no rows), not a count of its stages."""
+    (tmp_path / "user.feat").write_text("entity user {\n    key user_id: int64\n}\n")
+    out = tmp_path / "site"
+    r = piped(["docs", str(tmp_path / "user.feat"), "--out", str(out), "--no-stats"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    pages = len(list(out.rglob("*.html")))
+    assert re.fullmatch(rf"docs: wrote {re.escape(str(out))}/index.html: {pages} pages \(\d+\.\d\d s\)", lines[-2])
+    assert re.fullmatch(rf"docs: all done: {pages} pages -> {re.escape(str(out))} \(\d+\.\d\d s\)", lines[-1])
