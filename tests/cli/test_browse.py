@@ -208,3 +208,20 @@ def test_the_example_projects_tags_as_written() -> None:
     assert tagged
     r = astra("ls", "--tag", "spend", "--kind", "group", "--format", "json", cwd=ROOT)
     assert [g["name"] for g in json.loads(r.stdout)] == tagged
+
+
+def test_changed_logic_under_a_released_version_is_refused_unless_allowed(shop: Path, tmp_path: Path) -> None:
+    """docs/cli.md, `astra.lock` in every command: ls and show build the plan, so they refuse a
+    released version whose logic changed (E0601, exit 1) and describe it with --allow-unlocked."""
+    import shutil
+
+    changed = tmp_path / "changed"
+    shutil.copytree(shop, changed)
+    feat = next(p for p in changed.glob("*.feat") if "count(visits, 7d)" in p.read_text())
+    feat.write_text(feat.read_text().replace("count(visits, 7d)", "count(visits, 8d)"))
+    for args in (["ls", "."], ["show", "activity@v1", "."]):
+        r = astra(*args, cwd=changed)
+        assert r.returncode == 1 and "error[E0601]" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        r = astra(*args, "--allow-unlocked", "--format", "json", cwd=changed)
+        assert r.returncode == 0, r.stderr
+        assert any(d["kind"] == "group" and d["name"] == "activity@v1" for d in json.loads(r.stdout))
