@@ -76,6 +76,16 @@ return 1
 """
 
 
+# KEYS[1]: the meta hash, then entities' row keys: the meta hash flattened, then each key's chunks.
+# One command, one reply parsed in C: a read's round trip (on a cluster this becomes one call
+# per node, the keys grouped by hash slot).
+_FETCH = """
+local out = {redis.call('HGETALL', KEYS[1])}
+for i = 2, #KEYS do out[i] = redis.call('ZRANGE', KEYS[i], 0, -1) end
+return out
+"""
+
+
 class StoreUnavailable(OnlineError):
     """The shared store cannot be reached (down, unreachable, or timed out)."""
 
@@ -125,6 +135,7 @@ class _Storage:
 
         tag = hashlib.blake2b(schema.encode(), digest_size=6).hexdigest()
         self.prefix = f"{prefix}:r:{src.name}:{','.join(key)}:{tag}:"
+        self.prefix_bytes = self.prefix.encode()
         # retention: keep everything for lifetime state or unmergeable tables; else the longest window
         self.keep_all = any(not s.mergeable or any(i.lifetime for i in s.inputs) for s in specs)
         self.window = max(s.max_window for s in specs)
@@ -132,6 +143,8 @@ class _Storage:
 
     def name(self, key) -> bytes:
         """The Redis key of an entity's rows: the entity's key is the hash tag (one cluster slot)."""
+        if type(key) is int:
+            return self.prefix_bytes + b"{[%d]}" % key
         text = json.dumps(list(key) if isinstance(key, tuple) else [key], ensure_ascii=True)
         return (self.prefix + "{" + text.replace("{", "\\u007b").replace("}", "\\u007d") + "}").encode()
 
@@ -151,22 +164,22 @@ class _Storage:
         tail = b"".join(blobs)
         return _HEAD.pack(len(idx), len(tail)) + rec.tobytes() + tail
 
-    def decode(self, chunks: list[bytes]) -> tuple[np.ndarray, dict[str, Vec]]:
-        """Rows of chunks (in push order) as the embedded store's ingest gives them."""
-        recs, strings = [], {c: [] for c in self.strings}
+    def decode(self, chunks: list[bytes], skip: int = 0) -> tuple[np.ndarray, dict[str, Vec]]:
+        """Rows of chunks (each after `skip` bytes; in push order) as the embedded store's ingest gives them."""
+        parts, strings, size = [], {c: [] for c in self.strings}, self.record.itemsize
         for ch in chunks:
-            n, _ = _HEAD.unpack_from(ch)
-            rec = np.frombuffer(ch, self.record, n, _HEAD.size)
-            recs.append(rec)
+            n, _ = _HEAD.unpack_from(ch, skip)
+            parts.append(ch[skip + _HEAD.size:skip + _HEAD.size + n * size])
             if self.strings:
-                at = _HEAD.size + n * self.record.itemsize
+                rec = np.frombuffer(ch, self.record, n, skip + _HEAD.size)
+                at = skip + _HEAD.size + n * self.record.itemsize
                 for i, c in enumerate(self.columns):  # column after column, as `encode` wrote them
                     if c in self.strings:
                         out = strings[c]
                         for ln in rec[f"v{i}"].tolist():
                             out.append(ch[at:at + ln].decode())
                             at += ln
-        rec = recs[0] if len(recs) == 1 else np.concatenate(recs)
+        rec = np.frombuffer(parts[0] if len(parts) == 1 else b"".join(parts), self.record)
         cols = {}
         for i, c in enumerate(self.columns):
             vals = (np.array(strings[c], dtype=self.dtypes[c]) if c in self.strings
@@ -223,6 +236,7 @@ class RedisStore:
             self.redis.ping()
             self._append = self.redis.register_script(_APPEND)
             self._advance = self.redis.register_script(_ADVANCE)
+            self._fetch = self.redis.register_script(_FETCH)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis at {url} is unavailable: {exc}") from None
 
@@ -437,51 +451,43 @@ class RedisStore:
         for ti in compiled.tables:
             spec = local.specs[ti]
             st = self.storage[(spec.source.name, spec.key.columns)]
-            knames = [k for k, _ in spec.entity.keys]
+            enames = [k for k, _ in spec.entity.keys]
             try:
-                keys = [canonical_key([e[k] for k in knames]) for e in entities]
+                keys = [canonical_key([e[k] for k in enames]) for e in entities]
             except KeyError as exc:
-                raise KeyError(f"entity `{spec.entity.name}` needs keys {knames}; a query row lacks {exc}") from None
-            for k in keys:
-                if k is not None:
-                    names.setdefault(st.name(k), len(names))
-            reads.append((ti, st, keys))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(self.meta_key)
-        for name in names:
-            pipe.zrange(name, 0, -1)
-        got = self._call(pipe.execute)
-        meta = {k.decode(): int(v) for k, v in got[0].items()}
+                raise KeyError(f"entity `{spec.entity.name}` needs keys {enames}; a query row lacks {exc}") from None
+            knames = [None if k is None else st.name(k) for k in keys]
+            for kn in knames:
+                if kn is not None:
+                    names.setdefault(kn, len(names))
+            reads.append((ti, st, keys, knames))
+        got = self._call(lambda: self._fetch(keys=[self.meta_key, *names]))
+        flat = got[0]
+        meta = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         chunks = got[1:]
         snap = _Snapshot.__new__(_Snapshot)
         snap.__dict__.update(local.__dict__)
         snap.tables = list(local.tables)  # empty tables: those this service does not read stay so
         snap.horizon = self._horizon(meta)
-        for ti, st, keys in reads:
+        for ti, st, keys, knames in reads:
             tb = snap.tables[ti] = new_table(local.specs[ti])
-            parts, owners = [], []
+            members, owners, counts = [], [], []
             seen = set()
-            for k in keys:
-                if k is None or k in seen:
+            for k, kn in zip(keys, knames):
+                if kn is None or kn in seen:
                     continue
-                seen.add(k)
-                members = chunks[names[st.name(k)]]
-                if members:
-                    parts.append(sorted(members))  # push order: the big-endian sequence prefix
+                seen.add(kn)
+                got = chunks[names[kn]]
+                if got:
+                    got = sorted(got)  # push order: the big-endian sequence prefix
+                    members += got
                     owners.append(k)
-            if not parts:
+                    counts.append(sum(_HEAD.unpack_from(m, 8)[0] for m in got))
+            if not members:
                 continue
-            times, cols, slots = [], {c: ([], []) for c in st.columns}, []
-            for k, members in zip(owners, parts):
-                t, c = st.decode([m[8:] for m in members])
-                times.append(t)
-                for name, v in c.items():
-                    cols[name][0].append(v.values)
-                    cols[name][1].append(v.valid)
-                slots.append(np.full(len(t), tb.assign([k])[0], np.int64))
-            all_t = np.concatenate(times)
-            vecs = {c: Vec(np.concatenate(v), np.concatenate(m)) for c, (v, m) in cols.items()}
-            tb.bulk_load(np.concatenate(slots), tb.raw_rows(all_t, vecs))
+            all_t, vecs = st.decode(members, skip=8)
+            slots = np.repeat(tb.assign(owners), counts)
+            tb.bulk_load(slots, tb.raw_rows(all_t, vecs))
             f = local.specs[ti]
             cut = meta.get(self._cut_field(f)[0]) if f.evict_window is not None else None
             if cut is not None:  # evicted as the embedded store did: the same rows, state and prefixes

@@ -251,3 +251,53 @@ def test_unreachable_redis_is_one_clear_error(redis_server, project) -> None:  #
     for bad in ("http://x:1/0", "redis://:6379/0", "redis://h:port/0", "redis://h:1/db"):
         with pytest.raises(ValueError, match="store URL"):
             parse_url(bad)
+
+
+def test_live_rows_get_a_ttl_by_retention(redis_server, project) -> None:  # noqa: F811
+    """An entity whose newest row is recent expires (Redis TTL) once the wall clock passes that row
+    plus the retention, its 1/8 step and the grace; the TTL only ever moves later."""
+    import time
+
+    red = _redis_store(redis_server, project.plan, ttl_grace=3_600_000_000, allowed_lateness=100)
+    src = project.plan.source("transactions")
+    now = time.time_ns() // 1000
+    row = {"user_id": 1, "merchant_id": 9, "amount": 1.0, "category": "food", "ts": now}
+    red.push("transactions", [{c: row.get(c) for c, _ in src.columns}])
+    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:merchant_id:*")
+    retention = 30 * 86_400_000_000 + 100  # the longest window over merchants in features/, and the lateness
+    expected_ms = (now + retention + retention // 8 + 3_600_000_000) // 1000
+    assert abs(red.redis.pexpiretime(key) - expected_ms) <= 1
+    red.push("transactions", [{c: {**row, "ts": now - 10}.get(c) for c, _ in src.columns}])  # older: no change
+    assert abs(red.redis.pexpiretime(key) - expected_ms) <= 1
+    red.clear()
+
+
+def test_lost_redis_fails_calls_within_the_timeout(tmp_path, project) -> None:
+    """Redis going away mid-run: push and get raise StoreUnavailable (a 503 for a server) within
+    the socket timeout, never hang; they work again once it is back."""
+    import time
+
+    from redis_fixture import RedisServer, redis_or_skip
+
+    from astra.online.redis_store import StoreUnavailable
+
+    redis_or_skip()
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        red = _redis_store(server, project.plan, timeout=1.0)
+        src = project.plan.source("transactions")
+        row = {c: None for c, _ in src.columns} | {"user_id": 1, "merchant_id": 2, "category": "x",
+                                                  "ts": 1_700_000_000_000_000}
+        red.push("transactions", [row])
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="unavailable"):
+            red.get("fraud_model@v1", [{"user_id": 1}], at=1_700_000_000_000_001)
+        with pytest.raises(StoreUnavailable):
+            red.push("transactions", [{**row, "ts": 1_700_000_000_000_002}])
+        assert time.monotonic() - started < 30  # bounded (generous: the machine is shared)
+        server.start()  # same port, empty (no persistence): the store answers again
+        assert red.get("fraud_model@v1", [{"user_id": 1}], at=1_700_000_000_000_001).rows()[0]["_missing"]
+    finally:
+        server.stop()
