@@ -18,7 +18,7 @@ EXPECTED_SCALARS = {
     "+", "-", "*", "/", "%", "neg", "==", "!=", "<", "<=", ">", ">=", "in", "and", "or", "not", "??", "if",
     "is_null", "cast", "abs", "floor", "ceil", "round", "log", "sqrt", "exp", "clip", "lower", "upper", "length",
     "list_length", "contains", "starts_with", "ends_with", "seconds", "minutes", "hours", "days", "hour_of_day",
-    "day_of_week",
+    "day_of_week", "assignment",
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
                          "stddev", "last_k"}

@@ -291,3 +291,4 @@ function("day_of_week", (1, 1), _ts_part("day_of_week"),
          lambda out, ts: ts.dt.weekday().cast(pl().Int32),
          lambda out, ts: ((ts // _US_PER_DAY + 3) % 7 + 1).astype(np.int32),
          "ISO day of the week, Monday = 1 ... Sunday = 7 (UTC)")
+import astra.ops.assignment  # noqa: E402,F401  (registers `assignment`)
