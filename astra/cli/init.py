@@ -29,7 +29,8 @@ def check_name(name: str) -> str:
     or exit 2 saying what a name is."""
     base = Path(name).name or Path(name).resolve().name
     if not NAME.fullmatch(base):
-        fail(f"`{name}` is not a project name: use a letter then letters, digits, `_` or `-` "
+        named = f"`{name}`" if base == Path(name).name else f"`{name}` is `{base}`, which"  # `.`
+        fail(f"{named} is not a project name: use a letter then letters, digits, `_` or `-` "
              "(at most 64), e.g. `shop_features`", 2)
     return base
 

@@ -172,3 +172,14 @@ def test_templates_and_explorer_assets_go_into_the_wheel() -> None:
     r = subprocess.run(["git", "check-ignore", "--no-index", *map(str, files)], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 1 and r.stdout == "", f"ignored by git, so left out of the wheel:\n{r.stdout}"
+
+
+def test_init_dot_in_a_directory_whose_name_is_not_a_name_says_which_name(tmp_path: Path) -> None:
+    """`astra init .` takes the working directory's name: when that is not a project name, the
+    error names it (saying only that `.` is not a name leaves the user guessing)."""
+    odd = tmp_path / "my.project"
+    odd.mkdir()
+    r = astra("init", ".", cwd=odd)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "`my.project`" in r.stderr and "not a project name" in r.stderr, r.stderr
+    assert list(odd.iterdir()) == []
