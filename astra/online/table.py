@@ -43,6 +43,7 @@ from astra.online.exact_sums import run_sums
 from astra.ops.registry import Vec
 
 _I32 = np.iinfo(np.int32)
+REBUILD_ROWS = 32  # count_distinct ends of segments up to this many rows per new row are rebuilt whole
 
 
 @attrs.define
@@ -467,6 +468,10 @@ class Table(Appending, Evicting):
         rows, the end of its latest older row alone (`_append_ends_batch`); rows merged into the
         middle recompute the ends of the rows of one window (`_merge_ends`).  A lifetime window
         (w None) has no such bound and is rebuilt whole."""
+        if int(n.sum()) <= REBUILD_ROWS * int((n - old_n).sum()):  # short segments: rebuilding them
+            self._rebuild_ends(i, inp, st, n, inp.windows)  # costs less than the bookkeeping below
+            self.ends_touched += int(n.sum())
+            return
         appended = p == old_n
         for w in inp.windows:
             if w is None:
