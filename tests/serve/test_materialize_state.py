@@ -162,3 +162,50 @@ def test_materialize_and_serve_default_to_the_same_state_directory():
         return str(next(p for p in cmd.params if p.name == "state").default)
 
     assert default(materialize) == default(serve) == "build/serve"
+
+
+def test_a_store_saved_directly_is_replaced_only_when_it_holds_nothing_beyond_the_files(tmp_path, demo):
+    """What `astra materialize` wrote before it wrote state directories (a bare `Store.save`):
+    rebuilt into a state directory when the files hold all its rows; refused when it holds more
+    (pushed from Python), unless --discard-pushes."""
+    from astra.online import Store
+    from astra.project import Project
+
+    plan = Project.load(FEATURES).plan
+    bare = Store(plan)
+    bare.materialize(demo)
+    state = tmp_path / "state"
+    bare.save(state)
+    r = astra("materialize", FEATURES, "--data-root", demo, "--state", state)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in state.iterdir() if p.name != "LOCK") == ["snap-000000000001"]
+    Store.load(state / "snap-000000000001", plan)
+
+    pushed = Store(plan)
+    pushed.materialize(demo)
+    t = pushed.watermark["transactions"] + 1_000_000
+    pushed.push("transactions", [{"user_id": USER, "merchant_id": 3, "amount": 1.0, "category": "cat_01", "ts": t}])
+    other = tmp_path / "other"
+    pushed.save(other)
+    before = _files(other)
+    r = astra("materialize", FEATURES, "--data-root", demo, "--state", other)
+    assert r.returncode == 1 and "1 acknowledged row(s) pushed to `transactions`" in r.stderr, r.stderr
+    assert _files(other) == before
+
+
+def test_a_damaged_log_is_refused_with_one_line(tmp_path, demo):
+    """A sealed log segment damaged in its middle: acknowledged rows after the damage cannot be
+    read, so materialize refuses (the server would too) instead of replacing the directory."""
+    from astra.serve.wal import encode
+
+    state = tmp_path / "state"
+    (state / "wal").mkdir(parents=True)
+    row = {"user_id": USER, "merchant_id": 3, "amount": 1.0, "category": "cat_01", "ts": "2026-03-02T00:00:00"}
+    (state / "wal" / "000000000001.log").write_bytes(encode("transactions", [row]) + b"\x07garbage"
+                                                     + encode("transactions", [row]))
+    (state / "wal" / "000000000002.log").write_bytes(encode("transactions", [row]))
+    before = _files(state)
+    r = astra("materialize", FEATURES, "--data-root", demo, "--state", state)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 1 and len(errors) == 1 and "damaged" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr and _files(state) == before
