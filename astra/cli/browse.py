@@ -77,12 +77,9 @@ def _windows(plan, feature) -> list[str]:
 
 def records(plan, project_path: Path) -> list[dict]:
     """One JSON-ready record per definition, in kind order, then as the plan lists them."""
-    from astra.plan import ir
     from astra.plan.fingerprint import feature_fingerprints
-    from astra.plan.pretty import duration, expr, null_reason
 
     declared = _declared(project_path)
-    prints = feature_fingerprints(plan)
 
     def meta(kind: str, name: str, owner=None, description=None) -> dict:
         m, where = declared.get((kind, name), (None, None))
@@ -90,18 +87,31 @@ def records(plan, project_path: Path) -> list[dict]:
                 "tags": list(getattr(m, "tags", ())), "description": description if description is not None
                 else getattr(m, "description", None), "deprecated": None, "defined_at": where}
 
-    def reads(f) -> tuple[list[str], list[str], list[str]]:
-        nodes = list(ir.walk(f.expr))
-        sources = sorted({n.key.source for n in nodes if isinstance(n, ir.Aggregate | ir.AsOf)})
-        requests = sorted({f"{n.request}.{n.field}" for n in nodes if isinstance(n, ir.RequestInput)})
-        deps = sorted({n.feature for n in nodes if isinstance(n, ir.FeatureRef)})
-        return sources, requests, deps
-
-    feature_reads = {f.id: reads(f) for f in plan.features}
-    served = {}
+    feature_reads = {f.id: _reads(f) for f in plan.features}
+    served: dict[str, list[str]] = {}
     for s in plan.services:
         for o in s.outputs:
             served.setdefault(o.feature, []).append(s.id)
+    return [*_entity_and_source_records(plan, meta, feature_reads),
+            *_group_and_feature_records(plan, meta, feature_reads, served, feature_fingerprints(plan)),
+            *_service_records(plan, meta)]
+
+
+def _reads(f) -> tuple[list[str], list[str], list[str]]:
+    """The sources, request fields (`request.field`) and features a feature's expression reads."""
+    from astra.plan import ir
+
+    nodes = list(ir.walk(f.expr))
+    sources = sorted({n.key.source for n in nodes if isinstance(n, ir.Aggregate | ir.AsOf)})
+    requests = sorted({f"{n.request}.{n.field}" for n in nodes if isinstance(n, ir.RequestInput)})
+    deps = sorted({n.feature for n in nodes if isinstance(n, ir.FeatureRef)})
+    return sources, requests, deps
+
+
+def _entity_and_source_records(plan, meta, feature_reads) -> list[dict]:
+    """The records of entities, sources and requests, in that order."""
+    from astra.plan.pretty import duration
+
     out = []
     for e in plan.entities:
         r = meta("entity", e.name, e.owner, e.description)
@@ -122,6 +132,14 @@ def records(plan, project_path: Path) -> list[dict]:
         r["fields"] = [{"name": c, "type": str(t)} for c, t in q.fields]
         r["services"] = [s.id for s in plan.services if q.name in s.requests]
         out.append(r)
+    return out
+
+
+def _group_and_feature_records(plan, meta, feature_reads, served, prints) -> list[dict]:
+    """The records of feature group versions, then of their features (by group, as written)."""
+    from astra.plan.pretty import expr, null_reason
+
+    out = []
     groups = {g.id: g for g in plan.groups}
     for g in plan.groups:
         r = meta("group", g.id, g.owner, g.description)
@@ -133,7 +151,7 @@ def records(plan, project_path: Path) -> list[dict]:
                  depends_on=sorted({d.rsplit(".", 1)[0] for f in g.features for d in feature_reads[f][2]} - {g.id}),
                  served_by=sorted({s for f in g.features for s in served.get(f, ())}))
         out.append(r)
-    for f in (plan.feature(fid) for g in plan.groups for fid in g.features):  # by group, as written
+    for f in (plan.feature(fid) for g in plan.groups for fid in g.features):
         g = groups[f"{f.group}@v{f.version}"]
         sources, requests, deps = feature_reads[f.id]
         r = meta("feature", f.id, g.owner)
@@ -147,6 +165,12 @@ def records(plan, project_path: Path) -> list[dict]:
                  versions=[{"feature": o.id, "fingerprint": prints[o.id]} for o in plan.features
                            if o.group == f.group and o.name == f.name])
         out.append(r)
+    return out
+
+
+def _service_records(plan, meta) -> list[dict]:
+    """The records of service versions."""
+    out = []
     for s in plan.services:
         r = meta("service", s.id, s.owner, s.description)
         r.update(service=s.name, version=s.version, fingerprint=s.fingerprint,
