@@ -35,6 +35,7 @@ from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows
 
+RECENT = 0.05  # s: `watermark` reuses the meta hash read this recently (by the same request)
 EXACT = 2**53  # times and their arithmetic are exact in Redis's Lua numbers (doubles) within this
 _HEAD = struct.Struct("<II")  # rows, bytes of string values after the records
 
@@ -232,6 +233,7 @@ class RedisStore:
             client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                           retry_on_timeout=False)
         self.redis, self.url = client, url
+        self._seen: tuple[float, dict] = (-RECENT, {})
         try:
             self.redis.ping()
             self._append = self.redis.register_script(_APPEND)
@@ -287,7 +289,15 @@ class RedisStore:
 
     # ------------------------------------------------------------------ shared state
     def _meta(self) -> dict[str, int]:
-        return {k.decode(): int(v) for k, v in self._call(lambda: self.redis.hgetall(self.meta_key)).items()}
+        meta = {k.decode(): int(v) for k, v in self._call(lambda: self.redis.hgetall(self.meta_key)).items()}
+        self._seen = (_time.monotonic(), meta)
+        return meta
+
+    def _recent_meta(self) -> dict[str, int]:
+        """The meta hash as the latest read saw it when that was under `RECENT` s ago (an answer
+        reports the watermark its own read saw, without a second round trip), else read again."""
+        at, meta = self._seen
+        return meta if _time.monotonic() - at < RECENT else self._meta()
 
     def _cut_field(self, spec) -> tuple[str, int, int]:
         """A table's cutoff field in the meta hash, its K (watermark - K is the cutoff) and step."""
@@ -312,7 +322,7 @@ class RedisStore:
     @property
     def watermark(self) -> dict[str, int]:
         """Per source, the latest event time any replica stored."""
-        return {k[3:]: v for k, v in self._meta().items() if k.startswith("wm:")}
+        return {k[3:]: v for k, v in self._recent_meta().items() if k.startswith("wm:")}
 
     def is_empty(self) -> bool:
         """No source was materialized or pushed into this namespace yet."""
@@ -405,6 +415,15 @@ class RedisStore:
         if not self.is_empty():
             raise OnlineError(f"Redis namespace `{self.prefix}` at {self.url} already holds rows; serve it as it "
                               f"is, or clear it (RedisStore.clear) before materializing again")
+        claim = f"{self.prefix}:materializing:{{{self.prefix}}}"
+        if not self._call(lambda: self.redis.set(claim, 1, nx=True, ex=3600)):
+            raise OnlineError(f"another process is materializing Redis namespace `{self.prefix}` at {self.url}")
+        try:
+            return self._materialize(data_root, until)
+        finally:
+            self._call(lambda: self.redis.delete(claim))
+
+    def _materialize(self, data_root: str | Path, until: int | None) -> dict[str, SourceRows]:
         counts = {}
         for src in self.plan.sources:
             keys = [k for (name, k) in self.storage if name == src.name]
@@ -430,7 +449,8 @@ class RedisStore:
     def clear(self) -> int:
         """Delete every key of this namespace (SCAN, so Redis keeps serving); returns how many."""
         gone = 0
-        for pattern in (f"{self.prefix}:r:*", f"{self.prefix}:meta:*", f"{self.prefix}:seq:*"):
+        for pattern in (f"{self.prefix}:r:*", f"{self.prefix}:meta:*", f"{self.prefix}:seq:*",
+                        f"{self.prefix}:materializing:*"):
             batch = []
             for k in self._call(lambda p=pattern: list(self.redis.scan_iter(match=p, count=1000))):
                 batch.append(k)
@@ -464,6 +484,7 @@ class RedisStore:
         got = self._call(lambda: self._fetch(keys=[self.meta_key, *names]))
         flat = got[0]
         meta = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        self._seen = (_time.monotonic(), meta)
         chunks = got[1:]
         snap = _Snapshot.__new__(_Snapshot)
         snap.__dict__.update(local.__dict__)
