@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,15 +108,21 @@ def test_readme_commands_backfill_materialize_and_run_the_projects_own_test(shop
         want = expected(rows, row["customer_id"], row["ts"])
         assert same(row, want), (row, want)
     assert training["orders_7d"].sum() > 0 and training["mean_order_30d"].null_count() >= 1  # both cases seen
-    assert (shop / "build" / "online").is_dir()  # materialized
+    assert (shop / "build" / "serve").is_dir()  # materialized where astra serve reads by default
 
 
 def test_serving_answers_the_readme_query_as_the_definitions_say(shop: Path, tmp_path: Path) -> None:
     blocks = readme_blocks((shop / "README.md").read_text())
     serve, curl = blocks[1]
-    assert shlex.split(serve)[:2] == ["astra", "serve"] and "--data-root" in serve
+    words = shlex.split(serve, comments=True)
+    # serve what `astra materialize` (the first block) wrote, in build/serve, or load the data
+    assert words == ["astra", "serve", "--data-root", "."], serve
     body = json.loads(shlex.split(curl)[shlex.split(curl).index("-d") + 1])
-    server = serve_harness.launch(shop, tmp_path / "state", "--data-root", str(shop))
+    project = tmp_path / "project"
+    shutil.copytree(shop, project, ignore=shutil.ignore_patterns("build"))
+    assert shell("astra compile && astra materialize", project).returncode == 0  # in the README order
+    # no --data-root: an answer can only come from the store materialize wrote
+    server = serve_harness.launch(project, project / "build" / "serve")
     try:
         status, _, answer = server.client.post("/v1/features", body)
         assert status == 200, answer
