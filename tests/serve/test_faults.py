@@ -34,23 +34,27 @@ def row(i: int, ts: int | None = None) -> dict:
             "category": f"cat_{i % 5:02d}", "ts": T0 + i * 1000 if ts is None else ts}
 
 
-def present(client: Client, ids: list[int]) -> list[int]:
-    """The ids among `ids` whose row the server does not have (each row is its user's only one,
-    and all are within 30 days before `T0 + DAY`)."""
-    lost = []
+def present(client: Client, ids: list[int]) -> dict[int, int]:
+    """The ids among `ids` whose row the server does not hold exactly once, with the count it
+    holds (0: lost; 2 or more: stored twice).  Each row is its user's only one, and all are
+    within 30 days before `T0 + DAY`, so `tx_count_30d` there counts the copies of the row."""
+    wrong = {}
     for k in range(0, len(ids), 200):
         chunk = ids[k:k + 200]
         status, _, body = client.post("/v1/features", {
             "service": "fraud_model", "version": 1, "features": ["tx_count_30d"],
             "entities": [{"user_id": BASE_USER + i} for i in chunk], "at": T0 + DAY})
         assert status == 200, body
-        lost += [i for i, r in zip(chunk, body["results"]) if r["values"][0] != 1]
-    return lost
+        wrong |= {i: r["values"][0] for i, r in zip(chunk, body["results"]) if r["values"][0] != 1}
+    return wrong
 
 
 def stream(port: int, start: int, acked: list[int], stop: threading.Event) -> threading.Thread:
-    """Push 5-row batches of fresh rows until `stop` or the server goes away; `acked` gets the
-    ids of every row a 200 acknowledged as accepted."""
+    """Push 5-row batches of fresh rows (ids from `start` on) until `stop` or the server goes
+    away; `acked` gets the ids of every row a 200 acknowledged as accepted.  The thread's `end`
+    is one past the highest id sent, acknowledged or not: a later stream must start there, since
+    an id sent again is a second row for its user (counted 2, as if replayed twice), and a push
+    whose answer a kill cut off may be stored all the same."""
 
     def run():
         # no retry: a push whose answer was lost may or may not be stored, and sent again it
@@ -59,6 +63,7 @@ def stream(port: int, start: int, acked: list[int], stop: threading.Event) -> th
         i = start
         while not stop.is_set():
             batch = list(range(i, i + 5))
+            t.end = i + 5
             try:
                 c.request("POST", "/v1/push", json.dumps({"source": "transactions",
                                                           "rows": [row(j) for j in batch]}).encode(),
@@ -73,6 +78,7 @@ def stream(port: int, start: int, acked: list[int], stop: threading.Event) -> th
             i += 5
 
     t = threading.Thread(target=run, daemon=True)
+    t.end = start
     t.start()
     return t
 
@@ -121,7 +127,7 @@ def test_kill9_rounds_lose_no_acknowledged_row(servers, tmp_path):
     start = 0
     for k in range(3):
         s = servers(FEATURES, state, *LATE, "--snapshot-interval", "0.3" if k == 1 else "300")
-        assert present(s.client, acked) == [], f"round {k}: rows lost by the previous kill"
+        assert present(s.client, acked) == {}, f"round {k}: acknowledged rows not stored once (id: count)"
         stop = threading.Event()
         before = len(acked)
         t = stream(s.port, start, acked, stop)
@@ -130,9 +136,9 @@ def test_kill9_rounds_lose_no_acknowledged_row(servers, tmp_path):
         stop.set()
         t.join(timeout=10)
         assert len(acked) > before, f"round {k}: no push was acknowledged"
-        start = max(acked) + 100
+        start = t.end
     s = servers(FEATURES, state, *LATE)
-    assert present(s.client, acked) == []
+    assert present(s.client, acked) == {}
 
 
 # --------------------------------------------------------------------------- hostile rows
@@ -216,7 +222,7 @@ def test_plan_change_after_a_kill_keeps_every_acknowledged_row(servers, tmp_path
     assert acked
     (proj / "big.feat").write_text(NEW_GROUP)
     s = servers(proj, state, *LATE, "--data-root", str(demo))
-    assert present(s.client, acked) == [], s.stderr()
+    assert present(s.client, acked) == {}, s.stderr()
     big = [i for i in acked if float(i % 50) + 0.25 > 40.0][:200]
     status, _, got = s.client.post("/v1/features", {"service": "big_model", "version": 1, "at": T0 + DAY,
                                                     "entities": [{"user_id": BASE_USER + i} for i in big]})
@@ -245,17 +251,20 @@ def test_killed_worker_is_respawned_with_every_acknowledged_row(servers, tmp_pat
     state = tmp_path / "state"
     s = servers(FEATURES, state, *LATE, "--server", server)
     acked: list[int] = []
+    start = 0
     for k in range(2):
         stop = threading.Event()
-        t = stream(s.port, 1000 * k, acked, stop)
+        t = stream(s.port, start, acked, stop)
         time.sleep(ROUND_SECONDS)
         pid = worker_pid(Client(s.port))
         subprocess.run(["kill", "-9", str(pid)], check=True)
         stop.set()
         t.join(timeout=10)
+        assert not t.is_alive()  # so `t.end` is final
         new = wait_for_other_worker(s, pid)
         c = Client(s.port)
-        assert present(c, acked) == [], f"kill {k + 1}: rows lost\n{s.stderr()}"
+        assert present(c, acked) == {}, f"kill {k + 1}: acknowledged rows not stored once (id: count)\n{s.stderr()}"
+        start = t.end
         assert metric(c, "astra_worker_respawns_total") == k + 1
         assert new != pid
         time.sleep(6.0)  # a second death right after a respawn is taken for a crash loop
@@ -280,7 +289,7 @@ def test_clean_restart_replays_nothing(servers, tmp_path, server, sig):
     s = servers(FEATURES, state, *LATE)
     replayed = re.search(r"replayed (\d+) records", s.stderr())
     assert replayed and int(replayed.group(1)) == 0, s.stderr()
-    assert present(s.client, list(range(100))) == []
+    assert present(s.client, list(range(100))) == {}
 
 
 # --------------------------------------------------------------------------- slow bodies
