@@ -12,6 +12,7 @@ import difflib
 import json
 import re
 import time
+from collections import deque
 from typing import Any
 
 import attrs
@@ -116,9 +117,9 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
 def _reject_duplicates(body: bytes) -> None:
     """Raise a located 400 for the outermost object with a repeated key, if there is one."""
     doc = json.loads(body, object_pairs_hook=_pairs)
-    todo: list[tuple[object, str]] = [(doc, "")]
+    todo: deque[tuple[object, str]] = deque([(doc, "")])  # breadth first: the outermost repeat
     while todo:
-        v, where = todo.pop(0)
+        v, where = todo.popleft()  # (list.pop(0) made a 4 MB body minutes of work)
         if isinstance(v, _Pairs):
             if v.repeated is not None:
                 at = f"{where}{'.' if where else ''}{v.repeated}"
