@@ -51,6 +51,8 @@ def materialize(project, data_root, until, state, allowed_lateness, discard_push
     where = resolve_data_root(data_root, root)
     if state.exists() and not state.is_dir():
         fail(f"--state `{state}` is not a directory")
+    if _defaulted("state"):  # build/ may not exist before the first `astra compile`; a given path must
+        state.parent.mkdir(parents=True, exist_ok=True)
     writable_parent(state, "--state")
     sd = StateDir(state)
     foreign = foreign_entries(sd)
@@ -150,3 +152,9 @@ def group_rows(plan, store) -> dict[str, int]:
         if keys:
             out[g.id] = sum(store.stored[ti] for ti, spec in enumerate(store.specs) if spec.key in keys)
     return out
+
+
+def _defaulted(param: str) -> bool:
+    """Whether the running command's `param` took its default (the user did not give it)."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(param) is click.core.ParameterSource.DEFAULT
