@@ -30,10 +30,12 @@ from astra.cli.options import Duration, Timestamp, format_time
               help="State directory (as `astra serve --state` reads it)")
 @click.option("--allowed-lateness", type=Duration(), default="0s", show_default=True,
               help="How late a pushed row may be, as in .feat files (e.g. 5m)")
+@click.option("--store", "store_url", default=None, metavar="URL",
+              help="Load into a shared Redis (redis://host:port/db, as `astra serve --store`) instead of --state")
 @click.option("--discard-pushes", is_flag=True,
               help="Replace acknowledged pushes the new store cannot carry over (by default: refuse)")
 @ALLOW_UNLOCKED
-def materialize(project, data_root, until, state, allowed_lateness, discard_pushes, allow_unlocked):
+def materialize(project, data_root, until, state, allowed_lateness, store_url, discard_pushes, allow_unlocked):
     """Build the store from the offline sources and save it (atomically) to --state.
 
     PROJECT defaults to ./features, the data root to the project directory.  Into a state
@@ -49,6 +51,9 @@ def materialize(project, data_root, until, state, allowed_lateness, discard_push
 
     root = project_dir(project)
     where = resolve_data_root(data_root, root)
+    if store_url is not None:
+        _into_redis(root, where, until, allowed_lateness, store_url, allow_unlocked)
+        return
     if state.exists() and not state.is_dir():
         fail(f"--state `{state}` is not a directory")
     if _defaulted("state"):  # build/ may not exist before the first `astra compile`; a given path must
@@ -102,6 +107,34 @@ def materialize(project, data_root, until, state, allowed_lateness, discard_push
     rows = sum(tb.used - tb.holes for tb in store.tables)
     click.echo(f"materialized {rows} rows into {state} (snapshot {n}) in {stages.total:.2f} s "
                f"(queries from {format_time(store.horizon)} on, {store.nbytes() / 2**20:.1f} MiB)")
+
+
+def _into_redis(root, where, until, allowed_lateness, url, allow_unlocked) -> None:
+    """`--store redis://...`: load the sources into an empty Redis namespace."""
+    from astra.offline.errors import BackfillError
+    from astra.online.errors import OnlineError
+    from astra.online.redis_store import RedisStore, parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        fail(f"--store: {exc}", 2)
+    stages = Stages("materialize")
+    stages.output = url
+    plan = load(root, allow_unlocked).plan
+    stages.done("loaded the project")
+    try:
+        store = RedisStore(plan, url, allowed_lateness)
+        counts = store.materialize(where, until)
+        stages.done("loaded the sources:", sum(c.rows for c in counts.values()))
+        horizon = store.horizon
+        store.close()
+    except (BackfillError, OnlineError, OSError, ValueError) as exc:
+        fail(str(exc).strip("'\""))
+    for c in counts.values():
+        click.echo(f"{c.source}: {c.rows} rows read, {c.skipped} skipped ({c.null_time} null time)")
+    click.echo(f"materialized {sum(c.rows - c.skipped for c in counts.values())} rows into {url} in "
+               f"{stages.total:.2f} s (queries from {format_time(horizon)} on)")
 
 
 def carry_over(store, records: list[dict]) -> tuple[dict[str, int], dict[tuple[str, str], int]]:

@@ -16,6 +16,9 @@ from astra.cli.options import Duration
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--state", default="build/serve", show_default=True, type=click.Path(),
               help="State directory: snapshots and the push log (nothing is written outside it)")
+@click.option("--store", "store", default=None, metavar="URL",
+              help="Keep the rows in a shared Redis (redis://host:port/db) instead of --state: every server on "
+                   "the same URL sees every push at once; an empty one is loaded from --data-root")
 @click.option("--data-root", default=None, type=click.Path(path_type=Path),
               help="Materialize the sources from here when the state directory is new "
                    "[default: none, the new store starts empty]")
@@ -63,7 +66,16 @@ def serve(project, **options):
     options["token"] = options["token"] or None
     options["body_timeout"] = options["body_timeout"] / 1e6  # µs -> s
     root = project_dir(project)
-    if not options["read_only"]:
+    if options["store"] is not None:
+        from astra.online.redis_store import parse_url
+
+        try:
+            parse_url(options["store"])
+        except ValueError as exc:
+            fail(f"--store: {exc}", 2)
+        if options["read_only"]:
+            fail("--store: a Redis store is shared by every server; --read-only applies to --state only", 2)
+    elif not options["read_only"]:
         writable_parent(Path(options["state"]), "--state")
     if options["data_root"] is not None:
         if not options["data_root"].is_dir():

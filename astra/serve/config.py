@@ -20,6 +20,7 @@ class ServeConfig:
 
     project: str
     state: str = "build/serve"
+    store: str | None = None  # redis://host:port/db: the rows live in a shared Redis (no --state)
     data_root: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from astra.online import HorizonError, OnlineError, Store
+from astra.online.redis_store import StoreUnavailable
 from astra.online.store import iso
 from astra.plan import ir
 from astra.serve.cache import FeatureCache
@@ -41,6 +42,21 @@ from astra.serve.wal import (
     recover,
     save_snapshot,
 )
+
+
+class SharedLog:
+    """The push log of a server on a shared store: Redis holds every acknowledged row, so there is
+    nothing to log, sync or snapshot here."""
+
+    bytes = records = 0
+    fsync = "shared"
+
+    def append(self, source: str, rows: list) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}  # and NaN: "NaN" (the protobuf JSON mapping)
 READ_ONLY_START_WAIT = 600.0  # seconds a read-only server waits for its writer's first snapshot
@@ -140,7 +156,25 @@ class Engine:
                                          "fingerprint": i.service.fingerprint, "features": self.features_meta[sid],
                                          **({"deprecated": i.deprecated} if i.deprecated else {})})[1:-1] + b","
                       for sid, i in self.by_id.items()}
-        self.cache = FeatureCache(config.cache_size, int(config.cache_ttl * 1e6))
+        # with a shared store another server's push changes answers: no cache of them here
+        self.cache = FeatureCache(0 if config.store else config.cache_size, int(config.cache_ttl * 1e6))
+        self.metrics = Metrics(self)
+        self.registry_body = orjson.dumps(registry(plan))
+        self.failed: str | None = None
+        self.last_snapshot = time.monotonic()
+        self.background: BackgroundSnapshot | None = None
+        self._reload_failing = 0.0
+        self.pushes = 0
+        if config.store is not None:
+            from astra.online.redis_store import RedisStore
+
+            self.state, self._lock_fd, self.follower, self.recovery = None, None, None, None
+            self.store = RedisStore(plan, config.store, config.allowed_lateness, max_future=config.max_future,
+                                    horizon_lag=self.horizon_lag, clock=now_us)
+            self.log = SharedLog()
+            self.horizon = self.store.horizon
+            log(f"astra serve: rows in the shared store at {config.store}")
+            return
         self.state = StateDir(config.state)
         self.state.root.mkdir(parents=True, exist_ok=True)
         # a writer owns the directory; read-only servers take no lock and follow its log
@@ -217,6 +251,12 @@ class Engine:
         clock that went back)."""
         if self.failed:
             return self.failed
+        try:
+            return self._not_ready()
+        except StoreUnavailable as exc:
+            return str(exc)
+
+    def _not_ready(self) -> str | None:
         now = now_us()
         at = self.cache.bucket(now) if self.cache.enabled else now
         why = []
@@ -310,6 +350,8 @@ class Engine:
             res = self.store.get(info.id, ents, at=at, request=req, validity=validity)
         except HorizonError as exc:
             raise ApiError(409, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
+        except StoreUnavailable as exc:
+            raise ApiError(503, "store_unavailable", str(exc)) from None
         except (OnlineError, KeyError, ValueError) as exc:
             raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
         self.metrics.plan_eval.labels(info.id).observe(time.perf_counter() - t0)
@@ -419,6 +461,8 @@ class Engine:
             try:
                 report = self.store.push(src.name, rows, on_late="report")
                 self._track_horizon()
+            except StoreUnavailable as exc:  # nothing is held here: the client may retry
+                raise ApiError(503, "store_unavailable", str(exc)) from None
             except Exception as exc:  # the store may be half-updated and no longer matches the log
                 self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
                                f"server stopped answering so no unlogged state is served: restart it")

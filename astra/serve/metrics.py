@@ -106,13 +106,18 @@ class _StateCollector:
                                       value=b.coalesced)
         yield CounterMetricFamily("astra_worker_respawns", "Worker processes started again after one died "
                                   "(kill -9, a crash), counted by the supervising process", value=respawns())
-        yield GaugeMetricFamily("astra_store_bytes", "Bytes held by the store's tables", value=eng.store.nbytes())
+        from astra.online.redis_store import StoreUnavailable
+
+        try:
+            nbytes, wms, h = eng.store.nbytes(), sorted(eng.store.watermark.items()), eng.store.horizon
+        except StoreUnavailable:  # a shared store that is down (/readyz says so): the rest still renders
+            nbytes, wms, h = 0, [], None
+        yield GaugeMetricFamily("astra_store_bytes", "Bytes held by the store's tables", value=nbytes)
         wm = GaugeMetricFamily("astra_source_watermark_us", "Latest event time stored per source (µs)",
                                labels=["source"])
-        for src, w in sorted(eng.store.watermark.items()):
+        for src, w in wms:
             wm.add_metric([src], w)
         yield wm
-        h = eng.store.horizon
         yield GaugeMetricFamily("astra_store_horizon_us", "Earliest query time answered exactly (µs; 0: all)",
                                 value=h or 0)
         if eng.log is not None:

@@ -46,7 +46,7 @@ def check(config: ServeConfig) -> None:
         raise ConfigError(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    if config.workers > 1 and not config.read_only:
+    if config.workers > 1 and not config.read_only and config.store is None:
         raise ConfigError(
             f"--workers {config.workers} would give every worker process its own copy of the store: a push "
             f"reaching one worker would be missing from the others, and their answers would diverge. Serve "
@@ -54,7 +54,7 @@ def check(config: ServeConfig) -> None:
             f"on the same --state directory (each worker follows the writer's log; pushes are refused).")
     if config.read_only and not os.path.isdir(config.state):
         raise ConfigError(f"--read-only needs an existing --state directory; {config.state} does not exist")
-    if not config.read_only and os.path.isdir(config.state):
+    if not config.read_only and config.store is None and os.path.isdir(config.state):
         from astra.serve.wal import StateDir, WalError
 
         try:
@@ -80,6 +80,8 @@ def preflight(config: ServeConfig, read_files: bool = True) -> str | None:
     migration to come, or None; without `read_files`, `READ_FILES` when the check needs them."""
     if config.read_only:
         return None
+    if config.store is not None:
+        return _preflight_redis(config, read_files)
     from astra.offline.errors import BackfillError
     from astra.online import OnlineError, Store, persist
     from astra.plan.serialize import from_data
@@ -113,6 +115,30 @@ def preflight(config: ServeConfig, read_files: bool = True) -> str | None:
 
 
 READ_FILES = "read the files"
+
+
+def _preflight_redis(config: ServeConfig, read_files: bool) -> str | None:
+    """--store redis://: Redis must answer; an empty namespace is materialized from --data-root
+    here, once, before any worker starts (every worker then serves what Redis holds)."""
+    from astra.offline.errors import BackfillError
+    from astra.online import OnlineError
+    from astra.online.redis_store import RedisStore
+    from astra.project import Project, ProjectError
+
+    try:
+        plan = Project.load(config.project, allow_unlocked=getattr(config, "allow_unlocked", False)).plan
+        store = RedisStore(plan, config.store, config.allowed_lateness, max_future=config.max_future)
+        try:
+            if config.data_root is None or not store.is_empty():
+                return None
+            if not read_files:
+                return READ_FILES
+            counts = store.materialize(config.data_root)
+            return f"materialized {sum(c.rows for c in counts.values())} rows into {config.store}"
+        finally:
+            store.close()
+    except (ProjectError, BackfillError, OnlineError, ValueError, KeyError, OSError) as exc:
+        raise StartError(str(exc).strip("'\"")) from None
 
 
 def run(config: ServeConfig) -> None:
