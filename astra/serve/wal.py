@@ -2,7 +2,7 @@
 
 State directory layout (nothing is ever written outside it):
 
-    STATE/LOCK                 flock: one writing server at a time (read-only ones take no lock)
+    STATE/LOCK                 lockf: one writing server at a time (read-only ones take no lock)
     STATE/snap-000000000007/   `Store.save` output: the effect of every segment numbered < 7
     STATE/wal/000000000007.log the log after that snapshot; the highest segment is the active one
 
@@ -121,11 +121,17 @@ class StateDir:
         return sorted(int(m.group(1)) for p in self.pushed_dir.iterdir() if (m := _SEG.match(p.name)))
 
     def lock(self, exclusive: bool) -> int:
-        """Take the directory lock (kept until the process exits); a clear error if another server holds it."""
+        """Take the directory lock (kept until the process exits); a clear error if another server holds it.
+
+        A POSIX record lock (`lockf`), not `flock`: it belongs to this process alone, so a forked
+        snapshot child never holds it.  With `flock` the child shared it until it closed its copy of
+        the descriptor, and a worker killed just after the fork left it held, refusing the respawned
+        worker (and ending the server).  Nothing else in a process opens LOCK (closing any descriptor
+        of the file would drop a POSIX lock)."""
         fd = os.open(self.inside(self.root / "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):
             os.close(fd)
             raise WalError(f"{self.root} is in use by another `astra serve` (it holds {self.root / 'LOCK'}); "
                            f"stop it or give this server its own --state") from None
@@ -372,11 +378,14 @@ class BackgroundSnapshot:
     def __init__(self, store, state: StateDir, n: int, timeout: float = 600.0):
         self.state, self.n, self.timeout, self.t0 = state, n, timeout, time.perf_counter()
         pushed = state.pushed_at.pop(n, None)
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # the child: write, and leave without running any of the parent's cleanup
             code = 1
             try:
                 _die_with_parent()
+                if os.getppid() != parent:  # killed before the death signal was armed: a respawned
+                    os._exit(1)  # server owns the directory now, and sweeps its temporary snapshots
                 # drop the parent's sockets, log and lock descriptors: a connection the server
                 # closes must not stay open here (stdin/out/err stay, for messages)
                 os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096)
