@@ -414,7 +414,8 @@ class RedisStore:
         namespace that already holds rows (they would be stored twice)."""
         if not self.is_empty():
             raise OnlineError(f"Redis namespace `{self.prefix}` at {self.url} already holds rows; serve it as it "
-                              f"is, or clear it (RedisStore.clear) before materializing again")
+                              f"is, or delete its keys (`{self.prefix}:*`, e.g. RedisStore.clear) before "
+                              f"materializing again")
         claim = f"{self.prefix}:materializing:{{{self.prefix}}}"
         if not self._call(lambda: self.redis.set(claim, 1, nx=True, ex=3600)):
             raise OnlineError(f"another process is materializing Redis namespace `{self.prefix}` at {self.url}")
