@@ -255,6 +255,34 @@ class Service:
 
 
 @node
+class Arm:
+    """`control 50%` inside an experiment's `arms { ... }`."""
+
+    name: Name
+    percent: Literal  # kind "percent": value is the number of percent, text as written
+    span: Span = span_field()
+
+
+@node
+class Experiment:
+    """`experiment name { unit user  layer checkout  salt "..."  arms { ... } }`: an A/B test.
+
+    `slice` is the part of the layer the experiment owns (`layer checkout 0%-50%`; the whole
+    layer when None); `coverage` the share of its units that are assigned an arm (100% when None)."""
+
+    name: Name
+    unit: Name | None
+    layer: Name | None
+    slice: tuple[Literal, Literal] | None
+    salt: str | None
+    arms: tuple[Arm, ...]
+    holdout: Literal | None = None
+    coverage: Literal | None = None
+    meta: Meta = Meta()
+    span: Span = span_field()
+
+
+@node
 class Import:
     """`import "path.feat"` or `import "dir/"`, relative to the importing file."""
 
@@ -262,7 +290,7 @@ class Import:
     span: Span = span_field()
 
 
-Decl = Entity | Source | Request | Group | Service | Import
+Decl = Entity | Source | Request | Group | Service | Experiment | Import
 
 
 @node

@@ -165,8 +165,30 @@ def _service(decl: ast.Service) -> list[_Line]:
     return _body(decl, f"service {decl.name.value} v{decl.version} {{", decl.name, decl.meta, items)
 
 
+def _experiment(decl: ast.Experiment) -> list[_Line]:
+    items = []
+    if decl.unit is not None:
+        items.append(_Line(1, f"unit {decl.unit.value}", _anchor(decl.unit.span)))
+    if decl.layer is not None:
+        bounds = f" {_percent(decl.slice[0])}-{_percent(decl.slice[1])}" if decl.slice else ""
+        items.append(_Line(1, f"layer {decl.layer.value}{bounds}", _anchor(decl.layer.span)))
+    if decl.salt is not None:
+        items.append(_Line(1, f"salt {_string(decl.salt)}", None))
+    arms = ", ".join(f"{a.name.value} {_percent(a.percent)}" for a in decl.arms)
+    items.append(_Line(1, f"arms {{ {arms} }}" if arms else "arms {}", None))
+    for word, value in (("holdout", decl.holdout), ("coverage", decl.coverage)):
+        if value is not None:
+            items.append(_Line(1, f"{word} {_percent(value)}", _anchor(value.span)))
+    return _body(decl, f"experiment {decl.name.value} {{", decl.name, decl.meta, items)
+
+
+def _percent(lit: ast.Literal) -> str:
+    value = float(lit.value)
+    return f"{int(value)}%" if value.is_integer() and abs(value) < 1e15 else f"{value!r}%"
+
+
 _DECL = {ast.Import: _import, ast.Entity: _entity, ast.Source: _source, ast.Request: _request,
-         ast.Group: _group, ast.Service: _service}
+         ast.Group: _group, ast.Service: _service, ast.Experiment: _experiment}
 
 
 def _merge_empty_bodies(lines: list[_Line]) -> list[_Line]:

@@ -20,7 +20,7 @@ from astra.times import DurationError, parse_duration
 KEYWORDS = frozenset((
     "entity", "events", "snapshot", "request", "features", "service", "for", "key", "path", "time", "columns",
     "max_staleness", "owner", "description", "tags", "deprecated", "import", "default", "where", "if", "then",
-    "else", "and", "or", "not", "in", "as", "true", "false", "null",
+    "else", "and", "or", "not", "in", "as", "true", "false", "null", "experiment",
 ))
 
 INT64_MAX = 2**63 - 1
@@ -256,6 +256,46 @@ class _Lower(Transformer):
         return ast.Selection(group=self._name(children[0]), version=self._version(children[1]),
                              feature=self._name(children[2]), alias=alias, span=self._span(meta))
 
+    def experiment(self, meta, children):
+        name, items = self._name(children[0]), children[1:]
+        found: dict[str, _Item] = {}
+        for item in items:
+            if isinstance(item, _Item) and item.key in _EXPERIMENT_ITEMS:
+                self._once(found, item)
+        self._require(found, ("unit", "layer", "salt", "arms"), "experiment", name)
+        layer = found.get("layer")
+        return ast.Experiment(name=name, unit=_value(found, "unit"), layer=layer.value[0] if layer else None,
+                              slice=layer.value[1] if layer else None, salt=_value(found, "salt"),
+                              arms=_value(found, "arms") or (), holdout=_value(found, "holdout"),
+                              coverage=_value(found, "coverage"), meta=self._meta(items), span=self._span(meta))
+
+    def unit(self, meta, children):
+        return _Item("unit", self._name(children[0]), self._span(meta))
+
+    def layer(self, meta, children):
+        bounds = (children[1], children[2]) if len(children) == 3 else None
+        return _Item("layer", (self._name(children[0]), bounds), self._span(meta))
+
+    def salt(self, meta, children):
+        return _Item("salt", self._string(children[0]), self._span(meta))
+
+    def arms(self, meta, children):
+        return _Item("arms", tuple(children), self._span(meta))
+
+    def arm(self, meta, children):
+        return ast.Arm(name=self._name(children[0]), percent=children[1], span=self._span(meta))
+
+    def holdout(self, meta, children):
+        return _Item("holdout", children[0], self._span(meta))
+
+    def coverage(self, meta, children):
+        return _Item("coverage", children[0], self._span(meta))
+
+    def percent(self, meta, children):
+        number = self._number(children[0])
+        return ast.Literal(kind="percent", value=float(number.value), text=children[0].value + "%",
+                           span=self._span(meta))
+
     def owner(self, meta, children):
         return _Item("owner", self._string(children[0]), self._span(meta))
 
@@ -367,7 +407,13 @@ class _Lower(Transformer):
         return ast.Literal(kind="duration", value=value, text=tok.value, span=self._tspan(tok))
 
 
+_EXPERIMENT_ITEMS = ("unit", "layer", "salt", "arms", "holdout", "coverage")
+
 _REQUIRED_HELP = {
+    "unit": "name the entity that is randomised, e.g. `unit user`",
+    "layer": "name the layer it shares with exclusive experiments, e.g. `layer checkout`",
+    "salt": 'give it a salt that never changes, e.g. `salt "checkout-button-2024"`',
+    "arms": "list the arms and their shares, e.g. `arms { control 50%, treatment 50% }`",
     "key": "declare its key, e.g. `key user_id: int64`",
     "path": 'say where the data lives, e.g. `path "transactions.parquet"`',
     "time": "name the event-time column, e.g. `time ts`",

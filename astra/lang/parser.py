@@ -53,7 +53,7 @@ PARSE_ERRORS: dict[str, str] = {
 MAX_ERRORS = 20  # syntax errors reported per file before giving up
 MAX_NESTING = 100  # parse-tree depth; keeps every recursive pass far from Python's stack limit
 
-DECL_KEYWORDS = ("entity", "events", "snapshot", "request", "features", "service", "import")
+DECL_KEYWORDS = ("entity", "events", "snapshot", "request", "features", "service", "experiment", "import")
 
 
 # --------------------------------------------------------------------------- public API
@@ -352,8 +352,9 @@ def _expected(accepts: set[str], context: str) -> str:
         phrases.append("a type")
         left -= {"NAME", "LIST", "VECTOR"}
     if {"ENTITY", "FEATURES", "SERVICE"} <= left:
-        phrases.append("a declaration (`entity`, `events`, `snapshot`, `request`, `features`, `service`, `import`)")
-        left -= {"ENTITY", "EVENTS", "SNAPSHOT", "REQUEST", "FEATURES", "SERVICE", "IMPORT"}
+        phrases.append("a declaration (`entity`, `events`, `snapshot`, `request`, `features`, `service`, "
+                       "`experiment`, `import`)")
+        left -= {"ENTITY", "EVENTS", "SNAPSHOT", "REQUEST", "FEATURES", "SERVICE", "EXPERIMENT", "IMPORT"}
     if "NAME" in left and context in _BODY_NAME and "RBRACE" in left:
         phrases.append(_BODY_NAME[context])
         left.discard("NAME")
