@@ -10,6 +10,7 @@ import attrs
 
 from astra.diagnostics import Collector, Edit, Label, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
+from astra.lang.experiments import check_experiments
 from astra.lang.types import TIMESTAMP, Type
 
 
@@ -31,6 +32,8 @@ class Symbols:
     requests: dict[str, ast.Request] = attrs.Factory(dict)
     groups: dict[tuple[str, int], ast.Group] = attrs.Factory(dict)
     services: dict[tuple[str, int], ast.Service] = attrs.Factory(dict)
+    experiments: dict[str, ast.Experiment] = attrs.Factory(dict)
+    assignments: dict = attrs.Factory(dict)  # experiment name -> astra.ops.assignment.Spec, when valid
 
     def group_versions(self, name: str) -> list[int]:
         return sorted(v for (g, v) in self.groups if g == name)
@@ -63,12 +66,19 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
                         _duplicate(decl.name, syms.services[key].name, f"service {key[0]} v{key[1]}", diags)
                     else:
                         syms.services[key] = decl
+                case ast.Experiment():
+                    if decl.name.value in syms.experiments:
+                        _duplicate(decl.name, syms.experiments[decl.name.value].name,
+                                   f"experiment `{decl.name.value}`", diags)
+                    else:
+                        syms.experiments[decl.name.value] = decl
     for e in syms.entities.values():
         _check_fields(e.keys, "key", diags)
     for r in syms.requests.values():
         _check_fields(r.fields, "field", diags)
     for name, bound in list(syms.sources.items()):
         syms.sources[name] = _bind_source(bound.decl, syms, diags)
+    syms.assignments = check_experiments(syms.experiments, syms.entities, diags)
     return syms
 
 
