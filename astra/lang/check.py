@@ -21,7 +21,8 @@ from astra.ops.scalars import cast_result
 from astra.plan import ir
 
 # Operators spelled as symbols or keywords are not callable by name.
-INTERNAL_OPS = {"neg", "not", "and", "or", "??", "if", "cast", "in", "list_length", "is_null"}
+INTERNAL_OPS = {"neg", "not", "and", "or", "??", "if", "cast", "in", "list_length", "is_null",
+                "assignment"}  # `assignment` takes an experiment spec the checker builds, not user text
 FUNCTIONS = sorted({name for name in SCALARS if name.isidentifier()} - INTERNAL_OPS | {"now", "is_null"})
 LITERAL_TYPES = {"int": INT64, "float": FLOAT64, "string": STRING, "bool": BOOL, "null": NULL,
                  "duration": DURATION}
