@@ -69,12 +69,23 @@ REGIONS = ("a", "b", "", "é")
 # --------------------------------------------------------------------------- what the registry accepts
 
 
+# Registered operators no program can reach yet, with the reason; each is still checked engine
+# against reference elsewhere.  The suite draws every other operator.
+UNREACHABLE = {
+    "assignment": "its argument is an experiment spec only the compiler writes, and `assignment(NAME)` is not "
+                  "wired into features yet (tests/ops/test_assignment.py checks numpy and Polars against the "
+                  "reference and hand-computed hashes)",
+}
+
+
 def _scalar_signatures() -> dict[str, list[tuple[tuple[Type, ...], Type, Type | None]]]:
     """op -> every (argument types, result type, cast target) its type rule accepts, over the
     scalar and list types (non-null); literal positions only take what a literal can be."""
     sigs: dict[str, list] = defaultdict(list)
     pool = SCALAR_TYPES + LIST_TYPES
     for name, op in sorted(SCALARS.items()):
+        if name in UNREACHABLE:
+            continue
         if name == "cast":  # the target lives in the node's type, not in an argument
             for src, to in itertools.product(SCALAR_TYPES, SCALAR_TYPES):
                 with contextlib.suppress(TypeRuleError):
@@ -134,7 +145,7 @@ def drawn_ops(plan: ir.Plan) -> set[str]:
 
 def registered_ops() -> set[str]:
     """Every registered scalar operator and aggregation, named as `drawn_ops` names them."""
-    return set(SCALARS) | {"agg:" + a for a in AGGREGATIONS}
+    return (set(SCALARS) - set(UNREACHABLE)) | {"agg:" + a for a in AGGREGATIONS}
 
 
 # --------------------------------------------------------------------------- the fixed declarations

@@ -205,6 +205,8 @@ def _reference(out: Type, key, spec_text: str):
 def _infer(args: tuple[Type, ...]) -> Type:
     if args[0].name not in ("string", "int64", "int32"):
         raise TypeRuleError("an experiment's unit key must be a string or an integer", 0)
+    if args[1].name != "string":
+        raise TypeRuleError("the experiment is given by the spec string the compiler writes", 1)
     return STRING.nullable(True)
 
 
