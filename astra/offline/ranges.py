@@ -129,7 +129,10 @@ class RunPrefix:
             return np.zeros(lo.size), np.zeros(lo.size)
         top, bottom = hi + run, lo + run
         s, e = two_sum(self.p[top], -self.p[bottom])
-        return dd_norm(s, e + (self.e[top] - self.e[bottom]))
+        s, e = dd_norm(s, e + (self.e[top] - self.e[bottom]))
+        empty = hi == lo  # exactly 0, also where the prefix is NaN or inf
+        s[empty], e[empty] = 0.0, 0.0
+        return s, e
 
     def bound(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, steps: int = 2) -> np.ndarray:
         """An upper bound on the error of `sums` (and `window`) of each window, up to a few ulps
@@ -184,6 +187,7 @@ class RunPrefix:
             err = self.e[top]
             err -= self.e[bottom]
             out += err
+        out[hi == lo] = 0.0  # empty: exactly 0, also where the prefix is NaN or inf (NaN - NaN is not 0)
         return out
 
 

@@ -99,7 +99,7 @@ service s v1 {{
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """A headless Chromium; skipped, saying why, when Playwright or the browser cannot start."""
     try:
