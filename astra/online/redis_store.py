@@ -29,7 +29,7 @@ import polars as pl
 from astra.online import ingest
 from astra.online.errors import FutureRowError, LateRowError, OnlineError
 from astra.online.layout import plan_layout
-from astra.online.store import INT64_MAX, PushReport, Store, _future_message, iso, new_table
+from astra.online.store import INT64_MAX, PushReport, Store, drop_future, iso, new_table
 from astra.ops.dtypes import numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
@@ -335,16 +335,8 @@ class RedisStore:
         src = self.local._source(source)
         times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
         _exact(src, times)
-        rejected, future, index = [], [], None
-        if self.max_future is not None and len(times):
-            limit = min(self.clock() + self.max_future, INT64_MAX)
-            ahead = np.flatnonzero(times > limit)
-            if len(ahead):
-                future = [(int(j), int(times[j]), limit) for j in ahead]
-                if on_late != "report":
-                    raise FutureRowError(source, future, _future_message(src, future))
-                index = np.flatnonzero(times <= limit)
-                times, cols = times[index], {c: Vec(v.values[index], v.valid[index]) for c, v in cols.items()}
+        rejected: list[tuple[int, int, int]] = []
+        times, cols, future, index = drop_future(src, times, cols, self.max_future, self.clock, on_late)
         if not len(times):
             return PushReport(0, rejected, future)
         wm = self._call(lambda: self.redis.hget(self.meta_key, f"wm:{source}"))

@@ -133,18 +133,7 @@ class Store:
         src = self._source(source)
         times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
         rejected: list[tuple[int, int, int]] = []
-        future: list[tuple[int, int, int]] = []
-        index = None  # batch index of each remaining row, once some are left out
-        if self.max_future is not None and len(times):
-            limit = min(self.clock() + self.max_future, INT64_MAX)
-            ahead = np.flatnonzero(times > limit)
-            if len(ahead):
-                future = [(int(j), int(times[j]), limit) for j in ahead]
-                if on_late != "report":
-                    raise FutureRowError(source, future, _future_message(src, future))
-                keep = times <= limit
-                index = np.flatnonzero(keep)
-                times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+        times, cols, future, index = drop_future(src, times, cols, self.max_future, self.clock, on_late)
         if source in self.watermark and len(times):
             bound = self.watermark[source] - self.allowed_lateness
             late = np.flatnonzero(times < bound) if len(times) > 1 or int(times[0]) < bound else ()
@@ -394,6 +383,24 @@ class Store:
         from astra.online.persist import load
 
         return load(cls, Path(path), plan)
+
+
+def drop_future(src: ir.Source, times: np.ndarray, cols: dict[str, Vec], max_future: int | None, clock,
+                on_late: str) -> tuple[np.ndarray, dict[str, Vec], list[tuple[int, int, int]], np.ndarray | None]:
+    """The rows of a push not later than the clock plus `max_future`, the rows left out as
+    (batch index, time, limit), and the batch index of each kept row (None when all are kept).
+    Raises `FutureRowError` for any row left out unless on_late="report"."""
+    if max_future is None or not len(times):
+        return times, cols, [], None
+    limit = min(clock() + max_future, INT64_MAX)
+    ahead = np.flatnonzero(times > limit)
+    if not len(ahead):
+        return times, cols, [], None
+    future = [(int(j), int(times[j]), limit) for j in ahead]
+    if on_late != "report":
+        raise FutureRowError(src.name, future, _future_message(src, future))
+    keep = times <= limit
+    return times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}, future, np.flatnonzero(keep)
 
 
 def _future_message(src: ir.Source, future: list[tuple[int, int, int]]) -> str:
