@@ -479,7 +479,8 @@ def _np_cast(out: Type, a):
         return np.where(ok, a, 0).astype(dt), ok
     if out.name == "string" and a.dtype.kind == "b":
         return np.where(a, "true", "false").astype(dt)
-    return a.astype(dt)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes ±inf, as in Polars
+        return a.astype(dt)
 
 
 def _pl_cast(out: Type, a):
