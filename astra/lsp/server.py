@@ -242,6 +242,16 @@ def _at(ls: AstraServer, uri: str, position: types.Position):
     return analysis, display, lines_of(analysis, path, ls.encoding).offset(position)
 
 
+def _occurrence(ls: AstraServer, uri: str, position: types.Position):
+    """(analysis, its index, the name occurrence under `position`), or None where there is none."""
+    analysis, display, offset = _at(ls, uri, position)
+    if display is None:
+        return None
+    idx = index(analysis)
+    occ = idx.at(display, offset)
+    return None if occ is None else (analysis, idx, occ)
+
+
 def _location(ls: AstraServer, analysis: Analysis, span) -> types.Location | None:
     path = analysis.path_of(span.file)
     if path is None:
@@ -252,16 +262,14 @@ def _location(ls: AstraServer, analysis: Analysis, span) -> types.Location | Non
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 @guarded()
 def on_hover(ls: AstraServer, params: types.HoverParams) -> types.Hover | None:
-    analysis, display, offset = _at(ls, params.text_document.uri, params.position)
-    if display is None:
+    found = _occurrence(ls, params.text_document.uri, params.position)
+    if found is None:
         return None
-    occ = index(analysis).at(display, offset)
-    if occ is None:
-        return None
+    analysis, _, occ = found
     text = hover.hover(analysis, occ.key)
     if text is None:
         return None
-    lines = lines_of(analysis, analysis.path_of(display), ls.encoding)
+    lines = lines_of(analysis, analysis.path_of(occ.span.file), ls.encoding)
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
                        range=lines.span_range(occ.span))
 
@@ -269,13 +277,10 @@ def on_hover(ls: AstraServer, params: types.HoverParams) -> types.Hover | None:
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
 @guarded()
 def on_definition(ls: AstraServer, params: types.DefinitionParams) -> list[types.Location] | None:
-    analysis, display, offset = _at(ls, params.text_document.uri, params.position)
-    if display is None:
+    found = _occurrence(ls, params.text_document.uri, params.position)
+    if found is None:
         return None
-    idx = index(analysis)
-    occ = idx.at(display, offset)
-    if occ is None:
-        return None
+    analysis, idx, occ = found
     if occ.key[0] == "import":
         return _imported(ls, Path(occ.key[1]), occ.key[2])
     found = [loc for o in idx.definitions(occ.key) if (loc := _location(ls, analysis, o.span)) is not None]
@@ -296,13 +301,10 @@ def _imported(ls: AstraServer, here: Path, written: str) -> list[types.Location]
 @server.feature(types.TEXT_DOCUMENT_REFERENCES)
 @guarded()
 def on_references(ls: AstraServer, params: types.ReferenceParams) -> list[types.Location] | None:
-    analysis, display, offset = _at(ls, params.text_document.uri, params.position)
-    if display is None:
+    found = _occurrence(ls, params.text_document.uri, params.position)
+    if found is None:
         return None
-    idx = index(analysis)
-    occ = idx.at(display, offset)
-    if occ is None:
-        return None
+    analysis, idx, occ = found
     refs = idx.references(occ.key, include_definition=params.context.include_declaration)
     return [loc for o in refs if (loc := _location(ls, analysis, o.span)) is not None]
 
