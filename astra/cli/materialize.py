@@ -47,7 +47,8 @@ def materialize(project, data_root, until, state, allowed_lateness, store_url, d
     from astra.offline.errors import BackfillError
     from astra.online import Store
     from astra.online.errors import OnlineError
-    from astra.serve.wal import StateDir, WalError, foreign_entries, held_pushes, install
+    from astra.serve.state_install import foreign_entries, held_pushes, install
+    from astra.serve.wal import StateDir, WalError
 
     root = project_dir(project)
     where = resolve_data_root(data_root, root)
