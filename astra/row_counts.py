@@ -1,6 +1,6 @@
 """Row accounting of source files: how many rows an engine read and why it left some out.
 
-Both engines read source files through `astra.offline.io.load_source`, which records a
+Both engines read source files through `astra.io.load_source`, which records a
 `SourceRows` per source inside `counting_rows()`; `astra parity` prints both engines' counts, so a
 silently dropped row shows up as a number.
 """

@@ -89,7 +89,7 @@ def _group_stats(plan: ir.Plan, g: ir.Group, data_root: Path, sample: int, seed:
 
 def _spine(plan: ir.Plan, g: ir.Group, features: list[ir.Feature], data_root: Path, sample: int, seed: int):
     """Entity keys and times of the group's own source rows (events first), sampled."""
-    from astra.offline.io import TIME, load_source
+    from astra.io import TIME, load_source
 
     entity = plan.entity(g.entity)
     keys = [k for k, _ in entity.keys]

@@ -43,9 +43,9 @@ def backfill(project: Path | None, service_ref: str, spine: Path | None, out: Pa
 
     PROJECT defaults to ./features, the data root to the project directory.  Arguments and paths
     are checked before any work; every error is one line, exit 1 (2 for a usage error)."""
+    from astra.io import read_table, write_table
     from astra.offline import backfill as run_backfill
     from astra.offline.errors import BackfillError
-    from astra.offline.io import read_table, write_table
     from astra.project import ProjectError
 
     snapshot_mode = every is not None or start is not None or end is not None

@@ -28,7 +28,7 @@ def docs_cmd(project: Path | None, out: Path, data_root: Path | None, no_stats: 
     from astra.catalog import CatalogError, OutputError, load_catalog, site_files
     from astra.catalog.site import check_output, write_site
     from astra.catalog.stats import feature_stats
-    from astra.offline.io import source_path
+    from astra.io import source_path
     from astra.project import default_data_root
 
     root = project_dir(project)

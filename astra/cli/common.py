@@ -99,8 +99,8 @@ def readable_file(path: Path, what: str) -> Path:
 
 def output_file(path: Path, what: str = "--out") -> Path:
     """Exit 1 unless `path` can be written: its directory exists, its suffix names a table format."""
+    from astra.io import table_format
     from astra.offline.errors import BackfillError
-    from astra.offline.io import table_format
 
     try:
         table_format(path)

@@ -72,7 +72,7 @@ def demo(out: Path, events: int) -> None:
         table.write_parquet(target)
         click.echo(f"3. backfilled {service}: {table.height:,} rows x {table.width - spine.width} features "
                    f"-> {target} ({time.perf_counter() - t0:.2f} s)")
-    from astra.online.parity import run_parity
+    from astra.parity import run_parity
 
     for version in (1, 2):
         t0 = time.perf_counter()

@@ -37,8 +37,8 @@ def parity(project, service_ref, spine, data_root, time_column, allowed_lateness
 
     PROJECT defaults to ./features, the data root to the project directory.  Any bad input
     (project, spine, source file, store) is a one-line `error:` and exit 1."""
-    from astra.offline import io
-    from astra.online.parity import run_parity
+    from astra import io
+    from astra.parity import run_parity
     from astra.project import ProjectError
 
     root = project_dir(project)

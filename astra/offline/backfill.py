@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from astra.offline import io
+from astra import io
 from astra.offline.errors import BackfillError
 from astra.offline.evaluate import compute, leaves
 from astra.offline.memory import reuse_freed_memory

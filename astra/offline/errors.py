@@ -1,14 +1,8 @@
-"""The one exception the offline engine raises for bad inputs."""
+"""The one exception the offline engine raises for bad inputs: `astra.errors.DataError`, under
+the name backfill users know (the table reader in `astra.io` raises the same class)."""
 
 from __future__ import annotations
 
+from astra.errors import DataError as BackfillError
 
-class BackfillError(Exception):
-    """A bad input (spine, source file, service name): the message says what was expected and found.
-
-    The CLI prints it as `error: <message>` and exits 1, never with a traceback.
-    """
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+__all__ = ["BackfillError"]

@@ -19,7 +19,8 @@ import attrs
 import numpy as np
 import polars as pl
 
-from astra.offline import asof, io
+from astra import io
+from astra.offline import asof
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
 from astra.offline.keys import Pieces, column_pieces, entity_ids, joined

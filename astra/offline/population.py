@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from astra.offline import io
+from astra import io
 from astra.offline.errors import BackfillError
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir

@@ -22,6 +22,7 @@ from astra.offline import ranges
 from astra.offline.keys import KeySpace, Pieces, column_pieces, joined, sort_with_positions
 from astra.offline.parallel import SLICE_ROWS, parallel_map, slices
 from astra.ops import exact
+from astra.ops.summation import two_sum
 
 
 def numeric(dtype: pl.DataType) -> bool:
@@ -495,7 +496,7 @@ class Window:
         qh, ql = ranges.dd_mul(s1h, s1l, s1h, s1l)
         nf = np.maximum(n, 1).astype(np.float64)
         qh, ql = ranges.dd_div_scalar(qh, ql, nf)
-        dh, dl = ranges.two_sum(s2h, -qh)
+        dh, dl = two_sum(s2h, -qh)
         m2 = dh + (dl + (s2l - ql))
         e1 = p1.bound(self.lo, self.hi, runs)
         bound = p2.bound(self.lo, self.hi, runs, steps=3) + (2 * np.abs(s1h) + e1) * e1 / nf

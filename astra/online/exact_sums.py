@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from astra.offline.ranges import compensated_runs
 from astra.online.arrays import two_sum_err
 from astra.ops.exact import exact_sum
+from astra.ops.summation import compensated_runs
 
 if TYPE_CHECKING:
     from astra.online.table import Table

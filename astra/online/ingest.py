@@ -201,11 +201,11 @@ def from_frame(source: ir.Source, df: pl.DataFrame, skip_invisible: bool = False
 def read_source(source: ir.Source, data_root, columns: set[str], key_columns: set[str]
                 ) -> tuple[np.ndarray, dict[str, Vec], SourceRows]:
     """A source file as the store ingests it: `columns` and the key columns of the entities the
-    store keeps, validated like the offline engine reads it (`astra.offline.io.load_source`).
+    store keeps, validated like the offline engine reads it (`astra.io.load_source`).
 
     Rows with a null time, or a null in the key of every entity read (`key_columns`), are left
     out and counted in the returned `SourceRows`; rows with some entity's key are kept."""
-    from astra.offline import io
+    from astra import io
 
     with counting_rows() as counts:
         df = io.load_source(source, data_root, columns | {source.time}, key_columns, drop_null_keys=False)

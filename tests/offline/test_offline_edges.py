@@ -161,7 +161,7 @@ def test_hand_checked_values(tmp_path, unit):
 def test_hand_checked_values_from_many_row_groups(tmp_path):
     """Sources read in several chunks (a Parquet file's row groups: here of 3 rows) come to
     NumPy piece by piece (times, integer keys, numbers); the answers are the hand-checked ones."""
-    from astra.offline import io
+    from astra import io
 
     _write(tmp_path, row_group_size=3)
     plan = make_plan()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from astra.offline import ranges
+from astra.ops import summation
 
 
 @pytest.mark.parametrize("chunk", [3, 1 << 16])
@@ -33,14 +34,14 @@ def test_compensated_runs_sum_every_run_on_its_own(long_run, lo_terms, monkeypat
     """Bit for bit the prefix sums and error sums of each run alone, whether the run is summed
     alone (longer than `long_run`) or padded into a block with runs of its width (blocks of
     fewer and of more than 256 runs are summed differently)."""
-    monkeypatch.setattr(ranges, "_LONG_RUN", long_run)
+    monkeypatch.setattr(summation, "_LONG_RUN", long_run)
     rng = np.random.default_rng(long_run)
     lengths = np.concatenate([[1, 2, 3, 4, 5, 8, 9, 16, 17], rng.integers(1, 40, 200), rng.integers(1, 5, 1500), [300]])
     rng.shuffle(lengths)
     x = rng.normal(0, 1, lengths.sum()) * 10.0 ** rng.integers(-6, 12, lengths.sum())
     lo = rng.normal(0, 1e-20, x.size) if lo_terms else None
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    p, e = ranges.compensated_runs(x, starts, lo)
+    p, e = summation.compensated_runs(x, starts, lo)
     for r, (a, n) in enumerate(zip(starts, lengths)):
         run = x[a:a + n]
         want_p = np.cumsum(run)
@@ -51,7 +52,7 @@ def test_compensated_runs_sum_every_run_on_its_own(long_run, lo_terms, monkeypat
         assert p[a + r] == 0.0 and e[a + r] == 0.0  # each run's sums follow a 0
         assert np.array_equal(p[a + r + 1:a + r + 1 + n], want_p)
         assert np.array_equal(e[a + r + 1:a + r + 1 + n], np.cumsum(errors))
-    assert all(a.size == 0 for a in ranges.compensated_runs(np.zeros(0), np.zeros(0, np.int64)))
+    assert all(a.size == 0 for a in summation.compensated_runs(np.zeros(0), np.zeros(0, np.int64)))
 
 
 def test_run_sums_are_exact_deep_in_a_long_history():

@@ -16,7 +16,7 @@ from astra.offline import backfill
 from astra.offline.errors import BackfillError
 from astra.online import Store
 from astra.online.errors import SchemaError
-from astra.online.parity import run_parity
+from astra.parity import run_parity
 from astra.project import Project
 
 PROJECT = """

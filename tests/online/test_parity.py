@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from astra.online.parity import run_parity
+from astra.parity import run_parity
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "bench"
 

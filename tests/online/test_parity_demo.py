@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from astra.demo_data import generate
-from astra.online.parity import run_parity
+from astra.parity import run_parity
 from astra.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]

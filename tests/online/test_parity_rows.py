@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from astra.cli.main import cli
 from astra.online import store as store_module
-from astra.online.parity import run_parity
+from astra.parity import run_parity
 from astra.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from astra.lang.types import BOOL, DURATION, FLOAT32, FLOAT64, INT32, INT64, SCALARS, STRING, TIMESTAMP, Type
 from astra.offline import backfill
-from astra.online.parity import canonical, compare, run_parity
 from astra.ops.dtypes import numpy_dtype, polars_dtype
+from astra.parity import canonical, compare, run_parity
 from astra.project import Project
 
 EPOCH = dt.datetime(1970, 1, 1)

@@ -144,7 +144,7 @@ def test_demo_materialized_matches_embedded_and_backfill(redis_server, demo, pro
     """The demo project materialized into Redis: the spine's answers equal the embedded store's
     bit for bit, and the offline backfill's (as `astra parity` compares them)."""
     from astra.offline import backfill
-    from astra.online.parity import _epoch_us, canonical, compare
+    from astra.parity import _epoch_us, canonical, compare
     from astra.plan import ir
 
     spine = pl.read_parquet(demo / "spine.parquet")

@@ -62,7 +62,7 @@ def test_both_engines_give_infinity_and_parity_agrees(tmp_path):
     from astra import demo_data
     from astra.offline import backfill
     from astra.online import Store
-    from astra.online.parity import run_parity
+    from astra.parity import run_parity
     from astra.project import Project
 
     data = tmp_path / "data"

@@ -181,7 +181,8 @@ def run_parity(plan: ir.Plan, service: str, version: int, spine: pl.DataFrame, d
     the store must hide rows at or after that time itself.  The store's allowed lateness covers the
     span, so its horizon never passes the chunk's first query.
     """
-    from astra.offline import backfill, io
+    from astra import io
+    from astra.offline import backfill
 
     svc = plan.service(service, version)
     with counting_rows() as offline_rows:

@@ -1,6 +1,6 @@
 """Reading and validating the engine's inputs: table files, source tables and the spine.
 
-Every problem with an input becomes a `BackfillError` that names the file or column, what was
+Every problem with an input becomes a `DataError` (`BackfillError`) that names the file or column, what was
 expected and what was found.  Timestamps leave this module as int64 microseconds (UTC).
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from astra.errors import DataError as BackfillError
 from astra.lang.types import Type
-from astra.offline.errors import BackfillError
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
 from astra.row_counts import count_rows, recording, source_entities

@@ -1,0 +1,93 @@
+"""Compensated summation over runs of an array, shared by both engines: each run (an entity's
+sorted rows) is summed on its own, with every step's exact rounding error kept beside it, so an
+entity's sums depend on its own values alone (docs/semantics.md, precision of sums)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """The exact rounding error of each step p = fl(before + x) (Knuth's TwoSum), with two
+    temporaries."""
+    err = np.subtract(p, before)  # b' = s - a
+    a_ = p - err  # a' = s - b'
+    np.subtract(before, a_, out=a_)  # a - a'
+    np.subtract(x, err, out=err)  # b - b'
+    err += a_
+    return err
+
+
+def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knuth's TwoSum: s = fl(a + b) and the exact rounding error e, a + b = s + e."""
+    s = a + b
+    return s, step_errors(b, s, a)
+
+
+_LONG_RUN = 1 << 8  # runs longer than this are summed one at a time; shorter ones in blocks
+
+
+def _cumsum_down(block: np.ndarray) -> None:
+    """Cumulative sums down the columns of a (width, runs) block, in place.  With many runs,
+    one vector add per step: NumPy's cumsum along axis 0 walks each column with a stride,
+    several times slower then."""
+    if block.shape[1] < 256:
+        np.cumsum(block, axis=0, out=block)
+        return
+    for j in range(1, block.shape[0]):
+        np.add(block[j], block[j - 1], out=block[j])
+
+
+def compensated_runs(x: np.ndarray, starts: np.ndarray,
+                     lo_terms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of x that start again from 0 at each index of `starts` (ascending, the
+    first 0), and prefix sums of every step's exact rounding error (plus `lo_terms`),
+    restarted likewise: each run between two starts is summed in order on its own, so its
+    sums depend on its values alone, not on what runs precede it.
+
+    Both come in the layout of `RunPrefix`: run r's sums after its rows i = starts[r] ..
+    sit at i + r + 1, and a 0 before them at starts[r] + r (length x.size + runs).
+
+    Long runs (few: hot entities) are summed one by one; short runs are padded with zeros into
+    one (width, runs) block per power-of-two width and summed down the columns (each step one
+    vector add across the runs), so that no Python loop runs over many runs."""
+    n, runs = x.size, starts.size
+    p, e = np.empty(n + runs), np.empty(n + runs)
+    if n == 0:
+        return p, e
+    p[starts + np.arange(runs)] = 0.0
+    e[starts + np.arange(runs)] = 0.0
+    ends = np.append(starts[1:], n)
+    lengths = ends - starts
+    for r in np.flatnonzero(lengths > _LONG_RUN):
+        run, out = slice(starts[r], ends[r]), slice(starts[r] + r + 1, ends[r] + r + 1)
+        ps = np.cumsum(x[run], out=p[out])
+        err = np.empty_like(ps)
+        err[0] = 0.0  # the first step adds to 0: exact
+        err[1:] = step_errors(x[run][1:], ps[1:], ps[:-1])
+        if lo_terms is not None:
+            err += lo_terms[run]
+        np.cumsum(err, out=e[out])
+    short = np.flatnonzero(lengths <= _LONG_RUN)
+    width_bits = np.frexp((lengths[short] - 1).astype(np.float64))[1].astype(np.uint8)  # width 2**b >= length
+    order = np.argsort(width_bits, kind="stable")  # 8 bits: a radix sort
+    bounds = np.searchsorted(width_bits[order], np.arange(int(width_bits.max(initial=0)) + 2))
+    for b in range(bounds.size - 1):
+        rs = short[order[bounds[b]:bounds[b + 1]]]
+        if not rs.size:
+            continue
+        step = np.arange(1 << b)[:, None]
+        at = starts[rs] + step
+        inside = step < lengths[rs]
+        xs = np.where(inside, x[np.minimum(at, n - 1)], 0.0)  # zeros after a run's end change none of its sums
+        ps = xs.copy()
+        _cumsum_down(ps)
+        err = np.empty_like(ps)
+        err[0] = 0.0
+        err[1:] = step_errors(xs[1:], ps[1:], ps[:-1])
+        if lo_terms is not None:
+            err += np.where(inside, lo_terms[np.minimum(at, n - 1)], 0.0)
+        _cumsum_down(err)
+        slots = (at + (rs + 1))[inside]
+        p[slots], e[slots] = ps[inside], err[inside]
+    return p, e
