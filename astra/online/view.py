@@ -18,6 +18,7 @@ from astra.online.exact_sums import lifetime_bound, window_bound
 from astra.online.table import BIG, BLOCK, Table, count_before, identity, ranges, two_sum_err
 from astra.ops.exact import exact_mean, exact_sum, suspect
 from astra.ops.registry import Vec
+from astra.ops.segments import Segments, offsets_of
 
 _COLS = np.arange(BLOCK)
 SHORT_EXTREME = 2 * BLOCK  # windows of up to this many rows skip the block sparse table
@@ -435,6 +436,23 @@ class WindowView:
         if self.column is None:
             return qid, np.ones(len(rows), bool)
         return qid, self.table.values(self.column, rows)
+
+    def segments(self, times: bool = False) -> Segments:
+        """Each query's included values in (time, arrival) order as CSR arrays (`astra.ops.segments`,
+        the same runs as `gather`); with `times`, the rows' event times and the queries' times (µs).
+        A lifetime view covers the retained rows: a table read by such kernels is never evicted."""
+        st, b = self.q.start[self.ti], self.b
+        a = np.zeros_like(b) if self.lifetime else self.a
+        rows = ranges(st + a, b - a)
+        qid = np.repeat(np.arange(self.n), b - a)
+        keep = self.table.included(self.i, rows)
+        rows, qid = rows[keep], qid[keep]
+        values = np.ones(len(rows), bool) if self.column is None else self.table.values(self.column, rows)
+        offsets = offsets_of(np.bincount(qid, minlength=self.n))
+        if not times:
+            return Segments(values=values, offsets=offsets)
+        return Segments(values=values, offsets=offsets, times=self.table.pos["time"][rows].astype(np.int64),
+                        query_times=np.asarray(self.q.t, np.int64))
 
 
 __all__ = ["BIG", "Query", "WindowView"]
