@@ -16,7 +16,7 @@ from agg_engines import compile_features
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from astra.online import Store, table
+from astra.online import Store, distinct_ends
 from astra.online.arrays import ranges
 
 S = 1_000_000  # µs
@@ -73,11 +73,11 @@ def pushes(draw):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pushes(), st.sampled_from([10**15, 25 * S]), st.sampled_from([0, table.REBUILD_ROWS]))
+@given(pushes(), st.sampled_from([10**15, 25 * S]), st.sampled_from([0, distinct_ends.REBUILD_ROWS]))
 def test_incremental_structures_equal_rebuilt_ones(batches, lateness, rebuild_rows):
     """(`rebuild_rows` 0: short segments take the incremental path too.)"""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(table, "REBUILD_ROWS", rebuild_rows)
+        mp.setattr(distinct_ends, "REBUILD_ROWS", rebuild_rows)
         store = Store(PLAN, allowed_lateness=lateness)
         for b in batches:
             store.push("ev", b, on_late="report")

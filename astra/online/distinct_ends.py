@@ -1,0 +1,176 @@
+"""count_distinct window ends of a table: per row, when it stops counting, kept sorted per segment.
+
+count_distinct over a window of length w uses, per row i, end_i = min(t_i + w, time of the next
+row with the same value) (an excluded row: t_i), kept sorted within the segment: the distinct
+count at t is #{included rows before t} - #{end_i < t}.  A lifetime window (w None) has no
+t_i + w: a row ends at its value's next row, or never (`BIG`).
+
+Ends are updated from the first changed row on, so a push costs what its rows change, not the
+entity's history: appended rows change, per value, the end of the latest older row with it
+alone, and that row is within a window of the new ones (`_append_ends_batch`); rows merged into
+the middle recompute the ends of the rows of one window (`_merge_ends`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from astra.online.arrays import BIG, count_before, ranges
+
+if TYPE_CHECKING:
+    from astra.online.table import Input
+
+REBUILD_ROWS = 32  # count_distinct ends of segments up to this many rows per new row are rebuilt whole
+
+
+class DistinctEnds:
+    """The count_distinct ends of `astra.online.table.Table` (mixed into it; uses its arrays)."""
+
+    def _ends(self, i: int, inp: Input, rows: np.ndarray, g: np.ndarray, windows: tuple) -> list[np.ndarray]:
+        """Per count_distinct window (of `windows`) of input i, each row's end (unsorted), for rows `rows` of
+        groups g: min(its time + w, the time of the group's next included row with its value),
+        or its time when it is excluded.  Exact for a row whose next such row is in `rows`."""
+        P = self.pos
+        inc = self.included(i, rows)
+        t = P["time"][rows]
+        v = P[f"v:{inp.column}"][rows]
+        order = np.lexsort((np.arange(len(rows)), v, g))  # by group, value, position
+        sel = order[inc[order]]  # included rows only
+        t_next = np.full(len(rows), BIG, np.int64)
+        if len(sel) > 1:
+            same = (g[sel][1:] == g[sel][:-1]) & (v[sel][1:] == v[sel][:-1])
+            t_next[sel[:-1][same]] = t[sel[1:][same]]  # the next row with the same value
+        out = []
+        for w in windows:
+            end = t_next if w is None else np.minimum(t_next, t + w)
+            out.append(np.where(inc, end, t))  # excluded rows leave at once
+        return out
+
+    def _derive_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, p: np.ndarray,
+                     old_n: np.ndarray) -> None:
+        """count_distinct ends after rows were merged into segments from relative position p on
+        (old length old_n, new n), touching only what can have changed.
+
+        With t0 the time at p (the earliest new row's), a row's end changes only to the time of a
+        new row with its value, so only ends >= t0 can change, and only rows with time >= t0 - w
+        have those (an end is at most time + w).  Appends (p = old_n) change, per value of the new
+        rows, the end of its latest older row alone (`_append_ends_batch`); rows merged into the
+        middle recompute the ends of the rows of one window (`_merge_ends`).  A lifetime window
+        (w None) has no such bound and is rebuilt whole."""
+        if int(n.sum()) <= REBUILD_ROWS * int((n - old_n).sum()):  # short segments: rebuilding them
+            self._rebuild_ends(i, inp, st, n, inp.windows)  # costs less than the bookkeeping below
+            self.ends_touched += int(n.sum())
+            return
+        appended = p == old_n
+        for w in inp.windows:
+            if w is None:
+                self._rebuild_ends(i, inp, st, n, (None,))
+                self.ends_touched += int(n.sum())
+                continue
+            if appended.any():
+                a = np.flatnonzero(appended)
+                self._append_ends_batch(i, inp, w, st[a], n[a], old_n[a])
+            if not appended.all():
+                m = np.flatnonzero(~appended)
+                self._merge_ends(i, inp, w, st[m], n[m], p[m], old_n[m])
+
+    def _merge_ends(self, i: int, inp: Input, w: int, st, n, p, old_n) -> None:
+        """`_derive_ends` for segments with rows merged before older ones: the ends >= t0 are
+        those of the rows with time >= t0 - w (whose next equal values are all among them)."""
+        P, m = self.pos, len(st)
+        key = f"dend:{i}:{w}"
+        t0 = P["time"][st + p]
+        lo = count_before(P["time"], st, n, t0 - w)
+        rows, g = ranges(st + lo, n - lo), np.repeat(np.arange(m), n - lo)
+        (end,) = self._ends(i, inp, rows, g, (w,))
+        keep = end >= t0[g]
+        q = count_before(P[key], st, old_n, t0)  # old ends < t0: unchanged
+        end, g = end[keep], g[keep]
+        # a segment whose ends are not its rows' (saved by a version that evicted the smallest
+        # ends instead of the evicted rows') is rebuilt whole
+        ok = np.bincount(g, minlength=m) == n - q
+        if not ok.all():
+            self._rebuild_ends(i, inp, st[~ok], n[~ok], (w,))
+            end, g = end[ok[g]], g[ok[g]]
+        P[key][ranges((st + q)[ok], (n - q)[ok])] = end[np.lexsort((end, g))]
+        self.ends_touched += len(rows)
+
+    def _append_ends_batch(self, i: int, inp: Input, w: int, st, n, old_n) -> None:
+        """`_derive_ends` for segments whose new rows (from old_n on) all come after their old
+        ones.  A new included row ends at the next new row with its value or at its time + w (an
+        excluded one at its time); per value, the latest older included row at time r >= t0 - w
+        ends at min(r + w, the first new row's time) instead of r + w.  The sorted ends >= t0
+        lose those old ends and gain the new ones: a merge of sorted runs, no sort of history."""
+        P, m = self.pos, len(st)
+        key = f"dend:{i}:{w}"
+        k = n - old_n
+        new = ranges(st + old_n, k)
+        gn = np.repeat(np.arange(m), k)
+        (new_end,) = self._ends(i, inp, new, gn, (w,))
+        inc = self.included(i, new)
+        t0 = P["time"][st + old_n]
+        v = P[f"v:{inp.column}"]
+        # the first new included row of each (segment, value)
+        nv, ng, nt = v[new][inc], gn[inc], P["time"][new][inc]
+        order = np.lexsort((nv, ng))  # stable: the earliest first within (segment, value)
+        nv, ng, nt = nv[order], ng[order], nt[order]
+        first = np.ones(len(nv), bool)
+        first[1:] = (ng[1:] != ng[:-1]) | (nv[1:] != nv[:-1])
+        nv, ng, nt = nv[first], ng[first], nt[first]
+        # older included rows of the last window with one of those values (same segment)
+        lo = count_before(P["time"], st, old_n, t0 - w)
+        old = ranges(st + lo, old_n - lo)
+        go = np.repeat(np.arange(m), old_n - lo)
+        self.ends_touched += len(old) + len(new)
+        removed, added = [np.zeros(0, np.int64)] * 2, [new_end, gn]
+        if len(nv) and len(old):
+            ov = v[old]
+            # each older row's value among the new rows' values, then its (segment, value) pair
+            # among theirs: two binary searches per row, in C
+            uniq = np.unique(nv)
+            hit = np.flatnonzero(np.isin(ov, uniq) & self.included(i, old))  # one linear pass
+            c = np.searchsorted(uniq, ov[hit])
+            pairs = ng.astype(np.int64) * len(uniq) + np.searchsorted(uniq, nv)  # sorted: by segment, value
+            mine = go[hit].astype(np.int64) * len(uniq) + c
+            j = np.minimum(np.searchsorted(pairs, mine), len(pairs) - 1)
+            found = pairs[j] == mine
+            oi, oj = old[hit][found], j[found]
+            if len(oi):
+                order = np.lexsort((oi, oj))  # the latest such older row per pair
+                oi, oj = oi[order], oj[order]
+                last = np.ones(len(oi), bool)
+                last[:-1] = oj[1:] != oj[:-1]
+                oi, oj = oi[last], oj[last]
+                was = P["time"][oi] + w
+                now = np.minimum(was, nt[oj])
+                ch = now != was
+                removed = [was[ch], ng[oj][ch]]
+                added = [np.concatenate((new_end, now[ch])), np.concatenate((gn, ng[oj][ch]))]
+        # the sorted ends >= t0 lose `removed` and gain `added`: positions by binary search within
+        # each segment's run, then one delete and one insert (memory moves, no sort of the run)
+        q = count_before(P[key], st, old_n, t0)  # old ends < t0: unchanged
+        tail_n = old_n - q
+        tail = P[key][ranges(st + q, tail_n)]
+        off = np.cumsum(tail_n) - tail_n  # each segment's run in `tail`
+        if len(removed[0]):
+            order = np.lexsort(removed[::-1])  # by segment, then end: equal ends take the next copies
+            rv, rg = removed[0][order], removed[1][order]
+            run = np.ones(len(rv), bool)
+            run[1:] = (rv[1:] != rv[:-1]) | (rg[1:] != rg[:-1])
+            nth = np.arange(len(rv)) - np.maximum.accumulate(np.where(run, np.arange(len(rv)), 0))
+            tail = np.delete(tail, off[rg] + count_before(tail, off[rg], tail_n[rg], rv) + nth)
+            tail_n = tail_n - np.bincount(rg, minlength=m)
+            off = np.cumsum(tail_n) - tail_n
+        ag = added[1]
+        at = off[ag] + count_before(tail, off[ag], tail_n[ag], added[0] + 1)  # after equal ends
+        order = np.lexsort((added[0], ag, at))  # np.insert keeps this order among equal positions
+        tail = np.insert(tail, at[order], added[0][order])
+        P[key][ranges(st + q, n - q)] = tail
+
+    def _rebuild_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, windows: tuple) -> None:
+        """The sorted count_distinct ends of whole segments (start st, length n), from their rows."""
+        rows, g = ranges(st, n), np.repeat(np.arange(len(st)), n)
+        for w, end in zip(windows, self._ends(i, inp, rows, g, windows)):
+            self.pos[f"dend:{i}:{w}"][rows] = end[np.lexsort((end, g))]
