@@ -84,11 +84,9 @@ def _params(e: ast.Call, agg, diags: Collector):
     rest = list(e.args[1:])
     param = None
     if agg.takes_param:
-        if not rest or not (isinstance(rest[0], ast.Literal) and rest[0].kind == "int"):
-            diags.error("E0209", f"`{agg.name}` needs an integer count after the column, "
-                        f"e.g. `{agg.name}(src.col, 5, 7d)`", rest[0].span if rest else e.span)
+        param = _param(e, rest, agg, diags)
+        if param is False:
             return False, False
-        param = rest.pop(0).value
     window = None
     if rest:
         w = rest.pop(0)
@@ -104,6 +102,32 @@ def _params(e: ast.Call, agg, diags: Collector):
         diags.error("E0202", f"`{agg.name}` got {len(rest)} extra argument(s)", rest[0].span)
         return param, False
     return param, window
+
+
+def _param(e: ast.Call, rest: list, agg, diags: Collector):
+    """The literal after the column (popped from `rest`): last_k's count, percentile's fraction
+    q (E0210) or exp_decay_sum's half-life (E0211); False after a diagnostic."""
+    kind = getattr(agg, "param_kind", "count")
+    got = rest[0] if rest and isinstance(rest[0], ast.Literal) else None
+    where = rest[0].span if rest else e.span
+    if kind == "fraction":
+        if got is None or got.kind not in ("float", "int") or not 0 <= got.value <= 1:
+            diags.error("E0210", f"`{agg.name}` needs a fraction q in [0, 1] after the column, "
+                        f"e.g. `{agg.name}(src.col, 0.9, 7d)`", where, label="not a fraction in [0, 1]")
+            return False
+        rest.pop(0)
+        return float(got.value)
+    if kind == "duration":
+        if got is None or got.kind != "duration" or got.value <= 0:
+            diags.error("E0211", f"`{agg.name}` needs a positive half-life duration after the column, "
+                        f"e.g. `{agg.name}(src.col, 1h, 7d)`", where, label="not a positive duration")
+            return False
+        return rest.pop(0).value
+    if got is None or got.kind != "int":
+        diags.error("E0209", f"`{agg.name}` needs an integer count after the column, "
+                    f"e.g. `{agg.name}(src.col, 5, 7d)`", where)
+        return False
+    return rest.pop(0).value
 
 
 def _agg_help(fn: str, source) -> str:

@@ -250,7 +250,7 @@ class _ChunkWork:
         aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
         by_column: dict[str, dict[tuple, list[ir.Aggregate]]] = defaultdict(lambda: defaultdict(list))
         for n in aggs:
-            by_column[n.column or ""][(n.op, n.param or 0)].append(n)
+            by_column[n.column or ""][(n.op, n.param)].append(n)  # a param may be 0.0 (percentile)
         rows = [n for n in aggs if n.column is not None and AGGREGATIONS[n.op].offline_reads_rows]
         values = {n.column for n in rows if not AGGREGATIONS[n.op].offline_reads_codes}
         coded = {n.column for n in rows} - values
@@ -269,7 +269,7 @@ class _ChunkWork:
         for column, batches in self.by_column.items():
             for (op, param), batch in sorted(batches.items()):
                 windows = [index.window(n.window) for n in batch]
-                out.update(zip(batch, AGGREGATIONS[op].offline(windows, column or None, param or None)))
+                out.update(zip(batch, AGGREGATIONS[op].offline(windows, column or None, param)))
             index.forget(column or None)
         return out
 

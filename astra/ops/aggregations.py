@@ -434,3 +434,15 @@ AGGREGATIONS: dict[str, Aggregation] = {
     for a in (Count(), Sum(), Mean(), Min(), Max(), First(), Last(), CountDistinct(), Variance(), Stddev(),
               LastK())
 }
+
+# Aggregations over `Segments` (their modules build on the classes above), one line each
+from astra.ops import agg_decay, agg_moments, agg_order  # noqa: E402
+
+AGGREGATIONS["first_k"] = agg_order.FirstK()
+AGGREGATIONS["top_k"] = agg_order.TopK()
+AGGREGATIONS["bottom_k"] = agg_order.BottomK()
+AGGREGATIONS["median"] = agg_order.Median()
+AGGREGATIONS["percentile"] = agg_order.Percentile()
+AGGREGATIONS["skew"] = agg_moments.Skew()
+AGGREGATIONS["kurtosis"] = agg_moments.Kurtosis()
+AGGREGATIONS["exp_decay_sum"] = agg_decay.ExpDecaySum()

@@ -71,7 +71,10 @@ class _Query:
                     if (e.window is None or r[time] >= self.t - e.window)
                     and (e.where is None or self.eval(e.where, r) is True)]
             values = [True] * len(rows) if e.column is None else [r[e.column] for r in rows]
-            return coerce(AGGREGATIONS[e.op].reference(values, e.param), e.type)
+            agg = AGGREGATIONS[e.op]
+            if getattr(agg, "reads_times", False):  # exp_decay_sum weighs each value by its age
+                return coerce(agg.reference_at(values, [r[time] for r in rows], self.t, e.param), e.type)
+            return coerce(agg.reference(values, e.param), e.type)
         if isinstance(e, ir.Apply):
             op = SCALARS[e.op]
             args = [self.eval(a, src_row) for a in e.args]
