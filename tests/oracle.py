@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import numpy as np
@@ -298,9 +299,85 @@ def scalar(e: ir.Apply, args: list) -> object:
 # --------------------------------------------------------------------------- aggregations
 
 
-def aggregate(op: str, values: list, param: int | None, out: Type) -> object:
-    """An aggregation over the values of the visible rows in (time, file position) order."""
+def _rank(v: object) -> tuple:
+    """Ascending order of the ordered aggregations: NaN above every number (rule 16)."""
+    return (1, 0) if isinstance(v, float) and v != v else (0, v)
+
+
+def _root(x: Fraction) -> Decimal:
+    """sqrt of a non-negative rational to 60 digits (no float range limits)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (Decimal(x.numerator) / Decimal(x.denominator)).sqrt()
+
+
+def _shape(op: str, xs: list) -> float | None:
+    """skew (G1) and kurtosis (G2) as scipy.stats with bias=False, exactly, then rounded once."""
+    need = 3 if op == "skew" else 4
+    if len(xs) < need:
+        return None
+    if any(isinstance(x, float) and not math.isfinite(x) for x in xs):
+        return math.nan
+    exact = [Fraction(x) for x in xs]
+    n = len(exact)
+    mean = sum(exact) / n
+    m2, m3, m4 = (sum((x - mean) ** k for x in exact) / n for k in (2, 3, 4))
+    if m2 == 0:
+        return None
+    if op == "kurtosis":  # scipy's form: ((n^2 - 1) m4 / m2^2 - 3 (n - 1)^2) / ((n - 2)(n - 3))
+        return exact_float(((n * n - 1) * m4 / (m2 * m2) - 3 * (n - 1) ** 2) / ((n - 2) * (n - 3)))
+    with localcontext() as ctx:
+        ctx.prec = 60
+        g1 = (_root(Fraction(n * (n - 1))) / (n - 2)) * (Decimal(m3.numerator) / Decimal(m3.denominator)) \
+            / (_root(m2) ** 3)
+        return float(g1)
+
+
+def _quantile(xs: list, q: float) -> float | None:
+    """docs/semantics.md: sorted values, h = (n - 1) q in float64, linear between x[floor h] and the next."""
+    if not xs:
+        return None
+    ys = sorted(float(x) for x in xs)
+    if any(y != y for y in ys):
+        return math.nan
+    h = (len(ys) - 1) * q
+    lo = math.floor(h)
+    a, b, g = ys[lo], ys[min(lo + 1, len(ys) - 1)], h - lo
+    return a if g == 0 or a == b else (1 - g) * a + g * b
+
+
+def _decayed(xs: list, ages: list, half_life: int) -> float:
+    """sum x * 2^(-age / half_life): infinite values keep their sign, then the exact sum, rounded."""
+    terms = [float(x) if math.isinf(x) else float(x) * math.pow(2.0, -(age / half_life)) for x, age in zip(xs, ages)]
+    if any(math.isnan(v) for v in terms):
+        return math.nan
+    inf = {v for v in terms if math.isinf(v)}
+    if inf:
+        return math.nan if len(inf) == 2 else inf.pop()
+    return exact_float(sum((Fraction(v) for v in terms), Fraction(0)))
+
+
+def aggregate(op: str, values: list, param: int | None, out: Type, times: list | None = None,
+              t: int | None = None) -> object:
+    """An aggregation over the values of the visible rows in (time, file position) order (`times`:
+    the rows' times, for exp_decay_sum, at query time t)."""
+    if op == "exp_decay_sum":
+        kept = [(v, t - ti) for v, ti in zip(values, times) if v is not None]
+        return _decayed([v for v, _ in kept], [a for _, a in kept], param)
     xs = [v for v in values if v is not None]  # semantics rule 3
+    match op:
+        case "first_k":
+            return tuple(xs[:param])
+        case "top_k":
+            return tuple(sorted(xs, key=_rank, reverse=True)[:param])  # stable: ties in row order
+        case "bottom_k":
+            return tuple(sorted(xs, key=_rank)[:param])
+        case "median":
+            return _quantile(xs, 0.5)
+        case "percentile":
+            return _quantile(xs, param)
+        case "skew" | "kurtosis":
+            return _shape(op, xs)
     floats = [x for x in xs if isinstance(x, float)]
     if op in ("variance", "stddev") and len(xs) < 2:
         return None  # rule 4: they need two values, whatever the values are
@@ -394,7 +471,7 @@ class _Query:
         else:
             column_type = src.column_type(e.column)
             values = [to_type(r.get(e.column), column_type) for r in rows]
-        return to_type(aggregate(e.op, values, e.param, e.type), e.type)
+        return to_type(aggregate(e.op, values, e.param, e.type, [r[src.time] for r in rows], self.t), e.type)
 
 
 def evaluate(plan: ir.Plan, service: str, version: int, spine: list[dict], tables: dict[str, list[dict]],

@@ -50,6 +50,14 @@ IN_ITEMS = (INT64, FLOAT64, STRING, BOOL)  # literal types an `in` list can hold
 # windows in µs: the common small ones, 1µs, a prime, and widths far beyond the data (rare)
 WINDOWS = (None, None, 1, 2, 3, 5, 10, 7, 13, 86_400_000_000, 1 << 40)
 DAY = 86_400_000_000
+# an aggregation's parameter by kind: last_k's counts, percentile's fractions, half-lives in µs
+PARAMS = {"count": (1, 2, 3, 40), "fraction": (0.0, 0.5, 0.25, 0.9, 1.0, 0.1), "duration": (1, 2, 3, 7, DAY)}
+
+
+def param_kind(agg) -> str:
+    """Which of PARAMS an aggregation taking a parameter draws from."""
+    return getattr(agg, "param_kind", "count")
+
 TIME_BASES = (0, 1_700_000_000_000_000, -3 * DAY + 17)  # 1970, 2023, and before the epoch
 
 I32 = (0, 1, -1, 7, 100_000, 2**31 - 1, -(2**31), 2**31 - 2)
@@ -113,8 +121,8 @@ def _aggregate_signatures() -> dict[str, list[tuple[str | None, Type]]]:
         found = []
         for col in options:
             with contextlib.suppress(TypeRuleError):
-                found.append((col, agg.infer(VALUE_COLUMNS[col].nullable() if col else None, 2 if agg.takes_param
-                                             else None)))
+                found.append((col, agg.infer(VALUE_COLUMNS[col].nullable() if col else None,
+                                             PARAMS[param_kind(agg)][1] if agg.takes_param else None)))
         sigs[name] = found
     return sigs
 
@@ -256,7 +264,7 @@ class _Builder:
             return None
         op, column, _ = self.draw(st.sampled_from(options))
         agg = AGGREGATIONS[op]
-        param = self.draw(st.sampled_from([1, 2, 3, 40])) if agg.takes_param else None
+        param = self.draw(st.sampled_from(PARAMS[param_kind(agg)])) if agg.takes_param else None
         t = agg.infer(VALUE_COLUMNS[column].nullable() if column else None, param)
         where = self.where() if self.draw(st.integers(0, 3)) == 0 else None
         key = EV.keys[list(ENTITY_KEYS).index(entity)]

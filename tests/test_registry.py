@@ -21,7 +21,8 @@ EXPECTED_SCALARS = {
     "day_of_week", "assignment",
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
-                         "stddev", "last_k"}
+                         "stddev", "last_k", "first_k", "top_k", "bottom_k", "median", "percentile", "skew",
+                         "kurtosis", "exp_decay_sum"}
 
 
 def _section(title: str) -> str:

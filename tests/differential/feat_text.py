@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 
 import attrs
-from strategies_plan import Case
+from strategies_plan import Case, param_kind
 
 from astra.lang.types import Type
+from astra.ops.aggregations import AGGREGATIONS
 from astra.plan import ir
 
 SCALE = 1_000_000  # one drawn microsecond becomes one second
@@ -77,8 +78,8 @@ def expr(e: ir.Expr, group: str) -> str:
             if e.where is not None:
                 target += f" where {expr(e.where, group)}"
             args = [target]
-            if e.param is not None:
-                args.append(str(e.param))
+            if e.param is not None:  # a half-life is a duration literal; counts and fractions print as numbers
+                args.append(f"{e.param // SCALE}s" if param_kind(AGGREGATIONS[e.op]) == "duration" else str(e.param))
             if e.window is not None:
                 args.append(f"{e.window // SCALE}s")
             return f"{e.op}({', '.join(args)})"
@@ -152,7 +153,9 @@ def scale_case(case: Case) -> Case:
         if isinstance(e, ir.Const) and e.type.name in ("duration", "timestamp"):
             return attrs.evolve(e, value=scale(e.value, e.type))
         if isinstance(e, ir.Aggregate):
+            duration = e.param is not None and param_kind(AGGREGATIONS[e.op]) == "duration"
             return attrs.evolve(e, window=None if e.window is None else e.window * SCALE,
+                                param=e.param * SCALE if duration else e.param,
                                 where=None if e.where is None else scale_expr(e.where))
         if isinstance(e, ir.Apply):
             return attrs.evolve(e, args=tuple(scale_expr(a) for a in e.args))
