@@ -33,7 +33,8 @@ upper bound is at most 1.02 times its lower bound and the bucket's value, the ha
 bounds, is within 0.0099 * x of every x in it.  Negative values use the buckets of |x| mirrored,
 zeros one bucket of their own, -inf and +inf one each; NaN is counted apart and makes every
 quantile NaN.  The q-quantile is the value of the bucket holding the order statistic of rank
-floor(1 + q * (n - 1)) (1-based, computed in float64), so it is within 1% of that order statistic
+floor(q * (n - 1)) + 1 (1-based, q * (n - 1) computed in float64: the lower of the two order
+statistics `percentile` interpolates between), so it is within 1% of that order statistic
 (exactly ±inf or 0 when the statistic is).  Buckets span every float, so no bucket is ever merged
 into another (at most about 210,000 buckets, far fewer in practice).
 """
@@ -189,8 +190,8 @@ def dd_sketch_ref(values: Sequence[float]) -> dict[int, int]:
 
 
 def rank(q: float, n: int) -> int:
-    """The 1-based rank of the q-quantile among n values: floor(1 + q (n - 1)), in float64."""
-    return math.floor(1.0 + q * float(n - 1))
+    """The 1-based rank of the q-quantile among n values: floor(q (n - 1)) + 1, q (n - 1) in float64."""
+    return math.floor(q * float(n - 1)) + 1
 
 
 def dd_quantile_ref(sketch: dict[int, int], q: float) -> float | None:
@@ -475,7 +476,7 @@ def dd_merge(a: Sketches, b: Sketches) -> Sketches:
 
 def dd_quantile(s: Sketches, q: float):
     """(value, valid) of the q-quantile of every group: invalid (null) when a group is empty, NaN
-    when it counted a NaN, else the value of the bucket holding rank floor(1 + q (n - 1))."""
+    when it counted a NaN, else the value of the bucket holding rank floor(q (n - 1)) + 1."""
     cum = np.cumsum(s.values)
     cum0 = np.concatenate(([0], cum))
     before = cum0[s.offsets[:-1]]  # values of earlier groups
@@ -484,7 +485,7 @@ def dd_quantile(s: Sketches, q: float):
     out = np.full(s.n, np.nan)
     if not valid.any():
         return out, valid
-    r = np.floor(1.0 + q * (n - 1).astype(np.float64)).astype(np.int64)
+    r = np.floor(q * np.maximum(n - 1, 0).astype(np.float64)).astype(np.int64) + 1
     at = np.searchsorted(cum, before + r, side="left")
     g = np.flatnonzero(valid)
     picked = s.keys[at[g]]
