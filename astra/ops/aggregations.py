@@ -436,7 +436,7 @@ AGGREGATIONS: dict[str, Aggregation] = {
 }
 
 # Aggregations over `Segments` (their modules build on the classes above), one line each
-from astra.ops import agg_decay, agg_moments, agg_order  # noqa: E402
+from astra.ops import agg_decay, agg_moments, agg_order, agg_sketch  # noqa: E402
 
 AGGREGATIONS["first_k"] = agg_order.FirstK()
 AGGREGATIONS["top_k"] = agg_order.TopK()
@@ -446,3 +446,5 @@ AGGREGATIONS["percentile"] = agg_order.Percentile()
 AGGREGATIONS["skew"] = agg_moments.Skew()
 AGGREGATIONS["kurtosis"] = agg_moments.Kurtosis()
 AGGREGATIONS["exp_decay_sum"] = agg_decay.ExpDecaySum()
+AGGREGATIONS["approx_count_distinct"] = agg_sketch.ApproxCountDistinct()
+AGGREGATIONS["approx_percentile"] = agg_sketch.ApproxPercentile()
