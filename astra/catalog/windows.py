@@ -16,7 +16,7 @@ def inputs(f: ir.Feature) -> list[tuple[str, str]]:
             continue
         if isinstance(n, ir.Aggregate):
             seen.add(n)
-            out.append((pretty(n), window(n.window)))
+            out.append((pretty(n), window(n)))
         elif isinstance(n, ir.AsOf):
             seen.add(n)
             out.append((pretty(n), "(-inf, t): the latest row before t"))
@@ -29,10 +29,10 @@ def effective_window(plan: ir.Plan, f: ir.Feature) -> str:
     widest, lifetime, request, rows = 0, False, False, False
     for x in plan.closure((f.id,)):
         for n in ir.walk(x.expr):
-            if isinstance(n, ir.AsOf) or (isinstance(n, ir.Aggregate) and n.window is None):
+            if isinstance(n, ir.AsOf) or (isinstance(n, ir.Aggregate) and ir.reach(n) is None):
                 lifetime = rows = True
             elif isinstance(n, ir.Aggregate):
-                widest, rows = max(widest, n.window), True
+                widest, rows = max(widest, ir.reach(n)), True
             elif isinstance(n, ir.RequestInput):
                 request = True
     if rows:

@@ -65,7 +65,7 @@ def _windows(plan, feature) -> list[str]:
         for n in ir.walk(f.expr):
             text = None
             if isinstance(n, ir.Aggregate):
-                text = f"{window(n.window)} of {n.key.source}"
+                text = f"{window(n)} of {n.key.source}"
             elif isinstance(n, ir.AsOf):
                 text = f"as of t (latest row before t) of {n.key.source}"
             elif isinstance(n, ir.FeatureRef):

@@ -46,6 +46,9 @@ class Scope:
 def check_expr(e: ast.Expr, scope: Scope, diags: Collector) -> ir.Expr | None:
     """Type-check one expression and lower it to IR."""
     match e:
+        case ast.Literal(kind="window"):
+            diags.error("E0303", f"`{e.text}` is a window: only an aggregation's last argument can be one", e.span)
+            return None
         case ast.Literal():
             return literal(e)
         case ast.Ref():

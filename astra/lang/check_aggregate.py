@@ -14,6 +14,7 @@ from astra.lang.check import Scope, _column, _source_key, check_expr
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import TypeRuleError
 from astra.plan import ir
+from astra.times import format_duration
 
 
 def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
@@ -63,8 +64,8 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
         diags.error("E0203", err.message, target.span if err.arg == 0 else e.span,
                     label=f"this is `{column_type}`" if err.arg == 0 else "", help=_agg_help(fn, source))
         return None
-    return ir.Aggregate(op=fn, key=key, column=column, where=where, window=window, param=param, type=out,
-                        span=e.span)
+    return ir.Aggregate(op=fn, key=key, column=column, where=where, param=param, type=out, span=e.span,
+                        **window)
 
 
 def _where(e: ast.Call, source, scope: Scope, diags: Collector):
@@ -87,21 +88,46 @@ def _params(e: ast.Call, agg, diags: Collector):
         param = _param(e, rest, agg, diags)
         if param is False:
             return False, False
-    window = None
+    window: dict = {"window": None}
     if rest:
-        w = rest.pop(0)
-        if not (isinstance(w, ast.Literal) and w.kind == "duration"):
-            diags.error("E0303", f"the window of `{agg.name}` must be a duration such as `7d` or `1h`", w.span,
-                        help="leave the window out to aggregate the whole history before t")
+        window = _window(rest.pop(0), agg, diags)
+        if window is False:
             return param, False
-        if w.value <= 0:
-            diags.error("E0303", "a window must be positive", w.span, label="empty window")
-            return param, False
-        window = w.value
     if rest:
         diags.error("E0202", f"`{agg.name}` got {len(rest)} extra argument(s)", rest[0].span)
         return param, False
     return param, window
+
+
+def _window(w: ast.Expr, agg, diags: Collector) -> dict | bool:
+    """The `ir.Aggregate` window fields of a window argument (docs/semantics.md, "Window kinds"),
+    or False after a diagnostic."""
+    if not (isinstance(w, ast.Literal) and w.kind in ("duration", "window")):
+        diags.error("E0303", f"the window of `{agg.name}` must be a duration such as `7d` or `1h`", w.span,
+                    help="leave the window out to aggregate the whole history before t; other kinds: "
+                    "`7d every 1h`, `tumbling 1d`, `session 30m`")
+        return False
+    kind, size, hop = ("sliding", w.value, None) if w.kind == "duration" else w.value
+    if kind == "session":
+        if size <= 0:
+            diags.error("E0309", "a session gap must be positive", w.span, label="no gap",
+                        help="rows closer than the gap share a session, e.g. `session 30m`")
+            return False
+        return {"window": None, "gap": size}
+    if size <= 0:
+        diags.error("E0303", "a window must be positive", w.span, label="empty window")
+        return False
+    if kind == "tumbling":
+        return {"window": size, "hop": size}
+    if kind == "hopping":
+        if hop <= 0 or hop > size:
+            diags.error("E0308", f"a hop must be positive and at most the window ({format_duration(size)})", w.span,
+                        label="hop longer than the window" if hop > 0 else "no hop",
+                        help="a longer hop would skip events between windows; `tumbling` is a hop equal to "
+                        "the window")
+            return False
+        return {"window": size, "hop": hop}
+    return {"window": size}
 
 
 def _param(e: ast.Call, rest: list, agg, diags: Collector):

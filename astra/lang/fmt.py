@@ -281,7 +281,16 @@ def _literal(lit: ast.Literal) -> str:
             return repr(float(lit.value))
         case "duration":
             return _duration(lit)
+        case "window":
+            return _window(lit.value)
     return str(lit.value)
+
+
+def _window(value: tuple) -> str:
+    kind, size, hop = value
+    if kind == "hopping":
+        return f"{format_duration(size)} every {format_duration(hop)}"
+    return f"{kind} {format_duration(size)}"  # tumbling, session
 
 
 def _duration(lit: ast.Literal) -> str:

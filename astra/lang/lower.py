@@ -369,6 +369,24 @@ class _Lower(Transformer):
     def first_arg(self, meta, children):
         return _FirstArg(children[0], children[1] if len(children) > 1 else None)
 
+    def window_spec(self, meta, children):
+        """`7d every 1h`, `tumbling 1d` or `session 30m`: a literal of kind "window" whose value
+        is (kind, duration µs, hop µs or None); the checker validates the durations."""
+        span = self._span(meta)
+        text = " ".join(t.value for t in children)
+        if len(children) == 3:
+            width, word, hop = children
+            expected, value = "every", ("hopping", self._duration(width).value, self._duration(hop).value)
+        else:
+            word, size = children
+            expected = word.value if word.value in ("tumbling", "session") else "tumbling` or `session"
+            value = (word.value, self._duration(size).value, None)
+        if word.value != expected:
+            self.diags.error("E0303", f"expected `{expected}` in a window, found `{word.value}`", self._tspan(word),
+                             help="windows are `7d`, `7d every 1h`, `tumbling 1d` or `session 30m`")
+            value = ("sliding", 1, None)  # a placeholder: the error above already stops the build
+        return ast.Literal(kind="window", value=value, text=text, span=span)
+
     def list_lit(self, meta, children):
         return ast.ListLit(items=tuple(children), span=self._span(meta))
 

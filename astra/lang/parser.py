@@ -404,7 +404,10 @@ def _diagnose(e: UnexpectedInput, source: SourceFile, pos: int) -> Diagnostic:
     if accepts == {"VERSION"}:
         return Diagnostic(code="E0018", message=f"expected a version like `v1`, found {found}", span=span,
                           help="versions are written `v1`, `v2`, ...")
-    if token.type == "WHERE":
+    where_as_name = isinstance(prev, lark.Token) and prev.type == "NAME" and prev.value == "where"
+    if where_as_name:  # after a window's duration a word may start `7d every 1h`: `where` lexes as a name
+        span = source.span(prev.start_pos, prev.end_pos)
+    if token.type == "WHERE" or where_as_name:
         return Diagnostic(code="E0016", message="`where` can only filter the first argument of an aggregation",
                           span=span, help="put the filter after the first argument: `count(t where amount > 100, 7d)`")
     if token.value in _COMPARISONS and any(isinstance(v, lark.Token) and v.value in _COMPARISONS

@@ -49,7 +49,7 @@ def effective_window(plan: ir.Plan, f: ir.Feature) -> str:
     for g in plan.closure((f.id,)):
         for n in ir.walk(g.expr):
             if isinstance(n, ir.Aggregate):
-                aggs.append(n.window)
+                aggs.append(ir.reach(n))  # a hopping window reaches back window + hop
             asof = asof or isinstance(n, ir.AsOf)
     if aggs:
         widest = None if None in aggs else max(aggs)

@@ -47,7 +47,8 @@ def explain(plan: ir.Plan, f: ir.Feature) -> str:
             lines.append(f"  {expr(n)}: {n.type}")
             kept = "; rows where the `where` filter is not true left out" if n.where is not None else ""
             lines.append(f"      rows of `{n.key.source}` with ({keys}) = the entity's key and time in "
-                         f"{window(n.window)}, t excluded{kept}; {AGGREGATIONS[n.op].null_policy(n.column)}")
+                         f"{window(n)}, {'h' if n.hop else 't'} excluded{kept}; "
+                         f"{AGGREGATIONS[n.op].null_policy(n.column)}")
         elif isinstance(n, ir.AsOf) and n not in seen:
             seen.add(n)
             src = plan.source(n.key.source)

@@ -5,6 +5,9 @@ compute `sum(transactions.amount, 7d)` share one `Aggregate` node and the engine
 once.  Every point-in-time choice is an explicit field here, never an engine default:
 
 * `Aggregate.window` covers event times in `[t - window, t)`; `None` is the lifetime `(-inf, t)`;
+  with `hop` the window ends at the latest hop boundary h <= t instead, `[h - window, h)`
+  (tumbling: hop = window); with `gap` (and no window) it is the session of the latest
+  visible row, `[s, t)` (docs/semantics.md, "Window kinds");
 * rows with time >= t, or a null key or time, are never visible;
 * `AsOf` takes the latest row with time < t; ties on time go to the later row in the source;
 * `Aggregate(op="last")` takes the latest non-null value, same tie-break.
@@ -87,17 +90,45 @@ class Aggregate:
     """An aggregation over the visible rows of an events source in a window.
 
     `op` names an entry of `astra.ops.aggregations.AGGREGATIONS`; `column` is None for `count(*)`;
-    `param` carries an operator's integer argument (k of `last_k`).
+    `param` carries an operator's integer argument (k of `last_k`).  `hop` (hopping and
+    tumbling windows) and `gap` (session windows) are left out of the plan's data form when
+    None, so a sliding window's fingerprint is what it was before window kinds existed.
     """
 
     op: str
     key: SourceKey
     column: str | None
     where: Expr | None
-    window: int | None  # microseconds; None = lifetime
+    window: int | None  # microseconds; None = lifetime (or, with `gap`, unbounded sessions)
     param: int | None
     type: Type
     span: Span = span_field()
+    hop: int | None = attrs.field(default=None, metadata={"omit_none": True})  # µs, 0 < hop <= window
+    gap: int | None = attrs.field(default=None, metadata={"omit_none": True})  # µs; window is then None
+
+
+def window_kind(a: Aggregate) -> str:
+    """"lifetime", "sliding", "hopping", "tumbling" or "session"."""
+    if a.gap is not None:
+        return "session"
+    if a.hop is not None:
+        return "tumbling" if a.hop == a.window else "hopping"
+    return "lifetime" if a.window is None else "sliding"
+
+
+def reach(a: Aggregate) -> int | None:
+    """How far before t the window can reach, µs (None: unbounded, lifetime and session windows):
+    a hopping window starts after t - window - hop, since its end h is above t - hop."""
+    if a.window is None or a.gap is not None:
+        return None
+    return a.window + (a.hop or 0)
+
+
+def window_end(a: Aggregate, t):
+    """Where the window of query time(s) t ends (exclusive): the hop boundary floor(t / hop) * hop
+    on the epoch for hopping and tumbling windows, t itself for the others.  Works on ints and
+    int64 arrays alike (floor division rounds down for times before the epoch too)."""
+    return t if a.hop is None else t // a.hop * a.hop
 
 
 @node

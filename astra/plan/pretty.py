@@ -13,9 +13,34 @@ def duration(us: int) -> str:
     return format_duration(us)
 
 
-def window(w: int | None) -> str:
-    """The effective window written out."""
+def window(w: int | ir.Aggregate | None) -> str:
+    """The effective window written out (an aggregate's, or a sliding width / None for lifetime)."""
+    if isinstance(w, ir.Aggregate):
+        a = w
+        match ir.window_kind(a):
+            case "hopping":
+                return (f"[h - {duration(a.window)}, h), h = t rounded down to a multiple of {duration(a.hop)} "
+                        "since the epoch (UTC)")
+            case "tumbling":
+                return (f"[h - {duration(a.window)}, h), h = t rounded down to a multiple of {duration(a.hop)} "
+                        "since the epoch (UTC): the last complete period")
+            case "session":
+                return (f"[s, t), s = the start of the latest session (rows less than {duration(a.gap)} apart; "
+                        "open or closed; empty with no row before t)")
+        w = a.window
     return "(-inf, t)" if w is None else f"[t - {duration(w)}, t)"
+
+
+def window_arg(a: ir.Aggregate) -> str | None:
+    """An aggregate's window argument as written in `.feat` (None for lifetime)."""
+    match ir.window_kind(a):
+        case "hopping":
+            return f"{duration(a.window)} every {duration(a.hop)}"
+        case "tumbling":
+            return f"tumbling {duration(a.window)}"
+        case "session":
+            return f"session {duration(a.gap)}"
+    return None if a.window is None else duration(a.window)
 
 
 def expr(e: ir.Expr) -> str:
@@ -48,8 +73,8 @@ def expr(e: ir.Expr) -> str:
             args = [target]
             if e.param is not None:
                 args.append(str(e.param))
-            if e.window is not None:
-                args.append(duration(e.window))
+            if window_arg(e) is not None:
+                args.append(window_arg(e))
             return f"{e.op}({', '.join(args)})"
         case ir.Apply(op=op, args=args):
             parts = [expr(a) for a in args]

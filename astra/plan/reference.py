@@ -67,9 +67,8 @@ class _Query:
             return coerce(rows[-1][e.column], e.type) if rows else None
         if isinstance(e, ir.Aggregate):
             time = self.plan.source(e.key.source).time
-            rows = [r for r in self.visible(e.key)
-                    if (e.window is None or r[time] >= self.t - e.window)
-                    and (e.where is None or self.eval(e.where, r) is True)]
+            rows = [r for r in self.visible(e.key) if e.where is None or self.eval(e.where, r) is True]
+            rows = window_rows(e, rows, time, self.t)
             values = [True] * len(rows) if e.column is None else [r[e.column] for r in rows]
             agg = AGGREGATIONS[e.op]
             if getattr(agg, "reads_times", False):  # exp_decay_sum weighs each value by its age
@@ -82,6 +81,18 @@ class _Query:
                 return None
             return coerce(op.reference(e.type, *args), e.type)
         raise TypeError(f"unknown node {type(e).__name__}")
+
+
+def window_rows(e: ir.Aggregate, rows: list[dict], time: str, t: int) -> list[dict]:
+    """The rows of `rows` (an entity's visible rows that pass the filter, in time order) inside
+    the aggregate's window at query time t, by the rules of docs/semantics.md, "Window kinds"."""
+    if e.gap is not None:  # session: back from the latest row while consecutive gaps are < gap
+        start = len(rows)
+        while start > 0 and (start == len(rows) or rows[start][time] - rows[start - 1][time] < e.gap):
+            start -= 1
+        return rows[start:]
+    end = t if e.hop is None else (t // e.hop) * e.hop  # hopping and tumbling: the latest boundary <= t
+    return [r for r in rows if r[time] < end and (e.window is None or r[time] >= end - e.window)]
 
 
 def coerce(v: object, t: Type) -> object:

@@ -25,7 +25,10 @@ def to_data(x):
         out = {"node": type(x).__name__}
         for f in attrs.fields(type(x)):
             if f.eq and f.init:
-                out[f.name] = to_data(getattr(x, f.name))
+                v = getattr(x, f.name)
+                if v is None and f.metadata.get("omit_none"):  # fields added later keep old plans' data
+                    continue
+                out[f.name] = to_data(v)
         return out
     if isinstance(x, tuple | list):
         return [to_data(v) for v in x]
