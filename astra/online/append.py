@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from astra.online.arrays import BIG, BLOCK, _wrap64, identity, two_sum_err
+from astra.online.arrays import BLOCK, _wrap64, identity, two_sum_err
 
 if TYPE_CHECKING:
     from astra.online.table import Input
@@ -70,7 +70,7 @@ class Appending:
                     if not ln or (old == old and not new <= old):  # the largest |slo|; NaN stays
                         sem[slot] = new
             if inp.windows:
-                self._append_ends(i, inp, st, ln, t, inc)
+                self._append_ends(i, inp, slot, st, ln, t, inc)
             if complete and inp.numeric:
                 for kind in ("min", "max"):
                     if kind in inp.needs:
@@ -102,40 +102,6 @@ class Appending:
                     if kind in inp.needs and inp.numeric:
                         self._derive_blocks(i, inp, kind, seg, seg, end)
         return new_st
-
-    def _append_ends(self, i: int, inp: Input, st: int, ln: int, t: int, inc: bool) -> None:
-        """count_distinct ends after appending a row at relative position ln: the previous
-        included row with its value now ends at t (or earlier), and the new row's end goes in."""
-        P = self.pos
-        prev_t = None
-        if inc and ln:
-            # a previous row at or before t - w already ends by t in every window: only rows
-            # after t minus the widest window can change (a lifetime window: any row)
-            widest = None if None in inp.windows else max(inp.windows)
-            lo = st if widest is None else st + int(np.searchsorted(P["time"][st:st + ln], t - widest, "right"))
-            v = P[f"v:{inp.column}"]
-            same = v[lo:st + ln] == v[st + ln]
-            key = self.inc_key[i]
-            if key is not None:
-                same &= P[key][lo:st + ln]
-            hit = np.flatnonzero(same)
-            self.ends_touched += st + ln - lo
-            if len(hit):
-                prev_t = int(P["time"][lo + int(hit[-1])])
-        for w in inp.windows:
-            seg = P[f"dend:{i}:{w}"][st:st + ln + 1]
-            if prev_t is not None:  # its end was min(BIG, prev_t + w); now min(t, prev_t + w)
-                old, new = (BIG, t) if w is None else (prev_t + w, min(t, prev_t + w))
-                if new != old:
-                    k = int(np.searchsorted(seg[:ln], old, "right")) - 1
-                    k2 = int(np.searchsorted(seg[:k], new, "right"))
-                    seg[k2 + 1:k + 1] = seg[k2:k].copy()
-                    seg[k2] = new
-            end = (BIG if w is None else t + w) if inc else t
-            r = int(np.searchsorted(seg[:ln], end, "right"))
-            if r < ln:
-                seg[r + 1:ln + 1] = seg[r:ln].copy()
-            seg[r] = end
 
     def _complete_block(self, i: int, inp: Input, kind: str, st: int, blk: int) -> None:
         """Sparse-table entries of block `blk`, just completed by an append: its own extreme, and

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from astra.online.table import Input
 
 REBUILD_ROWS = 32  # count_distinct ends of segments up to this many rows per new row are rebuilt whole
+_M64 = (1 << 64) - 1
+
+
+def _value_keys(slot: int, values: np.ndarray) -> list[int]:
+    """One int per (slot, value): the slot above 64 bits, the value's (integer) bits below."""
+    return [(slot << 64) | (x & _M64) for x in values.tolist()]
 
 
 class DistinctEnds:
@@ -48,8 +54,8 @@ class DistinctEnds:
             out.append(np.where(inc, end, t))  # excluded rows leave at once
         return out
 
-    def _derive_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, p: np.ndarray,
-                     old_n: np.ndarray) -> None:
+    def _derive_ends(self, i: int, inp: Input, slots: np.ndarray, st: np.ndarray, n: np.ndarray,
+                     p: np.ndarray, old_n: np.ndarray) -> None:
         """count_distinct ends after rows were merged into segments from relative position p on
         (old length old_n, new n), touching only what can have changed.
 
@@ -58,16 +64,24 @@ class DistinctEnds:
         have those (an end is at most time + w).  Appends (p = old_n) change, per value of the new
         rows, the end of its latest older row alone (`_append_ends_batch`); rows merged into the
         middle recompute the ends of the rows of one window (`_merge_ends`).  A lifetime window
-        (w None) has no such bound and is rebuilt whole."""
+        (w None) has no such bound: appends change one old end per value the segment already
+        held (`_append_ends_lifetime`), merges rebuild it whole."""
         if int(n.sum()) <= REBUILD_ROWS * int((n - old_n).sum()):  # short segments: rebuilding them
             self._rebuild_ends(i, inp, st, n, inp.windows)  # costs less than the bookkeeping below
             self.ends_touched += int(n.sum())
+            self._forget_values(i, slots)
             return
         appended = p == old_n
         for w in inp.windows:
             if w is None:
-                self._rebuild_ends(i, inp, st, n, (None,))
-                self.ends_touched += int(n.sum())
+                if appended.any():
+                    a = np.flatnonzero(appended)
+                    self._append_ends_lifetime(i, inp, slots[a], st[a], n[a], old_n[a])
+                if not appended.all():
+                    m = np.flatnonzero(~appended)
+                    self._rebuild_ends(i, inp, st[m], n[m], (None,))
+                    self.ends_touched += int(n[m].sum())
+                    self._forget_values(i, slots[m])
                 continue
             if appended.any():
                 a = np.flatnonzero(appended)
@@ -168,6 +182,132 @@ class DistinctEnds:
         order = np.lexsort((added[0], ag, at))  # np.insert keeps this order among equal positions
         tail = np.insert(tail, at[order], added[0][order])
         P[key][ranges(st + q, n - q)] = tail
+
+    def _append_ends(self, i: int, inp: Input, slot: int, st: int, ln: int, t: int, inc: bool) -> None:
+        """count_distinct ends after appending a row at relative position ln (time t, not before
+        any row of the segment): per window, the previous included row with its value now ends at
+        t (or earlier), and the new row's end goes in.  A windowed end is found among the rows of
+        the widest window (older ones already end by t); a lifetime window only asks whether the
+        segment held the value (`_held_before`): then one `BIG` end becomes t."""
+        P = self.pos
+        v = P[f"v:{inp.column}"]
+        finite = [w for w in inp.windows if w is not None]
+        prev_t = None
+        if inc and ln and finite:
+            lo = st + int(np.searchsorted(P["time"][st:st + ln], t - max(finite), "right"))
+            same = v[lo:st + ln] == v[st + ln]
+            key = self.inc_key[i]
+            if key is not None:
+                same &= P[key][lo:st + ln]
+            hit = np.flatnonzero(same)
+            self.ends_touched += st + ln - lo
+            if len(hit):
+                prev_t = int(P["time"][lo + int(hit[-1])])
+        for w in inp.windows:
+            seg = P[f"dend:{i}:{w}"][st:st + ln + 1]
+            if w is None:
+                self._append_lifetime_end(i, inp, slot, st, ln, t, inc, seg)
+                continue
+            if prev_t is not None:  # its end was prev_t + w; now min(t, prev_t + w)
+                old, new = prev_t + w, min(t, prev_t + w)
+                if new != old:
+                    k = int(np.searchsorted(seg[:ln], old, "right")) - 1
+                    k2 = int(np.searchsorted(seg[:k], new, "right"))
+                    seg[k2 + 1:k + 1] = seg[k2:k].copy()
+                    seg[k2] = new
+                    self.ends_touched += k - k2
+            end = t + w if inc else t
+            r = int(np.searchsorted(seg[:ln], end, "right"))
+            if r < ln:
+                seg[r + 1:ln + 1] = seg[r:ln].copy()
+                self.ends_touched += ln - r
+            seg[r] = end
+
+    def _append_lifetime_end(self, i: int, inp: Input, slot: int, st: int, ln: int, t: int, inc: bool,
+                             seg: np.ndarray) -> None:
+        """`_append_ends` for the lifetime window: the sorted ends are finite ones (at most t) then
+        `BIG`s; an excluded row's end t, or a held value's previous row's new end t, takes the
+        first `BIG`'s place, and a `BIG` goes last (for the new row or the one displaced)."""
+        c = int(np.searchsorted(seg[:ln], BIG, "left"))  # the finite ends
+        held = False
+        if inc:
+            values = self._held_values(i, inp, slot, st, ln)
+            q = (slot << 64) | (int(self.pos[f"v:{inp.column}"][st + ln]) & _M64)
+            held = q in values
+            values.add(q)
+        if (not inc or held) and c < ln:
+            seg[c] = t
+        elif not inc:  # no BIG to displace: the end goes last
+            seg[ln] = t
+            return
+        seg[ln] = BIG
+
+    def _append_ends_lifetime(self, i: int, inp: Input, slots, st, n, old_n) -> None:
+        """`_derive_ends` of the lifetime window for segments whose new rows (from old_n on) all
+        come after their old ones.  Every old end that is not `BIG` is at most the first new time
+        and every new end at least it, so the sorted ends keep their old finite prefix, then the
+        new finite ends, then `BIG`s: a new included row ends at the next new row with its value
+        (else never), an excluded one at its time, and per value the segment already held (its
+        last old row ended never) one `BIG` becomes the time of the value's first new row.
+        Positions already holding `BIG` stay: the work is the new rows', not the segment's."""
+        P, m = self.pos, len(st)
+        key = f"dend:{i}:None"
+        k = n - old_n
+        new = ranges(st + old_n, k)
+        gn = np.repeat(np.arange(m), k)
+        (new_end,) = self._ends(i, inp, new, gn, (None,))
+        inc = self.included(i, new)
+        nv, ng, nt = P[f"v:{inp.column}"][new][inc], gn[inc], P["time"][new][inc]
+        order = np.lexsort((nv, ng))  # stable: the earliest first within (segment, value)
+        nv, ng, nt = nv[order], ng[order], nt[order]
+        first = np.ones(len(nv), bool)
+        first[1:] = (ng[1:] != ng[:-1]) | (nv[1:] != nv[:-1])
+        nv, ng, nt = nv[first], ng[first], nt[first]
+        held = self._held_before(i, inp, slots, st, old_n, ng, nv)
+        fin = new_end != BIG
+        vals = np.concatenate((new_end[fin], nt[held]))
+        grp = np.concatenate((gn[fin], ng[held]))
+        order = np.lexsort((vals, grp))
+        a = np.bincount(grp, minlength=m)
+        c = count_before(P[key], st, old_n, np.full(m, BIG, np.int64))  # the old finite ends
+        P[key][ranges(st + c, a)] = vals[order]
+        lo = np.maximum(c + a, old_n)  # from here on: BIG (before it, old BIGs stay)
+        P[key][ranges(st + lo, n - lo)] = BIG
+        self.ends_touched += len(new) + len(vals)
+
+    def _held_before(self, i: int, inp: Input, slots, st, old_n, g, values) -> np.ndarray:
+        """Per (segment g, value) pair, whether the segment held an included row with the value
+        among its first old_n rows; the pairs' values are then recorded as held.  Per slot the
+        set of held values is read from its rows once (O(its rows), counted in `ends_touched`)
+        and kept up to date by appends after that (`distinct_values`); a rebuilt segment forgets
+        its slot's (`_forget_values`)."""
+        held = None
+        for j in np.unique(g).tolist():
+            held = self._held_values(i, inp, int(slots[j]), int(st[j]), int(old_n[j]))
+        if held is None:
+            return np.zeros(0, bool)
+        keys = [(int(slots[j]) << 64) | (x & _M64) for j, x in zip(g.tolist(), values.tolist())]
+        out = np.fromiter((q in held for q in keys), bool, len(keys))
+        held.update(keys)
+        return out
+
+    def _held_values(self, i: int, inp: Input, slot: int, st: int, n: int) -> set[int]:
+        """Input i's held values (`_value_keys`), known for `slot` (whose first n rows, from arena
+        position st, are read when it is not yet)."""
+        held, known = self.distinct_values.setdefault(i, (set(), set()))
+        if slot not in known:
+            vals = self.pos[f"v:{inp.column}"][st:st + n][self.included(i, np.arange(st, st + n))]
+            held.update(_value_keys(slot, np.unique(vals)))
+            known.add(slot)
+            self.ends_touched += n
+        return held
+
+    def _forget_values(self, i: int, slots) -> None:
+        """The held values of these slots must be read again from their rows (their segments'
+        ends were rebuilt: rows were merged in or replaced)."""
+        got = self.distinct_values.get(i)
+        if got is not None:
+            got[1].difference_update(np.asarray(slots).tolist())
 
     def _rebuild_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, windows: tuple) -> None:
         """The sorted count_distinct ends of whole segments (start st, length n), from their rows."""

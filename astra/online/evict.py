@@ -166,5 +166,6 @@ class Evicting:
         for i, inp in enumerate(self.inputs):
             if inp.windows and live.any():
                 self._rebuild_ends(i, inp, st2[live], n2[live], inp.windows)
+                self._forget_values(i, sel[live])  # values may have left with their rows
         self.holes += int(kk.sum())
         self._maybe_compact()

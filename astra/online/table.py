@@ -30,6 +30,7 @@ and count_distinct ends from the rows still inside a window of it.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable
 
 import attrs
@@ -103,6 +104,9 @@ class Table(Appending, Evicting, DistinctEnds):
         self.n_slots, self.used, self.holes = 1, 0, 0
         self.cutoff: int | None = None  # rows with time < cutoff have been evicted
         self.ends_touched = 0  # rows whose count_distinct ends were recomputed (a work count)
+        # input -> (slot << 64 | value of each included row, the slots those are known for): what a
+        # lifetime count_distinct append asks (`DistinctEnds._held_before`)
+        self.distinct_values: dict[int, tuple[set[int], set[int]]] = {}
         self.pos: dict[str, np.ndarray] = {k: np.zeros(BLOCK, dt) for k, dt in self._pos_dtypes().items()}
         self.slot: dict[str, np.ndarray] = {k: np.zeros(16, dt) for k, dt in self._slot_dtypes().items()}
         self.blocks: dict[str, np.ndarray] = {}  # "max:i" -> (levels, n_blocks) sparse table over blocks
@@ -421,8 +425,9 @@ class Table(Appending, Evicting, DistinctEnds):
             if inp.windows:
                 if old_n is None:  # ends depend on later rows: whole segments
                     self._rebuild_ends(i, inp, st, n, inp.windows)
+                    self._forget_values(i, slots)
                 else:
-                    self._derive_ends(i, inp, st, n, p, old_n)
+                    self._derive_ends(i, inp, slots, st, n, p, old_n)
             if {"min", "max"} & inp.needs and inp.numeric:
                 for kind in ("min", "max"):
                     if kind in inp.needs:
@@ -538,9 +543,12 @@ class Table(Appending, Evicting, DistinctEnds):
 
     def nbytes(self) -> int:
         """Bytes held by the arena up to its used length (holes included; the capacity beyond is
-        zero pages never written), its block tables, slot arrays and string dictionaries."""
+        zero pages never written), its block tables, slot arrays, string dictionaries and the
+        values lifetime count_distinct appends look up."""
         used = max(-(-self.used // BLOCK) * BLOCK, BLOCK)
         total = sum(a.itemsize * used for a in self.pos.values())
         total += sum(a.itemsize * a.shape[0] * (used // BLOCK) for a in self.blocks.values())
         total += sum(a.nbytes for a in self.slot.values())
+        total += sum(sys.getsizeof(held) + sys.getsizeof(known) + 36 * len(held) + 28 * len(known)
+                     for held, known in self.distinct_values.values())  # the sets, and their ints
         return total + sum(len(s) + 8 for strings, _ in self.dicts.values() for s in strings)

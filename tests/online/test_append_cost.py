@@ -28,6 +28,11 @@ PLAN = compile_features("x: int64?  a: float64?", """
     s20: float64 = sum(ev.a, 20s)
     c30: int64 = count(ev.a, 30s)
     m30: float64? = max(ev.a, 30s)""")
+# a lifetime count_distinct (never evicted) beside windowed ones over the same input
+LIFETIME = compile_features("x: int64?  a: float64?", """
+    dl: int64 = count_distinct(ev.x)
+    d10: int64 = count_distinct(ev.x, 10s)
+    dlw: int64 = count_distinct(ev.x where a > 0.0)""")
 
 
 def _check(store: Store) -> None:
@@ -53,6 +58,12 @@ def _check(store: Store) -> None:
             assert (most <= S_[f"sem:{i}"][slots]).all()
     for k, want in before.items():
         assert np.array_equal(tb.pos[k][rows], want), k
+    for i, (held, known) in tb.distinct_values.items():  # the values a lifetime append asks about
+        for s, a, n in zip(slots.tolist(), st_.tolist(), ln.tolist()):
+            if s in known:
+                idx = np.arange(a, a + n)
+                vals = tb.pos[f"v:{tb.inputs[i].column}"][idx][tb.included(i, idx)]
+                assert {q for q in held if q >> 64 == s} == {(s << 64) | (x % 2**64) for x in vals.tolist()}
 
 
 @st.composite
@@ -73,22 +84,23 @@ def pushes(draw):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pushes(), st.sampled_from([10**15, 25 * S]), st.sampled_from([0, distinct_ends.REBUILD_ROWS]))
-def test_incremental_structures_equal_rebuilt_ones(batches, lateness, rebuild_rows):
+@given(pushes(), st.sampled_from([10**15, 25 * S]), st.sampled_from([0, distinct_ends.REBUILD_ROWS]),
+       st.sampled_from([PLAN, LIFETIME]))
+def test_incremental_structures_equal_rebuilt_ones(batches, lateness, rebuild_rows, plan):
     """(`rebuild_rows` 0: short segments take the incremental path too.)"""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(distinct_ends, "REBUILD_ROWS", rebuild_rows)
-        store = Store(PLAN, allowed_lateness=lateness)
+        store = Store(plan, allowed_lateness=lateness)
         for b in batches:
             store.push("ev", b, on_late="report")
             _check(store)
 
 
-def _touched_per_push(batch: int, pushes: int) -> list[int]:
+def _touched_per_push(batch: int, pushes: int, feature: str = "count_distinct(ev.x, 30s)") -> list[int]:
     """Rows of count_distinct work per push of `batch` rows to one entity, a row a second (a
     value among 7, so earlier rows recur), over `pushes` pushes."""
-    store = Store(compile_features("x: int64", """
-    d: int64 = count_distinct(ev.x, 30s)
+    store = Store(compile_features("x: int64", f"""
+    d: int64 = {feature}
     c: int64 = count(ev, 1d)"""))  # the day-long count keeps the whole history retained
     (tb,) = store.tables
     out, t = [], T
@@ -110,3 +122,15 @@ def test_count_distinct_work_does_not_grow_with_history():
         assert max(work[pushes // 10:]) <= max(2 * window, 32 * batch), (batch, max(work))
         # ten times the history, the same work
         assert max(work[-pushes // 10:]) <= max(work[pushes // 10:2 * pushes // 10]) + 1
+
+
+@pytest.mark.parametrize("batch, pushes", [(1, 2000), (50, 80)])
+@pytest.mark.parametrize("feature", ["count_distinct(ev.x)", "count_distinct(ev.x where x > 2)"])
+def test_lifetime_count_distinct_work_does_not_grow_with_history(batch, pushes, feature):
+    """A lifetime window has no bound on how far back a value's previous row is: a push still
+    costs its own rows (plus, once per entity, reading which values it holds), not its history."""
+    work = _touched_per_push(batch, pushes, feature)
+    late = max(work[-pushes // 10:])
+    # short segments are rebuilt whole (up to 32 rows per pushed row); past that, the rows
+    # themselves and one changed end each
+    assert late <= 2 * batch + 1, (batch, late, work[-5:])
