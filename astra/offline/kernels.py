@@ -100,6 +100,8 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
     index, w = window.index, window.width
     start, hi = index.lo(None), window.hi
     prev, cur, gap, null_pos = index.cached(("distinct_pairs", column), lambda: _pairs(index, column))
+    if window.gap is not None:
+        return _session_distinct(window, column, prev, cur, null_pos)
 
     def flags():
         n = index.keys.size
@@ -124,6 +126,25 @@ def distinct_counts(window: Window, column: str) -> np.ndarray:
         lo = window.lo
         out -= b[lo] - b[start]
     return out
+
+
+def _session_distinct(window: Window, column: str, prev, cur, null_pos) -> np.ndarray:
+    """Distinct non-null values in session windows: a session window's rows [lo, hi) all lie in
+    one session, so it holds (hi - lo) rows minus those whose value's previous row (of the
+    entity) is in the same session, minus null rows: one prefix sum of flags per gap."""
+    index = window.index
+
+    def flags():
+        starts = index.session_starts(window.gap)
+        repeat = np.zeros(index.keys.size, dtype=np.uint8)
+        repeat[cur[prev >= starts[cur]]] = 1
+        if null_pos is not None:
+            repeat[null_pos] = 1
+        return ranges.prefix(repeat, np.int32 if repeat.size < 2**31 else np.int64)
+
+    f = index.cached(("session_repeats", column, window.gap), flags)
+    lo, hi = window.lo, window.hi
+    return (hi - lo) - (f[hi] - f[lo])
 
 
 def _codes(index, column: str) -> np.ndarray:

@@ -293,6 +293,34 @@ class EventIndex:
                 self._lo[window] = np.searchsorted(self.keys, bound, side="left")
         return self._lo[window]
 
+    def session_starts(self, gap: int) -> np.ndarray:
+        """Per sorted row, the first row of its session (docs/semantics.md, W3): an entity's rows
+        split where consecutive rows are `gap` or more apart.  A running maximum of the
+        positions that open a session."""
+        def make():
+            n = self.keys.size
+            if not n:
+                return np.zeros(0, dtype=np.int64)
+            ids = self.keys >> self.ks.t_bits
+            if self.ks.t_uniq is None:  # times on the grid: differences of offsets, in steps
+                dt = self.ks.duration(np.diff(self.keys & self.ks.t_span))
+            else:  # rank-coded: the raw times
+                dt = np.diff(np.take(self.times, self.order))
+            opens = np.empty(n, dtype=bool)
+            opens[0] = True
+            np.logical_or(ids[1:] != ids[:-1], dt >= gap, out=opens[1:])
+            return np.maximum.accumulate(np.where(opens, np.arange(n), 0))
+        return self.cached(("session", gap), make)
+
+    def session_lo(self, gap: int) -> np.ndarray:
+        """First sorted row of each query's session window: the session of the entity's latest
+        row before t (an entity without such a row: hi, an empty window)."""
+        start = self.session_starts(gap)
+        if not start.size:
+            return self.hi
+        first = self._entity_runs()[0]
+        return np.where(self.hi > first, start[np.maximum(self.hi - 1, 0)], self.hi)
+
     def _entity_runs(self) -> tuple[np.ndarray, np.ndarray]:
         """Each query's entity's first sorted row and run number, found among the runs rather
         than the rows (a search in an array ~20x shorter); an entity without rows in the chunk
@@ -317,8 +345,9 @@ class EventIndex:
         """Each query's run number: its entity's (any, for an entity without rows in the chunk)."""
         return self._entity_runs()[1]
 
-    def window(self, window: int | None) -> Window:
-        return Window(self, window)
+    def window(self, window: int | None, gap: int | None = None) -> Window:
+        """The window of every query: [t - window, t), lifetime (None) or, with `gap`, sessions."""
+        return Window(self, window, gap)
 
     def forget(self, column: str | None) -> None:
         """Drop the cached structures of a column once nothing needs them."""
@@ -405,9 +434,10 @@ class EventIndex:
 class Window:
     """The rows [lo, hi) of one window for every query: the primitives aggregation kernels use."""
 
-    def __init__(self, index: EventIndex, window: int | None):
-        self.index, self.width = index, window
-        self.lo, self.hi = index.lo(window), index.hi
+    def __init__(self, index: EventIndex, window: int | None, gap: int | None = None):
+        self.index, self.width, self.gap = index, window, gap
+        self.lo = index.lo(window) if gap is None else index.session_lo(gap)
+        self.hi = index.hi
 
     @property
     def size(self) -> int:
