@@ -15,7 +15,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from astra.serve.server import respawns
+from astra.serve.server import STOPPED_ENV, respawns
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01,
                    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -104,8 +104,12 @@ class _StateCollector:
                                       value=b.batches)
             yield CounterMetricFamily("astra_plan_batched_requests", "Requests whose misses went through those calls",
                                       value=b.coalesced)
-        yield CounterMetricFamily("astra_worker_respawns", "Worker processes started again after one died "
-                                  "(kill -9, a crash), counted by the supervising process", value=respawns())
+        respawned = CounterMetricFamily("astra_worker_respawns", "Worker processes started again after one "
+                                        "crashed (kill -9, a segfault) or was stopped by a signal of its own, "
+                                        "counted by the supervising process", labels=["reason"])
+        respawned.add_metric(["crash"], respawns())
+        respawned.add_metric(["stopped"], respawns(STOPPED_ENV))
+        yield respawned
         from astra.online.redis_store import StoreUnavailable
 
         try:

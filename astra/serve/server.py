@@ -11,6 +11,13 @@ restart would, while connections wait in the socket's backlog.  A worker that ex
 `START_FAILED` could not restore its store; starting it again would fail the same way, so the
 whole server ends instead (never a live port in front of no worker).  Each new worker finds the
 number of respawns so far in `ASTRA_SERVE_RESPAWNS` (`astra_worker_respawns_total`).
+
+A worker stopped on its own by SIGTERM or SIGINT (an orchestrator stopping one process) finishes
+its requests, writes its snapshot and exits; it is started again too, but counted apart
+(`ASTRA_SERVE_STOPPED`, `astra_worker_respawns_total{reason="stopped"}`) and never taken for a
+crash loop.  A stop of the server itself always wins: a worker that ends while the server is
+stopping is not replaced, and a worker still restoring its store when the stop arrives ends at
+once (it has acknowledged nothing yet; the next start restores the same state).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import sys
 import time
 
@@ -26,6 +34,10 @@ from astra.serve.wal import FSYNC_POLICIES
 
 SERVERS = ("granian", "uvicorn")
 RESPAWNS_ENV = "ASTRA_SERVE_RESPAWNS"
+STOPPED_ENV = "ASTRA_SERVE_STOPPED"
+# how a worker stopped by a signal of its own ends: granian's exits 0 after its graceful stop,
+# uvicorn's re-raises the signal it caught once it has shut down
+STOPPED_EXITS = (0, -signal.SIGTERM, -signal.SIGINT)
 START_FAILED = 1  # the exit status of a worker that could not restore its store (`app._cannot_start`)
 CRASH_LOOP = 5.5  # seconds: a worker dying again this soon after its respawn ends the server (as granian does)
 INTERFACES = {"granian": ("rsgi", "asgi"), "uvicorn": ("asgi",)}  # the first is the default
@@ -158,17 +170,18 @@ def run(config: ServeConfig) -> None:
     if note:
         print(f"astra serve: {note}", file=sys.stderr, flush=True)
     os.environ[ENV] = config.to_env()
-    os.environ[RESPAWNS_ENV] = "0"
+    os.environ[RESPAWNS_ENV] = os.environ[STOPPED_ENV] = "0"
     serve = _serve_granian if config.server == "granian" else _serve_uvicorn
     if serve(config):
         print("astra serve: stopped: a worker could not start, or kept dying (see above)", file=sys.stderr, flush=True)
         sys.exit(1)
 
 
-def respawns() -> int:
-    """Workers this server started again after one died, up to the start of the calling worker."""
+def respawns(env: str = RESPAWNS_ENV) -> int:
+    """Workers this server started again after one died (crashed), up to the start of the calling
+    worker; with `env=STOPPED_ENV`, after one was stopped by a signal of its own."""
     try:
-        return int(os.environ.get(RESPAWNS_ENV, "0"))
+        return int(os.environ.get(env, "0"))
     except ValueError:
         return 0
 
@@ -177,6 +190,12 @@ def _respawned(count: int) -> None:
     os.environ[RESPAWNS_ENV] = str(count)  # inherited by the worker started next
     print(f"astra serve: a worker died; starting another (respawn {count}), which restores the store "
           f"from the state directory", file=sys.stderr, flush=True)
+
+
+def _restarted(count: int) -> None:
+    os.environ[STOPPED_ENV] = str(count)
+    print(f"astra serve: a worker was stopped by a signal (stop {count}); starting another, which restores "
+          f"the store from the state directory", file=sys.stderr, flush=True)
 
 
 TARGET = "astra.serve.app:create_app"
@@ -207,8 +226,18 @@ def _granian_supervisor(base):
         return base
 
     class Supervisor(base):
-        respawned = 0
+        respawned = stopped = 0
         start_failed = False
+
+        def signal_handler_interrupt(self, *args, **kwargs):
+            if os.getpid() != self.pid:
+                # a forked worker that has not yet replaced the handlers it inherited from this
+                # process (granian does so once the store is restored and it starts serving):
+                # without this, the stop would only set a flag in the worker's copy of this object,
+                # the worker would go on to serve, and this process would wait for it for ever.
+                # It has acknowledged nothing yet, so it can end at once.
+                os._exit(0)
+            super().signal_handler_interrupt(*args, **kwargs)
 
         def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):
             dead = [idx for idx in workers if self.wrks[idx].inner.exitcode is not None]
@@ -216,10 +245,20 @@ def _granian_supervisor(base):
                 self.start_failed = self.interrupt_signal = True  # stop, as granian does without respawns
                 self.main_loop_interrupt.set()
                 return None
-            if dead:  # not a reload or a lifetime/memory recycle of live workers
-                self.respawned += len(dead)
+            if dead and self.interrupt_signal:  # the whole server is stopping (SIGTERM to its process group)
+                self.main_loop_interrupt.set()
+                return None
+            stops = [idx for idx in dead if self.wrks[idx].inner.exitcode in STOPPED_EXITS]
+            if len(stops) < len(dead):  # not a reload or a lifetime/memory recycle of live workers
+                self.respawned += len(dead) - len(stops)
                 _respawned(self.respawned)
-            return super()._respawn_workers(workers, spawn_target, target_loader, delay)
+            if stops:
+                self.stopped += len(stops)
+                _restarted(self.stopped)
+            out = super()._respawn_workers(workers, spawn_target, target_loader, delay)
+            for idx in stops:  # a stop is no crash: the next death of this worker is not a crash loop
+                self.respawned_wrks.pop(idx, None)
+            return out
 
     return Supervisor
 
@@ -232,7 +271,7 @@ def _serve_uvicorn(config: ServeConfig) -> bool:
     from uvicorn.supervisors import Multiprocess
 
     class Supervisor(Multiprocess):
-        respawned = 0
+        respawned = stopped = 0
         start_failed = False
         last_respawn = float("-inf")
 
@@ -249,6 +288,14 @@ def _serve_uvicorn(config: ServeConfig) -> bool:
                     self.start_failed = True
                     self.should_exit.set()
                     return
+                if {signal.SIGINT, signal.SIGTERM} & set(self.signal_queue):  # the server is stopping: no new worker
+                    return
+                if process.exitcode in STOPPED_EXITS:
+                    self.stopped += 1
+                    _restarted(self.stopped)
+                    self.processes[idx] = new = type(process)(self.config, self.sockets)
+                    new.start()
+                    continue
                 if time.monotonic() - self.last_respawn <= CRASH_LOOP:
                     print("astra serve: the worker died again right after its respawn (a crash loop); stopping",
                           file=sys.stderr, flush=True)
