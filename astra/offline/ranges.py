@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from astra.ops.summation import compensated_runs, two_sum
+from astra.ops import exact
+from astra.ops.summation import compensated_runs, run_prefix, two_sum
 
 
 def prefix(x: np.ndarray, dtype=None) -> np.ndarray:
@@ -36,7 +37,7 @@ class RunPrefix:
             self.p, self.e = compensated_runs(x, starts, lo_terms)
         self._slots = starts + np.arange(starts.size)  # where each run's slots begin in p and e
         self._abs_e: np.ndarray | None = None  # prefix sums of |e| per run (`bound`), made on first use
-        self._most: float | None = None  # a bound of every window's `bound` (`below`)
+        self._most: float | None = None  # a bound of every window's `bound` (`suspect`)
 
     def window(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """sum(x[lo:hi]) as a double-double pair (hi + lo), 0 for an empty window; `run` is
@@ -62,11 +63,9 @@ class RunPrefix:
         `steps`: roundings per step (3 when `lo_terms` were added)."""
         if not self.p.size:
             return np.zeros(lo.size)
-        if self._abs_e is None:  # run r's sums of |e| through slot k sit at k + r + 1
-            self._abs_e = compensated_runs(np.abs(self.e), self._slots)[0]
-        a, top, bottom = self._abs_e, hi + run, lo + run
-        at_top = a[top + run + 1]
-        inside = at_top - a[bottom + run + 1]
+        top, bottom = hi + run, lo + run
+        at_top, at_bottom = self._abs_sums(run, top, bottom)
+        inside = at_top - at_bottom
         inside += at_top * ((top - self._slots[run] + 1) * _U)
         inside *= steps * _U
         edges = np.abs(self.e[top])
@@ -76,21 +75,49 @@ class RunPrefix:
         inside[hi == lo] = 0.0  # an empty window's sum is exactly 0 (p[top] - p[top])
         return inside
 
-    def below(self, sums: np.ndarray, lo: np.ndarray, hi: np.ndarray, tolerance: float) -> bool:
-        """Whether every window's `bound` is at most `tolerance` times its finite sum, by one
-        bound over all of them (every window's is at most 3u sum|e| + 4u max|e|, up to the
-        prefix's own rounding): then no window needs its own bound, the usual case."""
+    def _abs_sums(self, run: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each run's sums of |e| (a plain prefix restarted at the run) through slots `top` and
+        `bottom` of runs `run`.  When windows of only a few runs ask (those `suspect` could not
+        settle), the sums are made for those runs alone, side by side: a run's sums are the same
+        bits either way, and the other runs' rows are not read."""
+        if self._abs_e is None:
+            asked = np.unique(run)
+            ends = np.append(self._slots[1:], self.e.size)
+            lengths = ends[asked] - self._slots[asked]
+            if 4 * int(lengths.sum()) < self.e.size:
+                offsets = np.zeros(asked.size, dtype=np.int64)
+                np.cumsum(lengths[:-1], out=offsets[1:])
+                rows = np.repeat(self._slots[asked] - offsets, lengths)  # slot of each gathered row
+                rows += np.arange(rows.size)
+                sums = run_prefix(np.abs(self.e[rows]), offsets)
+                i = np.searchsorted(asked, run)  # run[j] is asked[i[j]], gathered from offsets[i[j]]
+                shift = offsets[i] - self._slots[run] + i + 1
+                return sums[top + shift], sums[bottom + shift]
+            # run r's sums of |e| through slot k sit at k + r + 1
+            self._abs_e = run_prefix(np.abs(self.e), self._slots)
+        return self._abs_e[top + run + 1], self._abs_e[bottom + run + 1]
+
+    def suspect(self, sums: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> np.ndarray:
+        """Where the windows' `sums` may be off by more than `astra.ops.exact.TOLERANCE` of
+        themselves by their `bound` (`exact.suspect`): the windows to sum again exactly.  One
+        bound of every window's bound (3u n max|e| + 4u max|e| over the chunk's n slots, up to
+        the prefix's own rounding) settles most windows at once; only the others (a sum of 0,
+        one tiny beside the chunk's errors, or not finite) get their own bound.  A window this
+        settles would have passed its own bound too, so the answer is each window's own
+        bound's, and depends on its run alone."""
+        bad = np.zeros(sums.size, dtype=bool)
         if not self.p.size:
-            return True
-        if self._most is None:
-            ae = np.abs(self.e)
-            self._most = 3 * _U * float(ae.sum()) * (1 + ae.size * _U) + 4 * _U * float(ae.max())
-        nonempty = hi > lo
-        if not nonempty.any():
-            return True
-        a = np.abs(sums[nonempty])
-        with np.errstate(invalid="ignore"):
-            return bool(np.isfinite(self._most) and np.isfinite(a).all() and self._most <= tolerance * a.min())
+            return bad
+        if self._most is None:  # sum|e| <= n max|e|: two passes, no temporary
+            n, top = self.e.size, float(np.maximum(self.e.max(), -self.e.min()))  # NaN stays NaN
+            self._most = (3 * n * (1 + n * _U) + 4) * _U * top
+        with np.errstate(invalid="ignore", over="ignore"):
+            unsure = ~((self._most <= exact.TOLERANCE * np.abs(sums)) & np.isfinite(sums))
+            unsure &= hi > lo  # empty windows sum to exactly 0
+            j = np.flatnonzero(unsure)
+            if j.size:
+                bad[j] = exact.suspect(sums[j], self.bound(lo[j], hi[j], run[j]))
+        return bad
 
     def sums(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> np.ndarray:
         """sum(x[lo:hi]) as one float, 0 for an empty window."""

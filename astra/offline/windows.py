@@ -467,11 +467,7 @@ class Window:
                               lambda: ranges.RunPrefix(x.astype(np.float64, copy=False), self.index.run_starts()))
         runs = self.index.query_runs()
         out = p.sums(self.lo, self.hi, runs)
-        if p.below(out, self.lo, self.hi, exact.TOLERANCE):  # one check for the whole chunk
-            return out
-        with np.errstate(invalid="ignore", over="ignore"):
-            bad = exact.suspect(out, p.bound(self.lo, self.hi, runs))
-        for j in np.flatnonzero(bad).tolist():
+        for j in np.flatnonzero(p.suspect(out, self.lo, self.hi, runs)).tolist():
             out[j] = exact.exact_sum(self.values(column, j))  # rare: see `astra.ops.exact`
         return out
 

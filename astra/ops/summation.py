@@ -38,6 +38,12 @@ def _cumsum_down(block: np.ndarray) -> None:
         np.add(block[j], block[j - 1], out=block[j])
 
 
+def run_prefix(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The prefix sums of `compensated_runs` alone (the same bits, in the same layout), without
+    the error terms: half the passes, for sums whose own rounding a caller bounds itself."""
+    return _runs(x, starts, None, errors=False)[0]
+
+
 def compensated_runs(x: np.ndarray, starts: np.ndarray,
                      lo_terms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Prefix sums of x that start again from 0 at each index of `starts` (ascending, the
@@ -51,17 +57,28 @@ def compensated_runs(x: np.ndarray, starts: np.ndarray,
     Long runs (few: hot entities) are summed one by one; short runs are padded with zeros into
     one (width, runs) block per power-of-two width and summed down the columns (each step one
     vector add across the runs), so that no Python loop runs over many runs."""
+    return _runs(x, starts, lo_terms, errors=True)
+
+
+def _runs(x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None,
+          errors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """`compensated_runs`, or its prefix sums alone (e None) unless `errors`."""
     n, runs = x.size, starts.size
-    p, e = np.empty(n + runs), np.empty(n + runs)
+    p = np.empty(n + runs)
+    e = np.empty(n + runs) if errors else None
     if n == 0:
         return p, e
-    p[starts + np.arange(runs)] = 0.0
-    e[starts + np.arange(runs)] = 0.0
+    first = starts + np.arange(runs)
+    p[first] = 0.0
+    if errors:
+        e[first] = 0.0
     ends = np.append(starts[1:], n)
     lengths = ends - starts
     for r in np.flatnonzero(lengths > _LONG_RUN):
         run, out = slice(starts[r], ends[r]), slice(starts[r] + r + 1, ends[r] + r + 1)
         ps = np.cumsum(x[run], out=p[out])
+        if not errors:
+            continue
         err = np.empty_like(ps)
         err[0] = 0.0  # the first step adds to 0: exact
         err[1:] = step_errors(x[run][1:], ps[1:], ps[:-1])
@@ -80,14 +97,17 @@ def compensated_runs(x: np.ndarray, starts: np.ndarray,
         at = starts[rs] + step
         inside = step < lengths[rs]
         xs = np.where(inside, x[np.minimum(at, n - 1)], 0.0)  # zeros after a run's end change none of its sums
-        ps = xs.copy()
+        ps = xs.copy() if errors else xs  # the error steps read xs
         _cumsum_down(ps)
+        slots = (at + (rs + 1))[inside]
+        p[slots] = ps[inside]
+        if not errors:
+            continue
         err = np.empty_like(ps)
         err[0] = 0.0
         err[1:] = step_errors(xs[1:], ps[1:], ps[:-1])
         if lo_terms is not None:
             err += np.where(inside, lo_terms[np.minimum(at, n - 1)], 0.0)
         _cumsum_down(err)
-        slots = (at + (rs + 1))[inside]
-        p[slots], e[slots] = ps[inside], err[inside]
+        e[slots] = err[inside]
     return p, e
