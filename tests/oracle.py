@@ -357,6 +357,84 @@ def _decayed(xs: list, ages: list, half_life: int) -> float:
     return exact_float(sum((Fraction(v) for v in terms), Fraction(0)))
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _hash64(v: object) -> int:
+    """The sketches' hash (docs/semantics.md): the splitmix64 finalizer of an integer plus
+    0x9E3779B97F4A7C15, or of the 64-bit FNV-1a of a string's UTF-8 bytes."""
+    if isinstance(v, str):
+        z = 0xCBF29CE484222325
+        for byte in v.encode("utf-8"):
+            z = ((z ^ byte) * 0x100000001B3) & _MASK64
+    else:
+        z = (int(v) + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _approx_distinct(xs: list) -> int:
+    """HyperLogLog with 2^14 registers: the top 14 bits of the hash pick a register, which keeps
+    the largest 1 + leading zeros of the other 50 bits; Ertl's improved estimator over the
+    histogram of register values, rounded half to even."""
+    regs: dict[int, int] = {}
+    for v in set(xs):
+        h = _hash64(v)
+        regs[h >> 50] = max(regs.get(h >> 50, 0), 51 - (h & ((1 << 50) - 1)).bit_length())
+    m = 1 << 14
+    c = [0] * 52
+    for r in regs.values():
+        c[r] += 1
+    c[0] = m - len(regs)
+    x = 1.0 - c[51] / m  # tau(x)
+    tau = 0.0
+    if x not in (0.0, 1.0):
+        y, tau = 1.0, 1.0 - x
+        while True:
+            x = math.sqrt(x)
+            y *= 0.5
+            nxt = tau - (1.0 - x) * (1.0 - x) * y
+            if nxt == tau:
+                break
+            tau = nxt
+        tau /= 3.0
+    z = m * tau
+    for k in range(50, 0, -1):
+        z = 0.5 * (z + c[k])
+    x = c[0] / m  # sigma(x)
+    if x == 1.0:
+        return 0
+    y, sigma = 1.0, x
+    while True:
+        x = x * x
+        nxt = sigma + x * y
+        y += y
+        if nxt == sigma:
+            break
+        sigma = nxt
+    return round(0.7213475204444817 * m * m / (z + m * sigma))
+
+
+def _approx_percentile(xs: list, q: float) -> float | None:
+    """DDSketch's answer: the order statistic of rank floor((n - 1) q) + 1 (NaN when a value is
+    NaN), replaced by the harmonic mean of the bounds of its bucket: x = m 2^e (1 <= m < 2) is in
+    (2^e (1 + (j - 1)/50), 2^e (1 + j/50)], j = ceil(50 (m - 1)), or (0.99 2^e, 2^e] when m = 1."""
+    if not xs:
+        return None
+    ys = sorted(float(x) for x in xs)
+    if any(y != y for y in ys):
+        return math.nan
+    x = ys[math.floor((len(ys) - 1) * q)]
+    if x == 0 or math.isinf(x):
+        return x
+    m, e = math.frexp(abs(x))
+    m, e = 2 * m, e - 1
+    j = math.ceil(50 * (m - 1))
+    a, b = (1 + (j - 1) / 50, 1 + j / 50) if j else (0.99, 1.0)
+    return math.copysign(math.ldexp(2 * a * b / (a + b), e), x)
+
+
 def aggregate(op: str, values: list, param: int | None, out: Type, times: list | None = None,
               t: int | None = None) -> object:
     """An aggregation over the values of the visible rows in (time, file position) order (`times`:
@@ -376,6 +454,10 @@ def aggregate(op: str, values: list, param: int | None, out: Type, times: list |
             return _quantile(xs, 0.5)
         case "percentile":
             return _quantile(xs, param)
+        case "approx_count_distinct":
+            return _approx_distinct(xs)
+        case "approx_percentile":
+            return _approx_percentile(xs, param)
         case "skew" | "kurtosis":
             return _shape(op, xs)
     floats = [x for x in xs if isinstance(x, float)]

@@ -2,17 +2,23 @@
 through a sparse table, and distinct counts through flags on each value's consecutive rows.
 
 Both work on an `EventIndex` (astra.offline.windows) and answer several windows or queries at
-once; the aggregations in `astra.ops.aggregations` call them from their `offline` methods.
+once; `Window.extremes` and `Window.distinct` (the structures of `astra.ops.structures` the
+aggregations are written against) call them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from astra.offline import ranges
 from astra.offline.keys import _BITS, _bits
-from astra.offline.windows import Window
+
+if TYPE_CHECKING:  # windows.py answers its `extremes` and `distinct` with these kernels
+    from astra.offline.windows import Window
 
 
 def sort_values(x: np.ndarray) -> np.ndarray:
@@ -30,7 +36,7 @@ def value_codes(s: pl.Series) -> np.ndarray:
     return s.rank("dense").fill_null(0).cast(pl.Int64).to_numpy()
 
 
-def extremes(windows: list[Window], column: str, largest: bool) -> list[pl.Series]:
+def extremes(windows: Sequence[Window], column: str, largest: bool) -> list[pl.Series]:
     """max (or min) of the non-null values of each window, for several windows of one index
     at once: one sparse table serves them all.  Values become order-preserving numeric codes
     (strings: their dense rank), nulls the type's smallest value, which wins only where every

@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 import polars as pl
 
-from astra.offline import ranges
+from astra.offline import kernels, ranges
 from astra.offline.keys import KeySpace, Pieces, column_pieces, joined, sort_with_positions
 from astra.offline.parallel import SLICE_ROWS, parallel_map, slices
 from astra.ops import exact
@@ -535,6 +535,15 @@ class Window:
         for j in np.flatnonzero(bad).tolist():
             var[j] = exact.exact_variance(self.values(column, j))
         return n, var
+
+    def extremes(self, windows: list[Window], column: str, largest: bool) -> list[pl.Series]:
+        """max (or min) of the non-null values of each of `windows` (of this window's index), all
+        at once: one sparse table serves them all (`kernels.extremes`)."""
+        return kernels.extremes(windows, column, largest)
+
+    def distinct(self, column: str) -> np.ndarray:
+        """Distinct non-null values per window (`kernels.distinct_counts`)."""
+        return kernels.distinct_counts(self, column)
 
     def nearest_valid(self, column: str | None, latest: bool) -> np.ndarray:
         """Sorted position of the latest (or earliest) non-null value in each window, or -1."""

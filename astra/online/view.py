@@ -403,6 +403,30 @@ class WindowView:
         has = gone > 0
         return np.where(has, total, n), np.where(has, both, m2)
 
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """(count, M2) of the included values per window (lifetime: with the entity's evicted
+        values): two passes over the gathered rows, exact where their error may matter."""
+        from astra.online.grouped import exact_where_needed, group_moments
+
+        qid, vals = self.gather()
+        with np.errstate(invalid="ignore", over="ignore"):
+            n, _, m2 = group_moments(qid, vals, self.n)
+            # windows over evicted values are combined with their shifted sums instead
+            exact_where_needed(m2, qid, vals, n, self.evicted_values() == 0)
+            if self.lifetime:  # and the entity's evicted values
+                n, m2 = self.with_evicted_moments(qid, vals, n, m2)
+        return n, m2
+
+    def last_k(self, k: int) -> Vec:
+        """The k latest included values per window, newest first (lifetime: the newest evicted
+        ones follow when fewer than k rows are retained)."""
+        from astra.online.grouped import group_last_k
+
+        got = group_last_k(*self.gather(), self.n, k)
+        if self.lifetime:
+            self.extend_with_evicted(got.values, k)
+        return got
+
     def extend_with_evicted(self, lists: np.ndarray, k: int) -> None:
         """Complete each query's newest-first tuple of values (`lists`, shorter than k where the
         retained rows hold fewer) with the newest values of its evicted rows, in place."""

@@ -3,9 +3,10 @@
 
 Every aggregation sees the rows of one entity with `t - window <= time < t` (lifetime: `time < t`),
 in (time, source position) order, and ignores null inputs except `count(*)`.  Each one is declared
-once here with its type rule, its empty-window value and its plain-Python reference; the engines'
-kernels (`offline`, Polars/numpy over sorted columns; `online`, numpy over the store's buffers)
-sit beside them in the same class so the two cannot drift apart unnoticed.
+once here with its type rule, its empty-window value and its plain-Python reference; its engine
+kernels (`offline`, `online`, `online_one`) sit beside them in the same class so the engines cannot
+drift apart unnoticed, written only against the window structures of `astra.ops.structures`
+(this module imports no engine).
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from astra.ops.registry import LazyModule, TypeRuleError, Vec
 if TYPE_CHECKING:
     import polars as pl
 
-    from astra.offline.windows import Window
-    from astra.online.single import Single
-    from astra.online.view import WindowView
+    from astra.ops.structures import OfflineWindow, OnlineSingle, OnlineWindow
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
@@ -50,14 +49,14 @@ class Aggregation:
         The result is converted to the result type by the caller (e.g. an int 0 sum to 0.0)."""
         raise NotImplementedError
 
-    def offline(self, windows: Sequence[Window], column: str | None, param: int | None) -> list[pl.Series]:
+    def offline(self, windows: Sequence[OfflineWindow], column: str | None, param: int | None) -> list[pl.Series]:
         """Offline kernel: the value for every query of each window (several windows of one sorted
         source at once, so they can share work), in the index's sorted-query order.
 
-        `Window` (astra.offline.windows) exposes the rows [lo, hi) of each query's window."""
+        `OfflineWindow` (astra.ops.structures) exposes the rows [lo, hi) of each query's window."""
         return [self.offline_window(w, column, param) for w in windows]
 
-    def offline_window(self, w: Window, column: str | None, param: int | None) -> pl.Series:
+    def offline_window(self, w: OfflineWindow, column: str | None, param: int | None) -> pl.Series:
         raise NotImplementedError
 
     # the offline kernel reads its column over every sorted row (False: at a few positions only)
@@ -74,11 +73,11 @@ class Aggregation:
         """`online_mergeable` for a column of this type (None: count(*))."""
         return self.online_mergeable
 
-    def online(self, w: WindowView, out: Type, param: int | None) -> Vec:
+    def online(self, w: OnlineWindow, out: Type, param: int | None) -> Vec:
         """Online kernel: the value over one window for every query of a batch (numpy, vectorised)."""
         raise NotImplementedError
 
-    def online_one(self, q: Single, ti: int, i: int, j: int, out: Type, param: int | None) -> object:
+    def online_one(self, q: OnlineSingle, ti: int, i: int, j: int, out: Type, param: int | None) -> object:
         """Single-entity online kernel: the value (None: null) of input i of table ti over window j
         (-1: lifetime) for the one query of `q`, bit-identical to `online`.  By default `online`
         itself on a one-query view; kernels with a scalar form override it."""
@@ -206,9 +205,8 @@ class _Extreme(Aggregation):
         return column.nullable()
 
     def offline(self, windows, column, param):
-        from astra.offline.kernels import extremes
-
-        return extremes(windows, column, largest=self.name == "max")  # one sparse table for all windows
+        # every window at once: the engine shares one range structure between them
+        return windows[0].extremes(windows, column, largest=self.name == "max")
 
 
     def online(self, w, out, param):
@@ -310,9 +308,7 @@ class CountDistinct(Aggregation):
     def offline_window(self, w, column, param):
         import polars as pl
 
-        from astra.offline.kernels import distinct_counts
-
-        return pl.Series(distinct_counts(w, column))
+        return pl.Series(w.distinct(column))
 
 
     online_needs = frozenset({"distinct"})  # sorted per-row window ends, one per window
@@ -346,49 +342,12 @@ class Variance(Aggregation):
     online_needs, online_mergeable = frozenset({"gather", "moments"}), True  # evicted rows: shifted sums
 
     def online(self, w, out, param):
-        from astra.online.grouped import group_moments
-
-        qid, vals = w.gather()
+        n, m2 = w.moments()
         with np.errstate(invalid="ignore", over="ignore"):
-            n, _, m2 = group_moments(qid, vals, w.n)
-            # windows over evicted values are combined with their shifted sums instead
-            _exact_where_needed(m2, qid, vals, n, w.evicted_values() == 0)
-            if w.lifetime:  # and the entity's evicted values
-                n, m2 = w.with_evicted_moments(qid, vals, n, m2)
             return Vec(self.finish(m2 / np.maximum(n - 1, 1)), n >= 2)
 
 
-def _exact_where_needed(m2, qid, vals, n, allowed) -> None:
-    """Fix, in place, the two-pass M2 (sum of squared deviations) of gathered windows (rows by
-    query) that may be off by more than `TOLERANCE`: a window of equal values has exactly 0; the
-    mean's rounding error (at most about (n + 1) u sum|x| / n) adds up to n times its square to
-    M2, so windows where that is not far below M2, or with integers beyond 2^53 (inexact as
-    floats), or whose M2 is not finite, are computed exactly from their values."""
-    from astra.ops.exact import TOLERANCE, U
 
-    counts = np.bincount(qid, minlength=len(n))
-    has = np.flatnonzero((counts >= 2) & allowed)
-    if not len(has):
-        return
-    starts = np.cumsum(counts) - counts
-    x = vals.astype(np.float64)
-    some = np.flatnonzero(counts)  # reduceat needs each query's rows to start a segment
-    lo, hi = np.zeros(len(n)), np.zeros(len(n))
-    lo[some], hi[some] = np.minimum.reduceat(x, starts[some]), np.maximum.reduceat(x, starts[some])
-    lo, hi = lo[has], hi[has]
-    mag = np.bincount(qid, weights=np.abs(x), minlength=len(n))[has]
-    c = counts[has]
-    drift = 4.0 * (c + 1.0) ** 2 * (U * mag) ** 2 / c
-    equal = (lo == hi) & np.isfinite(lo)  # two infinities are equal, but their variance is NaN
-    bad = ~equal & ~(drift <= TOLERANCE * m2[has])
-    if vals.dtype.kind in "iu":
-        big = np.bincount(qid, weights=np.abs(x) >= 2.0 ** 53, minlength=len(n))[has] > 0
-        bad |= big
-        equal &= ~big
-    m2[has[equal]] = 0.0
-    for j in has[bad].tolist():
-        v = exact_variance(vals[starts[j]:starts[j] + counts[j]].tolist())
-        m2[j] = v * (counts[j] - 1)  # the variance, exactly rounded, once divided back
 class Stddev(Variance):
     name, doc = "stddev", "sample standard deviation (n - 1) of non-null values; null with fewer than two"
 
@@ -421,12 +380,7 @@ class LastK(Aggregation):
     online_mergeable = True  # the k latest included evicted values are kept per entity
 
     def online(self, w, out, param):
-        from astra.online.grouped import group_last_k
-
-        got = group_last_k(*w.gather(), w.n, param)
-        if w.lifetime:  # fewer than k retained values: the newest evicted ones follow
-            w.extend_with_evicted(got.values, param)
-        return got
+        return w.last_k(param)  # lifetime: the newest evicted values follow when fewer are retained
 
 
 AGGREGATIONS: dict[str, Aggregation] = {
