@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 
 import astra
-from astra import demo_data
 from astra.offline import snapshot as offline_snapshot
 
 FEATURES = Path(__file__).resolve().parents[1] / "features"
@@ -23,17 +22,13 @@ CLI_ADVICE = re.compile(r"(^|\s|\()--[a-z]|re-run|`astra [a-z]+")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("demo")
-    demo_data.generate(d, events=3000, users=80, labels=200, seed=5)
-    return d
+def demo(small_demo) -> Path:
+    return small_demo
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> astra.Project:
-    proj = tmp_path_factory.mktemp("project") / "features"
-    shutil.copytree(FEATURES, proj, ignore=shutil.ignore_patterns("build"))
-    return astra.Project.load(proj)
+def project(example_project) -> astra.Project:
+    return example_project
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ a free loopback port, bounded start-up, stopped at teardown)."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,27 +13,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
 
-from serve_harness import FEATURES, free_port, launch
+from serve_harness import free_port, launch
 
 import astra
-from astra import demo_data
 
 TOKEN = "s3cret"
 LATENESS_US = 10 * 86_400 * 10**6  # 10 days back from the newest event stay answerable
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("demo")
-    demo_data.generate(d, events=3000, users=80, labels=200, seed=5)
-    return d
+def demo(small_demo) -> Path:
+    return small_demo
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> astra.Project:
-    proj = tmp_path_factory.mktemp("project") / "features"
-    shutil.copytree(FEATURES, proj, ignore=shutil.ignore_patterns("build"))
-    return astra.Project.load(proj)
+def project(example_project) -> astra.Project:
+    return example_project
 
 
 @pytest.fixture(scope="module")
