@@ -64,7 +64,6 @@ ALPHA = 0.01  # DDSketch relative accuracy
 STEPS = 50  # buckets per power of two
 OFF = 60_000  # shifts bucket numbers (-53750 .. 51200) to positive codes
 ZERO, POS_INF, NEG_INF, NAN = 0, 200_000, -200_000, 300_000
-CODE_SPAN = 500_001  # codes NEG_INF .. NAN
 # value of a bucket relative to 2^k (k = bucket // STEPS), by bucket % STEPS: the harmonic mean of
 # its bounds, 2ab / (a + b); remainder 0 is the last step below 2^k, (0.99, 1] once scaled
 _BOUNDS = [((STEPS + STEPS - 1) / (2 * STEPS), 1.0)] + [((STEPS + r - 1) / STEPS, (STEPS + r) / STEPS)
@@ -329,13 +328,22 @@ def _hll_points(hashes):
     return reg, (Q + 1 - bits).astype(np.int64)
 
 
+DENSE_CELLS = 1 << 24  # a dense table of (group, register/bucket) cells up to this size beats a sort
+
+
 def _hll_reduce(groups, regs, ranks, n):
     """The sketches holding, per (group, register), the largest rank."""
-    # one sort of group, register and rank packed in an int64: the last of each run is its maximum
-    packed = np.sort((groups * M + regs) * 64 + ranks)
-    cell = packed >> 6
-    last = np.flatnonzero(np.append(cell[1:] != cell[:-1], True))[:len(cell)]
-    cell, top = cell[last], (packed[last] & 63).astype(np.uint8)
+    cells = groups * M + regs
+    if n * M <= min(DENSE_CELLS, 4 * len(cells) + M):  # few groups: a dense maximum per cell
+        dense = np.zeros(n * M, np.uint8)
+        np.maximum.at(dense, cells, ranks.astype(np.uint8))
+        cell = np.flatnonzero(dense)
+        top = dense[cell]
+    else:  # one sort of group, register and rank packed in an int64: the last of each run is its maximum
+        packed = np.sort(cells * 64 + ranks)
+        cell = packed >> 6
+        last = np.flatnonzero(np.append(cell[1:] != cell[:-1], True))[:len(cell)]
+        cell, top = cell[last], (packed[last] & 63).astype(np.uint8)
     return Sketches(_offsets(np.bincount(cell // M, minlength=n)), cell % M, top)
 
 
@@ -449,21 +457,33 @@ def dd_values(codes):
 
 
 def _dd_reduce(groups, codes, counts, n):
-    packed = groups * CODE_SPAN + (codes - NEG_INF)
-    order = np.argsort(packed, kind="stable")
-    packed = packed[order]
-    starts = _runs(packed)
-    total = np.add.reduceat(counts[order], starts) if len(starts) else np.zeros(0, np.int64)
-    cell = packed[starts]
-    return Sketches(_offsets(np.bincount(cell // CODE_SPAN, minlength=n)), cell % CODE_SPAN + NEG_INF,
-                    total.astype(np.int64))
+    """The sketches holding, per (group, bucket code), the sum of the counts."""
+    lo = int(codes.min()) if len(codes) else 0
+    span = int(codes.max()) - lo + 1 if len(codes) else 1
+    packed = groups * span + (codes - lo)
+    if n * span <= min(DENSE_CELLS, 4 * len(codes) + span):  # few groups, a narrow range: count densely
+        total = np.bincount(packed, weights=None if counts is None else counts, minlength=n * span)
+        cell = np.flatnonzero(total)
+        total = total[cell]
+    elif counts is None:  # one value each: run lengths of the sorted cells
+        packed = np.sort(packed)
+        starts = _runs(packed)
+        total = np.diff(np.append(starts, len(packed)))
+        cell = packed[starts]
+    else:
+        order = np.argsort(packed, kind="stable")
+        packed = packed[order]
+        starts = _runs(packed)
+        total = np.add.reduceat(counts[order], starts) if len(starts) else np.zeros(0, np.int64)
+        cell = packed[starts]
+    return Sketches(_offsets(np.bincount(cell // span, minlength=n)), cell % span + lo, total.astype(np.int64))
 
 
 def dd_build(values, offsets) -> Sketches:
     """The DDSketch of every group of a CSR array of non-null numbers."""
     offsets = np.asarray(offsets, np.int64)
     codes = dd_codes(values)
-    return _dd_reduce(_group_ids(offsets), codes, np.ones(len(codes), np.int64), len(offsets) - 1)
+    return _dd_reduce(_group_ids(offsets), codes, None, len(offsets) - 1)
 
 
 def dd_merge(a: Sketches, b: Sketches) -> Sketches:
