@@ -25,7 +25,7 @@ from astra.plan.fingerprint import feature_fingerprints
 sys.path.insert(0, str(Path(__file__).parent / "offline"))  # the offline tests' helpers, also run alone
 from helpers import run_engine, same
 
-ONLINE = False
+ONLINE = True
 S = 1_000_000  # µs in a second
 M, H, D = 60 * S, 3600 * S, 86400 * S
 

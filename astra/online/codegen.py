@@ -77,7 +77,8 @@ class _Emitter:
         self.layout, self.ns, self.lines = layout, ns, []
         self.memo: dict[object, str] = {}
         self.bound: dict[int, str] = {}
-        self.prepares: dict[int, list[int]] = {}  # table -> window offsets (0 first)
+        self.prepares: dict[tuple[int, int], list[int]] = {}  # (hop or 0, table) -> window offsets (0 first)
+        self.sessions: dict[int, list[tuple[int, int]]] = {}  # table -> session windows (input, gap)
         self.features: dict[str, str] = {}
 
     def bind(self, obj, prefix: str) -> str:
@@ -119,7 +120,7 @@ class _Emitter:
             case ir.AsOf():
                 return self._asof(e)
             case ir.Aggregate():
-                return self._aggregate(e, *self._window(e))
+                return self._aggregate(e, self._query(e), *self._window(e))
             case ir.Apply():
                 return self._apply(e)
         return self._leaf(e)
@@ -134,22 +135,51 @@ class _Emitter:
                 return self.line(f"cols[{e.name!r}]")
         raise TypeError(f"online codegen: unexpected node {type(e).__name__}")
 
-    def _aggregate(self, e: ir.Aggregate, ti: int, inp: int, j: int) -> str:
+    def _aggregate(self, e: ir.Aggregate, q: str, ti: int, inp: int, j: int) -> str:
         agg = self.bind(AGGREGATIONS[e.op].online, "A")
-        return self.line(f"{agg}(q.view({ti}, {inp}, {j}), {self.bind(e.type, 'T')}, {e.param!r})")
+        return self.line(f"{agg}({q}.view({ti}, {inp}, {j}), {self.bind(e.type, 'T')}, {e.param!r})")
+
+    @staticmethod
+    def _query(e: ir.Aggregate) -> str:
+        """The batch an aggregation reads: a hopping window's is asked at the hop boundary."""
+        return "q" if e.hop is None else f"q.at({int(e.hop)})"
+
+    def register(self, features) -> None:
+        """Every sliding and hopping window of `features` registered first, so that session
+        windows, whose bounds follow a table's offsets, get their final slot numbers."""
+        for f in features:
+            for n in ir.walk(f.expr):
+                if isinstance(n, ir.Aggregate) and n.gap is None:
+                    self._window(n)
 
     def _window(self, e: ir.Aggregate) -> tuple[int, int, int]:
-        """An aggregation's table, input and window slot; the window is registered for `prepare`."""
+        """An aggregation's table, input and window slot; the window is registered for `prepare`
+        (sessions after every offset of the table: `register` runs first)."""
         ti = self.layout.index[e.key]
         inp = self.layout.tables[ti].input(e.column, e.where)
-        offsets = self.prepares.setdefault(ti, [0])
+        offsets = self.prepares.setdefault((e.hop or 0, ti), [0])
+        if e.gap is not None:  # sessions are formed from the rows of the filter alone, nulls included (W4)
+            key = (self.layout.tables[ti].input(None, e.where), int(e.gap))
+            sessions = self.sessions.setdefault(ti, [])
+            if key not in sessions:
+                sessions.append(key)
+            return ti, inp, len(offsets) + sessions.index(key)
         if e.window is not None and e.window not in offsets:
             offsets.append(e.window)
         return ti, inp, -1 if e.window is None else offsets.index(e.window)
 
+    def prepare_lines(self) -> list[tuple[str, int, str, str]]:
+        """(batch, table, offsets, sessions) of every `prepare` call, as template inputs."""
+        out = []
+        for hop, ti in sorted(self.prepares):
+            q = "q" if not hop else f"q.at({hop})"
+            sessions = tuple(self.sessions.get(ti, ())) if not hop else ()
+            out.append((q, ti, self.bind(np.array(self.prepares[hop, ti], np.int64), "K"), repr(sessions)))
+        return out
+
     def _asof(self, e: ir.AsOf) -> str:
         ti = self.layout.index[e.key]
-        self.prepares.setdefault(ti, [0])
+        self.prepares.setdefault((0, ti), [0])
         return self.line(f"q.asof({ti}, {e.column!r})")
 
     def _apply(self, e: ir.Apply) -> str:
@@ -185,9 +215,9 @@ class _OneEmitter(_Emitter):
                 return "q.t"
         raise TypeError(f"online codegen (single entity): unexpected node {type(e).__name__}")
 
-    def _aggregate(self, e: ir.Aggregate, ti: int, inp: int, j: int) -> str:
+    def _aggregate(self, e: ir.Aggregate, q: str, ti: int, inp: int, j: int) -> str:
         agg = self.bind(AGGREGATIONS[e.op].online_one, "A")
-        return self.line(f"{agg}(q, {ti}, {inp}, {j}, {self.bind(e.type, 'T')}, {e.param!r})")
+        return self.line(f"{agg}({q}, {ti}, {inp}, {j}, {self.bind(e.type, 'T')}, {e.param!r})")
 
     def _apply(self, e: ir.Apply) -> str:
         op = SCALARS[e.op]
@@ -303,6 +333,7 @@ def compile_service(plan: ir.Plan, service: str, version: int,
     em = _Emitter(layout, ns)
     requests: dict[str, Type] = {}
     reads: dict[str, frozenset[int]] = {}  # feature -> tables it reads, transitively
+    em.register(plan.closure(tuple(o.feature for o in svc.outputs)))
     for f in plan.closure(tuple(o.feature for o in svc.outputs)):
         tis: set[int] = set()
         for node in ir.walk(f.expr):
@@ -319,11 +350,10 @@ def compile_service(plan: ir.Plan, service: str, version: int,
         dt = em.bind(numpy_dtype(f.type), "D")
         em.lines.append(f"{var} = _finish({x}, {dt}, {default}, {f.type.name == 'list'})")
     outputs = [(repr(o.name), em.features[o.feature]) for o in svc.outputs]
-    tables = sorted(em.prepares)
+    tables = sorted({ti for _, ti in em.prepares})
     one = _emit_one(plan, svc, layout, ns, em.bound)
     source = _ENV.get_template("service.py.j2").render(
-        service_id=repr(svc.id), body=em.lines, outputs=outputs,
-        prepares=[(ti, em.bind(np.array(em.prepares[ti], np.int64), "K")) for ti in tables],
+        service_id=repr(svc.id), body=em.lines, outputs=outputs, prepares=em.prepare_lines(),
         tables=[(ti, repr((layout.tables[ti].key.source, layout.tables[ti].key.columns))) for ti in tables],
         one=one)
     fn = _load(source, ns, "evaluate", f"<astra service {svc.id}>")
@@ -337,6 +367,7 @@ def _emit_one(plan: ir.Plan, svc: ir.Service, layout: Layout, ns: dict, bound: d
     """The template inputs of the single-entity plan (None when a type has no scalar form)."""
     em = _OneEmitter(layout, ns)
     em.bound = bound  # one namespace for both plans: share the generated names
+    em.register(plan.closure(tuple(o.feature for o in svc.outputs)))
     for f in plan.closure(tuple(o.feature for o in svc.outputs)):
         if any(getattr(node, "type", None) is not None and node.type.name == "vector" for node in ir.walk(f.expr)):
             return None
@@ -352,7 +383,7 @@ def _emit_one(plan: ir.Plan, svc: ir.Service, layout: Layout, ns: dict, bound: d
         c = em.bind(conv, "C")
         em.lines.append(f"{var} = {default} if {x} is None else {c}({x})")
     return {"body": em.lines, "outputs": [em.features[o.feature] for o in svc.outputs],
-            "prepares": [(ti, em.bind(np.array(em.prepares[ti], np.int64), "K")) for ti in sorted(em.prepares)]}
+            "prepares": em.prepare_lines()}
 
 
 def compile_where(where: ir.Expr, label: str = "") -> Callable[[dict[str, Vec], int], Vec]:

@@ -113,6 +113,10 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonica
                 tb, agg = table(n.key), AGGREGATIONS[n.op]
                 i = tb.input(n.column, n.where)
                 tb.inputs[i].needs |= agg.online_needs
+                if n.gap is not None:  # sessions reach back without bound: the table is never evicted (W5)
+                    tb.mergeable = False
+                    tb.input(None, n.where)  # the rows that form sessions: the filter's, nulls included (W4)
+                    continue
                 if "distinct" in agg.online_needs:
                     tb.inputs[i].windows.add(n.window)
                 if n.window is None:
@@ -121,8 +125,8 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonica
                     tb.inputs[i].lifetime = True
                     if n.op == "last_k":
                         tb.inputs[i].last_k = max(tb.inputs[i].last_k, n.param)
-                else:
-                    tb.max_window = max(tb.max_window, n.window)
+                else:  # a hopping window starts up to its hop earlier than t - window (W5)
+                    tb.max_window = max(tb.max_window, ir.reach(n))
     for tb in tables if canonical else ():  # renaming or reordering features keeps a saved store's tables
         tb.columns.sort()
         tb.inputs.sort(key=input_order)

@@ -20,8 +20,9 @@ import numpy as np
 
 from astra.online.exact_sums import lifetime_bound, window_bound
 from astra.online.table import BLOCK, Table, identity, two_sum_err
-from astra.online.view import NEVER, Query, WindowView
+from astra.online.view import NEVER, Query, WindowView, session_start
 from astra.ops.exact import TOLERANCE, exact_mean, exact_sum
+from astra.ops.registry import Vec
 
 _MASK64, _HALF64 = (1 << 64) - 1, 1 << 63
 SHORT = 512  # windows of up to this many rows take their extremes from one running extreme
@@ -35,37 +36,52 @@ def wrap64(x: int) -> int:
 class Single:
     """One entity (a slot per table) at one query time `t` (µs)."""
 
-    __slots__ = ("_cache", "_vq", "bounds", "lens", "offsets", "slots", "start", "t", "tables")
+    __slots__ = ("_cache", "_hops", "_vq", "bounds", "lens", "offsets", "sessions", "slots", "start", "t", "tables")
 
     def __init__(self, tables: list[Table], slots: list, t: int):
         self.tables, self.slots, self.t = tables, slots, t
         n = len(tables)
         self.start: list = [0] * n
         self.lens: list = [0] * n
-        self.bounds: list = [None] * n  # table -> [rows before t - offset for each offset..., 0]
+        self.bounds: list = [None] * n  # table -> [rows before t - offset for each offset..., sessions..., 0]
         self.offsets: list = [None] * n
+        self.sessions: list = [()] * n
         self._cache: dict | None = None
         self._vq: Query | None = None
+        self._hops: dict | None = None
 
-    def prepare(self, ti: int, offsets: np.ndarray) -> None:
-        """Rows of the entity with time < t - offset, for every offset (offsets[0] is 0)."""
+    def at(self, hop: int) -> Single:
+        """The entity asked at the hop boundary floor(t / hop) * hop (see `Query.at`)."""
+        if self._hops is None:
+            self._hops = {}
+        got = self._hops.get(hop)
+        if got is None:
+            got = self._hops[hop] = Single(self.tables, self.slots, self.t // hop * hop)
+        return got
+
+    def prepare(self, ti: int, offsets: np.ndarray, sessions: tuple = ()) -> None:
+        """Rows of the entity with time < t - offset, for every offset (offsets[0] is 0), then the
+        rows before each session window's first row (see `Query.prepare`)."""
         tb, s = self.tables[ti], self.slots[ti]
         S = tb.slot
         st, ln = int(S["start"][s]), int(S["len"][s])
-        self.start[ti], self.lens[ti], self.offsets[ti] = st, ln, offsets
-        if len(offsets) == 1:  # as-of tables: one bisect over a (usually short) segment
+        self.start[ti], self.lens[ti], self.offsets[ti], self.sessions[ti] = st, ln, offsets, sessions
+        if len(offsets) == 1 and not sessions:  # as-of tables: one bisect over a (usually short) segment
             self.bounds[ti] = [bisect_left(tb.pos["time"], self.t, st, st + ln) - st, 0] if ln else [0, 0]
         elif ln:
             b = np.searchsorted(tb.pos["time"][st:st + ln], self.t - offsets).tolist()
+            b.extend(session_start(tb, inp, gap, st, b[0]) for inp, gap in sessions)
             b.append(0)
             self.bounds[ti] = b
         else:
-            self.bounds[ti] = [0] * (len(offsets) + 1)
+            self.bounds[ti] = [0] * (len(offsets) + len(sessions) + 1)
 
     def valid_until(self) -> int:
         """The latest query time whose answer equals the one at `t`, as far as the rows stored
-        now go (see `astra.online.view.valid_until`)."""
+        now go (see `astra.online.view.valid_until`); a hopping window's holds until its next boundary."""
         until = NEVER
+        for hop, sub in (self._hops or {}).items():
+            until = min(until, sub.t + hop - 1)
         for ti, bd in enumerate(self.bounds):
             if bd is None:
                 continue
@@ -258,6 +274,8 @@ class Single:
     def distinct(self, ti: int, i: int, j: int) -> int:
         """Distinct included values of input i in window j (see `WindowView.distinct`)."""
         tb = self.tables[ti]
+        if j >= len(self.offsets[ti]):  # a session window: its values, counted
+            return int(self.vector(ti, i, j, lambda w: Vec(w.distinct(), w.ones)))
         window = None if j < 0 else int(self.offsets[ti][j])
         end = tb.pos[f"dend:{i}:{window}"]
         st, s = self.start[ti], self.slots[ti]
@@ -285,7 +303,7 @@ class Single:
             slots = [None if s is None else np.array([s], np.int64) for s in self.slots]
             q = self._vq = Query(self.tables, slots, np.array([self.t], np.int64))
         if ti not in q.bounds:
-            q.prepare(ti, self.offsets[ti])
+            q.prepare(ti, self.offsets[ti], self.sessions[ti])
         return WindowView(q, ti, i, j)
 
     def vector(self, ti: int, i: int, j: int, kernel):

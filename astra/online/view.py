@@ -52,6 +52,37 @@ def valid_until(t0: np.ndarray, bounds: dict[int, np.ndarray], start: list, leng
     return until
 
 
+def session_start(tb: Table, inp: int, gap: int, st: int, b: int) -> int:
+    """Rows of one entity's segment (arena rows st...) before the first row of the session of its
+    latest included row among the first b (b when there is none): sessions are formed from the
+    rows input `inp` includes, split where consecutive ones are `gap` or more apart
+    (docs/semantics.md, W3-W4).  Walks back from the latest row a block at a time."""
+    times = tb.pos["time"]
+    end, first = st + b, None  # first: the time of the earliest session row found so far
+    while end > st:
+        lo = max(st, end - 256)
+        rows = np.arange(lo, end)
+        t = times[rows][tb.included(inp, rows)]
+        if t.size:
+            cut = np.flatnonzero(np.diff(t) >= gap)
+            if first is not None and first - t[-1] >= gap:
+                break
+            if cut.size:
+                first = int(t[cut[-1] + 1])
+                break
+            first = int(t[0])
+        end = lo
+    if first is None:
+        return b
+    return int(np.searchsorted(times[st:st + b], first, side="left"))
+
+
+def session_starts(tb: Table, inp: int, gap: int, st: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`session_start` for every query of a batch."""
+    return np.fromiter((session_start(tb, inp, gap, int(s), int(n)) for s, n in zip(st.tolist(), b.tolist())),
+                       np.int64, len(b))
+
+
 class Query:
     """One batch of queries: `n` entities at times `t` (µs), with their slot in each table."""
 
@@ -60,22 +91,38 @@ class Query:
         self.ones = np.ones(self.n, bool)  # shared validity of never-null results (never mutated)
         self.start: list = [None] * len(tables)
         self.length: list = [None] * len(tables)
-        self.bounds: dict[int, np.ndarray] = {}  # table -> (offsets + 1, n) rows before t - offset; last row 0
+        self.bounds: dict[int, np.ndarray] = {}  # table -> (offsets + sessions + 1, n) row bounds; last row 0
         self.offsets: dict[int, np.ndarray] = {}
         self._cache: dict[tuple, object] = {}
+        self._hops: dict[int, Query] = {}
 
-    def prepare(self, ti: int, offsets: np.ndarray) -> None:
-        """Rows of each entity with time < t - offset, for every offset (offsets[0] is 0)."""
+    def at(self, hop: int) -> Query:
+        """The batch asked at each query's hop boundary floor(t / hop) * hop: a hopping window of
+        width w is the sliding window [h - w, h) there (docs/semantics.md, W1)."""
+        got = self._hops.get(hop)
+        if got is None:
+            got = self._hops[hop] = Query(self.tables, self.slots, self.t // hop * hop)
+        return got
+
+    def prepare(self, ti: int, offsets: np.ndarray, sessions: tuple = ()) -> None:
+        """Rows of each entity with time < t - offset, for every offset (offsets[0] is 0), then
+        for each session window (input, gap) the rows before its session's first row."""
         tb, s = self.tables[ti], self.slots[ti]
         st, ln = tb.slot["start"][s], tb.slot["len"][s]
         self.start[ti], self.length[ti] = st, ln
-        m = np.zeros((len(offsets) + 1, self.n), np.int64)  # the last row: lifetime windows start at 0
-        m[:-1] = count_before(tb.pos["time"], st, ln, self.t - offsets[:, None])
+        m = np.zeros((len(offsets) + len(sessions) + 1, self.n), np.int64)  # last row: lifetime windows start at 0
+        m[:len(offsets)] = count_before(tb.pos["time"], st, ln, self.t - offsets[:, None])
+        for k, (inp, gap) in enumerate(sessions):
+            m[len(offsets) + k] = session_starts(tb, inp, gap, st, m[0])
         self.bounds[ti], self.offsets[ti] = m, offsets
 
     def valid_until(self) -> np.ndarray:
-        """Per query, the latest time whose answer is this one (see `valid_until`)."""
-        return valid_until(self.t, self.bounds, self.start, self.length, self.offsets, self.tables)
+        """Per query, the latest time whose answer is this one (see `valid_until`); a hopping
+        window's answer holds until its next boundary."""
+        until = valid_until(self.t, self.bounds, self.start, self.length, self.offsets, self.tables)
+        for hop, sub in self._hops.items():
+            np.minimum(until, sub.t + (hop - 1), out=until)
+        return until
 
     def prefix(self, ti: int, key: str) -> np.ndarray:
         """Prefix `key` (e.g. "cnt:0") after each bound of table ti: a (windows + 1, n) matrix."""
@@ -377,7 +424,11 @@ class WindowView:
 
     def distinct(self) -> np.ndarray:
         """Distinct included values in the window: rows before t minus rows whose `end` (their
-        value's next occurrence, leaving the window, or at once when excluded) is before t."""
+        value's next occurrence, leaving the window, or at once when excluded) is before t.
+        Session windows count their gathered values."""
+        if self.j >= len(self.q.offsets[self.ti]):
+            qid, vals = self.gather()
+            return np.fromiter((len(set(vals[qid == k].tolist())) for k in range(self.n)), np.int64, self.n)
         window = None if self.lifetime else int(self.q.offsets[self.ti][self.j])
         end = self.table.pos[f"dend:{self.i}:{window}"]
         st, ln = self.q.start[self.ti], self.q.length[self.ti]
