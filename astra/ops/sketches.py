@@ -328,13 +328,15 @@ def _hll_points(hashes):
     return reg, (Q + 1 - bits).astype(np.int64)
 
 
-DENSE_CELLS = 1 << 24  # a dense table of (group, register/bucket) cells up to this size beats a sort
+# a dense table of (group, register/bucket) cells beats a sort up to this size, when it is not
+# much larger than the input
+DENSE_CELLS, DENSE_RATIO = 1 << 24, 4
 
 
 def _hll_reduce(groups, regs, ranks, n):
     """The sketches holding, per (group, register), the largest rank."""
     cells = groups * M + regs
-    if n * M <= min(DENSE_CELLS, 4 * len(cells) + M):  # few groups: a dense maximum per cell
+    if n * M <= min(DENSE_CELLS, DENSE_RATIO * len(cells) + M):  # few groups: a dense maximum per cell
         dense = np.zeros(n * M, np.uint8)
         np.maximum.at(dense, cells, ranks.astype(np.uint8))
         cell = np.flatnonzero(dense)
@@ -461,7 +463,7 @@ def _dd_reduce(groups, codes, counts, n):
     lo = int(codes.min()) if len(codes) else 0
     span = int(codes.max()) - lo + 1 if len(codes) else 1
     packed = groups * span + (codes - lo)
-    if n * span <= min(DENSE_CELLS, 4 * len(codes) + span):  # few groups, a narrow range: count densely
+    if n * span <= min(DENSE_CELLS, DENSE_RATIO * len(codes) + span):  # few groups, a narrow range: count densely
         total = np.bincount(packed, weights=None if counts is None else counts, minlength=n * span)
         cell = np.flatnonzero(total)
         total = total[cell]

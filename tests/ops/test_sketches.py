@@ -331,3 +331,27 @@ def test_same_bytes_in_another_process():
     here: dict = {}
     exec(PROGRAM.replace("print(", "result = ("), here)
     assert here["result"] == first
+
+
+@pytest.mark.parametrize("groups", [1, 3, 40])
+def test_dense_and_sorted_reductions_agree(groups, monkeypatch):
+    rng = np.random.default_rng(groups)
+    sizes = rng.integers(0, 20_000 // groups, groups)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    ints = rng.integers(-10**6, 10**6, int(offsets[-1]))
+    floats = np.where(rng.random(len(ints)) < 0.01, np.nan, rng.standard_cauchy(len(ints)))
+    half = offsets // 2
+
+    def run():
+        h = S.hash64(ints)
+        left = S.hll_build(h[:half[-1]], half)
+        empty = S.dd_build(floats[:0], [0] * (groups + 1))
+        return (S.hll_build(h, offsets), S.hll_merge(left, left), S.dd_build(floats, offsets),
+                S.dd_merge(S.dd_build(floats, offsets), empty))
+
+    monkeypatch.setattr(S, "DENSE_CELLS", 1 << 40)
+    monkeypatch.setattr(S, "DENSE_RATIO", 1 << 40)
+    dense = run()
+    monkeypatch.setattr(S, "DENSE_CELLS", 0)
+    for a, b in zip(dense, run(), strict=True):
+        assert same_sketches(a, b)
