@@ -55,7 +55,7 @@ def exact_skew(xs: list) -> float | None:
     if m2 == 0:
         return None
     r = Fraction(n * (n - 1)) * m3 * m3 / (Fraction((n - 2) ** 2) * m2 ** 3)
-    return math.copysign(math.sqrt(float(r)), float(m3)) if m3 else 0.0
+    return math.copysign(math.sqrt(float(r)), 1.0 if m3 > 0 else -1.0) if m3 else 0.0  # m3 may be past float64
 
 
 def exact_kurtosis(xs: list) -> float | None:
