@@ -334,6 +334,8 @@ def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
     if e.where is not None:
         diags.error("E0306", f"`where` filters belong to aggregations, not to `{fn}`", e.where.span)
         return None
+    if fn == "assignment":
+        return _assignment(e, scope, diags)
     if fn == "now":
         if e.args:
             diags.error("E0202", "`now` takes no arguments", e.span)
@@ -349,3 +351,39 @@ def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
         return None
     op = "list_length" if fn == "length" and lowered and lowered[0].type.name == "list" else fn
     return apply_op(op, tuple(lowered), e.args, e.span, diags, name=fn)
+
+
+def _assignment(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
+    """`assignment(experiment)`: the arm of the feature group's entity in the experiment, null
+    when the unit is not in it.  The unit key and the experiment's assignment spec become the
+    two arguments of the `assignment` operator, so both engines hash exactly the same text."""
+    syms = scope.syms
+    if len(e.args) != 1 or not isinstance(e.args[0], ast.Ref) or len(e.args[0].parts) != 1:
+        diags.error("E0705", "`assignment` takes the name of one experiment, e.g. `assignment(checkout_test)`",
+                    e.args[0].span if e.args else e.span)
+        return None
+    name = e.args[0].parts[0]
+    decl = syms.experiments.get(name.value)
+    if decl is None:
+        diags.error("E0705", f"unknown experiment `{name.value}`", name.span, label="not an experiment",
+                    help=did_you_mean(name.value, syms.experiments), fix=rename_fix(name.value, name.span,
+                                                                                    list(syms.experiments)))
+        return None
+    spec = syms.assignments.get(name.value)
+    if spec is None:  # the declaration's own errors are reported where it is written
+        return None
+    entity = scope.group.entity.value
+    if decl.unit is None or decl.unit.value != entity:
+        diags.error("E0706", f"`{name.value}` assigns `{decl.unit.value if decl.unit else '?'}` units, "
+                    f"but this group's features are about `{entity}`", e.span,
+                    help=f"use the experiment in a group `for {decl.unit.value if decl.unit else entity}`")
+        return None
+    keys = syms.entities[entity].keys
+    if len(keys) != 1 or keys[0].type.type.name not in ("string", "int64", "int32"):
+        diags.error("E0706", f"an experiment unit needs one string or integer key; `{entity}` has "
+                    + ", ".join(f"`{k.name.value}: {k.type.type}`" for k in keys), e.span)
+        return None
+    key = ir.EntityKey(entity=entity, field=keys[0].name.value, type=keys[0].type.type.non_null(), span=e.span)
+    text = ir.Const(value=spec.text(), type=STRING, span=e.span)
+    return ir.Apply(op="assignment", args=(key, text), type=STRING.nullable(), span=e.span)
+

@@ -171,6 +171,9 @@ def derive(service: ir.Service, features: tuple[ir.Feature, ...], values: dict[o
     requests = {n for f in features for n in ir.walk(f.expr) if isinstance(n, ir.RequestInput)}
     for r in requests:
         frame = frame.with_columns(io.request_column(spine, r.field, r.type).alias(f"__req_{r.field}"))
+    keys = {n for f in features for n in ir.walk(f.expr) if isinstance(n, ir.EntityKey)}
+    for k in keys:  # the spine's entity key columns were checked when the spine was read
+        frame = frame.with_columns(spine[k.field].cast(polars_dtype(k.type)).alias(f"__key_{k.field}"))
     fcols = {f.id: f"__f{i}" for i, f in enumerate(features)}
 
     def leaf(e: ir.Expr) -> pl.Expr:
@@ -180,6 +183,8 @@ def derive(service: ir.Service, features: tuple[ir.Feature, ...], values: dict[o
             return pl.col(fcols[e.feature])
         if isinstance(e, ir.RequestInput):
             return pl.col(f"__req_{e.field}")
+        if isinstance(e, ir.EntityKey):
+            return pl.col(f"__key_{e.field}")
         raise TypeError(f"unexpected node {type(e).__name__}")
 
     for f in features:

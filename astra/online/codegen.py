@@ -115,6 +115,8 @@ class _Emitter:
         match e:
             case ir.RequestInput():
                 return self.line(f"req[{f'{e.request}.{e.field}'!r}]")
+            case ir.EntityKey():  # the store passes the queried keys beside the request inputs
+                return self.line(f"req[{entity_key_input(e)!r}]")
             case ir.FeatureRef():
                 return self.features[e.feature]
             case ir.AsOf():
@@ -198,6 +200,12 @@ class _Emitter:
                 masks.append(f"{v}.valid")
         valid = " & ".join(masks) if masks else "ones"
         return self.line(f"_strict({fn}({out}, {', '.join(vals)}), {valid})")
+
+
+def entity_key_input(e: ir.EntityKey) -> str:
+    """The name under which an entity key reaches a compiled plan among its request inputs
+    (`key:` cannot start a request name, so it never meets one)."""
+    return f"key:{e.entity}.{e.field}"
 
 
 class _OneEmitter(_Emitter):
@@ -339,6 +347,8 @@ def compile_service(plan: ir.Plan, service: str, version: int,
         for node in ir.walk(f.expr):
             if isinstance(node, ir.RequestInput):
                 requests[f"{node.request}.{node.field}"] = node.type
+            elif isinstance(node, ir.EntityKey):
+                requests[entity_key_input(node)] = node.type
             elif isinstance(node, ir.AsOf | ir.Aggregate):
                 tis.add(layout.index[node.key])
             elif isinstance(node, ir.FeatureRef):

@@ -263,6 +263,9 @@ class Store:
         at = query_times(at)
         if at is None:  # one "now" for the whole batch (and its validity)
             at = self.clock()
+        keyed = [name for name, _ in compiled.requests if name.startswith("key:")]
+        if keyed:  # `assignment(experiment)` reads the queried keys as inputs
+            request = _with_entity_keys(request, entities, keyed)
         if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
             res = self._get_small(compiled, entities, at, request, validity)
         else:
@@ -447,6 +450,18 @@ def _entity_keys(entities: list[dict], entity: ir.Entity) -> list:
         return [tuple(e[k] for k in names) for e in entities]
     except KeyError as exc:
         raise KeyError(f"entity `{entity.name}` needs keys {names}; a query row lacks {exc}") from None
+
+
+def _with_entity_keys(request, entities: list[dict], names: list[str]):
+    """`request` (a dict, a list of per-entity dicts or None) with each `key:entity.field` input
+    set from the entities' own keys."""
+    try:
+        keys = {name: [e[name.split(".", 1)[1]] for e in entities] for name in names}
+    except KeyError as exc:
+        raise KeyError(f"a query row lacks the key {exc}") from None
+    if isinstance(request, list):
+        return [{**r, **{name: keys[name][j] for name in names}} for j, r in enumerate(request)]
+    return {**(request or {}), **keys}
 
 
 def _requests(fields: tuple, request, n: int) -> dict[str, Vec]:

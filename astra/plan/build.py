@@ -57,6 +57,7 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
         requests=tuple(ir.Request(name=r.name.value, fields=tuple((f.name.value, f.type.type) for f in r.fields))
                        for r in syms.requests.values()),
         features=ordered, groups=tuple(groups), services=tuple(services),
+        experiments=_experiments(syms),
     )
     return fingerprint_plan(plan)
 
@@ -315,3 +316,13 @@ def _check_requests(s, sid, outputs, features, declared, diags: Collector) -> No
                             help=f"add `request {n.request}` to the service",
                             fix=(insert_at(first, f"request {n.request}\n{' ' * (first.col - 1)}"),))
                 declared = {**declared, n.request: None}  # report each request once
+
+
+def _experiments(syms) -> tuple[ir.Experiment, ...] | None:
+    """The valid experiments (None when there are none, so plans without any keep their data)."""
+    out = tuple(ir.Experiment(name=name, unit=syms.experiments[name].unit.value, layer=spec.layer,
+                              arms=tuple((a.name.value, float(a.percent.value)) for a in syms.experiments[name].arms),
+                              spec=spec.text(), span=syms.experiments[name].span)
+                for name, spec in sorted(syms.assignments.items()))
+    return out or None
+

@@ -68,6 +68,17 @@ class RequestInput:
 
 
 @node
+class EntityKey:
+    """The query's key `field` of `entity` (a spine column in backfills, the entity's key in a
+    request online); read by `assignment(experiment)`, whose unit is the feature group's entity."""
+
+    entity: str
+    field: str
+    type: Type
+    span: Span = span_field()
+
+
+@node
 class SourceKey:
     """Which source columns hold an entity's keys (aligned with `Entity.keys`)."""
 
@@ -153,7 +164,7 @@ class FeatureRef:
     span: Span = span_field()
 
 
-Expr = Const | Now | Column | RequestInput | AsOf | Aggregate | Apply | FeatureRef
+Expr = Const | Now | Column | RequestInput | EntityKey | AsOf | Aggregate | Apply | FeatureRef
 
 
 # --------------------------------------------------------------------------- declarations
@@ -260,6 +271,19 @@ class Service:
 
 
 @node
+class Experiment:
+    """An A/B experiment: its unit entity, arms and the assignment spec both engines hash with
+    (`astra.ops.assignment.Spec.text`: hash version, layer, salt, slice, holdout, coverage, arms)."""
+
+    name: str
+    unit: str  # entity name
+    layer: str
+    arms: tuple[tuple[str, float], ...]  # (arm, percent) in declaration order
+    spec: str
+    span: Span = span_field()
+
+
+@node
 class Plan:
     """Everything the engines need; serialisable to `build/plan.json` and back."""
 
@@ -269,6 +293,7 @@ class Plan:
     features: tuple[Feature, ...]  # topologically ordered: dependencies first
     groups: tuple[Group, ...]
     services: tuple[Service, ...]
+    experiments: tuple[Experiment, ...] | None = attrs.field(default=None, metadata={"omit_none": True})
 
     @functools.cached_property
     def _index(self) -> dict[tuple[str, str], object]:

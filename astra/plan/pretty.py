@@ -62,6 +62,8 @@ def expr(e: ir.Expr) -> str:
             return n
         case ir.RequestInput(request=r, field=f):
             return f"{r}.{f}"
+        case ir.EntityKey(entity=n, field=f):
+            return f"{n}.{f}"
         case ir.AsOf(key=k, column=c):
             return f"{k.source}.{c}"
         case ir.FeatureRef(feature=f):
@@ -76,6 +78,8 @@ def expr(e: ir.Expr) -> str:
             if window_arg(e) is not None:
                 args.append(window_arg(e))
             return f"{e.op}({', '.join(args)})"
+        case ir.Apply(op="assignment", args=(_, ir.Const(value=spec))):
+            return f"assignment({experiment_text(spec)})"
         case ir.Apply(op=op, args=args):
             parts = [expr(a) for a in args]
             if op in _INFIX:
@@ -112,3 +116,12 @@ def null_reason(e: ir.Expr) -> str:
             case ir.RequestInput() | ir.FeatureRef() | ir.Column():
                 return f"`{expr(n)}` is `{n.type}`"
     return "its type is optional"
+
+
+def experiment_text(spec: str) -> str:
+    """An experiment as its assignment spec identifies it (renaming one does not change it)."""
+    import json
+
+    d = json.loads(spec)
+    return f"experiment in layer {d['layer']}, salt {json.dumps(d['salt'], ensure_ascii=False)}"
+

@@ -58,7 +58,7 @@ class _Query:
             return self.t
         if isinstance(e, ir.Column):
             return coerce(src_row[e.name], e.type)  # a float32 column holds float32 values
-        if isinstance(e, ir.RequestInput):
+        if isinstance(e, ir.RequestInput | ir.EntityKey):  # both are columns of the spine row
             return coerce(self.row[e.field], e.type)
         if isinstance(e, ir.FeatureRef):
             return self.features[e.feature]
