@@ -324,8 +324,8 @@ def _hll_points(hashes):
     """(register, rank) of every hash."""
     reg = (hashes >> np.uint64(Q)).astype(np.int64)
     rest = (hashes & np.uint64((1 << Q) - 1)).astype(np.float64)  # < 2^50: exact as a float
-    _, bits = np.frexp(rest)  # the bit length of rest (0 for 0)
-    return reg, (Q + 1 - bits).astype(np.int64)
+    top = (rest.view(np.int64) >> 52) - 1023  # its exponent: the highest set bit (-1023 for 0)
+    return reg, np.minimum(Q - top, Q + 1)
 
 
 # a dense table of (group, register/bucket) cells beats a sort up to this size, when it is not
