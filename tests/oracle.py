@@ -553,7 +553,8 @@ class _Query:
         else:
             column_type = src.column_type(e.column)
             values = [to_type(r.get(e.column), column_type) for r in rows]
-        return to_type(aggregate(e.op, values, e.param, e.type, [r[src.time] for r in rows], self.t), e.type)
+        at = self.t if e.hop is None else self.t - self.t % e.hop  # exp_decay_sum: ages from where the window ends
+        return to_type(aggregate(e.op, values, e.param, e.type, [r[src.time] for r in rows], at), e.type)
 
 
 def evaluate(plan: ir.Plan, service: str, version: int, spine: list[dict], tables: dict[str, list[dict]],

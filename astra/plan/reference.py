@@ -72,7 +72,8 @@ class _Query:
             values = [True] * len(rows) if e.column is None else [r[e.column] for r in rows]
             agg = AGGREGATIONS[e.op]
             if getattr(agg, "reads_times", False):  # exp_decay_sum weighs each value by its age
-                return coerce(agg.reference_at(values, [r[time] for r in rows], self.t, e.param), e.type)
+                at = self.t if e.hop is None else self.t // e.hop * e.hop  # hopping: ages from the boundary
+                return coerce(agg.reference_at(values, [r[time] for r in rows], at, e.param), e.type)
             return coerce(agg.reference(values, e.param), e.type)
         if isinstance(e, ir.Apply):
             op = SCALARS[e.op]
