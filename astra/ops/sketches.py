@@ -14,7 +14,7 @@ The hash (`hash64`, docs/semantics.md): a 64-bit value per input, fixed forever.
   * integers, booleans (0/1), timestamps and durations (int64 µs): the splitmix64 finalizer of
     `x + 0x9E3779B97F4A7C15` (x as unsigned 64-bit two's complement);
   * strings: the same finalizer of the 64-bit FNV-1a (offset 0xCBF29CE484222325, prime
-    0x100000001B3) of their UTF-8 bytes.
+    0x100000001B3) of their UTF-8 bytes (a lone surrogate as its 3-byte pattern).
 Floats have no hash: two floats that print alike may differ, as for count_distinct.
 
 HyperLogLog (Flajolet, Fusy, Gandouet, Meunier 2007), precision P = 14: M = 16384 one-byte
@@ -91,8 +91,8 @@ def fnv1a64_ref(data: bytes) -> int:
 
 def hash_ref(value: object) -> int:
     """The documented 64-bit hash of one non-null value (int, bool, µs time, or str)."""
-    if isinstance(value, str):
-        return mix64_ref(fnv1a64_ref(value.encode("utf-8")))
+    if isinstance(value, str):  # a lone surrogate (no UTF-8 of its own) as its 3-byte pattern
+        return mix64_ref(fnv1a64_ref(value.encode("utf-8", "surrogatepass")))
     if isinstance(value, int):  # bool included: True is 1
         return mix64_ref(((int(value) & MASK64) + GOLDEN) & MASK64)
     raise TypeError(f"no sketch hash for {type(value).__name__} values")
@@ -236,8 +236,13 @@ def _utf8(values):
         if hasattr(values, "to_arrow"):  # a Polars Series
             values = values.to_arrow()
         else:
-            values = pa.array(np.asarray(values, dtype=object), type=pa.large_string())
-    arr = values.cast(pa.large_string())
+            values = np.asarray(values, dtype=object)
+            try:
+                values = pa.array(values, type=pa.large_string())
+            except (UnicodeEncodeError, pa.ArrowInvalid):  # lone surrogates: encoded as hash_ref does
+                encoded = [v.encode("utf-8", "surrogatepass") for v in values.tolist()]
+                values = pa.array(encoded, type=pa.large_binary())
+    arr = values.cast(pa.large_binary())
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)

@@ -355,3 +355,9 @@ def test_dense_and_sorted_reductions_agree(groups, monkeypatch):
     monkeypatch.setattr(S, "DENSE_CELLS", 0)
     for a, b in zip(dense, run(), strict=True):
         assert same_sketches(a, b)
+
+
+def test_lone_surrogates_hash_as_their_three_byte_pattern():
+    texts = ["a\ud800b", "\udfff", "ok"]
+    assert S.hash64(np.array(texts, dtype=object)).tolist() == [S.hash_ref(t) for t in texts]
+    assert S.hash_ref("\ud800") == S.mix64_ref(S.fnv1a64_ref(b"\xed\xa0\x80"))
