@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from astra.ops.aggregations import AGGREGATIONS
 from astra.plan import ir
 from astra.times import format_duration
 
@@ -73,8 +74,9 @@ def expr(e: ir.Expr) -> str:
             if e.where is not None:
                 target += f" where {expr(e.where)}"
             args = [target]
-            if e.param is not None:
-                args.append(str(e.param))
+            if e.param is not None:  # a half-life (exp_decay_sum) is a duration in µs
+                half_life = getattr(AGGREGATIONS[e.op], "param_kind", "count") == "duration"
+                args.append(duration(e.param) if half_life else str(e.param))
             if window_arg(e) is not None:
                 args.append(window_arg(e))
             return f"{e.op}({', '.join(args)})"
