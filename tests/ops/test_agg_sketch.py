@@ -174,3 +174,30 @@ def test_random_windows_same_bits_everywhere_and_within_the_guarantees(seed):
 
 def sketches_se() -> float:
     return 1.04 / math.sqrt(sketches.M)
+
+
+def test_large_windows_in_every_engine():
+    """Thousands of distinct values per window (past the small range), one push online."""
+    from three_engines import compile_features as compile_one
+    from three_engines import run_all as run_three
+
+    plan = compile_one("""
+    a: int64 = approx_count_distinct(ev.n)
+    b: int64 = approx_count_distinct(ev.s, 2h)
+    c: float64? = approx_percentile(ev.x, 0.99)
+    d: float64? = approx_percentile(ev.n, 0.5, 2h)""")
+    rng = random.Random(17)
+    events = [dict(uid=1, ts=T + rng.randrange(0, 4 * H), n=rng.randrange(10**9), x=rng.lognormvariate(0, 2),
+                   s=str(rng.randrange(10**9))) for _ in range(8_000)]
+    spine = [dict(ts=T + 4 * H), dict(ts=T + 3 * H)]
+    got = run_three(plan, spine, events)
+    same_in_every_engine(got)
+    for r, q in zip(got["reference"], spine, strict=True):
+        visible = [e for e in events if e["ts"] < q["ts"]]
+        recent = [e for e in visible if e["ts"] >= q["ts"] - 2 * H]
+        assert abs(r["a"] / len({e["n"] for e in visible}) - 1) < 4 * sketches_se()
+        assert abs(r["b"] / len({e["s"] for e in recent}) - 1) < 4 * sketches_se()
+        xs = sorted(e["x"] for e in visible)
+        assert abs(r["c"] / xs[math.floor(0.99 * (len(xs) - 1))] - 1) <= 0.01
+        ns = sorted(float(e["n"]) for e in recent)
+        assert abs(r["d"] / ns[math.floor(0.5 * (len(ns) - 1))] - 1) <= 0.01
