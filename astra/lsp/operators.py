@@ -45,7 +45,7 @@ def _function(name: str) -> Signature:
 def _aggregation(name: str) -> Signature:
     agg = AGGREGATIONS[name]
     target = "source[.column]" if agg.column == "optional" else "source.column"
-    k = ", k" if agg.takes_param else ""
+    k = f", {getattr(agg, 'param_label', 'k')}" if agg.takes_param else ""  # percentile: q, exp_decay_sum: half_life
     return Signature(name, f"{name}({target} [where condition]{k}[, window])", agg.doc, "aggregation")
 
 

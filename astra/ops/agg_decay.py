@@ -46,7 +46,7 @@ def _sums(terms: np.ndarray, seg: Segments) -> np.ndarray:
 
 class ExpDecaySum(SegmentAggregation):
     name, takes_param, reads_times = "exp_decay_sum", True, True
-    param_kind = "duration"
+    param_kind, param_label = "duration", "half_life"
     doc = ("sum of non-null values, each weighted 2^(-age / half_life) (age: t minus its time); "
            "0 when empty")
 

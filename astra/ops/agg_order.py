@@ -125,7 +125,7 @@ def _reference_percentile(values, q: float) -> float | None:
 
 class Percentile(SegmentAggregation):
     name, takes_param = "percentile", True
-    param_kind = "fraction"
+    param_kind, param_label = "fraction", "q"
     doc = "the q-quantile (q in [0, 1]) of non-null values, linear between order statistics; null when none"
 
     def infer(self, column, param):
