@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from astra.lang.types import Type
 from astra.plan import ir
-from astra.serve.validate import INT_RANGE, ISO_PATTERN, ServiceInfo
+from astra.serve.validate import INT_RANGE, ISO_PATTERN, NON_FINITE_INPUTS, ServiceInfo
 
 
 def time_schema() -> dict:
@@ -21,8 +21,9 @@ def time_schema() -> dict:
             "description": "µs since the Unix epoch, or an ISO 8601 string (naive means UTC, or `Z` or an offset)"}
 
 
-def value_schema(t: Type) -> dict:
-    """The JSON values `validate.value` accepts for a column or field of type `t`."""
+def value_schema(t: Type, non_finite: bool = False) -> dict:
+    """The JSON values `validate.value` accepts for a column or field of type `t` (with
+    `non_finite`, a float also as "NaN", "Infinity" or "-Infinity", as answers write them)."""
     name = t.name
     if name == "timestamp":
         base = time_schema()
@@ -33,6 +34,9 @@ def value_schema(t: Type) -> dict:
         base = {"type": "integer", "minimum": lo, "maximum": hi}
     elif name in ("float32", "float64"):
         base = {"type": "number"}
+        if non_finite:
+            base = {"anyOf": [base, {"enum": list(NON_FINITE_INPUTS)}],
+                    "description": "a number, or \"NaN\", \"Infinity\", \"-Infinity\""}
     elif name == "string":
         base = {"type": "string"}
     else:  # lists and vectors are never inputs: only null, when the type allows it
@@ -86,7 +90,7 @@ def _request_row(info: ServiceInfo) -> dict | None:
     for q, f, t in info.request_fields:
         names = [q, f] if by_name[f] == q else [q]
         for n in names:
-            props[n] = value_schema(t)
+            props[n] = value_schema(t, non_finite=True)
         if len(names) == 2 and not t.optional:
             rules.append({"oneOf": [{"required": [q]}, {"required": [f]}]})
         elif len(names) == 2:
@@ -106,8 +110,8 @@ def push_request(src: ir.Source, max_rows: int) -> dict:
     are required; key columns may be null or left out, as long as one entity's key is whole."""
     keys = {c for k in src.keys for c in k.columns}
     cols = dict(src.columns)
-    props = {c: value_schema(t.non_null() if c == src.time else t.nullable() if c in keys else t)
-             for c, t in cols.items()}
+    props = {c: value_schema(t.non_null()) if c == src.time else value_schema(t.nullable()) if c in keys
+             else value_schema(t, non_finite=True) for c, t in cols.items()}
     row = {"type": "object", "additionalProperties": False,
            "required": [c for c, t in cols.items() if c == src.time or (c not in keys and not t.optional)],
            "properties": props}

@@ -39,6 +39,10 @@ _ISO = re.compile(ISO_PATTERN)
 _EPOCH = dt.datetime(1970, 1, 1)
 _US = dt.timedelta(microseconds=1)
 MAX_ERRORS = 100  # per-row error reports stop here; the count says how many there were
+# The strings answers write for non-finite floats (`json_floats`), read back as those floats in a
+# pushed row's float column and in a float request field, so a client can send what it received;
+# exactly these spellings, and nowhere else (not in keys, not for ints)
+NON_FINITE_INPUTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 class ApiError(Exception):
@@ -166,8 +170,9 @@ def _timestamp(v: object, where: str) -> int:
                    f"got {type_name(v)}", where)
 
 
-def value(v: object, t: Type, where: str) -> object:
-    """Check one JSON value against a column type (nullability included); returns the store's value."""
+def value(v: object, t: Type, where: str, non_finite: bool = False) -> object:
+    """Check one JSON value against a column type (nullability included); returns the store's value.
+    With `non_finite`, a float type also takes "NaN", "Infinity" and "-Infinity"."""
     if v is None:
         if t.optional:
             return None
@@ -189,6 +194,8 @@ def value(v: object, t: Type, where: str) -> object:
         ok = isinstance(v, int | float) and not isinstance(v, bool)
         if ok:
             return float(v)
+        if non_finite and isinstance(v, str) and v in NON_FINITE_INPUTS:
+            return NON_FINITE_INPUTS[v]
     elif name == "string":
         ok = isinstance(v, str)
     else:  # lists and vectors are never inputs
@@ -444,7 +451,7 @@ def _request_row(obj: object, info: ServiceInfo, where: str) -> dict:
             raise ApiError(400, "conflicting_fields", f"{where}: `{given[q]}` and `{k}` both give request field "
                            f"`{q}`; send one of them", f"{where}.{k}", fields=[given[q], k])
         given[q] = k
-        out[q] = value(v, t, f"{where}.{k}")
+        out[q] = value(v, t, f"{where}.{k}", non_finite=True)
     row = {}  # in declaration order, whatever the client's: equal inputs give equal cache keys
     for q, f, t in info.request_fields:
         if q in out:
@@ -536,7 +543,7 @@ def push_rows(src: ir.Source, rows: list) -> tuple[list[dict], list[dict], int]:
                 elif c in key_columns:
                     t = t.nullable()
                 try:
-                    norm[c] = value(v, t, f"{where}.{c}")
+                    norm[c] = value(v, t, f"{where}.{c}", non_finite=c not in key_columns and c != src.time)
                 except ApiError as exc:
                     problems.append((exc.location or f"{where}.{c}", exc.message))
             for c, t in types.items():
