@@ -3,7 +3,7 @@
 The kernels in `astra.ops.aggregations` are written against these and nothing else, so `astra.ops`
 imports no engine and an engine offers every aggregation by implementing the structures (counts,
 exact sums and means, range extremes, the nearest valid position, distinct counts, moments,
-newest-k, gathered rows) rather than code per operator.
+newest-k, gathered rows, segments of values) rather than code per operator.
 
 - `OfflineWindow` (astra.offline.windows.Window): one window for every query of a chunk of sorted
   rows, column by name; results are numpy arrays or Polars Series in sorted-query order.
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from astra.ops.registry import Vec
+    from astra.ops.segments import Segments
 
 
 class OfflineWindow(Protocol):
@@ -72,6 +73,11 @@ class OfflineWindow(Protocol):
 
     def last_k(self, column: str, k: int) -> pl.Series:
         """The k latest non-null values of each window, newest first (a list per query)."""
+        ...
+
+    def segments(self, column: str, times: bool = False) -> Segments:
+        """Each query's non-null values in (time, source position) order, as CSR arrays; with
+        `times`, the rows' event times and the queries' times too."""
         ...
 
 
@@ -126,6 +132,11 @@ class OnlineWindow(Protocol):
 
     def gather(self) -> tuple[np.ndarray, np.ndarray]:
         """(query index, value) of every included row, by query then (time, arrival)."""
+        ...
+
+    def segments(self, times: bool = False) -> Segments:
+        """The included values of each query in (time, arrival) order, as CSR arrays (the rows of
+        `gather`); with `times`, the rows' event times and the queries' times too."""
         ...
 
 
