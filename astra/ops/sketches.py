@@ -21,10 +21,11 @@ HyperLogLog (Flajolet, Fusy, Gandouet, Meunier 2007), precision P = 14: M = 1638
 registers.  A hash's top 14 bits pick the register; the register keeps the largest rank seen, the
 rank being 1 + the number of leading zeros of the remaining 50 bits (51 when all are zero).  The
 estimate is Ertl's improved estimator (arXiv:1702.01284, 2017, "New cardinality estimation
-algorithms for HyperLogLog sketches", section 4), computed from the histogram of register values:
-it is unbiased over the whole range, from a handful of values to beyond 10^9, without the
-empirical bias tables of HLL++ or the switch to linear counting of the 2007 paper, and it needs no
-logarithm.  Its relative standard error is about 1.04 / sqrt(M) = 0.81%.
+algorithms for HyperLogLog sketches"), computed from the histogram of register values.  It is
+chosen over the 2007 paper's raw estimate with its switch to linear counting (biased around the
+switch) and over HLL++ (whose bias correction is a table of empirical data): it is nearly
+unbiased from a handful of values to far beyond 10^9 with one formula, and needs no logarithm.
+Its relative standard error is about 1.04 / sqrt(M) = 0.81%.
 
 DDSketch (Masson, Rim, Lee 2019) with relative accuracy ALPHA = 0.01.  A positive value x =
 m * 2^e (1 <= m < 2) falls in bucket 50 * e + ceil(50 * (m - 1)): the 50 buckets of each power of
