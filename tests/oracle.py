@@ -545,9 +545,15 @@ class _Query:
 
     def aggregate(self, e: ir.Aggregate, entity_key: tuple) -> object:
         src = self.plan.source(e.key.source)
+        end = self.t if e.hop is None else self.t - self.t % e.hop  # rule W1: the hop boundary (% floors)
         rows = [r for r in self.visible(e.key, entity_key)
-                if (e.window is None or r[src.time] >= self.t - e.window)  # rule 2: [t - w, t)
+                if r[src.time] < end and (e.window is None or r[src.time] >= end - e.window)  # rule 2: [t - w, t)
                 and (e.where is None or self.eval(e.where, entity_key, r) is True)]
+        if e.gap is not None and rows:  # rule W3: number the sessions forward, keep the last one's rows
+            number = [0]
+            for k in range(1, len(rows)):
+                number.append(number[-1] + (rows[k][src.time] - rows[k - 1][src.time] >= e.gap))
+            rows = [r for r, k in zip(rows, number) if k == number[-1]]
         if e.column is None:
             values = [True] * len(rows)  # count(source) counts rows
         else:

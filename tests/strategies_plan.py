@@ -49,6 +49,7 @@ REQUEST_FIELDS = (("amount", FLOAT64.nullable()), ("code", STRING.nullable()), (
 IN_ITEMS = (INT64, FLOAT64, STRING, BOOL)  # literal types an `in` list can hold
 # windows in µs: the common small ones, 1µs, a prime, and widths far beyond the data (rare)
 WINDOWS = (None, None, 1, 2, 3, 5, 10, 7, 13, 86_400_000_000, 1 << 40)
+GAPS = (1, 2, 3, 5, 86_400_000_000)  # session gaps in µs: rows a few µs apart split or join
 DAY = 86_400_000_000
 # an aggregation's parameter by kind: last_k's counts, percentile's fractions, half-lives in µs
 PARAMS = {"count": (1, 2, 3, 40), "fraction": (0.0, 0.5, 0.25, 0.9, 1.0, 0.1), "duration": (1, 2, 3, 7, DAY)}
@@ -254,8 +255,17 @@ class _Builder:
         so operators are picked by a generator seeded from one draw (which still shrinks)."""
         return self.rng.choice(options)
 
-    def window(self) -> int | None:
-        return self.draw(st.sampled_from(WINDOWS))
+    def window(self) -> dict:
+        """An aggregate's window fields: mostly sliding or lifetime, sometimes hopping (tumbling
+        when the hop is the width) or a session (docs/semantics.md, "Window kinds")."""
+        width = self.draw(st.sampled_from(WINDOWS))
+        kind = self.draw(st.sampled_from(("sliding",) * 6 + ("hopping", "session")))
+        if kind == "session":
+            return {"window": None, "gap": self.draw(st.sampled_from(GAPS))}
+        if kind == "hopping" and width is not None:
+            hops = sorted({h for h in (1, 2, 3, width) if h <= width})  # `width`: tumbling
+            return {"window": width, "hop": self.draw(st.sampled_from(hops))}
+        return {"window": width}
 
     def aggregate(self, entity: str, op: str | None = None, want: Type | None = None) -> tuple[ir.Expr, Type] | None:
         options = [(o, c, r) for o, sigs in AGG_SIGNATURES.items() if op in (None, o) for c, r in sigs
@@ -268,7 +278,7 @@ class _Builder:
         t = agg.infer(VALUE_COLUMNS[column].nullable() if column else None, param)
         where = self.where() if self.draw(st.integers(0, 3)) == 0 else None
         key = EV.keys[list(ENTITY_KEYS).index(entity)]
-        return ir.Aggregate(op=op, key=key, column=column, where=where, window=self.window(), param=param, type=t), t
+        return ir.Aggregate(op=op, key=key, column=column, where=where, param=param, type=t, **self.window()), t
 
     def where(self) -> ir.Expr:
         e, _ = self.typed(BOOL, self.draw(st.integers(0, 2)), entity=None, row=True)
@@ -467,8 +477,9 @@ def tables(draw, base: int, max_rows: int = 24) -> dict[str, list[dict]]:
 
 
 def _window_edges(plan: ir.Plan) -> set[int]:
-    return {n.window for f in plan.features for n in ir.walk(f.expr)
-            if isinstance(n, ir.Aggregate) and n.window is not None and n.window < 100}
+    """Short widths, hops and session gaps: query times this far from events sit on their edges."""
+    return {w for f in plan.features for n in ir.walk(f.expr) if isinstance(n, ir.Aggregate)
+            for w in (n.window, n.hop, n.gap) if w is not None and w < 100}
 
 
 @st.composite

@@ -80,7 +80,11 @@ def expr(e: ir.Expr, group: str) -> str:
             args = [target]
             if e.param is not None:  # a half-life is a duration literal; counts and fractions print as numbers
                 args.append(f"{e.param // SCALE}s" if param_kind(AGGREGATIONS[e.op]) == "duration" else str(e.param))
-            if e.window is not None:
+            if e.hop is not None:  # hop boundaries count from the epoch: scaling times about the base moves them
+                raise Unwritable("hopping window")
+            if e.gap is not None:
+                args.append(f"session {e.gap // SCALE}s")
+            elif e.window is not None:
                 args.append(f"{e.window // SCALE}s")
             return f"{e.op}({', '.join(args)})"
         case ir.Apply(op=op, args=args):
@@ -155,6 +159,7 @@ def scale_case(case: Case) -> Case:
         if isinstance(e, ir.Aggregate):
             duration = e.param is not None and param_kind(AGGREGATIONS[e.op]) == "duration"
             return attrs.evolve(e, window=None if e.window is None else e.window * SCALE,
+                                gap=None if e.gap is None else e.gap * SCALE,
                                 param=e.param * SCALE if duration else e.param,
                                 where=None if e.where is None else scale_expr(e.where))
         if isinstance(e, ir.Apply):
