@@ -75,9 +75,7 @@ class Appending:
                 for kind in ("min", "max"):
                     if kind in inp.needs:
                         self._complete_block(i, inp, kind, st, p // BLOCK)
-        if moved:
-            self._maybe_compact()
-        return True
+        return True  # a move may leave compaction due: the caller's (`Table.compact`)
 
     def _move(self, slot: int, st: int, ln: int, cap: int) -> int:
         """Move a full segment to the arena's end with room to grow (as `insert` does); its

@@ -3,10 +3,14 @@
 Windowed aggregations need nothing of an evicted row; lifetime ones keep, per entity slot, what
 the evicted rows contributed: counts and double-double sums rebased into the slot's base, the
 running min/max, the moments for variance and the newest values for `last_k`.  Each segment then
-starts after its evicted rows, and the arena is compacted when holes dominate.
+starts after its evicted rows, and the arena is compacted when holes dominate.  An eviction step
+reads every retained row of the segments it cuts, so it runs in a copy of the table that is then
+published (`astra.online.compaction`).
 """
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager
 
 import numpy as np
 
@@ -82,13 +86,17 @@ class Evicting:
             S[f"lk:{i}:{r}"][sel] = np.where(r < c, new, np.where(r - c < old_n, old[back, cols], 0))
         S[f"lkn:{i}"][sel] = np.minimum(c + old_n, k)
 
-    def evict(self, cutoff: int) -> None:
+    def evict(self, cutoff: int, lock: AbstractContextManager | None = None) -> None:
         """Drop rows with time < cutoff (keeping the last one per entity for as-of lookups),
-        folding what lifetime aggregations need into each slot's running state."""
+        folding what lifetime aggregations need into each slot's running state.  Built in a copy
+        of the table and published under `lock` (`astra.online.compaction`): readers holding it
+        see the rows before or after, and never wait for the rebuild."""
         if self.evict_window is None or (self.cutoff is not None and cutoff <= self.cutoff):
             return
+        built = self.shadow()
         with np.errstate(invalid="ignore", over="ignore"):  # infinite sums: see `_derive`
-            self._evict(cutoff)
+            built._evict(cutoff)
+        self.publish(built, lock)
 
     def _evict(self, cutoff: int) -> None:
         self.cutoff = cutoff

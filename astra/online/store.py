@@ -15,6 +15,7 @@ structures those services read.
 
 from __future__ import annotations
 
+import threading
 import time as _time
 from pathlib import Path
 
@@ -124,6 +125,10 @@ class Store:
         # difference is the rows a table left out for a null key (`source_rows`)
         self.ingested: dict[str, int] = {}
         self.stored = [0] * len(self.tables)
+        # `lock`: held by a query while it reads, and by a push while it changes what queries read
+        # (new rows in place; a rebuilt table swapped in), never while it rebuilds (eviction,
+        # compaction: `astra.online.compaction`); `writing`: one push or materialize at a time
+        self.lock, self.writing = threading.Lock(), threading.Lock()
 
     # ------------------------------------------------------------------ ingestion
     def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
@@ -132,6 +137,11 @@ class Store:
         both are left out and listed in the returned report (`rejected`, `future`)."""
         src = self._source(source)
         times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
+        with self.writing:
+            return self._push(src, times, cols, on_late)
+
+    def _push(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], on_late: str) -> PushReport:
+        source = src.name
         rejected: list[tuple[int, int, int]] = []
         times, cols, future, index = drop_future(src, times, cols, self.max_future, self.clock, on_late)
         if source in self.watermark and len(times):
@@ -149,24 +159,27 @@ class Store:
 
     def _ingest(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
         """Store validated rows (each with a time and at least one entity's key) in every table of
-        the source whose key they hold: a row with a null key is invisible to that entity alone."""
+        the source whose key they hold: a row with a null key is invisible to that entity alone.
+
+        Queries wait only while the rows go in (their cost) and while rebuilt tables are swapped
+        in; compaction and eviction are built beside the tables they replace."""
         self.next_seq[src.name] = self.next_seq.get(src.name, 0) + len(times)
         self.ingested[src.name] = self.ingested.get(src.name, 0) + len(times)
-        for ti, (spec, tb) in enumerate(zip(self.specs, self.tables)):
-            if spec.source.name != src.name:
-                continue
-            t_rows, t_cols = _with_key(times, cols, spec.key.columns)
-            self.stored[ti] += len(t_rows)
-            if not len(t_rows):
-                continue
-            self._ingest_table(tb, t_rows, t_cols, bulk)
+        mine = [(ti, tb) for ti, (spec, tb) in enumerate(zip(self.specs, self.tables)) if spec.source.name == src.name]
+        with self.lock:
+            for ti, tb in mine:
+                t_rows, t_cols = _with_key(times, cols, self.specs[ti].key.columns)
+                self.stored[ti] += len(t_rows)
+                if len(t_rows):
+                    self._ingest_table(tb, t_rows, t_cols, bulk)
+        for _, tb in mine:
+            tb.compact(self.lock)
         t_max = int(times.max()) if len(times) > 1 else int(times[0])
         self.watermark[src.name] = max(self.watermark.get(src.name, t_max), t_max)
         self._evict(src.name)
         if bulk:
-            for spec, tb in zip(self.specs, self.tables):
-                if spec.source.name == src.name:
-                    tb.shrink()
+            for _, tb in mine:
+                tb.shrink(self.lock)
 
     def _ingest_table(self, tb: Table, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
         slots = tb.assign(_keys(cols, tb.key_columns))
@@ -192,7 +205,7 @@ class Store:
             cutoff = w - self.allowed_lateness - self.horizon_lag - tb.evict_window
             step = max((tb.evict_window + self.allowed_lateness + self.horizon_lag) // 8, 1)
             if tb.cutoff is None or cutoff - tb.cutoff >= step:
-                tb.evict(cutoff)
+                tb.evict(cutoff, self.lock)
 
     def materialize(self, data_root: str | Path, until: int | None = None) -> dict[str, SourceRows]:
         """Bootstrap every source from its offline file (rows with time < `until`, all if None).
@@ -208,7 +221,8 @@ class Store:
                 keep = times < until
                 times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
             if len(times):
-                self._ingest(src, times, cols, bulk=True)
+                with self.writing:
+                    self._ingest(src, times, cols, bulk=True)
         return counts
 
     def read_source(self, src: ir.Source, data_root: str | Path) -> tuple[np.ndarray, dict[str, Vec], SourceRows]:
@@ -257,6 +271,10 @@ class Store:
         no per-window arrays); larger batches run the vectorised plan.  Both give the same values.
         With `validity`, `Result.valid_until` holds, per entity, the latest query time whose answer
         is the same as long as no row is pushed for the entity (`astra.online.view.valid_until`)."""
+        with self.lock:  # a push's rebuilds are swapped in between queries, not during one
+            return self._get(service, entities, at, request, validity)
+
+    def _get(self, service: str, entities: list[dict], at, request, validity: bool) -> Result:
         compiled = self._compiled.get(service)
         if compiled is None:
             compiled = self._compile(service)

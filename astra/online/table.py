@@ -38,6 +38,7 @@ import numpy as np
 
 from astra.online.append import Appending
 from astra.online.arrays import BIG, BLOCK, _seg_cumsum, count_before, identity, ranges, two_sum_err
+from astra.online.compaction import Compacting
 from astra.online.distinct_ends import DistinctEnds
 from astra.online.evict import Evicting
 from astra.online.exact_sums import run_sums
@@ -84,7 +85,7 @@ class Names:
     bslo: str
 
 
-class Table(Appending, Evicting, DistinctEnds):
+class Table(Appending, Evicting, DistinctEnds, Compacting):
     """The retained rows of one source under one key, plus what its aggregations need."""
 
     def __init__(self, name: str, key_columns: tuple[str, ...], columns: dict[str, np.dtype],
@@ -383,8 +384,7 @@ class Table(Appending, Evicting, DistinctEnds):
             for key in self.raw_keys:
                 P[key][dst] = raw[key]
         S["len"][u] = need
-        self._derive(u, st, need, p, derive_from, ln)
-        self._maybe_compact()
+        self._derive(u, st, need, p, derive_from, ln)  # compaction is the caller's (`compact`)
 
     def _derive(self, slots: np.ndarray, st: np.ndarray, n: np.ndarray, p: np.ndarray, pb: np.ndarray,
                 old_n: np.ndarray | None = None) -> None:
@@ -514,32 +514,6 @@ class Table(Appending, Evicting, DistinctEnds):
         S["start"][:self.n_slots], S["len"][:self.n_slots], S["cap"][:self.n_slots] = starts, counts, counts
         live = np.flatnonzero(counts)
         self._derive(live, starts[live], counts[live], np.zeros(len(live), np.int64), np.zeros(len(live), np.int64))
-
-    def _maybe_compact(self, force: bool = False) -> None:
-        """Rewrite the arena without holes once they are a quarter of it (every hole row came
-        from moving a segment that had outgrown its room, so the rewrite is amortised over the
-        rows pushed since)."""
-        if not force and (self.holes < 4096 or self.holes * 4 < self.used):
-            return
-        S = self.slot
-        st, ln = S["start"][:self.n_slots].copy(), S["len"][:self.n_slots]
-        cap = ln + (ln // 8 if not force else 0)  # slack in proportion: a short segment moves when it grows
-        new_st = np.cumsum(cap) - cap
-        total = int(cap.sum())
-        src, dst = ranges(st, ln), ranges(new_st, ln)
-        size = max(-(-total // BLOCK) * BLOCK, BLOCK)
-        pos = {}
-        for k, a in self.pos.items():
-            b = np.zeros(size, a.dtype)
-            b[dst] = a[src]
-            pos[k] = b
-        self.pos, self.used, self.holes = pos, total, 0
-        S["start"][:self.n_slots], S["cap"][:self.n_slots] = new_st, cap
-        self._rebuild_blocks()
-
-    def shrink(self) -> None:
-        """Drop spare capacity (after a bulk load): an exact-size arena, slack added on growth."""
-        self._maybe_compact(force=True)
 
     def nbytes(self) -> int:
         """Bytes held by the arena up to its used length (holes included; the capacity beyond is

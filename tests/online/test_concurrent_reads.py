@@ -1,0 +1,134 @@
+"""A push's compaction or eviction step does not hold readers (docs/online.md, "The store").
+
+Both steps read every retained row, so they are built beside the table and swapped in under
+the lock a query holds.  Each test pauses the step in the middle of its rebuild (an event in a
+hook, no sleeps), queries from another thread, and checks that the query finished while the
+step was still paused, with the answers of the store after the push's rows went in (neither
+step changes an answer at a time after the horizon); then lets the step finish.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+from agg_engines import compile_features
+
+from astra.online import Store, compaction
+from astra.online.table import Table
+
+S = 1_000_000  # µs
+T = 10**6 * S
+GUARD = 60  # seconds: a deadlock guard, never reached when reads do not wait
+
+# count_distinct ends, block sparse tables (max over more than two blocks), prefix sums: what a
+# half-done rebuild would get wrong
+PLAN = compile_features("x: int64  a: float64", """
+    d: int64 = count_distinct(ev.x, 300s)
+    m: float64? = max(ev.a, 300s)
+    s: float64 = sum(ev.a, 300s)
+    n: int64 = count(ev, 300s)""")
+IDS = [{"id": k} for k in (1, 2, 3, 2, 1, 2, 3, 2, 1)]  # more than SMALL: the vectorised plan (block lookups)
+
+
+def _rows(k: int, n: int, t0: int, peak: int | None = None) -> list[dict]:
+    """n rows of entity k a second apart from t0; `a` is 0 but at row `peak` (1000)."""
+    return [dict(id=k, ts=t0 + j * S, x=j % 11, a=1000.0 if j == peak else 0.0) for j in range(n)]
+
+
+# entity 2's largest value lies in a block its segment covers only after the compaction moves it
+# (entity 1's segment, before it, gains slack): stale block tables would miss it
+FIRST = _rows(1, 200, T) + _rows(2, 200, T, peak=130) + _rows(3, 30, T + 150 * S)
+
+
+class Pause:
+    """Replaces `Table.<name>` so that its first call from `caller` (once armed) signals
+    `started` and waits for `release` before going on."""
+
+    def __init__(self, mp: pytest.MonkeyPatch, name: str, caller: str):
+        self.started, self.release, self.armed = threading.Event(), threading.Event(), False
+        original = getattr(Table, name)
+
+        def hook(tb, *args, **kw):
+            if self.armed and sys._getframe(1).f_code.co_name == caller:
+                self.armed = False
+                self.started.set()
+                assert self.release.wait(GUARD)
+            return original(tb, *args, **kw)
+
+        mp.setattr(Table, name, hook)
+
+
+def _read_while_paused(store: Store, pause: Pause, push) -> tuple[list[dict], int | None]:
+    """Run `push` in a thread until `pause` stops it; query from another thread meanwhile.
+    Returns the answers and the horizon seen while the step was paused."""
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            push()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+            pause.started.set()
+
+    pusher = threading.Thread(target=run, daemon=True)
+    pause.armed = True
+    pusher.start()
+    try:
+        assert pause.started.wait(GUARD), "the push never reached the paused step"
+        assert not errors, errors
+        got: list = []
+        reader = threading.Thread(target=lambda: got.append(
+            (store.get("svc@v1", IDS, at=AT).rows(), store.horizon)), daemon=True)
+        reader.start()
+        reader.join(GUARD)
+        assert not reader.is_alive(), "the query waited for the rebuild"
+        assert pusher.is_alive()  # the step is still paused: the query did not wait for it
+    finally:
+        pause.release.set()
+        pusher.join(GUARD)
+    assert not errors, errors
+    assert not pusher.is_alive()
+    return got[0]
+
+
+AT = T + 400 * S  # a query time after every pushed row, within the windows
+
+
+def test_a_read_during_compaction_sees_the_table_before_or_after_it(monkeypatch):
+    monkeypatch.setattr(compaction, "COMPACT_HOLES", 1)  # any hole that is a quarter of the arena
+    new = [dict(id=1, ts=T + 390 * S, x=5, a=500.0)]
+    store, ref = Store(PLAN), Store(PLAN)
+    for s in (store, ref):
+        s.push("ev", FIRST)
+        s.tables[0].shrink()  # segments of exactly their rows: the next row moves its segment
+    ref.push("ev", new)
+    after = ref.get("svc@v1", IDS, at=AT).rows()
+    assert after != store.get("svc@v1", IDS, at=AT).rows()  # the pushed row shows
+
+    pause = Pause(monkeypatch, "_rebuild_blocks", "_maybe_compact")
+    rows, _ = _read_while_paused(store, pause, lambda: store.push("ev", new))
+    assert rows == after
+    tb = store.tables[0]
+    assert tb.holes == 0  # it did compact: the moved segment's hole is gone
+    assert store.get("svc@v1", IDS, at=AT).rows() == after
+
+
+def test_a_read_during_eviction_sees_the_rows_before_or_after_it(monkeypatch):
+    # late enough that a step of eviction (an eighth of the retention) is due, early enough that
+    # the windows at AT still see rows of every entity
+    new = [dict(id=2, ts=T + 395 * S, x=1, a=7.0), dict(id=1, ts=T + 399 * S, x=3, a=1.0)]
+    store, ref = Store(PLAN), Store(PLAN)
+    for s in (store, ref):
+        s.push("ev", FIRST)
+    ref.push("ev", new)
+    after = ref.get("svc@v1", IDS, at=AT).rows()
+    before_horizon = store.horizon
+
+    pause = Pause(monkeypatch, "_rebuild_ends", "_evict")
+    rows, horizon = _read_while_paused(store, pause, lambda: store.push("ev", new))
+    assert rows == after
+    assert horizon == before_horizon  # the query saw the table as it was before the step
+    assert store.horizon == ref.horizon > before_horizon  # the step did evict
+    assert store.get("svc@v1", IDS, at=AT).rows() == after
