@@ -7,6 +7,7 @@ import inspect
 import re
 from pathlib import Path
 
+from astra.ops import doc_tables
 from astra.ops import functions as _functions  # noqa: F401  (registers the built-in functions)
 from astra.ops.aggregations import AGGREGATIONS, Aggregation
 from astra.ops.registry import SCALARS
@@ -40,8 +41,8 @@ def test_every_function_and_aggregation_of_the_language_reference_is_registered(
     functions = set(re.findall(r"`([a-z_]+)\(", _section("### Functions"))) - {"now"}  # now() is an IR node
     assert functions and functions <= set(SCALARS), functions - set(SCALARS)
     table = _section("<!-- aggregations-table -->")
-    documented = {name for row in re.findall(r"^\| (`.*?`) \|", table, re.M) for name in re.findall(r"`(\w+)`", row)}
-    assert documented == set(AGGREGATIONS)
+    documented = re.findall(r"^\| `(\w+)\(", table, re.M)
+    assert sorted(documented) == sorted(AGGREGATIONS)
 
 
 def test_every_scalar_op_has_a_type_rule_a_reference_and_both_lowerings() -> None:
@@ -68,3 +69,57 @@ def test_every_aggregation_overrides_all_of_its_parts() -> None:
         # offline: one window at a time, or all windows of a column at once
         assert _overrides(cls, "offline_window") or _overrides(cls, "offline"), f"{name} lacks an offline lowering"
         assert agg.doc and agg.name == name
+
+
+def test_the_aggregation_table_of_the_language_reference_is_generated_from_the_registry() -> None:
+    text = LANGUAGE_DOC.read_text()
+    assert doc_tables.render(text) == text, f"docs/language.md is stale: run `{doc_tables.COMMAND_TO_RUN}`"
+
+
+def _rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in doc_tables.aggregation_table().splitlines()[2:]:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        rows[re.match(r"`(\w+)\(", cells[0]).group(1)] = cells
+    return rows
+
+
+def test_the_generated_rows_state_the_documented_semantics() -> None:
+    """Cells the generator derives by asking the registry, checked against docs/semantics.md."""
+    rows = _rows()
+    assert list(rows) == list(AGGREGATIONS)
+    sig, inp, result, empty, nulls, lifetime, _ = rows["count"]
+    assert sig == "`count(source[.col][, window])`" and inp == "rows, or any column"
+    assert (result, empty) == ("`int64`", "`0`")
+    assert "counts every row, nulls included" in nulls and lifetime == "folds evicted rows"
+    assert rows["sum"][2] == "`int64` for integers; `float64` for floats" and rows["sum"][3] == "`0`"
+    assert rows["variance"][2:4] == ["`float64?`", "null (also with fewer than 2 values)"]
+    assert rows["kurtosis"][3] == "null (also with fewer than 4 values)"
+    assert rows["last_k"][0] == "`last_k(source.col, k[, window])`" and rows["last_k"][2:4] == ["`list<T>`", "`[]`"]
+    assert rows["exp_decay_sum"][0] == "`exp_decay_sum(source.col, half_life[, window])`"
+    assert rows["max"][2] == "`T?`" and "floats" not in rows["count_distinct"][1]  # floats have no exact identity
+    # min/max of booleans keep their rows; of strings they fold (a running extreme per entity)
+    assert rows["min"][5].startswith("folds evicted rows of ") and "booleans" not in rows["min"][5]
+    assert rows["first_k"][5] == "keeps every row"
+
+
+def test_doc_tables_check_fails_on_a_stale_table_and_write_repairs_it(tmp_path, monkeypatch, capsys) -> None:
+    doc = tmp_path / "language.md"
+    doc.write_text(f"# title\n\n{doc_tables.BEGIN}\n| old | table |\n{doc_tables.END}\n\n## after\n")
+    monkeypatch.setattr(doc_tables, "DOC", doc)
+    assert doc_tables.main(["--check"]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert doc_tables.main(["--write"]) == 0
+    text = doc.read_text()
+    assert "| old | table |" not in text and text.startswith("# title\n") and text.endswith("\n\n## after\n")
+    assert doc_tables.main(["--check"]) == 0
+    assert doc_tables.main([]) == 2
+
+
+def test_doc_tables_names_a_missing_marker_in_one_line(tmp_path, monkeypatch, capsys) -> None:
+    doc = tmp_path / "language.md"
+    doc.write_text(f"{doc_tables.BEGIN}\n| a table without its end marker |\n")
+    monkeypatch.setattr(doc_tables, "DOC", doc)
+    assert doc_tables.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: language.md: no line") and err.count("\n") == 1
