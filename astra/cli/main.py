@@ -24,6 +24,7 @@ COMMANDS = {
     "show": ("astra.cli.browse", "show_cmd", "Describe one definition, NAME or NAME@vN."),
     "docs": ("astra.cli.catalog", "docs_cmd", "Build the project's HTML catalog (static, self-contained)."),
     "lsp": ("astra.cli.lsp", "lsp_cmd", "Run the language server on stdio (for editors)."),
+    "assign": ("astra.cli.assign", "assign_cmd", "Show an experiment, or the arm of unit keys in it."),
 }
 
 

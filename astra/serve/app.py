@@ -22,6 +22,7 @@ from typing import NoReturn
 
 import orjson
 
+from astra.plan import experiments as plan_experiments
 from astra.serve import explorer, openapi
 from astra.serve.auth import authorized
 from astra.serve.batch import Batcher
@@ -81,10 +82,12 @@ class App:
         self.access = AccessLog(config.access_log)
         self.batcher = engine.metrics.batcher = Batcher(engine)
         self.openapi_body = openapi.dumps(engine.plan, config.max_batch, config.max_push_rows)
+        self.experiments_body = orjson.dumps(plan_experiments.document(engine.plan))
         self.routes = {
             "/v1/features": ("POST", self.features, "features"),
             "/v1/push": ("POST", self.push, "push"),
             "/v1/registry": ("GET", self.registry, "registry"),
+            "/v1/experiments": ("GET", self.experiments, "experiments"),
             "/healthz": ("GET", self.healthz, "healthz"),
             "/readyz": ("GET", self.readyz, "readyz"),
             "/metrics": ("GET", self.metrics, "metrics"),
@@ -320,6 +323,9 @@ class App:
 
     def registry(self, body: bytes):
         return 200, self.engine.registry_body, JSON, "-", []
+
+    def experiments(self, body: bytes):
+        return 200, self.experiments_body, JSON, "-", []
 
     def healthz(self, body: bytes):
         return 200, b'{"status":"ok"}', JSON, "-", []
