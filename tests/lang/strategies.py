@@ -40,6 +40,13 @@ _UNITS = (1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000, 604_800_000_000)
 durations = st.builds(lambda n, unit: n * unit, st.integers(0, 10_000), st.sampled_from(_UNITS)).map(
     lambda us: ast.Literal(kind="duration", value=us))
 
+# hopping, tumbling and session windows: literals of kind "window", only as a call's later argument
+windows = st.one_of(
+    st.builds(lambda w, h: ast.Literal(kind="window", value=("hopping", w.value, h.value)), durations, durations),
+    st.builds(lambda k, d: ast.Literal(kind="window", value=(k, d.value, None)),
+              st.sampled_from(["tumbling", "session"]), durations),
+)
+
 
 def _literals(sign: int = 1):
     """Literals; `sign=-1` adds the negative numbers only a `default` can hold."""
@@ -73,9 +80,10 @@ def _compound(children):
         st.builds(lambda c, t, e: ast.If(cond=c, then=t, else_=e), children, children, children),
         st.builds(lambda e, t: ast.Cast(expr=e, to=t), children, type_refs),
         st.builds(lambda xs: ast.ListLit(items=xs), args),
-        # `where` filters the first argument, so it needs one
-        st.builds(lambda f, xs, w: ast.Call(func=f, args=xs, where=w if xs else None), names, args,
-                  st.none() | children),
+        # `where` filters the first argument, so it needs one; a window kind may follow it
+        st.builds(lambda f, xs, w, win: ast.Call(func=f, args=xs + ((win,) if xs and win else ()),
+                                                 where=w if xs else None),
+                  names, args, st.none() | children, st.none() | windows),
     )
 
 
