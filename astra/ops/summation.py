@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray) -> np.ndarray:
+def step_errors(x: np.ndarray, p: np.ndarray, before: np.ndarray, out: np.ndarray | None = None,
+                tmp: np.ndarray | None = None) -> np.ndarray:
     """The exact rounding error of each step p = fl(before + x) (Knuth's TwoSum), with two
-    temporaries."""
-    err = np.subtract(p, before)  # b' = s - a
-    a_ = p - err  # a' = s - b'
+    temporaries (`out`, which is returned, and `tmp` if given)."""
+    err = np.subtract(p, before, out=out)  # b' = s - a
+    a_ = np.subtract(p, err, out=tmp)  # a' = s - b'
     np.subtract(before, a_, out=a_)  # a - a'
     np.subtract(x, err, out=err)  # b - b'
     err += a_
@@ -25,6 +26,7 @@ def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 _LONG_RUN = 1 << 8  # runs longer than this are summed one at a time; shorter ones in blocks
+_BLOCK = 1 << 14  # a long run's rows summed at a time (its temporaries stay in cache)
 
 
 def _cumsum_down(block: np.ndarray) -> None:
@@ -60,6 +62,38 @@ def compensated_runs(x: np.ndarray, starts: np.ndarray,
     return _runs(x, starts, lo_terms, errors=True)
 
 
+def _long_run(x: np.ndarray, p: np.ndarray, e: np.ndarray | None, lo_terms: np.ndarray | None) -> None:
+    """One run's prefix sums into p (and its error sums into e), `_BLOCK` rows at a time so that
+    the passes of TwoSum read and write cache, not memory.  A block's first sum adds its first
+    value to the previous block's last sum, which is the step a single cumulative sum would
+    take: the bits are those of one sequential pass."""
+    n = x.size
+    block = min(n, _BLOCK)
+    err, tmp = (np.empty(block), np.empty(block)) if e is not None else (None, None)
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        ps = p[a:b]
+        if a:
+            np.copyto(ps, x[a:b])
+            ps[0] += p[a - 1]
+            np.cumsum(ps, out=ps)
+        else:
+            np.cumsum(x[:b], out=ps)  # from the run's first value itself (-0.0 stays -0.0)
+        if e is None:
+            continue
+        es = err[:b - a]
+        if a:
+            step_errors(x[a:b], ps, p[a - 1:b - 1], out=es, tmp=tmp[:b - a])
+        else:
+            es[0] = 0.0  # the first step adds to 0: exact
+            step_errors(x[1:b], ps[1:], ps[:-1], out=es[1:], tmp=tmp[:b - 1])
+        if lo_terms is not None:
+            es += lo_terms[a:b]
+        if a:
+            es[0] += e[a - 1]
+        np.cumsum(es, out=e[a:b])
+
+
 def _runs(x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None,
           errors: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """`compensated_runs`, or its prefix sums alone (e None) unless `errors`."""
@@ -74,17 +108,10 @@ def _runs(x: np.ndarray, starts: np.ndarray, lo_terms: np.ndarray | None,
         e[first] = 0.0
     ends = np.append(starts[1:], n)
     lengths = ends - starts
-    for r in np.flatnonzero(lengths > _LONG_RUN):
-        run, out = slice(starts[r], ends[r]), slice(starts[r] + r + 1, ends[r] + r + 1)
-        ps = np.cumsum(x[run], out=p[out])
-        if not errors:
-            continue
-        err = np.empty_like(ps)
-        err[0] = 0.0  # the first step adds to 0: exact
-        err[1:] = step_errors(x[run][1:], ps[1:], ps[:-1])
-        if lo_terms is not None:
-            err += lo_terms[run]
-        np.cumsum(err, out=e[out])
+    for r in np.flatnonzero(lengths > _LONG_RUN).tolist():
+        at, to = int(starts[r]), int(starts[r]) + r + 1
+        _long_run(x[at:ends[r]], p[to:ends[r] + r + 1], None if e is None else e[to:ends[r] + r + 1],
+                  None if lo_terms is None else lo_terms[at:ends[r]])
     short = np.flatnonzero(lengths <= _LONG_RUN)
     width_bits = np.frexp((lengths[short] - 1).astype(np.float64))[1].astype(np.uint8)  # width 2**b >= length
     order = np.argsort(width_bits, kind="stable")  # 8 bits: a radix sort

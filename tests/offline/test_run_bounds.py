@@ -75,3 +75,23 @@ def test_run_prefix_is_compensated_runs_prefix(long_run, monkeypatch):
     x, starts, *_ = _chunk(6)
     assert np.array_equal(summation.run_prefix(x, starts), summation.compensated_runs(x, starts)[0])
     assert summation.run_prefix(np.zeros(0), np.zeros(0, np.int64)).size == 0
+
+
+@pytest.mark.parametrize("lo_terms", [False, True])
+def test_long_runs_summed_by_blocks_are_one_sequential_pass(lo_terms, monkeypatch):
+    """Long runs are summed a block of rows at a time; the sums and error sums are the same bits
+    as with one block per run, and the prefix sums are NumPy's own cumulative sums of the run."""
+    x, starts, *_ = _chunk(7)
+    x[starts[3]] = -0.0  # a run may start with -0.0: its first sum is that value itself
+    lo = np.random.default_rng(7).normal(0, 1e-20, x.size) if lo_terms else None
+    monkeypatch.setattr(summation, "_LONG_RUN", 2)
+    monkeypatch.setattr(summation, "_BLOCK", 1 << 30)
+    whole = summation.compensated_runs(x, starts, lo)
+    for block in (1, 2, 5, 64):
+        monkeypatch.setattr(summation, "_BLOCK", block)
+        got = summation.compensated_runs(x, starts, lo)
+        assert all(np.array_equal(a.view(np.int64), b.view(np.int64)) for a, b in zip(got, whole))
+    ends = np.append(starts[1:], x.size)
+    for r in range(starts.size):
+        assert np.array_equal(whole[0][starts[r] + r + 1:ends[r] + r + 1].view(np.int64),
+                              np.cumsum(x[starts[r]:ends[r]]).view(np.int64))
