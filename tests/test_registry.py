@@ -71,6 +71,15 @@ def test_every_aggregation_overrides_all_of_its_parts() -> None:
         assert agg.doc and agg.name == name
 
 
+def test_every_callable_function_is_in_the_functions_table() -> None:
+    """The hand-written Functions table (its rows group functions and carry prose the registry's
+    one-line docs do not) lists exactly the names the checker lets a user call."""
+    from astra.lang.check import FUNCTIONS
+
+    documented = set(re.findall(r"`([a-z_]+)\(", _section("### Functions")))
+    assert documented == set(FUNCTIONS)
+
+
 def test_the_aggregation_table_of_the_language_reference_is_generated_from_the_registry() -> None:
     text = LANGUAGE_DOC.read_text()
     assert doc_tables.render(text) == text, f"docs/language.md is stale: run `{doc_tables.COMMAND_TO_RUN}`"
