@@ -59,16 +59,24 @@ class Appending:
                 x = P[f"v:{inp.column}"][p] if inc else 0
                 if inp.sum_int:
                     P[names.shi][p] = _wrap64(int(x) + (int(P[names.shi][p - 1]) if ln else 0))
-                else:  # `_derive` on a one-row batch, in Python floats
-                    d = float(x)
-                    bh, bl = (float(P[names.shi][p - 1]), float(P[names.slo][p - 1])) if ln else (0.0, 0.0)
-                    s = d + bh
-                    lo = (0.0 + bl) + two_sum_err(d, bh, s)
-                    P[names.shi][p], P[names.slo][p] = s, lo
-                    sem = S[f"sem:{i}"]
-                    old, new = float(sem[slot]), abs(lo)
-                    if not ln or (old == old and not new <= old):  # the largest |slo|; NaN stays
-                        sem[slot] = new
+                else:  # `exact_sums.derive` on a one-row batch, in Python floats
+                    x = float(x)
+                    h = float(P[names.shi][p - 1]) if ln else 0.0
+                    s = h + x
+                    P[names.shi][p] = s
+                    shm, sem, slast = S[f"shm:{i}"], S[f"sem:{i}"], S[f"slast:{i}"]
+                    e = two_sum_err(h, x, s)
+                    last = float(slast[slot]) if ln else 0.0
+                    if last == last:  # the segment's end prefix is known: continue it
+                        last += e
+                        slast[slot] = last
+                        old = float(sem[slot]) if ln else 0.0
+                        sem[slot] = abs(last) if not ln or (old == old and not abs(last) <= old) else old
+                    else:  # not known: the bound grows by this step's error
+                        sem[slot] = float(sem[slot]) + abs(e)
+                    old = float(shm[slot]) if ln else 0.0
+                    if not ln or (old == old and not abs(s) <= old):  # the largest |shi|; NaN stays
+                        shm[slot] = abs(s)
             if inp.windows:
                 self._append_ends(i, inp, slot, st, ln, t, inc)
             if complete and inp.numeric:

@@ -1,7 +1,8 @@
 """Eviction from a table: rows older than the cutoff leave the arena, folded into per-slot state.
 
 Windowed aggregations need nothing of an evicted row; lifetime ones keep, per entity slot, what
-the evicted rows contributed: counts and double-double sums rebased into the slot's base, the
+the evicted rows contributed: counts and sums folded into the slot's base (the retained rows'
+prefixes start again after them), the
 running min/max, the moments for variance and the newest values for `last_k`.  Each segment then
 starts after its evicted rows, and the arena is compacted when holes dominate.  An eviction step
 reads every retained row of the segments it cuts, so it runs in a copy of the table that is then
@@ -14,8 +15,8 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 
-from astra.online.arrays import BIG, count_before, identity, ranges, two_sum_err
-from astra.online.exact_sums import fold_exactly
+from astra.online import exact_sums
+from astra.online.arrays import BIG, count_before, identity, ranges
 
 
 class Evicting:
@@ -124,23 +125,13 @@ class Evicting:
                     if inp.lifetime:
                         S[f"bshi:{i}"][sel] += h0
                     P[f"shi:{i}"][rest] -= h0[g]
-                else:
-                    l0 = P[f"slo:{i}"][e]
-                    if inp.lifetime:
-                        fold_exactly(self, i, sel, s, kk, e, h0, l0)
-                    hi = P[f"shi:{i}"][rest]
-                    d = hi - h0[g]
-                    lo = P[f"slo:{i}"][rest] + (two_sum_err(hi, -h0[g], d) - l0[g])
-                    P[f"slo:{i}"][rest], P[f"shi:{i}"][rest] = lo, d
-                    # each rebased prefix rounded once more: at most u * (|l0| + |new lo| + u |d|)
-                    cut = np.cumsum(n - kk) - (n - kk)
-                    some = n > kk
-                    most, sem = np.zeros(len(sel)), np.zeros(len(sel))
-                    if some.any():
-                        most[some] = np.maximum.reduceat(np.abs(lo) + np.abs(d) * 2.0 ** -53, cut[some])
-                        sem[some] = np.maximum.reduceat(np.abs(lo), cut[some])
-                    S[f"serr:{i}"][sel] += 2.0 ** -52 * (np.abs(l0) + most)
-                    S[f"sem:{i}"][sel] = sem  # the rebased prefixes' largest |slo|
+                else:  # the retained rows summed again from their start: no rebasing error
+                    if inp.lifetime:  # the evicted rows' double-double sum into the slot's base
+                        _, (h0, l0, emax, _) = exact_sums.rebuild(self, i, ranges(s, kk), kk)
+                        exact_sums.fold_exactly(self, i, sel, s, kk, h0, l0, emax)
+                    hi, (_, last, emax, hmax) = exact_sums.rebuild(self, i, rest, n - kk)
+                    P[f"shi:{i}"][rest] = hi
+                    S[f"shm:{i}"][sel], S[f"sem:{i}"][sel], S[f"slast:{i}"][sel] = hmax, emax, last
             folds = [kind for kind in ("min", "max") if f"ex:{kind}:{i}" in S]
             newest, moments = f"lkn:{i}" in S, f"vn:{i}" in S
             if f"elv:{i}" in S or f"efv:{i}" in S or folds or newest or moments:  # running state of evicted rows

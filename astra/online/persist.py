@@ -21,7 +21,8 @@ from astra.online.table import BLOCK
 from astra.plan import ir
 from astra.plan.serialize import from_data, to_data
 
-FORMAT = 2
+FORMAT = 3  # 3: float sums keep running sums and per-slot bounds only (2: double-double prefixes)
+READABLE = (2, 3)  # formats `load` reads (the float-sum structures of 2 are derived again from the rows)
 
 
 def _save_array(d: Path, name: str, a: np.ndarray) -> str:
@@ -100,8 +101,9 @@ def _fsync_all(d: Path) -> None:
 def read_manifest(path: Path) -> dict:
     """A saved store's manifest (format checked); the arrays are not read."""
     manifest = json.loads((Path(path) / "manifest.json").read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown store format {manifest.get('format')!r}")
+    if manifest.get("format") not in READABLE:
+        raise ValueError(f"{path}: unknown store format {manifest.get('format')!r} (this version reads "
+                         f"{', '.join(map(str, READABLE))}); build the store again with `astra materialize`")
     return manifest
 
 
@@ -132,7 +134,8 @@ def load(cls, path: Path, plan: ir.Plan, migration: Migration | None = None):
                 legacy = plan_layout(saved, None if services is None else tuple(services), canonical=False).tables
             order = [input_id(i) for i in legacy[oi].inputs]
         now = [input_id(i) for i in store.specs[ti].inputs]
-        _load_table(store.tables[ti], meta, Path(path), {j: now.index(x) for j, x in enumerate(order)})
+        _load_table(store.tables[ti], meta, Path(path), {j: now.index(x) for j, x in enumerate(order)},
+                    manifest["format"] < FORMAT)
     return store
 
 
@@ -147,8 +150,9 @@ def _renumber(key: str, index: dict[int, int]) -> str:
     return ":".join(parts)
 
 
-def _load_table(tb, meta: dict, path: Path, index: dict[int, int]) -> None:
-    """Restore a table's arrays; `index` maps the saved numbers of its inputs to the current ones."""
+def _load_table(tb, meta: dict, path: Path, index: dict[int, int], older: bool = False) -> None:
+    """Restore a table's arrays; `index` maps the saved numbers of its inputs to the current ones;
+    `older`: saved in an earlier format, whose derived structures are derived again."""
     tb.used, tb.n_slots, tb.holes, tb.cutoff = meta["used"], meta["n_slots"], meta["holes"], meta["cutoff"]
     arrays = {}
     for full, fname in meta["arrays"].items():
@@ -161,8 +165,10 @@ def _load_table(tb, meta: dict, path: Path, index: dict[int, int]) -> None:
             tb.blocks[k] = np.load(path / fname, allow_pickle=False)
             continue
         arrs = tb.pos if group == "pos" else tb.slot
-        if k not in arrs:  # kept by an earlier version only (e.g. the per-row `sea` error prefixes)
+        if k not in arrs:  # kept by an earlier version only (e.g. the per-row `slo` error prefixes)
             continue
+        if older and (k.startswith("sem:") or (k.startswith("shi:") and arrs[k].dtype.kind == "f")):
+            continue  # a float sum's prefixes and bound: format 2 kept others; derived again below
         a = _load_array(path / fname, arrs[k].dtype)
         if group == "slot":
             b = np.zeros(max(len(a), 16), a.dtype)
@@ -178,8 +184,8 @@ def _load_table(tb, meta: dict, path: Path, index: dict[int, int]) -> None:
     tb.keys = {tuple(k) if isinstance(k, list) else k: s for s, k in enumerate(meta["keys"], start=1)}
     for c, strings in meta.get("dicts", {}).items():
         tb.dicts[c] = (list(strings), {v: j for j, v in enumerate(strings)})
-    # derived per-slot state the saving version did not keep (e.g. `sem`, the largest |slo|)
-    tb.sync_widths(derive=any(f"slot:{k}" not in meta["arrays"] for k in tb.slot if k.startswith("sem:")))
+    # derived state the saving version did not keep, or kept in another form (float sums' bounds)
+    tb.sync_widths(derive=older or any(f"slot:{k}" not in meta["arrays"] for k in tb.slot if k.startswith("shm:")))
 
 
 # --------------------------------------------------------------------------- plan changes

@@ -122,23 +122,22 @@ class Single:
         tb = self.tables[ti]
         names, p = tb.names[i], self.start[ti] - 1
         H = tb.pos[names.shi]
-        if names.slo is None:  # integers: exact, wrapped like numpy's int64
+        if tb.inputs[i].sum_int:  # integers: exact, wrapped like numpy's int64
             d = (int(H[p + b]) if b else 0) - (int(H[p + a]) if a else 0)
             return wrap64(d + int(tb.slot[names.bshi][self.slots[ti]])) if j < 0 else wrap64(d)
-        L = tb.pos[names.slo]
-        hb, lb = (float(H[p + b]), float(L[p + b])) if b else (0.0, 0.0)
+        hb = float(H[p + b]) if b else 0.0
         s = self.slots[ti]
-        serr, sem = float(tb.slot[f"serr:{i}"][s]), float(tb.slot[f"sem:{i}"][s])
-        if j >= 0:  # double-double: high and low parts subtracted apart (Query.spans)
-            ha, la = (float(H[p + a]), float(L[p + a])) if a else (0.0, 0.0)
-            out = (hb - ha) + (lb - la)
-            bound = window_bound(b - a, sem, lb, la, serr) if b > a else 0.0  # empty: exactly 0
+        shm, sem = float(tb.slot[f"shm:{i}"][s]), float(tb.slot[f"sem:{i}"][s])
+        if j >= 0:  # as `Query.spans` and `WindowView.sum`
+            out = hb - (float(H[p + a]) if a else 0.0)
+            bound = window_bound(b - a, shm, sem, out) if b > a else 0.0  # empty: exactly 0
             base = []
         else:
             bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
             t = hb + bh
-            out = t + ((lb + bl) + two_sum_err(hb, bh, t))
-            bound = lifetime_bound(b, sem, lb, serr, bl, float(tb.slot[f"bserr:{i}"][s])) if b or bh or bl else 0.0
+            out = t + (bl + two_sum_err(hb, bh, t))
+            bound = (lifetime_bound(b, shm, sem, bl, float(tb.slot[f"bserr:{i}"][s]), t, out)
+                     if b or bh or bl else 0.0)
             base = [bh, bl]
         if not (bound <= TOLERANCE * abs(out) and math.isfinite(out)):  # as `suspect`, in scalars
             return exact_sum([*base, *self.values(ti, i, j)])

@@ -10,13 +10,11 @@ always arrived after every stored one, so it goes after equal times.
 
 Every per-position structure is *segment-relative* (prefixes restart at each segment), so a
 segment moves or a compaction copies without recomputing, and eviction rebases only the evicted
-segments, folding the dropped prefix into a per-slot base.  Float sums are double-double prefixes
-(a running sum, plus the running sum of its exact rounding errors), computed per segment so that
-an entity's prefixes depend on its own rows alone, with what bounds their error (per slot: `sem`,
-the largest |error prefix| of its segment, and the roundings added by eviction, see
-`astra.online.exact_sums`): a window whose bound is not far below its sum is summed exactly from
-its rows instead.  The
-last/first included row of a window is found at query time (the edge row almost always qualifies).
+segments, folding the dropped prefix into a per-slot base.  Float sums are running sums computed
+per segment, one rounding a row, so that an entity's prefixes depend on its own rows alone, with
+per slot what bounds a window's error (`astra.online.exact_sums`): a window whose bound is not far
+below its sum is summed exactly from its rows instead.  The last/first included row of a window
+is found at query time (the edge row almost always qualifies).
 
 Range min/max use blocks of `BLOCK` arena positions and a sparse table over blocks (`Table.blocks`):
 a window is two partial blocks scanned directly plus two table lookups.  count_distinct keeps
@@ -36,12 +34,12 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 
+from astra.online import exact_sums
 from astra.online.append import Appending
 from astra.online.arrays import BIG, BLOCK, _seg_cumsum, count_before, identity, ranges, two_sum_err
 from astra.online.compaction import Compacting
 from astra.online.distinct_ends import DistinctEnds
 from astra.online.evict import Evicting
-from astra.online.exact_sums import run_sums
 from astra.ops.registry import Vec
 
 # the array kernels view.py and single.py import from here too
@@ -79,7 +77,6 @@ class Names:
 
     cnt: str | None  # prefix count of included rows (None for count(*): windows' lengths)
     shi: str
-    slo: str | None  # rounding-error prefix of float sums (None: integer sums)
     bcnt: str
     bshi: str
     bslo: str
@@ -114,7 +111,7 @@ class Table(Appending, Evicting, DistinctEnds, Compacting):
         # inclusion masks: none for count(*), the column's validity without a filter, else stored
         self.inc_key = [None if inp.all_rows else f"m:{inp.column}" if inp.where is None else f"inc:{i}"
                         for i, inp in enumerate(inputs)]
-        self.names = [Names(None if inp.all_rows else f"cnt:{i}", f"shi:{i}", None if inp.sum_int else f"slo:{i}",
+        self.names = [Names(None if inp.all_rows else f"cnt:{i}", f"shi:{i}",
                             f"bcnt:{i}", f"bshi:{i}", f"bslo:{i}") for i, inp in enumerate(inputs)]
         self.raw_keys = ["time", *(f"{p}:{c}" for c in self.columns for p in ("v", "m")),
                          *(f"inc:{i}" for i, inp in enumerate(inputs) if inp.where is not None)]
@@ -131,8 +128,6 @@ class Table(Appending, Evicting, DistinctEnds, Compacting):
                 d[f"cnt:{i}"] = np.dtype(np.int32)
             if "sum" in inp.needs:
                 d[f"shi:{i}"] = np.dtype(np.int64 if inp.sum_int else np.float64)
-                if not inp.sum_int:  # the rounding errors' sum (its largest magnitude: `sem` per slot)
-                    d[f"slo:{i}"] = np.dtype(np.float64)
             for w in inp.windows:
                 d[f"dend:{i}:{w}"] = np.dtype(np.int64)
         return d
@@ -141,16 +136,16 @@ class Table(Appending, Evicting, DistinctEnds, Compacting):
         d = {"start": np.dtype(np.int32), "len": np.dtype(np.int32), "cap": np.dtype(np.int32)}  # see _grow
         pos = self._pos_dtypes()
         for i, inp in enumerate(self.inputs):
-            if f"slo:{i}" in pos:  # the rounding eviction's rebasing may have added to each prefix,
-                # and the largest |slo| of the segment (NaN once one is NaN: "sum again")
-                d[f"serr:{i}"] = d[f"sem:{i}"] = np.dtype(np.float64)
+            floats = "sum" in inp.needs and not inp.sum_int
+            if floats:  # what bounds a window's error (`astra.online.exact_sums`; NaN: "sum again")
+                d[f"shm:{i}"] = d[f"sem:{i}"] = d[f"slast:{i}"] = np.dtype(np.float64)
             if not inp.lifetime:
                 continue
-            for k in ("cnt", "shi", "slo"):
+            for k in ("cnt", "shi"):
                 if f"{k}:{i}" in pos:
                     d[f"b{k}:{i}"] = np.dtype(np.int64) if k == "cnt" else np.dtype(pos[f"shi:{i}"])
-            if f"slo:{i}" in pos:  # the error bound of the evicted rows' double-double sum
-                d[f"bserr:{i}"] = np.dtype(np.float64)
+            if floats:  # the evicted rows' double-double sum: its low part and its error bound
+                d[f"bslo:{i}"] = d[f"bserr:{i}"] = np.dtype(np.float64)
             if inp.all_rows and "cnt" in inp.needs:
                 d[f"bcnt:{i}"] = np.dtype(np.int64)
             if inp.column is not None and "ni" in inp.needs:
@@ -414,14 +409,8 @@ class Table(Appending, Evicting, DistinctEnds, Compacting):
                 if inp.sum_int:
                     base = np.where(has_prev, P[f"shi:{i}"][prev], 0)
                     P[f"shi:{i}"][rows] = _seg_cumsum(x.astype(np.int64), gstart, g) + base[g]
-                else:  # each segment summed on its own, then added to its prefix before p
-                    d, lo = run_sums(x.astype(np.float64), gstart, g)
-                    bh = np.where(has_prev, P[f"shi:{i}"][prev], 0.0)[g]
-                    bl = np.where(has_prev, P[f"slo:{i}"][prev], 0.0)[g]
-                    s = d + bh
-                    lo = lo + bl + two_sum_err(d, bh, s)
-                    P[f"shi:{i}"][rows], P[f"slo:{i}"][rows] = s, lo
-                    self._update_sem(i, slots, st, p, span, gstart, lo)
+                else:  # each segment's running sum continued from its prefix before p
+                    exact_sums.derive(self, i, slots, rows, x.astype(np.float64), g, gstart, span, p, prev, old_n)
             if inp.windows:
                 if old_n is None:  # ends depend on later rows: whole segments
                     self._rebuild_ends(i, inp, st, n, inp.windows)
@@ -432,17 +421,6 @@ class Table(Appending, Evicting, DistinctEnds, Compacting):
                 for kind in ("min", "max"):
                     if kind in inp.needs:
                         self._derive_blocks(i, inp, kind, st, st + pb, st + n)
-
-    def _update_sem(self, i: int, slots, st, p, span, gstart, lo) -> None:
-        """`sem` of the segments whose |slo| prefixes from p on are `lo`: the largest of them and,
-        unless every prefix was recomputed (p = 0), the segment's previous largest.  NaN stays."""
-        sem = self.slot[f"sem:{i}"]
-        got = np.zeros(len(slots))
-        some = span > 0
-        if some.any():
-            got[some] = np.maximum.reduceat(np.abs(lo), gstart[some])
-        old = sem[slots]
-        sem[slots] = np.where(p == 0, got, np.maximum(old, got))  # np.maximum keeps NaN
 
     def _derive_blocks(self, i: int, inp: Input, kind: str, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
         """Rebuild the sparse table entries of blocks overlapping arena ranges [lo, hi) of segments

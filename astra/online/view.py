@@ -131,8 +131,6 @@ class Query:
             m = self.bounds[ti]
             idx = self.start[ti] + m - 1
             got = self.tables[ti].pos[key][np.maximum(idx, 0)]
-            if got.dtype == np.float32:  # the rounding-error prefix: subtract in float64
-                got = got.astype(np.float64)
             got[m == 0] = 0
             self._cache[ti, key] = got
         return got
@@ -145,11 +143,10 @@ class Query:
             if key == "all":  # count(*): the windows' lengths
                 m = self.bounds[ti]
                 got = m[0] - m
-            elif key.startswith("sum:"):  # double-double: high and low parts subtracted apart
-                i = key[4:]
-                hi, lo = self.prefix(ti, f"shi:{i}"), self.prefix(ti, f"slo:{i}")
+            elif key.startswith("sum:"):  # float running sums
+                hi = self.prefix(ti, f"shi:{key[4:]}")
                 with np.errstate(invalid="ignore"):  # inf - inf: such windows are summed again
-                    got = (hi[0] - hi) + (lo[0] - lo)
+                    got = hi[0] - hi
             else:
                 m = self.prefix(ti, key)
                 got = (m[0] - m).astype(np.int64, copy=False)
@@ -201,27 +198,27 @@ class WindowView:
 
     def sum(self) -> np.ndarray:
         """Sum of the included values (int64 for integer columns, float64 otherwise).  Float sums
-        come from double-double prefixes; windows whose error bound is not far below their sum
-        are summed exactly from their rows (`astra.online.exact_sums`)."""
+        come from running-sum prefixes; windows whose error bound is not far below their sum are
+        summed exactly from their rows (`astra.online.exact_sums`)."""
         q, ti, i = self.q, self.ti, self.i
         if self.input.sum_int:
             d = q.spans(ti, f"shi:{i}")[self.j]
             return d + self._base("shi") if self.lifetime else d
-        lo = q.prefix(ti, f"slo:{i}")
-        serr, sem = self.table.slot[f"serr:{i}"][q.slots[ti]], self.table.slot[f"sem:{i}"][q.slots[ti]]
+        S, s = self.table.slot, q.slots[ti]
+        shm, sem = S[f"shm:{i}"][s], S[f"sem:{i}"][s]
         if not self.lifetime:
             out = q.spans(ti, f"sum:{i}")[self.j]
             with np.errstate(invalid="ignore", over="ignore"):
-                bound = window_bound(self.b - self.a, sem, lo[0], lo[self.j], serr)
+                bound = window_bound(self.b - self.a, shm, sem, out)
             bound[self.b == self.a] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
             base = ()
         else:
             m = q.prefix(ti, f"shi:{i}")
             bh, bl = self._base("shi"), self._base("slo")
-            s = m[0] + bh
             with np.errstate(invalid="ignore", over="ignore"):
-                out = s + ((lo[0] + bl) + two_sum_err(m[0], bh, s))
-                bound = lifetime_bound(self.b, sem, lo[0], serr, bl, self._base("serr"))
+                t = m[0] + bh
+                out = t + (bl + two_sum_err(m[0], bh, t))
+                bound = lifetime_bound(self.b, shm, sem, bl, self._base("serr"), t, out)
             bound[(self.b == 0) & (bh == 0) & (bl == 0)] = 0.0  # nothing retained or evicted
             base = (bh, bl)
         bad = np.flatnonzero(suspect(out, bound))

@@ -3,7 +3,7 @@
 Two properties, neither timed:
 - the incremental structures after any sequence of pushes (in-order rows one at a time or in
   batches, late rows, eviction) are the ones rebuilt from the retained rows: count_distinct ends,
-  prefix counts, and a float sum's error bound (`sem` bounds every |slo| of its segment);
+  prefix counts, and a float sum's running sums and the premises of its error bounds;
 - the work a push does on count_distinct ends (rows whose end is recomputed or compared) stays
   bounded by the rows of its window as the entity's history grows tenfold.
 """
@@ -52,10 +52,8 @@ def _check(store: Store) -> None:
             c = np.cumsum(inc)
             starts = np.cumsum(ln) - ln
             tb.pos[f"cnt:{i}"][rows] = c - np.repeat(np.where(starts > 0, c[starts - 1], 0), ln)
-        if f"slo:{i}" in tb.pos:  # the bound's premise: sem >= every |slo| of the segment
-            lo = np.abs(tb.pos[f"slo:{i}"][rows])
-            most = np.maximum.reduceat(lo, np.cumsum(ln) - ln) if len(rows) else lo
-            assert (most <= S_[f"sem:{i}"][slots]).all()
+        if f"shm:{i}" in S_:
+            _check_float_sums(tb, i, st_, ln, slots)
     for k, want in before.items():
         assert np.array_equal(tb.pos[k][rows], want), k
     for i, (held, known) in tb.distinct_values.items():  # the values a lifetime append asks about
@@ -64,6 +62,31 @@ def _check(store: Store) -> None:
                 idx = np.arange(a, a + n)
                 vals = tb.pos[f"v:{tb.inputs[i].column}"][idx][tb.included(i, idx)]
                 assert {q for q in held if q >> 64 == s} == {(s << 64) | (x % 2**64) for x in vals.tolist()}
+
+
+def _check_float_sums(tb, i: int, st_, ln, slots) -> None:
+    """Each segment's float prefixes are its included values summed in order from its start, one
+    rounding a step (exactly `np.cumsum`); per slot, `shm` bounds every |prefix| and `sem` every
+    exact |sum of the step errors so far| (the sum of the values minus the prefix), up to the
+    bound's slack; an infinite or NaN prefix makes the bound NaN or infinite ("sum again")."""
+    from fractions import Fraction
+
+    from astra.online.exact_sums import SLACK
+
+    for s, n, slot in zip(st_.tolist(), ln.tolist(), slots.tolist()):
+        rows = np.arange(s, s + n)
+        x = np.where(tb.included(i, rows), tb.pos[f"v:{tb.inputs[i].column}"][rows], 0.0)
+        hi = tb.pos[f"shi:{i}"][rows]
+        assert np.array_equal(hi, np.cumsum(x), equal_nan=True)
+        shm, sem = float(tb.slot[f"shm:{i}"][slot]), float(tb.slot[f"sem:{i}"][slot])
+        if not np.isfinite(hi).all():
+            assert not (np.isfinite(shm) and np.isfinite(sem))
+            continue
+        assert np.abs(hi).max() <= shm
+        exact = Fraction(0)
+        for v, h in zip(x.tolist(), hi.tolist()):
+            exact += Fraction(v)
+            assert abs(exact - Fraction(h)) <= Fraction(sem) * (1 + Fraction(SLACK))
 
 
 @st.composite
