@@ -260,6 +260,14 @@ def _granian_supervisor(base):
                 self.respawned_wrks.pop(idx, None)
             return out
 
+        def shutdown(self, exit_code=0):
+            if self.interrupt_signal and not self.start_failed:
+                # a worker that ended cleanly on the same stop (SIGTERM to the process group) before
+                # this process told it to is no failure: granian would make the exit status 1
+                self.interrupt_children = [idx for idx in self.interrupt_children
+                                           if self.wrks[idx].inner.exitcode not in STOPPED_EXITS]
+            return super().shutdown(exit_code)
+
     return Supervisor
 
 
