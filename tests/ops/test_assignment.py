@@ -151,3 +151,50 @@ def test_full_coverage_without_holdout_assigns_every_unit():
 def test_assignment_is_deterministic_across_calls_and_key_types():
     s = spec("l", "s", HALF)
     assert assign(s, 12345) == assign(s, "12345") == assign(spec("l", "s", HALF), 12345)
+
+
+# --------------------------------------------------------------------------- at scale, and across processes
+def chi_square(observed: np.ndarray, expected: np.ndarray) -> float:
+    return float(((observed - expected) ** 2 / expected).sum())
+
+
+def test_sample_ratio_chi_square_at_one_million_units():
+    """Goodness of fit of held-out / control / treatment / other counts at 1M units against the
+    declared 5% holdout and 20/30/50 split: chi-square with 3 degrees of freedom below the
+    p = 0.001 critical value (16.27). Keys and seed are fixed, so this cannot flake."""
+    ks = [f"unit-{i}" for i in range(1_000_000)]
+    s = spec("checkout", "srm", (("control", 20.0), ("treatment", 30.0), ("other", 50.0)), holdout=5)
+    arms, valid = assign_many(s, ks)
+    observed = np.array([(~valid).sum()] + [((arms == a) & valid).sum() for a in ("control", "treatment", "other")],
+                        dtype=float)
+    expected = len(ks) * np.array([0.05, 0.95 * 0.2, 0.95 * 0.3, 0.95 * 0.5])
+    assert chi_square(observed, expected) < 16.27
+
+
+def test_layers_are_independent_at_one_million_units():
+    """Arms in two layers form a 3x2 table whose chi-square test of independence (2 degrees of
+    freedom) stays below the p = 0.001 critical value (13.82)."""
+    ks = [f"u{i}" for i in range(1_000_000)]
+    x, _ = assign_many(spec("search", "x", (("a", 20.0), ("b", 30.0), ("c", 50.0))), ks)
+    y, _ = assign_many(spec("checkout", "y", HALF), ks)
+    table = np.array([[np.sum((x == a) & (y == b)) for b in ("control", "treatment")] for a in "abc"], dtype=float)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    assert chi_square(table, expected) < 13.82
+
+
+def test_assignment_is_the_same_in_another_process_with_another_hash_seed():
+    """Nothing depends on Python's per-process string hashing or on the order keys arrive in."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from astra.ops.assignment import assign_many, spec\n"
+            "ks = [f'k{i}' for i in range(5000)][::-1]\n"
+            "a, v = assign_many(spec('l', 's', (('x', 30.0), ('y', 70.0)), holdout=10), ks)\n"
+            "print(sorted(zip(ks, [n if ok else None for n, ok in zip(a.tolist(), v.tolist())])))\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")]
+    ks = [f"k{i}" for i in range(5000)]
+    arms, valid = assign_many(spec("l", "s", (("x", 30.0), ("y", 70.0)), holdout=10), ks)
+    here = sorted(zip(ks, [n if ok else None for n, ok in zip(arms.tolist(), valid.tolist())]))
+    assert runs[0] == runs[1] == str(here)
