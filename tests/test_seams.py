@@ -78,3 +78,33 @@ def test_loading_and_querying_the_online_store_loads_no_offline_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _members(protocol: type) -> dict[str, object]:
+    """The methods and properties a protocol declares."""
+    return {k: v for k, v in vars(protocol).items()
+            if not k.startswith("_") and (callable(v) or isinstance(v, property))}
+
+
+def test_the_engines_window_objects_offer_every_structure_the_kernels_may_ask_for():
+    """Each method of the protocols in astra/ops/structures.py exists on the engine's class with
+    the same parameters, so a kernel written against the protocol runs on either engine."""
+    import inspect
+
+    from astra.offline.windows import Window
+    from astra.online.single import Single
+    from astra.online.view import WindowView
+    from astra.ops.structures import OfflineWindow, OnlineSingle, OnlineWindow
+
+    for protocol, engine in ((OfflineWindow, Window), (OnlineWindow, WindowView), (OnlineSingle, Single)):
+        members = _members(protocol)
+        assert "count" in members
+        for name, declared in members.items():
+            got = inspect.getattr_static(engine, name, None)
+            assert got is not None, f"{engine.__name__} lacks {name}"
+            if isinstance(declared, property):
+                assert isinstance(got, property), f"{engine.__name__}.{name} is not a property"
+                continue
+            want = list(inspect.signature(declared).parameters)
+            have = list(inspect.signature(got).parameters)[:len(want)]
+            assert have == want, f"{engine.__name__}.{name}{tuple(have)} differs from the protocol's {tuple(want)}"
