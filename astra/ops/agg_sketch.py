@@ -41,8 +41,8 @@ class ApproxCountDistinct(SegmentAggregation):
 class ApproxPercentile(SegmentAggregation):
     name, takes_param = "approx_percentile", True
     param_kind = "fraction"
-    doc = ("the q-quantile (q in [0, 1]) of non-null values within 1% (DDSketch), of the order statistic "
-           "of rank floor(q (n - 1)) + 1; NaN when one is NaN; null when none")
+    doc = ("the q-quantile (q in [0, 1]) of non-null values, within 1% of x[floor((n - 1) q)] of the n sorted "
+           "values (DDSketch; the lower value `percentile` interpolates from); NaN when one is NaN; null when none")
 
     def infer(self, column, param):
         _need(column, column.is_numeric, self.name, "a numeric column")
