@@ -364,3 +364,29 @@ def test_lone_surrogates_hash_as_their_three_byte_pattern():
     texts = ["a\ud800b", "\udfff", "ok"]
     assert S.hash64(np.array(texts, dtype=object)).tolist() == [S.hash_ref(t) for t in texts]
     assert S.hash_ref("\ud800") == S.mix64_ref(S.fnv1a64_ref(b"\xed\xa0\x80"))
+
+
+values_of_one_type = st.one_of(
+    st.lists(st.lists(st.integers(-2**63, 2**63 - 1), max_size=30), max_size=6),
+    st.lists(st.lists(st.text(max_size=8), max_size=30), max_size=6),
+    st.lists(st.lists(st.booleans(), max_size=5), max_size=6),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values_of_one_type)
+def test_hll_any_groups_match_the_reference(groups):
+    values, offsets = csr(groups)
+    if values and all(isinstance(v, str) for v in values):
+        array = np.array(values, dtype=object)
+    elif values and isinstance(values[0], bool):
+        array = np.array(values, dtype=bool)
+    else:
+        array = np.array(values, dtype=np.int64)
+    sk = S.hll_build(S.hash64(array), offsets)
+    assert [sk.group(g) for g in range(len(groups))] == [
+        {r: v for r, v in enumerate(S.hll_registers_ref(g)) if v} for g in groups]
+    assert S.approx_count_distinct(array, offsets).tolist() == [S.approx_count_distinct_ref(g) for g in groups]
+    # up to 30 values: only two sharing a register (rare) makes the estimate one less
+    est = S.approx_count_distinct(array, offsets)
+    assert all(len(set(g)) - 1 <= e <= len(set(g)) for e, g in zip(est.tolist(), groups, strict=True))
