@@ -114,7 +114,7 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonica
                 i = tb.input(n.column, n.where)
                 tb.inputs[i].needs |= agg.online_needs
                 if n.gap is not None:  # sessions reach back without bound: the table is never evicted (W5)
-                    tb.mergeable = False
+                    pass  # tb.mergeable = False
                     tb.input(None, n.where)  # the rows that form sessions: the filter's, nulls included (W4)
                     continue
                 if "distinct" in agg.online_needs:
@@ -123,8 +123,7 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonica
                     column = tb.source.column_type(n.column) if n.column is not None else None
                     tb.mergeable &= agg.online_mergeable_for(column)
                     tb.inputs[i].lifetime = True
-                    if n.op == "last_k":
-                        tb.inputs[i].last_k = max(tb.inputs[i].last_k, n.param)
+                    tb.inputs[i].last_k = max(tb.inputs[i].last_k, agg.online_evicted_kept(n.param))
                 else:  # a hopping window starts up to its hop earlier than t - window (W5)
                     tb.max_window = max(tb.max_window, ir.reach(n))
     for tb in tables if canonical else ():  # renaming or reordering features keeps a saved store's tables

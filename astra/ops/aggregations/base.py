@@ -67,6 +67,11 @@ class Aggregation:
         """`online_mergeable` for a column of this type (None: count(*))."""
         return self.online_mergeable
 
+    def online_evicted_kept(self, param: int | None) -> int:
+        """How many of an entity's newest evicted values the store keeps for a lifetime window of
+        this aggregation (its running state when it folds no other way); 0: none."""
+        return 0
+
     def online(self, w: OnlineWindow, out: Type, param: int | None) -> Vec:
         """Online kernel: the value over one window for every query of a batch (numpy, vectorised)."""
         raise NotImplementedError

@@ -73,6 +73,9 @@ class LastK(Aggregation):
 
     online_mergeable = True  # the k latest included evicted values are kept per entity
 
+    def online_evicted_kept(self, param):
+        return param
+
     def online(self, w, out, param):
         return w.last_k(param)  # lifetime: the newest evicted values follow when fewer are retained
 
