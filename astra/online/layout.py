@@ -114,7 +114,7 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonica
                 i = tb.input(n.column, n.where)
                 tb.inputs[i].needs |= agg.online_needs
                 if n.gap is not None:  # sessions reach back without bound: the table is never evicted (W5)
-                    pass  # tb.mergeable = False
+                    tb.mergeable = False
                     tb.input(None, n.where)  # the rows that form sessions: the filter's, nulls included (W4)
                     continue
                 if "distinct" in agg.online_needs:
