@@ -387,6 +387,6 @@ def test_hll_any_groups_match_the_reference(groups):
     assert [sk.group(g) for g in range(len(groups))] == [
         {r: v for r, v in enumerate(S.hll_registers_ref(g)) if v} for g in groups]
     assert S.approx_count_distinct(array, offsets).tolist() == [S.approx_count_distinct_ref(g) for g in groups]
-    # up to 30 values: only two sharing a register (rare) makes the estimate one less
+    # up to 30 values: each pair sharing a register (rare; two pairs far rarer) makes it one less
     est = S.approx_count_distinct(array, offsets)
-    assert all(len(set(g)) - 1 <= e <= len(set(g)) for e, g in zip(est.tolist(), groups, strict=True))
+    assert all(len(set(g)) - 2 <= e <= len(set(g)) for e, g in zip(est.tolist(), groups, strict=True))
