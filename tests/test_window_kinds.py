@@ -269,8 +269,9 @@ def test_online_pushes_eviction_and_restart_keep_window_kinds():
     sess_n: int64 = count(ev where x > 0, session 30m)
     slide: int64 = count(ev, 1h)
 """)
-    events = [{"id": i % 2, "ts": T0 + k * 17 * M, "x": (k * 7) % 5 - 1} for k, i in enumerate(range(20))]
-    spine = [{"id": i, "ts": T0 + k * 41 * M + i} for k in range(9) for i in (0, 1)]
+    # an entity's rows 14 minutes apart: one session 7 hours long, far beyond the 3h of the hopping window
+    events = [{"id": k % 2, "ts": T0 + k * 7 * M, "x": (k * 7) % 5 - 1} for k in range(60)]
+    spine = [{"id": i, "ts": T0 + k * 41 * M + i} for k in range(12) for i in (0, 1)]
     results = agg_engines.run_all(plan, events, spine)
     want = results.pop("reference")
     for engine, rows in results.items():
