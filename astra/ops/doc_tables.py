@@ -47,8 +47,8 @@ def _param(agg: Aggregation) -> tuple[object, str]:
     """(a valid parameter, its label) for an aggregation with one, else (None, "")."""
     if not agg.takes_param:
         return None, ""
-    value, label = _PARAMS[getattr(agg, "param_kind", "count")]
-    return value, getattr(agg, "param_label", label)
+    value, label = _PARAMS[agg.param_kind]
+    return value, agg.param_label or label
 
 
 def _infer(agg: Aggregation, column: Type | None, param: object) -> Type | None:

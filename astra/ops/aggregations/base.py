@@ -27,7 +27,9 @@ class Aggregation:
 
     name: str = ""
     column: str = "required"  # "required" | "optional" (count(*) when absent)
-    takes_param: bool = False  # last_k's k
+    takes_param: bool = False  # a literal after the column: last_k's k, percentile's q, ...
+    param_kind: str = "count"  # what the checker accepts there: "count" | "fraction" | "duration"
+    param_label: str = ""  # its name in signatures ("": k, q or half_life after its kind)
     doc: str = ""
 
     def infer(self, column: Type | None, param: int | None) -> Type:
