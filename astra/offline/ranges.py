@@ -37,7 +37,7 @@ class RunPrefix:
             self.p, self.e = compensated_runs(x, starts, lo_terms)
         self._slots = starts + np.arange(starts.size)  # where each run's slots begin in p and e
         self._abs_e: np.ndarray | None = None  # prefix sums of |e| per run (`bound`), made on first use
-        self._most: float | None = None  # a bound of every window's `bound` (`suspect`)
+        self._largest: float | None = None  # max |e| (`most`)
 
     def window(self, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """sum(x[lo:hi]) as a double-double pair (hi + lo), 0 for an empty window; `run` is
@@ -97,22 +97,28 @@ class RunPrefix:
             self._abs_e = run_prefix(np.abs(self.e), self._slots)
         return self._abs_e[top + run + 1], self._abs_e[bottom + run + 1]
 
+    def most(self, steps: int = 2) -> float:
+        """A bound of every window's `bound` (NaN if some |e| is): a window's sum of |e| is at
+        most n max|e| over the chunk's n slots (within n u of it as a float), its edges at most
+        4u max|e|, and 1.5 (1 + n u) covers the rounding of the |e| prefix and of the bound's
+        own products.  Two passes, no temporary."""
+        if self._largest is None:
+            self._largest = float(np.maximum(self.e.max(), -self.e.min())) if self.e.size else 0.0  # NaN stays
+        n = self.e.size
+        return (1.5 * steps * n * (1 + n * _U) + 4) * _U * self._largest
+
     def suspect(self, sums: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray) -> np.ndarray:
         """Where the windows' `sums` may be off by more than `astra.ops.exact.TOLERANCE` of
         themselves by their `bound` (`exact.suspect`): the windows to sum again exactly.  One
-        bound of every window's bound (3u n max|e| + 4u max|e| over the chunk's n slots, up to
-        the prefix's own rounding) settles most windows at once; only the others (a sum of 0,
-        one tiny beside the chunk's errors, or not finite) get their own bound.  A window this
+        bound of every window's bound (`most`) settles most windows at once; only the others (a
+        sum of 0, one tiny beside the chunk's errors, or not finite) get their own bound.  A window this
         settles would have passed its own bound too, so the answer is each window's own
         bound's, and depends on its run alone."""
         bad = np.zeros(sums.size, dtype=bool)
         if not self.p.size:
             return bad
-        if self._most is None:  # sum|e| <= n max|e|: two passes, no temporary
-            n, top = self.e.size, float(np.maximum(self.e.max(), -self.e.min()))  # NaN stays NaN
-            self._most = (3 * n * (1 + n * _U) + 4) * _U * top
         with np.errstate(invalid="ignore", over="ignore"):
-            unsure = ~((self._most <= exact.TOLERANCE * np.abs(sums)) & np.isfinite(sums))
+            unsure = ~((self.most() <= exact.TOLERANCE * np.abs(sums)) & np.isfinite(sums))
             unsure &= hi > lo  # empty windows sum to exactly 0
             j = np.flatnonzero(unsure)
             if j.size:

@@ -4,11 +4,24 @@ about at the same time, and however the bound's per-run prefix of |e| is made.""
 
 from __future__ import annotations
 
+import math
+import struct
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from astra.offline import ranges
 from astra.ops import exact, summation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agg_engines import run_offline
+from precision_cases import S, T, histories, plan
+
+PRECISION = plan()  # sums, means and variances of 10 s windows and lifetimes
 
 
 def _chunk(seed: int, special: bool = False):
@@ -95,3 +108,49 @@ def test_long_runs_summed_by_blocks_are_one_sequential_pass(lo_terms, monkeypatc
     for r in range(starts.size):
         assert np.array_equal(whole[0][starts[r] + r + 1:ends[r] + r + 1].view(np.int64),
                               np.cumsum(x[starts[r]:ends[r]]).view(np.int64))
+
+
+def _forced_own_bounds(mp: pytest.MonkeyPatch) -> None:
+    """Every window judged by its own bound: the chunk-wide bound settles none."""
+    mp.setattr(ranges.RunPrefix, "most", lambda self, steps=2: math.inf)
+
+
+def _bits(rows: list[dict]) -> list[dict]:
+    return [{k: struct.pack("<d", v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_the_chunk_wide_bound_changes_no_answer_on_hostile_histories(case):
+    """Sums, means and variances are the same bits whether the chunk-wide bound settles windows
+    or each window is judged by its own bound."""
+    events, spine = case
+    quick = run_offline(PRECISION, events, spine)
+    with pytest.MonkeyPatch.context() as mp:
+        _forced_own_bounds(mp)
+        assert _bits(run_offline(PRECISION, events, spine)) == _bits(quick)
+
+
+def test_the_chunk_wide_bound_settles_ordinary_windows(monkeypatch):
+    """Ordinary amounts (some null, some 0, entities of very different lengths): the same bits
+    either way, and most windows never need their own bound."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    ids, times = rng.zipf(1.5, n) % 60, rng.integers(0, 40 * S, n)
+    amounts = np.round(rng.gamma(2, 40, n), 2) * (rng.random(n) > 0.05)
+    events = [dict(id=int(i), ts=T + int(t), x=None if r < 0.1 else float(a), f=float(np.float32(a / 3)))
+              for i, t, r, a in zip(ids, times, rng.random(n), amounts)]
+    spine = [dict(id=int(i), ts=T + int(t)) for i, t in zip(rng.integers(0, 70, 400), rng.integers(0, 45 * S, 400))]
+    asked = []
+    bound = ranges.RunPrefix.bound
+
+    def counted(self, lo, *args, **kwargs):
+        asked.append(lo.size)
+        return bound(self, lo, *args, **kwargs)
+
+    monkeypatch.setattr(ranges.RunPrefix, "bound", counted)
+    quick = run_offline(PRECISION, events, spine)
+    settled, asked[:] = sum(asked), []
+    _forced_own_bounds(monkeypatch)
+    assert _bits(run_offline(PRECISION, events, spine)) == _bits(quick)
+    assert settled < 0.2 * sum(asked)
