@@ -280,6 +280,9 @@ def fnv1a64(values):
 def hash64(values):
     """The documented 64-bit hash of every value (uint64 array): integers, booleans, times
     (datetime64/timedelta64 or int64 µs) or strings (object, StringDType, Arrow or Polars)."""
+    if isinstance(values, list | tuple):
+        values = np.array(values, dtype=object if any(isinstance(v, str) for v in values)
+                          else None if values else np.int64)
     if not isinstance(values, np.ndarray) or values.dtype.kind in "OTU":
         return mix64(fnv1a64(values))
     if values.dtype.kind == "f":

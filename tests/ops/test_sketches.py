@@ -390,3 +390,10 @@ def test_hll_any_groups_match_the_reference(groups):
     # up to 30 values: each pair sharing a register (rare; two pairs far rarer) makes it one less
     est = S.approx_count_distinct(array, offsets)
     assert all(len(set(g)) - 2 <= e <= len(set(g)) for e, g in zip(est.tolist(), groups, strict=True))
+
+
+def test_python_lists_hash_like_arrays():
+    assert S.hash64([1, -2]).tolist() == [S.hash_ref(1), S.hash_ref(-2)]
+    assert S.hash64(["a", "é"]).tolist() == [S.hash_ref("a"), S.hash_ref("é")]
+    assert S.hash64([True, False]).tolist() == [S.hash_ref(1), S.hash_ref(0)]
+    assert len(S.hash64([])) == 0
