@@ -8,6 +8,9 @@ State directory layout (nothing is ever written outside it):
 
 A record is `length (u32 LE) | crc32 (u32 LE) | payload`, the payload the JSON of
 `{"source": ..., "rows": [...]}` holding exactly the rows the store accepted, in push order.
+JSON has no NaN or infinities (orjson writes them as null), so a record with such floats also
+carries `"nonfinite": [[row, column, "NaN" | "Infinity" | "-Infinity"], ...]`, which `decode`
+puts back in place of those nulls.
 A push is acknowledged only after its record is written (and, with fsync "always", on disk).
 A crash mid-write leaves a torn last record (short, or a checksum mismatch); it was never
 acknowledged, so recovery drops it and truncates the log there.  A bad record anywhere else
@@ -28,6 +31,7 @@ next segment was already deleted by a snapshot reloads from the newest snapshot 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import re
 import shutil
@@ -53,7 +57,24 @@ class WalError(Exception):
 def encode(source: str, rows: list[dict]) -> bytes:
     """One log record: header and payload in a single buffer (written with one `write`)."""
     payload = orjson.dumps({"source": source, "rows": rows})
+    if b"null" in payload:  # a null, or a non-finite float orjson wrote as one: look (rarely needed)
+        marks = [[j, c, "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")]
+                 for j, row in enumerate(rows) for c, v in row.items()
+                 if isinstance(v, float) and not math.isfinite(v)]
+        if marks:
+            payload = orjson.dumps({"source": source, "rows": rows, "nonfinite": marks})
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def decode(payload: bytes) -> dict:
+    """A record's `{"source", "rows"}`, its non-finite floats back in place."""
+    rec = orjson.loads(payload)
+    marks = rec.pop("nonfinite", None)
+    if marks:
+        rows = rec["rows"]
+        for j, c, text in marks:
+            rows[j][c] = float(text)  # "NaN", "Infinity", "-Infinity" are what float() reads
+    return rec
 
 
 def scan(data: bytes) -> tuple[list[bytes], int]:
@@ -225,7 +246,7 @@ def read_segment(path: Path, last: bool, repair: bool) -> tuple[Iterator[dict], 
                 f.truncate(end)
                 f.flush()
                 os.fsync(f.fileno())
-    return (orjson.loads(payload) for payload in records), end
+    return (decode(payload) for payload in records), end
 
 
 class NoSnapshot(WalError):
@@ -268,7 +289,7 @@ class Follower:
                 if not end and want > len(data) >= _HEADER.size:  # one record larger than the budget
                     data = os.pread(self.fd, _HEADER.size + _HEADER.unpack_from(data)[0], self.offset)
                     records, end = scan(data)
-                out.extend(orjson.loads(p) for p in records)
+                out.extend(decode(p) for p in records)
                 self.offset += end
                 budget -= end
                 if end < len(data) or not end:  # an incomplete record (being written, or torn by a crash)

@@ -131,3 +131,49 @@ def test_clients_send_back_what_they_received(servers, tmp_path, demo):
                  "ts": time.time_ns() // 1000 - 10_000_000} for k, r in enumerate(body["results"])]
         status, _, ack = s.client.post("/v1/push", {"source": "transactions", "rows": back})
         assert status == 200 and ack["accepted"] == 3, ack
+
+
+# --------------------------------------------------------------------------- the push log keeps them
+
+
+def test_the_push_log_keeps_non_finite_floats(tmp_path):
+    """JSON has no NaN or infinity: a log record still gives back exactly the rows pushed, to
+    recovery (`read_segment`) and to a read-only follower alike; a null stays null, a string "NaN"
+    a string."""
+    from astra.serve.wal import Follower, Log, StateDir, read_segment
+
+    rows = [tx(math.inf), tx(None), tx(-math.inf, category="NaN"), tx(math.nan), tx(2.5)]
+    state = StateDir(tmp_path / "state")
+    state.wal.mkdir(parents=True)
+    log = Log(state, 1)
+    log.append("transactions", rows)
+    log.append("transactions", [tx(1.0)])
+    log.close()
+    records, _ = read_segment(state.segment(1), last=True, repair=False)
+    followed = Follower(state, 1, 0).poll()
+    for got in (list(records), followed):
+        assert [r["source"] for r in got] == ["transactions", "transactions"] and got[1]["rows"] == [tx(1.0)]
+        amounts = [r["amount"] for r in got[0]["rows"]]
+        assert amounts[0] == math.inf and amounts[1] is None and amounts[2] == -math.inf
+        assert math.isnan(amounts[3]) and amounts[4] == 2.5
+        assert got[0]["rows"][2]["category"] == "NaN" and set(got[0]) == {"source", "rows"}
+
+
+def test_non_finite_pushes_survive_a_crash(servers, tmp_path):
+    """Pushed "Infinity" and "NaN" amounts, then kill -9 (no snapshot): the restarted server
+    replays them from the log and answers as before."""
+    state = tmp_path / "state"
+    s = servers(FEATURES, state)
+    now = time.time_ns() // 1000 - 30_000_000
+    rows = [tx("Infinity", user_id=41, ts=now), tx("NaN", user_id=42, ts=now), tx("-Infinity", user_id=43, ts=now)]
+    status, _, ack = s.client.post("/v1/push", {"source": "transactions", "rows": rows})
+    assert status == 200 and ack["accepted"] == 3, ack
+    query = {"service": "fraud_model", "version": 1, "features": ["tx_sum_1h", "tx_count_1h"], "at": now + 1,
+             "entities": [{"user_id": u} for u in (41, 42, 43)]}
+    want = [["Infinity", 1], ["NaN", 1], ["-Infinity", 1]]
+    status, _, body = s.client.post("/v1/features", query)
+    assert status == 200 and [r["values"] for r in body["results"]] == want, body
+    s.kill9()
+    s = servers(FEATURES, state)
+    status, _, body = s.client.post("/v1/features", query)
+    assert status == 200 and [r["values"] for r in body["results"]] == want, (body, s.stderr())
