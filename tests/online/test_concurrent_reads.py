@@ -132,3 +132,53 @@ def test_a_read_during_eviction_sees_the_rows_before_or_after_it(monkeypatch):
     assert horizon == before_horizon  # the query saw the table as it was before the step
     assert store.horizon == ref.horizon > before_horizon  # the step did evict
     assert store.get("svc@v1", IDS, at=AT).rows() == after
+
+
+def test_queries_racing_a_push_stream_see_whole_pushes(monkeypatch):
+    """Queries from two threads while a third pushes (evicting, and compacting at every chance):
+    every answer is that of some prefix of the pushes, whatever the interleaving: per entity the
+    count never goes back, a sum of ones equals the count, the max is 1 (none when empty)."""
+    monkeypatch.setattr(compaction, "COMPACT_HOLES", 1)
+    plan = compile_features("x: int64  a: float64", """
+    d: int64 = count_distinct(ev.x, 100s)
+    m: float64? = max(ev.a, 100s)
+    s: float64 = sum(ev.a, 100s)
+    n: int64 = count(ev, 100s)""")
+    at = T + 400 * S  # after every row: rows evicted are before its window, whose rows only grow
+    batches, k = [], 0
+    while k < 400:
+        size = 1 if len(batches) % 3 else 25
+        batches.append([dict(id=1 + (k + j) % 3, ts=T + (k + j) * S, x=(k + j) % 11, a=1.0)
+                        for j in range(min(size, 400 - k))])
+        k += size
+    store, ref = Store(plan), Store(plan)
+    for b in batches:
+        ref.push("ev", b)
+    done, seen, errors = threading.Event(), [], []
+
+    def read():
+        last = {}
+        try:
+            while not done.is_set():
+                for q, r in zip(IDS, store.get("svc@v1", IDS, at=at).rows()):
+                    n = r["n"]
+                    assert n >= last.get(q["id"], 0) and r["s"] == float(n) and r["d"] <= min(n, 11)
+                    assert r["m"] == (1.0 if n else None)
+                    last[q["id"]] = n
+                seen.append(1)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read, daemon=True) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for b in batches:
+            store.push("ev", b)
+    finally:
+        done.set()
+        for t in readers:
+            t.join(GUARD)
+    assert not errors, errors
+    assert seen and store.horizon is not None  # queries ran, and so did eviction
+    assert store.get("svc@v1", IDS, at=at).rows() == ref.get("svc@v1", IDS, at=at).rows()
