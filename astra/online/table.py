@@ -37,6 +37,7 @@ import numpy as np
 from astra.online import exact_sums
 from astra.online.append import Appending
 from astra.online.arrays import BIG, BLOCK, _seg_cumsum, count_before, identity, ranges, two_sum_err
+from astra.online.blocks import Blocks
 from astra.online.compaction import Compacting
 from astra.online.distinct_ends import DistinctEnds
 from astra.online.evict import Evicting
@@ -82,7 +83,7 @@ class Names:
     bslo: str
 
 
-class Table(Appending, Evicting, DistinctEnds, Compacting):
+class Table(Appending, Evicting, DistinctEnds, Compacting, Blocks):
     """The retained rows of one source under one key, plus what its aggregations need."""
 
     def __init__(self, name: str, key_columns: tuple[str, ...], columns: dict[str, np.dtype],
@@ -421,60 +422,6 @@ class Table(Appending, Evicting, DistinctEnds, Compacting):
                 for kind in ("min", "max"):
                     if kind in inp.needs:
                         self._derive_blocks(i, inp, kind, st, st + pb, st + n)
-
-    def _derive_blocks(self, i: int, inp: Input, kind: str, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        """Rebuild the sparse table entries of blocks overlapping arena ranges [lo, hi) of segments
-        starting at `seg` (and ending at hi)."""
-        key = f"{kind}:{i}"
-        P = self.pos
-        dt = P[f"v:{inp.column}"].dtype
-        ident = identity(dt, kind)
-        red = np.minimum if kind == "min" else np.maximum
-        nb = len(P["time"]) // BLOCK
-        seg_lb, seg_hb = -(-seg // BLOCK), hi // BLOCK  # the segments' full blocks
-        longest = int((seg_hb - seg_lb).max(initial=0))
-        levels = max(1, longest.bit_length())
-        tbl = self.blocks.get(key)
-        if tbl is not None and tbl.shape[0] < levels:  # a longer segment: rebuild with more levels
-            self._rebuild_blocks(levels)
-            return
-        if tbl is None:
-            tbl = self.blocks[key] = np.full((levels, nb), ident, dt)
-        b_lo, b_hi = lo // BLOCK, np.maximum(-(-hi // BLOCK), lo // BLOCK)
-        keep = b_hi > b_lo
-        b_lo, b_hi = b_lo[keep], b_hi[keep]
-        if not len(b_lo):
-            return
-        blocks = np.unique(ranges(b_lo, b_hi - b_lo))
-        pos = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
-        vals = np.where(self.included(i, pos), P[f"v:{inp.column}"][pos], ident).reshape(-1, BLOCK)
-        tbl[0, blocks] = red.reduce(vals, axis=1)
-        seg_lb, seg_hb = seg_lb[keep], seg_hb[keep]
-        for lev in range(1, tbl.shape[0]):
-            h = 1 << (lev - 1)
-            a = np.maximum(b_lo - (1 << lev) + 1, seg_lb)
-            b = np.minimum(b_hi, seg_hb - (1 << lev) + 1)
-            ok = b > a
-            if not ok.any():
-                break
-            ent = ranges(a[ok], (b - a)[ok])
-            tbl[lev, ent] = red(tbl[lev - 1, ent], tbl[lev - 1, ent + h])
-
-    def _rebuild_blocks(self, levels: int = 1) -> None:
-        """Recompute every block sparse table over the whole arena (after a compaction)."""
-        S = self.slot
-        st, ln = S["start"][1:self.n_slots], S["len"][1:self.n_slots]
-        live = ln > 0
-        st, end = st[live], (st + ln)[live]
-        for i, inp in enumerate(self.inputs):
-            for kind in ("min", "max"):
-                if kind in inp.needs and inp.numeric:
-                    old = self.blocks.pop(f"{kind}:{i}", None)
-                    n_lev = max(levels, old.shape[0] if old is not None else 1)
-                    dt = self.pos[f"v:{inp.column}"].dtype
-                    nb = len(self.pos["time"]) // BLOCK
-                    self.blocks[f"{kind}:{i}"] = np.full((n_lev, nb), identity(dt, kind), dt)
-                    self._derive_blocks(i, inp, kind, st, st, end)
 
     def bulk_load(self, slots: np.ndarray, raw: dict[str, np.ndarray]) -> None:
         """Replace the contents with a batch in one vectorised pass (the table must be empty)."""
