@@ -11,6 +11,12 @@ cannot move the watermark past now.  Rows older than the watermark - lateness - 
 the longest window are evicted; the horizon is the earliest query time the retained rows (plus
 running state) answer exactly.  A store built for some services keeps only the tables and
 structures those services read.
+
+Queries may run in threads beside a pushing one: a query holds `Store.lock` while it reads, a
+push holds it only while its rows go in and while a rebuilt table (an eviction step, a
+compaction) is swapped in, never while it is built, so a query sees the store before or after
+them (`astra.online.compaction`).  Pushes and `materialize` run one at a time (`Store.writing`);
+`save` expects no push to run meanwhile.
 """
 
 from __future__ import annotations
