@@ -277,3 +277,26 @@ def test_online_pushes_eviction_and_restart_keep_window_kinds():
     for engine, rows in results.items():
         assert rows == want, f"{engine}: {rows} != reference {want}"
     assert any(r["sess"] for r in want) and any(r["hop"] for r in want)  # the case is not vacuous
+
+
+@pytest.mark.parametrize("bits", [8, 63])
+def test_offline_sessions_and_hops_with_rank_coded_times(monkeypatch, bits):
+    """With the key space narrowed to 8 bits, times are replaced by their rank (the session
+    gaps are then measured on the raw times); the answers are the reference's either way."""
+    import astra.offline.keys as keys
+
+    monkeypatch.setattr(keys, "_BITS", bits)
+    seen = []
+    init = keys.KeySpace.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append(self.t_uniq is not None)
+
+    monkeypatch.setattr(keys.KeySpace, "__init__", spy)
+    monkeypatch.setattr(sys.modules[__name__], "ONLINE", False)
+    plan = _random_plan()
+    events = [{"ts": T0 + k * 11 * M + (k % 3) * S, "x": k % 4 - 1, "s": str(k % 3)} for k in range(30)]
+    got = engines(plan, events, [T0 + k * 23 * M for k in range(16)])
+    assert got["offline"] == got["reference"]
+    assert any(seen) == (bits == 8)
