@@ -202,6 +202,23 @@ def test_explain_writes_the_effective_window_out():
     assert "count(ev, session 30m)" in b and "[s, t), s = the start of the latest session" in b
 
 
+def test_catalog_reach_of_each_kind():
+    """The catalog's effective window is the span of event time a value can depend on: a hopping
+    window reaches back its width plus its hop, a session without bound."""
+    from astra.catalog.windows import effective_window, inputs
+
+    plan = compile_features("""
+    a: int64 = count(ev, 2h every 1h)
+    b: int64 = count(ev, session 30m)
+    c: int64 = count(ev, tumbling 1d)
+""")
+    a, b, c = (plan.feature(f"g@v1.{n}") for n in "abc")
+    assert effective_window(plan, a) == "[t - 3h, t)"
+    assert effective_window(plan, b) == "(-inf, t)"
+    assert effective_window(plan, c) == "[t - 2d, t)"
+    assert "the last complete period" in inputs(c)[0][1]
+
+
 def test_sliding_fingerprints_do_not_see_the_new_fields():
     plan = compile_features("    a: int64 = count(ev, 7d)")
     agg = next(n for n in ir.walk(plan.features[0].expr) if isinstance(n, ir.Aggregate))
