@@ -111,6 +111,8 @@ def _describe_text(d: dict) -> str:
     return "\n".join([
         f"experiment {d['name']}",
         f"  unit      {d['unit']['entity']} (key {d['unit']['key']}: {d['unit']['type']})",
+        *([f"  within    {d['within']['experiment']}.{d['within']['arm']} (only units in that arm)"]
+          if d["within"] else []),
         f"  layer     {d['layer']} {lo:g}%-{hi:g}%",
         f"  salt      {json.dumps(d['salt'], ensure_ascii=False)}",
         f"  arms      {arms}",

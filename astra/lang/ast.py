@@ -268,7 +268,8 @@ class Experiment:
     """`experiment name { unit user  layer checkout  salt "..."  arms { ... } }`: an A/B test.
 
     `slice` is the part of the layer the experiment owns (`layer checkout 0%-50%`; the whole
-    layer when None); `coverage` the share of its units that are assigned an arm (100% when None)."""
+    layer when None); `coverage` the share of its units that are assigned an arm (100% when None);
+    `within` (`within checkout_test.treatment`) nests it in one arm of another experiment."""
 
     name: Name
     unit: Name | None
@@ -278,6 +279,7 @@ class Experiment:
     arms: tuple[Arm, ...]
     holdout: Literal | None = None
     coverage: Literal | None = None
+    within: tuple[Name, Name] | None = None  # (experiment, arm): only units in that arm take part
     meta: Meta = Meta()
     span: Span = span_field()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from astra.diagnostics import Collector, Label, did_you_mean
 from astra.lang import ast
 from astra.ops.assignment import Spec, spec
@@ -58,4 +60,64 @@ def check_experiments(experiments: dict[str, ast.Experiment], entities: dict[str
             out[e.name.value] = spec(e.layer.value, e.salt, tuple((a.name.value, a.percent.value) for a in e.arms),
                                      holdout=e.holdout.value if e.holdout else 0.0,
                                      coverage=e.coverage.value if e.coverage else 100.0, slice=(lo, hi))
-    return out
+    nested = [e for e in experiments.values() if e.within is not None]
+    for e in nested:
+        _check_within(e, experiments, diags)
+    resolved: dict[str, Spec | None] = {}
+    for e in nested:
+        _nest(e.name.value, experiments, out, resolved, (), diags)
+    nest = {name: resolved.get(name, s) for name, s in out.items()}
+    return {name: s for name, s in nest.items() if s is not None}
+
+
+def _check_within(e: ast.Experiment, experiments: dict[str, ast.Experiment], diags: Collector) -> None:
+    """`within parent.arm`: the parent exists, has that arm and randomises the same unit."""
+    parent, arm = e.within
+    other = experiments.get(parent.value)
+    if other is None:
+        diags.error("E0707", f"unknown experiment `{parent.value}`", parent.span, label="not an experiment",
+                    help=did_you_mean(parent.value, [n for n in experiments if n != e.name.value]))
+        return
+    if other is e:
+        diags.error("E0707", f"`{e.name.value}` cannot be nested in itself", parent.span)
+        return
+    if all(a.name.value != arm.value for a in other.arms):
+        diags.error("E0707", f"`{parent.value}` has no arm `{arm.value}`", arm.span, label="not an arm",
+                    help=did_you_mean(arm.value, [a.name.value for a in other.arms]))
+    if e.unit is not None and other.unit is not None and e.unit.value != other.unit.value:
+        diags.error("E0707", f"`{e.name.value}` randomises `{e.unit.value}` units but `{parent.value}` "
+                    f"randomises `{other.unit.value}`", e.unit.span,
+                    notes=(Label(span=other.unit.span, message="the parent's unit"),),
+                    help="a nested experiment splits the units of one arm of its parent: give both the same unit")
+
+
+def _nest(name: str, experiments: dict[str, ast.Experiment], specs: dict[str, Spec],
+          resolved: dict[str, Spec | None], path: tuple[str, ...], diags: Collector) -> Spec | None:
+    """The spec of `name` with its chain of parents (None when it or a parent is invalid, or
+    when the chain loops: a loop is reported once, where it closes)."""
+    if name in resolved:
+        return resolved[name]
+    e = experiments.get(name)
+    own = specs.get(name)
+    if e is None or own is None:
+        return None
+    if e.within is None:
+        resolved[name] = own
+        return own
+    parent, arm = e.within[0].value, e.within[1].value
+    if parent in path:
+        loop = [*path[path.index(parent):], name, parent]
+        diags.error("E0707", f"experiments nested in a loop: {' -> '.join(loop)}", e.within[0].span,
+                    help="a nested experiment's parent must not be nested, directly or not, in it")
+        resolved[name] = None
+        return None
+    if parent == name:  # reported by _check_within
+        resolved[name] = None
+        return None
+    top = _nest(parent, experiments, specs, resolved, (*path, name), diags)
+    if top is None or all(a[0] != arm for a in top.arms) or e.unit is None \
+            or experiments[parent].unit is None or experiments[parent].unit.value != e.unit.value:
+        resolved[name] = None
+        return None
+    resolved[name] = attrs.evolve(own, parent=(top, arm))
+    return resolved[name]

@@ -169,6 +169,8 @@ def _experiment(decl: ast.Experiment) -> list[_Line]:
     items = []
     if decl.unit is not None:
         items.append(_Line(1, f"unit {decl.unit.value}", _anchor(decl.unit.span)))
+    if decl.within is not None:
+        items.append(_Line(1, f"within {decl.within[0].value}.{decl.within[1].value}", _anchor(decl.within[0].span)))
     if decl.layer is not None:
         bounds = f" {_percent(decl.slice[0])}-{_percent(decl.slice[1])}" if decl.slice else ""
         items.append(_Line(1, f"layer {decl.layer.value}{bounds}", _anchor(decl.layer.span)))

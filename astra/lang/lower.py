@@ -267,10 +267,14 @@ class _Lower(Transformer):
         return ast.Experiment(name=name, unit=_value(found, "unit"), layer=layer.value[0] if layer else None,
                               slice=layer.value[1] if layer else None, salt=_value(found, "salt"),
                               arms=_value(found, "arms") or (), holdout=_value(found, "holdout"),
-                              coverage=_value(found, "coverage"), meta=self._meta(items), span=self._span(meta))
+                              coverage=_value(found, "coverage"), within=_value(found, "within"),
+                              meta=self._meta(items), span=self._span(meta))
 
     def unit(self, meta, children):
         return _Item("unit", self._name(children[0]), self._span(meta))
+
+    def within(self, meta, children):
+        return _Item("within", (self._name(children[0]), self._name(children[1])), self._span(meta))
 
     def layer(self, meta, children):
         bounds = (children[1], children[2]) if len(children) == 3 else None
@@ -425,7 +429,7 @@ class _Lower(Transformer):
         return ast.Literal(kind="duration", value=value, text=tok.value, span=self._tspan(tok))
 
 
-_EXPERIMENT_ITEMS = ("unit", "layer", "salt", "arms", "holdout", "coverage")
+_EXPERIMENT_ITEMS = ("unit", "within", "layer", "salt", "arms", "holdout", "coverage")
 
 _REQUIRED_HELP = {
     "unit": "name the entity that is randomised, e.g. `unit user`",

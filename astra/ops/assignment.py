@@ -72,6 +72,8 @@ class Spec:
     slice: tuple[float, float]  # layer buckets [lo, hi) of this experiment
     holdout: float  # experiment buckets below this are held out
     arms: tuple[tuple[str, float, float], ...]  # (arm, lo, hi): experiment buckets [lo, hi)
+    # nested: only units the parent experiment puts in this arm take part
+    parent: tuple[Spec, str] | None = None
 
     @property
     def layer_seed(self) -> str:
@@ -82,12 +84,19 @@ class Spec:
         return self.layer + ":" + self.salt + ":"
 
     def text(self) -> str:
-        return json.dumps(attrs.asdict(self), sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(self._data(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def _data(self) -> dict:
+        d = {"layer": self.layer, "salt": self.salt, "slice": list(self.slice), "holdout": self.holdout,
+             "arms": [list(a) for a in self.arms]}
+        if self.parent is not None:  # absent otherwise: a top-level experiment's text never changes
+            d["parent"] = {"spec": self.parent[0]._data(), "arm": self.parent[1]}
+        return d
 
 
 def spec(layer: str, salt: str, arms: tuple[tuple[str, float], ...], *, holdout: float = 0.0,
-         coverage: float = 100.0, slice: tuple[float, float] = (0.0, 100.0)) -> Spec:
+         coverage: float = 100.0, slice: tuple[float, float] = (0.0, 100.0),
+         parent: tuple[Spec, str] | None = None) -> Spec:
     """The thresholds of an experiment from its declared percentages (arms summing to 100)."""
     scale = BUCKETS / 100.0
     held = holdout * scale
@@ -97,14 +106,20 @@ def spec(layer: str, salt: str, arms: tuple[tuple[str, float], ...], *, holdout:
         lo = held + rest * start / 100.0
         out.append((name, lo, lo + rest * weight / 100.0 * coverage / 100.0))
         start += weight
-    return Spec(layer=layer, salt=salt, slice=(slice[0] * scale, slice[1] * scale), holdout=held, arms=tuple(out))
+    return Spec(layer=layer, salt=salt, slice=(slice[0] * scale, slice[1] * scale), holdout=held, arms=tuple(out),
+                parent=parent)
 
 
 @functools.lru_cache(maxsize=256)
 def parse_spec(text: str) -> Spec:
-    d = json.loads(text)
+    return _from_data(json.loads(text))
+
+
+def _from_data(d: dict) -> Spec:
+    parent = d.get("parent")
     return Spec(layer=d["layer"], salt=d["salt"], slice=tuple(d["slice"]), holdout=d["holdout"],
-                arms=tuple(tuple(a) for a in d["arms"]))
+                arms=tuple(tuple(a) for a in d["arms"]),
+                parent=None if parent is None else (_from_data(parent["spec"]), parent["arm"]))
 
 
 def arm_of(s: Spec, layer_bucket: int, exp_bucket: int) -> str | None:
@@ -120,6 +135,8 @@ def arm_of(s: Spec, layer_bucket: int, exp_bucket: int) -> str | None:
 def assign(s: Spec, key: object) -> str | None:
     """The arm of one unit key (plain Python: the reference the vectorised paths are tested against)."""
     text = key_text(key)
+    if s.parent is not None and assign(s.parent[0], text) != s.parent[1]:
+        return None
     return arm_of(s, bucket(s.layer_seed, text), bucket(s.seed, text))
 
 
@@ -159,6 +176,9 @@ def assign_many(s: Spec, keys) -> tuple[object, object]:
     """Arms of a sequence of distinct key texts: (object array of arm names, validity mask)."""
     lb, eb = buckets(s.layer_seed, keys), buckets(s.seed, keys)
     inside = (lb >= s.slice[0]) & (lb < s.slice[1]) & (eb >= s.holdout)
+    if s.parent is not None:
+        parent_arms, parent_valid = assign_many(s.parent[0], keys)
+        inside &= parent_valid & (parent_arms == s.parent[1])
     out = np.full(len(lb), "", dtype=object)
     valid = np.zeros(len(lb), dtype=bool)
     for name, lo, hi in s.arms:

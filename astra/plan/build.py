@@ -322,7 +322,12 @@ def _experiments(syms) -> tuple[ir.Experiment, ...] | None:
     """The valid experiments (None when there are none, so plans without any keep their data)."""
     out = tuple(ir.Experiment(name=name, unit=syms.experiments[name].unit.value, layer=spec.layer,
                               arms=tuple((a.name.value, float(a.percent.value)) for a in syms.experiments[name].arms),
-                              spec=spec.text(), span=syms.experiments[name].span)
+                              spec=spec.text(), span=syms.experiments[name].span,
+                              within=_within(syms.experiments[name]))
                 for name, spec in sorted(syms.assignments.items()))
     return out or None
+
+
+def _within(e) -> tuple[str, str] | None:
+    return None if e.within is None else (e.within[0].value, e.within[1].value)
 

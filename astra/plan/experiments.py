@@ -42,6 +42,7 @@ def describe(plan: ir.Plan, e: ir.Experiment) -> dict:
         "holdout": round(s.holdout * pct, 9),
         "coverage": round(coverage, 9),
         "arms": [{"name": name, "percent": share} for name, share in e.arms],
+        "within": None if e.within is None else {"experiment": e.within[0], "arm": e.within[1]},
         "hash": f"v{HASH_VERSION}",
     }
 

@@ -281,6 +281,7 @@ class Experiment:
     arms: tuple[tuple[str, float], ...]  # (arm, percent) in declaration order
     spec: str
     span: Span = span_field()
+    within: tuple[str, str] | None = attrs.field(default=None, metadata={"omit_none": True})  # (experiment, arm)
 
 
 @node

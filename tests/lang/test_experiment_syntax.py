@@ -47,3 +47,21 @@ def test_missing_items_are_reported_at_the_name():
         parse_text("experiment e {\n    unit user\n}\n")
     d = err.value.diagnostics[0]
     assert d.code == "E0012" and "`layer`" in d.message and "`salt`" in d.message and d.span.line == 1
+
+
+NESTED = BLOCK.replace("    unit user\n", "    unit user\n    within checkout_test.treatment\n").replace(
+    "experiment checkout_test", "experiment button_test").replace("layer checkout", "layer button")
+
+
+def test_within_nests_in_an_arm_and_round_trips():
+    (e,) = parse_text(NESTED).decls
+    assert (e.within[0].value, e.within[1].value) == ("checkout_test", "treatment")
+    assert format_text(NESTED) == NESTED
+    one_line = 'experiment button_test { unit user; within checkout_test.treatment; layer button; salt "s1"; ' \
+               'arms { control 50%, treatment 50% } holdout 5% }\n'
+    assert parse_text(one_line) == parse_text(NESTED)
+
+
+def test_within_is_a_name_outside_an_experiment():
+    module = parse_text("entity user { key within: int64 }\n")
+    assert module.decls[0].keys[0].name.value == "within"

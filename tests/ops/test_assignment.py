@@ -198,3 +198,33 @@ def test_assignment_is_the_same_in_another_process_with_another_hash_seed():
     arms, valid = assign_many(spec("l", "s", (("x", 30.0), ("y", 70.0)), holdout=10), ks)
     here = sorted(zip(ks, [n if ok else None for n, ok in zip(arms.tolist(), valid.tolist())]))
     assert runs[0] == runs[1] == str(here)
+
+
+# --------------------------------------------------------------------------- nested experiments
+def test_a_nested_experiment_splits_exactly_the_units_of_its_parents_arm():
+    """docs/language.md: with `within parent.arm`, a unit takes part only when the parent puts it
+    in that arm, and is then assigned by the nested experiment's own layer, salt and shares."""
+    ks = [f"n{i}" for i in range(200_000)]
+    parent = spec("checkout", "p", HALF, holdout=10)
+    child = spec("button", "c", (("blue", 25.0), ("green", 75.0)), parent=(parent, "treatment"))
+    p_arms, p_valid = assign_many(parent, ks)
+    c_arms, c_valid = assign_many(child, ks)
+    in_arm = p_valid & (p_arms == "treatment")
+    assert not (c_valid & ~in_arm).any()  # never outside the parent's arm
+    alone, alone_valid = assign_many(spec("button", "c", (("blue", 25.0), ("green", 75.0))), ks)
+    assert (c_valid == (in_arm & alone_valid)).all()  # inside it, the child's own rule decides
+    assert (c_arms[c_valid] == alone[c_valid]).all()
+    n = int(in_arm.sum())
+    assert within(int((c_arms[c_valid] == "blue").sum()), n, 0.25)
+    assert [assign(child, k) for k in ks[:3000]] == [a if ok else None for a, ok in zip(c_arms[:3000], c_valid[:3000])]
+
+
+def test_nesting_is_in_the_spec_text_and_top_level_texts_are_unchanged():
+    from astra.ops.assignment import parse_spec
+
+    top = spec("checkout", "p", HALF)
+    assert "parent" not in top.text()
+    child = spec("button", "c", HALF, parent=(top, "control"))
+    assert parse_spec(child.text()) == child and parse_spec(top.text()) == top
+    grandchild = spec("colour", "g", HALF, parent=(child, "treatment"))
+    assert parse_spec(grandchild.text()) == grandchild

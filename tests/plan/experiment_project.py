@@ -32,7 +32,7 @@ service svc v1 { exposure@v1.* }
 DECLARED = {"name": "checkout_test", "unit": {"entity": "user", "key": "user_id", "type": "string"},
             "layer": "checkout", "slice": [10.0, 90.0], "salt": "checkout-button-2026", "holdout": 5.0,
             "coverage": 50.0, "arms": [{"name": "control", "percent": 40.0}, {"name": "treatment", "percent": 60.0}],
-            "hash": "v2"}
+            "within": None, "hash": "v2"}
 
 
 def write(root: Path) -> Path:

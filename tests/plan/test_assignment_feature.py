@@ -90,7 +90,7 @@ def answers(plan, root: Path, keys: list) -> dict[str, list]:
                                                  tables)]
     return {"offline": off["arm"].to_list(), "batch": [r["arm"] for r in batch[:len(keys)]],
             "single": [r["arm"] for r in single], "reference": ref,
-            "treated": off["treated"].to_list(), "spend": off["spend"].to_list()}
+            "treated": off["treated"].to_list() if "treated" in off.columns else None}
 
 
 @pytest.mark.parametrize("key", ["string", "int64"])
@@ -158,3 +158,45 @@ features g v1 for pair { arm: string? = assignment(e) }
     result = compile_project(tmp_path, lock="ignore")
     (d,) = [d for d in result.diagnostics if d.code == "E0706"]
     assert "one string or integer key" in d.message
+
+
+NESTED = """
+entity user { key user_id: string }
+events tx for user { path "tx.parquet"  time ts  columns { user_id: string  amount: float64 } }
+experiment checkout_test { unit user; layer checkout; salt "s-2026"; arms { control 30%, treatment 70% } holdout 5% }
+experiment button_test {
+    unit user
+    within checkout_test.treatment
+    layer button
+    salt "b-2026"
+    arms { blue 50%, green 50% }
+}
+features g v1 for user {
+    arm: string? = assignment(button_test)
+    parent_arm: string? = assignment(checkout_test)
+}
+service svc v1 { g@v1.* }
+"""
+
+
+def test_a_nested_experiment_assigns_only_its_parents_arm_in_every_engine(tmp_path):
+    (tmp_path / "p.feat").write_text(NESTED)
+    pl.DataFrame({"user_id": ["a"], "ts": [T - dt.timedelta(hours=1)], "amount": [1.0]}).write_parquet(
+        tmp_path / "tx.parquet")
+    result = compile_project(tmp_path, lock="ignore")
+    assert result.ok, render_all(result.diagnostics, result.sources)
+    keys = [f"user-{i}" for i in range(600)]
+    got = answers(result.plan, tmp_path, keys)
+    spine = pl.DataFrame({"user_id": keys, "ts": [T] * len(keys)})
+    parent = backfill(result.plan, "svc", 1, spine, data_root=tmp_path)["parent_arm"].to_list()
+    assert parent == [documented_arm(k, "s-2026", 5) for k in keys]
+
+    def child(k):
+        if documented_arm(k, "s-2026", 5) != "treatment":
+            return None
+        return "blue" if bucket("button:b-2026:", k) < 5000 else "green"
+
+    want = [child(k) for k in keys]
+    assert got["offline"] == want == got["batch"]
+    assert got["single"] == got["reference"] == want[:40]
+    assert {"blue", "green", None} == set(want)
