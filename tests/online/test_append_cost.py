@@ -157,3 +157,27 @@ def test_lifetime_count_distinct_work_does_not_grow_with_history(batch, pushes, 
     # short segments are rebuilt whole (up to 32 rows per pushed row); past that, the rows
     # themselves and one changed end each
     assert late <= 2 * batch + 1, (batch, late, work[-5:])
+
+
+@pytest.mark.parametrize("column, values", [
+    ("s: string?", ["b", "a", None, "b", "c", "a", "", "c"]),
+    ("s: bool?", [True, False, None, True, True, False, None, False]),
+    ("s: int64?", [2**62, -(2**62), None, 0, -1, 2**62, -1, 7]),
+])
+def test_lifetime_count_distinct_appended_one_by_one_equals_pushed_at_once(column, values):
+    """Every value kind the held-values set keys (string codes, bools, wide ints), with a filter."""
+    plan = compile_features(column + "  k: int64", """
+    d: int64 = count_distinct(ev.s)
+    dk: int64 = count_distinct(ev.s where k > 0)""")
+    rows = [dict(id=1 + j % 2, ts=T + j * S, s=values[j % len(values)], k=(j * 5) % 3 - 1) for j in range(60)]
+    one, whole = Store(plan), Store(plan)
+    whole.push("ev", rows)
+    for r in rows:
+        one.push("ev", [r])
+        _check(one)
+    for at in (T + 5 * S, T + 30 * S, T + 61 * S):
+        q = [{"id": 1}, {"id": 2}]
+        assert one.get("svc@v1", q, at=at).rows() == whole.get("svc@v1", q, at=at).rows()
+    # by hand: entity 1 holds rows 0, 2, 4, ...: values[0, 2, 4, 6] repeat, nulls not counted
+    held = {values[j] for j in range(0, len(values), 2)} - {None}
+    assert one.get("svc@v1", [{"id": 1}], at=T + 61 * S).rows()[0]["d"] == len(held)
