@@ -41,6 +41,27 @@ class Compacting:
             self.used, self.holes, self.cutoff = built.used, built.holes, built.cutoff
             self.ends_touched = built.ends_touched
 
+    def reserve(self, keys: list, lock: AbstractContextManager | None = None) -> None:
+        """Before rows of `keys` (one per row) go in under `lock`: grow the arena beside the table
+        if the push could outgrow it, so that no growth copies the arena while queries wait.  A
+        bound, not the exact need: each touched segment may move (twice, for a few rows appended
+        one by one), each time with a quarter's slack.  The growth is geometric as in `_grow`."""
+        slots = self.lookup(keys)
+        if len(slots) > 1:
+            slots = np.unique(slots)
+        rows = int(self.slot["len"][slots].sum()) + len(keys)
+        need = self.used + 3 * rows + 8 * (len(slots) + len(keys)) + BLOCK
+        if need <= len(self.pos["time"]):
+            return
+        built = copy.copy(self)
+        built.pos, built.blocks = dict(self.pos), dict(self.blocks)
+        try:
+            built._grow(need)
+        except MemoryError:  # the bound is past the arena's limit: the push grows it if it must
+            return
+        with lock if lock is not None else nullcontext():
+            self.pos, self.blocks = built.pos, built.blocks
+
     def compaction_due(self) -> bool:
         """Whether holes are a quarter of the arena (and worth a rewrite)."""
         return self.holes >= COMPACT_HOLES and self.holes * 4 >= self.used

@@ -168,13 +168,16 @@ class Store:
         the source whose key they hold: a row with a null key is invisible to that entity alone.
 
         Queries wait only while the rows go in (their cost) and while rebuilt tables are swapped
-        in; compaction and eviction are built beside the tables they replace."""
+        in; growing the arena, compaction and eviction are built beside the tables they replace."""
         self.next_seq[src.name] = self.next_seq.get(src.name, 0) + len(times)
         self.ingested[src.name] = self.ingested.get(src.name, 0) + len(times)
         mine = [(ti, tb) for ti, (spec, tb) in enumerate(zip(self.specs, self.tables)) if spec.source.name == src.name]
+        rows = [_with_key(times, cols, self.specs[ti].key.columns) for ti, _ in mine]
+        for (_, tb), (t_rows, t_cols) in zip(mine, rows):
+            if len(t_rows) and not (bulk and tb.used == 0):
+                tb.reserve(_keys(t_cols, tb.key_columns), self.lock)
         with self.lock:
-            for ti, tb in mine:
-                t_rows, t_cols = _with_key(times, cols, self.specs[ti].key.columns)
+            for (ti, tb), (t_rows, t_cols) in zip(mine, rows):
                 self.stored[ti] += len(t_rows)
                 if len(t_rows):
                     self._ingest_table(tb, t_rows, t_cols, bulk)

@@ -182,3 +182,29 @@ def test_queries_racing_a_push_stream_see_whole_pushes(monkeypatch):
     assert not errors, errors
     assert seen and store.horizon is not None  # queries ran, and so did eviction
     assert store.get("svc@v1", IDS, at=at).rows() == ref.get("svc@v1", IDS, at=at).rows()
+
+
+def test_the_arena_grows_beside_the_table_not_under_the_lock(monkeypatch):
+    """Growing the arena copies every row: a push grows it before taking the lock queries wait
+    for (`Table.reserve`), never while holding it, whether its rows are appended one by one to a
+    hot entity, inserted in batches, late, or of new entities."""
+    store = Store(PLAN)
+    grown: list[bool] = []  # per growth of the arena: whether the lock was held
+    original = Table._grow
+
+    def grow(tb, need):
+        if need > len(tb.pos["time"]):
+            grown.append(store.lock.locked())
+        return original(tb, need)
+
+    monkeypatch.setattr(Table, "_grow", grow)
+    t = T
+    for r in range(300):
+        if r % 10 == 0:  # a batch: new entities, and late rows of old ones
+            batch = [dict(id=100 + r * 40 + j, ts=t, x=j, a=1.0) for j in range(40)]
+            batch += [dict(id=1 + j % 3, ts=t - 5 * S, x=j, a=1.0) for j in range(30)]
+        else:  # a hot entity, row by row
+            batch = [dict(id=1, ts=t, x=r % 7, a=2.0)]
+        store.push("ev", batch, on_late="report")
+        t += S
+    assert len(grown) > 3 and not any(grown), grown
