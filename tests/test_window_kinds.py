@@ -317,3 +317,32 @@ def test_offline_sessions_and_hops_with_rank_coded_times(monkeypatch, bits):
     got = engines(plan, events, [T0 + k * 23 * M for k in range(16)])
     assert got["offline"] == got["reference"]
     assert any(seen) == (bits == 8)
+
+
+def test_online_answers_hold_until_valid_until():
+    """A hopping answer holds until the next hop boundary (not longer), a session answer until
+    the next row becomes visible; at the reported bound the answer is still the same and one
+    microsecond later a boundary or a row has moved it."""
+    from astra.online import Store
+
+    plan = compile_features("""
+    hop: int64 = count(ev, 2h every 1h)
+    sess: int64 = count(ev, session 30m)
+""")
+    store = Store(plan, allowed_lateness=10**15)
+    store.push("ev", [{"uid": 1, "ts": T0 + k * 25 * M, "x": k, "s": None} for k in range(8)])
+
+    def ask(t):
+        got = store.get("svc@v1", [{"uid": 1}], at=t, validity=True)
+        return got.tuples()[0], got.valid_until[0]
+
+    # rows every 25 minutes from T0 to T0 + 175m: until the next row becomes visible (it is at t
+    # itself for the third query), or the next hop boundary once no row is left
+    cases = [(T0 + 5 * M, T0 + 25 * M), (T0 + 61 * M, T0 + 75 * M), (T0 + 100 * M, T0 + 100 * M),
+             (T0 + 5 * H, T0 + 6 * H - 1)]
+    for t0, want in cases:
+        value, until = ask(t0)
+        assert until == want
+        assert ask(until)[0] == value
+        if until < T0 + 6 * H - 1:  # a row enters at until + 1µs: the session grows
+            assert ask(until + 1)[0] != value
