@@ -346,3 +346,10 @@ def test_online_answers_hold_until_valid_until():
         assert ask(until)[0] == value
         if until < T0 + 6 * H - 1:  # a row enters at until + 1µs: the session grows
             assert ask(until + 1)[0] != value
+
+
+def test_huge_hops_keep_retention_in_int64():
+    """A hopping window as long as int64 allows, hopping as far: its retention (window + hop)
+    would pass int64; it is capped, and every engine still answers (an empty window here)."""
+    plan = compile_features("    a: int64 = count(ev, 100000000d every 100000000d)")
+    check(engines(plan, [{"ts": T0, "x": 1}], [T0 + 1]), {"a": [0]})

@@ -132,7 +132,7 @@ def reach(a: Aggregate) -> int | None:
     a hopping window starts after t - window - hop, since its end h is above t - hop."""
     if a.window is None or a.gap is not None:
         return None
-    return a.window + (a.hop or 0)
+    return min(a.window + (a.hop or 0), 2**63 - 1)  # µs stay int64: two huge durations may not
 
 
 def window_end(a: Aggregate, t):
