@@ -45,11 +45,20 @@ class Compacting:
         """Before rows of `keys` (one per row) go in under `lock`: grow the arena beside the table
         if the push could outgrow it, so that no growth copies the arena while queries wait.  A
         bound, not the exact need: each touched segment may move (twice, for a few rows appended
-        one by one), each time with a quarter's slack.  The growth is geometric as in `_grow`."""
+        one by one), each time with a quarter's slack.  The growth is geometric as in `_grow`.
+        Likewise the block sparse tables get the levels the longest touched segment may need."""
         slots = self.lookup(keys)
         if len(slots) > 1:
             slots = np.unique(slots)
-        rows = int(self.slot["len"][slots].sum()) + len(keys)
+        lens = self.slot["len"][slots]
+        rows = int(lens.sum()) + len(keys)
+        # a longer segment may need more levels of the block sparse tables (rebuilt over the arena)
+        levels = ((int(lens.max()) + len(keys)) // BLOCK + 1).bit_length()
+        if any(tbl.shape[0] < levels for tbl in self.blocks.values()):
+            built = self.shadow(derived=False)
+            built._rebuild_blocks(levels)
+            with lock if lock is not None else nullcontext():
+                self.blocks = built.blocks
         need = self.used + 3 * rows + 8 * (len(slots) + len(keys)) + BLOCK
         if need <= len(self.pos["time"]):
             return

@@ -185,9 +185,10 @@ def test_queries_racing_a_push_stream_see_whole_pushes(monkeypatch):
 
 
 def test_the_arena_grows_beside_the_table_not_under_the_lock(monkeypatch):
-    """Growing the arena copies every row: a push grows it before taking the lock queries wait
-    for (`Table.reserve`), never while holding it, whether its rows are appended one by one to a
-    hot entity, inserted in batches, late, or of new entities."""
+    """Growing the arena copies every row, and so does adding a level to the block tables: a push
+    does both before taking the lock queries wait for (`Table.reserve`), never while holding it,
+    whether its rows are appended one by one to a hot entity, inserted in batches, late, or of new
+    entities."""
     store = Store(PLAN)
     grown: list[bool] = []  # per growth of the arena: whether the lock was held
     original = Table._grow
@@ -198,6 +199,15 @@ def test_the_arena_grows_beside_the_table_not_under_the_lock(monkeypatch):
         return original(tb, need)
 
     monkeypatch.setattr(Table, "_grow", grow)
+    levels: list[bool] = []  # per rebuild of the block tables with more levels: whether the lock was held
+    rebuild = Table._rebuild_blocks
+
+    def more_levels(tb, n=1):
+        if n > 1:
+            levels.append(store.lock.locked())
+        return rebuild(tb, n)
+
+    monkeypatch.setattr(Table, "_rebuild_blocks", more_levels)
     t = T
     for r in range(300):
         if r % 10 == 0:  # a batch: new entities, and late rows of old ones
@@ -208,3 +218,4 @@ def test_the_arena_grows_beside_the_table_not_under_the_lock(monkeypatch):
         store.push("ev", batch, on_late="report")
         t += S
     assert len(grown) > 3 and not any(grown), grown
+    assert levels and not any(levels), levels  # the hot entity's segment needed more levels
