@@ -132,3 +132,33 @@ def test_doc_tables_names_a_missing_marker_in_one_line(tmp_path, monkeypatch, ca
     assert doc_tables.main(["--check"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: language.md: no line") and err.count("\n") == 1
+
+
+SOURCE = """entity user { key user_id: int64 }
+events transactions for user {
+    path "t.parquet"
+    time ts
+    columns { user_id: int64  amount: float64?  qty: int32  category: string }
+}
+features f v1 for user {
+    bad: float64? = AGG
+}
+"""
+
+
+def _help_of(tmp_path, call: str) -> list[str]:
+    from astra.compiler import compile_project
+
+    (tmp_path / "f.feat").write_text(SOURCE.replace("AGG", call))
+    result = compile_project(tmp_path, lock="ignore")
+    return [(d.code, d.help) for d in result.diagnostics]
+
+
+def test_an_aggregation_of_numbers_only_names_the_numeric_columns_in_its_help(tmp_path) -> None:
+    """The checker asks the type rule which aggregations take numbers only (no list of names)."""
+    numeric = "numeric columns of `transactions`: user_id, amount, qty"
+    for call in ("sum(transactions.category, 7d)", "percentile(transactions.category, 0.5, 7d)",
+                 "exp_decay_sum(transactions.category, 1h, 7d)", "skew(transactions.category)"):
+        assert _help_of(tmp_path, call) == [("E0203", numeric)], call
+    # an aggregation that also takes strings refuses a float column without that hint
+    assert _help_of(tmp_path, "count_distinct(transactions.amount, 7d)") == [("E0203", "")]

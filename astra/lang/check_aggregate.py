@@ -11,6 +11,7 @@ import attrs
 from astra.diagnostics import Collector, did_you_mean, rename_fix
 from astra.lang import ast
 from astra.lang.check import Scope, _column, _source_key, check_expr
+from astra.lang.types import FLOAT64, STRING, Type
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import TypeRuleError
 from astra.plan import ir
@@ -62,7 +63,7 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
         out = agg.infer(column_type, param)
     except TypeRuleError as err:
         diags.error("E0203", err.message, target.span if err.arg == 0 else e.span,
-                    label=f"this is `{column_type}`" if err.arg == 0 else "", help=_agg_help(fn, source))
+                    label=f"this is `{column_type}`" if err.arg == 0 else "", help=_agg_help(agg, param, source))
         return None
     return ir.Aggregate(op=fn, key=key, column=column, where=where, param=param, type=out, span=e.span,
                         **window)
@@ -156,11 +157,22 @@ def _param(e: ast.Call, rest: list, agg, diags: Collector):
     return rest.pop(0).value
 
 
-def _agg_help(fn: str, source) -> str:
+def _agg_help(agg, param, source) -> str:
+    """For an aggregation of numbers only (its type rule takes a float column, not a string
+    one), the source's numeric columns."""
     numeric = [c for c, t in source.columns.items() if t.is_numeric]
-    if fn in ("sum", "mean", "stddev", "variance") and numeric:
+    if numeric and _takes(agg, FLOAT64, param) and not _takes(agg, STRING, param):
         return f"numeric columns of `{source.decl.name.value}`: {', '.join(numeric)}"
     return ""
+
+
+def _takes(agg, column: Type, param) -> bool:
+    """Whether the type rule accepts a column of this type (a refused parameter is not the column's fault)."""
+    try:
+        agg.infer(column, param)
+    except TypeRuleError as err:
+        return err.arg != 0
+    return True
 
 
 
