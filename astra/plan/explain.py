@@ -55,6 +55,13 @@ def explain(plan: ir.Plan, f: ir.Feature) -> str:
             lines.append(f"  {expr(n)}: {n.type}")
             lines.append(f"      latest `{n.key.source}` row with {src.time} < t (ties: later row); "
                          "null when there is none")
+    for n in ir.walk(f.expr):
+        if isinstance(n, ir.Apply) and n.op == "assignment" and n not in seen:
+            seen.add(n)
+            names = [e.name for e in plan.experiments or () if e.spec == n.args[1].value]
+            lines.append(f"  assignment({', '.join(names) or '?'}): {n.type}")
+            lines.append(f"      the arm of the entity's {n.args[0].field} by hash version 2 of the key "
+                         "(docs/language.md, Experiments); null when not in the experiment; never reads rows")
     deps = sorted({n.feature for n in ir.walk(f.expr) if isinstance(n, ir.FeatureRef)})
     lines.append("  depends on: " + (", ".join(deps) if deps else "nothing but sources"))
     users = [g.id for g in plan.features if any(isinstance(n, ir.FeatureRef) and n.feature == f.id

@@ -149,6 +149,29 @@ SCHEMAS = {
                        for k in ("entities", "sources", "requests", "groups", "services")}
                       | {"versions": {"type": "object"}},
     },
+    "Experiments": {
+        "type": "object", "required": ["experiments"],
+        "properties": {"experiments": {"type": "array", "items": {
+            "type": "object",
+            "required": ["name", "unit", "layer", "slice", "salt", "holdout", "coverage", "arms", "within", "hash"],
+            "properties": {
+                "name": {"type": "string"},
+                "unit": {"type": "object", "required": ["entity", "key", "type"],
+                         "properties": {k: {"type": "string"} for k in ("entity", "key", "type")}},
+                "layer": {"type": "string"},
+                "slice": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                          "description": "the percent range of the layer the experiment owns"},
+                "salt": {"type": "string"},
+                "holdout": {"type": "number", "description": "percent of units held out"},
+                "coverage": {"type": "number", "description": "percent of each arm's range assigned so far"},
+                "arms": {"type": "array", "items": {"type": "object", "required": ["name", "percent"],
+                                                    "properties": {"name": {"type": "string"},
+                                                                   "percent": {"type": "number"}}}},
+                "within": {"type": ["object", "null"], "description": "the parent experiment's arm, when nested",
+                           "properties": {"experiment": {"type": "string"}, "arm": {"type": "string"}}},
+                "hash": {"type": "string", "description": "the assignment hash version (docs/language.md)"},
+            }}}},
+    },
     "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
 }
 
@@ -200,6 +223,10 @@ def document(plan: ir.Plan | None = None, max_batch: int = MAX_BATCH,
                 "operationId": "registry", "summary": "Entities, sources, groups and services with their versions",
                 "security": [{}, {"bearer": []}],
                 "responses": {"200": _json(_ref("Registry"), "The registry"), **_errors(401)}}},
+            "/v1/experiments": {"get": {
+                "operationId": "experiments", "summary": "The plan's A/B experiments as declared",
+                "security": [{}, {"bearer": []}],
+                "responses": {"200": _json(_ref("Experiments"), "Every experiment"), **_errors(401)}}},
             "/healthz": {"get": {"operationId": "healthz", "summary": "Liveness",
                                  "responses": {"200": _json(_ref("Status"), "Alive")}}},
             "/readyz": {"get": {"operationId": "readyz", "summary": "Readiness: store restored and healthy",
