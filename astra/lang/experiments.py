@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from astra.diagnostics import Collector, Label, did_you_mean
+from astra.diagnostics import Collector, Label, did_you_mean, rename_fix
 from astra.lang import ast
 from astra.ops.assignment import Spec, spec
 
@@ -56,7 +56,7 @@ def check_experiments(experiments: dict[str, ast.Experiment], entities: dict[str
                                 f"{e.layer.value} 0%-50%` and `layer {e.layer.value} 50%-100%`")
                     ok = False
             taken.setdefault(e.layer.value, []).append((lo, hi, e))
-        if ok and e.layer is not None and e.salt is not None and e.arms:
+        if ok and e.unit is not None and e.layer is not None and e.salt is not None and e.arms:
             out[e.name.value] = spec(e.layer.value, e.salt, tuple((a.name.value, a.percent.value) for a in e.arms),
                                      holdout=e.holdout.value if e.holdout else 0.0,
                                      coverage=e.coverage.value if e.coverage else 100.0, slice=(lo, hi))
@@ -75,15 +75,17 @@ def _check_within(e: ast.Experiment, experiments: dict[str, ast.Experiment], dia
     parent, arm = e.within
     other = experiments.get(parent.value)
     if other is None:
+        others = [n for n in experiments if n != e.name.value]
         diags.error("E0707", f"unknown experiment `{parent.value}`", parent.span, label="not an experiment",
-                    help=did_you_mean(parent.value, [n for n in experiments if n != e.name.value]))
+                    help=did_you_mean(parent.value, others), fix=rename_fix(parent.value, parent.span, others))
         return
     if other is e:
         diags.error("E0707", f"`{e.name.value}` cannot be nested in itself", parent.span)
         return
     if all(a.name.value != arm.value for a in other.arms):
+        arms = [a.name.value for a in other.arms]
         diags.error("E0707", f"`{parent.value}` has no arm `{arm.value}`", arm.span, label="not an arm",
-                    help=did_you_mean(arm.value, [a.name.value for a in other.arms]))
+                    help=did_you_mean(arm.value, arms), fix=rename_fix(arm.value, arm.span, arms))
     if e.unit is not None and other.unit is not None and e.unit.value != other.unit.value:
         diags.error("E0707", f"`{e.name.value}` randomises `{e.unit.value}` units but `{parent.value}` "
                     f"randomises `{other.unit.value}`", e.unit.span,
