@@ -37,6 +37,7 @@ from astra.online.result import Missing, Result
 from astra.online.single import Single
 from astra.online.table import Input, Table
 from astra.online.view import Query
+from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import filler, numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
@@ -319,7 +320,10 @@ class Store:
         self._key_columns[service] = compiled_keys(self.plan, compiled.service)
         self._reads[service] = Missing(tuple(sum(bit[ti] for ti in tis) for tis in compiled.output_tables))
         closure = self.plan.closure(tuple(o.feature for o in compiled.service.outputs))
-        self._reads_now[compiled.service.id] = any(isinstance(n, ir.Now) for f in closure for n in ir.walk(f.expr))
+        # `now()`, or an aggregation weighing rows by their age (exp_decay_sum): answers change every µs
+        self._reads_now[compiled.service.id] = any(
+            isinstance(n, ir.Now) or (isinstance(n, ir.Aggregate) and getattr(AGGREGATIONS[n.op], "reads_times", False))
+            for f in closure for n in ir.walk(f.expr))
         return compiled
 
     def _get_small(self, compiled, entities: list[dict], at, request, validity: bool = False) -> Result:
