@@ -18,6 +18,7 @@ from strategies_plan import Case, param_kind
 
 from astra.lang.types import Type
 from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.registry import SCALARS
 from astra.plan import ir
 
 SCALE = 1_000_000  # one drawn microsecond becomes one second
@@ -89,6 +90,14 @@ def expr(e: ir.Expr, group: str) -> str:
             return f"{e.op}({', '.join(args)})"
         case ir.Apply(op=op, args=args):
             parts = [expr(a, group) for a in args]
+            # the checker gives a numeric literal the narrower type of a sibling (`x ?? 0` with x
+            # int32 is int32); a drawn int64/float64 constant beside one keeps its type by a cast
+            narrow = any(not isinstance(a, ir.Const) and a.type.name in ("int32", "float32") for a in args)
+            fixed = SCALARS[op].literal_args if op in SCALARS else ()
+            parts = [f"({p} as {a.type.non_null()})"
+                     if narrow and i not in fixed and isinstance(a, ir.Const) and a.value is not None
+                     and a.type.name in ("int64", "float64") else p
+                     for i, (a, p) in enumerate(zip(args, parts, strict=True))]
             if op in INFIX:
                 return f"({parts[0]} {op} {parts[1]})"
             if op == "neg":
