@@ -24,7 +24,8 @@ from astra.offline import asof
 from astra.offline.errors import BackfillError
 from astra.offline.expressions import NOW, finish, lower
 from astra.offline.keys import Pieces, column_pieces, entity_ids, joined
-from astra.offline.windows import EventIndex, SortedSource, numeric
+from astra.offline.sorted_source import SortedSource, numeric
+from astra.offline.windows import EventIndex
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from astra.offline.keys import KeySpace
-from astra.offline.windows import EventIndex, SortedSource
+from astra.offline.sorted_source import SortedSource
+from astra.offline.windows import EventIndex
 
 grid = st.sampled_from([1, 7, 1_000_000])
 times = st.lists(st.integers(-50, 50), min_size=1, max_size=30)

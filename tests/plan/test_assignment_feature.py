@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from experiment_project import bucket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,18 +44,7 @@ service svc v1 {{ g@v1.* }}
 """
 
 
-# --- hash version 2 and the arm ranges, written from docs/language.md (no astra code)
-def fnv1a32(data: bytes) -> int:
-    h = 2166136261
-    for b in data:
-        h = ((h ^ b) * 16777619) % 2**32
-    return h
-
-
-def bucket(seed: str, key: str) -> int:
-    return fnv1a32(str(fnv1a32((seed + key).encode())).encode()) % 10000
-
-
+# --- the arm ranges, written from docs/language.md (hash v2: tests/plan/experiment_project.py)
 def documented_arm(key, salt: str, holdout: float, lo: float = 0.0, hi: float = 100.0) -> str | None:
     text = key if isinstance(key, str) else str(key)
     if not (lo * 100 <= bucket("checkout:", text) < hi * 100):
