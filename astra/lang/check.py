@@ -15,6 +15,7 @@ from astra.lang import ast
 from astra.lang.resolve import BoundSource, Symbols
 from astra.lang.types import BOOL, DURATION, FLOAT64, INT64, NULL, STRING, TIMESTAMP, Type, widen
 from astra.ops import functions as _functions  # noqa: F401  (registers the built-in functions)
+from astra.ops import vectors
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import SCALARS, TypeRuleError
 from astra.ops.scalars import cast_result
@@ -68,7 +69,8 @@ def check_expr(e: ast.Expr, scope: Scope, diags: Collector) -> ir.Expr | None:
         case ast.Cast():
             return _cast(e, scope, diags)
         case ast.ListLit():
-            diags.error("E0201", "a list literal can only appear on the right of `in`", e.span)
+            diags.error("E0201", "a list literal can only appear on the right of `in` or as a function's "
+                        "literal argument, e.g. `bucketize(x, [0, 10])`", e.span)
             return None
     raise TypeError(f"unexpected node {e!r}")
 
@@ -245,6 +247,10 @@ def _apply(op: str, args: tuple[ast.Expr, ...], at, scope: Scope, diags: Collect
     lowered = [check_expr(a, scope, diags) for a in args]
     if any(x is None for x in lowered):
         return None
+    vector = vectors.routed(op, tuple(x.type for x in lowered))
+    if vector is not None:  # `+ - *` over vectors: element-wise, or a vector times a number
+        op, order = vector
+        lowered, args = [lowered[i] for i in order], tuple(args[i] for i in order)
     return apply_op(op, tuple(lowered), args, at.span, diags)
 
 
@@ -265,10 +271,12 @@ def apply_op(op: str, lowered: tuple[ir.Expr, ...], args: tuple, span, diags: Co
     lowered = adapt_literals(lowered)
     try:
         out = spec.infer(tuple(x.type for x in lowered))
+        if spec.check_literals is not None:  # the values of literal arguments (sorted bounds, distinct items)
+            spec.check_literals({i: lowered[i].value for i in spec.literal_args if i < len(lowered)})
     except TypeRuleError as err:
         where = args[err.arg].span if err.arg is not None and err.arg < len(args) else span
         label = f"this is `{lowered[err.arg].type}`" if err.arg is not None and err.arg < len(args) else ""
-        diags.error("E0201", err.message, where, label=label, help=err.help)
+        diags.error(err.code, err.message, where, label=label, help=err.help)
         return None
     return ir.Apply(op=op, args=lowered, type=out, span=span)
 
@@ -294,21 +302,47 @@ def adapt_literals(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
     return tuple(out)
 
 
+def _folded(e: ast.Expr) -> ast.Expr:
+    """A negated number literal (`-1`, `-(2.5)`) as one literal; anything else as it is."""
+    if isinstance(e, ast.Unary) and e.op == "-":
+        inner = _folded(e.operand)
+        if isinstance(inner, ast.Literal) and inner.kind in ("int", "float", "duration"):
+            return attrs.evolve(inner, value=-inner.value, text="-" + inner.text, span=e.span)
+    return e
+
+
+def _list_const(e: ast.ListLit, diags: Collector, what: str) -> ir.Const | None:
+    """A list literal of non-null literals of one type as a constant tuple (`what` names its place)."""
+    items = [_folded(i) for i in e.items]
+    if not all(isinstance(i, ast.Literal) for i in items):
+        diags.error("E0207", f"{what} must be a list of literals, e.g. `[1, 2]`", e.span)
+        return None
+    consts = [literal(i) for i in items]
+    item_type = NULL
+    for i in consts:
+        item_type = widen(item_type, i.type) if item_type is not None else None
+    if item_type is None or any(i.value is None for i in consts):
+        diags.error("E0201", f"the items of {what} must be non-null and of one type", e.span)
+        return None
+    return ir.Const(value=tuple(i.value for i in consts), type=Type.list_of(item_type.non_null()), span=e.span)
+
+
+def _literal_arg(e: ast.Expr, fn: str, i: int, scope: Scope, diags: Collector) -> ir.Expr | None:
+    """An argument at a literal position of function `fn`: a list literal or a (negated) literal
+    becomes a constant; anything else is checked as usual (apply_op then asks for a literal)."""
+    e = _folded(e)
+    if isinstance(e, ast.ListLit):
+        return _list_const(e, diags, f"argument {i + 1} of `{fn}`")
+    return literal(e) if isinstance(e, ast.Literal) and e.kind != "window" else check_expr(e, scope, diags)
+
+
 def _in(e: ast.Binary, scope: Scope, diags: Collector) -> ir.Expr | None:
     left = check_expr(e.left, scope, diags)
-    if not isinstance(e.right, ast.ListLit) or not all(isinstance(i, ast.Literal) for i in e.right.items):
+    if not isinstance(e.right, ast.ListLit) or not all(isinstance(_folded(i), ast.Literal) for i in e.right.items):
         diags.error("E0207", "`in` needs a list of literals on its right, e.g. `x in [1, 2]`", e.right.span)
         return None
-    items = [literal(i) for i in e.right.items]
-    item_type = NULL
-    for i in items:
-        item_type = widen(item_type, i.type) if item_type is not None else None
-    if item_type is None or any(i.value is None for i in items):
-        diags.error("E0201", "the items of an `in` list must be non-null and of one type", e.right.span)
-        return None
-    values = ir.Const(value=tuple(i.value for i in items), type=Type.list_of(item_type.non_null()),
-                      span=e.right.span)
-    if left is None:
+    values = _list_const(e.right, diags, "an `in` list")
+    if left is None or values is None:
         return None
     return apply_op("in", (left, values), (e.left, e.right), e.span, diags)
 
@@ -346,7 +380,9 @@ def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
         diags.error("E0108", f"unknown function `{fn}`", e.func.span, label="not a function",
                     help=did_you_mean(fn, known), fix=rename_fix(fn, e.func.span, known))
         return None
-    lowered = [check_expr(a, scope, diags) for a in e.args]
+    fixed = SCALARS[fn].literal_args if fn in SCALARS else ()
+    lowered = [_literal_arg(a, fn, i, scope, diags) if i in fixed else check_expr(a, scope, diags)
+               for i, a in enumerate(e.args)]
     if any(x is None for x in lowered):
         return None
     op = "list_length" if fn == "length" and lowered and lowered[0].type.name == "list" else fn

@@ -160,8 +160,13 @@ def _pl_round(out, x, digits=0):
     return x.map_batches(kernel, return_dtype=pl().Float64, is_elementwise=True).cast(polars_dtype(out))
 
 
+def _check_round(values: dict[int, object]) -> None:
+    if values.get(1, 0) < 0:  # a negative literal is folded to one constant: refused as a non-literal was
+        raise TypeRuleError("the number of decimals of `round` must be a literal >= 0", arg=1, code="E0207")
+
+
 register(ScalarOp(name="round", arity=(1, 2), infer=_infer_round, reference=_ref_round,
-                  polars=_pl_round, numpy=_np_round, literal_args=(1,),
+                  polars=_pl_round, numpy=_np_round, literal_args=(1,), check_literals=_check_round,
                   doc="round(x, n = 0): the exact value rounded to n decimals, half to even; n is a literal >= 0"))
 
 
@@ -292,3 +297,4 @@ function("day_of_week", (1, 1), _ts_part("day_of_week"),
          lambda out, ts: ((ts // _US_PER_DAY + 3) % 7 + 1).astype(np.int32),
          "ISO day of the week, Monday = 1 ... Sunday = 7 (UTC)")
 import astra.ops.assignment  # noqa: E402,F401  (registers `assignment`)
+import astra.ops.vectors  # noqa: E402,F401  (registers the vector functions)

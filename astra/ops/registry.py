@@ -17,11 +17,12 @@ from astra.lang.types import Type
 
 
 class TypeRuleError(Exception):
-    """A type rule's rejection: message, the offending argument's index (or None) and a hint."""
+    """A type rule's rejection: message, the offending argument's index (or None), a hint, and the
+    diagnostic code the checker reports it under."""
 
-    def __init__(self, message: str, arg: int | None = None, help: str = ""):
+    def __init__(self, message: str, arg: int | None = None, help: str = "", code: str = "E0201"):
         super().__init__(message)
-        self.message, self.arg, self.help = message, arg, help
+        self.message, self.arg, self.help, self.code = message, arg, help, code
 
 
 @attrs.frozen
@@ -53,6 +54,8 @@ class ScalarOp:
     numpy: Callable[..., Any]
     null_policy: str = "strict"
     literal_args: tuple[int, ...] = ()  # argument positions that must be literals; lowerings get Python values
+    # checks the literal arguments' values ({position: value}) once the types fit, raising TypeRuleError
+    check_literals: Callable[[dict[int, object]], None] | None = None
     doc: str = ""
 
 
