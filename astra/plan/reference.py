@@ -114,6 +114,6 @@ def coerce(v: object, t: Type) -> object:
         v = int(v)
         bits = 32 if t.name == "int32" else 64
         return v if -(1 << (bits - 1)) <= v < (1 << (bits - 1)) else None
-    if t.name == "list":
+    if t.name in ("list", "vector"):  # a vector's elements are float32
         return tuple(coerce(x, t.item) for x in v)
     return v
