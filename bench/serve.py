@@ -11,12 +11,17 @@ thread, loopback) for --seconds at 1, 16 and 64 connections with single-entity a
   * the floor: a constant 22-value JSON payload on the same stack (granian, RSGI like astra's
     default), i.e. what the stack costs with no work at all; and the same over ASGI, for scale;
   * Feast (`../shared/bench/peer_feast.py serve`, from its own environment, e.g.
-    /tmp/feast-env with feast==0.67.*): 3 as-of features, 1 entity, its own aiohttp client.
+    /tmp/feast-env with feast==0.67.*): 3 as-of features, 1 entity, its own aiohttp client;
+  * the Redis column: `astra serve --store redis://...` with 1 and 4 replicas (separate
+    processes on their own loopback ports, one redis-server the bench starts on a free port,
+    materialized once by the first replica), single-entity requests at 16 and 64 connections,
+    wrk's threads spread over the replicas (one thread per replica: its connections go to it).
 
 Prints requests/s and p50/p95/p99 per configuration and the ratios to Feast and the floor.
 Every timed part runs under `flock /tmp/astra-bench.lock` so benchmarks never overlap.
 
 Usage: uv run python bench/serve.py [--events N] [--seconds S] [--conns 1,16,64] [--feast-python P]
+                                    [--replicas 1,4] [--redis-conns 16,64] [--skip-redis]
        (the floor apps are `serve:floor` (RSGI) and `serve:floor_asgi`, with bench/ as working directory)
 """
 
@@ -83,7 +88,7 @@ end
 request = function()
   return wrk.format("POST", path, {["Content-Type"] = "application/json"}, bodies[math.random(#bodies)])
 end
-done = function(summary, latency, requests)
+%(setup)sdone = function(summary, latency, requests)
   local errs = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
     + summary.errors.timeout
   io.write(string.format("RESULT {\\"requests\\": %%d, \\"seconds\\": %%f, \\"p50\\": %%d, \\"p95\\": %%d, "
@@ -145,10 +150,25 @@ def write_bodies(path: Path, users: list[int], per_request: int, n: int, seed: i
             f.write("\n")
 
 
-def wrk(url: str, path: str, bodies: Path, conns: int, seconds: float, tmp: Path) -> dict:
-    lua = tmp / f"wrk_{bodies.stem}.lua"
-    lua.write_text(WRK_LUA % {"path": path, "bodies": bodies, "seed": 7})
-    cmd = ["flock", LOCK, "wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(lua), url]
+# wrk's threads each send to one replica (thread i to port i mod n): its connections stay there
+SPREAD_LUA = """
+local ports, next_port = {%(ports)s}, 0
+setup = function(thread)
+  next_port = next_port + 1
+  thread.addr = wrk.lookup("127.0.0.1", tostring(ports[(next_port - 1) %% #ports + 1]))[1]
+end
+"""
+
+
+def wrk(url: str, path: str, bodies: Path, conns: int, seconds: float, tmp: Path,
+        ports: list[int] | None = None) -> dict:
+    """One wrk run; with `ports`, one thread per port (conns split evenly over them)."""
+    lua = tmp / f"wrk_{bodies.stem}{'_spread' if ports else ''}.lua"
+    setup = SPREAD_LUA % {"ports": ", ".join(map(str, ports))} if ports else ""
+    lua.write_text(WRK_LUA % {"path": path, "bodies": bodies, "seed": 7, "setup": setup})
+    threads = len(ports) if ports else 1
+    cmd = ["flock", LOCK, "wrk", f"-t{threads}", f"-c{max(conns, threads)}", f"-d{int(seconds)}s", "--timeout",
+           "10s", "-s", str(lua), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600).stdout
     m = re.search(r"RESULT (\{.*\})", out)
     if not m:
@@ -196,6 +216,61 @@ def run_astra(data: Path, tmp: Path, args, users: list[int], label: str, extra: 
         stop(proc)
     if not any(args.state.glob("snap-*")):  # keep the materialized state for later runs
         clone_state(state, args.state)
+    return results
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server on a free loopback port, without persistence, for the Redis column."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError("redis-server did not start")
+
+
+def run_redis(data: Path, tmp: Path, args, users: list[int], url: str) -> dict:
+    """`astra serve --store URL`: 1, then n replicas (separate processes, one port each) sharing
+    the one Redis; the first replica ever started materializes the empty namespace."""
+    results = {}
+    procs: list[subprocess.Popen] = []
+    ports: list[int] = []
+    bodies = tmp / "bodies_1.txt"
+    if not bodies.exists():
+        write_bodies(bodies, users, 1, 20_000, seed=1)
+    try:
+        for n in args.replicas:
+            while len(procs) < n:  # replicas already running stay: the namespace is shared
+                port = free_port()
+                label = f"redis_{len(procs)}"
+                log = open(tmp / f"astra_{label}.log", "wb")  # noqa: SIM115
+                cmd = [sys.executable, "-m", "astra.cli.main", "serve", str(ROOT / "features"), "--store", url,
+                       "--data-root", str(data), "--port", str(port), "--access-log", "off"]
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
+                procs.append(proc)
+                took = wait_ready(f"http://127.0.0.1:{port}/readyz", proc, 7200)
+                print(f"astra serve --store redis (replica {len(procs)}) ready after {took:.1f} s", flush=True)
+                ports.append(port)
+            live = ports[:n]
+            url0 = f"http://127.0.0.1:{live[0]}/v1/features"
+            wrk(url0, "/v1/features", bodies, 4 * n, 2, tmp, live)  # warm-up
+            for c in args.redis_conns:
+                r = wrk(url0, "/v1/features", bodies, c, args.seconds, tmp, live)
+                results[(n, c)] = r
+                print(fmt(f"astra redis, {n} replica{'s' if n > 1 else ''}, 1 entity, {c} conns", r), flush=True)
+    finally:
+        for proc in procs:
+            stop(proc)
     return results
 
 
@@ -265,9 +340,14 @@ def main() -> None:
     ap.add_argument("--skip-feast", action="store_true")
     ap.add_argument("--sizes", default="1,100", help="entities per request")
     ap.add_argument("--no-cache-off", action="store_true", help="skip the cache-off run")
+    ap.add_argument("--replicas", default="1,4", help="Redis column: replicas (`astra serve --store`) per run")
+    ap.add_argument("--redis-conns", default="16,64", help="Redis column: connections")
+    ap.add_argument("--skip-redis", action="store_true", help="skip the Redis column")
     args = ap.parse_args()
     args.conns = [int(c) for c in args.conns.split(",")]
     args.sizes = [int(c) for c in args.sizes.split(",")]
+    args.replicas = sorted(int(c) for c in args.replicas.split(","))
+    args.redis_conns = [int(c) for c in args.redis_conns.split(",")]
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get update && apt-get install -y wrk")
     data = args.data or Path(f"/tmp/astra_serve_bench_{args.events}")
@@ -289,6 +369,17 @@ def main() -> None:
         off = {} if args.no_cache_off else run_astra(data, tmp, args, users, "cache_off", ["--cache-size", "0"])
         fl = run_floor(tmp, args)
         fl_asgi = run_floor(tmp, args, "asgi")
+        red = {}
+        if args.skip_redis:
+            print("Redis column: skipped (--skip-redis)")
+        elif not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
+            print("Redis column: skipped (no redis-server; apt-get install redis-server)")
+        else:
+            rproc, rurl = start_redis(tmp)
+            try:
+                red = run_redis(data, tmp, args, users, rurl)
+            finally:
+                stop(rproc)
     feast = run_feast(data, args)
     print("\nsummary (single entity):")
     for c in args.conns:
@@ -302,6 +393,18 @@ def main() -> None:
         if c in feast:
             parts.append(f"{r['rps'] / feast[c]['rps']:.1f}x Feast ({feast[c]['rps']:.0f})")
         print("  " + "; ".join(parts))
+    if red:
+        print("\nsummary (single entity, Redis store beside the embedded one; no answer cache with Redis):")
+        for c in args.redis_conns:
+            parts = [f"{c:>3} conns:"]
+            if (1, c) in off:
+                e = off[(1, c)]
+                parts.append(f"embedded cache off {e['rps']:.0f} req/s p99 {e['p99'] / 1e3:.2f} ms;")
+            for n in args.replicas:
+                r = red[(n, c)]
+                parts.append(f"redis x{n} {r['rps']:.0f} req/s p50 {r['p50'] / 1e3:.2f} ms "
+                             f"p99 {r['p99'] / 1e3:.2f} ms;")
+            print("  " + " ".join(parts).rstrip(";"))
 
 
 if __name__ == "__main__":
