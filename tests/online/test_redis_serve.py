@@ -69,3 +69,39 @@ def test_two_servers_share_one_redis(tmp_path) -> None:
         assert a.failed is None  # not a broken store: once Redis is back, it serves again
     finally:
         server.stop()
+
+
+def test_two_serve_processes_share_pushes(tmp_path) -> None:
+    """`astra serve --store redis://...` twice, as separate processes on their own ports: a push
+    through A's HTTP API is in B's next answer, and B's push in A's (no cache, no local copy)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+    from serve_harness import launch
+
+    redis_or_skip()
+    server = RedisServer(tmp_path)
+    server.start()
+    started = []
+    try:
+        for name in ("a", "b"):
+            started.append(launch(ROOT / "features", tmp_path / f"state_{name}", "--store", server.url))
+        a, b = (s.client for s in started)
+
+        def ask(client, at: int) -> dict:
+            status, _, doc = client.post("/v1/features", {"service": "fraud_model", "version": 1,
+                                                           "entities": [{"user_id": 41}], "at": at})
+            assert status == 200, doc
+            return dict(zip([f["name"] for f in doc["features"]], doc["results"][0]["values"]))
+
+        assert ask(b, T0 + 1)["tx_count_1h"] in (0, None)
+        status, _, ack = a.post("/v1/push", {"source": "transactions", "rows": [_row(41, T0)]})
+        assert status == 200 and ack["accepted"] == 1, ack
+        got = ask(b, T0 + 1)
+        assert got["tx_count_1h"] == 1 and got["tx_sum_1h"] == 10.0
+        status, _, ack = b.post("/v1/push", {"source": "transactions", "rows": [_row(41, T0 + 5)]})
+        assert status == 200, ack
+        assert ask(a, T0 + 6)["tx_count_1h"] == 2
+        assert ask(a, T0 + 6) == ask(b, T0 + 6)
+    finally:
+        for s in started:
+            s.stop()
+        server.stop()
