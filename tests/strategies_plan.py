@@ -84,6 +84,10 @@ UNREACHABLE = {
     "assignment": "its argument is an experiment spec only the compiler writes, and `assignment(NAME)` is not "
                   "wired into features yet (tests/ops/test_assignment.py checks numpy and Polars against the "
                   "reference and hand-computed hashes)",
+    **{op: "its operands are vectors, which the random programs do not draw (tests/ops/test_vectors.py checks "
+          "every engine against the reference and scipy)" for op in ("dot", "norm", "euclidean", "manhattan",
+                                                                   "cosine", "normalize", "vector+", "vector-",
+                                                                   "vector*", "vector_scale")},
 }
 
 

@@ -20,6 +20,8 @@ EXPECTED_SCALARS = {
     "is_null", "cast", "abs", "floor", "ceil", "round", "log", "sqrt", "exp", "clip", "lower", "upper", "length",
     "list_length", "contains", "starts_with", "ends_with", "seconds", "minutes", "hours", "days", "hour_of_day",
     "day_of_week", "assignment",
+    "dot", "norm", "euclidean", "manhattan", "cosine", "normalize", "vector+", "vector-", "vector*",
+    "vector_scale",
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
                          "stddev", "last_k", "first_k", "top_k", "bottom_k", "median", "percentile", "skew",

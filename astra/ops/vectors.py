@@ -31,7 +31,7 @@ _BLOCK_ELEMENTS = 1 << 22
 # The element-wise operators spell as symbols in the language and are routed by the checker
 # (`routed`): their registry names are no identifiers, so they cannot be called by name.
 ELEMENTWISE = {"+": "vector+", "-": "vector-", "*": "vector*"}
-SCALE = "vector_scale"  # number * vector (either order is written; the number comes first here)
+SCALE = "number*vector"  # a number times a vector (either order is written; the number comes first here)
 
 
 def _vec(t: Type) -> bool:
@@ -281,7 +281,7 @@ _register(SCALE, 2, _infer_scale, _ref_scale, _scale, (False, True),
 
 def routed(op: str, types: tuple[Type, ...]) -> tuple[str, tuple[int, ...]] | None:
     """The vector operator a `+ - *` over vector operands means, with the order its arguments take
-    (`v * 2.0` is `vector_scale(2.0, v)`); None when no operand is a vector."""
+    (`v * 2.0` is `number*vector(2.0, v)`); None when no operand is a vector."""
     if op not in ELEMENTWISE or not any(_vec(t) for t in types):
         return None
     a, b = types
