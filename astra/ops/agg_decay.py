@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from astra.lang.types import FLOAT64
+from astra.ops.agg_algebra import DecayTerms
 from astra.ops.agg_segmented import SegmentAggregation, as_floats
 from astra.ops.aggregations import _need
 from astra.ops.exact import exact_sum
@@ -46,6 +47,7 @@ def _sums(terms: np.ndarray, seg: Segments) -> np.ndarray:
 
 class ExpDecaySum(SegmentAggregation):
     name, takes_param, reads_times = "exp_decay_sum", True, True
+    algebra = DecayTerms()
     param_kind, param_label = "duration", "half_life"
     doc = ("sum of non-null values, each weighted 2^(-age / half_life) (age: t minus its time); "
            "0 when empty")

@@ -18,6 +18,7 @@ import math
 from fractions import Fraction
 
 from astra.lang.types import FLOAT64
+from astra.ops.agg_algebra import PowerSums
 from astra.ops.agg_segmented import SegmentAggregation
 from astra.ops.aggregations import _need, _present
 from astra.ops.exact import U
@@ -52,6 +53,11 @@ def exact_skew(xs: list) -> float | None:
     """G1 of finite values, from exact rationals: sign(m3) sqrt(n (n-1) m3^2 / ((n-2)^2 m2^3)),
     the rational rounded once, then its square root (None when m2 is 0)."""
     n, (m2, m3) = _central(xs, 3)
+    return skew_of(n, m2, m3)
+
+
+def skew_of(n: int, m2: Fraction, m3: Fraction) -> float | None:
+    """G1 from n and the exact central moments m2, m3 (None when m2 is 0)."""
     if m2 == 0:
         return None
     r = Fraction(n * (n - 1)) * m3 * m3 / (Fraction((n - 2) ** 2) * m2 ** 3)
@@ -60,7 +66,12 @@ def exact_skew(xs: list) -> float | None:
 
 def exact_kurtosis(xs: list) -> float | None:
     """G2 of finite values, an exact rational rounded once (None when m2 is 0)."""
-    n, (m2, _, m4) = _central(xs, 4)
+    n, (m2, m3, m4) = _central(xs, 4)
+    return kurtosis_of(n, m2, m3, m4)
+
+
+def kurtosis_of(n: int, m2: Fraction, m3: Fraction, m4: Fraction) -> float | None:
+    """G2 from n and the exact central moments m2, m3, m4 (None when m2 is 0)."""
     if m2 == 0:
         return None
     return float(Fraction(n - 1, (n - 2) * (n - 3)) * ((n + 1) * m4 / (m2 * m2) - 3 * (n - 1)))
@@ -133,6 +144,7 @@ def _shape(seg: Segments, order: int) -> Vec:
 
 class Skew(SegmentAggregation):
     name = "skew"
+    algebra = PowerSums("skew")
     doc = "sample skewness G1 (scipy's bias=False) of non-null values; null with fewer than 3 or all equal"
 
     def infer(self, column, param):
@@ -148,6 +160,7 @@ class Skew(SegmentAggregation):
 
 class Kurtosis(SegmentAggregation):
     name = "kurtosis"
+    algebra = PowerSums("kurtosis")
     doc = "sample excess kurtosis G2 (scipy's bias=False) of non-null values; null with fewer than 4 or all equal"
 
     def infer(self, column, param):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from astra.lang.types import FLOAT64, Type
+from astra.ops.agg_algebra import Buffer, Quantile
 from astra.ops.agg_segmented import SegmentAggregation, as_floats, take_first
 from astra.ops.aggregations import _need, _present
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
@@ -25,6 +26,7 @@ def _k(name: str, param) -> None:
 
 class FirstK(SegmentAggregation):
     name, takes_param = "first_k", True
+    algebra = Buffer("earliest")
     doc = "the k earliest non-null values, oldest first (ties: source order); an empty list when none"
 
     def infer(self, column, param):
@@ -73,11 +75,13 @@ class _Ranked(SegmentAggregation):
 
 class TopK(_Ranked):
     name, takes_param, largest = "top_k", True, True
+    algebra = Buffer("largest")
     doc = "the k largest non-null values, largest first (NaN above every number; ties: source order)"
 
 
 class BottomK(_Ranked):
     name, takes_param, largest = "bottom_k", True, False
+    algebra = Buffer("smallest")
     doc = "the k smallest non-null values, smallest first (NaN above every number; ties: source order)"
 
 
@@ -125,6 +129,7 @@ def _reference_percentile(values, q: float) -> float | None:
 
 class Percentile(SegmentAggregation):
     name, takes_param = "percentile", True
+    algebra = Quantile()
     param_kind, param_label = "fraction", "q"
     doc = "the q-quantile (q in [0, 1]) of non-null values, linear between order statistics; null when none"
 
@@ -144,6 +149,7 @@ class Percentile(SegmentAggregation):
 
 class Median(SegmentAggregation):
     name = "median"
+    algebra = Quantile()
     doc = "the median of non-null values (the mean of the two middle ones when their number is even); null when none"
 
     def infer(self, column, param):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from astra.lang.types import FLOAT64, INT64
 from astra.ops import sketches
+from astra.ops.agg_algebra import DDSketch, HyperLogLog
 from astra.ops.agg_segmented import SegmentAggregation, as_floats
 from astra.ops.aggregations import _need, _present
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
@@ -20,6 +21,7 @@ np = LazyModule("numpy", "np", globals())
 
 class ApproxCountDistinct(SegmentAggregation):
     name = "approx_count_distinct"
+    algebra = HyperLogLog()
     doc = ("estimated number of distinct non-null values (HyperLogLog, 16384 registers: about 0.81% "
            "standard error); 0 when empty")
 
@@ -40,6 +42,7 @@ class ApproxCountDistinct(SegmentAggregation):
 
 class ApproxPercentile(SegmentAggregation):
     name, takes_param = "approx_percentile", True
+    algebra = DDSketch()
     param_kind = "fraction"
     doc = ("the q-quantile (q in [0, 1]) of non-null values, within 1% of x[floor((n - 1) q)] of the n sorted "
            "values (DDSketch; the lower value `percentile` interpolates from); NaN when one is NaN; null when none")

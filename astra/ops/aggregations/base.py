@@ -19,6 +19,7 @@ from astra.ops.registry import TypeRuleError, Vec
 if TYPE_CHECKING:
     import polars as pl
 
+    from astra.ops.agg_algebra import Algebra
     from astra.ops.structures import OfflineWindow, OnlineSingle, OnlineWindow
 
 
@@ -31,6 +32,8 @@ class Aggregation:
     param_kind: str = "count"  # what the checker accepts there: "count" | "fraction" | "duration"
     param_label: str = ""  # its name in signatures ("": k, q or half_life after its kind)
     doc: str = ""
+    # its state: empty, update, merge, subtract where invertible, finalize (astra.ops.agg_algebra)
+    algebra: Algebra | None = None
 
     def infer(self, column: Type | None, param: int | None) -> Type:
         raise NotImplementedError

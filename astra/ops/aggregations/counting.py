@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from astra.lang.types import INT64
+from astra.ops.agg_algebra import Counting
 from astra.ops.aggregations.base import Aggregation, _present
 from astra.ops.registry import Vec
 
 
 class Count(Aggregation):
     name, column = "count", "optional"
+    algebra = Counting()
     doc = "number of rows (count(source)) or of non-null values (count(source.col)); 0 when empty"
 
     def infer(self, column, param):

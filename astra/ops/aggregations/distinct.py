@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from astra.lang.types import INT64
+from astra.ops.agg_algebra import Distinct
 from astra.ops.aggregations.base import Aggregation, _need, _present
 from astra.ops.registry import Vec
 
 
 class CountDistinct(Aggregation):
+    algebra = Distinct()
     name, doc = "count_distinct", "number of distinct non-null values; 0 when empty"
 
     def infer(self, column, param):

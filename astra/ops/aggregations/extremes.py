@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from astra.ops.agg_algebra import Extreme
 from astra.ops.aggregations.base import Aggregation, _need, _present
 
 
@@ -37,6 +38,7 @@ def _nan_or(pick, values):
 
 
 class Min(_Extreme):
+    algebra = Extreme(largest=False)
     name, doc = "min", "smallest non-null value (NaN when one is NaN); null when there are none"
     online_needs = frozenset({"cnt", "min"})
 
@@ -45,6 +47,7 @@ class Min(_Extreme):
 
 
 class Max(_Extreme):
+    algebra = Extreme(largest=True)
     name, doc = "max", "largest non-null value (NaN when one is NaN); null when there are none"
     online_needs = frozenset({"cnt", "max"})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from astra.lang.types import FLOAT64
+from astra.ops.agg_algebra import PowerSums
 from astra.ops.aggregations.base import Aggregation, _masked, _need, _present
 from astra.ops.exact import exact_variance
 from astra.ops.registry import LazyModule, Vec
@@ -15,6 +16,7 @@ np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at 
 
 
 class Variance(Aggregation):
+    algebra = PowerSums("variance")
     name, doc = "variance", "sample variance (n - 1) of non-null values; null with fewer than two"
 
     def infer(self, column, param):
@@ -41,6 +43,7 @@ class Variance(Aggregation):
 
 
 class Stddev(Variance):
+    algebra = PowerSums("stddev")
     name, doc = "stddev", "sample standard deviation (n - 1) of non-null values; null with fewer than two"
 
     def reference(self, values, param):

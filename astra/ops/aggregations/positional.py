@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from astra.lang.types import Type
+from astra.ops.agg_algebra import Buffer, Nearest
 from astra.ops.aggregations.base import Aggregation, _need, _present
 from astra.ops.registry import TypeRuleError
 
@@ -17,6 +18,7 @@ class _Positional(Aggregation):
 
 
 class First(_Positional):
+    algebra = Nearest(latest=False)
     name, doc = "first", "earliest non-null value (ties: the earlier row in the source); null when none"
 
     def reference(self, values, param):
@@ -36,6 +38,7 @@ class First(_Positional):
 
 
 class Last(_Positional):
+    algebra = Nearest(latest=True)
     name, doc = "last", "latest non-null value (ties: the later row in the source); null when none"
 
     def reference(self, values, param):
@@ -56,6 +59,7 @@ class Last(_Positional):
 
 class LastK(Aggregation):
     name, takes_param = "last_k", True
+    algebra = Buffer("latest")
     offline_reads_rows = False
     doc = "the k latest non-null values, newest first; an empty list when none"
 

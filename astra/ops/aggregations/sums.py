@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from astra.lang.types import FLOAT64, INT64
+from astra.ops.agg_algebra import Summing
 from astra.ops.aggregations.base import Aggregation, _masked, _need, _present
 from astra.ops.exact import exact_mean, exact_sum
 from astra.ops.registry import LazyModule, Vec
@@ -15,6 +16,7 @@ np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at 
 
 class Sum(Aggregation):
     name = "sum"
+    algebra = Summing()
     doc = "sum of non-null values; 0 when empty (int64 for integers, float64 for floats)"
 
     def infer(self, column, param):
@@ -45,6 +47,7 @@ class Sum(Aggregation):
 
 class Mean(Aggregation):
     name = "mean"
+    algebra = Summing(mean=True)
     doc = "arithmetic mean of non-null values; null when there are none"
 
     def infer(self, column, param):
