@@ -109,9 +109,21 @@ def default_data_root(project: str | Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def load_project(path: str | Path, *, allow_unlocked: bool = False, escape: str = "allow_unlocked=True") -> Project:
+def load_project(path: str | Path, *, allow_unlocked: bool = False, escape: str = "allow_unlocked=True",
+                 fitted: bool = True) -> Project:
     """`Project.load`, with the name of the escape hatch the lock error offers (a command line
-    offers its flag instead of the keyword)."""
+    offers its flag instead of the keyword).  With `fitted`, the services' fits recorded in the
+    lock are bound (`astra.plan.fit`); `astra fit` loads without them."""
+    proj = _load_project(path, allow_unlocked=allow_unlocked, escape=escape)
+    if not fitted:
+        return proj
+    from astra.plan.fit import bind_recorded
+
+    plan, notes = bind_recorded(proj.plan, proj.path)
+    return attrs.evolve(proj, plan=plan, notes=proj.notes + notes)
+
+
+def _load_project(path: str | Path, *, allow_unlocked: bool, escape: str) -> Project:
     from astra.plan.artifact import plan_path, read_fresh_plan, write_plan
     from astra.plan.lock import LOCK_NAME, LockFileError, read_lock, under_development, unlocked
 

@@ -22,6 +22,7 @@ EXPECTED_SCALARS = {
     "day_of_week", "assignment", "log1p", "expm1", "bucketize", "ordinal", "one_hot",
     "dot", "norm", "euclidean", "manhattan", "cosine", "normalize", "vector+", "vector-", "vector*",
     "vector_scale",
+    "fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute",  # fitted transforms, bound (astra.ops.transforms)
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
                          "stddev", "last_k", "first_k", "top_k", "bottom_k", "median", "percentile", "skew",

@@ -25,6 +25,7 @@ COMMANDS = {
     "docs": ("astra.cli.catalog", "docs_cmd", "Build the project's HTML catalog (static, self-contained)."),
     "lsp": ("astra.cli.lsp", "lsp_cmd", "Run the language server on stdio (for editors)."),
     "assign": ("astra.cli.assign", "assign_cmd", "Show an experiment, or the arm of unit keys in it."),
+    "fit": ("astra.cli.fit", "fit_cmd", "Fit a service's transforms on a training spine; pin the fit in astra.lock."),
 }
 
 

@@ -12,6 +12,7 @@ import attrs
 
 from astra.diagnostics import Collector, Edit, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
+from astra.lang.check_transform import check_transform, is_fitted_call
 from astra.lang.resolve import BoundSource, Symbols
 from astra.lang.types import BOOL, DURATION, FLOAT64, INT64, NULL, STRING, TIMESTAMP, Type, widen
 from astra.ops import functions as _functions  # noqa: F401  (registers the built-in functions)
@@ -375,6 +376,8 @@ def _call(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
             diags.error("E0202", "`now` takes no arguments", e.span)
             return None
         return ir.Now(type=TIMESTAMP, span=e.span)
+    if is_fitted_call(e):  # standard_scale(x), impute(x, mean), ...: statistics come from `astra fit`
+        return check_transform(e, scope, diags)
     if fn not in FUNCTIONS:
         known = [f for f in [*FUNCTIONS, *AGGREGATIONS] if f != "now" or not e.args]  # `now` takes none
         diags.error("E0108", f"unknown function `{fn}`", e.func.span, label="not a function",

@@ -16,6 +16,7 @@ from astra.offline.evaluate import compute, leaves
 from astra.offline.memory import reuse_freed_memory
 from astra.offline.population import FIRST_SEEN, population
 from astra.plan import ir
+from astra.plan.fit import require_fitted
 
 MAX_SNAPSHOT_TIMES = 1_000_000  # a schedule longer than this is a typo (`--every 1us`), not a job
 
@@ -50,6 +51,7 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
     (`astra.offline.distributed`).  Raises `BackfillError` for any bad input.
     """
     svc = find_service(plan, service, version)
+    require_fitted(plan, svc, BackfillError)  # a transformed service never runs without its statistics
     clash = [o.name for o in svc.outputs if o.name in spine.columns]
     if clash:
         raise BackfillError(f"spine column(s) {', '.join(clash)} have the same name as outputs of {svc.id}; "

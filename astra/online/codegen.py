@@ -24,12 +24,13 @@ import numpy as np
 import astra.ops.functions
 import astra.ops.scalars  # noqa: F401  (registers the operators)
 from astra.lang.types import Type
-from astra.online.errors import UnknownServiceError
+from astra.online.errors import OnlineError, UnknownServiceError
 from astra.online.layout import Layout, plan_layout
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import filler, numpy_dtype
 from astra.ops.registry import SCALARS, Vec
 from astra.plan import ir
+from astra.plan.fit import require_fitted
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
@@ -336,6 +337,7 @@ def compile_service(plan: ir.Plan, service: str, version: int,
         raise UnknownServiceError(f"no service {service}@v{version} in the plan; services: {have}") from None
     if services is not None and svc.id not in services:
         raise UnknownServiceError(f"the store was built for {', '.join(services)}, not {svc.id}")
+    require_fitted(plan, svc, OnlineError)  # a transformed service never runs without its statistics
     layout = plan_layout(plan, services)
     ns = _namespace()
     em = _Emitter(layout, ns)

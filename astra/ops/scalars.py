@@ -507,3 +507,6 @@ register(ScalarOp(
     polars=_pl_cast, numpy=_np_cast,
     doc="expr as T; float -> int truncates toward zero; null for NaN, infinities and values out of range",
 ))
+
+
+from astra.ops import transforms as _transforms  # noqa: E402, F401  (registers the fitted transforms' operators)

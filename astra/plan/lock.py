@@ -82,6 +82,12 @@ def _shape_problem(data) -> str:
 def write_lock(path: Path, groups: dict[str, dict]) -> None:
     """Write the lock atomically, keys sorted so diffs stay small."""
     data = {"format": FORMAT, "groups": dict(sorted(groups.items()))}
+    try:  # the services' fits (`astra fit`) are kept as they are
+        fits = (read_lock(path) or {}).get("fits")
+    except LockFileError:
+        fits = None
+    if fits:
+        data["fits"] = fits
     tmp = path.with_suffix(".lock.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)

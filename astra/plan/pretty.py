@@ -94,7 +94,9 @@ def expr(e: ir.Expr) -> str:
                 return f"(if {parts[0]} then {parts[1]} else {parts[2]})"
             if op == "cast":
                 return f"({parts[0]} as {e.type.non_null() if not args[0].type.optional else e.type})"
-            name = "length" if op == "list_length" else op
+            if op == "fit:impute":  # the method is a word: `impute(x, median)`
+                return f"impute({parts[0]}, {args[1].value})"
+            name = "length" if op == "list_length" else op.removeprefix("fit:")  # an unbound fitted call
             return f"{name}({', '.join(parts)})"
     raise TypeError(e)
 

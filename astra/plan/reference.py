@@ -17,6 +17,7 @@ from astra.lang.types import Type
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import SCALARS
 from astra.plan import ir
+from astra.plan.fit import require_fitted
 
 
 def evaluate(plan: ir.Plan, service: str, version: int, spine_rows: list[dict],
@@ -24,6 +25,7 @@ def evaluate(plan: ir.Plan, service: str, version: int, spine_rows: list[dict],
     """Each spine row (entity keys, `time_column`, request fields) extended with the service's
     outputs; `tables` holds each source's rows in file order."""
     svc = plan.service(service, version)
+    require_fitted(plan, svc)  # fitted transforms are evaluated bound, like the engines do
     features = plan.closure(tuple(o.feature for o in svc.outputs))
     out = []
     for row in spine_rows:

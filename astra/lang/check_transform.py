@@ -1,0 +1,120 @@
+"""Checking fitted transform calls: `standard_scale(x)`, `min_max_scale(x)`, `robust_scale(x)`,
+`quantile_bucketize(x, N)`, `ordinal(x)` and `impute(x, mean | median | mode | LITERAL)`.
+
+A call that needs statistics becomes the unbound placeholder `Apply(op="fit:NAME")`, whose
+arguments after the transformed value are literal parameters (the bin count, the impute method);
+`astra fit` computes the statistics and `astra.plan.fit.bind` replaces it.  `impute` with a
+literal needs no fit and is bound here.  Rules and error codes: docs/language.md, "Fitted transforms".
+"""
+
+from __future__ import annotations
+
+from astra.diagnostics import Collector
+from astra.lang import ast
+from astra.lang.types import FLOAT64, INT32, INT64, STRING, Type
+from astra.ops.transforms import IMPUTE_METHODS, MAX_BINS, PLACEHOLDER, TRANSFORMS
+from astra.plan import ir
+
+SCALERS = ("standard_scale", "min_max_scale", "robust_scale")
+VOCAB_TYPES = ("string", "int32", "int64", "bool")
+
+
+def is_fitted_call(e: ast.Call) -> bool:
+    """Whether a call names a fitted transform (`ordinal` with one argument; with a category list
+    it is the stateless encoder of `astra.ops.functions`)."""
+    fn = e.func.value
+    return fn in TRANSFORMS and (fn != "ordinal" or len(e.args) == 1)
+
+
+def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
+    """Type-check a fitted transform call and lower it to its placeholder (or bound) IR."""
+    from astra.lang.check import check_expr  # check.py routes calls here
+
+    fn = e.func.value
+    want = 1 if fn in (*SCALERS, "ordinal") else 2
+    if len(e.args) != want:
+        example = {"quantile_bucketize": "quantile_bucketize(x, 10)", "impute": "impute(x, median)"}.get(fn, f"{fn}(x)")
+        diags.error("E0202", f"`{fn}` takes {want} argument(s), got {len(e.args)}", e.span, help=f"e.g. `{example}`")
+        return None
+    if scope.row_source is not None:
+        diags.error("E0805", f"`{fn}` is fitted on feature values; it cannot appear in a `where` filter", e.span,
+                    help="transform the feature instead: a filter sees one source row at a time")
+        return None
+    x = check_expr(e.args[0], scope, diags)
+    if x is None:
+        return None
+    t = x.type
+    if fn in SCALERS or fn == "quantile_bucketize":
+        if not _numeric(t, fn, e.args[0], diags):
+            return None
+        if fn == "quantile_bucketize":
+            n = _bin_count(e.args[1], diags)
+            if n is None:
+                return None
+            return _placeholder(fn, (x, ir.Const(value=n, type=INT64, span=e.args[1].span)),
+                                INT32.nullable(t.optional or t.is_float), e.span)
+        return _placeholder(fn, (x,), FLOAT64.nullable(t.optional), e.span)
+    if fn == "ordinal":
+        if t.name not in VOCAB_TYPES:
+            diags.error("E0803", f"`ordinal` learns a vocabulary of strings, integers or bools, got `{t}`",
+                        e.args[0].span, label=f"this is `{t}`",
+                        help="bucket numbers with `quantile_bucketize(x, N)`, or cast to an integer first")
+            return None
+        return _placeholder(fn, (x,), INT32.nullable(t.optional), e.span)
+    return _impute(e, x, diags)
+
+
+def _numeric(t: Type, fn: str, arg: ast.Expr, diags: Collector) -> bool:
+    if t.is_numeric:
+        return True
+    diags.error("E0801", f"`{fn}` transforms numbers, got `{t}`", arg.span, label=f"this is `{t}`",
+                help="encode categories with `ordinal(x)`" if t.name in VOCAB_TYPES else "")
+    return False
+
+
+def _bin_count(arg: ast.Expr, diags: Collector) -> int | None:
+    if isinstance(arg, ast.Literal) and arg.kind == "int" and 2 <= arg.value <= MAX_BINS:
+        return arg.value
+    diags.error("E0802", f"the bin count of `quantile_bucketize` must be an integer literal from 2 to {MAX_BINS}",
+                arg.span, help="e.g. `quantile_bucketize(x, 10)` for deciles")
+    return None
+
+
+def _constant(arg: ast.Expr) -> ir.Const | None:
+    """A literal constant, a negative number included."""
+    from astra.lang.check import literal
+
+    if isinstance(arg, ast.Literal) and arg.kind in ("int", "float", "string", "bool"):
+        return literal(arg)
+    if isinstance(arg, ast.Unary) and arg.op == "-" and isinstance(arg.operand, ast.Literal) \
+            and arg.operand.kind in ("int", "float"):
+        c = literal(arg.operand)
+        return ir.Const(value=-c.value, type=c.type, span=arg.span)
+    return None
+
+
+def _impute(e: ast.Call, x: ir.Expr, diags: Collector) -> ir.Expr | None:
+    from astra.lang.check import adapt_literals, apply_op
+
+    t, how = x.type, e.args[1]
+    if isinstance(how, ast.Ref) and len(how.parts) == 1 and how.parts[0].value in IMPUTE_METHODS:
+        method = how.parts[0].value
+        if method != "mode" and not _numeric(t, f"impute(..., {method})", e.args[0], diags):
+            return None
+        if method == "mode" and not (t.is_numeric or t.name in VOCAB_TYPES):
+            diags.error("E0801", f"`impute(..., mode)` takes numbers, strings or bools, got `{t}`",
+                        e.args[0].span, label=f"this is `{t}`")
+            return None
+        out = FLOAT64 if method != "mode" else t.non_null()
+        return _placeholder("impute", (x, ir.Const(value=method, type=STRING, span=how.span)), out, e.span)
+    const = _constant(how)
+    if const is None:
+        diags.error("E0804", "the second argument of `impute` is `mean`, `median`, `mode` or a literal value",
+                    how.span, help="e.g. `impute(x, median)` (fitted) or `impute(x, 0.0)` (a constant)")
+        return None
+    x, const = adapt_literals((x, const))
+    return apply_op("fitted.impute", (x, const), e.args, e.span, diags, name="impute")
+
+
+def _placeholder(fn: str, args: tuple[ir.Expr, ...], out: Type, span) -> ir.Apply:
+    return ir.Apply(op=PLACEHOLDER + fn, args=args, type=out, span=span)

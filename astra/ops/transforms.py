@@ -1,0 +1,283 @@
+"""Fitted transforms: what the language's `standard_scale(x)`, `quantile_bucketize(x, 10)`,
+`ordinal(x)`, `impute(x, mean)` ... compute once their statistics are known.
+
+A fitted call is checked into an unbound placeholder, `Apply(op="fit:NAME")`, which no engine
+runs.  `astra fit` computes the statistics over a training spine and `astra.plan.fit.bind`
+rewrites each placeholder into one of the four engine operators below, the statistics becoming
+literal arguments.  Like every operator they carry a type rule, a plain-Python reference, a
+Polars and a numpy lowering side by side, so the offline and online engines apply a fit
+identically.  Their names are not identifiers, so `.feat` text cannot call them.
+
+Each transform's `fit` works on the pre-transform values as a Polars Series (nulls included) and
+returns its statistics as plain JSON data; `apply` turns them into the bound IR expression.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import attrs
+
+from astra.lang.types import FLOAT64, INT32, widen
+from astra.ops.dtypes import numpy_dtype, polars_dtype
+from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, Vec, register
+
+np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
+
+PLACEHOLDER = "fit:"  # prefix of an unbound fitted call's op name
+IMPUTE_METHODS = ("mean", "median", "mode")
+QUANTILE_INTERPOLATION = "linear"  # numpy.quantile's default, as scikit-learn's RobustScaler uses
+UNSEEN = -1  # `ordinal(x)` of a category the fit never saw (OrdinalEncoder's unknown_value=-1)
+MAX_BINS = 1000
+
+
+def pl():
+    import polars
+
+    return polars
+
+
+class FitDataError(Exception):
+    """Training values a transform cannot be fitted on (none at all, infinities); one line."""
+
+
+# --------------------------------------------------------------------------- engine operators
+
+
+def _infer_scale(args):
+    return FLOAT64.nullable(args[0].optional)
+
+
+def _ref_scale(out, x, center, scale):
+    return (float(x) - center) / scale
+
+
+def _pl_scale(out, x, center, scale):
+    return (x.cast(pl().Float64) - center) / scale
+
+
+def _np_scale(out, x, center, scale):
+    return (x.astype(np.float64) - center) / scale
+
+
+register(ScalarOp(
+    name="fitted.scale", arity=(3, 3), infer=_infer_scale, reference=_ref_scale, polars=_pl_scale,
+    numpy=_np_scale, literal_args=(1, 2),
+    doc="(x - center) / scale in float64: a fitted standard_scale, min_max_scale or robust_scale"))
+
+
+def _infer_bins(args):
+    return INT32.nullable(args[0].optional or args[0].is_float)
+
+
+def _ref_bins(out, x, edges):
+    x = float(x)
+    return None if x != x else bisect.bisect_right(edges, x)
+
+
+def _pl_bins(out, x, edges):
+    x = x.cast(pl().Float64)
+    # the number of inner edges <= x; a comparison per edge keeps the rule the reference's bisect has
+    count = pl().sum_horizontal([(x >= e).cast(pl().Int32) for e in edges]) if edges else pl().lit(0)
+    return pl().when(x.is_nan()).then(None).otherwise(count.cast(pl().Int32))
+
+
+def _np_bins(out, x, edges):
+    x = x.astype(np.float64)
+    nan = np.isnan(x)
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), np.where(nan, 0.0, x), side="right")
+    return index.astype(np.int32), ~nan
+
+
+register(ScalarOp(
+    name="fitted.bins", arity=(2, 2), infer=_infer_bins, reference=_ref_bins, polars=_pl_bins,
+    numpy=_np_bins, literal_args=(1,),
+    doc="the number of inner bin edges <= x (a fitted quantile_bucketize); null for NaN"))
+
+
+def _infer_vocab(args):
+    return INT32.nullable(args[0].optional)
+
+
+def _key(v):
+    return int(v) if isinstance(v, bool) else v  # bools are looked up as 0 / 1, as stored in a fit
+
+
+def _ref_vocab(out, x, categories):
+    return {c: i for i, c in enumerate(categories)}.get(_key(x), UNSEEN)
+
+
+def _pl_vocab(out, x, categories):
+    if not categories:
+        return pl().lit(UNSEEN, dtype=pl().Int32)
+    if isinstance(categories[0], str):
+        old = pl().Series(categories, dtype=pl().String)
+    else:
+        x, old = x.cast(pl().Int64), pl().Series(categories, dtype=pl().Int64)
+    return x.replace_strict(old, pl().Series(range(len(categories)), dtype=pl().Int32), default=UNSEEN,
+                            return_dtype=pl().Int32)
+
+
+def _np_vocab(out, x, categories):
+    index = {c: i for i, c in enumerate(categories)}
+    return np.fromiter((index.get(_key(v), UNSEEN) for v in x.tolist()), dtype=np.int32, count=len(x))
+
+
+register(ScalarOp(
+    name="fitted.vocab", arity=(2, 2), infer=_infer_vocab, reference=_ref_vocab, polars=_pl_vocab,
+    numpy=_np_vocab, literal_args=(1,),
+    doc="the position of x in a fitted vocabulary (a fitted ordinal); -1 for a category not in it"))
+
+
+def _infer_impute(args):
+    out = widen(args[0].non_null(), args[1].non_null())
+    if out is None:
+        raise TypeRuleError(f"`impute` needs a value of the column's type: `{args[0]}` vs `{args[1]}`", arg=1)
+    return out
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _ref_impute(out, x, value):
+    return value if _missing(x) else x
+
+
+def _pl_impute(out, x, value):
+    dt = polars_dtype(out)
+    x = x.cast(dt)
+    missing = x.is_null() | x.is_nan() if out.is_float else x.is_null()
+    return pl().when(missing).then(pl().lit(value, dtype=dt)).otherwise(x)
+
+
+def _np_impute(out, x: Vec, value) -> Vec:
+    values = x.values.astype(numpy_dtype(out), copy=False)
+    missing = ~x.valid | np.isnan(values) if out.is_float else ~x.valid
+    filled = np.full(len(values), value, dtype=values.dtype)
+    return Vec(np.where(missing, filled, values), np.ones(len(values), dtype=bool))
+
+
+register(ScalarOp(
+    name="fitted.impute", arity=(2, 2), infer=_infer_impute, reference=_ref_impute, polars=_pl_impute,
+    numpy=_np_impute, literal_args=(1,), null_policy="custom",
+    doc="x, or the fitted (or given) value where x is null or NaN: a fitted impute"))
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def training_values(s):
+    """The values a fit learns from: nulls and NaN dropped (scikit-learn treats NaN as missing)."""
+    s = s.drop_nulls()
+    if s.dtype.is_float():
+        s = s.filter(~s.is_nan())
+    return s
+
+
+def _finite(s, what: str):
+    s = training_values(s)
+    if len(s) == 0:
+        raise FitDataError(f"{what}: no non-null values in the training range to fit on")
+    if s.dtype.is_float() and bool(s.is_infinite().any()):
+        raise FitDataError(f"{what}: infinite values in the training range (scale statistics would be inf)")
+    return s.cast(pl().Float64)
+
+
+def _quantile(s, q: float) -> float:
+    return float(s.quantile(q, interpolation=QUANTILE_INTERPOLATION))
+
+
+def _nonzero(scale: float) -> float:
+    return 1.0 if scale == 0.0 else scale
+
+
+def fit_standard(s, what: str, params: tuple) -> dict:
+    """Mean and population standard deviation (ddof=0, as StandardScaler); scale 1 for a column
+    whose variance is within rounding error of 0, by scikit-learn's test: var <= n*eps*var + (n*eps*mean)^2."""
+    s = _finite(s, what)
+    n, mean, var = len(s), float(s.mean()), float(s.var(ddof=0))
+    eps = float(np.finfo(np.float64).eps)
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    return {"center": mean, "scale": 1.0 if constant else math.sqrt(var)}
+
+
+def fit_min_max(s, what: str, params: tuple) -> dict:
+    """Minimum and range (scale 1 when max == min, as MinMaxScaler)."""
+    s = _finite(s, what)
+    lo, hi = float(s.min()), float(s.max())
+    return {"center": lo, "scale": _nonzero(hi - lo)}
+
+
+def fit_robust(s, what: str, params: tuple) -> dict:
+    """Median and interquartile range (q75 - q25, linear interpolation; scale 1 when 0), as RobustScaler."""
+    s = _finite(s, what)
+    return {"center": _quantile(s, 0.5), "scale": _nonzero(_quantile(s, 0.75) - _quantile(s, 0.25))}
+
+
+def fit_quantile_bins(s, what: str, params: tuple) -> dict:
+    """The inner edges of `n` quantile bins (quantiles k/n, k = 1..n-1, linear interpolation),
+    repeated edges kept once, so fewer bins remain when the data has heavy ties."""
+    (n,) = params
+    s = _finite(s, what)
+    return {"edges": sorted({_quantile(s, k / n) for k in range(1, n)})}
+
+
+def fit_vocab(s, what: str, params: tuple) -> dict:
+    """The sorted distinct non-null values (OrdinalEncoder's categories_ order)."""
+    s = s.drop_nulls()
+    if s.dtype == pl().Boolean:
+        s = s.cast(pl().Int64)
+    return {"categories": sorted(s.unique().to_list())}
+
+
+def fit_impute(s, what: str, params: tuple) -> dict:
+    """The replacement of missing values: mean, median (linear) or mode (the smallest of the most
+    frequent values, as SimpleImputer's most_frequent)."""
+    (method,) = params
+    if method == "mode":
+        v = training_values(s)
+        if len(v) == 0:
+            raise FitDataError(f"{what}: no non-null values in the training range to fit on")
+        counts = v.value_counts()
+        top = counts.filter(pl().col("count") == pl().col("count").max())
+        value = top.get_column(v.name).min()
+        return {"value": value.item() if hasattr(value, "item") else value}
+    s = _finite(s, what)
+    return {"value": float(s.mean()) if method == "mean" else _quantile(s, 0.5)}
+
+
+@attrs.frozen
+class Transform:
+    """One fitted transform of the language: its statistics and the bound expression they give."""
+
+    name: str
+    fit: object  # (values: pl.Series, what: str, params: tuple) -> dict
+    engine_op: str
+    doc: str
+
+
+TRANSFORMS = {t.name: t for t in (
+    Transform("standard_scale", fit_standard, "fitted.scale",
+              "(x - mean) / std, population std (ddof=0); std 0 gives scale 1"),
+    Transform("min_max_scale", fit_min_max, "fitted.scale", "(x - min) / (max - min); max == min gives scale 1"),
+    Transform("robust_scale", fit_robust, "fitted.scale",
+              "(x - median) / (q75 - q25), linear quantiles; an IQR of 0 gives scale 1"),
+    Transform("quantile_bucketize", fit_quantile_bins, "fitted.bins",
+              "the quantile bin of x, 0 .. n-1 (right-open bins); NaN gives null"),
+    Transform("ordinal", fit_vocab, "fitted.vocab",
+              "the position of x in the sorted training vocabulary; unseen gives -1, null gives null"),
+    Transform("impute", fit_impute, "fitted.impute", "x, or the training mean / median / mode where x is missing"),
+)}
+
+
+def bound_args(name: str, stats: dict) -> tuple:
+    """The literal arguments of the engine operator, after the transformed value, from a fit's statistics."""
+    if TRANSFORMS[name].engine_op == "fitted.scale":
+        return (float(stats["center"]), float(stats["scale"]))
+    if name == "quantile_bucketize":
+        return (tuple(float(e) for e in stats["edges"]),)
+    if name == "ordinal":
+        return (tuple(stats["categories"]),)
+    return (stats["value"],)
