@@ -1,0 +1,338 @@
+"""`VectorIndex`: nearest neighbours over (key, vector, valid-from time, metadata) rows.
+
+Two kinds answer the same queries.  `exact` scans every candidate (scan.py) and returns the true k
+nearest, ties broken by the smaller key.  `hnsw` asks a faiss HNSW graph (hnsw.py) and re-ranks what
+it found exactly; when the rows a query may see (its `at` time and filter) number at most
+`exact_below`, it scans those exactly instead, since a graph search that must skip most nodes loses
+recall.  Both report exact float64 distances of the stored vectors (metrics.py).
+
+Changes: `insert` adds a version of each key (an update when the key exists: its previous version
+ends, a tombstone, and the new one begins), `delete` ends a key's version.  Rows and their visibility
+rules are in rows.py.  Queries: `search(vectors, k, at=, filter=)`, `at` None meaning every key's
+latest version.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import attrs
+import numpy as np
+
+from astra import times as astra_times
+from astra.vectors import hnsw, scan
+from astra.vectors.errors import VectorError, VectorMemoryError
+from astra.vectors.hnsw import HnswParams
+from astra.vectors.metrics import Metric, fit_mahalanobis, metric, resolve
+from astra.vectors.rows import Rows
+
+KINDS = ("exact", "hnsw")
+EXACT_BELOW = 20_000  # candidates at or under which an hnsw index scans exactly
+_PREPARE_CHUNK = 1 << 16  # rows prepared at once (bounds the float64 temporary)
+
+
+@attrs.frozen
+class Neighbors:
+    """Answers of a search: per query, the keys nearest first, and their distances (q x k, float64;
+    `inf` pads a query that found fewer than k)."""
+
+    keys: tuple[tuple, ...]
+    distances: np.ndarray = attrs.field(eq=False)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MiB"
+
+
+class VectorIndex:
+    """A nearest-neighbour index of `dim`-dimensional float32 vectors.
+
+    `metric`: "euclidean", "manhattan", "inner_product", "cosine", "mahalanobis" (fitted from the first
+    insert and frozen; or pass `fit_mahalanobis(...)`), or a `Metric` (`custom(fn)` for the exact kind).
+    `kind`: "exact" or "hnsw".  `metadata`: names of columns a filter can test.  `memory_limit`: bytes
+    (None: no limit); a change that would pass it raises `VectorMemoryError` and changes nothing.
+    """
+
+    def __init__(self, dim: int, metric: str | Metric = "euclidean", kind: str = "exact", *,
+                 hnsw_params: HnswParams | None = None, metadata: tuple[str, ...] | list[str] = (),
+                 memory_limit: int | None = None, exact_below: int = EXACT_BELOW):
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise VectorError(f"dim must be a positive integer, got {dim!r}")
+        if kind not in KINDS:
+            raise VectorError(f"unknown index kind `{kind}`: use exact or hnsw")
+        self.pending_fit = metric == "mahalanobis"
+        self.metric = Metric(name="mahalanobis", kind="l2") if self.pending_fit else resolve(metric)
+        if self.metric.is_custom and kind != "exact":
+            raise VectorError(f"a custom distance function works with the exact kind only, not `{kind}`")
+        if self.metric.whitening is not None and self.metric.whitening.shape != (dim, dim):
+            raise VectorError(f"the mahalanobis whitening is {self.metric.whitening.shape}, the index has {dim} "
+                              f"dimensions")
+        names = tuple(metadata)
+        if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise VectorError(f"metadata columns must be distinct non-empty names, got {list(names)}")
+        if memory_limit is not None and (not isinstance(memory_limit, int) or memory_limit <= 0):
+            raise VectorError(f"memory_limit must be a positive number of bytes, got {memory_limit!r}")
+        self.dim, self.kind, self.memory_limit, self.exact_below = dim, kind, memory_limit, exact_below
+        self.params = hnsw_params or HnswParams()
+        self.rows = Rows(dim, names)
+        self.key_type: type | None = None
+        self.graph = None
+        if kind == "hnsw" and not self.pending_fit:
+            self.graph = hnsw.create(dim, self.params, self.metric.faiss_metric)
+
+    # ---- sizes -------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Keys with a live version (what a search with `at=None` can return)."""
+        return self.rows.live
+
+    def raw_bytes(self) -> int:
+        """The raw float32 vectors held: every stored version, 4 bytes per component."""
+        return self.rows.n * self.dim * 4
+
+    def memory_bytes(self) -> int:
+        """Bytes held: the row arrays at their capacity, the key table, and faiss's graph and copy."""
+        return self.rows.nbytes() + (hnsw.nbytes(self.graph) if self.graph is not None else 0)
+
+    # ---- changes -----------------------------------------------------------------------------------
+
+    def insert(self, keys, vectors, times, metadata: dict | None = None) -> None:
+        """Add a version of each key's vector, valid from its time (an update if the key exists)."""
+        keys = self._keys(keys)
+        count = len(keys)
+        vecs = self._vectors(vectors, count, "vectors")
+        when = self._times(times, count)
+        meta = self._metadata(metadata, count)
+        order = np.argsort(when, kind="stable")  # a batch is applied in time order, ties in given order
+        if count and not np.all(order == np.arange(count)):
+            keys = [keys[i] for i in order.tolist()]
+            vecs, when = vecs[order], when[order]
+            meta = {name: [values[i] for i in order.tolist()] for name, values in meta.items()}
+        self._check_order(keys, when)
+        new_keys = len({k for k in keys if k not in self.rows.key_index})
+        extra = count * hnsw.per_row_bytes(self.dim, self.params) if self.kind == "hnsw" else 0
+        self._check_memory(self.rows.projected_bytes(count, new_keys) + extra, f"inserting {count:,} vectors")
+        if self.pending_fit:
+            self._fit(vecs)
+        stored = np.empty((count, self.dim), dtype=np.float32)
+        for s in range(0, count, _PREPARE_CHUNK):
+            stored[s:s + _PREPARE_CHUNK] = self._prepare(vecs[s:s + _PREPARE_CHUNK])
+        magnitudes = self.metric.magnitude(stored) if count else np.empty(0)
+        codes = {name: self.rows.code(name, values) for name, values in meta.items()}
+        if self.key_type is None and count:
+            self.key_type = type(keys[0])
+        self.rows.append(self.rows.key_ids(keys), stored, magnitudes, when, codes)
+        if self.graph is not None:
+            hnsw.add(self.graph, stored)
+
+    def delete(self, keys, times) -> None:
+        """End each key's live version at its time (a key without one is left as it is)."""
+        keys = self._keys(keys)
+        when = self._times(times, len(keys))
+        order = np.argsort(when, kind="stable")
+        keys, when = [keys[i] for i in order.tolist()], when[order]
+        self._check_order(keys, when)
+        known = [i for i, k in enumerate(keys) if k in self.rows.key_index]
+        if known:
+            kids = np.array([self.rows.key_index[keys[i]] for i in known], dtype=np.int64)
+            self.rows.end(kids, when[known])
+
+    def _fit(self, vecs: np.ndarray) -> None:
+        if len(vecs) < 2:
+            raise VectorError("a mahalanobis index is fitted from its first insert, which needs at least 2 vectors")
+        self.metric = fit_mahalanobis(vecs)
+        self.pending_fit = False
+        if self.kind == "hnsw":
+            self.graph = hnsw.create(self.dim, self.params, self.metric.faiss_metric)
+
+    def _prepare(self, vecs: np.ndarray) -> np.ndarray:
+        if self.metric.is_custom:
+            return np.asarray(vecs, dtype=np.float32)
+        return self.metric.prepare(vecs)
+
+    def _check_memory(self, projected: int, what: str) -> None:
+        if self.memory_limit is not None and projected > self.memory_limit:
+            raise VectorMemoryError(f"{what} would take the vector index to {_mib(projected)}, over its memory "
+                                    f"limit of {_mib(self.memory_limit)} (now {_mib(self.memory_bytes())} for "
+                                    f"{self.rows.n:,} vectors of {self.dim} float32); raise memory_limit")
+
+    def _check_order(self, keys: list, when: np.ndarray) -> None:
+        table, last = self.rows.key_index, self.rows.last_time
+        seen = set()
+        for key, t in zip(keys, when.tolist()):
+            if key in seen:
+                continue
+            seen.add(key)
+            kid = table.get(key)
+            if kid is not None and t < last[kid]:
+                raise VectorError(f"key {key!r}: a change at {t} is older than its latest change at {int(last[kid])}; "
+                                  f"a key's changes must come in time order")
+
+    # ---- input checks ------------------------------------------------------------------------------
+
+    def _keys(self, keys) -> list:
+        if isinstance(keys, str | bytes) or not hasattr(keys, "__len__"):
+            raise VectorError("keys must be a sequence of keys (a list), not a single value")
+        out = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
+        kinds = {type(k) for k in out}
+        if not kinds <= {int, str}:
+            bad = next(k for k in out if type(k) not in (int, str))
+            raise VectorError(f"a key must be an int or a str, got {type(bad).__name__} {bad!r}")
+        expected = {self.key_type} if self.key_type is not None else set()
+        if len(kinds | expected) > 1:
+            raise VectorError(f"keys of one index have one type: got {', '.join(sorted(t.__name__ for t in kinds | expected))}")
+        return out
+
+    def _vectors(self, vectors, count: int | None, what: str) -> np.ndarray:
+        try:
+            arr = np.asarray(vectors, dtype=np.float32 if not isinstance(vectors, np.ndarray) else None)
+        except (TypeError, ValueError) as exc:
+            raise VectorError(f"{what} must be numbers in a {self.dim}-column matrix ({exc})") from None
+        if arr.dtype.kind not in "fiu":
+            raise VectorError(f"{what} must be numbers, got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[1] != self.dim or (count is not None and arr.shape[0] != count):
+            want = f"({count}, {self.dim})" if count is not None else f"(n, {self.dim})"
+            raise VectorError(f"{what} must have shape {want}, got {arr.shape}")
+        arr = arr.astype(np.float32, copy=False)
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():
+            raise VectorError(f"{what}: row {int(np.argmin(finite))} has a NaN or infinite value")
+        return arr
+
+    def _times(self, times, count: int) -> np.ndarray:
+        if isinstance(times, np.ndarray) and times.dtype.kind == "M":
+            out = times.astype("datetime64[us]").astype(np.int64)
+        elif isinstance(times, np.ndarray) and times.dtype.kind in "iu":
+            out = times.astype(np.int64)
+        else:
+            if isinstance(times, str | bytes) or not hasattr(times, "__len__"):
+                raise VectorError("times must be a sequence with one time per key")
+            try:
+                out = np.array([astra_times.micros(t, "time") for t in times], dtype=np.int64)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise VectorError(str(exc)) from None
+        if out.shape != (count,):
+            raise VectorError(f"times must have one time per key: {count} keys, {out.shape[0]} times")
+        return out
+
+    def _metadata(self, metadata: dict | None, count: int) -> dict[str, list]:
+        metadata = metadata or {}
+        unknown = set(metadata) - set(self.rows.codes)
+        if unknown:
+            raise VectorError(f"unknown metadata column `{sorted(unknown)[0]}`; this index has "
+                              f"{', '.join(self.rows.codes) or 'none'}")
+        out = {}
+        for name in self.rows.codes:
+            values = list(metadata.get(name, [None] * count))
+            if len(values) != count:
+                raise VectorError(f"metadata column `{name}` has {len(values)} values for {count} keys")
+            for v in values:
+                if not (v is None or isinstance(v, int | str | float)) or (isinstance(v, float) and v != v):
+                    raise VectorError(f"metadata column `{name}`: a value must be a str, number, bool or None, "
+                                      f"got {v!r}")
+            out[name] = values
+        return out
+
+    # ---- queries -----------------------------------------------------------------------------------
+
+    def search(self, queries, k: int = 10, at=None, filter: dict | None = None) -> Neighbors:
+        """The k nearest keys to each query vector (one vector, or a q x dim matrix), among the versions
+        visible at `at` (one time, or one per query; None: the latest versions) that pass `filter`
+        ({column: value} or {column: [values]}, all columns must match)."""
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise VectorError(f"k must be a positive integer, got {k!r}")
+        arr = np.asarray(queries) if not isinstance(queries, np.ndarray) else queries
+        q = self._vectors(arr[None, :] if arr.ndim == 1 else arr, None, "queries")
+        chosen = self._filter(filter)
+        groups = self._at_groups(at, len(q))
+        rows = np.full((len(q), k), -1, dtype=np.int64)
+        dist = np.full((len(q), k), np.inf)
+        prepared = self._prepare(q) if not self.pending_fit else q
+        for when, members in groups:
+            r, d = self._search_group(prepared[members], k, when, chosen)
+            rows[members], dist[members] = r, d
+        key_id, keys = self.rows.key_id, self.rows.keys
+        found = tuple(tuple(keys[key_id[r]] for r in row if r >= 0) for row in rows.tolist())
+        return Neighbors(keys=found, distances=dist)
+
+    def _at_groups(self, at, count: int) -> list[tuple[int | None, np.ndarray]]:
+        if at is None or isinstance(at, str) or not hasattr(at, "__len__"):
+            when = None if at is None else self._times([at], 1)[0]
+            return [(when, np.arange(count))]
+        values = self._times(at, count)
+        uniq, inverse = np.unique(values, return_inverse=True)
+        return [(int(t), np.flatnonzero(inverse == i)) for i, t in enumerate(uniq)]
+
+    def _filter(self, filter: dict | None) -> np.ndarray | None:
+        if not filter:
+            return None
+        if not isinstance(filter, dict):
+            raise VectorError("a filter is a mapping {column: value or [values]}")
+        mask = None
+        for name, wanted in filter.items():
+            if name not in self.rows.codes:
+                raise VectorError(f"unknown filter column `{name}`; this index has "
+                                  f"{', '.join(self.rows.codes) or 'no metadata columns'}")
+            values = list(wanted) if isinstance(wanted, list | tuple | set | frozenset) else [wanted]
+            match = self.rows.matching(name, values)
+            mask = match if mask is None else mask & match
+        return mask
+
+    def _search_group(self, q: np.ndarray, k: int, at: int | None, chosen: np.ndarray | None):
+        n = self.rows.n
+        empty = (np.full((len(q), k), -1, dtype=np.int64), np.full((len(q), k), np.inf))
+        if n == 0:
+            return empty
+        mask = self.rows.visible(at)
+        if chosen is not None:
+            mask &= chosen
+        count = int(mask.sum())
+        if count == 0:
+            return empty
+        rows, dist = empty
+        qmag = self.metric.magnitude(q) if not self.metric.is_custom else np.zeros(len(q))
+        normal = np.ones(len(q), dtype=bool)
+        if self.metric.kind == "cos":  # a zero query is at distance 1 from every row: the smallest keys win
+            normal = qmag > 0
+            for i in np.flatnonzero(~normal):
+                best = self._smallest_keys(np.flatnonzero(mask), k)
+                rows[i, : len(best)], dist[i, : len(best)] = best, 1.0
+        if normal.any():
+            sub = np.flatnonzero(normal)
+            if self.graph is not None and count > self.exact_below:
+                r, d = self._hnsw(q[sub], qmag[sub], k, mask if count < n else None, count)
+            else:
+                r, d = self._exact(q[sub], qmag[sub], k, mask if count < n else None, count)
+            rows[sub], dist[sub] = r, d
+        return rows, dist
+
+    def _exact(self, q, qmag, k, mask, count):
+        n = self.rows.n
+        subset = None
+        if mask is not None and count * 2 < n:
+            subset, mask = np.flatnonzero(mask), None  # few candidates: gather them instead of masking all
+        return scan.search(self.rows.vectors[:n], self.rows.magnitudes[:n], q, qmag, k, self.metric,
+                           self._rank, subset=subset, mask=mask)
+
+    def _hnsw(self, q, qmag, k, mask, count):
+        ids = hnsw.search(self.graph, q, k, self.params, mask, count)
+        pq, slot = np.nonzero(ids >= 0)
+        pr = ids[pq, slot].astype(np.int64)
+        return scan.finish(q, pq.astype(np.int64), pr, k, self.metric, self.rows.vectors, self._rank)
+
+    def _rank(self, rows: np.ndarray) -> np.ndarray:
+        """Rows' positions in the order of their keys (equal keys, equal ranks)."""
+        kids = self.rows.key_id[rows]
+        uniq, inverse = np.unique(kids, return_inverse=True)
+        keys = self.rows.keys
+        order = sorted(range(len(uniq)), key=lambda i: keys[uniq[i]])
+        rank_of = np.empty(len(uniq), dtype=np.int64)
+        rank_of[np.asarray(order, dtype=np.int64)] = np.arange(len(uniq))
+        return rank_of[inverse]
+
+    def _smallest_keys(self, candidates: np.ndarray, k: int) -> np.ndarray:
+        keys, key_id = self.rows.keys, self.rows.key_id
+        return np.asarray(heapq.nsmallest(k, candidates.tolist(), key=lambda r: keys[key_id[r]]), dtype=np.int64)
+
+
+__all__ = ["EXACT_BELOW", "HnswParams", "Neighbors", "VectorIndex", "metric"]

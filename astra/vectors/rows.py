@@ -1,0 +1,188 @@
+"""The rows of a vector index: stored vectors, their keys, validity intervals and metadata codes.
+
+A row is one version of a key's vector.  A version inserted at time `t0` is visible to queries at
+times `t > t0` (strictly before, as every astra lookup) until the key's next change at `t1` (a new
+version, or a delete): it is visible for `t0 < t <= t1`.  A later change at the same time wins, so a
+version replaced at its own time is never visible.  Rows are never moved: row numbers are the ids
+the HNSW graph knows, and superseded rows stay for point-in-time queries.
+
+Arrays grow by 1.25x, which keeps the exact path's memory within 2x the raw vectors (see
+`VectorIndex.memory_bytes`).  A key's changes must come in time order (a batch is sorted by time
+first); an older change than the key's latest is refused, since it would rewrite visible history.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+NEVER = np.iinfo(np.int64).max  # valid_to of a version no change has ended
+_GROWTH = 1.25
+
+
+def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+class Rows:
+    """Growable columns of rows and the key table (mutable; the index owns one)."""
+
+    def __init__(self, dim: int, metadata: tuple[str, ...]):
+        self.dim = dim
+        self.n = 0
+        self.vectors = np.empty((0, dim), dtype=np.float32)
+        self.magnitudes = np.empty(0, dtype=np.float64)
+        self.key_id = np.empty(0, dtype=np.int32)
+        self.valid_from = np.empty(0, dtype=np.int64)
+        self.valid_to = np.empty(0, dtype=np.int64)
+        self.codes = {name: np.empty(0, dtype=np.int32) for name in metadata}
+        self.values: dict[str, list] = {name: [] for name in metadata}  # code -> metadata value
+        self.value_code: dict[str, dict] = {name: {} for name in metadata}
+        self.keys: list = []  # key id -> key
+        self.key_index: dict = {}  # key -> key id
+        self.latest = np.empty(0, dtype=np.int64)  # key id -> its live row, -1 when deleted
+        self.last_time = np.empty(0, dtype=np.int64)  # key id -> time of its latest change
+        self.key_bytes = 0  # sizes of the key objects and their ids held by key_index
+        self.live = 0
+
+    # ---- sizes -------------------------------------------------------------------------------------
+
+    def capacity_for(self, rows: int) -> int:
+        cap = len(self.vectors)
+        while cap < rows:
+            cap = max(rows, int(cap * _GROWTH) + 16)
+        return cap
+
+    def row_bytes(self) -> int:
+        """Bytes per row of the row columns (vector, magnitude, key id, validity, metadata codes)."""
+        return self.dim * 4 + 8 + 4 + 8 + 8 + 4 * len(self.codes)
+
+    def nbytes(self) -> int:
+        """Bytes held: every array at its capacity, plus the key table (dict, list and key objects)."""
+        arrays = [self.vectors, self.magnitudes, self.key_id, self.valid_from, self.valid_to, self.latest,
+                  self.last_time, *self.codes.values()]
+        table = sys.getsizeof(self.key_index) + sys.getsizeof(self.keys) + self.key_bytes
+        return sum(a.nbytes for a in arrays) + table
+
+    def projected_bytes(self, new_rows: int, new_keys: int) -> int:
+        """`nbytes()` after adding rows and keys (an estimate of the dict's growth included)."""
+        cap = self.capacity_for(self.n + new_rows)
+        grow_rows = (cap - len(self.vectors)) * self.row_bytes()
+        key_cap = self.capacity_for_keys(len(self.keys) + new_keys)
+        grow_keys = (key_cap - len(self.latest)) * 16 + new_keys * (8 + 100 + 60)
+        return self.nbytes() + grow_rows + grow_keys
+
+    def capacity_for_keys(self, count: int) -> int:
+        cap = len(self.latest)
+        while cap < count:
+            cap = max(count, int(cap * _GROWTH) + 16)
+        return cap
+
+    # ---- changes -----------------------------------------------------------------------------------
+
+    def key_ids(self, keys: list) -> np.ndarray:
+        """Ids of keys, adding unseen ones."""
+        ids = np.empty(len(keys), dtype=np.int64)
+        table = self.key_index
+        for i, key in enumerate(keys):
+            kid = table.get(key)
+            if kid is None:
+                kid = len(self.keys)
+                table[key] = kid
+                self.keys.append(key)
+                self.key_bytes += sys.getsizeof(key) + sys.getsizeof(kid)
+            ids[i] = kid
+        cap = self.capacity_for_keys(len(self.keys))
+        if cap > len(self.latest):
+            old = len(self.latest)
+            self.latest = _grow(self.latest, cap)
+            self.last_time = _grow(self.last_time, cap)
+            self.latest[old:] = -1
+            self.last_time[old:] = np.iinfo(np.int64).min
+        return ids
+
+    def code(self, name: str, values: list) -> np.ndarray:
+        """Metadata codes of values of column `name`, adding unseen values."""
+        table, listing = self.value_code[name], self.values[name]
+        out = np.empty(len(values), dtype=np.int32)
+        for i, value in enumerate(values):
+            c = table.get(value)
+            if c is None:
+                c = table[value] = len(listing)
+                listing.append(value)
+            out[i] = c
+        return out
+
+    def append(self, kids: np.ndarray, vectors: np.ndarray, magnitudes: np.ndarray, times: np.ndarray,
+               codes: dict[str, np.ndarray]) -> np.ndarray:
+        """Add rows (already in time order, already checked): each one ends its key's previous version.
+        Returns their row numbers."""
+        count = len(kids)
+        start, stop = self.n, self.n + count
+        cap = self.capacity_for(stop)
+        if cap > len(self.vectors):
+            self.vectors = _grow(self.vectors[: self.n], cap)
+            self.magnitudes = _grow(self.magnitudes[: self.n], cap)
+            self.key_id = _grow(self.key_id[: self.n], cap)
+            self.valid_from = _grow(self.valid_from[: self.n], cap)
+            self.valid_to = _grow(self.valid_to[: self.n], cap)
+            for name in self.codes:
+                self.codes[name] = _grow(self.codes[name][: self.n], cap)
+        self.vectors[start:stop] = vectors
+        self.magnitudes[start:stop] = magnitudes
+        self.key_id[start:stop] = kids
+        self.valid_from[start:stop] = times
+        self.valid_to[start:stop] = NEVER
+        for name, c in codes.items():
+            self.codes[name][start:stop] = c
+        rows = np.arange(start, stop, dtype=np.int64)
+        self.n = stop
+        self._supersede(kids, times, rows)
+        return rows
+
+    def end(self, kids: np.ndarray, times: np.ndarray) -> None:
+        """Deletes: each key's live version ends at its time."""
+        self._supersede(kids, times, np.full(len(kids), -1, dtype=np.int64))
+
+    def _supersede(self, kids: np.ndarray, times: np.ndarray, rows: np.ndarray) -> None:
+        # in order, so that a key changed twice in one batch ends its own new row
+        latest, valid_to, last_time = self.latest, self.valid_to, self.last_time
+        for kid, t, row in zip(kids.tolist(), times.tolist(), rows.tolist()):
+            prev = latest[kid]
+            if prev >= 0:
+                valid_to[prev] = t
+                self.live -= 1
+            latest[kid] = row
+            last_time[kid] = t
+            if row >= 0:
+                self.live += 1
+
+    # ---- visibility --------------------------------------------------------------------------------
+
+    def visible(self, at: int | None) -> np.ndarray:
+        """Rows a query at time `at` sees (None: every key's latest version, whatever its time)."""
+        if at is None:
+            return self.valid_to[: self.n] == NEVER
+        return (self.valid_from[: self.n] < at) & (at <= self.valid_to[: self.n])
+
+    def matching(self, name: str, wanted: list) -> np.ndarray:
+        """Rows whose metadata column `name` equals one of `wanted`."""
+        table = self.value_code[name]
+        codes = [table[v] for v in wanted if _hashable(v) and v in table]
+        column = self.codes[name][: self.n]
+        if not codes:
+            return np.zeros(self.n, dtype=bool)
+        if len(codes) == 1:
+            return column == codes[0]
+        return np.isin(column, np.asarray(codes, dtype=np.int32))
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
