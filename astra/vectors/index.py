@@ -180,7 +180,8 @@ class VectorIndex:
             raise VectorError(f"a key must be an int or a str, got {type(bad).__name__} {bad!r}")
         expected = {self.key_type} if self.key_type is not None else set()
         if len(kinds | expected) > 1:
-            raise VectorError(f"keys of one index have one type: got {', '.join(sorted(t.__name__ for t in kinds | expected))}")
+            names = ", ".join(sorted(t.__name__ for t in kinds | expected))
+            raise VectorError(f"keys of one index have one type: got {names}")
         return out
 
     def _vectors(self, vectors, count: int | None, what: str) -> np.ndarray:
