@@ -169,6 +169,7 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
         # the rows read are a part of the file: report the whole file's null count and rows
         check_declared_nulls(source, path, lf, frame.clear().select(), schema)
         raise
+    check_vectors(source, path, frame)
     counts = recording()
     if counts is not None:
         counts[source.name] = count_rows(source, frame, source_entities(source, key_columns))
@@ -205,6 +206,32 @@ def check_declared_nulls(source: ir.Source, path: Path, lf: pl.LazyFrame, frame:
             raise BackfillError(f"source `{source.name}` ({path}): column `{c}` is declared `{t}` but holds "
                                 f"{nulls[c]} null value(s), first at row(s) {', '.join(map(str, rows))}; "
                                 f"declare it `{t.nullable()}` if it may be null")
+
+
+def check_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> None:
+    """Fail on a vector of the wrong length or with a null or non-finite element (vectors are dense and
+    finite wherever they enter: docs/language.md, "Vectors"); a null vector is a null value."""
+    for c, t in source.columns:
+        if t.name != "vector" or c not in frame.columns:
+            continue
+        col = frame[c]
+        where = f"source `{source.name}` ({path}): column `{c}` (`{t.non_null()}`)"
+        if not col.dtype.inner.is_numeric():
+            raise BackfillError(f"{where} should hold vectors of numbers, found {col.dtype}")
+        if not len(col):
+            continue
+        if isinstance(col.dtype, pl.List):
+            wrong = (col.list.len() != t.size).fill_null(False)
+            if wrong.any():
+                j = int(wrong.arg_true()[0])
+                raise BackfillError(f"{where} has a vector of {col[j].len()} elements at row {j}, expected {t.size}")
+        values = col.cast(pl.Array(pl.Float32, t.size), strict=False)
+        with np.errstate(invalid="ignore"):
+            bad = values.is_not_null().to_numpy() & ~np.isfinite(values.to_numpy().reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise BackfillError(f"{where} holds a null, non-finite or out-of-range element at row {j}; vector "
+                                f"elements must be finite float32 numbers")
 
 
 def _engine_dtype(t: Type) -> pl.DataType:

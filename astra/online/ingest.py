@@ -21,6 +21,7 @@ from astra.lang.types import Type
 from astra.online.errors import SchemaError
 from astra.ops.dtypes import filler, numpy_dtype, polars_dtype
 from astra.ops.registry import Vec
+from astra.ops.vectors import pack, vector_error
 from astra.plan import ir
 from astra.row_counts import SourceRows, counting_rows, source_entities
 from astra.times import value_micros
@@ -130,7 +131,11 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
                                   f"declare; columns: {', '.join(types)}")
             if v is None:
                 continue
-            if not _ok(v, t):
+            if t.name == "vector":
+                why = vector_error(v, t)
+                if why is not None:
+                    raise SchemaError(f"row {j} pushed to `{source.name}`: `{c}` {why}")
+            elif not _ok(v, t):
                 raise SchemaError(f"row {j} pushed to `{source.name}`: `{c}` = {v!r} is not a `{t.non_null()}`")
             values[c][j] = value_micros(v)
         for c in required:
@@ -142,6 +147,9 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
     for c, t in types.items():
         vs = values[c]
         valid = np.fromiter((v is not None for v in vs), bool, count=n)
+        if t.name == "vector":  # rows of a 2-D float32 array; a null vector's row is zeros
+            cols[c] = Vec(vector_rows(vs, t), valid)
+            continue
         f = filler(t)
         cols[c] = Vec(np.array([f if v is None else v for v in vs], dtype=numpy_dtype(t)), valid)
     return cols[source.time].values.astype(np.int64), cols
@@ -192,10 +200,34 @@ def from_frame(source: ir.Source, df: pl.DataFrame, skip_invisible: bool = False
                 s = s.cast(polars_dtype(t), strict=True)
             except Exception as exc:
                 raise SchemaError(f"`{source.name}.{c}` is {s.dtype}, expected {t}: {exc}") from None
+        if t.name == "vector":
+            cols[c] = _vector_column(source, c, s)
+            continue
         valid = s.is_not_null().to_numpy()
         vals = s.fill_null(filler(t)).to_numpy()
         cols[c] = Vec(vals.astype(numpy_dtype(t)), valid)
     return cols[source.time].values.astype(np.int64), cols
+
+
+def vector_rows(values: list, t) -> np.ndarray:
+    """Checked vectors (None: null) in the online form (`astra.ops.vectors.pack`), zeros in null rows."""
+    out = np.zeros((len(values), t.size), np.float32)
+    for j, v in enumerate(values):
+        if v is not None:
+            out[j] = v
+    return pack(out)
+
+
+def _vector_column(source: ir.Source, c: str, s: pl.Series) -> Vec:
+    """An Array column in the online form (zeros where null); a non-finite element is an error."""
+    valid = s.is_not_null().to_numpy()
+    vals = s.to_numpy().reshape(len(s), -1) if len(s) else np.zeros((0, s.dtype.size), np.float32)
+    bad = valid & ~np.isfinite(vals).all(axis=1)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise SchemaError(f"row {j} pushed to `{source.name}`: `{c}` holds a non-finite element; vector elements "
+                          f"must be finite")
+    return Vec(pack(np.where(valid[:, None], vals, 0)), valid)
 
 
 def read_source(source: ir.Source, data_root, columns: set[str], key_columns: set[str]

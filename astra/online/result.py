@@ -14,6 +14,7 @@ import polars as pl
 from astra.lang.types import Type
 from astra.ops.dtypes import filler, numpy_dtype, polars_dtype
 from astra.ops.registry import Vec
+from astra.ops.vectors import pack, unpack
 
 
 class Missing:
@@ -96,6 +97,9 @@ class Result:
                 if t.name == "list":
                     vals = np.empty(len(col), object)
                     vals[:] = [f if v is None else v for v in col] if col else []
+                elif t.name == "vector":
+                    vals = pack(np.array([(0.0,) * t.size if v is None else v for v in col],
+                                         np.float32).reshape(len(col), t.size))
                 else:
                     vals = np.array([f if v is None else v for v in col], numpy_dtype(t))
                 out[name] = Vec(vals, valid)
@@ -113,9 +117,9 @@ class Result:
         if self._tuples is not None:
             return {name: [r[k] for r in self._tuples] for k, (name, _) in enumerate(self.types)}
         cols = {}
-        for name, _ in self.types:
+        for name, t in self.types:
             v = self.values[name]
-            vals = v.values.tolist()
+            vals = v.values.tolist() if t.name != "vector" else list(map(tuple, unpack(v.values).tolist()))
             cols[name] = [x if ok else None for x, ok in zip(vals, v.valid.tolist())]
         return cols
 
@@ -143,7 +147,7 @@ class Result:
         series = [pl.Series(k, [e[k] for e in self.entities], dtype=polars_dtype(t)) for k, t in keys]
         for name, t in self.types:
             data = cols[name]
-            if t.name == "list":
+            if t.name in ("list", "vector"):
                 data = [None if x is None else list(x) for x in data]
             if t.name in ("timestamp", "duration"):
                 s = pl.Series(name, data, dtype=pl.Int64).cast(polars_dtype(t))

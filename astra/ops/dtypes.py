@@ -35,8 +35,11 @@ def numpy_dtype(t: Type):
     }
     if t.name in simple:
         return simple[t.name]
-    # lists (last_k) are object arrays of tuples; vectors are rows of a 2-D float array
-    return np.dtype(object) if t.name == "list" else numpy_dtype(t.item)
+    # lists (last_k) are object arrays of tuples; a vector is one opaque N * 4-byte value (its
+    # float32 elements), so tables and kernels move it as one item (`astra.ops.vectors.unpack`)
+    if t.name == "vector":
+        return np.dtype((np.void, 4 * t.size))
+    return np.dtype(object)
 
 
 def filler(t: Type):

@@ -31,6 +31,7 @@ _BLOCK_ELEMENTS = 1 << 22
 # The element-wise operators spell as symbols in the language and are routed by the checker
 # (`routed`): their registry names are no identifiers, so they cannot be called by name.
 ELEMENTWISE = {"+": "vector+", "-": "vector-", "*": "vector*"}
+LENGTH_CODE = "E0220"  # the checker's code for vectors of different lengths
 SCALE = "number*vector"  # a number times a vector (either order is written; the number comes first here)
 
 
@@ -48,7 +49,7 @@ def _same_length(args: tuple[Type, ...], fn: str) -> None:
     a, b = args
     if a.size != b.size:
         raise TypeRuleError(f"`{fn}` needs vectors of one length, got `{a.non_null()}` and `{b.non_null()}`",
-                            arg=1, help=f"both vectors must have {a.size} elements")
+                            arg=1, help=f"both vectors must have {a.size} elements", code=LENGTH_CODE)
 
 
 def _opt(args: tuple[Type, ...]) -> bool:
@@ -100,6 +101,20 @@ def _f64(a):
     return np.asarray(a, dtype=np.float64)
 
 
+def unpack(values):
+    """The online form of a batch of vectors (one void item of N float32 each) as (n, N) float32."""
+    if values.dtype.kind != "V":
+        return values
+    n = len(values)
+    return np.ascontiguousarray(values).view(np.float32).reshape(n, values.dtype.itemsize // 4)
+
+
+def pack(rows):
+    """(n, N) float32 rows as the online form: one void item per vector."""
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    return rows.view(np.dtype((np.void, 4 * rows.shape[1]))).reshape(len(rows))
+
+
 def row_sums(x):
     """Each row's sum, left to right in float64 (the order the reference adds in), block by block."""
     x = _f64(x)
@@ -108,7 +123,7 @@ def row_sums(x):
     step = max(1, _BLOCK_ELEMENTS // max(width, 1))
     for lo in range(0, n, step):
         out[lo:lo + step] = np.add.accumulate(x[lo:lo + step], axis=1)[:, -1]
-    return out
+    return out + 0.0  # a sum that starts from 0.0, as the reference's: never -0.0
 
 
 def _f32(x):
@@ -254,10 +269,21 @@ def _polars(kernel, kinds: tuple[bool, ...]):
     return lower
 
 
+def _numpy(kernel):
+    """The numpy lowering: the kernel on unpacked vectors, a vector result packed again."""
+    def lower(out, *args):
+        got = kernel(out, *(unpack(a) for a in args))
+        if out.name != "vector":
+            return got
+        return (pack(got[0]), got[1]) if isinstance(got, tuple) else pack(got)
+
+    return lower
+
+
 def _register(name: str, arity: int, infer, reference, kernel, kinds: tuple[bool, ...], doc: str) -> None:
     """`kinds`: per argument, True for a vector, False for a number."""
     register(ScalarOp(name=name, arity=(arity, arity), infer=infer, reference=reference,
-                      polars=_polars(kernel, kinds), numpy=kernel, doc=doc))
+                      polars=_polars(kernel, kinds), numpy=_numpy(kernel), doc=doc))
 
 
 _register("dot", 2, _infer_pair("dot"), _ref_dot, _dot, (True, True),

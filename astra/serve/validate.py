@@ -205,6 +205,16 @@ def value(v: object, t: Type, where: str, non_finite: bool = False) -> object:
     return v
 
 
+def _vector(v: object, t: Type, where: str) -> list[float]:
+    """A pushed vector: a JSON array of exactly N finite numbers within float32's range."""
+    from astra.ops.vectors import vector_error
+
+    why = vector_error(v, t) if isinstance(v, list) else f"is not a `{t.non_null()}` (an array of {t.size} numbers)"
+    if why is not None:
+        raise ApiError(422, "invalid_value", f"{where}: {type_name(v)} {why}", where)
+    return [float(x) for x in v]
+
+
 def _object(v: object, where: str) -> dict:
     if not isinstance(v, dict):
         raise ApiError(422, "invalid_type", f"{where}: expected object, got {type_name(v)}", where)
@@ -543,6 +553,9 @@ def push_rows(src: ir.Source, rows: list) -> tuple[list[dict], list[dict], int]:
                 elif c in key_columns:
                     t = t.nullable()
                 try:
+                    if t.name == "vector" and v is not None:  # a JSON array of N finite numbers
+                        norm[c] = _vector(v, t, f"{where}.{c}")
+                        continue
                     norm[c] = value(v, t, f"{where}.{c}", non_finite=c not in key_columns and c != src.time)
                 except ApiError as exc:
                     problems.append((exc.location or f"{where}.{c}", exc.message))
