@@ -58,7 +58,8 @@ def _pl_scale(out, x, center, scale):
 
 
 def _np_scale(out, x, center, scale):
-    return (x.astype(np.float64) - center) / scale
+    with np.errstate(over="ignore", invalid="ignore"):  # past float64 is ±inf, inf - inf NaN, as in Polars
+        return (x.astype(np.float64) - center) / scale
 
 
 register(ScalarOp(
@@ -155,7 +156,8 @@ def _pl_impute(out, x, value):
 def _np_impute(out, x: Vec, value) -> Vec:
     values = x.values.astype(numpy_dtype(out), copy=False)
     missing = ~x.valid | np.isnan(values) if out.is_float else ~x.valid
-    filled = np.full(len(values), value, dtype=values.dtype)
+    # the batch plan hands a custom operator its literal as a broadcast column, the single plan as a value
+    filled = value.values.astype(values.dtype) if isinstance(value, Vec) else np.full(len(values), value, values.dtype)
     return Vec(np.where(missing, filled, values), np.ones(len(values), dtype=bool))
 
 
