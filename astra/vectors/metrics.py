@@ -83,7 +83,7 @@ class Metric:
         if self.whitening is not None:
             x = x @ self.whitening.T
         if self.kind == "cos":
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+            norms = np.sqrt((x * x).sum(axis=1))  # per row, whatever the batch (reproducible stored forms)
             # a zero vector stays zero: its dot product with anything is 0, its distance 1
             x = x / np.where(norms > 0, norms, 1.0)[:, None]
         return np.ascontiguousarray(x, dtype=dtype)
@@ -94,7 +94,7 @@ class Metric:
         x = np.asarray(stored, dtype=np.float64)
         if self.kind == "l1":
             return np.abs(x).sum(axis=1)
-        return np.einsum("ij,ij->i", x, x)
+        return (x * x).sum(axis=1)
 
     def needs_wide(self, query_mag: np.ndarray, row_mag: np.ndarray) -> bool:
         """Whether a block must be scanned in float64 (magnitudes float32 cannot carry)."""
@@ -129,15 +129,17 @@ class Metric:
         return 1 - g, np.full_like(g, gamma + eta)  # cos: unit (or zero) vectors
 
     def exact(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Distances of pairs, row i of `queries` to row i of `rows` (stored forms), in float64."""
+        """Distances of pairs, row i of `queries` to row i of `rows` (stored forms), in float64.  Each pair's
+        value depends on that pair alone (a contiguous row sum, never a layout-dependent kernel such as
+        einsum or BLAS), so the same pair gets the same bits in any batch: exact ranks are reproducible."""
         q = np.asarray(queries, dtype=np.float64)
         x = np.asarray(rows, dtype=np.float64)
         if self.kind == "l1":
-            return np.abs(q - x).sum(axis=1)
+            return np.ascontiguousarray(np.abs(q - x)).sum(axis=1)
         if self.kind == "l2":
             diff = q - x
-            return np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        dot = np.einsum("ij,ij->i", q, x)
+            return np.sqrt(np.ascontiguousarray(diff * diff).sum(axis=1))
+        dot = np.ascontiguousarray(q * x).sum(axis=1)
         return -dot if self.kind == "ip" else 1 - dot
 
 
