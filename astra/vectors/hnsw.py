@@ -5,7 +5,8 @@ efSearch = 128.  faiss cannot remove nodes, so superseded and deleted rows stay 
 query passes the rows it may return as a bitmap (`IDSelectorBitmap`); the graph still routes through
 the others.  When that leaves a fraction `s` of the rows, efSearch is raised to `efSearch / s`
 (at most `MAX_EF`) so that enough allowed rows are met; below `exact_below` candidates the index
-scans them exactly instead (index.py).  faiss is imported lazily: the exact kind works without it.
+scans them exactly instead (index.py).  The index asks for 2k candidates and re-ranks them exactly.
+faiss is imported lazily: the exact kind works without it.
 """
 
 from __future__ import annotations

@@ -316,7 +316,8 @@ class VectorIndex:
                            self._rank, subset=subset, mask=mask)
 
     def _hnsw(self, q, qmag, k, mask, count):
-        ids = hnsw.search(self.graph, q, k, self.params, mask, count)
+        # twice k candidates, re-ranked exactly: better recall at the k-th place, and ties there go by key
+        ids = hnsw.search(self.graph, q, min(2 * k, count), self.params, mask, count)
         pq, slot = np.nonzero(ids >= 0)
         pr = ids[pq, slot].astype(np.int64)
         return scan.finish(q, pq.astype(np.int64), pr, k, self.metric, self.rows.vectors, self._rank)
