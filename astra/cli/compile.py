@@ -51,11 +51,18 @@ def compile_cmd(project: Path | None, fmt: str, out: Path | None, add_versions: 
         write_plan(target, plan, result.sources)
         if online:
             from astra.online.codegen import compile_service
+            from astra.plan.fit import bind_recorded, unfitted
 
-            for svc in plan.services:
+            bound, notes = bind_recorded(plan, root)  # a transformed service runs with its pinned fit
+            for text in notes:
+                note(text)
+            for svc in bound.services:
+                if unfitted(bound, svc):
+                    note(f"not writing {svc.id}: it applies fitted transforms and has no fit (run `astra fit`)")
+                    continue
                 code = target.parent / "online" / f"{svc.name}_v{svc.version}.py"
                 code.parent.mkdir(parents=True, exist_ok=True)
-                code.write_text(compile_service(plan, svc.name, svc.version).source_code)
+                code.write_text(compile_service(bound, svc.name, svc.version).source_code)
     except OSError as err:  # an unwritable --out is the user's to fix: one line, no traceback
         click.echo(f"error: cannot write `{err.filename or target}`: {err.strerror or err}", err=True)
         sys.exit(1)

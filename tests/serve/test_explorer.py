@@ -136,7 +136,7 @@ def test_in_a_browser_pick_an_endpoint_edit_the_body_send_it_and_read_the_answer
     features = page.locator("nav button", has_text="/v1/features")
     features.click()
     proposed = json.loads(page.locator("#body").input_value())  # a body built from the schema
-    assert proposed["service"] in ("checkout_analysis", "fraud_model", "profile_lookup")
+    assert proposed["service"] in ("checkout_analysis", "fraud_model", "fraud_scores", "profile_lookup")
     assert isinstance(proposed["entities"], list)
     body = {"service": "fraud_model", "version": 1, "entities": [{"user_id": 1}], "features": ["tx_count_7d"]}
     page.fill("#body", json.dumps(body))
@@ -179,4 +179,5 @@ def test_every_body_the_page_proposes_is_accepted_as_it_is(server, page) -> None
             if path == "/v1/push":
                 assert answer["accepted"] == 1 and answer["rejected"] == [], (proposed, answer)
             seen.append(proposed.get("service") or proposed.get("source"))
-    assert set(seen) == {"checkout_analysis", "fraud_model", "profile_lookup", "transactions", "profiles"}, seen
+    assert set(seen) == {"checkout_analysis", "fraud_model", "fraud_scores", "profile_lookup", "transactions",
+                         "profiles"}, seen
