@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import polars as pl
 
-from astra.online import ingest
+from astra.online import ingest, redis_state
 from astra.online.errors import FutureRowError, LateRowError, OnlineError
 from astra.online.layout import plan_layout
 from astra.online.store import INT64_MAX, PushReport, Store, drop_future, iso, new_table
@@ -59,7 +59,8 @@ return 1
 
 # KEYS[1]: the meta hash.  ARGV: source, the batch's newest time, then per evicting table
 # (field, K, step): the watermark only grows; a table's cutoff becomes watermark - K when that
-# is at least `step` past the current one (the embedded store's amortised eviction).
+# is at least `step` past the current one (the embedded store's amortised eviction), and is
+# appended to the field's history ("h" .. field: the cutoffs in order, as a read replays them).
 _ADVANCE = """
 local f = 'wm:' .. ARGV[1]
 local t = tonumber(ARGV[2])
@@ -70,19 +71,35 @@ for i = 3, #ARGV, 3 do
   local c = t - tonumber(ARGV[i + 1])
   local old = redis.call('HGET', KEYS[1], ARGV[i])
   if (not old) or c - tonumber(old) >= tonumber(ARGV[i + 2]) then
-    redis.call('HSET', KEYS[1], ARGV[i], string.format('%.0f', c))
+    local txt = string.format('%.0f', c)
+    redis.call('HSET', KEYS[1], ARGV[i], txt)
+    local h = redis.call('HGET', KEYS[1], 'h' .. ARGV[i]) or old
+    redis.call('HSET', KEYS[1], 'h' .. ARGV[i], h and (h .. ',' .. txt) or txt)
   end
 end
 return 1
 """
 
 
-# KEYS[1]: the meta hash, then entities' row keys: the meta hash flattened, then each key's chunks.
-# One command, one reply parsed in C: a read's round trip (on a cluster this becomes one call
-# per node, the keys grouped by hash slot).
+# KEYS[1]: the meta hash, then per entity its row key and, for a stateful table, its state key
+# (ARGV[j]: 1 when row key j is followed by a state key).  Returns the meta hash flattened, then
+# per row key its state ('' when none) and its chunks: those that may hold a row at or after the
+# state's cutoff (score: a chunk's newest time), else all.  One command, one reply parsed in C:
+# a read's round trip (on a cluster this becomes one call per node, keys grouped by hash slot).
 _FETCH = """
 local out = {redis.call('HGETALL', KEYS[1])}
-for i = 2, #KEYS do out[i] = redis.call('ZRANGE', KEYS[i], 0, -1) end
+local k = 2
+for j = 1, #ARGV do
+  local st = ''
+  local from = '-inf'
+  if ARGV[j] == '1' then
+    st = redis.call('GET', KEYS[k + 1]) or ''
+    if st ~= '' then from = string.match(st, '^(%-?%d+)|') end
+  end
+  out[#out + 1] = st
+  out[#out + 1] = redis.call('ZRANGEBYSCORE', KEYS[k], from, '+inf')
+  k = k + (ARGV[j] == '1' and 2 or 1)
+end
 return out
 """
 
@@ -228,6 +245,9 @@ class RedisStore:
         for s in plan_layout(plan, None).tables:
             full.setdefault((s.source.name, s.key.columns), []).append(s)
         self.storage = {k: _Storage(prefix, plan.source(k[0]), k[1], v) for k, v in full.items()}
+        self._suffixes: dict[tuple[int, str], bytes] = {}
+        self.states_written = 0  # states this process wrote back (folded further than Redis had them)
+        self.last_fetch_bytes = 0  # bytes of states and rows the latest get fetched (for measurements)
         if client is None:
             parse_url(url)
             client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
@@ -239,6 +259,7 @@ class RedisStore:
             self._append = self.redis.register_script(_APPEND)
             self._advance = self.redis.register_script(_ADVANCE)
             self._fetch = self.redis.register_script(_FETCH)
+            self._set_newer = self.redis.register_script(redis_state.SET_NEWER)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis at {url} is unavailable: {exc}") from None
 
@@ -289,7 +310,7 @@ class RedisStore:
 
     # ------------------------------------------------------------------ shared state
     def _meta(self) -> dict[str, int]:
-        meta = {k.decode(): int(v) for k, v in self._call(lambda: self.redis.hgetall(self.meta_key)).items()}
+        meta = _parse_meta(self._call(lambda: self.redis.hgetall(self.meta_key)).items())
         self._seen = (_time.monotonic(), meta)
         return meta
 
@@ -303,6 +324,18 @@ class RedisStore:
         """A table's cutoff field in the meta hash, its K (watermark - K is the cutoff) and step."""
         k = spec.evict_window + self.allowed_lateness + self.horizon_lag
         return f"cut:{spec.source.name}:{','.join(spec.key.columns)}:{k}", k, max(k // 8, 1)
+
+    def _state_suffix(self, ti: int) -> bytes | None:
+        """The suffix of table ti's state keys (None: the table keeps no lifetime state); named by
+        its cutoff field, which a changed horizon lag renames."""
+        spec = self.local.specs[ti]
+        if not redis_state.stateful(spec):
+            return None
+        field = self._cut_field(spec)[0]
+        got = self._suffixes.get((ti, field))
+        if got is None:
+            got = self._suffixes[(ti, field)] = redis_state.suffix(spec, field)
+        return got
 
     def _horizon(self, meta: dict[str, int]) -> int | None:
         hs = []
@@ -456,11 +489,13 @@ class RedisStore:
 
     # ------------------------------------------------------------------ queries
     def get(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False):
-        """As `Store.get`, over the requested entities' rows read from Redis in one round trip."""
+        """As `Store.get`, over the requested entities' rows (and lifetime states) read from Redis
+        in one round trip."""
         local = self.local
         compiled = local._compiled.get(service) or local._compile(service)
-        reads = []  # (table index, storage, [(canonical key or None) per entity])
+        reads = []  # (table index, storage, canonical keys, row keys, state suffix)
         names: dict[bytes, int] = {}
+        states: dict[bytes, bytes] = {}  # row key -> its state key (stateful tables)
         for ti in compiled.tables:
             spec = local.specs[ti]
             st = self.storage[(spec.source.name, spec.key.columns)]
@@ -470,50 +505,138 @@ class RedisStore:
             except KeyError as exc:
                 raise KeyError(f"entity `{spec.entity.name}` needs keys {enames}; a query row lacks {exc}") from None
             knames = [None if k is None else st.name(k) for k in keys]
+            sfx = self._state_suffix(ti)
             for kn in knames:
                 if kn is not None:
                     names.setdefault(kn, len(names))
-            reads.append((ti, st, keys, knames))
-        got = self._call(lambda: self._fetch(keys=[self.meta_key, *names]))
-        flat = got[0]
-        meta = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+                    if sfx is not None:
+                        states[kn] = kn + sfx
+            reads.append((ti, st, keys, knames, sfx))
+        fetch_keys: list[bytes] = [self.meta_key]
+        flags = []
+        for kn in names:
+            fetch_keys.append(kn)
+            if kn in states:
+                fetch_keys.append(states[kn])
+            flags.append(1 if kn in states else 0)
+        if names:
+            got = self._call(lambda: self._fetch(keys=fetch_keys, args=flags))
+            meta = _parse_meta(_pairs(got[0]))
+            self.last_fetch_bytes = sum(len(x) if isinstance(x, bytes) else sum(map(len, x)) for x in got[1:])
+        else:
+            got, meta = [], _parse_meta(self._call(lambda: self.redis.hgetall(self.meta_key)).items())
         self._seen = (_time.monotonic(), meta)
-        chunks = got[1:]
         snap = _Snapshot.__new__(_Snapshot)
         snap.__dict__.update(local.__dict__)
         snap.tables = list(local.tables)  # empty tables: those this service does not read stay so
         snap.horizon = self._horizon(meta)
-        for ti, st, keys, knames in reads:
+        write_back = []
+        for ti, st, keys, knames, sfx in reads:
             tb = snap.tables[ti] = new_table(local.specs[ti])
-            members, owners, counts = [], [], []
-            seen = set()
-            for k, kn in zip(keys, knames):
-                if kn is None or kn in seen:
-                    continue
-                seen.add(kn)
-                got = chunks[names[kn]]
-                if got:
-                    got = sorted(got)  # push order: the big-endian sequence prefix
-                    members += got
-                    owners.append(k)
-                    counts.append(sum(_HEAD.unpack_from(m, 8)[0] for m in got))
-            if not members:
+            write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, got, names, meta)
+        answer = snap.get(service, entities, at=at, request=request, validity=validity)
+        if write_back:  # states folded further than Redis holds them: every later read starts there
+            pipe = self.redis.pipeline(transaction=False)
+            for key, cut, blob in write_back:
+                self._set_newer(keys=[key], args=[cut, blob], client=pipe)
+            self.states_written += sum(self._call(pipe.execute))
+        return answer
+
+    def _load(self, tb, spec, st: _Storage, keys: list, knames: list, sfx: bytes | None, got: list,
+              names: dict[bytes, int], meta: dict) -> list[tuple[bytes, int, bytes]]:
+        """Load one table of a read: each entity's state and rows, evicted to the shared cutoff
+        as the embedded store evicted (so lifetime aggregations fold the same rows into the same
+        running state); returns the states to write back (key, cutoff, value)."""
+        members, owners, counts, froms = [], [], [], []
+        parsed = []  # (key, row key, (cutoff, slot values, kept rows))
+        seen = set()
+        for k, kn in zip(keys, knames):
+            if kn is None or kn in seen:
                 continue
+            seen.add(kn)
+            j = names[kn]
+            blob, chunks = got[1 + 2 * j], got[2 + 2 * j]
+            state = redis_state.parse(blob) if blob else None
+            if state is not None:
+                parsed.append((k, kn, state))
+            if chunks:
+                chunks = sorted(chunks)  # push order: the big-endian sequence prefix
+                members += chunks
+                owners.append(k)
+                counts.append(sum(_HEAD.unpack_from(m, 8)[0] for m in chunks))
+                froms.append(state[0] if state is not None else -INT64_MAX - 1)
+        if not members and not parsed:
+            return []
+        if members:
             all_t, vecs = st.decode(members, skip=8)
             slots = np.repeat(tb.assign(owners), counts)
+            if parsed:  # rows below an entity's state cutoff are in its state already
+                keep = all_t >= np.repeat(np.asarray(froms, np.int64), counts)
+                all_t, slots = all_t[keep], slots[keep]
+                vecs = {c: Vec(v.values[keep], v.valid[keep]) for c, v in vecs.items()}
+            vecs = {c: vecs[c] for c in tb.columns}
+        else:
+            all_t, slots, vecs = np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        kept = [(k, row) for k, _, (_, _, rows) in parsed for row in rows]
+        if kept:
+            like = vecs if vecs is not None else st.decode([_HEAD.pack(0, 0)])[1]
+            kt, kc = redis_state.kept_rows(tb, [r for _, r in kept], like)
+            ks = tb.assign([k for k, _ in kept])
+            if vecs is None:
+                all_t, slots, vecs = kt, ks, kc
+            else:
+                all_t, slots = np.concatenate([all_t, kt]), np.concatenate([slots, ks])
+                vecs = {c: Vec(np.concatenate([v.values, kc[c].values]), np.concatenate([v.valid, kc[c].valid]))
+                        for c, v in vecs.items()}
+        state_slots = tb.assign([k for k, _, _ in parsed]) if parsed else np.zeros(0, np.int64)
+        if len(all_t):  # else every entity is known by its state alone: empty segments
             tb.bulk_load(slots, tb.raw_rows(all_t, vecs))
-            f = local.specs[ti]
-            cut = meta.get(self._cut_field(f)[0]) if f.evict_window is not None else None
-            if cut is not None:  # evicted as the embedded store did: the same rows, state and prefixes
+        for slot, (_, _, (_, values, _)) in zip(state_slots.tolist(), parsed):
+            redis_state.apply(tb, slot, values)
+        if spec.evict_window is None:
+            return []
+        field = self._cut_field(spec)[0]
+        if sfx is None:  # no lifetime state: one eviction to the shared cutoff gives the same rows
+            cut = meta.get(field)
+            if cut is not None:
                 tb.evict(cut)
-        return snap.get(service, entities, at=at, request=request, validity=validity)
-
+            return []
+        steps = redis_state.history(meta, field)
+        if not steps:
+            return []
+        since = min((c for _, _, (c, _, _) in parsed), default=None) if len(parsed) == len(seen) else None
+        if since is not None:  # every entity has a state: the older steps are behind all of them
+            tb.cutoff = since
+        redis_state.replay(tb, steps)
+        last = steps[-1]
+        done = {kn: c for _, kn, (c, _, _) in parsed}
+        loaded = set(owners) | {k for k, _, _ in parsed}
+        out = []
+        for k, kn in zip(keys, knames):
+            if kn is None or k not in loaded or done.get(kn, -INT64_MAX - 1) >= last:
+                continue
+            done[kn] = last
+            out.append((kn + sfx, last, redis_state.encode(tb, int(tb.lookup([k])[0]), last)))
+        return out
     def nbytes(self) -> int:
         """Bytes Redis reports in use (the whole database: other namespaces included)."""
         return int(self._call(lambda: self.redis.info("memory"))["used_memory"])
 
     def close(self) -> None:
         self.redis.close()
+
+
+def _pairs(flat: list) -> list:
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def _parse_meta(pairs) -> dict:
+    """The meta hash: numbers, except cutoff histories ("hcut:...": comma-separated, kept as text)."""
+    out = {}
+    for k, v in pairs:
+        k = k.decode()
+        out[k] = v.decode() if k.startswith("h") else int(v)
+    return out
 
 
 def _exact(src: ir.Source, times: np.ndarray) -> None:

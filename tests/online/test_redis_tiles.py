@@ -1,0 +1,174 @@
+"""The Redis store's per-entity lifetime state (docs/online.md, "Redis store"): a hot entity with
+30-day and lifetime windows, pushed over many retentions, answers bit for bit as the embedded
+store fed the same pushes, while a read fetches the state plus the rows since its cutoff instead
+of the entity's whole history.
+
+Float values of mixed magnitudes and signs make variance moments and sums depend on how rows are
+grouped into eviction steps, so equal bits check that reads fold in the embedded store's steps.
+Exact counts, extremes and first/last values are also checked against a plain recount of the
+pushed rows (docs/semantics.md: windows [t - w, t), rows strictly before t).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "offline"))
+
+from redis_fixture import redis_server  # noqa: F401
+
+from astra.online import Store
+
+S = 1_000_000
+H = 3600 * S
+D = 24 * H
+T0 = 1_700_000_000_000_000
+FEATURES = """
+    s30: float64 = sum(ev.amount, 30d)
+    m30: float64? = mean(ev.amount, 30d)
+    v30: float64? = variance(ev.amount, 30d)
+    mx30: float64? = max(ev.amount, 30d)
+    c30: int64 = count(ev, 30d)
+    c: int64 = count(ev)
+    s: float64 = sum(ev.amount)
+    m: float64? = mean(ev.amount)
+    v: float64? = variance(ev.amount)
+    mn: float64? = min(ev.amount)
+    big: int64? = max(ev.n)
+    ns: int64 = sum(ev.n)
+    lo_cat: string? = min(ev.cat)
+    first_cat: string? = first(ev.cat)
+    last_cat: string? = last(ev.cat)
+    recent: list<string> = last_k(ev.cat, 3)
+"""
+_ids = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def plan():
+    from agg_engines import compile_features
+
+    return compile_features("amount: float64  cat: string  n: int64?", FEATURES)
+
+
+def identical(a: object, b: object) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return type(a) is type(b) and a == b
+
+
+def _redis(server, plan, prefix: str, **kw):
+    from astra.online.redis_store import RedisStore
+
+    return RedisStore(plan, server.url, prefix=prefix, **kw)
+
+
+def _history(rng: random.Random, days: int) -> list[dict]:
+    """A hot entity (id 1: a row every ~3 h for `days` days), a warm one (id 2: a row every
+    ~2 days) and cold ones (ids 3..5: a few rows in the first week only)."""
+    rows = []
+    t = T0
+    while t < T0 + days * D:
+        t += rng.randint(1, 6 * H)
+        amount = rng.choice([1e-3, 1.0, 1e3, 1e6]) * rng.random() * rng.choice([1, 1, -1])
+        rows.append({"id": 1, "ts": t, "amount": amount, "cat": rng.choice("pqrstu"), "n": rng.randint(-9, 9)})
+        if rng.random() < 0.06:
+            rows.append({"id": 2, "ts": t, "amount": rng.random(), "cat": rng.choice("ab"), "n": 3 * 10**12})
+    for i in (3, 4, 5):
+        for _ in range(3):
+            rows.append({"id": i, "ts": T0 + rng.randint(0, 7 * D), "amount": rng.random(), "cat": "zz",
+                         "n": None, })
+    rows.sort(key=lambda r: r["ts"])
+    return rows
+
+
+def _recount(rows: list[dict], entity: int, t: int) -> dict:
+    """The exact outputs a plain reading of the pushed rows gives (windows [t - 30d, t))."""
+    mine = [r for r in rows if r["id"] == entity and r["ts"] < t]
+    recent = [r for r in mine if r["ts"] >= t - 30 * D]
+    return {"c": len(mine), "c30": len(recent),
+            "mn": min((r["amount"] for r in mine), default=None),
+            "mx30": max((r["amount"] for r in recent), default=None),
+            "lo_cat": min((r["cat"] for r in mine), default=None),
+            "first_cat": mine[0]["cat"] if mine else None, "last_cat": mine[-1]["cat"] if mine else None,
+            "recent": [r["cat"] for r in mine[-3:]][::-1],
+            "big": max((r["n"] for r in mine if r["n"] is not None), default=None)}
+
+
+@pytest.mark.parametrize("lateness", [0, 6 * H])
+def test_hot_entity_matches_embedded_store_bit_for_bit(redis_server, plan, lateness) -> None:  # noqa: F811
+    """Rows pushed in time order over 200 days (about 50 eviction steps of a 30-day retention),
+    through two replicas in turn; every few pushes every entity is asked, one at a time and in a
+    batch: the Redis answers equal the embedded store's bit for bit and a recount of the rows."""
+    rng = random.Random(11 + lateness)
+    rows = _history(rng, 200)
+    local = Store(plan, allowed_lateness=lateness)
+    prefix = f"tiles{next(_ids)}"
+    a, b = _redis(redis_server, plan, prefix, allowed_lateness=lateness), \
+        _redis(redis_server, plan, prefix, allowed_lateness=lateness)
+    ents = [{"id": i} for i in (1, 2, 3, 4, 5, 6)]
+    i = asked = 0
+    while i < len(rows):
+        batch = rows[i:i + rng.randint(1, 5)]
+        i += len(batch)
+        local.push("ev", batch)
+        (a if i % 2 else b).push("ev", batch)
+        if i % 23 and i < len(rows):
+            continue
+        t = batch[-1]["ts"] + 1
+        want = local.get("svc@v1", ents, at=t).rows()
+        for store in (a, b):
+            got = store.get("svc@v1", ents, at=t).rows()
+            for g, w in zip(got, want):
+                bad = {k: (g[k], w[k]) for k in w if not identical(g[k], w[k])}
+                assert not bad, f"at push {i}: redis vs embedded {bad}"
+        one = b.get("svc@v1", [{"id": 1}], at=t).rows()[0]
+        assert all(identical(one[k], want[0][k]) for k in want[0])
+        for e, w in zip((1, 2, 3), want):
+            for k, v in _recount(rows[:i], e, t).items():
+                assert identical(w[k], v) or (isinstance(v, list) and w[k] == v), (e, k, w[k], v)
+        asked += 1
+    assert asked > 20
+    assert a.states_written + b.states_written > 0  # reads folded states forward and wrote them back
+    a.clear()
+
+
+def test_a_read_fetches_the_state_and_recent_rows_only(redis_server, plan) -> None:  # noqa: F811
+    """After 400 days of a hot entity, a read fetches the entity's state and the rows since its
+    cutoff (about one retention plus a step), not the 400 days of rows Redis still holds; a new
+    replica (nothing in its process) answers the same from the state another one wrote."""
+    rows = [r for r in _history(random.Random(5), 400) if r["id"] == 1]
+    prefix = f"tiles{next(_ids)}"
+    red = _redis(redis_server, plan, prefix)
+    local = Store(plan)
+    for j in range(0, len(rows), 20):
+        red.push("ev", rows[j:j + 20])
+        local.push("ev", rows[j:j + 20])
+    t = rows[-1]["ts"] + 1
+    first = red.get("svc@v1", [{"id": 1}], at=t).rows()
+    assert red.states_written == 1
+    (key,) = [k for k in red.redis.scan_iter(match=f"{prefix}:r:*") if b":s:" not in k]
+    held = sum(len(m) for m in red.redis.zrange(key, 0, -1))
+    assert red.last_fetch_bytes == held  # no state yet: every row, folded in every step since
+    red.get("svc@v1", [{"id": 1}], at=t)
+    fetched = red.last_fetch_bytes
+    assert red.states_written == 1  # nothing newer to write
+    # the rows since the state's cutoff: a retention, a step, and the 20-row chunk straddling it
+    recent = sum(1 for r in rows if r["ts"] >= t - 30 * D - 30 * D // 8 - 20 * 6 * H)
+    assert fetched < held * (recent + 40) / len(rows), (fetched, held, recent, len(rows))
+    assert fetched < held / 5
+    other = _redis(redis_server, plan, prefix)
+    again = other.get("svc@v1", [{"id": 1}], at=t).rows()[0]
+    want = local.get("svc@v1", [{"id": 1}], at=t).rows()[0]
+    assert all(identical(again[k], want[k]) and identical(first[0][k], want[k]) for k in want)
+    assert other.states_written == 0  # the state was already folded to the last cutoff
+    red.clear()
