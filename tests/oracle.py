@@ -204,6 +204,30 @@ def _exp(x):
         return math.inf
 
 
+def _log1p(x):
+    x = float(x)
+    if x <= -1:  # "null for x <= -1"; NaN is not, and stays NaN
+        return None
+    return math.log1p(x) if x == x else x
+
+
+def _expm1(x):
+    try:
+        return math.expm1(float(x))
+    except OverflowError:
+        return math.inf
+
+
+def _bucketize(ta: Type, tb: Type, x, bounds) -> int:
+    """How many boundaries are <= x, compared as `>=` compares (NaN above every number)."""
+    return sum(1 for b in bounds if _compare(">=", ta, tb.item, x, b))
+
+
+def _ordinal(ta: Type, tb: Type, x, categories, unseen=None):
+    """x's position among the categories (compared as `==`), else the unseen code or null."""
+    return next((i for i, c in enumerate(categories) if _compare("==", ta, tb.item, x, c)), unseen)
+
+
 def _clip(out: Type, x, lo, hi):
     """min(max(x, lo), hi), a tie taking the bound, NaN if any argument is NaN (rule 19)."""
     x, lo, hi = to_type(x, out), to_type(lo, out), to_type(hi, out)
@@ -274,6 +298,16 @@ def scalar(e: ir.Apply, args: list) -> object:
             return _exp(args[0])
         case "clip":
             return _clip(out, *args)
+        case "log1p":
+            return _log1p(args[0])
+        case "expm1":
+            return _expm1(args[0])
+        case "bucketize":
+            return _bucketize(types[0], types[1], *args)
+        case "ordinal":
+            return _ordinal(types[0], types[1], *args)
+        case "one_hot":
+            return int(_compare("==", types[0], types[1], *args))
         case "lower":
             return args[0].lower()
         case "upper":

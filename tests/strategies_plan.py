@@ -47,6 +47,13 @@ GROUPS = {"user": "gu", "acct": "ga"}
 REQUEST_FIELDS = (("amount", FLOAT64.nullable()), ("code", STRING.nullable()), ("qty", INT32),
                   ("when", TIMESTAMP.nullable()))
 IN_ITEMS = (INT64, FLOAT64, STRING, BOOL)  # literal types an `in` list can hold
+# the types a literal argument of these operators can have, by position (others take an int64 count)
+LITERAL_TYPES = {
+    "in": {1: tuple(Type.list_of(t) for t in IN_ITEMS)},
+    "bucketize": {1: (Type.list_of(INT64), Type.list_of(FLOAT64))},
+    "ordinal": {1: (Type.list_of(INT64), Type.list_of(STRING)), 2: (INT64,)},
+    "one_hot": {1: (INT64, STRING)},
+}
 # windows in µs: the common small ones, 1µs, a prime, and widths far beyond the data (rare)
 WINDOWS = (None, None, 1, 2, 3, 5, 10, 7, 13, 86_400_000_000, 1 << 40)
 GAPS = (1, 2, 3, 5, 86_400_000_000)  # session gaps in µs: rows a few µs apart split or join
@@ -108,7 +115,7 @@ def _scalar_signatures() -> dict[str, list[tuple[tuple[Type, ...], Type, Type | 
             positions = []
             for i in range(n):
                 if i in op.literal_args:
-                    positions.append(tuple(Type.list_of(t) for t in IN_ITEMS) if name == "in" else (INT64,))
+                    positions.append(LITERAL_TYPES.get(name, {}).get(i, (INT64,)))
                 else:
                     positions.append(pool)
             for args in itertools.product(*positions):
@@ -348,9 +355,13 @@ class _Builder:
         args = []
         for j, t in enumerate(arg_types):
             if j in SCALARS[op].literal_args:
-                if op == "in":
-                    items = self.draw(st.lists(literal(t.item), min_size=1, max_size=3, unique=True))
+                if t.name == "list":  # `in` items, bucketize's boundaries (sorted), ordinal's categories
+                    items = self.draw(st.lists(literal(t.item), min_size=1, max_size=4, unique=True))
+                    items = sorted(items) if op == "bucketize" else items
                     args.append((ir.Const(value=tuple(items), type=t), t))
+                elif op in LITERAL_TYPES:  # one_hot's category, ordinal's unseen code
+                    value = self.draw(st.sampled_from((-1, 1, 99, -(2**31))) if op == "ordinal" else literal(t))
+                    args.append((ir.Const(value=value, type=t), t))
                 else:
                     args.append((ir.Const(value=self.draw(st.integers(0, 3)), type=INT64), INT64))
             else:
@@ -358,6 +369,8 @@ class _Builder:
         types = tuple(a[1] for a in args)
         try:
             result = cast_result(types[0], to) if op == "cast" else SCALARS[op].infer(types)
+            if SCALARS[op].check_literals is not None:  # drawn boundaries or categories the checker refuses
+                SCALARS[op].check_literals({j: a[0].value for j, a in enumerate(args) if j in SCALARS[op].literal_args})
         except TypeRuleError:
             return None
         return ir.Apply(op=op, args=tuple(a[0] for a in args), type=result), result

@@ -4,9 +4,8 @@ the language front end too (parser, resolver, checker, plan builder) and not onl
 The language's smallest duration unit is the second, so the written program and its data use one
 second where the drawn plan used one microsecond (`scale_case`): windows, durations and times all
 scale together, which keeps every window edge and tie where it was.  Programs the language cannot
-spell are refused (`feat_source` returns None): timestamp and int32 constants, and negative items
-of an `in` list or the int64 minimum (the language writes those as a negated literal), NaN and
-infinite constants.
+spell are refused (`feat_source` returns None): timestamp and int32 constants, the int64 minimum
+(the language writes a negative number as a negated literal), NaN and infinite constants.
 """
 
 from __future__ import annotations
@@ -48,9 +47,7 @@ def _literal(v: object, t: Type) -> str:
 
 
 def _items(values: tuple, t: Type) -> str:
-    if any(isinstance(v, int | float) and not isinstance(v, bool) and (v < 0 or repr(v).startswith("-"))
-           for v in values):
-        raise Unwritable("negative item in an `in` list")
+    # a negative item is written `(-1)`: the checker folds a negated literal in a list to one constant
     return "[" + ", ".join(_literal(v, t.item) for v in values) + "]"
 
 
