@@ -337,3 +337,62 @@ def vector_error(value, t: Type) -> str | None:
 
 def _is_np_number(x) -> bool:
     return isinstance(x, np.integer | np.floating)
+
+
+# --------------------------------------------------------------------------- mean of vectors over a window
+# `mean(events.vector_column, window)`: declared by the `mean` aggregation (astra.ops.aggregations.sums),
+# which hands vector columns to these; the checker puts N in the aggregate's `param` so each engine's
+# kernel knows a vector mean from a number mean without looking at the data.
+
+
+def mean_type(column: Type) -> Type:
+    """The result of `mean` over a vector column: a vector of the same length, null for an empty window."""
+    return column.non_null().nullable()
+
+
+def mean_reference(values, width: int):
+    """The element-wise mean of the non-null vectors, in (time, position) order: each element summed
+    in float64 from 0.0, one row after another, divided by the count, rounded once to float32."""
+    rows = [v for v in values if v is not None]
+    if not rows:
+        return None
+    acc = [0.0] * width
+    for row in rows:
+        for i, x in enumerate(row):
+            acc[i] += float(x)
+    return tuple(_r32(s / len(rows)) for s in acc)
+
+
+def segment_means(rows, offsets):
+    """Each segment's element-wise mean of `rows` ((n_rows, N), the segments' rows in order, CSR
+    `offsets`): the reference's order (row after row, float64 from 0.0), one vectorised step per row
+    of the longest segment.  Returns ((n_segments, N) float32 means, non-empty flags)."""
+    rows = np.asarray(rows, np.float64)
+    offsets = np.asarray(offsets, np.int64)
+    counts = np.diff(offsets)
+    acc = np.zeros((len(counts), rows.shape[1]), np.float64)
+    for k in range(int(counts.max(initial=0))):
+        live = np.flatnonzero(counts > k)
+        acc[live] += rows[offsets[live] + k]
+    ok = counts > 0
+    return _f32(acc / np.maximum(counts, 1)[:, None]), ok
+
+
+def offline_mean(w, column: str, width: int):
+    """The offline kernel: a Polars Array column of each query's mean (null when its window is empty)."""
+    pl = _pl()
+    seg = w.segments(column)
+    rows = np.asarray(seg.values, np.float32).reshape(-1, width)
+    means, ok = segment_means(rows, seg.offsets)
+    result = pl.Series("mean", means, dtype=pl.Array(pl.Float32, width))
+    return pl.select(pl.when(pl.Series(ok)).then(result)).to_series()
+
+
+def online_mean(w, width: int):
+    """The online kernel: the means as a `Vec` of packed vectors."""
+    from astra.ops.registry import Vec
+
+    seg = w.segments()
+    rows = unpack(seg.values) if len(seg.values) else np.zeros((0, width), np.float32)
+    means, ok = segment_means(rows, seg.offsets)
+    return Vec(pack(means), ok)

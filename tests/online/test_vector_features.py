@@ -55,6 +55,9 @@ features vec v1 for user {{
     product: vector<float32, {N}>? = taste * recent
     scaled: vector<float32, {N}>? = profiles.weight * taste * 0.5
     self_similarity: float64? = cosine(recent, recent)
+    average: vector<float32, {N}>? = mean(clicks.item, 30us)
+    average_ever: vector<float32, {N}>? = mean(clicks.item)
+    drift: float64? = euclidean(average, average_ever)
 }}
 service svc v1 {{ request r  vec@v1.* }}
 """
@@ -126,6 +129,7 @@ def test_every_engine_gives_the_same_bits(seed: int) -> None:
     # the data reach every rule: nulls, zero vectors (null cosine) and real values
     assert any(r["similarity"] is None for r in ref) and any(r["similarity"] is not None for r in ref)
     assert any(r["taste"] is None for r in ref) and any(r["direction"] is not None for r in ref)
+    assert any(r["average"] is None for r in ref) and any(r["average"] is not None for r in ref)
 
 
 def test_as_of_lookup_and_window_by_hand() -> None:
@@ -148,6 +152,10 @@ def test_as_of_lookup_and_window_by_hand() -> None:
     assert at100["blend"] == (-1.0, 3.0, -1.0, 3.0, -1.0)
     assert at100["scaled"] is None  # a null weight: a null product
     assert at116["taste"] == (9.0,) * N and at116["scaled"] == (4.5,) * N
+    # the element-wise mean skips the null vector; an empty window is null
+    assert at100["average"] == (0.0, 1.0, 0.0, 0.0, 0.0)  # [70, 100): the click at 95 alone
+    assert at100["average_ever"] == (0.5, 1.0, 0.5, 0.5, 0.5) and at100["drift"] == 1.0
+    assert at116["average"] == (0.0, 1.0, 0.0, 0.0, 0.0) and at116["average_ever"] == at100["average_ever"]
     assert at116["recent"] is None and at116["affinity"] is None  # the 20us window holds no click
 
 
