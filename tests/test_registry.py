@@ -21,7 +21,7 @@ EXPECTED_SCALARS = {
     "list_length", "contains", "starts_with", "ends_with", "seconds", "minutes", "hours", "days", "hour_of_day",
     "day_of_week", "assignment", "log1p", "expm1", "bucketize", "ordinal", "one_hot",
     "dot", "norm", "euclidean", "manhattan", "cosine", "normalize", "vector+", "vector-", "vector*",
-    "vector_scale",
+    "number*vector",
     "fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute",  # fitted transforms, bound (astra.ops.transforms)
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",

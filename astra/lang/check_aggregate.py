@@ -65,6 +65,8 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
         diags.error("E0203", err.message, target.span if err.arg == 0 else e.span,
                     label=f"this is `{column_type}`" if err.arg == 0 else "", help=_agg_help(agg, param, source))
         return None
+    if getattr(agg, "vector_width_param", False) and column_type is not None and column_type.name == "vector":
+        param = column_type.size  # the engines' kernels tell a vector mean by it (astra.ops.vectors)
     return ir.Aggregate(op=fn, key=key, column=column, where=where, param=param, type=out, span=e.span,
                         **window)
 

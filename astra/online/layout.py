@@ -112,7 +112,9 @@ def plan_layout(plan: ir.Plan, services: tuple[str, ...] | None = None, canonica
             elif isinstance(n, ir.Aggregate):
                 tb, agg = table(n.key), AGGREGATIONS[n.op]
                 i = tb.input(n.column, n.where)
-                tb.inputs[i].needs |= agg.online_needs
+                needs_for = getattr(agg, "online_needs_for", None)  # per column type (a vector's mean)
+                tb.inputs[i].needs |= agg.online_needs if needs_for is None else needs_for(
+                    tb.source.column_type(n.column) if n.column is not None else None)
                 if n.gap is not None:  # sessions reach back without bound: the table is never evicted (W5)
                     tb.mergeable = False
                     tb.input(None, n.where)  # the rows that form sessions: the filter's, nulls included (W4)

@@ -91,7 +91,7 @@ def _input(agg: Aggregation, groups) -> str:
 def _forms(column: Type, result: Type) -> tuple[str, ...]:
     """Ways to write a result type: its name, then in terms of the column's type `T` where it is
     one of T's forms."""
-    forms = [f"`{result}`"]
+    forms = [f"`{result}`"] if result.name != "vector" else []  # a vector's length is the column's: `T?`
     for form, of in (("`T`", column), ("`T?`", column.nullable()), ("`list<T>`", Type.list_of(column.non_null()))):
         if result == of:
             forms.append(form)

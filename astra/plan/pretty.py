@@ -74,7 +74,7 @@ def expr(e: ir.Expr) -> str:
             if e.where is not None:
                 target += f" where {expr(e.where)}"
             args = [target]
-            if e.param is not None:  # a half-life (exp_decay_sum) is a duration in µs
+            if e.param is not None and AGGREGATIONS[e.op].takes_param:  # a half-life is a duration in µs
                 half_life = getattr(AGGREGATIONS[e.op], "param_kind", "count") == "duration"
                 args.append(duration(e.param) if half_life else str(e.param))
             if window_arg(e) is not None:

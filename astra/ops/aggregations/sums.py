@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from astra.lang.types import FLOAT64, INT64
+from astra.ops import vectors
 from astra.ops.agg_algebra import Summing
 from astra.ops.aggregations.base import Aggregation, _masked, _need, _present
 from astra.ops.exact import exact_mean, exact_sum
@@ -48,25 +49,43 @@ class Sum(Aggregation):
 class Mean(Aggregation):
     name = "mean"
     algebra = Summing(mean=True)
-    doc = "arithmetic mean of non-null values; null when there are none"
+    doc = "arithmetic mean of non-null values (of vectors: element by element); null when there are none"
+
+    # a vector column's mean is element-wise (astra.ops.vectors); the checker sets `param` to its length
+    vector_width_param = True
 
     def infer(self, column, param):
-        _need(column, column.is_numeric, "mean", "a numeric column")
+        if column is not None and column.name == "vector":
+            return vectors.mean_type(column)
+        _need(column, column.is_numeric, "mean", "a numeric column or a vector")
         return FLOAT64.nullable()
 
     def reference(self, values, param):
+        if param is not None:
+            return vectors.mean_reference(values, param)
         xs = _present(values)
         if not xs:
             return None
         return exact_mean(xs) if any(isinstance(x, float) for x in xs) else float(Fraction(sum(xs), len(xs)))
 
     def offline_window(self, w, column, param):
+        if param is not None:
+            return vectors.offline_mean(w, column, param)
         mean, n = w.mean(column)
         return _masked(mean, n > 0)
 
     online_needs, online_mergeable = frozenset({"cnt", "sum"}), True
 
+    def online_needs_for(self, column):
+        """A vector mean reads its window's rows, not running sums."""
+        return frozenset({"gather"}) if column is not None and column.name == "vector" else self.online_needs
+
+    def online_mergeable_for(self, column):
+        return column is None or column.name != "vector"
+
     def online(self, w, out, param):
+        if param is not None:
+            return vectors.online_mean(w, param)
         n = w.count()
         s = w.sum()
         mean = s / np.maximum(n, 1)
@@ -79,5 +98,7 @@ class Mean(Aggregation):
         return Vec(mean, n > 0)
 
     def online_one(self, q, ti, i, j, out, param):
+        if param is not None:
+            return q.vector(ti, i, j, lambda w: self.online(w, out, param))
         return q.mean(ti, i, j)
 
