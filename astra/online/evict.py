@@ -2,8 +2,10 @@
 
 Windowed aggregations need nothing of an evicted row; lifetime ones keep, per entity slot, what
 the evicted rows contributed: counts and sums folded into the slot's base (the retained rows'
-prefixes start again after them), the
-running min/max, the moments for variance and the newest values for `last_k`.  Each segment then
+prefixes start again after them), the running min/max, the power sums for variance, the first
+and last value and the newest values for `last_k`.  Each is the aggregation's own state, folded
+and merged by the numpy forms of its algebra (`astra.ops.agg_algebra`); the store only says
+where the states live and translates representations (string codes to their ranks).  Each segment then
 starts after its evicted rows, and the arena is compacted when holes dominate.  An eviction step
 reads every retained row of the segments it cuts, so it runs in a copy of the table that is then
 published (`astra.online.compaction`).
@@ -16,7 +18,11 @@ from contextlib import AbstractContextManager
 import numpy as np
 
 from astra.online import exact_sums
-from astra.online.arrays import BIG, count_before, identity, ranges
+from astra.online.arrays import count_before, ranges
+from astra.ops.agg_algebra import Summing
+from astra.ops.aggregations import AGGREGATIONS
+
+COUNT = AGGREGATIONS["count"].algebra
 
 
 class Evicting:
@@ -24,25 +30,24 @@ class Evicting:
 
     def _fold_extremes(self, i: int, kinds: list[str], sel: np.ndarray, gone: np.ndarray, inc: np.ndarray,
                        cuts: np.ndarray) -> None:
-        """Fold the included evicted values into each slot's running min and/or max."""
+        """Fold the included evicted values into each slot's running min and/or max (the
+        aggregations' own fold and merge)."""
         S, column = self.slot, self.inputs[i].column
         v = self.pos[f"v:{column}"][gone]
-        some = np.logical_or.reduceat(inc, cuts)
         # strings are dictionary codes: compare their ranks in string order instead
         order, rank = self._string_order(column) if column in self.dicts else (None, None)
         if rank is not None:
             v = rank[v]
         for kind in kinds:
-            red = np.minimum if kind == "min" else np.maximum
-            got = red.reduceat(np.where(inc, v, identity(v.dtype, kind)), cuts)
+            algebra = AGGREGATIONS[kind].algebra
             val, has = S[f"ex:{kind}:{i}"], S[f"exm:{kind}:{i}"]
             old = has[sel]
             cur = val[sel] if rank is None else rank[val[sel]]
-            best = np.where(old & some, red(cur, got), np.where(some, got, cur))
+            best, both = algebra.merge_arrays((cur, old), algebra.fold_runs(v, inc, cuts))
             if rank is not None:  # back to codes (slots with neither keep theirs)
-                best = np.where(old | some, order[np.clip(best, 0, len(order) - 1)], val[sel])
+                best = np.where(both, order[np.clip(best, 0, len(order) - 1)], val[sel])
             val[sel] = best
-            has[sel] = old | some
+            has[sel] = both
 
     def _string_order(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(the codes of a string column in string order, each code's rank in that order)."""
@@ -53,20 +58,15 @@ class Evicting:
         return order, rank
 
     def _fold_moments(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
-        """Fold the included evicted values into each slot's count and shifted sums (see
-        `_slot_dtypes`; a slot's shift is its first evicted value, so no cancellation can be
-        larger than the values' own spread)."""
+        """Fold the included evicted values into each slot's power sums (variance's algebra in
+        float64, shifted by each slot's first evicted value; see `_slot_dtypes`)."""
         S = self.slot
         seg = np.repeat(np.arange(len(sel)), kk)[inc]
         x = self.pos[f"v:{self.inputs[i].column}"][gone[inc]].astype(np.float64)
-        c = np.bincount(seg, minlength=len(sel))
-        vn, shift = S[f"vn:{i}"][sel], S[f"vc:{i}"][sel]
-        first = (vn == 0) & (c > 0)
-        shift[first] = x[(np.cumsum(c) - c)[first]]
-        d = x - shift[seg]
-        S[f"vs1:{i}"][sel] += np.bincount(seg, weights=d, minlength=len(sel))
-        S[f"vs2:{i}"][sel] += np.bincount(seg, weights=d * d, minlength=len(sel))
-        S[f"vn:{i}"][sel], S[f"vc:{i}"][sel] = vn + c, shift
+        names = (f"vn:{i}", f"vc:{i}", f"vs1:{i}", f"vs2:{i}")
+        state = AGGREGATIONS["variance"].algebra.update_runs(*(S[k][sel] for k in names), x, seg, len(sel))
+        for k, a in zip(names, state):
+            S[k][sel] = a
 
     def _fold_newest(self, i: int, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray, kk: np.ndarray) -> None:
         """Keep the `last_k` newest included values of each slot's evicted rows: the ones evicted
@@ -74,18 +74,23 @@ class Evicting:
         P, S, k = self.pos, self.slot, self.inputs[i].last_k
         seg = np.repeat(np.arange(len(sel)), kk)[inc]  # per included evicted row: its slot (in sel)
         v = P[f"v:{self.inputs[i].column}"][gone[inc]]
-        c = np.bincount(seg, minlength=len(sel))
-        from_end = np.cumsum(c)[seg] - 1 - np.arange(len(seg))  # 0 for each slot's newest
         old = np.stack([S[f"lk:{i}:{r}"][sel] for r in range(k)])
         old_n = S[f"lkn:{i}"][sel].astype(np.int64)
-        cols = np.arange(len(sel))
+        kept, n = AGGREGATIONS["last_k"].algebra.update_runs(old, old_n, v, seg, len(sel), k)
         for r in range(k):
-            new = np.zeros(len(sel), v.dtype)
-            at = from_end == r
-            new[seg[at]] = v[at]
-            back = np.clip(r - c, 0, k - 1)  # the r-th value is the (r - c)-th kept one
-            S[f"lk:{i}:{r}"][sel] = np.where(r < c, new, np.where(r - c < old_n, old[back, cols], 0))
-        S[f"lkn:{i}"][sel] = np.minimum(c + old_n, k)
+            S[f"lk:{i}:{r}"][sel] = kept[r]
+        S[f"lkn:{i}"][sel] = n
+
+    def _fold_nearest(self, i: int, name: str, sel: np.ndarray, gone: np.ndarray, inc: np.ndarray,
+                      cuts: np.ndarray) -> None:
+        """The first (or last) evicted value of each slot: `first`'s (`last`'s) fold and merge."""
+        S, tag = self.slot, "elv" if name == "last" else "efv"
+        value, has = S[f"{tag}:{i}"], S[f"{tag[:2]}m:{i}"]
+        algebra = AGGREGATIONS[name].algebra
+        at = algebra.fold_runs(gone, inc, cuts)
+        take = algebra.merge_arrays(has[sel], at >= 0)
+        value[sel[take]] = self.pos[f"v:{self.inputs[i].column}"][at[take]]
+        has[sel[take]] = True
 
     def evict(self, cutoff: int, lock: AbstractContextManager | None = None) -> None:
         """Drop rows with time < cutoff (keeping the last one per entity for as-of lookups),
@@ -112,18 +117,18 @@ class Evicting:
         rest = ranges(s + kk, n - kk)  # retained rows of the evicted segments
         g = np.repeat(np.arange(len(sel)), n - kk)
         for i, inp in enumerate(self.inputs):
-            if f"cnt:{i}" in P:
+            if f"cnt:{i}" in P:  # the evicted rows' count: the prefix count at the last of them
                 c0 = P[f"cnt:{i}"][e]
                 if f"bcnt:{i}" in S:
-                    S[f"bcnt:{i}"][sel] += c0
+                    S[f"bcnt:{i}"][sel] = COUNT.merge(S[f"bcnt:{i}"][sel], c0, None)
                 P[f"cnt:{i}"][rest] -= c0[g]
             elif f"bcnt:{i}" in S:
-                S[f"bcnt:{i}"][sel] += kk
+                S[f"bcnt:{i}"][sel] = COUNT.merge(S[f"bcnt:{i}"][sel], kk, None)
             if f"shi:{i}" in P:
                 h0 = P[f"shi:{i}"][e]
                 if inp.sum_int:
                     if inp.lifetime:
-                        S[f"bshi:{i}"][sel] += h0
+                        S[f"bshi:{i}"][sel] = Summing.merge_int64(S[f"bshi:{i}"][sel], h0)
                     P[f"shi:{i}"][rest] -= h0[g]
                 else:  # the retained rows summed again from their start: no rebasing error
                     if inp.lifetime:  # the evicted rows' double-double sum into the slot's base
@@ -145,15 +150,9 @@ class Evicting:
                 if folds:
                     self._fold_extremes(i, folds, sel, gone, inc, cuts)
                 if f"elv:{i}" in S:
-                    li = np.maximum.reduceat(np.where(inc, gone, -1), cuts)
-                    got = li >= 0
-                    S[f"elv:{i}"][sel[got]] = P[f"v:{inp.column}"][li[got]]
-                    S[f"elm:{i}"][sel[got]] = True
+                    self._fold_nearest(i, "last", sel, gone, inc, cuts)
                 if f"efv:{i}" in S:
-                    ni = np.minimum.reduceat(np.where(inc, gone, BIG), cuts)
-                    got = (ni != BIG) & ~S[f"efm:{i}"][sel]
-                    S[f"efv:{i}"][sel[got]] = P[f"v:{inp.column}"][ni[got]]
-                    S[f"efm:{i}"][sel[got]] = True
+                    self._fold_nearest(i, "first", sel, gone, inc, cuts)
         S["start"][sel] += kk
         S["len"][sel] -= kk
         S["cap"][sel] -= kk

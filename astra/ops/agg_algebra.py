@@ -11,9 +11,11 @@ aggregation's value.  The laws, tested for every aggregation in tests/ops/test_a
   keep their rows' keys, so a merge never depends on which operand came first;
 - `subtract(fold(a + b), fold(b)) == fold(a)` for invertible ones, exactly (rationals, counts).
 
-States are immutable (ints, tuples, Fractions) so they can be shared and compared.  The numpy
-forms over arrays of states (one per entity slot), which the engines call, are in
-`astra.ops.agg_states`.
+States are immutable (ints, tuples, Fractions) so they can be shared and compared.  Beside each
+pure form sits its numpy form over arrays of states (one per entity slot), which the engines call
+(the online store folds evicted rows into lifetime states with them): `fold_runs` reduces runs of
+values to one state each and `merge_arrays` joins two arrays of states.  Runs are given as the
+included flags of the values and the start of each run (`cuts`), or as each value's run (`seg`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from fractions import Fraction
 
 from astra.ops import sketches
 from astra.ops.exact import _rounded
+from astra.ops.registry import LazyModule
+
+np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
 
 Key = tuple  # a row's (time, arrival) position: the language's order of rows
 
@@ -77,13 +82,17 @@ class Counting(Algebra):
         return state + 1
 
     def merge(self, a, b, param):
-        return a + b
+        return a + b  # also the numpy form: int64 arrays of counts
 
     def subtract(self, a, b, param):
         return a - b
 
     def finalize(self, state, param, at=None):
         return state
+
+    def fold_runs(self, inc, cuts):
+        """The number of included values of each run."""
+        return np.add.reduceat(inc.astype(np.int64), cuts)
 
 
 def _is_float(x) -> bool:
@@ -134,6 +143,13 @@ class Summing(Algebra):
         s = _rounded(total)
         return s / n if math.isfinite(s) else _rounded(total / n)  # finite values may overflow their sum
 
+    @staticmethod
+    def merge_int64(a, b):
+        """The numpy form of integer sums: int64 arrays added, wrapping as the finalized sum does
+        (exact float sums merge as double-doubles in the store, `astra.online.exact_sums`)."""
+        with np.errstate(over="ignore"):
+            return a + b
+
 
 # --------------------------------------------------------------------------- extremes and positions
 
@@ -174,6 +190,23 @@ class Extreme(Algebra):
             return math.nan
         return None if state[0] is None else state[0][0]
 
+    def _reduce(self):
+        return np.maximum if self.largest else np.minimum
+
+    def fold_runs(self, v, inc, cuts):
+        """(extreme, has) of the included values of each run (numbers: NaN wins; strings: their
+        ranks in string order)."""
+        if v.dtype.kind == "f":
+            none = -np.inf if self.largest else np.inf
+        else:
+            none = np.iinfo(v.dtype).min if self.largest else np.iinfo(v.dtype).max
+        return self._reduce().reduceat(np.where(inc, v, none), cuts), np.logical_or.reduceat(inc, cuts)
+
+    def merge_arrays(self, a, b):
+        """Two arrays of (extreme, has) states joined; where neither has one, a's value stays."""
+        (va, ha), (vb, hb) = a, b
+        return np.where(ha & hb, self._reduce()(va, vb), np.where(hb, vb, va)), ha | hb
+
 
 class Nearest(Algebra):
     """first and last: the (key, value) of the earliest (or latest) row, or None."""
@@ -196,6 +229,19 @@ class Nearest(Algebra):
 
     def finalize(self, state, param, at=None):
         return None if state is None else state[1]
+
+    def fold_runs(self, positions, inc, cuts):
+        """The position of the earliest (latest) included value of each run; -1 where none."""
+        if self.latest:
+            return np.maximum.reduceat(np.where(inc, positions, -1), cuts)
+        big = np.iinfo(np.int64).max
+        got = np.minimum.reduceat(np.where(inc, positions, big), cuts)
+        return np.where(got == big, -1, got)
+
+    def merge_arrays(self, a_has, b_has):
+        """Where a later part b's value replaces an earlier part a's (the other way round for
+        first): the keys of the merge, known from which part came first."""
+        return b_has if self.latest else b_has & ~a_has
 
 
 def _key0(item):
@@ -228,6 +274,23 @@ class Buffer(Algebra):
 
     def finalize(self, state, param, at=None):
         return tuple(v for _, v in state)
+
+    def update_runs(self, old, old_n, v, seg, m: int, k: int):
+        """last_k's numpy form: slots' newest-first buffers `old` (k arrays) holding `old_n`
+        values, with each run of later values `v` (their slot in `seg`, in row order) folded
+        in; returns (k arrays, counts)."""
+        assert self.rank == "latest", "only last_k folds later rows into a buffer"
+        c = np.bincount(seg, minlength=m)
+        from_end = np.cumsum(c)[seg] - 1 - np.arange(len(seg))  # 0 for each slot's newest
+        cols = np.arange(m)
+        out = []
+        for r in range(k):
+            new = np.zeros(m, v.dtype)
+            at = from_end == r
+            new[seg[at]] = v[at]
+            back = np.clip(r - c, 0, k - 1)  # the r-th value is the (r - c)-th kept one
+            out.append(np.where(r < c, new, np.where(r - c < old_n, old[back, cols], 0)))
+        return out, np.minimum(c + old_n, k)
 
 
 def _order_key(v):
@@ -417,4 +480,19 @@ class PowerSums(Algebra):
         from astra.ops.agg_moments import kurtosis_of, skew_of
 
         return skew_of(n, *m) if self.order == 3 else kurtosis_of(n, *m)
+
+    @staticmethod
+    def update_runs(n, shift, s1, s2, x, seg, m: int):
+        """The numpy form of second-order power sums, in float64: sums of d = x - shift and d^2,
+        where a slot's shift is its first value (so no cancellation exceeds the values' own
+        spread); each slot's run of values `x` (slot in `seg`, in row order) is folded in.
+        Returns the new (n, shift, s1, s2)."""
+        c = np.bincount(seg, minlength=m)
+        shift = shift.copy()
+        first = (n == 0) & (c > 0)
+        shift[first] = x[(np.cumsum(c) - c)[first]]
+        d = x - shift[seg]
+        s1 = s1 + np.bincount(seg, weights=d, minlength=m)
+        s2 = s2 + np.bincount(seg, weights=d * d, minlength=m)
+        return n + c, shift, s1, s2
 
