@@ -58,17 +58,22 @@ def add(index, vectors: np.ndarray) -> None:
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
 
+def pack(allowed: np.ndarray) -> np.ndarray:
+    """A mask as faiss's bitmap: bit i of byte i >> 3, low bit first."""
+    return np.packbits(allowed, bitorder="little")
+
+
 def search(index, queries: np.ndarray, k: int, params: HnswParams, allowed: np.ndarray | None,
-           allowed_count: int) -> np.ndarray:
+           allowed_count: int, packed: np.ndarray | None = None) -> np.ndarray:
     """Row ids (q x k, -1 padded) of the approximate k nearest among `allowed` rows (a bool mask over
-    all rows; None: all)."""
+    all rows, `packed` its bitmap when already made; None: all)."""
     faiss = faiss_module()
     ef = max(params.ef_search, k)
     keep = None
     if allowed is not None:
         fraction = allowed_count / max(1, len(allowed))
         ef = min(MAX_EF, max(ef, math.ceil(ef / max(fraction, 1e-9))))
-        keep = np.packbits(allowed, bitorder="little")  # faiss reads bit i of byte i >> 3, low bit first
+        keep = pack(allowed) if packed is None else packed
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep))
         search_params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
     else:

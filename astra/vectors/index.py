@@ -77,6 +77,7 @@ class VectorIndex:
         self.rows = Rows(dim, names)
         self.key_type: type | None = None
         self.graph = None
+        self._bitmap: tuple[int, np.ndarray] | None = None
         if kind == "hnsw" and not self.pending_fit:
             self.graph = hnsw.create(dim, self.params, self.metric.faiss_metric)
 
@@ -286,8 +287,8 @@ class VectorIndex:
             return empty
         mask = self.rows.visible(at)
         if chosen is not None:
-            mask &= chosen
-        count = int(mask.sum())
+            mask = chosen if mask is None else mask & chosen
+        count = n if mask is None else int(np.count_nonzero(mask))
         if count == 0:
             return empty
         rows, dist = empty
@@ -296,12 +297,12 @@ class VectorIndex:
         if self.metric.kind == "cos":  # a zero query is at distance 1 from every row: the smallest keys win
             normal = qmag > 0
             for i in np.flatnonzero(~normal):
-                best = self._smallest_keys(np.flatnonzero(mask), k)
+                best = self._smallest_keys(np.arange(n) if mask is None else np.flatnonzero(mask), k)
                 rows[i, : len(best)], dist[i, : len(best)] = best, 1.0
         if normal.any():
             sub = np.flatnonzero(normal)
             if self.graph is not None and count > self.exact_below:
-                r, d = self._hnsw(q[sub], qmag[sub], k, mask if count < n else None, count)
+                r, d = self._hnsw(q[sub], k, mask if count < n else None, count, at is None and chosen is None)
             else:
                 r, d = self._exact(q[sub], qmag[sub], k, mask if count < n else None, count)
             rows[sub], dist[sub] = r, d
@@ -315,9 +316,14 @@ class VectorIndex:
         return scan.search(self.rows.vectors[:n], self.rows.magnitudes[:n], q, qmag, k, self.metric,
                            self._rank, subset=subset, mask=mask)
 
-    def _hnsw(self, q, qmag, k, mask, count):
+    def _hnsw(self, q, k, mask, count, latest: bool):
+        packed = None
+        if mask is not None and latest:  # the latest versions' bitmap is kept until the next change
+            if self._bitmap is None or self._bitmap[0] != self.rows.changes:
+                self._bitmap = (self.rows.changes, hnsw.pack(mask))
+            packed = self._bitmap[1]
         # twice k candidates, re-ranked exactly: better recall at the k-th place, and ties there go by key
-        ids = hnsw.search(self.graph, q, min(2 * k, count), self.params, mask, count)
+        ids = hnsw.search(self.graph, q, min(2 * k, count), self.params, mask, count, packed)
         pq, slot = np.nonzero(ids >= 0)
         pr = ids[pq, slot].astype(np.int64)
         return scan.finish(q, pq.astype(np.int64), pr, k, self.metric, self.rows.vectors, self._rank)

@@ -50,10 +50,12 @@ def _gamma(dim: int, unit: float) -> float:
     return 2.0 * (dim + 4) * unit
 
 
+_TINY = {np.float32: float(np.finfo(np.float32).tiny), np.float64: float(np.finfo(np.float64).tiny)}
+
+
 def _eta(dim: int, dtype) -> float:
     # absolute error from products that underflow (each at most the smallest normal number)
-    tiny = np.finfo(dtype).tiny
-    return float(4.0 * (dim + 4) * tiny)
+    return 4.0 * (dim + 4) * _TINY[dtype]
 
 
 @attrs.frozen(kw_only=True)

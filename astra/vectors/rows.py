@@ -47,6 +47,8 @@ class Rows:
         self.last_time = np.empty(0, dtype=np.int64)  # key id -> time of its latest change
         self.key_bytes = 0  # sizes of the key objects and their ids held by key_index
         self.live = 0
+        self.changes = 0  # counts changes, so that the latest versions' mask can be cached between them
+        self._live_mask: tuple[int, np.ndarray] | None = None
 
     # ---- sizes -------------------------------------------------------------------------------------
 
@@ -140,11 +142,13 @@ class Rows:
             self.codes[name][start:stop] = c
         rows = np.arange(start, stop, dtype=np.int64)
         self.n = stop
+        self.changes += 1
         self._supersede(kids, times, rows)
         return rows
 
     def end(self, kids: np.ndarray, times: np.ndarray) -> None:
         """Deletes: each key's live version ends at its time."""
+        self.changes += 1
         self._supersede(kids, times, np.full(len(kids), -1, dtype=np.int64))
 
     def _supersede(self, kids: np.ndarray, times: np.ndarray, rows: np.ndarray) -> None:
@@ -162,10 +166,15 @@ class Rows:
 
     # ---- visibility --------------------------------------------------------------------------------
 
-    def visible(self, at: int | None) -> np.ndarray:
-        """Rows a query at time `at` sees (None: every key's latest version, whatever its time)."""
+    def visible(self, at: int | None) -> np.ndarray | None:
+        """Rows a query at time `at` sees (None: every key's latest version, whatever its time), as a
+        mask that must not be written to; None when every row is visible."""
         if at is None:
-            return self.valid_to[: self.n] == NEVER
+            if self.live == self.n:  # no version has ended
+                return None
+            if self._live_mask is None or self._live_mask[0] != self.changes:
+                self._live_mask = (self.changes, self.valid_to[: self.n] == NEVER)
+            return self._live_mask[1]
         return (self.valid_from[: self.n] < at) & (at <= self.valid_to[: self.n])
 
     def matching(self, name: str, wanted: list) -> np.ndarray:
