@@ -115,6 +115,8 @@ def null_reason(e: ir.Expr) -> str:
                 return "division by zero gives null"
             case ir.Apply(op=("log" | "sqrt")):
                 return f"`{n.op}` is null outside its domain"
+            case ir.Apply(op="fit:quantile_bucketize" | "fitted.bins"):
+                return "`quantile_bucketize` of NaN is null"
             case ir.Const(value=None):
                 return "`null` literal"
             case ir.RequestInput() | ir.FeatureRef() | ir.Column():
