@@ -17,6 +17,7 @@ same bits.  Design and limits: docs/online.md ("Redis store").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 import time as _time
@@ -94,7 +95,7 @@ for j = 1, #ARGV do
   local from = '-inf'
   if ARGV[j] == '1' then
     st = redis.call('GET', KEYS[k + 1]) or ''
-    if st ~= '' then from = string.match(st, '^(%-?%d+)|') end
+    if st ~= '' then from = string.match(st, '^(%-?%d+)|') or '-inf' end
   end
   out[#out + 1] = st
   out[#out + 1] = redis.call('ZRANGEBYSCORE', KEYS[k], from, '+inf')
@@ -536,10 +537,13 @@ class RedisStore:
             write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, got, names, meta)
         answer = snap.get(service, entities, at=at, request=request, validity=validity)
         if write_back:  # states folded further than Redis holds them: every later read starts there
+            import redis
+
             pipe = self.redis.pipeline(transaction=False)
             for key, cut, blob in write_back:
                 self._set_newer(keys=[key], args=[cut, blob], client=pipe)
-            self.states_written += sum(self._call(pipe.execute))
+            with contextlib.suppress(redis.RedisError):  # best effort (a read-only replica...): a later read writes it
+                self.states_written += sum(pipe.execute())
         return answer
 
     def _load(self, tb, spec, st: _Storage, keys: list, knames: list, sfx: bytes | None, got: list,
@@ -556,7 +560,11 @@ class RedisStore:
             seen.add(kn)
             j = names[kn]
             blob, chunks = got[1 + 2 * j], got[2 + 2 * j]
-            state = redis_state.parse(blob) if blob else None
+            try:
+                state = redis_state.parse(blob) if blob else None
+            except (ValueError, KeyError, TypeError):
+                raise OnlineError(f"Redis key {(kn + sfx).decode(errors='replace')} does not hold a state this "
+                                  f"version wrote; delete it (the rows are kept, a read writes it again)") from None
             if state is not None:
                 parsed.append((k, kn, state))
             if chunks:

@@ -172,3 +172,27 @@ def test_a_read_fetches_the_state_and_recent_rows_only(redis_server, plan) -> No
     assert all(identical(again[k], want[k]) and identical(first[0][k], want[k]) for k in want)
     assert other.states_written == 0  # the state was already folded to the last cutoff
     red.clear()
+
+
+def test_a_foreign_state_value_is_a_clear_error(redis_server, plan) -> None:  # noqa: F811
+    """A state key holding something else (another program's value under the prefix) is refused
+    with a one-line error naming the key; deleting it brings the answers back from the rows."""
+    from astra.online.errors import OnlineError
+
+    prefix = f"tiles{next(_ids)}"
+    red = _redis(redis_server, plan, prefix)
+    rows = [r for r in _history(random.Random(2), 90) if r["id"] == 1]
+    red.push("ev", rows)
+    red.push("ev", [{**rows[-1], "ts": rows[-1]["ts"] + 40 * D}])  # the cutoff moves past the rows
+    t = rows[-1]["ts"] + 40 * D + 1
+    want = red.get("svc@v1", [{"id": 1}], at=t).rows()
+    (state,) = red.redis.scan_iter(match=f"{prefix}:r:*:s:*")
+    red.redis.set(state, b"12|not json")
+    with pytest.raises(OnlineError, match="does not hold a state") as err:
+        red.get("svc@v1", [{"id": 1}], at=t)
+    assert "\n" not in str(err.value) and state.decode() in str(err.value)
+    red.redis.delete(state)
+    got = red.get("svc@v1", [{"id": 1}], at=t).rows()
+    assert all(identical(g, w) for g, w in zip(got[0].values(), want[0].values()))
+    assert want[0]["c"] == len(rows) + 1
+    red.clear()
