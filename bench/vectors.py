@@ -46,8 +46,9 @@ def brute_force(x: np.ndarray, norms: np.ndarray, q: np.ndarray, k: int) -> np.n
     step = max(1024, (64 << 20) // (4 * max(1, len(q))))
     for s in range(0, len(x), step):
         d = norms[s:s + step][None, :] - 2 * (q @ x[s:s + step].T)
-        both_d = np.concatenate([best_d, d], axis=1)
-        both_i = np.concatenate([best_i, np.arange(s, s + d.shape[1])[None, :].repeat(len(q), 0)], axis=1)
+        pick = np.argpartition(d, min(k, d.shape[1]) - 1, axis=1)[:, :k]
+        both_d = np.concatenate([best_d, np.take_along_axis(d, pick, 1)], axis=1)
+        both_i = np.concatenate([best_i, pick + s], axis=1)
         pick = np.argpartition(both_d, k - 1, axis=1)[:, :k]
         best_d, best_i = np.take_along_axis(both_d, pick, 1), np.take_along_axis(both_i, pick, 1)
     order = np.argsort(best_d, axis=1)
