@@ -205,3 +205,23 @@ def test_a_bad_vector_in_a_source_file_fails_the_backfill(tmp_path, column, mess
         backfill(plan, "svc", 1, spine, tmp_path)
     assert "source `clicks`" in str(err.value) and "column `item`" in str(err.value)
     assert message in str(err.value)
+
+
+def test_vectors_survive_a_saved_store_and_arrive_as_a_dataframe(tmp_path) -> None:
+    plan = compile_plan()
+    tables, spine = _data(4)
+    store = Store(plan)
+    for name, rows in tables.items():
+        store.push(name, rows)
+    ents, at, req = [{"uid": r["uid"]} for r in spine], [r["ts"] for r in spine], [{"unused": None}] * len(spine)
+    before = store.get("svc@v1", ents, at=at, request=req).rows()
+    store.save(tmp_path / "store")
+    after = Store.load(tmp_path / "store", plan).get("svc@v1", ents, at=at, request=req).rows()
+    assert all(identical(a[k], b[k]) for a, b in zip(before, after) for k in a)
+    # a Polars frame with an Array column pushes like row dicts
+    frame = pl.DataFrame({"uid": [1, 1], "ts": [200, 201], "item": [[1.0, 2.0, 3.0, 4.0, 5.0], None]},
+                         schema={"uid": pl.Int64, "ts": pl.Int64, "item": pl.Array(pl.Float32, N)})
+    store.push("clicks", frame)
+    got = store.get("svc@v1", [{"uid": 1}], at=202, request=[{"unused": None}])
+    assert got.rows()[0]["average"] == (1.0, 2.0, 3.0, 4.0, 5.0)  # the null vector is skipped
+    assert got.to_polars().schema["average"] == pl.Array(pl.Float32, N)
