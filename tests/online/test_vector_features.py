@@ -58,6 +58,10 @@ features vec v1 for user {{
     average: vector<float32, {N}>? = mean(clicks.item, 30us)
     average_ever: vector<float32, {N}>? = mean(clicks.item)
     drift: float64? = euclidean(average, average_ever)
+    clicked: int64 = count(clicks.item, 30us)
+    fallback: vector<float32, {N}>? = taste ?? average_ever
+    chosen: vector<float32, {N}>? = if (profiles.weight ?? 0.0) > 0.0 then taste else recent
+    nulls: int64 = count(clicks where is_null(item))
 }}
 service svc v1 {{ request r  vec@v1.* }}
 """
