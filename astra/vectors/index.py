@@ -28,6 +28,7 @@ from astra.vectors.rows import Rows
 
 KINDS = ("exact", "hnsw")
 EXACT_BELOW = 20_000  # candidates at or under which an hnsw index scans exactly
+MAX_K = 10_000  # answers per query: the result is a q x k matrix, so k is bounded
 _PREPARE_CHUNK = 1 << 16  # rows prepared at once (bounds the float64 temporary)
 
 
@@ -175,6 +176,8 @@ class VectorIndex:
         if isinstance(keys, str | bytes) or not hasattr(keys, "__len__"):
             raise VectorError("keys must be a sequence of keys (a list), not a single value")
         out = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
+        if any(isinstance(k, np.generic) for k in out):  # numpy scalars from a list: their Python values
+            out = [k.item() if isinstance(k, np.integer | np.str_) else k for k in out]
         kinds = {type(k) for k in out}
         if not kinds <= {int, str}:
             bad = next(k for k in out if type(k) not in (int, str))
@@ -190,6 +193,8 @@ class VectorIndex:
             arr = np.asarray(vectors, dtype=np.float32 if not isinstance(vectors, np.ndarray) else None)
         except (TypeError, ValueError) as exc:
             raise VectorError(f"{what} must be numbers in a {self.dim}-column matrix ({exc})") from None
+        if count == 0 and arr.size == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
         if arr.dtype.kind not in "fiu":
             raise VectorError(f"{what} must be numbers, got dtype {arr.dtype}")
         if arr.ndim != 2 or arr.shape[1] != self.dim or (count is not None and arr.shape[0] != count):
@@ -241,8 +246,9 @@ class VectorIndex:
         """The k nearest keys to each query vector (one vector, or a q x dim matrix), among the versions
         visible at `at` (one time, or one per query; None: the latest versions) that pass `filter`
         ({column: value} or {column: [values]}, all columns must match)."""
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise VectorError(f"k must be a positive integer, got {k!r}")
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise VectorError(f"k must be an integer from 1 to {MAX_K:,}, got {k!r}")
+        k = int(k)
         arr = np.asarray(queries) if not isinstance(queries, np.ndarray) else queries
         q = self._vectors(arr[None, :] if arr.ndim == 1 else arr, None, "queries")
         chosen = self._filter(filter)
@@ -343,4 +349,4 @@ class VectorIndex:
         return np.asarray(heapq.nsmallest(k, candidates.tolist(), key=lambda r: keys[key_id[r]]), dtype=np.int64)
 
 
-__all__ = ["EXACT_BELOW", "HnswParams", "Neighbors", "VectorIndex", "metric"]
+__all__ = ["EXACT_BELOW", "MAX_K", "HnswParams", "Neighbors", "VectorIndex", "metric"]

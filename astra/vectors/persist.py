@@ -121,8 +121,7 @@ def _restore(header: dict, arrays: dict, metric_override: Metric | None, path: P
     rows.key_index = {key: i for i, key in enumerate(keys)}
     rows.key_bytes = sum(sys.getsizeof(key) + sys.getsizeof(i) for i, key in enumerate(keys))
     for name, values in zip(rows.codes, json.loads(arrays["metadata_values"].tobytes())):
-        rows.values[name] = values
-        rows.value_code[name] = {v: i for i, v in enumerate(values)}
+        rows.set_values(name, values)
     index.key_type = {"int": int, "str": str, None: None}[header["key_type"]]
     if "graph" in arrays:
         index.graph = hnsw.deserialize(arrays["graph"])

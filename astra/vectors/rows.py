@@ -111,12 +111,18 @@ class Rows:
         table, listing = self.value_code[name], self.values[name]
         out = np.empty(len(values), dtype=np.int32)
         for i, value in enumerate(values):
-            c = table.get(value)
+            tagged = _tag(value)
+            c = table.get(tagged)
             if c is None:
-                c = table[value] = len(listing)
+                c = table[tagged] = len(listing)
                 listing.append(value)
             out[i] = c
         return out
+
+    def set_values(self, name: str, values: list) -> None:
+        """A metadata column's values in code order (as loaded from a file)."""
+        self.values[name] = list(values)
+        self.value_code[name] = {_tag(v): i for i, v in enumerate(values)}
 
     def append(self, kids: np.ndarray, vectors: np.ndarray, magnitudes: np.ndarray, times: np.ndarray,
                codes: dict[str, np.ndarray]) -> np.ndarray:
@@ -180,13 +186,19 @@ class Rows:
     def matching(self, name: str, wanted: list) -> np.ndarray:
         """Rows whose metadata column `name` equals one of `wanted`."""
         table = self.value_code[name]
-        codes = [table[v] for v in wanted if _hashable(v) and v in table]
+        tagged = [_tag(v) for v in wanted if _hashable(v)]
+        codes = [table[t] for t in tagged if t in table]
         column = self.codes[name][: self.n]
         if not codes:
             return np.zeros(self.n, dtype=bool)
         if len(codes) == 1:
             return column == codes[0]
         return np.isin(column, np.asarray(codes, dtype=np.int32))
+
+
+def _tag(value: object) -> tuple:
+    # True == 1 in Python, but a metadata value true is not the number 1: the table keys carry bool-ness
+    return (isinstance(value, bool), value)
 
 
 def _hashable(value: object) -> bool:

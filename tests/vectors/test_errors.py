@@ -34,8 +34,10 @@ def index():
      "metadata column `shop`: a value must be a str, number, bool or None"),
     (lambda ix: ix.insert([3], np.zeros((1, 3)), [1], metadata={"shop": ["a", "b"]}),
      "metadata column `shop` has 2 values for 1 keys"),
-    (lambda ix: ix.search(np.zeros(3), k=0), "k must be a positive integer, got 0"),
-    (lambda ix: ix.search(np.zeros(3), k=True), "k must be a positive integer"),
+    (lambda ix: ix.search(np.zeros(3), k=0), "k must be an integer from 1 to 10,000, got 0"),
+    (lambda ix: ix.search(np.zeros(3), k=True), "k must be an integer from 1 to 10,000, got True"),
+    (lambda ix: ix.search(np.zeros(3), k=10**12), "k must be an integer from 1 to 10,000"),
+    (lambda ix: ix.search(np.zeros(3), k=2.0), "k must be an integer"),
     (lambda ix: ix.search(np.zeros(2)), r"queries must have shape \(n, 3\), got \(1, 2\)"),
     (lambda ix: ix.search([np.nan, 0, 0]), "queries: row 0 has a NaN or infinite value"),
     (lambda ix: ix.search(np.zeros(3), filter="shop=a"), "a filter is a mapping"),
@@ -79,3 +81,16 @@ def test_mahalanobis_fitted_on_a_first_insert_of_one_vector_is_refused():
     with pytest.raises(VectorError, match="fitted from its first insert, which needs at least 2 vectors"):
         ix.insert([1], np.zeros((1, 2)), [0])
     assert ix.rows.n == 0
+
+
+def test_numpy_keys_and_empty_changes():
+    ix = VectorIndex(2)
+    ix.insert([np.int64(5), np.int32(7)], np.eye(2, dtype=np.float32), np.zeros(2, np.int64))
+    ix.insert(np.array([9]), np.ones((1, 2), np.float32), [1])
+    ix.insert([], [], [])
+    ix.delete([], [])
+    assert ix.search(np.zeros(2), k=3).keys == ((5, 7, 9),)
+    assert all(type(key) is int for key in ix.rows.keys)
+    named = VectorIndex(2)
+    named.insert(np.array(["a", "b"]), np.eye(2, dtype=np.float32), [0, 0])
+    assert named.search(np.zeros(2), k=np.int64(1)).keys == (("a",),)

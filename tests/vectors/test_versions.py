@@ -143,3 +143,11 @@ def test_fewer_rows_than_k_pad_with_inf(index):
     assert result.distances[:, 1:].tolist() == [[np.inf, np.inf]] * 2
     empty = VectorIndex(2)
     assert empty.search(ORIGIN, k=2).keys == ((),)
+
+
+def test_a_true_metadata_value_is_not_the_number_one():
+    index = VectorIndex(2, metadata=("flag",))
+    index.insert(["a", "b", "c"], np.eye(2, dtype=np.float32)[[0, 1, 1]], [0] * 3, metadata={"flag": [True, 1, 1.0]})
+    assert list(nearest(index, filter={"flag": True})) == ["a"]
+    assert list(nearest(index, filter={"flag": 1})) == ["b", "c"]  # 1 and 1.0 are the same number
+    assert nearest(index, filter={"flag": [[1]]}) == {}  # an unhashable value matches nothing
