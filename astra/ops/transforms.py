@@ -49,23 +49,25 @@ def _infer_scale(args):
     return FLOAT64.nullable(args[0].optional)
 
 
+# (x - center) * (1 / scale), the reciprocal taken once in Python: Polars divides a column by a
+# scalar as a multiplication by its reciprocal, so a true division would differ by an ulp offline
 def _ref_scale(out, x, center, scale):
-    return (float(x) - center) / scale
+    return (float(x) - center) * (1.0 / scale)
 
 
 def _pl_scale(out, x, center, scale):
-    return (x.cast(pl().Float64) - center) / scale
+    return (x.cast(pl().Float64) - center) * (1.0 / scale)
 
 
 def _np_scale(out, x, center, scale):
     with np.errstate(over="ignore", invalid="ignore"):  # past float64 is ±inf, inf - inf NaN, as in Polars
-        return (x.astype(np.float64) - center) / scale
+        return (x.astype(np.float64) - center) * (1.0 / scale)
 
 
 register(ScalarOp(
     name="fitted.scale", arity=(3, 3), infer=_infer_scale, reference=_ref_scale, polars=_pl_scale,
     numpy=_np_scale, literal_args=(1, 2),
-    doc="(x - center) / scale in float64: a fitted standard_scale, min_max_scale or robust_scale"))
+    doc="(x - center) * (1 / scale) in float64: a fitted standard_scale, min_max_scale or robust_scale"))
 
 
 def _infer_bins(args):
