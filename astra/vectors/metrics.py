@@ -81,6 +81,8 @@ class Metric:
 
     def prepare(self, vectors: np.ndarray, dtype=np.float32) -> np.ndarray:
         """Vectors (n x d, any float) in their stored form, computed in float64 and cast to `dtype`."""
+        if self.whitening is None and self.kind != "cos":  # stored as given: no float64 round trip
+            return np.ascontiguousarray(vectors, dtype=dtype)
         x = np.asarray(vectors, dtype=np.float64)
         if self.whitening is not None:
             x = x @ self.whitening.T
@@ -93,10 +95,11 @@ class Metric:
     def magnitude(self, stored: np.ndarray) -> np.ndarray:
         """Per row, the size the scan's error bound and its float32/float64 choice read (float64):
         the L1 norm for manhattan, else the squared L2 norm."""
-        x = np.asarray(stored, dtype=np.float64)
-        if self.kind == "l1":
-            return np.abs(x).sum(axis=1)
-        return (x * x).sum(axis=1)
+        out = np.empty(len(stored))
+        for s in range(0, len(stored), 8192):  # float64 temporaries of a few MB
+            x = np.asarray(stored[s:s + 8192], dtype=np.float64)
+            out[s:s + 8192] = np.abs(x).sum(axis=1) if self.kind == "l1" else (x * x).sum(axis=1)
+        return out
 
     def needs_wide(self, query_mag: np.ndarray, row_mag: np.ndarray) -> bool:
         """Whether a block must be scanned in float64 (magnitudes float32 cannot carry)."""
@@ -110,25 +113,29 @@ class Metric:
 
     def approx(self, queries: np.ndarray, rows: np.ndarray, query_mag: np.ndarray, row_mag: np.ndarray,
                wide: bool) -> tuple[np.ndarray, np.ndarray]:
-        """A block's distances (q x b) in the scan's ranking space and a bound of their error: the exact
-        value lies within `D - E .. D + E`.  The ranking space is the squared distance for l2 (same order)."""
+        """A block's distances (q x b) in the scan's ranking space and a bound E of their error, per query
+        (q x 1, the block's largest) or per pair (q x b, manhattan): a pair's exact value, moved into the
+        ranking space, lies within `D - E .. D + E`.  The ranking space keeps the order of the distance
+        but drops what is the same for every row of a query: for l2 it is `|x|^2 - 2 q.x` (the squared
+        distance less `|q|^2`), for cosine `-q.x`, so a block costs one matrix product and one pass."""
         dtype = np.float64 if wide else np.float32
         unit = _U64 if wide else _U32
         dim = queries.shape[1]
         q = queries.astype(dtype, copy=False)
         x = rows.astype(dtype, copy=False)
         gamma, eta = _gamma(dim, unit), _eta(dim, dtype)
-        qm = query_mag.astype(dtype)[:, None]
-        xm = row_mag.astype(dtype)[None, :]
         if self.kind == "l1":
             d = np.abs(q[:, None, :] - x[None, :, :]).sum(axis=2)
             return d, d * (gamma / (1 - gamma)) + eta
         g = q @ x.T
+        g *= -2 if self.kind == "l2" else -1
+        top = float(row_mag.max()) if len(row_mag) else 0.0
         if self.kind == "l2":
-            return (qm + xm) - 2 * g, gamma * (qm + xm) + eta
+            g += row_mag.astype(dtype)[None, :]
+            return g, (gamma * (query_mag + top) + eta)[:, None]
         if self.kind == "ip":
-            return -g, gamma * np.sqrt(qm * xm) + eta
-        return 1 - g, np.full_like(g, gamma + eta)  # cos: unit (or zero) vectors
+            return g, (gamma * np.sqrt(query_mag * top) + eta)[:, None]
+        return g, np.full((len(q), 1), gamma + eta)  # cos: unit (or zero) vectors, `1 -` dropped
 
     def exact(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Distances of pairs, row i of `queries` to row i of `rows` (stored forms), in float64.  Each pair's

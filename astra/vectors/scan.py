@@ -37,7 +37,7 @@ def _call_custom(m: Metric, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def _blocks(n_rows: int, dim: int, n_queries: int, m: Metric, subset: np.ndarray | None):
     """Row blocks as (row ids or slice start, count): contiguous slices, or chunks of `subset`."""
-    per_pair = 4 * (dim if m.kind == "l1" else 4)  # l1 materialises q x b x d differences
+    per_pair = 4 * (dim if m.kind == "l1" else 3)  # l1 materialises q x b x d differences
     size = max(64, min(1 << 16, SCRATCH_BYTES // max(1, per_pair * n_queries)))
     total = n_rows if subset is None else len(subset)
     for start in range(0, total, size):
@@ -66,7 +66,7 @@ def search(vectors: np.ndarray, magnitudes: np.ndarray, queries: np.ndarray, que
 def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask):
     """(query, row) pairs that may be among the k nearest, with the custom function's distances."""
     nq, dim = queries.shape
-    tau = np.full(nq, np.inf)
+    tau = np.full(nq, np.inf)  # per query, an upper bound of the k-th smallest distance (ranking space)
     keep_q, keep_r, keep_lo, keep_d = [], [], [], []
     for block in _blocks(len(vectors), dim, nq, m, subset):
         rows = vectors[block]
@@ -74,22 +74,28 @@ def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask):
         valid = None if mask is None else mask[block]
         if m.is_custom:
             d = np.stack([_call_custom(m, q, rows) for q in queries]) if len(rows) else np.empty((nq, 0))
-            lo = hi = d
+            err = np.zeros((nq, 1))
         else:
             mags = magnitudes[block]
             d, err = m.approx(queries, rows, query_mag, mags, m.needs_wide(query_mag, mags))
-            lo, hi = d - err, d + err
         if valid is not None:
-            hi = np.where(valid[None, :], hi, np.inf)
-        if hi.shape[1] >= k:
-            tau = np.minimum(tau, np.partition(hi, k - 1, axis=1)[:, k - 1])
-        take = lo <= tau[:, None]
+            d = np.where(valid[None, :], d, np.inf)
+        if err.shape[1] == 1:  # one bound per query: lower = d - e, upper = d + e without materialising them
+            e = err[:, 0]
+            if d.shape[1] >= k:
+                tau = np.minimum(tau, np.partition(d, k - 1, axis=1)[:, k - 1] + e)
+            take = d <= (tau + e)[:, None]
+        else:
+            hi = d + err
+            if d.shape[1] >= k:
+                tau = np.minimum(tau, np.partition(hi, k - 1, axis=1)[:, k - 1])
+            take = (d - err) <= tau[:, None]
         if valid is not None:
             take &= valid[None, :]
         qi, ci = np.nonzero(take)
         keep_q.append(qi)
         keep_r.append(ids[ci])
-        keep_lo.append(lo[qi, ci].astype(np.float64))
+        keep_lo.append(d[qi, ci].astype(np.float64) - (err[qi, 0] if err.shape[1] == 1 else err[qi, ci]))
         keep_d.append(d[qi, ci].astype(np.float64))
         if sum(len(x) for x in keep_q) > 4 * nq * k + 4096:  # prune with the tightened bound
             q, r, low, dd = (np.concatenate(x) for x in (keep_q, keep_r, keep_lo, keep_d))
