@@ -196,3 +196,35 @@ def test_a_foreign_state_value_is_a_clear_error(redis_server, plan) -> None:  # 
     assert all(identical(g, w) for g, w in zip(got[0].values(), want[0].values()))
     assert want[0]["c"] == len(rows) + 1
     red.clear()
+
+
+def test_replicas_of_other_services_keep_their_own_states(redis_server) -> None:  # noqa: F811
+    """Two replicas on one namespace, one serving every service of the example project and one
+    only fraud_model@v1 (another table layout): each keeps its own entity states, and both
+    answer fraud_model@v1 as an embedded store of their layout fed the same pushes."""
+    from astra.project import Project
+
+    plan = Project.load(Path(__file__).resolve().parents[2] / "features").plan
+    svc = "fraud_model@v1"
+    prefix = f"tiles{next(_ids)}"
+    wide, narrow = _redis(redis_server, plan, prefix), _redis(redis_server, plan, prefix, services=[svc])
+    local_wide, local_narrow = Store(plan), Store(plan, services=[svc])
+    src = plan.source("transactions")
+    rng = random.Random(9)
+    t = T0
+    for j in range(300):
+        t += rng.randint(1, 12 * H)
+        row = {"user_id": 1, "merchant_id": rng.randint(1, 3), "amount": rng.random() * 100, "ts": t,
+               "category": rng.choice(["food", "fuel"])}
+        row = {c: row.get(c) for c, _ in src.columns}
+        for s in (local_wide, local_narrow, wide if j % 2 else narrow):
+            s.push("transactions", [row])
+        if j % 60 == 59:
+            ents = [{"user_id": 1}, {"user_id": 2}]
+            for red, local in ((wide, local_wide), (narrow, local_narrow)):
+                got, want = red.get(svc, ents, at=t + 1).rows(), local.get(svc, ents, at=t + 1).rows()
+                for g, w in zip(got, want):
+                    assert all(identical(g[k], w[k]) for k in w), (g, w)
+    states = {k.rsplit(b":s:", 1)[1] for k in wide.redis.scan_iter(match=f"{prefix}:r:*:s:*")}
+    assert len(states) >= 2, states  # one layout per replica (on the user table at least)
+    wide.clear()
