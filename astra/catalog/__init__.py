@@ -37,7 +37,10 @@ def build_site(project: str | Path, out: str | Path, *, data_root: str | Path | 
     out = Path(out)
     check_output(out)
     cat = load_catalog(project, allow_unlocked=allow_unlocked)
-    stats = feature_stats(cat.plan, Path(data_root), sample or SAMPLE) if data_root is not None else None
+    from astra.plan.fit import bind_recorded  # statistics of fitted transforms need their pinned fit
+
+    stats = feature_stats(bind_recorded(cat.plan, cat.root)[0], Path(data_root), sample or SAMPLE) \
+        if data_root is not None else None
     files = site_files(cat, stats, "" if stats is not None else "no statistics: built without --data-root")
     write_site(out, files)
     return sum(1 for f in files if f.endswith(".html"))

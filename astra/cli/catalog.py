@@ -57,7 +57,9 @@ def docs_cmd(project: Path | None, out: Path, data_root: Path | None, no_stats: 
         why = "no statistics: the sources are not under the project directory; give --data-root"
         note(why)
     else:
-        stats = feature_stats(cat.plan, base, sample)
+        from astra.plan.fit import bind_recorded  # statistics of fitted transforms need their pinned fit
+
+        stats = feature_stats(bind_recorded(cat.plan, cat.root)[0], base, sample)
         missing = sorted({v.split(": ", 1)[-1] for v in stats.values() if isinstance(v, str)
                           and v.startswith(("the offline data", "the backfill"))})
         for text in missing:
