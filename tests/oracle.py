@@ -494,6 +494,11 @@ def aggregate(op: str, values: list, param: int | None, out: Type, times: list |
             return _approx_percentile(xs, param)
         case "skew" | "kurtosis":
             return _shape(op, xs)
+        case "mode":  # the most frequent value; ties: the smallest
+            if not xs:
+                return None
+            most = max(xs.count(x) for x in xs)
+            return min(x for x in xs if xs.count(x) == most)
     floats = [x for x in xs if isinstance(x, float)]
     if op in ("variance", "stddev") and len(xs) < 2:
         return None  # rule 4: they need two values, whatever the values are

@@ -26,7 +26,7 @@ EXPECTED_SCALARS = {
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
                          "stddev", "last_k", "first_k", "top_k", "bottom_k", "median", "percentile", "skew",
-                         "kurtosis", "exp_decay_sum", "approx_count_distinct", "approx_percentile"}
+                         "kurtosis", "exp_decay_sum", "approx_count_distinct", "approx_percentile", "mode"}
 
 
 def _section(title: str) -> str:

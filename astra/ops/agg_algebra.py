@@ -367,6 +367,16 @@ class Quantile(Bag):
         return _reference_percentile([v for _, v in rows], 0.5 if param is None else param)
 
 
+class Mode(Bag):
+    """mode: the most frequent value of the bag; ties: the smallest of them."""
+
+    def finalize(self, state, param, at=None):
+        if not state:
+            return None
+        top = max(n for _, _, n in state)
+        return min(v for _, v, n in state if n == top)
+
+
 class DecayTerms(Bag):
     """exp_decay_sum: the bag of (time, value) terms, weighed at the query time by `finalize`
     (a weight 2^(-age / half_life) is a float of the age: no exact running sum folds them)."""

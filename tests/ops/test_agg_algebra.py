@@ -49,6 +49,7 @@ CASES: dict[str, list[tuple]] = {
     "exp_decay_sum": [(FLOATS, st.sampled_from([1, 1000, 3_600_000_000]))],
     "approx_count_distinct": [(SMALL_INTS, st.none()), (STRINGS, st.none())],
     "approx_percentile": [(SPECIALS, FRACTIONS)],
+    "mode": [(SMALL_INTS, st.none()), (STRINGS, st.none()), (st.booleans(), st.none())],
 }
 
 
