@@ -2,10 +2,11 @@
 
 A table whose lifetime aggregations can fold evicted rows into running state (counts, sums,
 moments, extremes, first/last, last_k: `TableSpec.mergeable`) keeps, per entity, one state value
-beside its rows: the slot's running state after eviction at some cutoff c, the row kept for as-of
-lookups, and c itself.  A read then needs the state plus the rows at or after c instead of the
-entity's whole history, and folds the rest the way the embedded store does, with the embedded
-store's own eviction code, in the embedded store's own steps: every cutoff the shared watermark
+beside its rows: the slot's running state after eviction at some cutoff c, and c itself.  (Such
+a table keeps no row before c: only snapshots are read as of a time, and a snapshot is never
+aggregated, so a table with lifetime state has no as-of lookups.)  A read then needs the state
+plus the rows at or after c instead of the entity's whole history, and folds the rest the way
+the embedded store does, with its own eviction code, in its own steps: every cutoff the shared watermark
 moved to is kept, in order, in the meta hash, and a read evicts at each one past the entity's
 state in turn.  Folding in the same steps gives the same bits (moments and double-double sums
 depend on how rows are grouped into steps, not only on which rows were folded).
@@ -14,9 +15,9 @@ The state is a deterministic function of the rows below c (no row can arrive bel
 once set: it would be later than the allowed lateness), so any reader that folded further writes
 it back, only ever replacing an older state; concurrent readers write the same value.
 
-Value format: b"<cutoff>|" + JSON {"s": {slot array: value}, "k": [[time, [value or null per
-table column]] per kept row]}; string values (dictionary codes in the table) are kept as strings,
-floats as JSON numbers (Python's repr round-trips every double; NaN and infinities included).
+Value format: b"<cutoff>|" + JSON {"s": {slot array: value}}; string values (dictionary codes
+in the table) are kept as strings, floats as JSON numbers (Python's repr round-trips every
+double; NaN and infinities included).
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ import json
 
 import numpy as np
 
-from astra.online.arrays import count_before
 from astra.online.layout import TableSpec, input_id
 from astra.online.table import Table
-from astra.ops.registry import Vec
 
 # KEYS[1]: an entity's state.  ARGV: its cutoff, the value.  Only a state folded further wins.
 SET_NEWER = """
@@ -49,7 +48,7 @@ _VALUE_KEYS = ("efv", "elv", "ex", "lk")  # slot arrays holding a column's value
 
 def stateful(spec: TableSpec) -> bool:
     """Whether the table keeps lifetime state of evicted rows (so a state bounds its reads)."""
-    return spec.evict_window is not None and any(i.lifetime for i in spec.inputs)
+    return spec.evict_window is not None and not spec.asof and any(i.lifetime for i in spec.inputs)
 
 
 def suffix(spec: TableSpec, cut_field: str) -> bytes:
@@ -79,15 +78,17 @@ def _column_of(tb: Table, key: str) -> str | None:
     return tb.inputs[i].column
 
 
-def parse(blob: bytes) -> tuple[int, dict, list]:
-    """(cutoff, slot values, kept rows) of a stored state."""
+def parse(blob: bytes) -> tuple[int, dict]:
+    """(cutoff, slot values) of a stored state."""
     head, _, body = blob.partition(b"|")
     doc = json.loads(body)
-    return int(head), doc["s"], doc["k"]
+    if not isinstance(doc, dict) or not isinstance(doc["s"], dict):
+        raise ValueError("not a state")
+    return int(head), doc["s"]
 
 
 def encode(tb: Table, slot: int, cutoff: int) -> bytes:
-    """The state of `slot` after eviction at `cutoff`: its running state and the rows it kept."""
+    """The state of `slot` after eviction at `cutoff`: its running state."""
     values = {}
     for k, a in tb.slot.items():
         if k in _DERIVED or k.startswith(_BOUNDS):
@@ -95,33 +96,9 @@ def encode(tb: Table, slot: int, cutoff: int) -> bytes:
         v = a[slot].item()
         column = _column_of(tb, k)
         if column is not None and column in tb.dicts:
-            v = tb.decode(column, np.array([v], a.dtype))[0] if tb.dicts[column][0] else None
-            v = None if v is None else str(v)
+            v = str(tb.decode(column, np.array([v], a.dtype))[0]) if tb.dicts[column][0] else None
         values[k] = v
-    st, ln = int(tb.slot["start"][slot]), int(tb.slot["len"][slot])
-    n = int(count_before(tb.pos["time"], np.array([st]), np.array([ln]), np.array([cutoff], np.int64))[0])
-    kept = []
-    for p in range(st, st + n):
-        row = []
-        for c in tb.columns:
-            ok = bool(tb.pos[f"m:{c}"][p])
-            v = tb.values(c, np.array([p]))[0] if ok else None
-            row.append(None if v is None else str(v) if c in tb.dicts else v.item() if hasattr(v, "item") else v)
-        kept.append([int(tb.pos["time"][p]), row])
-    return f"{cutoff}|".encode() + json.dumps({"s": values, "k": kept}, separators=(",", ":")).encode()
-
-
-def kept_rows(tb: Table, kept: list, like: dict[str, Vec]) -> tuple[np.ndarray, dict[str, Vec]]:
-    """Kept rows as arrays of the table's columns, typed as `like` (decoded chunk rows) types them."""
-    times = np.array([t for t, _ in kept], np.int64)
-    cols = {}
-    for j, c in enumerate(tb.columns):
-        dt = like[c].values.dtype
-        raw = [row[j] for _, row in kept]
-        valid = np.array([v is not None for v in raw], bool)
-        fill = "" if dt.kind in "TUO" else 0
-        cols[c] = Vec(np.array([fill if v is None else v for v in raw], dtype=dt), valid)
-    return times, cols
+    return f"{cutoff}|".encode() + json.dumps({"s": values}, separators=(",", ":")).encode()
 
 
 def apply(tb: Table, slot: int, values: dict) -> None:

@@ -552,7 +552,7 @@ class RedisStore:
         as the embedded store evicted (so lifetime aggregations fold the same rows into the same
         running state); returns the states to write back (key, cutoff, value)."""
         members, owners, counts, froms = [], [], [], []
-        parsed = []  # (key, row key, (cutoff, slot values, kept rows))
+        parsed = []  # (key, row key, (cutoff, slot values))
         seen = set()
         for k, kn in zip(keys, knames):
             if kn is None or kn in seen:
@@ -584,22 +584,11 @@ class RedisStore:
                 vecs = {c: Vec(v.values[keep], v.valid[keep]) for c, v in vecs.items()}
             vecs = {c: vecs[c] for c in tb.columns}
         else:
-            all_t, slots, vecs = np.zeros(0, np.int64), np.zeros(0, np.int64), None
-        kept = [(k, row) for k, _, (_, _, rows) in parsed for row in rows]
-        if kept:
-            like = vecs if vecs is not None else st.decode([_HEAD.pack(0, 0)])[1]
-            kt, kc = redis_state.kept_rows(tb, [r for _, r in kept], like)
-            ks = tb.assign([k for k, _ in kept])
-            if vecs is None:
-                all_t, slots, vecs = kt, ks, kc
-            else:
-                all_t, slots = np.concatenate([all_t, kt]), np.concatenate([slots, ks])
-                vecs = {c: Vec(np.concatenate([v.values, kc[c].values]), np.concatenate([v.valid, kc[c].valid]))
-                        for c, v in vecs.items()}
+            all_t = np.zeros(0, np.int64)
         state_slots = tb.assign([k for k, _, _ in parsed]) if parsed else np.zeros(0, np.int64)
         if len(all_t):  # else every entity is known by its state alone: empty segments
             tb.bulk_load(slots, tb.raw_rows(all_t, vecs))
-        for slot, (_, _, (_, values, _)) in zip(state_slots.tolist(), parsed):
+        for slot, (_, _, (_, values)) in zip(state_slots.tolist(), parsed):
             redis_state.apply(tb, slot, values)
         if spec.evict_window is None:
             return []
@@ -612,12 +601,12 @@ class RedisStore:
         steps = redis_state.history(meta, field)
         if not steps:
             return []
-        since = min((c for _, _, (c, _, _) in parsed), default=None) if len(parsed) == len(seen) else None
+        since = min((c for _, _, (c, _) in parsed), default=None) if len(parsed) == len(seen) else None
         if since is not None:  # every entity has a state: the older steps are behind all of them
             tb.cutoff = since
         redis_state.replay(tb, steps)
         last = steps[-1]
-        done = {kn: c for _, kn, (c, _, _) in parsed}
+        done = {kn: c for _, kn, (c, _) in parsed}
         loaded = set(owners) | {k for k, _, _ in parsed}
         out = []
         for k, kn in zip(keys, knames):
