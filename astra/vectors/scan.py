@@ -17,7 +17,7 @@ import numpy as np
 from astra.vectors.errors import VectorError
 from astra.vectors.metrics import Metric
 
-SCRATCH_BYTES = 32 << 20  # per block of (query, row) distances
+SCRATCH_BYTES = 16 << 20  # per block of (query, row) distances
 _QUERY_CHUNK = 256
 
 
@@ -57,13 +57,14 @@ def search(vectors: np.ndarray, magnitudes: np.ndarray, queries: np.ndarray, que
     chunk = 8 if m.kind == "l1" else _QUERY_CHUNK
     for start in range(0, nq, chunk):
         stop = min(nq, start + chunk)
-        pq, pr, pd = _candidates(vectors, magnitudes, queries[start:stop], query_mag[start:stop], k, m, subset, mask)
+        pq, pr, pd = _candidates(vectors, magnitudes, queries[start:stop], query_mag[start:stop], k, m, subset, mask,
+                                 rank)
         rows, dist = finish(queries[start:stop], pq, pr, k, m, vectors, rank, pd if m.is_custom else None)
         out_rows[start:stop], out_dist[start:stop] = rows, dist
     return out_rows, out_dist
 
 
-def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask):
+def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, rank):
     """(query, row) pairs that may be among the k nearest, with the custom function's distances."""
     nq, dim = queries.shape
     tau = np.full(nq, np.inf)  # per query, an upper bound of the k-th smallest distance (ranking space)
@@ -97,16 +98,29 @@ def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask):
         keep_r.append(ids[ci])
         keep_lo.append(d[qi, ci].astype(np.float64) - (err[qi, 0] if err.shape[1] == 1 else err[qi, ci]))
         keep_d.append(d[qi, ci].astype(np.float64))
-        if sum(len(x) for x in keep_q) > 4 * nq * k + 4096:  # prune with the tightened bound
+        limit = 4 * nq * k + 4096
+        if sum(len(x) for x in keep_q) > limit:  # prune with the tightened bound
             q, r, low, dd = (np.concatenate(x) for x in (keep_q, keep_r, keep_lo, keep_d))
             alive = low <= tau[q]
-            keep_q, keep_r, keep_lo, keep_d = [q[alive]], [r[alive]], [low[alive]], [dd[alive]]
+            q, r, low, dd = q[alive], r[alive], low[alive], dd[alive]
+            if len(q) > limit:  # still many: exact ties (duplicate vectors); keep each query's k best exactly
+                q, r, dd = _best_exact(queries, q, r, dd, k, m, vectors, rank)
+                low = np.full(len(q), -np.inf)  # final candidates: kept whatever tau becomes
+            keep_q, keep_r, keep_lo, keep_d = [q], [r], [low], [dd]
     if not keep_q:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
     q, r, low, dd = (np.concatenate(x) for x in (keep_q, keep_r, keep_lo, keep_d))
     alive = low <= tau[q]
     return q[alive].astype(np.int64), r[alive].astype(np.int64), dd[alive]
+
+
+def _best_exact(queries, q, r, dd, k, m, vectors, rank):
+    """Of candidate pairs, each query's k best by exact distance then key (none of the others can win)."""
+    rows, dist = finish(queries, q.astype(np.int64), r.astype(np.int64), k, m, vectors, rank,
+                        dd if m.is_custom else None)
+    qi, slot = np.nonzero(rows >= 0)
+    return qi, rows[qi, slot], dist[qi, slot]
 
 
 def finish(queries: np.ndarray, pq: np.ndarray, pr: np.ndarray, k: int, m: Metric, vectors: np.ndarray,

@@ -123,3 +123,28 @@ def test_exact_index_on_larger_random_sets(seed, name, k):
     rows = {key: (x[i], {}) for i, key in enumerate(keys)}
     for i, q in enumerate(queries):
         assert_same(metric(name), result.keys[i], result.distances[i], rows, q, k, None, True)
+
+
+def test_many_identical_vectors_keep_the_scan_small():
+    """Exact ties by the thousand: the answer is the k smallest keys, and the candidates kept per query
+    are cut to k by exact distance instead of growing with the ties, so peak memory is set by the block
+    size, not by the number of tied rows (three times the ties, about the same peak)."""
+    import tracemalloc
+
+    def peak_of(n):
+        dim = 16
+        index = VectorIndex(dim, "euclidean")
+        keys = list(range(n, 0, -1))
+        index.insert(keys, np.ones((n, dim), dtype=np.float32), np.zeros(n, dtype=np.int64))
+        tracemalloc.start()
+        try:
+            result = index.search(np.zeros((300, dim), dtype=np.float32), k=5)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert all(found == (1, 2, 3, 4, 5) for found in result.keys)
+        assert np.all(result.distances == 4.0)
+        return peak
+
+    small, large = peak_of(20_000), peak_of(60_000)
+    assert large < 1.5 * small, (small, large)
