@@ -23,9 +23,11 @@ np = LazyModule("numpy", "np", globals())
 def _modes(seg: Segments) -> Vec:
     """Each query's mode: its values grouped by (query, value rank), then per query the run with
     the largest count, the smallest value among equal counts."""
-    values = seg.values.astype(object) if seg.values.dtype.kind in "OT" else seg.values
+    strings = seg.values.dtype.kind in "OT"
+    values = seg.values.astype(object) if strings else seg.values  # np.unique sorts str objects
     valid = seg.lengths() > 0
-    out = np.full(seg.n, "", object) if values.dtype.kind == "O" else np.zeros(seg.n, values.dtype)
+    # the answer keeps the engine's string dtype (StringDType online, object offline)
+    out = np.full(seg.n, "", seg.values.dtype) if strings else np.zeros(seg.n, values.dtype)
     if not len(values):
         return Vec(out, valid)
     distinct, rank = np.unique(values, return_inverse=True)  # ranks ascend with the values

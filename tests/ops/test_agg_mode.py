@@ -45,13 +45,15 @@ def test_mode_matches_scipy_and_pandas_in_every_engine(rows):
 
 
 def test_ties_go_to_the_smallest_value_and_an_empty_window_is_null():
+    """Also: a string mode is a string like any other to the operators that read it."""
+    features = FEATURES + '    tagged: string? = mode(ev.s) + "!"\n'
     rows = [{"id": 1, "ts": T0 + h * H, "x": None, "n": n, "s": s}
             for h, (n, s) in enumerate([(5, "b"), (-2, "é"), (5, "a"), (-2, "b"), (None, "a"), (9, None)])]
-    got = answers(FEATURES, rows, [{"id": 1, "ts": T0 + 10 * H}, {"id": 1, "ts": T0}])
+    got = answers(features, rows, [{"id": 1, "ts": T0 + 10 * H}, {"id": 1, "ts": T0}])
     for engine, (late, early) in got.items():
         # n: 5 and -2 twice each -> -2; s: "a" and "b" twice each -> "a"; 3h at 10h sees nothing
-        assert (late["ml"], late["ms"], late["mn"], late["mw"]) == (-2, "a", None, None), engine
-        assert (early["ml"], early["ms"]) == (None, None), engine
+        assert (late["ml"], late["ms"], late["mn"], late["mw"], late["tagged"]) == (-2, "a", None, None, "a!"), engine
+        assert (early["ml"], early["ms"], early["tagged"]) == (None, None, None), engine
 
 
 def test_floats_are_refused_with_the_numeric_hint():
