@@ -112,7 +112,10 @@ class VectorIndex:
             meta = {name: [values[i] for i in order.tolist()] for name, values in meta.items()}
         self._check_order(keys, when)
         new_keys = len({k for k in keys if k not in self.rows.key_index})
-        extra = count * hnsw.per_row_bytes(self.dim, self.params) if self.kind == "hnsw" else 0
+        extra = 0
+        if self.kind == "hnsw":  # faiss's bytes now and an estimate of what the new rows add to them
+            extra = count * hnsw.per_row_bytes(self.dim, self.params)
+            extra += hnsw.nbytes(self.graph) if self.graph is not None else 0
         self._check_memory(self.rows.projected_bytes(count, new_keys) + extra, f"inserting {count:,} vectors")
         if self.pending_fit:
             self._fit(vecs)

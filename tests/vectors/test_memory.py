@@ -58,3 +58,10 @@ def test_memory_limit_counts_the_hnsw_graph():
     with pytest.raises(VectorMemoryError, match="over its memory limit"):
         graph.insert(list(range(3000)), x, np.zeros(3000, np.int64))  # rows + faiss's copy and links do not
     assert graph.rows.n == 0 and graph.graph.ntotal == 0
+    # a graph that fits, then grows past the limit: faiss's bytes so far count too
+    grown = VectorIndex(32, kind="hnsw", memory_limit=1 << 20)
+    grown.insert(list(range(1000)), x[:1000], np.zeros(1000, np.int64))
+    assert grown.memory_bytes() <= 1 << 20
+    with pytest.raises(VectorMemoryError, match="over its memory limit"):
+        grown.insert(list(range(1000, 2000)), x[1000:2000], np.ones(1000, np.int64))
+    assert grown.rows.n == 1000 and grown.graph.ntotal == 1000
