@@ -58,24 +58,51 @@ end
 return 1
 """
 
-# KEYS[1]: the meta hash.  ARGV: source, the batch's newest time, then per evicting table
-# (field, K, step): the watermark only grows; a table's cutoff becomes watermark - K when that
-# is at least `step` past the current one (the embedded store's amortised eviction), and is
-# appended to the field's history ("h" .. field: the cutoffs in order, as a read replays them).
-_ADVANCE = """
+# The source's registry of cutoffs ("cuts:" .. source: "field K step" entries, ';'-separated):
+# every replica registers its tables' (field, K, step), so a push through any replica moves the
+# cutoffs of every layout, as an embedded store of that layout fed the same pushes moves its own.
+# ARGV[1]: source, then from ARGV[first] on, (field, K, step) triplets to register.
+_REGISTRY = """
+local function register(first)
+  local rf = 'cuts:' .. ARGV[1]
+  local reg = redis.call('HGET', KEYS[1], rf) or ''
+  local changed = false
+  for i = first, #ARGV, 3 do
+    local e = ARGV[i] .. ' ' .. ARGV[i + 1] .. ' ' .. ARGV[i + 2]
+    if not string.find(';' .. reg .. ';', ';' .. e .. ';', 1, true) then
+      reg = (reg == '' and e) or (reg .. ';' .. e)
+      changed = true
+    end
+  end
+  if changed then redis.call('HSET', KEYS[1], rf, reg) end
+  return reg
+end
+"""
+_REGISTER = _REGISTRY + """
+register(2)
+return 1
+"""
+
+# KEYS[1]: the meta hash.  ARGV: source, the batch's newest time, then this replica's evicting
+# tables (field, K, step), registered.  The watermark only grows; each registered table's cutoff
+# becomes watermark - K when that is at least `step` past the current one (the embedded store's
+# amortised eviction), and is appended to the field's history ("h" .. field: the cutoffs in
+# order, as a read replays them).
+_ADVANCE = _REGISTRY + """
 local f = 'wm:' .. ARGV[1]
 local t = tonumber(ARGV[2])
 local cur = redis.call('HGET', KEYS[1], f)
 if cur and tonumber(cur) > t then t = tonumber(cur) end
 redis.call('HSET', KEYS[1], f, string.format('%.0f', t))
-for i = 3, #ARGV, 3 do
-  local c = t - tonumber(ARGV[i + 1])
-  local old = redis.call('HGET', KEYS[1], ARGV[i])
-  if (not old) or c - tonumber(old) >= tonumber(ARGV[i + 2]) then
+for e in string.gmatch(register(3), '[^;]+') do
+  local field, k, step = string.match(e, '^(%S+) (%S+) (%S+)$')
+  local c = t - tonumber(k)
+  local old = redis.call('HGET', KEYS[1], field)
+  if (not old) or c - tonumber(old) >= tonumber(step) then
     local txt = string.format('%.0f', c)
-    redis.call('HSET', KEYS[1], ARGV[i], txt)
-    local h = redis.call('HGET', KEYS[1], 'h' .. ARGV[i]) or old
-    redis.call('HSET', KEYS[1], 'h' .. ARGV[i], h and (h .. ',' .. txt) or txt)
+    redis.call('HSET', KEYS[1], field, txt)
+    local h = redis.call('HGET', KEYS[1], 'h' .. field) or old
+    redis.call('HSET', KEYS[1], 'h' .. field, h and (h .. ',' .. txt) or txt)
   end
 end
 return 1
@@ -247,6 +274,7 @@ class RedisStore:
             full.setdefault((s.source.name, s.key.columns), []).append(s)
         self.storage = {k: _Storage(prefix, plan.source(k[0]), k[1], v) for k, v in full.items()}
         self._suffixes: dict[tuple[int, str], bytes] = {}
+        self._registered: tuple = ()  # the cutoff fields this process registered (see _REGISTRY)
         self.states_written = 0  # states this process wrote back (folded further than Redis had them)
         self.last_fetch_bytes = 0  # bytes of states and rows the latest get fetched (for measurements)
         if client is None:
@@ -259,6 +287,7 @@ class RedisStore:
             self.redis.ping()
             self._append = self.redis.register_script(_APPEND)
             self._advance = self.redis.register_script(_ADVANCE)
+            self._register = self.redis.register_script(_REGISTER)
             self._fetch = self.redis.register_script(_FETCH)
             self._set_newer = self.redis.register_script(redis_state.SET_NEWER)
         except redis.RedisError as exc:
@@ -326,6 +355,25 @@ class RedisStore:
         k = spec.evict_window + self.allowed_lateness + self.horizon_lag
         return f"cut:{spec.source.name}:{','.join(spec.key.columns)}:{k}", k, max(k // 8, 1)
 
+    def _cuts(self, source: str) -> list:
+        """This store's (field, K, step) of the evicting tables of `source`, flattened."""
+        return [x for spec in self.local.specs if spec.source.name == source and spec.evict_window is not None
+                for x in self._cut_field(spec)]
+
+    def _register_cuts(self) -> None:
+        """Register this store's cutoffs in the namespace (once, and again after the horizon lag
+        renamed them), so that pushes through replicas serving other services move them too."""
+        fields = tuple(self._cut_field(s)[0] for s in self.local.specs if s.evict_window is not None)
+        if fields == self._registered:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for source in dict.fromkeys(s.source.name for s in self.local.specs):
+            cuts = self._cuts(source)
+            if cuts:
+                self._register(keys=[self.meta_key], args=[source, *cuts], client=pipe)
+        self._call(pipe.execute)
+        self._registered = fields
+
     def _state_suffix(self, ti: int) -> bytes | None:
         """The suffix of table ti's state keys (None: the table keeps no lifetime state); named by
         its cutoff field, which a changed horizon lag renames."""
@@ -360,7 +408,8 @@ class RedisStore:
 
     def is_empty(self) -> bool:
         """No source was materialized or pushed into this namespace yet."""
-        return not self._call(lambda: self.redis.exists(self.meta_key))
+        # a watermark, not the meta hash: a reader registers its cutoffs there before any row
+        return not any(k.startswith(b"wm:") for k in self._call(lambda: self.redis.hkeys(self.meta_key)))
 
     # ------------------------------------------------------------------ ingestion
     def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
@@ -428,11 +477,7 @@ class RedisStore:
                 if queued >= batch:
                     self._call(pipe.execute)
                     queued = 0
-        args: list = [src.name, int(times.max())]
-        for spec in self.local.specs:
-            if spec.source.name == src.name and spec.evict_window is not None:
-                args += list(self._cut_field(spec))
-        self._advance(keys=[self.meta_key], args=args, client=pipe)
+        self._advance(keys=[self.meta_key], args=[src.name, int(times.max()), *self._cuts(src.name)], client=pipe)
         self._call(pipe.execute)
 
     def materialize(self, data_root: str | Path, until: int | None = None) -> dict[str, SourceRows]:
@@ -494,6 +539,7 @@ class RedisStore:
         in one round trip."""
         local = self.local
         compiled = local._compiled.get(service) or local._compile(service)
+        self._register_cuts()
         reads = []  # (table index, storage, canonical keys, row keys, state suffix)
         names: dict[bytes, int] = {}
         states: dict[bytes, bytes] = {}  # row key -> its state key (stateful tables)
@@ -628,11 +674,12 @@ def _pairs(flat: list) -> list:
 
 
 def _parse_meta(pairs) -> dict:
-    """The meta hash: numbers, except cutoff histories ("hcut:...": comma-separated, kept as text)."""
+    """The meta hash: watermarks and cutoffs as numbers; the rest (cutoff histories, the cutoff
+    registry) as text."""
     out = {}
     for k, v in pairs:
         k = k.decode()
-        out[k] = v.decode() if k.startswith("h") else int(v)
+        out[k] = int(v) if k.startswith(("wm:", "cut:")) else v.decode()
     return out
 
 

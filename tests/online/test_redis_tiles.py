@@ -228,3 +228,82 @@ def test_replicas_of_other_services_keep_their_own_states(redis_server) -> None:
     states = {k.rsplit(b":s:", 1)[1] for k in wide.redis.scan_iter(match=f"{prefix}:r:*:s:*")}
     assert len(states) >= 2, states  # one layout per replica (on the user table at least)
     wide.clear()
+
+
+TWO_SERVICES = """
+entity item { key id: int64 }
+events ev for item {
+    path "ev.parquet"
+    time ts
+    columns { id: int64  amount: float64 }
+}
+features wide v1 for item {
+    s30: float64 = sum(ev.amount, 30d)
+    v_all: float64? = variance(ev.amount)
+}
+features short v1 for item {
+    s1: float64 = sum(ev.amount, 1d)
+    v: float64? = variance(ev.amount)
+    c: int64 = count(ev)
+}
+service all v1 { wide@v1.*  short@v1.* }
+service small v1 { short@v1.* }
+"""
+
+
+def test_replicas_with_shorter_windows_evict_on_every_push(redis_server, tmp_path) -> None:  # noqa: F811
+    """A replica serving only a service with 1-day windows evicts its tables much sooner than
+    one serving 30-day windows too.  Every push, through either replica, moves both replicas'
+    cutoffs (each registers its own in the namespace), so each has the horizon and the answers
+    of an embedded store of its services fed every push."""
+    from astra.compiler import compile_project
+    from astra.diagnostics import render_all
+
+    (tmp_path / "p.feat").write_text(TWO_SERVICES)
+    result = compile_project(tmp_path, lock="ignore")
+    assert result.ok, render_all(result.diagnostics, result.sources)
+    plan = result.plan
+    prefix = f"tiles{next(_ids)}"
+    big, small = _redis(redis_server, plan, prefix), _redis(redis_server, plan, prefix, services=["small@v1"])
+    local_big, local_small = Store(plan), Store(plan, services=["small@v1"])
+    for s in (big, small):  # each replica answers once before any push (as a server starts)
+        s.get("small@v1", [{"id": 1}], at=T0)
+    rng = random.Random(8)
+    t = T0
+    for j in range(400):
+        t += rng.randint(1, 8 * H)
+        row = [{"id": 1 + j % 2, "ts": t, "amount": rng.choice([1e-3, 1.0, 1e6]) * rng.random()}]
+        local_big.push("ev", row)
+        local_small.push("ev", row)
+        (big if j % 5 else small).push("ev", row)  # most pushes through the 30-day replica
+        if j % 25 == 24:
+            ents = [{"id": 1}, {"id": 2}]
+            assert small.horizon == local_small.horizon and big.horizon == local_big.horizon
+            for red, local, svc in ((big, local_big, "all@v1"), (small, local_small, "small@v1"),
+                                    (big, local_big, "small@v1")):
+                got, want = red.get(svc, ents, at=t + 1).rows(), local.get(svc, ents, at=t + 1).rows()
+                for g, w in zip(got, want):
+                    assert all(identical(g[k], w[k]) for k in w), (svc, g, w)
+    big.clear()
+
+
+def test_a_read_before_any_row_leaves_the_namespace_empty(redis_server, plan, tmp_path) -> None:  # noqa: F811
+    """A replica answering before anything was loaded registers its cutoffs, but the namespace
+    still counts as empty: materialize loads it (a server started with --data-root after another
+    one already answered)."""
+    import polars as pl
+
+    prefix = f"tiles{next(_ids)}"
+    reader = _redis(redis_server, plan, prefix)
+    assert reader.get("svc@v1", [{"id": 1}], at=T0).rows()[0]["c"] == 0
+    assert reader.is_empty()
+    rows = [r for r in _history(random.Random(1), 20) if r["id"] in (1, 2)]
+    pl.DataFrame(rows, schema={"id": pl.Int64, "ts": pl.Int64, "amount": pl.Float64, "cat": pl.String,
+                               "n": pl.Int64}).with_columns(pl.col("ts").cast(pl.Datetime("us"))) \
+        .write_parquet(tmp_path / "ev.parquet")
+    loader = _redis(redis_server, plan, prefix)
+    loader.materialize(tmp_path)
+    assert not reader.is_empty()
+    t = rows[-1]["ts"] + 1
+    assert reader.get("svc@v1", [{"id": 1}], at=t).rows()[0]["c"] == sum(r["id"] == 1 for r in rows)
+    reader.clear()
