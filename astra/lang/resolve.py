@@ -74,8 +74,10 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
                         syms.experiments[decl.name.value] = decl
     for e in syms.entities.values():
         _check_fields(e.keys, "key", diags)
+        _no_vectors(e.keys, f"entity `{e.name.value}`", "key", diags)
     for r in syms.requests.values():
         _check_fields(r.fields, "field", diags)
+        _no_vectors(r.fields, f"request `{r.name.value}`", "field", diags)
     for name, bound in list(syms.sources.items()):
         syms.sources[name] = _bind_source(bound.decl, syms, diags)
     syms.assignments = check_experiments(syms.experiments, syms.entities, diags)
@@ -118,6 +120,15 @@ def _check_fields(fields: tuple[ast.Field, ...], what: str, diags: Collector) ->
         firsts[f.name.value] = f
         out[f.name.value] = f.type.type
     return out
+
+
+def _no_vectors(fields: tuple[ast.Field, ...], owner: str, what: str, diags: Collector) -> None:
+    """Vectors reach features through sources (docs/language.md, "Vectors"), never as a key or a request field."""
+    for f in fields:
+        if f.type.type.name == "vector":
+            diags.error("E0221", f"{owner}: {what} `{f.name.value}` is a vector; a {what} must be a scalar",
+                        f.type.span, label="a vector", help="declare vectors as columns of a source and read them "
+                        "from there (an as-of lookup or `last`)")
 
 
 def _bind_source(decl: ast.Source, syms: Symbols, diags: Collector) -> BoundSource:
