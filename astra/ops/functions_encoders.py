@@ -10,8 +10,10 @@ float as float64, and NaN is above every number.
 
 from __future__ import annotations
 
+import functools
+
 from astra.lang.types import INT32, INT64, STRING, Type
-from astra.ops.registry import SCALARS, LazyModule, ScalarOp, TypeRuleError, register
+from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, register
 from astra.ops.scalars import pl
 
 np = LazyModule("numpy", "np", globals())  # numpy loads on first use, never at compile time
@@ -136,27 +138,36 @@ def _check_ordinal(values: dict[int, object]) -> None:
                             help=f"codes 0..{len(categories) - 1} are the categories'; -1 is a common unseen code")
 
 
-def _np_equal(x, value):
-    """x == value row by row, as the language's `==` (and `in`) compare."""
-    return SCALARS["=="].numpy(INT64, x, np.full(len(x), value))
+def _np_codes(x, categories: tuple):
+    """Each row's position among the distinct categories, -1 where it is none of them, in one pass
+    (not one `==` per category): integers by a binary search, strings by a dict.  Both are the
+    language's `==` for these types (integers exactly, strings by code point)."""
+    if x.dtype.kind in "iu":
+        listed = np.array(categories, dtype=np.int64)
+        order = np.argsort(listed)
+        ordered, values = listed[order], x.astype(np.int64)
+        at = np.minimum(np.searchsorted(ordered, values), len(listed) - 1)
+        return np.where(ordered[at] == values, order[at], -1).astype(np.int32)
+    lookup = _lookup(categories)
+    return np.fromiter((lookup.get(v, -1) for v in x.tolist()), dtype=np.int32, count=len(x))
+
+
+@functools.lru_cache(maxsize=256)  # a plan's category lists are few and fixed: built once each
+def _lookup(categories: tuple) -> dict:
+    return {c: i for i, c in enumerate(categories)}
 
 
 def _np_ordinal(out: Type, x, categories: tuple, unseen: int | None = None):
-    codes = np.full(len(x), -1 if unseen is None else unseen, dtype=np.int32)
-    found = np.zeros(len(x), dtype=bool)
-    for i, c in enumerate(categories):  # distinct categories: at most one matches a row
-        hit = _np_equal(x, c)
-        codes[hit] = i
-        found |= hit
-    return codes if unseen is not None else (codes, found)
+    codes = _np_codes(x, categories)
+    found = codes >= 0
+    return np.where(found, codes, unseen).astype(np.int32) if unseen is not None else (codes, found)
 
 
 def _pl_ordinal(out: Type, x, categories: tuple, unseen: int | None = None):
-    # one comparison per category, as `in` does, so both engines compare exactly as `==` does
-    code = pl().lit(unseen, dtype=pl().Int32)
-    for i, c in reversed(list(enumerate(categories))):
-        code = pl().when(x == pl().lit(c)).then(pl().lit(i, dtype=pl().Int32)).otherwise(code)
-    return code
+    if not isinstance(categories[0], str):
+        x = x.cast(pl().Int64)  # an int32 x meets int64 categories without narrowing them
+    return x.replace_strict(list(categories), list(range(len(categories))), return_dtype=pl().Int32,
+                            default=pl().lit(unseen, dtype=pl().Int32))
 
 
 def _ref_ordinal(out: Type, x, categories: tuple, unseen: int | None = None) -> int | None:
@@ -180,6 +191,6 @@ register(ScalarOp(
     name="one_hot", arity=(2, 2), infer=_infer_one_hot,
     reference=lambda out, x, c: int(x == c),
     polars=lambda out, x, c: (x == pl().lit(c)).cast(pl().Int32),
-    numpy=lambda out, x, c: _np_equal(x, c).astype(np.int32), literal_args=(1,),
+    numpy=lambda out, x, c: (_np_codes(x, (c,)) == 0).astype(np.int32), literal_args=(1,),
     doc="one_hot(x, c): 1 when x == c, else 0 (int32; an unseen value is 0 in every column); null stays null",
 ))
