@@ -41,13 +41,16 @@ class Algebra:
     reads_time = False  # `finalize` needs the query time
 
     def empty(self, param) -> object:
+        """The state of no rows (`param`: the aggregation's literal, k or q, else None)."""
         raise NotImplementedError
 
     def update(self, state, value, key: Key, param) -> object:
-        """The state after one more non-null value (its row's key is later than none in particular)."""
+        """The state after one more non-null value; `key` is its row's (time, arrival) position,
+        which order-dependent states keep (rows may come in any order)."""
         raise NotImplementedError
 
     def merge(self, a, b, param) -> object:
+        """The state of the rows of a and of b (disjoint sets of rows, in either order)."""
         raise NotImplementedError
 
     def subtract(self, a, b, param) -> object:
