@@ -91,7 +91,8 @@ def _ref_bucketize(out: Type, x, bounds: tuple) -> int:
 register(ScalarOp(
     name="bucketize", arity=(2, 2), infer=_infer_bucketize, reference=_ref_bucketize, polars=_pl_bucketize,
     numpy=_np_bucketize, literal_args=(1,), check_literals=_check_bounds,
-    doc="bucketize(x, [b1, ..., bn]): the number of boundaries <= x, 0..n (numpy.digitize); NaN is n",
+    doc="bucketize(x, boundaries): how many of the literal boundaries [b1, ..., bn] are <= x, 0..n "
+        "(numpy.digitize); NaN is n",
 ))
 
 # --------------------------------------------------------------------------- categories
@@ -177,7 +178,7 @@ def _ref_ordinal(out: Type, x, categories: tuple, unseen: int | None = None) -> 
 register(ScalarOp(
     name="ordinal", arity=(2, 3), infer=_infer_ordinal, reference=_ref_ordinal, polars=_pl_ordinal,
     numpy=_np_ordinal, literal_args=(1, 2), check_literals=_check_ordinal,
-    doc="ordinal(x, [c0, c1, ...][, unseen]): the position of x in the list (int32); "
+    doc="ordinal(x, categories[, unseen]): the position of x in the literal list [c0, c1, ...] (int32); "
         "a value not in it gives `unseen`, or null without one; null stays null",
 ))
 

@@ -238,3 +238,12 @@ def test_integer_ordinal_equals_scikit_learn(categories, values, data):
                              unknown_value=-1, dtype=np.int64).fit(column)
     check(run_all(plan, [dict(ts=1, k=v) for v in values]),
           {"o": [int(c) for c in encoder.transform(column)[:, 0]]})
+
+
+def test_editor_signatures_name_one_parameter_per_argument():
+    """Signature help counts parameters by commas, so a list argument is one named parameter."""
+    from astra.lsp.operators import signatures
+
+    labels = {n: signatures()[n].label for n in ("log1p", "expm1", "bucketize", "ordinal", "one_hot")}
+    assert labels == {"log1p": "log1p(x)", "expm1": "expm1(x)", "bucketize": "bucketize(x, boundaries)",
+                      "ordinal": "ordinal(x, categories[, unseen])", "one_hot": "one_hot(x, c)"}
