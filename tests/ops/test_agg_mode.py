@@ -59,3 +59,21 @@ def test_ties_go_to_the_smallest_value_and_an_empty_window_is_null():
 def test_floats_are_refused_with_the_numeric_hint():
     with pytest.raises(CompileFailed, match="`mode` expects a column of integers, strings or booleans"):
         compile_features("    m: float64? = mode(ev.x)")
+
+
+def test_booleans_and_a_where_filter_in_every_engine():
+    """false < true breaks a tie; a `where` filter drops rows before counting."""
+    from agg_engines import compile_features as compile_columns
+    from agg_engines import run_all
+
+    plan = compile_columns("b: bool?  n: int64?", """
+    mb: bool? = mode(ev.b)
+    mf: int64? = mode(ev.n where b)""")
+    rows = [{"id": 1, "ts": T0 + h * H, "b": b, "n": n}
+            for h, (b, n) in enumerate([(True, 4), (False, 4), (True, 7), (False, 4), (None, 1), (True, 9)])]
+    got = run_all(plan, rows, [{"id": 1, "ts": T0 + 3 * H + 1}, {"id": 1, "ts": T0 + 10 * H}])
+    for engine, (early, late) in got.items():
+        # at 3h: b true, false, true, false (a tie -> false); n where b: 4, 7 (a tie -> 4)
+        assert early["mb"] is False and early["mf"] == 4, engine
+        # at 10h: b three true, two false, a null; n where b: 4, 7, 9 once each -> 4
+        assert late["mb"] is True and late["mf"] == 4, engine
