@@ -323,7 +323,7 @@ class VectorIndex:
         if mask is not None and count * 2 < n:
             subset, mask = np.flatnonzero(mask), None  # few candidates: gather them instead of masking all
         return scan.search(self.rows.vectors[:n], self.rows.magnitudes[:n], q, qmag, k, self.metric,
-                           self._rank, subset=subset, mask=mask)
+                           self._rank, subset=subset, mask=mask, magnitude_range=self.rows.magnitude_range)
 
     def _hnsw(self, q, k, mask, count, latest: bool):
         packed = None

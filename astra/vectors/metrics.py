@@ -101,15 +101,16 @@ class Metric:
             out[s:s + 8192] = np.abs(x).sum(axis=1) if self.kind == "l1" else (x * x).sum(axis=1)
         return out
 
-    def needs_wide(self, query_mag: np.ndarray, row_mag: np.ndarray) -> bool:
-        """Whether a block must be scanned in float64 (magnitudes float32 cannot carry)."""
-        both = np.concatenate([query_mag, row_mag])
-        if both.size == 0:
-            return False
-        if float(both.max()) > _SAFE_HIGH:
-            return True
-        nonzero = both[both > 0]
-        return nonzero.size > 0 and float(nonzero.min()) < _SAFE_LOW
+    def needs_wide(self, *magnitudes: np.ndarray) -> bool:
+        """Whether magnitudes (of queries, rows) need a float64 scan (float32 cannot carry them)."""
+        top, low = 0.0, np.inf
+        for mags in magnitudes:
+            if len(mags):
+                top = max(top, float(mags.max()))
+                nonzero = mags[mags > 0]
+                if len(nonzero):
+                    low = min(low, float(nonzero.min()))
+        return wide_range(top, low)
 
     def approx(self, queries: np.ndarray, rows: np.ndarray, query_mag: np.ndarray, row_mag: np.ndarray,
                wide: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +151,11 @@ class Metric:
             return np.sqrt(np.ascontiguousarray(diff * diff).sum(axis=1))
         dot = np.ascontiguousarray(q * x).sum(axis=1)
         return -dot if self.kind == "ip" else 1 - dot
+
+
+def wide_range(top: float, low: float) -> bool:
+    """Whether magnitudes from `low` (smallest non-zero) to `top` need a float64 scan."""
+    return top > _SAFE_HIGH or low < _SAFE_LOW
 
 
 def metric(name: str) -> Metric:

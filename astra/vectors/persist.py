@@ -113,6 +113,9 @@ def _restore(header: dict, arrays: dict, metric_override: Metric | None, path: P
     for i, name in enumerate(rows.codes):
         rows.codes[name] = arrays[f"code.{i}"].copy()
     rows.n, rows.live = n, header["live"]
+    nonzero = rows.magnitudes[rows.magnitudes > 0]
+    rows.magnitude_range = (float(rows.magnitudes.max()) if n else 0.0,
+                            float(nonzero.min()) if len(nonzero) else np.inf)
     rows.latest, rows.last_time = arrays["latest"].copy(), arrays["last_time"].copy()
     keys = arrays["keys"].tolist() if "keys" in arrays else json.loads(arrays["keys_json"].tobytes())
     if len(keys) != nkeys:

@@ -47,6 +47,7 @@ class Rows:
         self.last_time = np.empty(0, dtype=np.int64)  # key id -> time of its latest change
         self.key_bytes = 0  # sizes of the key objects and their ids held by key_index
         self.live = 0
+        self.magnitude_range = (0.0, np.inf)  # largest, smallest non-zero magnitude of any row (scan precision)
         self.changes = 0  # counts changes, so that the latest versions' mask can be cached between them
         self._live_mask: tuple[int, np.ndarray] | None = None
 
@@ -141,6 +142,11 @@ class Rows:
                 self.codes[name] = _grow(self.codes[name][: self.n], cap)
         self.vectors[start:stop] = vectors
         self.magnitudes[start:stop] = magnitudes
+        if count:
+            nonzero = magnitudes[magnitudes > 0]
+            top, low = self.magnitude_range
+            self.magnitude_range = (max(top, float(magnitudes.max())),
+                                    min(low, float(nonzero.min())) if len(nonzero) else low)
         self.key_id[start:stop] = kids
         self.valid_from[start:stop] = times
         self.valid_to[start:stop] = NEVER

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from astra.vectors.errors import VectorError
-from astra.vectors.metrics import Metric
+from astra.vectors.metrics import Metric, wide_range
 
 SCRATCH_BYTES = 16 << 20  # per block of (query, row) distances
 _QUERY_CHUNK = 256
@@ -47,10 +47,12 @@ def _blocks(n_rows: int, dim: int, n_queries: int, m: Metric, subset: np.ndarray
 
 def search(vectors: np.ndarray, magnitudes: np.ndarray, queries: np.ndarray, query_mag: np.ndarray, k: int,
            m: Metric, rank: Callable[[np.ndarray], np.ndarray], subset: np.ndarray | None = None,
-           mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           mask: np.ndarray | None = None, magnitude_range: tuple[float, float] | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of `vectors` (stored forms) to each query: (rows q x k, int64, -1 where fewer
     rows exist; distances q x k, float64, inf there).  Only rows in `subset` (sorted row ids) or where
-    `mask` is true are candidates.  `rank(rows)` orders rows by their keys (ties)."""
+    `mask` is true are candidates.  `rank(rows)` orders rows by their keys (ties).  `magnitude_range`
+    (largest, smallest non-zero magnitude of all rows), when known, spares the per-block precision check."""
     nq = len(queries)
     out_rows = np.full((nq, k), -1, dtype=np.int64)
     out_dist = np.full((nq, k), np.inf)
@@ -58,27 +60,29 @@ def search(vectors: np.ndarray, magnitudes: np.ndarray, queries: np.ndarray, que
     for start in range(0, nq, chunk):
         stop = min(nq, start + chunk)
         pq, pr, pd = _candidates(vectors, magnitudes, queries[start:stop], query_mag[start:stop], k, m, subset, mask,
-                                 rank)
+                                 rank, magnitude_range)
         rows, dist = finish(queries[start:stop], pq, pr, k, m, vectors, rank, pd if m.is_custom else None)
         out_rows[start:stop], out_dist[start:stop] = rows, dist
     return out_rows, out_dist
 
 
-def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, rank):
+def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, rank, magnitude_range):
     """(query, row) pairs that may be among the k nearest, with the custom function's distances."""
     nq, dim = queries.shape
+    # when no stored row and no query needs float64, no block does: the per-block check is skipped
+    narrow = (not m.is_custom and magnitude_range is not None
+              and not wide_range(*magnitude_range) and not m.needs_wide(query_mag))
     tau = np.full(nq, np.inf)  # per query, an upper bound of the k-th smallest distance (ranking space)
     keep_q, keep_r, keep_lo, keep_d = [], [], [], []
     for block in _blocks(len(vectors), dim, nq, m, subset):
         rows = vectors[block]
-        ids = np.arange(block.start, block.stop) if isinstance(block, slice) else block
         valid = None if mask is None else mask[block]
         if m.is_custom:
             d = np.stack([_call_custom(m, q, rows) for q in queries]) if len(rows) else np.empty((nq, 0))
             err = np.zeros((nq, 1))
         else:
             mags = magnitudes[block]
-            d, err = m.approx(queries, rows, query_mag, mags, m.needs_wide(query_mag, mags))
+            d, err = m.approx(queries, rows, query_mag, mags, not narrow and m.needs_wide(query_mag, mags))
         if valid is not None:
             d = np.where(valid[None, :], d, np.inf)
         if err.shape[1] == 1:  # one bound per query: lower = d - e, upper = d + e without materialising them
@@ -95,7 +99,7 @@ def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, ran
             take &= valid[None, :]
         qi, ci = np.nonzero(take)
         keep_q.append(qi)
-        keep_r.append(ids[ci])
+        keep_r.append(ci + block.start if isinstance(block, slice) else block[ci])
         keep_lo.append(d[qi, ci].astype(np.float64) - (err[qi, 0] if err.shape[1] == 1 else err[qi, ci]))
         keep_d.append(d[qi, ci].astype(np.float64))
         limit = 4 * nq * k + 4096

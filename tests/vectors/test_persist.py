@@ -112,3 +112,20 @@ def test_a_save_replaces_the_file_whole(tmp_path):
     assert not (tmp_path / "index.npz.tmp").exists()
     assert load(path).search(np.zeros(8, np.float32), k=3).keys == \
         filled("exact", "euclidean", "int", seed=2).search(np.zeros(8, np.float32), k=3).keys
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_round_trip_of_huge_and_tiny_vectors(tmp_path, scale):
+    """Their scans run in float64; the loaded index knows it too, and answers as brute force does."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((300, 6)) * scale).astype(np.float32)
+    index = VectorIndex(6)
+    index.insert(list(range(300)), x, np.zeros(300, np.int64))
+    back = load(save(index, tmp_path / "scaled.npz"))
+    assert back.rows.magnitude_range == index.rows.magnitude_range  # what decides float32 or float64 scans
+    # queries of ordinary size: only the rows' magnitudes call for float64
+    queries = np.vstack([rng.standard_normal((5, 6)), x[:5].astype(np.float64) * 1.5]).astype(np.float32)
+    want = np.argsort(np.linalg.norm(queries[:, None, :].astype(np.float64) - x[None, :, :], axis=2), axis=1)[:, :5]
+    for ix in (index, back):
+        got = ix.search(queries, k=5)
+        assert [list(keys) for keys in got.keys] == want.tolist()
