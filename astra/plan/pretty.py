@@ -7,6 +7,7 @@ from astra.plan import ir
 from astra.times import format_duration
 
 _INFIX = {"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or", "??", "in"}
+_VECTOR_INFIX = {"vector+": "+", "vector-": "-", "vector*": "*", "number*vector": "*"}
 
 
 def duration(us: int) -> str:
@@ -86,6 +87,8 @@ def expr(e: ir.Expr) -> str:
             parts = [expr(a) for a in args]
             if op in _INFIX:
                 return f"({parts[0]} {op} {parts[1]})"
+            if op in _VECTOR_INFIX:  # element-wise vector arithmetic, a number times a vector
+                return f"({parts[0]} {_VECTOR_INFIX[op]} {parts[1]})"
             if op == "neg":
                 return f"-{parts[0]}"
             if op == "not":
@@ -115,6 +118,8 @@ def null_reason(e: ir.Expr) -> str:
                 return "division by zero gives null"
             case ir.Apply(op=("log" | "sqrt")):
                 return f"`{n.op}` is null outside its domain"
+            case ir.Apply(op=("cosine" | "normalize")):
+                return f"`{n.op}` of a zero vector is null"
             case ir.Apply(op="fit:quantile_bucketize" | "fitted.bins"):
                 return "`quantile_bucketize` of NaN is null"
             case ir.Const(value=None):

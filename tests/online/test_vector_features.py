@@ -229,3 +229,13 @@ def test_vectors_survive_a_saved_store_and_arrive_as_a_dataframe(tmp_path) -> No
     got = store.get("svc@v1", [{"uid": 1}], at=202, request=[{"unused": None}])
     assert got.rows()[0]["average"] == (1.0, 2.0, 3.0, 4.0, 5.0)  # the null vector is skipped
     assert got.to_polars().schema["average"] == pl.Array(pl.Float32, N)
+
+
+def test_explain_spells_vector_arithmetic_and_why_a_vector_function_is_null() -> None:
+    from astra.plan import pretty
+
+    features = {f.name: f for f in compile_plan().features}
+    assert pretty.expr(features["blend"].expr) == "((vec@v1.taste + vec@v1.recent) - vec@v1.oldest)"
+    assert pretty.expr(features["scaled"].expr) == "(0.5 * (profiles.weight * vec@v1.taste))"
+    assert pretty.expr(features["average"].expr) == "mean(clicks.item, 30us)"  # its length is no argument
+    assert pretty.null_reason(features["direction"].expr) == "`normalize` of a zero vector is null"
