@@ -151,3 +151,28 @@ def test_a_true_metadata_value_is_not_the_number_one():
     assert list(nearest(index, filter={"flag": True})) == ["a"]
     assert list(nearest(index, filter={"flag": 1})) == ["b", "c"]  # 1 and 1.0 are the same number
     assert nearest(index, filter={"flag": [[1]]}) == {}  # an unhashable value matches nothing
+
+
+def test_one_time_per_query_equals_separate_searches_and_never_leaks():
+    """`at` per query (a spine of query times, as a backfill of "k nearest at t" uses): each row's answer
+    is the search at its own time, and nothing changed at or after that time is seen."""
+    rng = np.random.default_rng(12)
+    index = VectorIndex(3)
+    for t in range(1, 30):
+        keys = rng.integers(0, 40, 5).tolist()
+        index.insert(keys, rng.standard_normal((5, 3)).astype(np.float32), [t * 10] * 5)
+        if t % 4 == 0:
+            index.delete(rng.integers(0, 40, 3).tolist(), [t * 10 + 5] * 3)
+    queries = rng.standard_normal((60, 3)).astype(np.float32)
+    times = rng.integers(0, 320, 60)
+    together = index.search(queries, k=4, at=times)
+    for i, (q, t) in enumerate(zip(queries, times.tolist())):
+        alone = index.search(q, k=4, at=t)
+        assert together.keys[i] == alone.keys[0]
+        assert np.array_equal(together.distances[i], alone.distances[0])
+        rows = index.rows
+        for key in together.keys[i]:  # the version found began strictly before t and had not ended before t
+            kid = rows.key_index[key]
+            versions = np.flatnonzero(rows.key_id[: rows.n] == kid)
+            seen = [r for r in versions if rows.valid_from[r] < t <= rows.valid_to[r]]
+            assert len(seen) == 1
