@@ -77,7 +77,6 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
         _no_vectors(e.keys, f"entity `{e.name.value}`", "key", diags)
     for r in syms.requests.values():
         _check_fields(r.fields, "field", diags)
-        _no_vectors(r.fields, f"request `{r.name.value}`", "field", diags)
     for name, bound in list(syms.sources.items()):
         syms.sources[name] = _bind_source(bound.decl, syms, diags)
     syms.assignments = check_experiments(syms.experiments, syms.entities, diags)
@@ -123,7 +122,7 @@ def _check_fields(fields: tuple[ast.Field, ...], what: str, diags: Collector) ->
 
 
 def _no_vectors(fields: tuple[ast.Field, ...], owner: str, what: str, diags: Collector) -> None:
-    """Vectors reach features through sources (docs/language.md, "Vectors"), never as a key or a request field."""
+    """Vectors reach features through sources (docs/language.md, "Vectors"), never as an entity key."""
     for f in fields:
         if f.type.type.name == "vector":
             diags.error("E0221", f"{owner}: {what} `{f.name.value}` is a vector; a {what} must be a scalar",
