@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from astra.online import ingest, redis_state
+from astra.online.arrays import count_before
 from astra.online.errors import FutureRowError, LateRowError, OnlineError
 from astra.online.layout import plan_layout
 from astra.online.store import INT64_MAX, PushReport, Store, drop_future, iso, new_table
@@ -36,6 +37,7 @@ from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows
 
+WRITE_BACK_ROWS = 32  # a read writes an entity's state back once it spares later reads this many rows
 RECENT = 0.05  # s: `watermark` reuses the meta hash read this recently (by the same request)
 EXACT = 2**53  # times and their arithmetic are exact in Redis's Lua numbers (doubles) within this
 _HEAD = struct.Struct("<II")  # rows, bytes of string values after the records
@@ -650,8 +652,12 @@ class RedisStore:
         since = min((c for _, _, (c, _) in parsed), default=None) if len(parsed) == len(seen) else None
         if since is not None:  # every entity has a state: the older steps are behind all of them
             tb.cutoff = since
-        redis_state.replay(tb, steps)
         last = steps[-1]
+        # per slot, the rows a state at `last` lets later reads skip: below it, a write pays off
+        S = tb.slot
+        below = count_before(tb.pos["time"], S["start"][:tb.n_slots].astype(np.int64),
+                             S["len"][:tb.n_slots].astype(np.int64), np.full(tb.n_slots, last, np.int64))
+        redis_state.replay(tb, steps)
         done = {kn: c for _, kn, (c, _) in parsed}
         loaded = set(owners) | {k for k, _, _ in parsed}
         out = []
@@ -659,8 +665,11 @@ class RedisStore:
             if kn is None or k not in loaded or done.get(kn, -INT64_MAX - 1) >= last:
                 continue
             done[kn] = last
-            out.append((kn + sfx, last, redis_state.encode(tb, int(tb.lookup([k])[0]), last)))
+            slot = int(tb.lookup([k])[0])
+            if below[slot] >= WRITE_BACK_ROWS:
+                out.append((kn + sfx, last, redis_state.encode(tb, slot, last)))
         return out
+
     def nbytes(self) -> int:
         """Bytes Redis reports in use (the whole database: other namespaces included)."""
         return int(self._call(lambda: self.redis.info("memory"))["used_memory"])
