@@ -12,7 +12,9 @@ watermark, the eviction cutoffs (hence the horizon) and a push sequence live in 
 A `get` fetches the requested entities' chunks and the meta hash in one pipelined round trip,
 loads them into fresh tables of the embedded store's layout and answers with the embedded store's
 compiled plans: there is one implementation of every aggregation, and the same rows give the
-same bits.  Design and limits: docs/online.md ("Redis store").
+same bits.  Tables with lifetime aggregations also keep per entity the running state of the rows
+below a cutoff (`astra.online.redis_state`), so a read fetches that state and the rows since,
+not the entity's whole history.  Design and limits: docs/online.md ("Redis store").
 """
 
 from __future__ import annotations
