@@ -38,14 +38,17 @@ def faiss_module():
     """faiss, or a one-line error naming the extra that installs it."""
     try:
         import faiss
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
         raise ImportError("the hnsw index kind needs faiss-cpu: install astra[vectors]") from exc
     return faiss
 
 
-def create(dim: int, params: HnswParams, faiss_metric: int):
-    """An empty HNSW index."""
+def create(dim: int, params: HnswParams, metric_kind: str):
+    """An empty HNSW index for a metric kind (metrics.py): l2 (euclidean, whitened mahalanobis), l1, and
+    inner products for ip and cos (unit vectors)."""
     faiss = faiss_module()
+    faiss_metric = {"l2": faiss.METRIC_L2, "l1": faiss.METRIC_L1, "ip": faiss.METRIC_INNER_PRODUCT,
+                    "cos": faiss.METRIC_INNER_PRODUCT}[metric_kind]
     index = faiss.IndexHNSWFlat(dim, params.m, faiss_metric)
     index.hnsw.efConstruction = params.ef_construction
     index.hnsw.efSearch = params.ef_search

@@ -80,7 +80,7 @@ class VectorIndex:
         self.graph = None
         self._bitmap: tuple[int, np.ndarray] | None = None
         if kind == "hnsw" and not self.pending_fit:
-            self.graph = hnsw.create(dim, self.params, self.metric.faiss_metric)
+            self.graph = hnsw.create(dim, self.params, self.metric.kind)
 
     # ---- sizes -------------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class VectorIndex:
         self.metric = fit_mahalanobis(vecs)
         self.pending_fit = False
         if self.kind == "hnsw":
-            self.graph = hnsw.create(self.dim, self.params, self.metric.faiss_metric)
+            self.graph = hnsw.create(self.dim, self.params, self.metric.kind)
 
     def _prepare(self, vecs: np.ndarray) -> np.ndarray:
         if self.metric.is_custom:

@@ -69,13 +69,6 @@ class Metric:
     function: Callable | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
-    def faiss_metric(self) -> int:
-        import faiss
-
-        return {"l2": faiss.METRIC_L2, "l1": faiss.METRIC_L1, "ip": faiss.METRIC_INNER_PRODUCT,
-                "cos": faiss.METRIC_INNER_PRODUCT}[self.kind]
-
-    @property
     def is_custom(self) -> bool:
         return self.function is not None
 
