@@ -218,6 +218,8 @@ def check_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> None:
         where = f"source `{source.name}` ({path}): column `{c}` (`{t.non_null()}`)"
         if not col.dtype.inner.is_numeric():
             raise BackfillError(f"{where} should hold vectors of numbers, found {col.dtype}")
+        if isinstance(col.dtype, pl.Array) and col.dtype.size != t.size:
+            raise BackfillError(f"{where} holds vectors of {col.dtype.size} elements, expected {t.size}")
         if not len(col):
             continue
         if isinstance(col.dtype, pl.List):

@@ -193,6 +193,8 @@ def test_a_bad_pushed_vector_is_rejected_naming_row_and_column(item, message) ->
     (pl.Series("item", [[1.0] * N, [1.0, 2.0]], dtype=pl.List(pl.Float64)), "vector of 2 elements at row 1"),
     (pl.Series("item", [[1.0] * N, [1.0, None, 0, 0, 0]], dtype=pl.List(pl.Float64)), "at row 1"),
     (pl.Series("item", [[1.0] * N, [float("inf")] * N], dtype=pl.Array(pl.Float32, N)), "non-finite"),
+    (pl.Series("item", [[1.0] * 4, [2.0] * 4], dtype=pl.Array(pl.Float32, 4)), "vectors of 4 elements, expected 5"),
+    (pl.Series("item", [["a"] * N, None], dtype=pl.List(pl.String)), "should hold vectors of numbers"),
 ])
 def test_a_bad_vector_in_a_source_file_fails_the_backfill(tmp_path, column, message) -> None:
     plan = compile_plan()
