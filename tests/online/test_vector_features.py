@@ -241,3 +241,32 @@ def test_explain_spells_vector_arithmetic_and_why_a_vector_function_is_null() ->
     assert pretty.expr(features["scaled"].expr) == "(0.5 * (profiles.weight * vec@v1.taste))"
     assert pretty.expr(features["average"].expr) == "mean(clicks.item, 30us)"  # its length is no argument
     assert pretty.null_reason(features["direction"].expr) == "`normalize` of a zero vector is null"
+
+
+def test_lifetime_first_and_last_of_vectors_survive_eviction() -> None:
+    """The store drops rows older than its longest window; a lifetime first/last keeps its evicted
+    vector in the entity's running state, so the answers stay those of every row."""
+    text = f"""
+    entity user {{ key uid: int64 }}
+    events clicks for user {{ path "clicks.parquet" time ts columns {{ uid: int64  item: vector<float32, {N}>? }} }}
+    features vec v1 for user {{
+        first_ever: vector<float32, {N}>? = first(clicks.item)
+        last_ever: vector<float32, {N}>? = last(clicks.item)
+        recent: vector<float32, {N}>? = last(clicks.item, 10us)
+        seen: int64 = count(clicks.item)
+    }}
+    service svc v1 {{ vec@v1.* }}
+    """
+    plan = compile_plan(text)
+    rng = np.random.default_rng(5)
+    rows = [{"uid": int(u), "ts": t, "item": _vector(rng)} for t in range(0, 400, 3) for u in rng.integers(1, 4, 2)]
+    store = Store(plan)
+    for lo in range(0, len(rows), 10):  # pushes in time order: the watermark moves and old rows go
+        store.push("clicks", rows[lo:lo + 10])
+    assert any(tb.cutoff is not None for tb in store.tables), "no eviction happened"
+    spine = [{"uid": u, "ts": 400} for u in (1, 2, 3)]
+    want = reference.evaluate(plan, "svc", 1, spine, {"clicks": rows})
+    got = store.get("svc@v1", [{"uid": u} for u in (1, 2, 3)], at=400).rows()
+    for g, w in zip(got, want):
+        for name in ("first_ever", "last_ever", "recent", "seen"):
+            assert identical(g[name], w[name]), (name, g[name], w[name])
