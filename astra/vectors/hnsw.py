@@ -1,12 +1,15 @@
 """The approximate kind: a faiss `IndexHNSWFlat` over the stored vectors (row number = faiss id).
 
 Defaults (`HnswParams`): M = 32 links per node (64 on the bottom layer), efConstruction = 200,
-efSearch = 128.  faiss cannot remove nodes, so superseded and deleted rows stay in the graph and a
-query passes the rows it may return as a bitmap (`IDSelectorBitmap`); the graph still routes through
-the others.  When that leaves a fraction `s` of the rows, efSearch is raised to `efSearch / s`
-(at most `MAX_EF`) so that enough allowed rows are met; below `exact_below` candidates the index
-scans them exactly instead (index.py).  The index asks for 2k candidates and re-ranks them exactly.
-faiss is imported lazily: the exact kind works without it.
+efSearch = 256 (on unstructured Gaussian 128-d data, 30,000 rows: recall@10 0.92 at 128, 0.98 at 256,
+0.99 at 512, at 1.0x / 1.4x / 2.2x the time of 128; clustered data reach 1.0 at 128).
+
+faiss cannot remove nodes, so superseded and deleted rows stay in the graph and a query passes the
+rows it may return as a bitmap (`IDSelectorBitmap`); the graph still routes through the others.  When
+that leaves a fraction `s` of the rows, efSearch is raised to `efSearch / s` (at most `MAX_EF`) so
+that enough allowed rows are met; below `exact_below` candidates the index scans them exactly instead
+(index.py).  The index asks for 2k candidates and re-ranks them exactly.  faiss is imported lazily:
+the exact kind works without it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class HnswParams:
 
     m: int = 32
     ef_construction: int = 200
-    ef_search: int = 128
+    ef_search: int = 256
 
     def __attrs_post_init__(self):
         for name in ("m", "ef_construction", "ef_search"):
