@@ -28,7 +28,7 @@ _ROW_ARRAYS = ("vectors", "magnitudes", "key_id", "valid_from", "valid_to")
 
 
 def _json(value) -> np.ndarray:
-    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode(), dtype=np.uint8)
+    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
 
 
 def save(index: VectorIndex, path: str | os.PathLike) -> Path:

@@ -129,3 +129,13 @@ def test_round_trip_of_huge_and_tiny_vectors(tmp_path, scale):
     for ix in (index, back):
         got = ix.search(queries, k=5)
         assert [list(keys) for keys in got.keys] == want.tolist()
+
+
+def test_any_string_key_and_metadata_value_survive(tmp_path):
+    keys = ["plain", "ünïcødé", "emoji 🧭", "lone \ud800 surrogate", "quote \" and \\ backslash", ""]
+    index = VectorIndex(2, metadata=("label",))
+    index.insert(keys, np.arange(12, dtype=np.float32).reshape(6, 2), [0] * 6, metadata={"label": keys})
+    back = load(save(index, tmp_path / "strings.npz"))
+    assert back.rows.keys == keys
+    assert back.search(np.zeros(2, np.float32), k=6).keys == index.search(np.zeros(2, np.float32), k=6).keys
+    assert back.search(np.zeros(2, np.float32), k=6, filter={"label": "emoji 🧭"}).keys == (("emoji 🧭",),)
