@@ -252,7 +252,10 @@ class VectorIndex:
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise VectorError(f"k must be an integer from 1 to {MAX_K:,}, got {k!r}")
         k = int(k)
-        arr = np.asarray(queries) if not isinstance(queries, np.ndarray) else queries
+        try:
+            arr = np.asarray(queries) if not isinstance(queries, np.ndarray) else queries
+        except (TypeError, ValueError) as exc:
+            raise VectorError(f"queries must be one vector or a matrix of numbers ({exc})") from None
         q = self._vectors(arr[None, :] if arr.ndim == 1 else arr, None, "queries")
         chosen = self._filter(filter)
         groups = self._at_groups(at, len(q))

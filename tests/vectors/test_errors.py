@@ -41,6 +41,8 @@ def index():
     (lambda ix: ix.search(np.zeros(2)), r"queries must have shape \(n, 3\), got \(1, 2\)"),
     (lambda ix: ix.search([np.nan, 0, 0]), "queries: row 0 has a NaN or infinite value"),
     (lambda ix: ix.search(np.zeros(3), filter="shop=a"), "a filter is a mapping"),
+    (lambda ix: ix.search([[0, 0, 0], [1]]), "queries must be one vector or a matrix of numbers"),
+    (lambda ix: ix.search(np.zeros(3), at=1.5), "time: expected a datetime"),
     (lambda ix: ix.search(np.zeros((2, 3)), at=[1, 2, 3]), "times must have one time per key: 2 keys, 3 times"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(index, call, message):
