@@ -11,7 +11,7 @@ import attrs
 from astra.diagnostics import Collector, Edit, Label, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
 from astra.lang.experiments import check_experiments
-from astra.lang.types import TIMESTAMP, Type
+from astra.lang.types import FLOAT32, TIMESTAMP, Type
 
 
 @attrs.frozen
@@ -72,6 +72,9 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
                                    f"experiment `{decl.name.value}`", diags)
                     else:
                         syms.experiments[decl.name.value] = decl
+    for module in modules:
+        for decl in module.decls:
+            _float32_vectors(decl, diags)
     for e in syms.entities.values():
         _check_fields(e.keys, "key", diags)
         _no_vectors(e.keys, f"entity `{e.name.value}`", "key", diags)
@@ -119,6 +122,20 @@ def _check_fields(fields: tuple[ast.Field, ...], what: str, diags: Collector) ->
         firsts[f.name.value] = f
         out[f.name.value] = f.type.type
     return out
+
+
+def _float32_vectors(decl, diags: Collector) -> None:
+    """A vector holds float32 numbers, never null: `vector<float32, N>` is its one element type."""
+    refs = [f.type for f in getattr(decl, "keys", None) or getattr(decl, "columns", None) or
+            getattr(decl, "fields", None) or ()]
+    refs += [f.type for f in getattr(decl, "features", None) or () if isinstance(f, ast.Feature)]
+    for ref in refs:
+        t = ref.type
+        while t.name == "list":
+            t = t.item
+        if t.name == "vector" and t.item != FLOAT32:
+            diags.error("E0222", f"a vector holds float32 numbers, not `{t.item}`", ref.span,
+                        label=f"`{t.non_null()}`", help=f"write `vector<float32, {t.size}>`")
 
 
 def _no_vectors(fields: tuple[ast.Field, ...], owner: str, what: str, diags: Collector) -> None:
