@@ -308,9 +308,11 @@ class VectorIndex:
         normal = np.ones(len(q), dtype=bool)
         if self.metric.kind == "cos":  # a zero query is at distance 1 from every row: the smallest keys win
             normal = qmag > 0
-            for i in np.flatnonzero(~normal):
+            if not normal.all():  # the same answer for every zero query of the group
                 best = self._smallest_keys(np.arange(n) if mask is None else np.flatnonzero(mask), k)
-                rows[i, : len(best)], dist[i, : len(best)] = best, 1.0
+                zero = np.flatnonzero(~normal)
+                rows[zero[:, None], np.arange(len(best))[None, :]] = best
+                dist[zero[:, None], np.arange(len(best))[None, :]] = 1.0
         if normal.any():
             sub = np.flatnonzero(normal)
             if self.graph is not None and count > self.exact_below:

@@ -134,6 +134,10 @@ def test_cosine_zero_query_returns_the_smallest_keys():
     assert result.distances[0].tolist() == [1.0, 1.0, 1.0]
     # a zero row is at distance 1 from a non-zero query too
     assert nearest(index, query=vec(1, 0))[3] == 1.0
+    # zero and non-zero queries in one batch
+    batch = index.search(np.asarray([[0, 0], [1, 0], [0, 0]], np.float32), k=2)
+    assert batch.keys == ((1, 3), (5, 1), (1, 3))
+    assert batch.distances[0].tolist() == batch.distances[2].tolist() == [1.0, 1.0]
 
 
 def test_fewer_rows_than_k_pad_with_inf(index):
