@@ -102,6 +102,8 @@ def from_dicts(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray, dict[st
     cols = {}
     ones = np.ones(n, bool)  # shared by the columns without nulls (never mutated)
     for c, dtype, fast, required, fill in schema:
+        if dtype.kind == "V":  # a vector column: every element is checked (`vector_error`)
+            return _from_dicts_checked(source, rows)
         vals = [r.get(c) for r in rows]
         kinds = set(map(type, vals))
         has_null = type(None) in kinds

@@ -270,3 +270,14 @@ def test_lifetime_first_and_last_of_vectors_survive_eviction() -> None:
     for g, w in zip(got, want):
         for name in ("first_ever", "last_ever", "recent", "seen"):
             assert identical(g[name], w[name]), (name, g[name], w[name])
+
+
+def test_only_null_vectors_and_no_rows_at_all() -> None:
+    plan = compile_plan()
+    spine = [{"uid": 1, "ts": 100, "unused": None}, {"uid": 3, "ts": 100, "unused": None}]
+    nulls = {"clicks": [{"uid": 1, "ts": 5, "item": None}, {"uid": 2, "ts": 6, "item": None}], "profiles": []}
+    results = run_all(plan, nulls, spine)
+    assert_same(results)
+    first = results["reference"][0]
+    assert first["average_ever"] is None and first["recent"] is None and first["nulls"] == 1
+    assert_same(run_all(plan, {"clicks": [], "profiles": []}, spine))
