@@ -508,6 +508,9 @@ def _requests(fields: tuple, request, n: int) -> dict[str, Vec]:
             v = d.get(name, d.get(field))
             vals = list(v) if isinstance(v, list | tuple | np.ndarray) else [v] * n
         valid = np.array([v is not None for v in vals], bool)
+        if t.name == "vector":  # rows of N float32 (HTTP lets only null through: request_schema)
+            out[name] = Vec(ingest.vector_rows(vals, t), valid)
+            continue
         f = filler(t)
         out[name] = Vec(np.array([f if v is None else value_micros(v) for v in vals],
                                  dtype=numpy_dtype(t)), valid)

@@ -281,3 +281,30 @@ def test_only_null_vectors_and_no_rows_at_all() -> None:
     first = results["reference"][0]
     assert first["average_ever"] is None and first["recent"] is None and first["nulls"] == 1
     assert_same(run_all(plan, {"clicks": [], "profiles": []}, spine))
+
+
+def test_a_vector_request_field_in_every_engine(tmp_path) -> None:
+    """A request field may be a vector: a backfill reads it from a spine Array column, `Store.get`
+    takes one list per entity (over HTTP a request vector can only be null)."""
+    text = PROJECT.replace("request r { unused: int64? }",
+                           f"request r {{ unused: int64?  query: vector<float32, {N}>? }}")
+    text = text.replace("    drift:", "    asked: float64? = cosine(r.query, taste)\n"
+                        f"    echo: vector<float32, {N}>? = r.query\n    drift:")
+    plan = compile_plan(text)
+    tables, spine = _data(1)
+    for i, r in enumerate(spine):
+        r["query"] = None if i % 3 == 0 else [float(i), 1.0, 0.0, -1.0, 0.5]
+    columns = (("uid", plan.entity("user").keys[0][1]), ("ts", TIMESTAMP), *plan.requests[0].fields)
+    offline = run_engine(plan, "svc", 1, spine, tables, tmp_path, columns)
+    ref = reference.evaluate(plan, "svc", 1, spine, tables)
+    store = Store(plan)
+    for name, rows in tables.items():
+        store.push(name, rows)
+    reqs = [{"unused": None, "query": r["query"]} for r in spine]
+    single = [store.get("svc@v1", [{"uid": r["uid"]}], at=r["ts"], request=[q]).rows()[0] for r, q in zip(spine, reqs)]
+    batch = store.get("svc@v1", [{"uid": r["uid"]} for r in spine] * 3, at=[r["ts"] for r in spine] * 3,
+                      request=reqs * 3).rows()
+    assert any(r["asked"] is not None for r in ref) and ref[0]["echo"] is None
+    for rows in (offline, single, batch):
+        for j in range(len(spine)):
+            assert identical(rows[j]["asked"], ref[j]["asked"]) and identical(rows[j]["echo"], ref[j]["echo"])
