@@ -18,11 +18,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from astra.online.arrays import BIG, count_before, ranges
+from astra.online.last_seen import LONG_WINDOW
 
 if TYPE_CHECKING:
     from astra.online.table import Input
 
 REBUILD_ROWS = 32  # count_distinct ends of segments up to this many rows per new row are rebuilt whole
+# a row appended alone to a segment longer than this updates its ends as `_append_ends` does (a
+# few binary searches and slice shifts), cheaper there than the vectorised path's gathers
+ONE_ROW = 64
 _M64 = (1 << 64) - 1
 
 
@@ -72,6 +76,16 @@ class DistinctEnds:
             self._forget_values(i, slots)
             return
         appended = p == old_n
+        one = appended & (n - old_n == 1) & (old_n > ONE_ROW)
+        if one.any():  # one row appended to a long segment: binary searches and a slice shift each
+            for j in np.flatnonzero(one).tolist():
+                r = int(st[j] + old_n[j])
+                self._append_ends(i, inp, int(slots[j]), int(st[j]), int(old_n[j]), int(self.pos["time"][r]),
+                                  bool(self.included(i, [r])[0]))
+            if one.all():
+                return
+            rest = ~one
+            slots, st, n, p, old_n, appended = slots[rest], st[rest], n[rest], p[rest], old_n[rest], appended[rest]
         for w in inp.windows:
             if w is None:
                 if appended.any():
@@ -85,10 +99,21 @@ class DistinctEnds:
                 continue
             if appended.any():
                 a = np.flatnonzero(appended)
-                self._append_ends_batch(i, inp, w, st[a], n[a], old_n[a])
+                if self._indexable(inp):  # long windows: the values' latest rows looked up, not read
+                    wide = count_before(self.pos["time"], st[a], old_n[a], self.pos["time"][st[a] + old_n[a]] - w)
+                    long = old_n[a] - wide > LONG_WINDOW
+                    for j in a[long].tolist():
+                        self._append_ends_long(i, inp, w, int(slots[j]), int(st[j]), int(n[j]), int(old_n[j]))
+                    a = a[~long]
+                if len(a):
+                    self._append_ends_batch(i, inp, w, st[a], n[a], old_n[a])
             if not appended.all():
                 m = np.flatnonzero(~appended)
                 self._merge_ends(i, inp, w, st[m], n[m], p[m], old_n[m])
+        if appended.any():
+            self._note_appended(i, inp, slots[appended], st[appended], n[appended], old_n[appended])
+        if not appended.all():
+            self._forget_last_seen(i, slots[~appended])
 
     def _merge_ends(self, i: int, inp: Input, w: int, st, n, p, old_n) -> None:
         """`_derive_ends` for segments with rows merged before older ones: the ends >= t0 are
@@ -195,6 +220,13 @@ class DistinctEnds:
         prev_t = None
         if inc and ln and finite:
             lo = st + int(np.searchsorted(P["time"][st:st + ln], t - max(finite), "right"))
+        if inc and ln and finite and (st + ln - lo > LONG_WINDOW or slot in self.last_seen.get(i, ())) \
+                and self._indexable(inp):  # a long window: the value's latest row looked up (`LastSeen`)
+            values, times = self._last_seen(i, inp, slot, st, ln)
+            k = int(np.searchsorted(values, v[st + ln]))
+            if k < len(values) and values[k] == v[st + ln]:
+                prev_t = int(times[k])
+        elif inc and ln and finite:
             same = v[lo:st + ln] == v[st + ln]
             key = self.inc_key[i]
             if key is not None:
@@ -203,6 +235,8 @@ class DistinctEnds:
             self.ends_touched += st + ln - lo
             if len(hit):
                 prev_t = int(P["time"][lo + int(hit[-1])])
+        if inc and slot in self.last_seen.get(i, ()):  # the index follows its segment's rows
+            self._note_one(i, slot, v[st + ln], t)
         for w in inp.windows:
             seg = P[f"dend:{i}:{w}"][st:st + ln + 1]
             if w is None:
@@ -308,6 +342,14 @@ class DistinctEnds:
         got = self.distinct_values.get(i)
         if got is not None:
             got[1].difference_update(np.asarray(slots).tolist())
+        self._forget_last_seen(i, slots)
+
+    def _forget_last_seen(self, i: int, slots) -> None:
+        """The `last_seen` indexes of these slots must be read again from their rows."""
+        index = self.last_seen.get(i)
+        if index:
+            for slot in np.asarray(slots).tolist():
+                index.pop(slot, None)
 
     def _rebuild_ends(self, i: int, inp: Input, st: np.ndarray, n: np.ndarray, windows: tuple) -> None:
         """The sorted count_distinct ends of whole segments (start st, length n), from their rows."""

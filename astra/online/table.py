@@ -41,6 +41,7 @@ from astra.online.blocks import Blocks
 from astra.online.compaction import Compacting
 from astra.online.distinct_ends import DistinctEnds
 from astra.online.evict import Evicting
+from astra.online.last_seen import LastSeen
 from astra.ops.registry import Vec
 
 # the array kernels view.py and single.py import from here too
@@ -83,7 +84,7 @@ class Names:
     bslo: str
 
 
-class Table(Appending, Evicting, DistinctEnds, Compacting, Blocks):
+class Table(Appending, Evicting, DistinctEnds, LastSeen, Compacting, Blocks):
     """The retained rows of one source under one key, plus what its aggregations need."""
 
     def __init__(self, name: str, key_columns: tuple[str, ...], columns: dict[str, np.dtype],
@@ -106,6 +107,9 @@ class Table(Appending, Evicting, DistinctEnds, Compacting, Blocks):
         # input -> (slot << 64 | value of each included row, the slots those are known for): what a
         # lifetime count_distinct append asks (`DistinctEnds._held_before`)
         self.distinct_values: dict[int, tuple[set[int], set[int]]] = {}
+        # input -> slot -> (its values sorted, each one's latest included row's time), for the
+        # segments a windowed count_distinct append found long (`LastSeen`)
+        self.last_seen: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self.pos: dict[str, np.ndarray] = {k: np.zeros(BLOCK, dt) for k, dt in self._pos_dtypes().items()}
         self.slot: dict[str, np.ndarray] = {k: np.zeros(16, dt) for k, dt in self._slot_dtypes().items()}
         self.blocks: dict[str, np.ndarray] = {}  # "max:i" -> (levels, n_blocks) sparse table over blocks
@@ -450,4 +454,5 @@ class Table(Appending, Evicting, DistinctEnds, Compacting, Blocks):
         total += sum(a.nbytes for a in self.slot.values())
         total += sum(sys.getsizeof(held) + sys.getsizeof(known) + 36 * len(held) + 28 * len(known)
                      for held, known in self.distinct_values.values())  # the sets, and their ints
+        total += sum(v.nbytes + t.nbytes for index in self.last_seen.values() for v, t in index.values())
         return total + sum(len(s) + 8 for strings, _ in self.dicts.values() for s in strings)

@@ -56,6 +56,15 @@ def _check(store: Store) -> None:
             _check_float_sums(tb, i, st_, ln, slots)
     for k, want in before.items():
         assert np.array_equal(tb.pos[k][rows], want), k
+    for i, index in tb.last_seen.items():  # per long segment: its values and their latest included rows
+        for s, a, n in zip(slots.tolist(), st_.tolist(), ln.tolist()):
+            if s in index:
+                idx = np.arange(a, a + n)
+                inc = tb.included(i, idx)
+                vals, times = tb.pos[f"v:{tb.inputs[i].column}"][idx][inc], tb.pos["time"][idx][inc]
+                latest = dict(zip(vals.tolist(), times.tolist()))  # in time order: the latest wins
+                values, last = index[s]
+                assert dict(zip(values.tolist(), last.tolist())) == latest
     for i, (held, known) in tb.distinct_values.items():  # the values a lifetime append asks about
         for s, a, n in zip(slots.tolist(), st_.tolist(), ln.tolist()):
             if s in known:
@@ -106,13 +115,18 @@ def pushes(draw):
     return out
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pushes(), st.sampled_from([10**15, 25 * S]), st.sampled_from([0, distinct_ends.REBUILD_ROWS]),
-       st.sampled_from([PLAN, LIFETIME]))
-def test_incremental_structures_equal_rebuilt_ones(batches, lateness, rebuild_rows, plan):
-    """(`rebuild_rows` 0: short segments take the incremental path too.)"""
+       st.sampled_from([PLAN, LIFETIME]), st.sampled_from([0, 3, distinct_ends.LONG_WINDOW]),
+       st.sampled_from([0, 2, distinct_ends.ONE_ROW]))
+def test_incremental_structures_equal_rebuilt_ones(batches, lateness, rebuild_rows, plan, long_window, one_row):
+    """(`rebuild_rows` 0: short segments take the incremental path too; `long_window` 0 or 3:
+    windows holding more rows than that take the indexed path, `LastSeen`; `one_row` 0 or 2: a
+    row appended alone to a longer segment takes the scalar path.)"""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(distinct_ends, "REBUILD_ROWS", rebuild_rows)
+        mp.setattr(distinct_ends, "LONG_WINDOW", long_window)
+        mp.setattr(distinct_ends, "ONE_ROW", one_row)
         store = Store(plan, allowed_lateness=lateness)
         for b in batches:
             store.push("ev", b, on_late="report")
@@ -145,6 +159,19 @@ def test_count_distinct_work_does_not_grow_with_history():
         assert max(work[pushes // 10:]) <= max(2 * window, 32 * batch), (batch, max(work))
         # ten times the history, the same work
         assert max(work[-pushes // 10:]) <= max(work[pushes // 10:2 * pushes // 10]) + 1
+
+
+@pytest.mark.parametrize("batch, pushes", [(1, 20_000), (50, 800)])
+def test_long_window_count_distinct_work_does_not_grow_with_history(batch, pushes):
+    """A window longer than the whole history (a hot entity under a live push stream): once its
+    values are indexed (read once), a push looks up its own values and moves the sorted ends,
+    so its work is its rows times a logarithm, not the window's rows."""
+    work = _touched_per_push(batch, pushes, "count_distinct(ev.x, 1d)")
+    rows = batch * pushes
+    assert rows > 8 * distinct_ends.LONG_WINDOW  # the window holds all of a long history
+    late = max(work[-pushes // 10:])
+    assert late <= (2 * batch + 14) * 20, (batch, late)  # rows and values, times log2 of the history
+    assert late < rows // 20  # far below reading the window
 
 
 @pytest.mark.parametrize("batch, pushes", [(1, 2000), (50, 80)])
