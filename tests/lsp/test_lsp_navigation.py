@@ -188,9 +188,11 @@ async def test_workspace_symbols_find_declarations_by_name(client, files):
     await diagnostics(client, u)
     found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="tx_count_7"))
     names = {(s.name, s.location.uri) for s in found}
-    assert names == {("user_spend@v1.tx_count_7d", uri(spend)), ("user_spend@v2.tx_count_7d", uri(spend))}
+    scores = uri(spend.parent / "scores.feat")
+    assert names == {("user_spend@v1.tx_count_7d", uri(spend)), ("user_spend@v2.tx_count_7d", uri(spend)),
+                     ("spend_scaled@v1.tx_count_7d_decile", scores)}
     found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="FRAUD"))
-    assert {s.name for s in found} == {"fraud_model@v1", "fraud_model@v2"}
+    assert {s.name for s in found} == {"fraud_model@v1", "fraud_model@v2", "fraud_scores@v1"}
     found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="transactions"))
     [s] = found
     assert s.kind == types.SymbolKind.Struct and s.location.uri == uri(files["sources"])
