@@ -132,19 +132,19 @@ def test_many_identical_vectors_keep_the_scan_small():
     import tracemalloc
 
     def peak_of(n):
-        dim = 16
+        dim = 4
         index = VectorIndex(dim, "euclidean")
         keys = list(range(n, 0, -1))
         index.insert(keys, np.ones((n, dim), dtype=np.float32), np.zeros(n, dtype=np.int64))
         tracemalloc.start()
         try:
-            result = index.search(np.zeros((300, dim), dtype=np.float32), k=5)
+            result = index.search(np.zeros((260, dim), dtype=np.float32), k=5)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
         assert all(found == (1, 2, 3, 4, 5) for found in result.keys)
-        assert np.all(result.distances == 4.0)
+        assert np.all(result.distances == 2.0)
         return peak
 
-    small, large = peak_of(20_000), peak_of(60_000)
+    small, large = peak_of(8_000), peak_of(24_000)
     assert large < 1.5 * small, (small, large)
