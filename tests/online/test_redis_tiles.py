@@ -307,3 +307,27 @@ def test_a_read_before_any_row_leaves_the_namespace_empty(redis_server, plan, tm
     t = rows[-1]["ts"] + 1
     assert reader.get("svc@v1", [{"id": 1}], at=t).rows()[0]["c"] == sum(r["id"] == 1 for r in rows)
     reader.clear()
+
+
+def test_a_namespace_without_cutoff_history_still_answers(redis_server, plan) -> None:  # noqa: F811
+    """A namespace written before cutoffs were registered and kept in order (no `hcut:`/`cuts:`
+    fields): reads evict once to the current cutoff, as they did, and the exact outputs are those
+    of a recount; the next push registers the cutoffs and starts their history."""
+    prefix = f"tiles{next(_ids)}"
+    red = _redis(redis_server, plan, prefix)
+    rows = [r for r in _history(random.Random(6), 120) if r["id"] in (1, 2)]
+    for j in range(0, len(rows) - 1, 10):
+        red.push("ev", rows[j:min(j + 10, len(rows) - 1)])
+    old = [f for f in red.redis.hkeys(red.meta_key) if f.startswith((b"hcut:", b"cuts:"))]
+    assert old
+    red.redis.hdel(red.meta_key, *old)
+    fresh = _redis(redis_server, plan, prefix)  # a new process: registers its cutoffs on its first read
+    t = rows[-2]["ts"] + 1
+    got = fresh.get("svc@v1", [{"id": 1}, {"id": 2}], at=t).rows()
+    for e, g in zip((1, 2), got):
+        for k, v in _recount(rows[:-1], e, t).items():
+            assert identical(g[k], v) or (isinstance(v, list) and g[k] == v), (e, k, g[k], v)
+    fresh.push("ev", [{**rows[-1], "ts": t + 40 * D}])  # moves the cutoff: a history from the old one on
+    hist = {f: v for f, v in red.redis.hgetall(red.meta_key).items() if f.startswith(b"hcut:")}
+    assert hist and all(len(v.split(b",")) == 2 for v in hist.values()), hist
+    red.clear()
