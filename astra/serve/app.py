@@ -23,7 +23,7 @@ from typing import NoReturn
 import orjson
 
 from astra.plan import experiments as plan_experiments
-from astra.serve import explorer, openapi
+from astra.serve import allocator, explorer, openapi
 from astra.serve.auth import authorized
 from astra.serve.batch import Batcher
 from astra.serve.config import ServeConfig
@@ -357,6 +357,7 @@ def create_app(config: ServeConfig | None = None) -> App:
     if config is None:
         config = ServeConfig.from_env()
         _die_with_parent()  # a worker of `astra serve`'s supervisor (granian's, or uvicorn's multiprocess one)
+    allocator.settle()  # before the store is restored: its arrays then get their own mappings
     try:
         plan = Project.load(config.project, allow_unlocked=config.allow_unlocked).plan
         engine = Engine(plan, config, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -367,6 +368,7 @@ def create_app(config: ServeConfig | None = None) -> App:
     # out of the collector's generations so gen-2 passes do not walk them on the request path
     gc.collect()
     gc.freeze()
+    allocator.trim()  # what loading left free
     return app
 
 
