@@ -179,7 +179,7 @@ class Table(Appending, Evicting, DistinctEnds, LastSeen, Compacting, Blocks):
             raise MemoryError(f"table `{self.name}` would exceed 2^31 arena rows")
         for k, a in self.pos.items():
             b = np.zeros(new, a.dtype)
-            b[:cap] = a
+            b[:self.used] = a[:self.used]  # not the spare capacity: copying its zeros would make it resident
             self.pos[k] = b
         for k, a in self.blocks.items():
             b = np.zeros((a.shape[0], new // BLOCK), a.dtype)
