@@ -285,6 +285,22 @@ class Experiment:
 
 
 @node
+class VectorIndex:
+    """`index similar on products.embedding { metric cosine; kind hnsw; filter category; }`: a
+    nearest-neighbour index the online store keeps over a snapshot source's vector column.
+    `metric` and `kind` are None when not written (cosine, exact)."""
+
+    name: Name
+    source: Name
+    column: Name
+    metric: Name | None = None
+    kind: Name | None = None
+    filters: tuple[Name, ...] = ()
+    meta: Meta = Meta()
+    span: Span = span_field()
+
+
+@node
 class Import:
     """`import "path.feat"` or `import "dir/"`, relative to the importing file."""
 
@@ -292,7 +308,7 @@ class Import:
     span: Span = span_field()
 
 
-Decl = Entity | Source | Request | Group | Service | Experiment | Import
+Decl = Entity | Source | Request | Group | Service | Experiment | VectorIndex | Import
 
 
 @node

@@ -184,13 +184,23 @@ def _experiment(decl: ast.Experiment) -> list[_Line]:
     return _body(decl, f"experiment {decl.name.value} {{", decl.name, decl.meta, items)
 
 
+def _vector_index(decl: ast.VectorIndex) -> list[_Line]:
+    items = [_Line(1, f"{word} {value.value}", _anchor(value.span))
+             for word, value in (("metric", decl.metric), ("kind", decl.kind)) if value is not None]
+    if decl.filters:
+        items.append(_Line(1, "filter " + ", ".join(f.value for f in decl.filters), _anchor(decl.filters[0].span)))
+    header = f"index {decl.name.value} on {decl.source.value}.{decl.column.value} {{"
+    return _body(decl, header, decl.name, decl.meta, items)
+
+
 def _percent(lit: ast.Literal) -> str:
     value = float(lit.value)
     return f"{int(value)}%" if value.is_integer() and abs(value) < 1e15 else f"{value!r}%"
 
 
 _DECL = {ast.Import: _import, ast.Entity: _entity, ast.Source: _source, ast.Request: _request,
-         ast.Group: _group, ast.Service: _service, ast.Experiment: _experiment}
+         ast.Group: _group, ast.Service: _service, ast.Experiment: _experiment,
+         ast.VectorIndex: _vector_index}
 
 
 def _merge_empty_bodies(lines: list[_Line]) -> list[_Line]:

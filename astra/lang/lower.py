@@ -270,6 +270,25 @@ class _Lower(Transformer):
                               coverage=_value(found, "coverage"), within=_value(found, "within"),
                               meta=self._meta(items), span=self._span(meta))
 
+    def vector_index(self, meta, children):
+        found: dict[str, _Item] = {}
+        for item in children[3:]:
+            if isinstance(item, _Item) and item.key in ("metric", "kind", "filter"):
+                self._once(found, item)
+        return ast.VectorIndex(name=self._name(children[0]), source=self._name(children[1]),
+                               column=self._name(children[2]), metric=_value(found, "metric"),
+                               kind=_value(found, "kind"), filters=_value(found, "filter") or (),
+                               meta=self._meta(children[3:]), span=self._span(meta))
+
+    def index_metric(self, meta, children):
+        return _Item("metric", self._name(children[0]), self._span(meta))
+
+    def index_kind(self, meta, children):
+        return _Item("kind", self._name(children[0]), self._span(meta))
+
+    def index_filter(self, meta, children):
+        return _Item("filter", tuple(self._name(t) for t in children), self._span(meta))
+
     def unit(self, meta, children):
         return _Item("unit", self._name(children[0]), self._span(meta))
 

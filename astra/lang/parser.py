@@ -53,7 +53,8 @@ PARSE_ERRORS: dict[str, str] = {
 MAX_ERRORS = 20  # syntax errors reported per file before giving up
 MAX_NESTING = 100  # parse-tree depth; keeps every recursive pass far from Python's stack limit
 
-DECL_KEYWORDS = ("entity", "events", "snapshot", "request", "features", "service", "experiment", "import")
+DECL_KEYWORDS = ("entity", "events", "snapshot", "request", "features", "service", "experiment", "import",
+                 "index")
 
 
 # --------------------------------------------------------------------------- public API
@@ -354,7 +355,7 @@ def _expected(accepts: set[str], context: str) -> str:
     if {"ENTITY", "FEATURES", "SERVICE"} <= left:
         phrases.append("a declaration (`entity`, `events`, `snapshot`, `request`, `features`, `service`, "
                        "`experiment`, `import`)")
-        left -= {"ENTITY", "EVENTS", "SNAPSHOT", "REQUEST", "FEATURES", "SERVICE", "EXPERIMENT", "IMPORT"}
+        left -= {"ENTITY", "EVENTS", "SNAPSHOT", "REQUEST", "FEATURES", "SERVICE", "EXPERIMENT", "IMPORT", "INDEX"}
     if "NAME" in left and context in _BODY_NAME and "RBRACE" in left:
         phrases.append(_BODY_NAME[context])
         left.discard("NAME")

@@ -16,7 +16,7 @@ from astra.lang import ast
 from astra.lang.parser import Parsed
 from astra.source import SourceFile
 
-_KEYWORD_HEADER = re.compile(r"\b(?:entity|events|snapshot|request|features|service|experiment)\s+([A-Za-z_]\w*)")
+_KEYWORD_HEADER = re.compile(r"\b(?:entity|events|snapshot|request|features|service|experiment|index)\s+([A-Za-z_]\w*)")
 # A header whose keyword was itself mangled: `user_spend v1 for user {`, `user {`.
 _BARE_HEADER = re.compile(r"\s*([A-Za-z_]\w*)\s+(?:v\d+\s+)?(?:for\b|\{)")
 

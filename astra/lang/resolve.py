@@ -11,6 +11,7 @@ import attrs
 from astra.diagnostics import Collector, Edit, Label, did_you_mean, insert_at, rename_fix
 from astra.lang import ast
 from astra.lang.experiments import check_experiments
+from astra.lang.index_check import check_indexes
 from astra.lang.types import FLOAT32, TIMESTAMP, Type
 
 
@@ -34,6 +35,7 @@ class Symbols:
     services: dict[tuple[str, int], ast.Service] = attrs.Factory(dict)
     experiments: dict[str, ast.Experiment] = attrs.Factory(dict)
     assignments: dict = attrs.Factory(dict)  # experiment name -> astra.ops.assignment.Spec, when valid
+    indexes: dict[str, ast.VectorIndex] = attrs.Factory(dict)  # valid vector index declarations
 
     def group_versions(self, name: str) -> list[int]:
         return sorted(v for (g, v) in self.groups if g == name)
@@ -47,6 +49,7 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
     syms = Symbols()
     namespace: dict[str, ast.Name] = {}  # entities, sources and requests share one namespace
     seen_groups: dict[tuple[str, int], ast.Group] = {}
+    indexes: dict[str, ast.VectorIndex] = {}
     for module in modules:
         for decl in module.decls:
             match decl:
@@ -72,6 +75,11 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
                                    f"experiment `{decl.name.value}`", diags)
                     else:
                         syms.experiments[decl.name.value] = decl
+                case ast.VectorIndex():
+                    if decl.name.value in indexes:
+                        _duplicate(decl.name, indexes[decl.name.value].name, f"index `{decl.name.value}`", diags)
+                    else:
+                        indexes[decl.name.value] = decl
     for module in modules:
         for decl in module.decls:
             _float32_vectors(decl, diags)
@@ -83,6 +91,7 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
     for name, bound in list(syms.sources.items()):
         syms.sources[name] = _bind_source(bound.decl, syms, diags)
     syms.assignments = check_experiments(syms.experiments, syms.entities, diags)
+    syms.indexes = check_indexes(indexes, syms.sources, syms.entities, diags)
     return syms
 
 

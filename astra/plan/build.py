@@ -19,6 +19,7 @@ from astra.ops.registry import TypeRuleError
 from astra.ops.scalars import cast_result
 from astra.plan import ir
 from astra.plan.fingerprint import fingerprint_plan
+from astra.plan.indexes import vector_indexes
 from astra.plan.pretty import null_reason
 from astra.source import Span
 
@@ -57,7 +58,7 @@ def build_plan(syms: Symbols, diags: Collector) -> ir.Plan:
         requests=tuple(ir.Request(name=r.name.value, fields=tuple((f.name.value, f.type.type) for f in r.fields))
                        for r in syms.requests.values()),
         features=ordered, groups=tuple(groups), services=tuple(services),
-        experiments=_experiments(syms),
+        experiments=_experiments(syms), indexes=vector_indexes(syms),
     )
     return fingerprint_plan(plan)
 

@@ -75,4 +75,10 @@ def fingerprint_plan(plan: ir.Plan) -> ir.Plan:
         }))
         for s in plan.services
     )
-    return attrs.evolve(plan, groups=tuple(groups), services=services)
+    plan = attrs.evolve(plan, groups=tuple(groups), services=services)
+    if plan.indexes:
+        from astra.plan.indexes import index_fingerprint
+
+        plan = attrs.evolve(plan, indexes=tuple(attrs.evolve(x, fingerprint=index_fingerprint(plan, x))
+                                                for x in plan.indexes))
+    return plan

@@ -285,6 +285,25 @@ class Experiment:
 
 
 @node
+class VectorIndex:
+    """`index NAME on SOURCE.COLUMN { ... }`: the nearest-neighbour index the online store keeps
+    over a snapshot source's vector column, keyed by the source's entity key, with the scalar
+    columns a search may filter on (`astra.online.indexes`)."""
+
+    name: str
+    source: str
+    column: str
+    dim: int
+    metric: str  # cosine | euclidean | manhattan | inner_product
+    kind: str  # exact | hnsw
+    filters: tuple[str, ...] = ()
+    owner: str | None = None
+    description: str | None = None
+    span: Span = span_field()
+    fingerprint: str = ""
+
+
+@node
 class Plan:
     """Everything the engines need; serialisable to `build/plan.json` and back."""
 
@@ -295,6 +314,7 @@ class Plan:
     groups: tuple[Group, ...]
     services: tuple[Service, ...]
     experiments: tuple[Experiment, ...] | None = attrs.field(default=None, metadata={"omit_none": True})
+    indexes: tuple[VectorIndex, ...] | None = attrs.field(default=None, metadata={"omit_none": True})
 
     @functools.cached_property
     def _index(self) -> dict[tuple[str, str], object]:
