@@ -61,8 +61,9 @@ def test_outgrown_arrays_go_back_and_spare_capacity_is_not_resident():
 def test_a_store_fed_by_pushes_grows_in_memory_with_its_bytes(tmp_path):
     """A store materialized from demo data, then fed 50-row pushes to Zipf-hot users: the
     process's resident growth stays within 1.5x the store's own growth (`Store.nbytes`) plus a
-    few MiB of interpreter and allocator slack (measured here: 8.6 MiB for 4.4 MiB of store; 15.3 MiB
-    with glibc's dynamic thresholds)."""
+    couple of MiB of interpreter and allocator slack.  Measured here for 4.4 MiB of store growth: -0.6 MiB
+    (the transient arrays of the first pushes given back); 8.6 MiB with spare capacity copied on growth
+    (`Table._grow`), 10.1 MiB with glibc's dynamic thresholds, 15.3 MiB with both."""
     from astra import demo_data
 
     demo_data.generate(tmp_path, events=40_000, users=1_500, labels=10, seed=5)
@@ -97,4 +98,4 @@ def test_a_store_fed_by_pushes_grows_in_memory_with_its_bytes(tmp_path):
         print((rss() - r0) / 2**20, (store.nbytes() - n0) / 2**20)
     """)
     assert store_growth > 2  # the pushes did grow the store
-    assert rss_growth <= 1.5 * store_growth + 6, (rss_growth, store_growth)
+    assert rss_growth <= 1.5 * store_growth + 2, (rss_growth, store_growth)
