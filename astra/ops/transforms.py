@@ -15,6 +15,7 @@ returns its statistics as plain JSON data; `apply` turns them into the bound IR 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 
 import attrs
@@ -86,10 +87,15 @@ def _pl_bins(out, x, edges):
     return pl().when(x.is_nan()).then(None).otherwise(count.cast(pl().Int32))
 
 
+@functools.lru_cache(maxsize=256)
+def _edges_array(edges: tuple):
+    return np.asarray(edges, dtype=np.float64)  # one array per fitted edge list, not one per query
+
+
 def _np_bins(out, x, edges):
     x = x.astype(np.float64)
     nan = np.isnan(x)
-    index = np.searchsorted(np.asarray(edges, dtype=np.float64), np.where(nan, 0.0, x), side="right")
+    index = np.searchsorted(_edges_array(tuple(edges)), np.where(nan, 0.0, x), side="right")
     return index.astype(np.int32), ~nan
 
 
@@ -122,8 +128,13 @@ def _pl_vocab(out, x, categories):
                             return_dtype=pl().Int32)
 
 
+@functools.lru_cache(maxsize=256)
+def _vocab_index(categories: tuple) -> dict:
+    return {c: i for i, c in enumerate(categories)}  # one dict per fitted vocabulary, not one per query
+
+
 def _np_vocab(out, x, categories):
-    index = {c: i for i, c in enumerate(categories)}
+    index = _vocab_index(tuple(categories))
     return np.fromiter((index.get(_key(v), UNSEEN) for v in x.tolist()), dtype=np.int32, count=len(x))
 
 
