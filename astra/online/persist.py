@@ -69,6 +69,7 @@ def save(store, path: Path) -> None:
         manifest = {"format": FORMAT, "plan": to_data(store.plan), "services": store.services,
                     "allowed_lateness": store.allowed_lateness, "horizon_lag": store.horizon_lag,
                     "watermark": store.watermark, "next_seq": store.next_seq, "tables": tables}
+        store.indexes.save(tmp)
         (tmp / "manifest.json").write_text(json.dumps(manifest))
         _fsync_all(tmp)  # on disk before it is renamed into place (and older state is deleted)
         if path.exists():  # swap: old -> trash, new -> path, then drop the old one
@@ -117,6 +118,8 @@ def load(cls, path: Path, plan: ir.Plan, migration: Migration | None = None):
     store = cls(plan, manifest["allowed_lateness"], services=None if services is None else list(services))
     store.watermark, store.next_seq = manifest["watermark"], manifest["next_seq"]
     store.horizon_lag = manifest.get("horizon_lag", 0)  # saved since the margin existed; before it, none
+    if migration is None:  # a migrated store's indexes start empty (declarations may have changed)
+        store.indexes.load(path)
     if migration is not None:
         names = {s.name for s in plan.sources}
         store.watermark = {s: w for s, w in store.watermark.items() if s in names}

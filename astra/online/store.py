@@ -32,6 +32,7 @@ import polars as pl
 from astra.online import ingest
 from astra.online.codegen import compile_service, compile_where
 from astra.online.errors import FutureRowError, HorizonError, LateRowError, UnknownServiceError
+from astra.online.indexes import Indexes
 from astra.online.layout import TableSpec, plan_layout
 from astra.online.result import Missing, Result
 from astra.online.single import Single
@@ -120,6 +121,7 @@ class Store:
                 compile_service(plan, *parse_service(plan, sid))  # unknown services fail here
         self.specs = plan_layout(plan, self.services).tables
         self.tables = [new_table(s) for s in self.specs]
+        self.indexes = Indexes(plan)  # the declared vector indexes, fed by every ingest of their sources
         self._compiled: dict[str, object] = {}
         # service -> ((entity, key names, ((table, its bit in the found mask), ...)), ...)
         self._readers: dict[str, tuple] = {}
@@ -182,6 +184,8 @@ class Store:
                 self.stored[ti] += len(t_rows)
                 if len(t_rows):
                     self._ingest_table(tb, t_rows, t_cols, bulk)
+        if self.indexes:
+            self.indexes.ingest(src.name, times, cols)
         for _, tb in mine:
             tb.compact(self.lock)
         t_max = int(times.max()) if len(times) > 1 else int(times[0])
@@ -224,7 +228,7 @@ class Store:
         `BackfillError`); returns, per source read, the rows read and those left out (`SourceRows`)."""
         counts = {}
         for src in self.plan.sources:
-            if not any(s.source.name == src.name for s in self.specs):
+            if not any(s.source.name == src.name for s in self.specs) and not self.indexes.columns(src.name):
                 continue
             times, cols, counts[src.name] = self.read_source(src, data_root)
             if until is not None:
@@ -240,10 +244,11 @@ class Store:
         entity keys its tables read; an empty read for a source no table reads.  With
         `max_future`, a file holding a row later than the clock plus it raises `FutureRowError`."""
         specs = [s for s in self.specs if s.source.name == src.name]
-        if not specs:
+        if not specs and not self.indexes.columns(src.name):
             return np.zeros(0, np.int64), {}, SourceRows(src.name)
-        columns = {c for s in specs for c in s.columns}
-        times, cols, read = ingest.read_source(src, data_root, columns, {c for s in specs for c in s.key.columns})
+        columns = {c for s in specs for c in s.columns} | self.indexes.columns(src.name)
+        keys = {c for s in specs for c in s.key.columns} | self.indexes.key_columns(src.name)
+        times, cols, read = ingest.read_source(src, data_root, columns, keys)
         if self.max_future is not None and len(times):
             limit = min(self.clock() + self.max_future, INT64_MAX)
             ahead = np.flatnonzero(times > limit)
@@ -400,7 +405,7 @@ class Store:
 
     def nbytes(self) -> int:
         """The bytes held by the store's tables (rows, running state, indexes)."""
-        return sum(tb.nbytes() for tb in self.tables)
+        return sum(tb.nbytes() for tb in self.tables) + self.indexes.nbytes()
 
     def close(self) -> None:
         """Nothing to release (`astra.online.protocol.OnlineStore.close`; the Redis store closes connections)."""

@@ -23,7 +23,7 @@ from typing import NoReturn
 import orjson
 
 from astra.plan import experiments as plan_experiments
-from astra.serve import allocator, explorer, openapi
+from astra.serve import allocator, explorer, neighbors, openapi
 from astra.serve.auth import authorized
 from astra.serve.batch import Batcher
 from astra.serve.config import ServeConfig
@@ -88,6 +88,7 @@ class App:
             "/v1/push": ("POST", self.push, "push"),
             "/v1/registry": ("GET", self.registry, "registry"),
             "/v1/experiments": ("GET", self.experiments, "experiments"),
+            "/v1/neighbors": ("POST", neighbors.handler(engine), "neighbors"),
             "/healthz": ("GET", self.healthz, "healthz"),
             "/readyz": ("GET", self.readyz, "readyz"),
             "/metrics": ("GET", self.metrics, "metrics"),

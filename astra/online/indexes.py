@@ -1,0 +1,159 @@
+"""The online store's vector indexes: one `astra.vectors.VectorIndex` per `index` declaration.
+
+Each index holds, per key of its snapshot source, the versions of the key's vector: a row at time t
+with a vector inserts a version valid from t (an update ends the key's previous version: a tombstone
+then an insert); a row with a null vector ends the key's version at t (that is how a delete is
+written: push the key with `embedding: null`).  The filter columns travel with each version.  The
+index is fed by every ingest of its source (materialize, pushes, a log replayed at recovery) and
+saved beside the store's tables, so a restart restores it as it was.
+
+A key's changes must come in time order: a late row (allowed by the store's lateness) older than
+the key's latest indexed change is left out of the index and counted in `late`; the tables still
+store it.  Searches and changes take `lock`, since the index's arrays and faiss graph are not safe
+to read while they grow.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from astra.ops.registry import Vec
+from astra.ops.vectors import unpack
+from astra.plan import ir
+from astra.vectors import Neighbors, VectorError, VectorIndex
+from astra.vectors import load as load_index
+from astra.vectors import save as save_index
+
+
+class Indexes:
+    """The declared indexes of a plan, built empty; `ingest` feeds them, `search` asks them."""
+
+    def __init__(self, plan: ir.Plan):
+        self.plan = plan
+        self.decls = {x.name: x for x in plan.indexes or ()}
+        self.built = {x.name: _empty(x) for x in self.decls.values()}
+        self.late = {name: 0 for name in self.decls}
+        self.lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self.decls)
+
+    def columns(self, source: str) -> set[str]:
+        """The columns of `source` the indexes read (its key, vector and filter columns)."""
+        out: set[str] = set()
+        for x in self.decls.values():
+            if x.source == source:
+                out |= {x.column, *x.filters, *key_columns(self.plan, x)}
+        return out
+
+    def key_columns(self, source: str) -> set[str]:
+        return {c for x in self.decls.values() if x.source == source for c in key_columns(self.plan, x)}
+
+    def ingest(self, source: str, times: np.ndarray, cols: dict[str, Vec]) -> None:
+        """Apply stored rows of `source` (validated, in any order) to the indexes over it."""
+        for x in self.decls.values():
+            if x.source == source and len(times):
+                self._apply(x, times, cols)
+
+    def _apply(self, x: ir.VectorIndex, times: np.ndarray, cols: dict[str, Vec]) -> None:
+        key_col, = key_columns(self.plan, x)
+        keyv = cols[key_col]
+        rows = np.flatnonzero(keyv.valid)  # a row without a key is no key's version
+        rows = rows[np.argsort(times[rows], kind="stable")]
+        index = self.built[x.name]
+        keys = [_key(k) for k in keyv.values[rows].tolist()]
+        when = times[rows].astype(np.int64)
+        vec = cols[x.column]
+        has = vec.valid[rows]
+        with self.lock:
+            last = {k: int(index.rows.last_time[kid]) for k in set(keys)
+                    if (kid := index.rows.key_index.get(k)) is not None}
+            keep = np.ones(len(rows), dtype=bool)
+            for j, (k, t) in enumerate(zip(keys, when.tolist())):
+                if t < last.get(k, t):
+                    keep[j] = False
+                else:
+                    last[k] = t
+            self.late[x.name] += int((~keep).sum())
+            # one key may change several times in a batch: apply the changes in time order, runs of
+            # inserts and of deletes alternating, so each key's versions end and begin in order
+            order = np.flatnonzero(keep)
+            start = 0
+            while start < len(order):
+                end = start
+                while end < len(order) and has[order[end]] == has[order[start]]:
+                    end += 1
+                run = order[start:end]
+                run_keys = [keys[j] for j in run.tolist()]
+                if has[order[start]]:
+                    meta = {f: _values(cols[f], rows[run]) for f in x.filters}
+                    index.insert(run_keys, unpack(vec.values[rows[run]]), when[run], metadata=meta)
+                else:
+                    index.delete(run_keys, when[run])
+                start = end
+
+    def search(self, name: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
+        with self.lock:
+            return self.built[name].search(vector, k, at=at, filter=filter)
+
+    def vector_of(self, name: str, key, at: int | None) -> np.ndarray | None:
+        """The key's vector visible at `at` (None: its latest), or None when it has none then."""
+        index = self.built[name]
+        with self.lock:
+            rows = index.rows
+            kid = rows.key_index.get(key)
+            if kid is None:
+                return None
+            n = rows.n
+            seen = rows.visible(at)
+            mine = rows.key_id[:n] == kid
+            found = np.flatnonzero(mine if seen is None else mine & seen)
+            # the stored form (unit length under cosine) ranks like the vector pushed
+            return np.array(rows.vectors[found[-1]], dtype=np.float32) if len(found) else None
+
+    def nbytes(self) -> int:
+        return sum(i.memory_bytes() for i in self.built.values())
+
+    def save(self, directory: Path) -> None:
+        """Write each index into the store's (temporary) directory, with what was left out."""
+        if not self.decls:
+            return
+        with self.lock:
+            for name, index in self.built.items():
+                save_index(index, directory / f"index_{name}.npz")
+            (directory / "indexes.json").write_text(json.dumps({"late": self.late}))
+
+    def load(self, directory: Path) -> None:
+        """Restore the indexes `save` wrote (an index the state does not hold stays empty)."""
+        meta = directory / "indexes.json"
+        if meta.exists():
+            self.late.update({k: v for k, v in json.loads(meta.read_text())["late"].items() if k in self.late})
+        for name in self.built:
+            path = directory / f"index_{name}.npz"
+            if path.exists():
+                self.built[name] = load_index(path)
+
+
+def key_columns(plan: ir.Plan, x: ir.VectorIndex) -> tuple[str, ...]:
+    """The source column holding the index's key (the checker allows one entity with one key)."""
+    return plan.source(x.source).keys[0].columns
+
+
+def _empty(x: ir.VectorIndex) -> VectorIndex:
+    return VectorIndex(x.dim, x.metric, x.kind, metadata=x.filters)
+
+
+def _key(k):
+    return k.item() if isinstance(k, np.generic) else k
+
+
+def _values(v: Vec, rows: np.ndarray) -> list:
+    vals = v.values[rows].tolist()
+    return [_key(a) if ok else None for a, ok in zip(vals, v.valid[rows].tolist())]
+
+
+__all__ = ["Indexes", "VectorError", "key_columns"]

@@ -1,0 +1,155 @@
+"""`POST /v1/neighbors` against a real `astra serve` (docs/vectors.md, "Declared indexes"): answers
+equal a brute-force search over the keys' vectors visible at the query time, pushes change them (a
+null vector deletes a key), a restart restores the index, filters and `at` select versions, and bad
+requests are located 4xx answers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.spatial.distance import cdist
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+from serve_harness import Client, launch
+
+DIM = 6
+PROJECT = f"""
+entity item {{ key item_id: string }}
+snapshot items for item {{
+    path "items.parquet"
+    time ts
+    columns {{ item_id: string  colour: string  shelf: int64  emb: vector<float32, {DIM}>? }}
+}}
+index near on items.emb {{ metric cosine; filter colour, shelf }}
+index near_l2 on items.emb {{ metric euclidean; kind hnsw }}
+"""
+DAY = 86_400_000_000
+T0 = 1_767_225_600_000_000  # 2026-01-01
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A project, its data (40 items, 10 of them changed on day 5), and a started server."""
+    rng = np.random.default_rng(3)
+    project, data = tmp_path / "project", tmp_path / "data"
+    project.mkdir()
+    data.mkdir()
+    (project / "p.feat").write_text(PROJECT)
+    n = 40
+    ids = [f"i{j:02d}" for j in range(n)] + [f"i{j:02d}" for j in range(10)]
+    vecs = rng.normal(size=(len(ids), DIM)).astype(np.float32)
+    times = [T0 + DAY] * n + [T0 + 5 * DAY] * 10
+    colours = [["red", "blue", "green"][j % 3] for j in range(len(ids))]
+    shelves = [j % 4 for j in range(len(ids))]
+    pl.DataFrame({"item_id": ids, "colour": colours, "shelf": shelves,
+                  "emb": pl.Series(vecs.tolist(), dtype=pl.Array(pl.Float32, DIM)),
+                  "ts": pl.Series(times).cast(pl.Datetime("us"))}).write_parquet(data / "items.parquet")
+    servers = []
+
+    def start():
+        s = launch(project, tmp_path / "state", "--data-root", str(data))
+        servers.append(s)
+        return s
+
+    yield {"ids": ids, "vecs": vecs, "times": times, "colours": colours, "shelves": shelves, "start": start}
+    for s in servers:
+        s.kill9()
+
+
+def visible(w, at: int | None) -> dict[str, tuple[np.ndarray, str, int]]:
+    """Each key's version a query at `at` sees: its latest change strictly before `at`."""
+    out = {}
+    for key, v, t, c, s in zip(w["ids"], w["vecs"], w["times"], w["colours"], w["shelves"]):
+        if at is None or t < at:
+            out[key] = (v, c, s)
+    return out
+
+
+def brute(w, query, k, at=None, metric="cosine", keep=lambda c, s: True, leave_out=None):
+    rows = {key: v for key, (v, c, s) in visible(w, at).items() if keep(c, s) and key != leave_out}
+    keys = sorted(rows)
+    d = cdist(np.asarray(query, dtype=np.float64)[None, :], np.array([rows[key] for key in keys], dtype=np.float64),
+              metric)[0]
+    order = sorted(range(len(keys)), key=lambda j: (d[j], keys[j]))[:k]
+    return [keys[j] for j in order], [float(d[j]) for j in order]
+
+
+def ask(c: Client, **body):
+    status, _, out = c.post("/v1/neighbors", body)
+    assert status == 200, out
+    return [n["key"] for n in out["neighbors"]], [n["distance"] for n in out["neighbors"]]
+
+
+def test_answers_equal_brute_force_with_filters_at_and_keys(world) -> None:
+    c = Client(world["start"]().port)
+    q = [0.3, -1.0, 0.5, 2.0, 0.0, 1.0]
+    for at in (None, T0 + 3 * DAY, T0 + 5 * DAY, T0 + 5 * DAY + 1):  # day 5 itself still sees the old versions
+        keys, dist = ask(c, index="near", vector=q, k=7, at=at)
+        want_keys, want_dist = brute(world, q, 7, at)
+        assert keys == want_keys
+        np.testing.assert_allclose(dist, want_dist, rtol=1e-5, atol=1e-6)
+    keys, _ = ask(c, index="near", vector=q, k=5, filter={"colour": "blue", "shelf": [1, 3]})
+    assert keys == brute(world, q, 5, keep=lambda col, s: col == "blue" and s in (1, 3))[0]
+    keys, _ = ask(c, index="near_l2", vector=q, k=4)
+    assert keys == brute(world, q, 4, metric="euclidean")[0]
+    # by key: that key's vector visible then is the query, and the key itself is left out
+    keys, _ = ask(c, index="near", key="i03", k=5, at=T0 + 2 * DAY)
+    old = visible(world, T0 + 2 * DAY)["i03"][0]
+    assert keys == brute(world, old, 5, at=T0 + 2 * DAY, leave_out="i03")[0]
+    assert "i03" not in keys
+    status, _, out = c.post("/v1/neighbors", {"index": "near", "key": "i03", "k": 3, "at": T0})
+    assert status == 404 and out["error"]["code"] == "unknown_key"  # no version before the first row
+
+
+def test_push_updates_deletes_and_a_restart_restores(world) -> None:
+    server = world["start"]()
+    c = Client(server.port)
+    q = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    t = "2026-02-01T00:00:00"
+    status, _, ack = c.post("/v1/push", {"source": "items", "rows": [
+        {"item_id": "new", "colour": "red", "shelf": 0, "emb": q, "ts": t},
+        {"item_id": "i00", "colour": "red", "shelf": 0, "emb": None, "ts": t}]})
+    assert status == 200 and ack["accepted"] == 2, ack
+    keys, dist = ask(c, index="near", vector=q, k=3)
+    assert keys[0] == "new" and dist[0] == pytest.approx(0.0, abs=1e-6)
+    assert "i00" not in ask(c, index="near", vector=world["vecs"][0].tolist(), k=50)[0]
+    before = ask(c, index="near", vector=q, k=3, at="2026-01-20T00:00:00")[0]  # before the push: as it was
+    assert "new" not in before and before == brute(world, q, 3, at=T0 + 19 * DAY)[0]
+    latest = ask(c, index="near", vector=q, k=10)
+
+    server.kill9()  # a crash: the log replays the push over the materialized index
+    c = Client(world["start"]().port)
+    assert ask(c, index="near", vector=q, k=10) == latest
+    assert ask(c, index="near", vector=q, k=3, at="2026-01-20T00:00:00")[0] == before
+
+
+BAD = [
+    ({"index": "nope", "vector": [0.0] * DIM}, 404, "unknown_index"),
+    ({"index": "near", "vector": [0.0] * (DIM - 1)}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * (DIM - 1) + [1e39]}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * (DIM - 1) + ["1"]}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "k": 0}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "k": 10**9}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "k": 2.5}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "filter": {"price": 1}}, 422, "unknown_filter"),
+    ({"index": "near", "vector": [0.0] * DIM, "filter": {"colour": {"a": 1}}}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "key": "i01"}, 422, "invalid_request"),
+    ({"index": "near"}, 422, "invalid_request"),
+    ({"index": "near", "key": "missing"}, 404, "unknown_key"),
+    ({"index": "near", "vector": [0.0] * DIM, "at": "yesterday"}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "colour": "red"}, 422, "unknown_field"),
+    ([1, 2], 400, "invalid_request"),
+]
+
+
+def test_bad_requests_are_located_4xx(world) -> None:
+    c = Client(world["start"]().port)
+    for body, status, code in BAD:
+        got, _, out = c.post("/v1/neighbors", body)
+        assert (got, out["error"]["code"]) == (status, code), (body, out)
+        assert "\n" not in out["error"]["message"]
+    assert c.get("/v1/neighbors")[0] == 405
