@@ -66,8 +66,11 @@ def fit_cmd(project: Path | None, service_ref: str, spine: Path, data_root: Path
     except (BackfillError, FitDataError, FitError) as err:
         fail(str(err))
     old = recorded_fits(root).get(svc.id, {}).get("id")
-    fid, path = write_artifact(root, artifact)
-    record_fit(root, svc.id, fid)
+    try:
+        fid, path = write_artifact(root, artifact)
+        record_fit(root, svc.id, fid)
+    except OSError as err:  # a read-only project: one line, nothing half-written in the lock
+        fail(f"cannot write the fit: {err.strerror or err} ({err.filename or root})")
     n = len(artifact["transforms"])
     rows = artifact["training"]["spine_rows"]
     change = "unchanged" if old == fid else (f"replaces {old}" if old else "new")
