@@ -95,6 +95,9 @@ UNREACHABLE = {
           "every engine against the reference and scipy)" for op in ("dot", "norm", "euclidean", "manhattan",
                                                                    "cosine", "normalize", "vector+", "vector-",
                                                                    "vector*", "number*vector")},
+    **{op: "its statistics are literals only a pinned fit writes (`astra fit`); tests/ops/test_transforms.py and "
+          "test_transforms_engines.py check every engine against the reference and scikit-learn"
+       for op in ("fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute")},
 }
 
 
