@@ -16,7 +16,7 @@ START = dt.datetime(2026, 1, 1)
 
 
 def generate(out: Path, *, events: int = 200_000, users: int = 5_000, labels: int = 20_000, seed: int = 11) -> None:
-    """Write transactions.parquet, profiles.parquet and spine.parquet into `out`."""
+    """Write transactions.parquet, profiles.parquet, spine.parquet and products.parquet into `out`."""
     import numpy as np
     import polars as pl
 
@@ -62,3 +62,31 @@ def generate(out: Path, *, events: int = 200_000, users: int = 5_000, labels: in
             pl.Series(rng.random(labels) < 0.1), None),
         "label": (rng.random(labels) < 0.05).astype(np.int8),
     }).write_parquet(out / "spine.parquet")
+    products(out, base)
+
+
+def products(out: Path, base: int, *, count: int = 300, dim: int = 16, seed: int = 5) -> None:
+    """A product catalogue: per product a category and a 16-float embedding near its category's
+    centre; a fifth of the products change later (a new row: new embedding, maybe a new category)."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    categories = np.array(["shoes", "bags", "hats", "watches", "phones", "laptops"])
+    centres = rng.normal(0.0, 1.0, size=(len(categories), dim))
+    cat = rng.integers(0, len(categories), size=count)
+    ids = np.array([f"p{i:04d}" for i in range(1, count + 1)])
+    first = base + rng.integers(0, 20 * DAY // US, size=count) * US
+    changed = np.flatnonzero(rng.random(count) < 0.2)
+    later = first[changed] + rng.integers(1, 30 * DAY // US, size=changed.size) * US
+    new_cat = np.where(rng.random(changed.size) < 0.3, rng.integers(0, len(categories), size=changed.size),
+                       cat[changed])
+    all_cat = np.concatenate([cat, new_cat])
+    emb = centres[all_cat] + rng.normal(0.0, 0.35, size=(all_cat.size, dim))
+    pl.DataFrame({
+        "product_id": np.concatenate([ids, ids[changed]]),
+        "category": categories[all_cat],
+        "price": np.round(rng.lognormal(3.5, 0.8, size=all_cat.size), 2),
+        "embedding": pl.Series(emb.astype(np.float32).tolist(), dtype=pl.Array(pl.Float32, dim)),
+        "updated_at": pl.Series(np.concatenate([first, later])).cast(pl.Datetime("us")),
+    }).write_parquet(out / "products.parquet")

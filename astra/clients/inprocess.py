@@ -147,6 +147,19 @@ class Online:
         return PushAck(src.name, len(norm) - len(rejected), tuple(rejected), self.store.watermark.get(src.name),
                        False)
 
+    def neighbors(self, index: str, vector: Any = None, *, key: Any = None, k: int = 10, filter: dict | None = None,
+                  at: Any = None) -> dict:
+        """The k nearest keys of a declared vector index to `vector`, or to `key`'s vector (the key
+        itself left out), among the versions before `at` (None: the latest) that pass `filter`:
+        `POST /v1/neighbors`'s answer, {"index", "k", "neighbors": [{"key", "distance"}, ...]}."""
+        from astra.serve.neighbors import answer, request_body
+        from astra.serve.validate import ApiError
+
+        try:
+            return answer(self.store, self.project.plan, request_body(index, vector, key, k, filter, at))
+        except ApiError as exc:
+            raise errors.from_answer(exc.status, exc.body()) from None
+
     def registry(self) -> dict:
         """The registry document `GET /v1/registry` serves, for this project."""
         import copy

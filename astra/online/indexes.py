@@ -32,9 +32,10 @@ from astra.vectors import save as save_index
 class Indexes:
     """The declared indexes of a plan, built empty; `ingest` feeds them, `search` asks them."""
 
-    def __init__(self, plan: ir.Plan):
+    def __init__(self, plan: ir.Plan, kept: bool = True):
+        """`kept` False: none (a store built for some services keeps only what they read)."""
         self.plan = plan
-        self.decls = {x.name: x for x in plan.indexes or ()}
+        self.decls = {x.name: x for x in plan.indexes or ()} if kept else {}
         self.built = {x.name: _empty(x) for x in self.decls.values()}
         self.late = {name: 0 for name in self.decls}
         self.lock = threading.Lock()

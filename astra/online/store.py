@@ -121,7 +121,8 @@ class Store:
                 compile_service(plan, *parse_service(plan, sid))  # unknown services fail here
         self.specs = plan_layout(plan, self.services).tables
         self.tables = [new_table(s) for s in self.specs]
-        self.indexes = Indexes(plan)  # the declared vector indexes, fed by every ingest of their sources
+        # the declared vector indexes, fed by every ingest of their sources (a store for all services only)
+        self.indexes = Indexes(plan, kept=self.services is None)
         self._compiled: dict[str, object] = {}
         # service -> ((entity, key names, ((table, its bit in the found mask), ...)), ...)
         self._readers: dict[str, tuple] = {}

@@ -16,11 +16,12 @@ import numpy as np
 import orjson
 
 from astra.plan import indexes as plan_indexes
-from astra.serve.validate import ApiError, _timestamp, parse_json
+from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
 from astra.vectors import VectorError
 
 FIELDS = ("index", "vector", "key", "k", "filter", "at")
 MAX_K = 1000
+F32_MAX = 3.4e38  # the largest query component accepted (float32's largest is ~3.4028e38)
 JSON = "application/json"
 
 
@@ -31,6 +32,25 @@ def handler(engine):
         return 200, orjson.dumps(answer(engine.store, engine.plan, parse_json(body))), JSON, "-", []
 
     return neighbors
+
+
+def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | None = None, at=None) -> dict:
+    """The JSON body of a query from Python values (a numpy vector, a datetime `at`)."""
+    from astra.times import micros
+
+    body: dict = {"index": index, "k": k}
+    if vector is not None:
+        body["vector"] = vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
+    if key is not None:
+        body["key"] = key.item() if isinstance(key, np.generic) else key
+    if filter is not None:
+        body["filter"] = filter
+    if at is not None:
+        try:
+            body["at"] = micros(at, "at")
+        except (TypeError, ValueError) as exc:
+            raise ApiError(422, "invalid_value", str(exc), "at") from None
+    return body
 
 
 def answer(store, plan, doc: object) -> dict:
@@ -51,13 +71,15 @@ def answer(store, plan, doc: object) -> dict:
                        indexes=[x.name for x in plan.indexes or ()]) from None
     indexes = getattr(store, "indexes", None)
     if indexes is None:
-        raise ApiError(501, "not_supported", "vector indexes are kept by the embedded online store only")
-    k = doc.get("k", 10)
+        raise ApiError(422, "not_supported", "this server's store keeps no vector indexes: they are kept by the "
+                       "embedded online store only (not --store redis://)", "index")
+    k = _integral(doc.get("k", 10))
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise ApiError(422, "invalid_value", f"k: must be an integer from 1 to {MAX_K}, got {str(k)[:32]}", "k")
-    at = None if doc.get("at") is None else _timestamp(doc["at"], "at")
-    filt = _filter(doc.get("filter"), decl.filters)
-    has_vector, has_key = doc.get("vector") is not None, doc.get("key") is not None
+    at = _timestamp(doc["at"], "at") if "at" in doc else None
+    src = plan.source(decl.source)
+    filt = _filter(doc["filter"], src, decl.filters) if "filter" in doc else None
+    has_vector, has_key = "vector" in doc, "key" in doc
     if has_vector == has_key:
         raise ApiError(422, "invalid_request", "give exactly one of `vector` (the query) and `key` (query with "
                        "that key's vector)", "vector")
@@ -65,9 +87,7 @@ def answer(store, plan, doc: object) -> dict:
     if has_vector:
         query = _vector(doc["vector"], decl.dim)
     else:
-        key = doc["key"]
-        if not isinstance(key, str | int) or isinstance(key, bool):
-            raise ApiError(422, "invalid_value", "key: must be a string or an integer", "key")
+        key = value(doc["key"], plan.entity(src.entities[0]).keys[0][1], "key")
         query = indexes.vector_of(name, key, at)
         if query is None:
             when = "at that time" if at is not None else "now"
@@ -80,28 +100,75 @@ def answer(store, plan, doc: object) -> dict:
     return {"index": name, "k": k, "neighbors": [{"key": kk, "distance": d} for kk, d in pairs]}
 
 
+def schemas(plan) -> dict:
+    """The OpenAPI schemas of the endpoint's request and answer: with a plan, one request form per
+    index (its name, vector length, key type and filter columns) and per query (`vector` or `key`)."""
+    from astra.serve.request_schema import time_schema, value_schema
+
+    common = {"k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
+              "at": {**time_schema(), "description": "versions strictly before it (default: the latest)"}}
+    forms = []
+    for x in (plan.indexes or ()) if plan is not None else ():
+        src = plan.source(x.source)
+        key_type = plan.entity(src.entities[0]).keys[0][1]
+        filters = {}
+        for c in x.filters:
+            one = value_schema(src.column_type(c))
+            each = {"anyOf": [one, {"type": "null"}]}
+            filters[c] = {"anyOf": [one, {"type": "null"}, {"type": "array", "items": each}]}
+        props = {"index": {"const": x.name}, **common,
+                 "filter": {"type": "object", "properties": filters, "additionalProperties": False}}
+        vec = {"type": "array", "minItems": x.dim, "maxItems": x.dim,
+               "items": {"type": "number", "minimum": -F32_MAX, "maximum": F32_MAX}}
+        for field, schema in (("vector", vec), ("key", value_schema(key_type))):
+            forms.append({"type": "object", "required": ["index", field], "additionalProperties": False,
+                          "properties": {**props, field: schema}})
+    request = {"oneOf": forms, "description": "A query by `vector` or by `key` (that key's vector; the key is "
+               "left out of the answer)"} if forms else {"type": "object", "required": ["index"]}
+    return {
+        "NeighborsRequest": request,
+        "NeighborsResponse": {
+            "type": "object", "required": ["index", "k", "neighbors"],
+            "properties": {
+                "index": {"type": "string"}, "k": {"type": "integer"},
+                "neighbors": {"type": "array", "items": {
+                    "type": "object", "required": ["key", "distance"],
+                    "properties": {"key": {"type": ["string", "integer"]}, "distance": {"type": "number"}}}},
+            }},
+    }
+
+
+def path(ref, json_response, errors) -> dict:
+    """The OpenAPI path item of `POST /v1/neighbors`."""
+    return {"post": {
+        "operationId": "neighbors", "summary": "The k nearest keys of a declared vector index",
+        "security": [{}, {"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("NeighborsRequest")}}},
+        "responses": {"200": json_response(ref("NeighborsResponse"), "Nearest first, ties by key"),
+                      **errors(400, 401, 404, 413, 422)}}}
+
+
 def _vector(v: object, dim: int) -> np.ndarray:
     if not isinstance(v, list) or len(v) != dim:
         got = f"{len(v)} numbers" if isinstance(v, list) else type(v).__name__
         raise ApiError(422, "invalid_value", f"vector: must be a list of {dim} numbers, got {got}", "vector")
     for j, x in enumerate(v):
-        if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x) or abs(x) > 3.4e38:
+        if not isinstance(x, int | float) or isinstance(x, bool) or abs(x) > F32_MAX or not math.isfinite(x):
             raise ApiError(422, "invalid_value", f"vector[{j}]: must be a finite float32 number, got {str(x)[:32]}",
                            f"vector[{j}]")
     return np.asarray(v, dtype=np.float32)
 
 
-def _filter(f: object, columns: tuple[str, ...]) -> dict | None:
-    if f is None:
-        return None
+def _filter(f: object, src, columns: tuple[str, ...]) -> dict | None:
     if not isinstance(f, dict):
         raise ApiError(422, "invalid_value", "filter: must be an object {column: value or [values]}", "filter")
     for col, want in f.items():
         if col not in columns:
             raise ApiError(422, "unknown_filter", f"filter: `{col[:64]}` is not a filter column of this index; "
                            f"filter columns: {', '.join(columns) or 'none'}", f"filter.{col[:64]}")
-        values = want if isinstance(want, list) else [want]
-        if not all(isinstance(x, str | int) or x is None for x in values):
-            raise ApiError(422, "invalid_value", f"filter.{col[:64]}: values must be strings, integers, booleans "
-                           f"or null", f"filter.{col[:64]}")
+        t = src.column_type(col).nullable()
+        if isinstance(want, list):
+            f[col] = [value(x, t, f"filter.{col}[{j}]") for j, x in enumerate(want)]
+        else:
+            f[col] = value(want, t, f"filter.{col}")
     return f or None

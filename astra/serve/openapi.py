@@ -17,7 +17,7 @@ import attrs
 import orjson
 
 from astra.plan import ir
-from astra.serve import request_schema
+from astra.serve import neighbors, request_schema
 from astra.serve.config import ServeConfig
 from astra.serve.validate import service_info
 
@@ -203,7 +203,8 @@ def document(plan: ir.Plan | None = None, max_batch: int = MAX_BATCH,
                  "description": "Versioned feature serving from the astra online store. See docs/serving.md."},
         "servers": [{"url": "http://127.0.0.1:8000"}],
         "components": {
-            "schemas": SCHEMAS if plan is None else _plan_schemas(plan, max_batch, max_push_rows),
+            "schemas": {**(SCHEMAS if plan is None else _plan_schemas(plan, max_batch, max_push_rows)),
+                        **neighbors.schemas(plan)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
@@ -227,6 +228,7 @@ def document(plan: ir.Plan | None = None, max_batch: int = MAX_BATCH,
                 "operationId": "experiments", "summary": "The plan's A/B experiments as declared",
                 "security": [{}, {"bearer": []}],
                 "responses": {"200": _json(_ref("Experiments"), "Every experiment"), **_errors(401)}}},
+            "/v1/neighbors": neighbors.path(_ref, _json, _errors),
             "/healthz": {"get": {"operationId": "healthz", "summary": "Liveness",
                                  "responses": {"200": _json(_ref("Status"), "Alive")}}},
             "/readyz": {"get": {"operationId": "readyz", "summary": "Readiness: store restored and healthy",

@@ -40,7 +40,7 @@ def test_features_shape(api):
     names = [f["name"] for f in body["features"]]
     assert names[:2] == ["tx_count_1h", "tx_sum_1h"] and len(names) == 22
     assert body["features"][2]["type"] == "float64?"
-    assert len(body["fingerprint"]) == 16 and set(body["watermark"]) == {"transactions", "profiles"}
+    assert len(body["fingerprint"]) == 16 and set(body["watermark"]) == {"transactions", "profiles", "products"}
     assert [len(r["values"]) for r in body["results"]] == [22, 22]
     unknown = body["results"][1]
     assert set(unknown["missing"]) == set(names) and unknown["values"][0] == 0  # count default 0
@@ -110,7 +110,7 @@ def test_validation_is_located(api):
 def test_push_validation_and_late_rows(api):
     c = api.client
     status, _, body = c.post("/v1/push", {"source": "nope", "rows": []})
-    assert status == 404 and body["error"]["available"] == ["profiles", "transactions"]
+    assert status == 404 and body["error"]["available"] == ["products", "profiles", "transactions"]
     good = {"user_id": 3, "merchant_id": 4, "amount": 1.0, "category": "cat_01", "ts": "2026-03-05T00:00:00"}
     status, _, body = c.post("/v1/push", {"source": "transactions", "rows": [
         good, {**good, "user_id": "3"}, {**good, "colour": 1}, {"user_id": 3}]})

@@ -180,4 +180,4 @@ def test_every_body_the_page_proposes_is_accepted_as_it_is(server, page) -> None
                 assert answer["accepted"] == 1 and answer["rejected"] == [], (proposed, answer)
             seen.append(proposed.get("service") or proposed.get("source"))
     assert set(seen) == {"checkout_analysis", "fraud_model", "fraud_scores", "profile_lookup", "transactions",
-                         "profiles"}, seen
+                         "profiles", "products"}, seen

@@ -55,7 +55,8 @@ def world(tmp_path):
         servers.append(s)
         return s
 
-    yield {"ids": ids, "vecs": vecs, "times": times, "colours": colours, "shelves": shelves, "start": start}
+    yield {"project": project, "data": data, "ids": ids, "vecs": vecs, "times": times, "colours": colours,
+           "shelves": shelves, "start": start}
     for s in servers:
         s.kill9()
 
@@ -79,7 +80,7 @@ def brute(w, query, k, at=None, metric="cosine", keep=lambda c, s: True, leave_o
 
 
 def ask(c: Client, **body):
-    status, _, out = c.post("/v1/neighbors", body)
+    status, _, out = c.post("/v1/neighbors", {k: v for k, v in body.items() if v is not None})
     assert status == 200, out
     return [n["key"] for n in out["neighbors"]], [n["distance"] for n in out["neighbors"]]
 
@@ -103,6 +104,28 @@ def test_answers_equal_brute_force_with_filters_at_and_keys(world) -> None:
     assert "i03" not in keys
     status, _, out = c.post("/v1/neighbors", {"index": "near", "key": "i03", "k": 3, "at": T0})
     assert status == 404 and out["error"]["code"] == "unknown_key"  # no version before the first row
+
+
+def test_python_clients_give_the_server_answer(world) -> None:
+    import astra
+
+    server = world["start"]()
+    q = np.array([0.3, -1.0, 0.5, 2.0, 0.0, 1.0], dtype=np.float32)
+    status, _, want = Client(server.port).post("/v1/neighbors", {"index": "near", "vector": q.tolist(), "k": 6,
+                                                                 "filter": {"colour": ["red", "green"]},
+                                                                 "at": "2026-01-04T00:00:00"})
+    assert status == 200
+    online = astra.Online(world["project"], data_root=world["data"])
+    with astra.Client(server.url) as client:
+        for api in (online, client):
+            got = api.neighbors("near", q, k=6, filter={"colour": ["red", "green"]}, at="2026-01-04T00:00:00")
+            assert got == want
+            with pytest.raises(astra.ClientError) as err:
+                api.neighbors("near", q[:3])
+            assert err.value.status == 422 and err.value.location == "vector"
+            with pytest.raises(astra.ClientError) as err:
+                api.neighbors("nope", key="i01")
+            assert err.value.status == 404
 
 
 def test_push_updates_deletes_and_a_restart_restores(world) -> None:
@@ -136,7 +159,10 @@ BAD = [
     ({"index": "near", "vector": [0.0] * DIM, "k": 10**9}, 422, "invalid_value"),
     ({"index": "near", "vector": [0.0] * DIM, "k": 2.5}, 422, "invalid_value"),
     ({"index": "near", "vector": [0.0] * DIM, "filter": {"price": 1}}, 422, "unknown_filter"),
-    ({"index": "near", "vector": [0.0] * DIM, "filter": {"colour": {"a": 1}}}, 422, "invalid_value"),
+    ({"index": "near", "vector": [0.0] * DIM, "filter": {"colour": {"a": 1}}}, 422, "invalid_type"),
+    ({"index": "near", "vector": [0.0] * DIM, "filter": {"shelf": "1"}}, 422, "invalid_type"),
+    ({"index": "near", "vector": [0.0] * DIM, "filter": None}, 422, "invalid_value"),
+    ({"index": "near", "key": 7}, 422, "invalid_type"),
     ({"index": "near", "vector": [0.0] * DIM, "key": "i01"}, 422, "invalid_request"),
     ({"index": "near"}, 422, "invalid_request"),
     ({"index": "near", "key": "missing"}, 404, "unknown_key"),
