@@ -155,6 +155,59 @@ def python_clients(store, data: Path, users, at: int, queries: int, rows: list, 
         shutil.rmtree(state, ignore_errors=True)
 
 
+# The example's transformed service beside a twin that serves the same inputs untransformed, so
+# the difference of their single-entity gets is what the fitted transforms cost online.
+TWIN = """
+import "spend.feat"
+import "profile.feat"
+
+features spend_unscaled v1 for user {
+    tx_sum_7d: float64 = user_spend@v1.tx_sum_7d
+    tx_sum_30d: float64 = user_spend@v1.tx_sum_30d
+    tx_count_7d: int64 = user_spend@v1.tx_count_7d
+    tx_mean_7d: float64? = user_spend@v1.tx_mean_7d
+    credit_limit: float64? = user_profile@v1.credit_limit
+    last_category: string? = user_spend@v1.last_category
+}
+
+service fraud_unscaled v1 {
+    spend_unscaled@v1.*
+}
+"""
+
+
+def transform_overhead(data: Path, users, at: int, queries: int, rows: list) -> None:
+    """Single-entity gets of fraud_scores@v1 (six fitted transforms) and of its untransformed twin,
+    interleaved on one store, and the ratio of their medians."""
+    import shutil
+    import tempfile
+
+    from astra.online import Store
+    from astra.project import Project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "features"
+        shutil.copytree(ROOT / "features", project, ignore=shutil.ignore_patterns("build"))
+        (project / "unscaled.feat").write_text(TWIN)
+        plan = Project.load(project, allow_unlocked=True).plan
+    services = ["fraud_scores@v1", "fraud_unscaled@v1"]
+    store = Store(plan, services=services)
+    store.materialize(data)
+    picks = np.random.default_rng(1).choice(users, size=queries).tolist()
+    times: dict[str, list[float]] = {s: [] for s in services}
+    for s in services:
+        store.get(s, [{"user_id": 1}], at=at)  # compile once
+    for k in range(0, queries, 100):  # interleaved in runs of 100, so drift hits both alike
+        for s in services:
+            it = iter(picks[k:k + 100])
+            times[s].extend(timed(lambda s=s, it=it: store.get(s, [{"user_id": next(it)}], at=at), 100))
+    scaled, plain = times["fraud_scores@v1"], times["fraud_unscaled@v1"]
+    rows.append(("single get, fraud_scores@v1 (6 fitted transforms)", f"{pct(scaled, 50):.0f} µs",
+                 f"{pct(scaled, 99):.0f} µs", ""))
+    rows.append(("single get, its untransformed twin", f"{pct(plain, 50):.0f} µs", f"{pct(plain, 99):.0f} µs", ""))
+    rows.append(("transform overhead (p50 ratio - 1)", f"{pct(scaled, 50) / pct(plain, 50) - 1:+.1%}", "", ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=None)
@@ -162,6 +215,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=10_000)
     ap.add_argument("--feast-python", default="/tmp/feast-env/bin/python")
     ap.add_argument("--no-client", action="store_true", help="skip astra.Client.get (it starts astra serve)")
+    ap.add_argument("--no-transforms", action="store_true", help="skip the fitted-transform overhead rows")
     a = ap.parse_args()
     data = a.data or Path(f"/tmp/astra_bench_{a.events}")
     if not (data / "transactions.parquet").exists():
@@ -202,6 +256,8 @@ def main() -> None:
                      cpu(bt, 1e3, "ms")))
 
     python_clients(store, data, users, at, min(a.queries, 2000), rows, not a.no_client)
+    if not a.no_transforms:
+        transform_overhead(data, users, at, a.queries, rows)
 
     table = {int(u): {f"f{i}": float(i) for i in range(22)} for u in users[:10000].tolist()}
     it_d = iter(picks)

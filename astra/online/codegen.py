@@ -230,6 +230,8 @@ class _OneEmitter(_Emitter):
 
     def _apply(self, e: ir.Apply) -> str:
         op = SCALARS[e.op]
+        if op.one is not None:  # its scalar lowering: no one-element arrays
+            return self._apply_one(e, op)
         fn, out = self.bind(op.numpy, "O"), self.bind(e.type, "T")
         args, nulls = [], []
         for i, a in enumerate(e.args):
@@ -247,6 +249,15 @@ class _OneEmitter(_Emitter):
         if op.null_policy == "custom":
             return self.line(f"_custom1({call})")
         return self.line(f"None if {' or '.join(nulls)} else _strict1({call})" if nulls else f"_strict1({call})")
+
+    def _apply_one(self, e: ir.Apply, op) -> str:
+        literals = [a.value for i, a in enumerate(e.args) if i in op.literal_args]
+        fn = self.bind(op.one(e.type, *literals), "S")  # specialised to its literals once
+        args = [self.expr(a) for i, a in enumerate(e.args) if i not in op.literal_args]
+        call = f"{fn}({', '.join(args)})"
+        if op.null_policy == "custom" or not args:
+            return self.line(call)
+        return self.line(f"None if {' or '.join(f'{v} is None' for v in args)} else {call}")
 
 
 def _arr(x, dt: np.dtype) -> np.ndarray:

@@ -56,6 +56,12 @@ class ScalarOp:
     literal_args: tuple[int, ...] = ()  # argument positions that must be literals; lowerings get Python values
     # checks the literal arguments' values ({position: value}) once the types fit, raising TypeRuleError
     check_literals: Callable[[dict[int, object]], None] | None = None
+    # the single-entity plan's lowering on Python/numpy scalars, for operators whose numpy lowering
+    # costs more on a one-element array than the arithmetic itself: (out, *literal argument values)
+    # -> a function of the other arguments' values returning the value (None is null; a "custom"
+    # op receives Nones), made once per compiled plan.  Only where it gives the numpy lowering's
+    # bits: tests/ops/test_scalar_one.py checks each against it.  None: numpy on one-element arrays.
+    one: Callable[..., Callable[..., object]] | None = None
     doc: str = ""
 
 

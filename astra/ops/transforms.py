@@ -65,9 +65,17 @@ def _np_scale(out, x, center, scale):
         return (x.astype(np.float64) - center) * (1.0 / scale)
 
 
+def _one_scale(out, center, scale):
+    r = 1.0 / scale  # the same reciprocal `_np_scale` multiplies by
+
+    def scale_one(x):
+        return (float(x) - center) * r
+    return scale_one
+
+
 register(ScalarOp(
     name="fitted.scale", arity=(3, 3), infer=_infer_scale, reference=_ref_scale, polars=_pl_scale,
-    numpy=_np_scale, literal_args=(1, 2),
+    numpy=_np_scale, literal_args=(1, 2), one=_one_scale,
     doc="(x - center) * (1 / scale) in float64: a fitted standard_scale, min_max_scale or robust_scale"))
 
 
@@ -99,9 +107,18 @@ def _np_bins(out, x, edges):
     return index.astype(np.int32), ~nan
 
 
+def _one_bins(out, edges):
+    edges, cut = tuple(float(e) for e in edges), bisect.bisect_right  # the float64 edges `_np_bins` searches
+
+    def bins_one(x):
+        x = float(x)
+        return None if x != x else cut(edges, x)
+    return bins_one
+
+
 register(ScalarOp(
     name="fitted.bins", arity=(2, 2), infer=_infer_bins, reference=_ref_bins, polars=_pl_bins,
-    numpy=_np_bins, literal_args=(1,),
+    numpy=_np_bins, literal_args=(1,), one=_one_bins,
     doc="the number of inner bin edges <= x (a fitted quantile_bucketize); null for NaN"))
 
 
@@ -138,9 +155,19 @@ def _np_vocab(out, x, categories):
     return np.fromiter((index.get(_key(v), UNSEEN) for v in x.tolist()), dtype=np.int32, count=len(x))
 
 
+def _one_vocab(out, categories):
+    get, generic = _vocab_index(tuple(categories)).get, np.generic
+
+    def vocab_one(x):
+        if isinstance(x, generic):  # as `_np_vocab` reads values (`tolist`)
+            x = x.item()
+        return get(_key(x), UNSEEN)
+    return vocab_one
+
+
 register(ScalarOp(
     name="fitted.vocab", arity=(2, 2), infer=_infer_vocab, reference=_ref_vocab, polars=_pl_vocab,
-    numpy=_np_vocab, literal_args=(1,),
+    numpy=_np_vocab, literal_args=(1,), one=_one_vocab,
     doc="the position of x in a fitted vocabulary (a fitted ordinal); -1 for a category not in it"))
 
 
@@ -174,9 +201,15 @@ def _np_impute(out, x: Vec, value) -> Vec:
     return Vec(np.where(missing, filled, values), np.ones(len(values), dtype=bool))
 
 
+def _one_impute(out, value):
+    def impute_one(x):
+        return value if x is None or x != x else x  # x != x: NaN, of any float type
+    return impute_one
+
+
 register(ScalarOp(
     name="fitted.impute", arity=(2, 2), infer=_infer_impute, reference=_ref_impute, polars=_pl_impute,
-    numpy=_np_impute, literal_args=(1,), null_policy="custom",
+    numpy=_np_impute, literal_args=(1,), null_policy="custom", one=_one_impute,
     doc="x, or the fitted (or given) value where x is null or NaN: a fitted impute"))
 
 
