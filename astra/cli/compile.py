@@ -152,13 +152,19 @@ def unified_diff(old: str, new: str, path: Path) -> str:
 @ALLOW_UNLOCKED
 def explain_cmd(name: str, project: Path | None, project_opt: Path | None, allow_unlocked: bool) -> None:
     """Explain feature NAME (`feature`, `group.feature` or `group@vN.feature`) of PROJECT
-    (default: ./features): its resolved type, effective windows, dependencies and fingerprint."""
+    (default: ./features): its resolved type, effective windows, dependencies and fingerprint.
+    NAME may also be a vector index: its source, column, metric, kind, filters and fingerprint."""
     from astra.plan.explain import explain, find_features, suggest
+    from astra.plan.indexes import explain_index
 
     if project is not None and project_opt is not None:
         fail("give the project once: `astra explain NAME DIR`", 2)
     plan = load(project or project_opt, allow_unlocked).plan
     matches = find_features(plan, name)
+    indexes = [x for x in plan.indexes or () if x.name == name]
+    if indexes and not matches:
+        click.echo(explain_index(plan, indexes[0]))
+        return
     if not matches:
         hint = suggest(plan, name)
         fail(f"no feature matches `{name}`" + (f"; {hint}" if hint else ""))

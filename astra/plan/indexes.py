@@ -45,3 +45,18 @@ def describe(plan: ir.Plan, x: ir.VectorIndex) -> dict:
     return {"name": x.name, "source": x.source, "column": x.column, "dim": x.dim, "metric": x.metric,
             "kind": x.kind, "filters": list(x.filters), "key": {"name": key, "type": str(key_type)},
             "fingerprint": x.fingerprint}
+
+
+def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
+    """`astra explain INDEX`: what the index holds and how it answers."""
+    d = describe(plan, x)
+    lines = [f"index {x.name}", f"  on:          {x.source}.{x.column} (vector<float32, {x.dim}>), snapshot keyed by "
+             f"{d['key']['name']}: {d['key']['type']}",
+             f"  metric:      {x.metric}", f"  kind:        {x.kind}",
+             f"  filters:     {', '.join(x.filters) or 'none'}",
+             f"  fingerprint: {x.fingerprint}",
+             "  served:      POST /v1/neighbors (docs/vectors.md); a search at `at` sees the versions written "
+             "strictly before it"]
+    if x.description:
+        lines.insert(1, f"  {x.description}")
+    return "\n".join(lines)
