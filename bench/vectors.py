@@ -13,13 +13,23 @@ Data (`--data`): `clustered` (default; 1,000 Gaussian clusters, like embeddings 
 
 Run it under `flock /tmp/astra-bench.lock` (the machine is shared), at a reduced size while others
 use the cores:  uv run python bench/vectors.py --n 100000
-HTTP latency is not measured yet: `POST /v1/neighbors` is not served by this library alone.
+
+`--http` measures `POST /v1/neighbors` instead: a project declaring an exact and an hnsw index over
+an N x DIM snapshot (`--n`, e.g. 20000) is served by a real `astra serve` on loopback, and single
+queries over one keep-alive connection (p50/p99, JSON encoding and the server's parsing included)
+are printed beside the same searches in process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -88,7 +98,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="faiss OpenMP and BLAS threads (1: a fair single core)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-hnsw", action="store_true", help="skip the HNSW builds (they dominate the run time)")
+    ap.add_argument("--http", action="store_true", help="time POST /v1/neighbors on a real `astra serve` instead")
     args = ap.parse_args()
+    if args.http:
+        http_bench(args)
+        return
 
     import faiss
 
@@ -171,6 +185,77 @@ def main() -> None:
     single = latencies(lambda q: raw_graph.search(q[None, :], k), queries[: args.queries])
     line("faiss IndexHNSWFlat", p50_ms=np.percentile(single, 50), p99_ms=np.percentile(single, 99),
          batch_s=t_batch, recall=recall(ids, truth))
+
+
+def http_bench(args) -> None:
+    """p50/p99 of `POST /v1/neighbors` (one keep-alive loopback connection) beside the in-process search."""
+    import http.client
+
+    import polars as pl
+
+    k, n, dim = args.k, args.n, args.dim
+    x, queries = make_data(args.data, n, dim, args.queries, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "p").mkdir()
+        (root / "p" / "p.feat").write_text(
+            "entity item { key item_id: int64 }\n"
+            "snapshot items for item {\n  path \"items.parquet\"\n  time ts\n"
+            f"  columns {{ item_id: int64  emb: vector<float32, {dim}>? }}\n}}\n"
+            "index exact_l2 on items.emb { metric euclidean; kind exact }\n"
+            "index hnsw_l2 on items.emb { metric euclidean; kind hnsw }\n")
+        pl.DataFrame({"item_id": np.arange(n, dtype=np.int64), "ts": pl.Series(np.zeros(n, np.int64))
+                      .cast(pl.Datetime("us")), "emb": pl.Series(x, dtype=pl.Array(pl.Float32, dim))}) \
+            .write_parquet(root / "items.parquet")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with (root / "serve.log").open("wb") as log:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "astra.cli.main", "serve", str(root / "p"), "--data-root",
+                                     str(root), "--state", str(root / "state"), "--port", str(port), "--access-log",
+                                     "off"], stdout=log, stderr=subprocess.STDOUT)
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                while True:
+                    if proc.poll() is not None:
+                        raise SystemExit(f"astra serve exited:\n{(root / 'serve.log').read_text()[-2000:]}")
+                    try:
+                        conn.request("GET", "/readyz")
+                        r = conn.getresponse()
+                        r.read()
+                        if r.status == 200:
+                            break
+                        time.sleep(0.2)
+                    except OSError:
+                        conn.close()
+                        time.sleep(0.2)
+                print(f"# --http: {n:,} x {dim} float32 ({args.data}), k={k}; server ready (materialized, both "
+                      f"indexes built) in {time.perf_counter() - t0:.1f} s; loopback, one keep-alive connection")
+                for name in ("exact_l2", "hnsw_l2"):
+                    def ask(q, name=name):
+                        body = json.dumps({"index": name, "vector": q.tolist(), "k": k})
+                        conn.request("POST", "/v1/neighbors", body=body, headers={"content-type": "application/json"})
+                        r = conn.getresponse()
+                        payload = r.read()
+                        if r.status != 200:
+                            raise SystemExit(f"{name}: HTTP {r.status}: {payload[:300]!r}")
+                    ask(queries[0])  # warm up
+                    took = latencies(ask, queries[: args.queries])
+                    line(f"http {name}", p50_ms=np.percentile(took, 50), p99_ms=np.percentile(took, 99),
+                         queries=len(took))
+                conn.close()
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    for kind in ("exact", "hnsw"):
+        index = VectorIndex(dim, "euclidean", kind)
+        index.insert(np.arange(n), x, np.zeros(n, dtype=np.int64))
+        took = latencies(lambda q, index=index: index.search(q, k=k), queries[: args.queries])
+        line(f"in-process {kind}", p50_ms=np.percentile(took, 50), p99_ms=np.percentile(took, 99), queries=len(took))
 
 
 if __name__ == "__main__":
