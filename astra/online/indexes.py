@@ -128,14 +128,19 @@ class Indexes:
                 save_index(index, directory / f"index_{name}.npz")
             (directory / "indexes.json").write_text(json.dumps({"late": self.late}))
 
-    def load(self, directory: Path) -> None:
-        """Restore the indexes `save` wrote (an index the state does not hold stays empty)."""
+    def load(self, directory: Path, saved: ir.Plan | None = None) -> None:
+        """Restore the indexes `save` wrote (an index the state does not hold stays empty).  With
+        `saved`, the plan the state was saved for (a migration): only indexes declared the same way
+        in both plans (same fingerprint) are restored."""
+        same = None if saved is None else {x.name for x in saved.indexes or ()
+                                           if x.name in self.decls and self.decls[x.name].fingerprint == x.fingerprint}
         meta = directory / "indexes.json"
         if meta.exists():
-            self.late.update({k: v for k, v in json.loads(meta.read_text())["late"].items() if k in self.late})
+            self.late.update({k: v for k, v in json.loads(meta.read_text())["late"].items()
+                              if k in self.late and (same is None or k in same)})
         for name in self.built:
             path = directory / f"index_{name}.npz"
-            if path.exists():
+            if path.exists() and (same is None or name in same):
                 self.built[name] = load_index(path)
 
 

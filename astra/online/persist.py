@@ -118,8 +118,8 @@ def load(cls, path: Path, plan: ir.Plan, migration: Migration | None = None):
     store = cls(plan, manifest["allowed_lateness"], services=None if services is None else list(services))
     store.watermark, store.next_seq = manifest["watermark"], manifest["next_seq"]
     store.horizon_lag = manifest.get("horizon_lag", 0)  # saved since the margin existed; before it, none
-    if migration is None:  # a migrated store's indexes start empty (declarations may have changed)
-        store.indexes.load(path)
+    # after a migration, only the indexes declared exactly as before are restored; the others start empty
+    store.indexes.load(path, None if migration is None else from_data(manifest["plan"]))
     if migration is not None:
         names = {s.name for s in plan.sources}
         store.watermark = {s: w for s, w in store.watermark.items() if s in names}
@@ -278,7 +278,8 @@ def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None, pushed=None) 
     for src in sources:
         saved = manifest["next_seq"].get(src, 0)
         from_files = 0
-        if saved and data_root is not None and any(s.source.name == src for s in old_specs):
+        indexed = old_services is None and any(x.source == src for x in old_plan.indexes or ())  # read for an index
+        if saved and data_root is not None and (indexed or any(s.source.name == src for s in old_specs)):
             old = cls(old_plan, manifest["allowed_lateness"], services=None if old_services is None
                       else list(old_services))
             from_files = len(old.read_source(old_plan.source(src), data_root)[0])

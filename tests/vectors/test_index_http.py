@@ -179,3 +179,28 @@ def test_bad_requests_are_located_4xx(world) -> None:
         assert (got, out["error"]["code"]) == (status, code), (body, out)
         assert "\n" not in out["error"]["message"]
     assert c.get("/v1/neighbors")[0] == 405
+
+
+def test_a_saved_index_survives_a_plan_migration_only_when_declared_the_same(world, tmp_path) -> None:
+    """In process, as the server restores its state: a new feature group migrates the store and keeps
+    the index; a changed declaration (another metric) starts it empty instead of answering wrongly."""
+    from astra.compiler import compile_project
+    from astra.online import Store, persist
+
+    def plan_of(text: str):
+        (world["project"] / "p.feat").write_text(text)
+        return compile_project(world["project"], lock="ignore").plan
+
+    store = Store(plan_of(PROJECT))
+    store.materialize(world["data"])
+    q = np.arange(DIM, dtype=np.float32)
+    before = store.indexes.search("near", q, 5, None, None)
+    store.save(tmp_path / "state")
+    extra = 'features f v1 for item { colour: string? = items.colour }\n'
+    for text, kept in ((PROJECT + extra, True), (PROJECT.replace("metric cosine", "metric manhattan"), False)):
+        plan = plan_of(text)
+        migration = persist.plan_migration(Store, tmp_path / "state", plan, world["data"], lambda: [])
+        loaded = persist.load(Store, tmp_path / "state", plan, migration)
+        got = loaded.indexes.search("near", q, 5, None, None)
+        assert (got == before) if kept else (got.keys == ((),))
+        assert len(loaded.indexes.built["near_l2"]) == len(world["ids"]) - 10  # declared the same: kept
