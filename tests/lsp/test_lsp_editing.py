@@ -100,7 +100,7 @@ async def test_features_of_a_group_version_and_its_versions(client, scratch, pro
 async def test_entities_after_for_and_selections_in_a_service(client, scratch):
     text = SCRATCH + "features other v1 for \n"
     got = await complete(client, scratch, text, "v1 for ", into=len("v1 for "))
-    assert set(got) == {"user", "merchant", "user_merchant"}
+    assert set(got) == {"user", "merchant", "user_merchant", "product"}
     text = SCRATCH + "service s v1 {\n    \n}\n"
     got = await complete(client, scratch, text, "{\n    \n", into=6)
     assert {"user_spend@v1", "merchant_activity@v1", "request"} <= set(got)
