@@ -97,7 +97,8 @@ UNREACHABLE = {
                                                                    "vector*", "number*vector")},
     **{op: "its statistics are literals only a pinned fit writes (`astra fit`); tests/ops/test_transforms.py and "
           "test_transforms_engines.py check every engine against the reference and scikit-learn"
-       for op in ("fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute")},
+       for op in ("fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target",
+                  "fitted.target_oof")},
 }
 
 

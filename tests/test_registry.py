@@ -23,6 +23,7 @@ EXPECTED_SCALARS = {
     "dot", "norm", "euclidean", "manhattan", "cosine", "normalize", "vector+", "vector-", "vector*",
     "number*vector",
     "fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute",  # fitted transforms, bound (astra.ops.transforms)
+    "fitted.target", "fitted.target_oof",  # target encoding, bound (astra.ops.target_encode)
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
                          "stddev", "last_k", "first_k", "top_k", "bottom_k", "median", "percentile", "skew",

@@ -32,6 +32,8 @@ def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
 
     fn = e.func.value
     want = 1 if fn in (*SCALERS, "ordinal") else 2
+    if fn == "target_encode" and len(e.args) in (2, 3):
+        want = len(e.args)
     if len(e.args) != want:
         example = {"quantile_bucketize": "quantile_bucketize(x, 10)", "impute": "impute(x, median)"}.get(fn, f"{fn}(x)")
         diags.error("E0202", f"`{fn}` takes {want} argument(s), got {len(e.args)}", e.span, help=f"e.g. `{example}`")
@@ -44,6 +46,8 @@ def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
     if x is None:
         return None
     t = x.type
+    if fn == "target_encode":
+        return _target_encode(e, x, diags)
     if fn in SCALERS or fn == "quantile_bucketize":
         if not _numeric(t, fn, e.args[0], diags):
             return None
@@ -114,6 +118,33 @@ def _impute(e: ast.Call, x: ir.Expr, diags: Collector) -> ir.Expr | None:
         return None
     x, const = adapt_literals((x, const))
     return apply_op("fitted.impute", (x, const), e.args, e.span, diags, name="impute")
+
+
+def _target_encode(e: ast.Call, x: ir.Expr, diags: Collector) -> ir.Expr | None:
+    """`target_encode(x, LABEL[, m])`: x a category, LABEL a spine column's name, m >= 0 a number."""
+    from astra.ops.target_encode import SMOOTHING
+
+    t = x.type
+    if t.name not in VOCAB_TYPES:
+        diags.error("E0803", f"`target_encode` encodes categories (strings, integers or bools), got `{t}`",
+                    e.args[0].span, label=f"this is `{t}`",
+                    help="bucket numbers with `quantile_bucketize(x, N)` first")
+        return None
+    label = e.args[1]
+    if not (isinstance(label, ast.Ref) and len(label.parts) == 1):
+        diags.error("E0806", "the second argument of `target_encode` is the name of the training spine's label column",
+                    label.span, help="e.g. `target_encode(last_category, is_fraud)`")
+        return None
+    m = SMOOTHING
+    if len(e.args) == 3:
+        c = _constant(e.args[2])
+        if c is None or not c.type.is_numeric or not (0 <= c.value < float("inf")):
+            diags.error("E0807", "the smoothing of `target_encode` is a number literal >= 0", e.args[2].span,
+                        help="e.g. `target_encode(x, is_fraud, 10)`")
+            return None
+        m = float(c.value)
+    params = (ir.Const(value=label.parts[0].value, type=STRING, span=label.span), ir.Const(value=m, type=FLOAT64))
+    return _placeholder("target_encode", (x, *params), FLOAT64, e.span)
 
 
 def _placeholder(fn: str, args: tuple[ir.Expr, ...], out: Type, span) -> ir.Apply:

@@ -16,7 +16,7 @@ from astra.offline.evaluate import compute, leaves
 from astra.offline.memory import reuse_freed_memory
 from astra.offline.population import FIRST_SEEN, population
 from astra.plan import ir
-from astra.plan.fit import require_fitted
+from astra.plan.fit import cross_fit, require_fitted
 
 MAX_SNAPSHOT_TIMES = 1_000_000  # a schedule longer than this is a typo (`--every 1us`), not a job
 
@@ -59,6 +59,7 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
     q_times = io.spine_times(spine, time_column)
     for name in svc.entities:
         io.spine_keys(spine, plan.entity(name))  # validate up front, even if no source uses them
+    plan = cross_fit(plan, svc, spine, time_column)  # target encodings of their own training rows: out-of-fold
     if executor is not None:
         from astra.offline import distributed
 

@@ -329,3 +329,6 @@ def bound_args(name: str, stats: dict) -> tuple:
     if name == "ordinal":
         return (tuple(stats["categories"]),)
     return (stats["value"],)
+
+
+from astra.ops import target_encode  # noqa: E402,F401  (registers fitted.target and the `target_encode` transform)

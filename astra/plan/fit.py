@@ -71,6 +71,8 @@ def bound_node(node: ir.Apply, arg: ir.Expr, stats: dict) -> ir.Apply:
     from astra.ops.transforms import TRANSFORMS, bound_args
 
     name = node.op.removeprefix(PLACEHOLDER)
+    if name == "target_encode":
+        return _bound_target(node, arg, stats)
     literals = bound_args(name, stats)
     if name == "quantile_bucketize":
         consts = (_const(literals[0], Type.list_of(FLOAT64)),)
@@ -82,6 +84,60 @@ def bound_node(node: ir.Apply, arg: ir.Expr, stats: dict) -> ir.Apply:
     else:
         consts = tuple(_const(v, FLOAT64) for v in literals)
     return ir.Apply(op=TRANSFORMS[name].engine_op, args=(arg, *consts), type=node.type, span=node.span)
+
+
+def _bound_target(node: ir.Apply, arg: ir.Expr, stats: dict) -> ir.Expr:
+    """`fitted.target` with the statistics as one JSON literal (the fold statistics ride along
+    for `cross_fit`); a null `x` gets the prior through `fitted.impute`."""
+    from astra.ops.target_encode import bound_literal
+
+    target = ir.Apply(op="fitted.target", args=(arg, _const(bound_literal(stats), STRING)),
+                      type=FLOAT64.nullable(arg.type.optional), span=node.span)
+    if not arg.type.optional:
+        return target
+    return ir.Apply(op="fitted.impute", args=(target, _const(float(stats["prior"]), FLOAT64)), type=FLOAT64,
+                    span=node.span)
+
+
+def cross_fit(plan: ir.Plan, svc: ir.Service, spine, time_column: str) -> ir.Plan:
+    """The plan a backfill of `svc` over `spine` runs: where the spine's rows in a target
+    encoding's training range are exactly the rows it was fitted on, that encoding becomes
+    out-of-fold (`fitted.target_oof`: each row encoded with the statistics of the other folds)."""
+    from astra import io
+    from astra.ops.target_encode import spine_digest
+
+    def rewrite(e: ir.Expr, entity: ir.Entity, digests: dict) -> ir.Expr:
+        if not isinstance(e, ir.Apply):
+            return e
+        args = tuple(rewrite(a, entity, digests) for a in e.args)
+        if e.op == "fitted.target":
+            folds = json.loads(args[1].value)
+            span = (folds["start"], folds["end"])
+            if span not in digests:
+                times = io.spine_times(spine, time_column)
+                keep = [(folds["start"] is None or t >= folds["start"]) and (folds["end"] is None or t < folds["end"])
+                        for t in times.tolist()]
+                keys = io.spine_keys(spine, entity).get_column(entity.keys[0][0]).filter(pl_series(keep))
+                digests[span] = spine_digest(keys, times[keep])
+            if digests[span] == folds["spine"]:
+                key, t = entity.keys[0]
+                k = ir.EntityKey(entity=entity.name, field=key, type=t.non_null(), span=e.span)
+                return ir.Apply(op="fitted.target_oof", args=(args[0], k, args[1]), type=FLOAT64, span=e.span)
+        return attrs.evolve(e, args=args) if args != e.args else e
+
+    closure = {f.id for f in plan.closure(tuple(o.feature for o in svc.outputs))}
+    digests: dict = {}
+    features = tuple(
+        attrs.evolve(f, expr=rewrite(f.expr, plan.entity(f.entity), digests))
+        if f.id in closure and any(isinstance(n, ir.Apply) and n.op == "fitted.target" for n in ir.walk(f.expr))
+        else f for f in plan.features)
+    return attrs.evolve(plan, features=features)
+
+
+def pl_series(values):
+    import polars as pl
+
+    return pl.Series(values, dtype=pl.Boolean)
 
 
 def bind_expr(e: ir.Expr, key_of: dict[int, str], stats: dict[str, dict]) -> ir.Expr:

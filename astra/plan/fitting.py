@@ -64,7 +64,11 @@ def fit_service(plan: ir.Plan, svc: ir.Service, spine: pl.DataFrame, data_root: 
         for k, n in ready:
             name = n.op.removeprefix(PLACEHOLDER)
             params = tuple(a.value for a in n.args[1:])
-            stats[k] = TRANSFORMS[name].fit(values[k], f"`{name}({pretty(n.args[0])})` of `{owner[k].id}`", params)
+            what = f"`{name}({pretty(n.args[0])})` of `{owner[k].id}`"
+            if name == "target_encode":
+                stats[k] = _fit_target(plan, owner[k], values[k], spine, time_column, what, params, start, end)
+            else:
+                stats[k] = TRANSFORMS[name].fit(values[k], what, params)
             entries[k] = {"transform": name, "input": pretty(n.args[0]), "params": list(params), "stats": stats[k],
                           "training_values": int(values[k].drop_nulls().len())}
     times = io.spine_times(spine, time_column)
@@ -76,6 +80,24 @@ def fit_service(plan: ir.Plan, svc: ir.Service, spine: pl.DataFrame, data_root: 
                      "end": None if end is None else format_timestamp(end)},
         "transforms": entries,
     }
+
+
+def _fit_target(plan: ir.Plan, f: ir.Feature, values: pl.Series, spine: pl.DataFrame, time_column: str,
+                what: str, params: tuple, start: int | None, end: int | None) -> dict:
+    """A target encoding's statistics: the label is a spine column, the folds hash the entity's
+    first key, and the digest of the training rows tells a later backfill to cross-fit."""
+    from astra.ops.target_encode import fit_target, spine_digest
+
+    label = params[0]
+    if label not in spine.columns:
+        raise FitDataError(f"{what}: the spine has no label column `{label}`")
+    labels = spine.get_column(label)
+    if not (labels.dtype.is_numeric() or labels.dtype == pl.Boolean):
+        raise FitDataError(f"{what}: the label column `{label}` must be numeric or bool, found {labels.dtype}")
+    entity = plan.entity(f.entity)
+    keys = io.spine_keys(spine, entity).get_column(entity.keys[0][0])
+    out = fit_target(values, labels.cast(pl.Float64), keys, what, params)
+    return {**out, "spine": spine_digest(keys, io.spine_times(spine, time_column)), "start": start, "end": end}
 
 
 def _ready(plan: ir.Plan, f: ir.Feature, node: ir.Apply, stats: dict) -> bool:

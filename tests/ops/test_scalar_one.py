@@ -14,6 +14,7 @@ from astra.lang.types import FLOAT32, FLOAT64, INT32, INT64, STRING, Type
 from astra.online.codegen import _arr, _custom1, _strict1, converter
 from astra.ops.dtypes import numpy_dtype
 from astra.ops.registry import SCALARS, Vec
+from astra.ops.target_encode import bound_literal
 
 FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1e308, -5e-324]))
 INTS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, -1, 2**53 + 1, -(2**63)]))
@@ -73,7 +74,7 @@ def _check(name: str, out: Type, arg_types: list[Type], args: list, literals: di
     assert _same(got, want), (name, args, literals, got, want)
 
 
-CASES = {"fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute"}
+CASES = {"fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target"}
 
 
 def test_every_scalar_lowering_has_a_case():
@@ -123,3 +124,20 @@ def test_impute(types, data):
     if out == FLOAT32:
         value = float(np.float32(value)) if abs(value) < 3e38 else 0.0
     _check("fitted.impute", out, [col, out], [x, None], {1: value})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.booleans(), FINITE)
+def test_target(data, strings, prior):
+    if strings:
+        cats = sorted(set(data.draw(st.lists(st.text(max_size=4), max_size=8))))
+        x = data.draw(st.one_of(st.none(), st.text(max_size=4), st.sampled_from(cats or [""])))
+        t = STRING
+    else:
+        cats = sorted(set(data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=8))))
+        x = data.draw(st.one_of(st.none(), INTS, st.sampled_from(cats or [0])))
+        t = INT64
+    encs = data.draw(st.lists(FINITE, min_size=len(cats), max_size=len(cats)))
+    stats = bound_literal({"categories": cats, "encodings": encs, "prior": prior, "fold_encodings": [],
+                           "fold_priors": [], "spine": "", "start": None, "end": None})
+    _check("fitted.target", FLOAT64.nullable(True), [t, STRING], [x, None], {1: stats})
