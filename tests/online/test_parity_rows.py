@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from astra import demo_data
 from astra.cli.main import cli
 from astra.online import store as store_module
 from astra.parity import run_parity
@@ -53,6 +54,7 @@ def _null_heavy(d: Path, n: int = 4000, seed: int = 5) -> dict[str, int]:
     pl.DataFrame({"user_id": rng.integers(1, 55, 500), "merchant_id": rng.integers(1, 22, 500),
                   "ts": stamps(base + rng.integers(2 * 86400, 11 * 86400, 500) * 1_000_000)}
                  ).write_parquet(d / "spine.parquet")
+    demo_data.products(d, base)  # the product catalogue (its vector index) as the demo has it
     timed = [t is not None for t in ts]
     return {"rows": n, "null_time": n - sum(timed),
             "user": sum(t and u is None for t, u in zip(timed, users)),
