@@ -119,14 +119,16 @@ class Indexes:
     def nbytes(self) -> int:
         return sum(i.memory_bytes() for i in self.built.values())
 
-    def save(self, directory: Path) -> None:
-        """Write each index into the store's (temporary) directory, with what was left out."""
+    def save(self, directory: Path) -> list[str]:
+        """Write each index into the store's (temporary) directory, with what was left out; the
+        names of the files written."""
         if not self.decls:
-            return
+            return []
         with self.lock:
             for name, index in self.built.items():
                 save_index(index, directory / f"index_{name}.npz")
             (directory / "indexes.json").write_text(json.dumps({"late": self.late}))
+        return [*(f"index_{name}.npz" for name in self.built), "indexes.json"]
 
     def load(self, directory: Path, saved: ir.Plan | None = None) -> None:
         """Restore the indexes `save` wrote (an index the state does not hold stays empty).  With

@@ -69,7 +69,9 @@ def save(store, path: Path) -> None:
         manifest = {"format": FORMAT, "plan": to_data(store.plan), "services": store.services,
                     "allowed_lateness": store.allowed_lateness, "horizon_lag": store.horizon_lag,
                     "watermark": store.watermark, "next_seq": store.next_seq, "tables": tables}
-        store.indexes.save(tmp)
+        index_files = store.indexes.save(tmp)
+        if index_files:  # listed so that the files of a store are known from its manifest
+            manifest["index_files"] = index_files
         (tmp / "manifest.json").write_text(json.dumps(manifest))
         _fsync_all(tmp)  # on disk before it is renamed into place (and older state is deleted)
         if path.exists():  # swap: old -> trash, new -> path, then drop the old one

@@ -28,7 +28,7 @@ def legacy_files(state: StateDir) -> list[str]:
     before it wrote state directories), or []."""
     try:
         manifest = orjson.loads((state.root / "manifest.json").read_bytes())
-        names = [f for t in manifest["tables"] for f in t["arrays"].values()]
+        names = [f for t in manifest["tables"] for f in t["arrays"].values()] + manifest.get("index_files", [])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []
     return ["manifest.json", *(n for n in names if isinstance(n, str) and "/" not in n)]
