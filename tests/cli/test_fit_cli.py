@@ -158,3 +158,81 @@ def test_the_online_store_refuses_an_unfitted_service_per_query(project: Path, d
         store.get(SERVICE, [{"user_id": 1}])
     with pytest.raises(OnlineError, match="astra fit"):
         Project.load(project).store(data_root=data, services=[SERVICE])
+
+
+TARGET = """import "spend.feat"
+
+features spend_target v1 for user {
+    category_risk: float64 = target_encode(user_spend@v1.last_category, LABEL, 3)
+    category: string? = user_spend@v1.last_category
+}
+
+service te_scores v1 { spend_target@v1.category_risk }
+service te_raw v1 { spend_target@v1.category }
+"""
+
+
+def _target_project(project: Path, label: str = "label") -> None:
+    (project / "target.feat").write_text(TARGET.replace("LABEL", label))
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return astra(*args, "--allow-unlocked")
+
+
+def test_target_encoding_is_out_of_fold_on_its_own_training_rows_only(project: Path, data: Path,
+                                                                      tmp_path: Path) -> None:
+    from astra.ops.target_encode import fold_of
+
+    _target_project(project)
+    spine = data / "spine.parquet"
+    r = _run("fit", str(project), "--service", "te_scores@v1", "--spine", str(spine), "--data-root", str(data))
+    assert r.returncode == 0, r.stderr
+    fid = lock(project)["fits"]["te_scores@v1"]["id"]
+    stats = json.loads((project / "fits" / f"{fid}.json").read_text())["transforms"][
+        "spend_target@v1.category_risk#0"]["stats"]
+    cats, k = stats["categories"], stats["folds"]
+    assert k == 5 and len(stats["fold_encodings"]) == k * len(cats)
+
+    def encode(out: Path, spine_path: Path) -> list[float]:
+        r = _run("backfill", str(project), "--service", "te_scores@v1", "--spine", str(spine_path),
+                 "--data-root", str(data), "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        return pl.read_parquet(out).get_column("category_risk").to_list()
+
+    raw = tmp_path / "raw.parquet"
+    assert _run("backfill", str(project), "--service", "te_raw@v1", "--spine", str(spine), "--data-root", str(data),
+                "--out", str(raw)).returncode == 0
+    frame = pl.read_parquet(raw)
+    categories, users = frame.get_column("category").to_list(), frame.get_column("user_id").to_list()
+
+    def full(c):
+        return stats["encodings"][cats.index(c)] if c in cats else stats["prior"]
+
+    def out_of_fold(c, user):
+        f = fold_of(user)
+        return stats["fold_encodings"][f * len(cats) + cats.index(c)] if c in cats else stats["fold_priors"][f]
+
+    # the fit's own spine: every row encoded with the statistics of the folds its user is not in
+    oof = encode(tmp_path / "oof.parquet", spine)
+    assert oof == [out_of_fold(c, u) for c, u in zip(categories, users)]
+    assert oof != [full(c) for c in categories]
+    # other rows (here: all but the last): the full fit, as served
+    part = tmp_path / "part.parquet"
+    pl.read_parquet(spine).head(-1).write_parquet(part)
+    assert encode(tmp_path / "full.parquet", part) == [full(c) for c in categories[:-1]]
+    from astra.project import Project
+
+    # served: the full fit
+    store = Project.load(project, allow_unlocked=True).store(data_root=data, services=["te_scores@v1", "te_raw@v1"])
+    keys = [{"user_id": u} for u in sorted(set(users))]
+    served = [r["category_risk"] for r in store.get("te_scores@v1", keys).rows()]
+    assert served == [full(r["category"]) for r in store.get("te_raw@v1", keys).rows()]
+
+
+def test_target_encoding_without_its_label_column_is_a_one_line_error(project: Path, data: Path) -> None:
+    _target_project(project, "is_fraud")
+    r = _run("fit", str(project), "--service", "te_scores@v1", "--spine", str(data / "spine.parquet"),
+             "--data-root", str(data))
+    assert r.returncode == 1
+    assert "no label column `is_fraud`" in one_error_line(r.stderr)
