@@ -191,10 +191,11 @@ def fit_target(values, labels, keys, what: str, params: tuple) -> dict:
 
 
 def spine_digest(keys, times) -> str:
-    """The identity of a set of training rows: their entity keys and query times, in order."""
+    """The identity of a set of training rows: their (entity key, query time) pairs, in any order
+    (sorted first, so a shuffled copy of the training spine is still recognised)."""
     h = hashlib.sha256()
-    for k, t in zip(keys.to_list(), times.tolist()):
-        h.update(f"{k!r}\x00{int(t)}\x01".encode())
+    for k, t in sorted(zip(keys.to_list(), (int(t) for t in times.tolist()))):
+        h.update(f"{k!r}\x00{t}\x01".encode())
     return h.hexdigest()[:16]
 
 

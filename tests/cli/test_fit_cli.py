@@ -236,3 +236,41 @@ def test_target_encoding_without_its_label_column_is_a_one_line_error(project: P
              "--data-root", str(data))
     assert r.returncode == 1
     assert "no label column `is_fraud`" in one_error_line(r.stderr)
+
+
+def test_out_of_fold_follows_the_training_rows_in_any_order_within_the_range(project: Path, data: Path,
+                                                                           tmp_path: Path) -> None:
+    from astra.ops.target_encode import fold_of
+
+    _target_project(project)
+    spine = pl.read_parquet(data / "spine.parquet")
+    middle = spine.get_column("ts").sort()[30]
+    r = _run("fit", str(project), "--service", "te_scores@v1", "--spine", str(data / "spine.parquet"),
+             "--data-root", str(data), "--end", middle.isoformat())
+    assert r.returncode == 0, r.stderr
+    fid = lock(project)["fits"]["te_scores@v1"]["id"]
+    stats = json.loads((project / "fits" / f"{fid}.json").read_text())["transforms"][
+        "spend_target@v1.category_risk#0"]["stats"]
+    cats = stats["categories"]
+    shuffled = tmp_path / "shuffled.parquet"
+    spine.reverse().write_parquet(shuffled)  # the same rows, another order, and rows after the range
+
+    def run(service: str, out: Path, spine_path: Path) -> pl.DataFrame:
+        r = _run("backfill", str(project), "--service", service, "--spine", str(spine_path), "--data-root", str(data),
+                 "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        return pl.read_parquet(out)
+
+    got = run("te_scores@v1", tmp_path / "o.parquet", shuffled)
+    raw = run("te_raw@v1", tmp_path / "raw.parquet", shuffled)
+    want = []
+    for c, u in zip(raw.get_column("category").to_list(), raw.get_column("user_id").to_list()):
+        f = fold_of(u)
+        want.append(stats["fold_encodings"][f * len(cats) + cats.index(c)] if c in cats else stats["fold_priors"][f])
+    assert got.get_column("category_risk").to_list() == want
+    # dropping one training row: the full fit
+    fewer = tmp_path / "fewer.parquet"
+    spine.sort("ts").slice(1).write_parquet(fewer)
+    got = run("te_scores@v1", tmp_path / "f.parquet", fewer).get_column("category_risk").to_list()
+    raw = run("te_raw@v1", tmp_path / "fraw.parquet", fewer).get_column("category").to_list()
+    assert got == [stats["encodings"][cats.index(c)] if c in cats else stats["prior"] for c in raw]
