@@ -35,8 +35,10 @@ def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
     if fn == "target_encode" and len(e.args) in (2, 3):
         want = len(e.args)
     if len(e.args) != want:
-        example = {"quantile_bucketize": "quantile_bucketize(x, 10)", "impute": "impute(x, median)"}.get(fn, f"{fn}(x)")
-        diags.error("E0202", f"`{fn}` takes {want} argument(s), got {len(e.args)}", e.span, help=f"e.g. `{example}`")
+        example = {"quantile_bucketize": "quantile_bucketize(x, 10)", "impute": "impute(x, median)",
+                   "target_encode": "target_encode(x, is_fraud, 10)"}.get(fn, f"{fn}(x)")
+        count = "2 or 3" if fn == "target_encode" else want
+        diags.error("E0202", f"`{fn}` takes {count} argument(s), got {len(e.args)}", e.span, help=f"e.g. `{example}`")
         return None
     if scope.row_source is not None:
         diags.error("E0805", f"`{fn}` is fitted on feature values; it cannot appear in a `where` filter", e.span,

@@ -149,3 +149,16 @@ def test_every_engine_equals_the_reference(cats, data) -> None:
     ref = reference.evaluate(plan, "svc", 1, [{"uid": 1, **r} for r in spine], {"ev": []})
     check(results, {n: [r[n] for r in ref] for n in ("ts_", "tk", "tb")})
     assert all(not math.isnan(r["ts_"]) for r in ref)
+
+
+@pytest.mark.parametrize(("expr", "code"), [
+    ("target_encode(r.s)", "E0202"), ("target_encode(r.s, label, 1, 2)", "E0202"),
+    ("target_encode(r.v, label)", "E0803"), ('target_encode(r.s, "label")', "E0806"),
+    ("target_encode(r.s, a.b)", "E0806"), ('target_encode(r.s, label, "x")', "E0807"),
+    ("target_encode(r.s, label, -0.5)", "E0807"),
+])
+def test_bad_calls_are_located_errors(expr: str, code: str) -> None:
+    from three_engines import CompileFailed
+
+    with pytest.raises(CompileFailed, match=code):
+        compile_features(f"    t: float64 = {expr}", "s: string?  v: float64")
