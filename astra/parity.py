@@ -186,7 +186,7 @@ def run_parity(plan: ir.Plan, service: str, version: int, spine: pl.DataFrame, d
 
     svc = plan.service(service, version)
     with counting_rows() as offline_rows:
-        offline = backfill(plan, service, version, spine, data_root, time_column)
+        offline = backfill(plan, service, version, spine, data_root, time_column, cross_fitting=False)  # as served
     longest = max((n.window or 0 for f in plan.features for n in ir.walk(f.expr) if isinstance(n, ir.Aggregate)),
                   default=0)
     span = max(longest // 8, 3_600_000_000)

@@ -42,13 +42,15 @@ def _progress(enabled: bool, steps: int):
 
 def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFrame,
              data_root: str | Path | None, time_column: str = "ts", progress: bool = False,
-             executor=None) -> pl.DataFrame:
+             executor=None, cross_fitting: bool = True) -> pl.DataFrame:
     """Point-in-time correct values of a service's outputs for every spine row.
 
     The spine holds the keys of the service's entities and a query time (Datetime of any unit,
     or int64 µs); its columns come back unchanged, followed by `service.outputs` in order.
     `executor` (None: this process) runs it on a Dask cluster instead, with the same result
-    (`astra.offline.distributed`).  Raises `BackfillError` for any bad input.
+    (`astra.offline.distributed`).  Target encodings of their own training rows are out-of-fold
+    unless `cross_fitting` is False (parity checks compare with what is served: the full fit).
+    Raises `BackfillError` for any bad input.
     """
     svc = find_service(plan, service, version)
     require_fitted(plan, svc, BackfillError)  # a transformed service never runs without its statistics
@@ -59,7 +61,8 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
     q_times = io.spine_times(spine, time_column)
     for name in svc.entities:
         io.spine_keys(spine, plan.entity(name))  # validate up front, even if no source uses them
-    plan = cross_fit(plan, svc, spine, time_column)  # target encodings of their own training rows: out-of-fold
+    if cross_fitting:  # target encodings of their own training rows: out-of-fold
+        plan = cross_fit(plan, svc, spine, time_column)
     if executor is not None:
         from astra.offline import distributed
 

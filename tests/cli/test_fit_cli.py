@@ -274,3 +274,13 @@ def test_out_of_fold_follows_the_training_rows_in_any_order_within_the_range(pro
     got = run("te_scores@v1", tmp_path / "f.parquet", fewer).get_column("category_risk").to_list()
     raw = run("te_raw@v1", tmp_path / "fraw.parquet", fewer).get_column("category").to_list()
     assert got == [stats["encodings"][cats.index(c)] if c in cats else stats["prior"] for c in raw]
+
+
+def test_parity_compares_the_training_spine_with_the_served_full_fit(project: Path, data: Path) -> None:
+    _target_project(project)
+    spine = str(data / "spine.parquet")
+    r = _run("fit", str(project), "--service", "te_scores@v1", "--spine", spine, "--data-root", str(data))
+    assert r.returncode == 0, r.stderr
+    r = _run("parity", str(project), "--service", "te_scores@v1", "--spine", spine, "--data-root", str(data))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "MISMATCH" not in r.stdout
