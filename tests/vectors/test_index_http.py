@@ -204,3 +204,28 @@ def test_a_saved_index_survives_a_plan_migration_only_when_declared_the_same(wor
         got = loaded.indexes.search("near", q, 5, None, None)
         assert (got == before) if kept else (got.keys == ((),))
         assert len(loaded.indexes.built["near_l2"]) == len(world["ids"]) - 10  # declared the same: kept
+
+
+def test_one_push_may_insert_delete_and_reinsert_a_key_and_late_rows_are_left_out(world) -> None:
+    """In process: a key's changes within one batch apply in time order (a null vector ends its
+    version); a row older than the key's latest indexed change is counted in `late`, not indexed."""
+    from astra.compiler import compile_project
+    from astra.online import Store
+
+    store = Store(compile_project(world["project"], lock="ignore").plan, allowed_lateness=30 * DAY)
+    store.materialize(world["data"])
+    a, b = [1.0, 0, 0, 0, 0, 0], [0, 1.0, 0, 0, 0, 0]
+    row = {"item_id": "x", "colour": "red", "shelf": 0}
+    store.push("items", [{**row, "emb": b, "ts": T0 + 12 * DAY}, {**row, "emb": a, "ts": T0 + 10 * DAY},
+                         {**row, "emb": None, "ts": T0 + 11 * DAY}])
+
+    def first(vector, at):
+        got = store.indexes.search("near", np.asarray(vector, dtype=np.float32), 1, at, None)
+        return got.keys[0][0], float(got.distances[0][0])
+
+    assert first(a, T0 + 10 * DAY + 1) == ("x", pytest.approx(0.0, abs=1e-6))
+    assert first(a, T0 + 11 * DAY + 1)[0] != "x" and first(b, T0 + 11 * DAY + 1)[0] != "x"  # deleted
+    assert first(b, T0 + 12 * DAY + 1) == ("x", pytest.approx(0.0, abs=1e-6))
+    assert store.indexes.late["near"] == 0
+    store.push("items", [{**row, "emb": a, "ts": T0 + 11 * DAY + 5}])  # older than x's latest change
+    assert store.indexes.late["near"] == 1 and first(b, None)[0] == "x"
