@@ -405,7 +405,7 @@ class _Lower(Transformer):
             expected = word.value if word.value in ("tumbling", "session") else "tumbling` or `session"
             value = (word.value, self._duration(size).value, None)
         if word.value != expected:
-            self.diags.error("E0303", f"expected `{expected}` in a window, found `{word.value}`", self._tspan(word),
+            self.diags.error("E0001", f"expected `{expected}` in a window, found `{word.value}`", self._tspan(word),
                              help="windows are `7d`, `7d every 1h`, `tumbling 1d` or `session 30m`")
             value = ("sliding", 1, None)  # a placeholder: the error above already stops the build
         return ast.Literal(kind="window", value=value, text=text, span=span)
