@@ -308,6 +308,8 @@ def _canon(v):
     """A value's identity in a multiset: floats by their bits (0.0 and -0.0 apart, NaNs together)."""
     if isinstance(v, float):
         return ("nan",) if math.isnan(v) else (v.hex(),)
+    if isinstance(v, tuple):  # e.g. exp_decay_sum's (time, value): its float by its bits too
+        return tuple(_canon(x) for x in v)
     return (v,)
 
 
