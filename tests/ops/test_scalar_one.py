@@ -101,9 +101,8 @@ def test_bins(t, data, edges):
     _check("fitted.bins", INT32.nullable(True), [t, FLOAT64], [x, None], {1: edges})
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.data(), st.booleans())
-def test_vocab(data, strings):
+def _categories(data, strings: bool):
+    """Sorted categories, a value (null, unseen or one of them) and its type."""
     if strings:
         cats = sorted(set(data.draw(st.lists(st.text(max_size=4), max_size=8))))
         x = data.draw(st.one_of(st.none(), st.text(max_size=4), st.sampled_from(cats or [""])))
@@ -112,6 +111,13 @@ def test_vocab(data, strings):
         cats = sorted(set(data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=8))))
         x = data.draw(st.one_of(st.none(), INTS, st.sampled_from(cats or [0])))
         t = INT64
+    return cats, x, t
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.booleans())
+def test_vocab(data, strings):
+    cats, x, t = _categories(data, strings)
     _check("fitted.vocab", INT32.nullable(True), [t, t], [x, None], {1: cats})
 
 
@@ -129,14 +135,7 @@ def test_impute(types, data):
 @settings(max_examples=300, deadline=None)
 @given(st.data(), st.booleans(), FINITE)
 def test_target(data, strings, prior):
-    if strings:
-        cats = sorted(set(data.draw(st.lists(st.text(max_size=4), max_size=8))))
-        x = data.draw(st.one_of(st.none(), st.text(max_size=4), st.sampled_from(cats or [""])))
-        t = STRING
-    else:
-        cats = sorted(set(data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=8))))
-        x = data.draw(st.one_of(st.none(), INTS, st.sampled_from(cats or [0])))
-        t = INT64
+    cats, x, t = _categories(data, strings)
     encs = data.draw(st.lists(FINITE, min_size=len(cats), max_size=len(cats)))
     stats = bound_literal({"categories": cats, "encodings": encs, "prior": prior, "fold_encodings": [],
                            "fold_priors": [], "spine": "", "start": None, "end": None})
