@@ -62,6 +62,13 @@ class ScalarOp:
     # op receives Nones), made once per compiled plan.  Only where it gives the numpy lowering's
     # bits: tests/ops/test_scalar_one.py checks each against it.  None: numpy on one-element arrays.
     one: Callable[..., Callable[..., object]] | None = None
+    # the single-entity plan's inline form of a one-argument operator, where even `one`'s call
+    # costs more than the arithmetic: (out, x, x_float, const, *literal argument values) -> a
+    # Python expression over the variable named `x` (never None for a strict op; `x_float` spells
+    # it as a Python float), its constants spelt by `const` (a repr, or a bound name), or None to
+    # use `one`.  The value is already what `codegen.converter` makes of `out`'s dtype, so the plan
+    # converts it no further.  tests/ops/test_scalar_inline.py holds each to the numpy bits.
+    inline: Callable[..., str | None] | None = None
     doc: str = ""
 
 
