@@ -29,6 +29,18 @@ US_PER_DAY = 86_400 * US_PER_S
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
              "timestamp": (-(2**63), 2**63 - 1), "duration": (-(2**63), 2**63 - 1)}
 KLEENE = {"and", "or", "??", "if", "is_null"}  # the operators that see nulls (semantics rule 8)
+# What this oracle spells out, by registry name: each is a case of `scalar` or `aggregate` below.
+# tests/differential/test_registry_coverage.py checks every registered operator the random programs
+# can draw is here, so a new one fails at once until it is written out again here, independently.
+SCALAR_OPS = frozenset({
+    "+", "-", "*", "/", "%", "neg", "==", "!=", "<", "<=", ">", ">=", "in", "and", "or", "not", "??", "if",
+    "is_null", "cast", "abs", "floor", "ceil", "round", "log", "sqrt", "exp", "clip", "log1p", "expm1",
+    "bucketize", "ordinal", "one_hot", "lower", "upper", "length", "list_length", "contains", "starts_with",
+    "ends_with", "seconds", "minutes", "hours", "days", "hour_of_day", "day_of_week"})
+AGGREGATION_OPS = frozenset({
+    "count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance", "stddev", "last_k",
+    "first_k", "top_k", "bottom_k", "median", "percentile", "skew", "kurtosis", "exp_decay_sum",
+    "approx_count_distinct", "approx_percentile", "mode"})
 # how many integer results wrapped around (rule 11), for the fuzzer's report
 wraps = 0
 

@@ -58,13 +58,36 @@ LITERAL_TYPES = {
 WINDOWS = (None, None, 1, 2, 3, 5, 10, 7, 13, 86_400_000_000, 1 << 40)
 GAPS = (1, 2, 3, 5, 86_400_000_000)  # session gaps in µs: rows a few µs apart split or join
 DAY = 86_400_000_000
-# an aggregation's parameter by kind: last_k's counts, percentile's fractions, half-lives in µs
-PARAMS = {"count": (1, 2, 3, 40), "fraction": (0.0, 0.5, 0.25, 0.9, 1.0, 0.1), "duration": (1, 2, 3, 7, DAY)}
+# an aggregation's parameter by kind (`astra.ops.aggregations.base.PARAM_KINDS`): last_k's counts,
+# percentile's fractions, half-lives in µs; a "literal" one (histogram's values) is drawn from the
+# column's own hostile values (`literal_param`), so it meets the data.  A kind missing here fails
+# `test_every_parameter_kind_is_drawn` (tests/differential/test_registry_coverage.py) at once.
+PARAMS = {"count": (1, 2, 3, 40), "fraction": (0.0, 0.5, 0.25, 0.9, 1.0, 0.1), "duration": (1, 2, 3, 7, DAY),
+          "literal": None}
 
 
 def param_kind(agg) -> str:
     """Which of PARAMS an aggregation taking a parameter draws from."""
-    return getattr(agg, "param_kind", "count")
+    return agg.param_kind
+
+
+def example_param(agg, column: Type | None):
+    """A parameter the aggregation's type rule accepts with this column (None without one)."""
+    if not agg.takes_param:
+        return None
+    return agg.example_param(column) if PARAMS[param_kind(agg)] is None else PARAMS[param_kind(agg)][1]
+
+
+@st.composite
+def literal_param(draw, agg, column: Type):
+    """A "literal" parameter: one to four distinct hostile values of the column's type, as a tuple
+    (the type rule refuses what it must; then its own example stands)."""
+    values = tuple(dict.fromkeys(draw(st.lists(value_of(column), min_size=1, max_size=4))))
+    try:
+        agg.infer(column.nullable(), values)
+    except TypeRuleError:
+        return agg.example_param(column)
+    return values
 
 TIME_BASES = (0, 1_700_000_000_000_000, -3 * DAY + 17)  # 1970, 2023, and before the epoch
 
@@ -137,8 +160,8 @@ def _aggregate_signatures() -> dict[str, list[tuple[str | None, Type]]]:
         found = []
         for col in options:
             with contextlib.suppress(TypeRuleError):
-                found.append((col, agg.infer(VALUE_COLUMNS[col].nullable() if col else None,
-                                             PARAMS[param_kind(agg)][1] if agg.takes_param else None)))
+                column = VALUE_COLUMNS[col].nullable() if col else None
+                found.append((col, agg.infer(column, example_param(agg, column))))
         sigs[name] = found
     return sigs
 
@@ -289,8 +312,12 @@ class _Builder:
             return None
         op, column, _ = self.draw(st.sampled_from(options))
         agg = AGGREGATIONS[op]
-        param = self.draw(st.sampled_from(PARAMS[param_kind(agg)])) if agg.takes_param else None
-        t = agg.infer(VALUE_COLUMNS[column].nullable() if column else None, param)
+        ctype = VALUE_COLUMNS[column] if column else None
+        param = None
+        if agg.takes_param:
+            drawn = PARAMS[param_kind(agg)]
+            param = self.draw(st.sampled_from(drawn) if drawn is not None else literal_param(agg, ctype))
+        t = agg.infer(ctype.nullable() if ctype else None, param)
         where = self.where() if self.draw(st.integers(0, 3)) == 0 else None
         key = EV.keys[list(ENTITY_KEYS).index(entity)]
         return ir.Aggregate(op=op, key=key, column=column, where=where, param=param, type=t, **self.window()), t

@@ -10,6 +10,7 @@ import attrs
 from astra.lang.check import FUNCTIONS
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import SCALARS
+from astra.ops.transforms import TRANSFORMS
 
 
 @attrs.frozen
@@ -45,14 +46,20 @@ def _function(name: str) -> Signature:
 def _aggregation(name: str) -> Signature:
     agg = AGGREGATIONS[name]
     target = "source[.column]" if agg.column == "optional" else "source.column"
-    k = f", {getattr(agg, 'param_label', 'k')}" if agg.takes_param else ""  # percentile: q, exp_decay_sum: half_life
+    k = f", {agg.param_name()}" if agg.takes_param else ""  # last_k: k, percentile: q, exp_decay_sum: half_life
     return Signature(name, f"{name}({target} [where condition]{k}[, window])", agg.doc, "aggregation")
+
+
+def _transform(name: str) -> Signature:
+    """A fitted transform (`astra fit` computes its statistics from the training data)."""
+    return Signature(name, f"{name}(x[, ...])", f"fitted transform: {TRANSFORMS[name].doc}", "function")
 
 
 @functools.cache
 def signatures() -> dict[str, Signature]:
-    """Every callable name: the functions, then the aggregations."""
+    """Every callable name: the functions, the fitted transforms, then the aggregations."""
     out = {name: _function(name) for name in FUNCTIONS}
+    out.update({name: _transform(name) for name in TRANSFORMS if name not in out})
     out.update({name: _aggregation(name) for name in AGGREGATIONS})
     return out
 

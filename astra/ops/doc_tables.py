@@ -36,19 +36,9 @@ GROUPS: tuple[tuple[str, tuple[Type, ...]], ...] = (
     ("lists", (Type.list_of(INT64), Type.list_of(STRING))),
     ("vectors", (Type.vector(4),)),
 )
-# a valid literal for each kind of parameter (the checker's `param_kind`), and its default label
-_PARAMS = {"count": (3, "k"), "fraction": (0.5, "q"), "duration": (3_600_000_000, "half_life")}
 # distinct, unequal values of each type, to find how many a result needs before it is not null
 _PROBES = {"float64": [1.0, 2.0, 4.0, 8.0, 16.0], "int64": [1, 2, 4, 8, 16], "string": ["a", "b", "c", "d", "e"],
            "bool": [False, True, True, True, True]}
-
-
-def _param(agg: Aggregation) -> tuple[object, str]:
-    """(a valid parameter, its label) for an aggregation with one, else (None, "")."""
-    if not agg.takes_param:
-        return None, ""
-    value, label = _PARAMS[agg.param_kind]
-    return value, agg.param_label or label
 
 
 def _infer(agg: Aggregation, column: Type | None, param: object) -> Type | None:
@@ -66,17 +56,16 @@ def _cell(text: str) -> str:
 
 def signature(agg: Aggregation) -> str:
     """How a call is written: `sum(source.col[, window])`, `last_k(source.col, k[, window])`."""
-    _, label = _param(agg)
+    label = agg.param_name()
     column = "source[.col]" if agg.column == "optional" else "source.col"
     return f"`{agg.name}({column}{', ' + label if label else ''}[, window])`"
 
 
 def accepted(agg: Aggregation) -> list[tuple[str, list[tuple[Type, Type]]]]:
     """Per group of column types, the (column type, result type) pairs the type rule accepts."""
-    param, _ = _param(agg)
     out = []
     for word, types in GROUPS:
-        pairs = [(t, r) for t in types if (r := _infer(agg, t, param)) is not None]
+        pairs = [(t, r) for t in types if (r := _infer(agg, t, agg.example_param(t))) is not None]
         if pairs:
             out.append((word, pairs))
     return out
@@ -135,14 +124,17 @@ def _value(v: object) -> str:
 def empty_window(agg: Aggregation, groups) -> str:
     """The value over no rows (every null input ignored alike), and, for a null one, how many
     values the reference needs before it answers."""
-    param, _ = _param(agg)
-    empty = _reference(agg, [], param)
+    if agg.empty_doc:
+        return agg.empty_doc
+    types = {t.name: t for _, pairs in groups for t, _ in pairs}
+    first = next(iter(types.values()), None)
+    empty = _reference(agg, [], agg.example_param(first))
     if empty is not None:
         return _value(empty)
-    types = [t.name for _, pairs in groups for t, _ in pairs]
-    probe = next((_PROBES[n] for n in ("float64", "int64", "string", "bool") if n in types), None)
-    if probe is None:
+    name = next((n for n in ("float64", "int64", "string", "bool") if n in types), None)
+    if name is None:
         return "null"
+    probe, param = _PROBES[name], agg.example_param(types[name])
     need = next((k for k in range(1, len(probe) + 1) if _reference(agg, probe[:k], param) is not None), None)
     return "null" if need in (1, None) else f"null (also with fewer than {need} values)"
 

@@ -75,9 +75,8 @@ def expr(e: ir.Expr) -> str:
             if e.where is not None:
                 target += f" where {expr(e.where)}"
             args = [target]
-            if e.param is not None and AGGREGATIONS[e.op].takes_param:  # a half-life is a duration in µs
-                half_life = getattr(AGGREGATIONS[e.op], "param_kind", "count") == "duration"
-                args.append(duration(e.param) if half_life else str(e.param))
+            if e.param is not None and AGGREGATIONS[e.op].takes_param:  # as written: `1h`, `0.9`, `[1, 2]`
+                args.append(AGGREGATIONS[e.op].param_text(e.param))
             if window_arg(e) is not None:
                 args.append(window_arg(e))
             return f"{e.op}({', '.join(args)})"

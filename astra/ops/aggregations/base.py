@@ -23,20 +23,47 @@ if TYPE_CHECKING:
     from astra.ops.structures import OfflineWindow, OnlineSingle, OnlineWindow
 
 
+# The kinds of literal an aggregation may take after its column (its `param_kind`): a valid example
+# (for the generated docs and the random programs) and the name signatures give it by default.
+# "count", "fraction" and "duration" are checked by the checker itself (E0209, E0210, E0211);
+# a "literal" is any literal or list of literals, handed as a value (a tuple for a list) to the
+# type rule, which validates it and raises its own `TypeRuleError` code.
+PARAM_KINDS: dict[str, tuple[object, str]] = {"count": (3, "k"), "fraction": (0.5, "q"),
+                                              "duration": (3_600_000_000, "half_life"), "literal": (None, "value")}
+
+
 class Aggregation:
     """Base: subclasses set `name`, `column` and implement `infer` and `reference`."""
 
     name: str = ""
     column: str = "required"  # "required" | "optional" (count(*) when absent)
     takes_param: bool = False  # a literal after the column: last_k's k, percentile's q, ...
-    param_kind: str = "count"  # what the checker accepts there: "count" | "fraction" | "duration"
+    param_kind: str = "count"  # what the checker accepts there: a key of PARAM_KINDS
     param_label: str = ""  # its name in signatures ("": k, q or half_life after its kind)
+    empty_doc: str = ""  # the docs' empty-window cell, where the reference's own value would mislead
     doc: str = ""
     # its state: empty, update, merge, subtract where invertible, finalize (astra.ops.agg_algebra)
     algebra: Algebra | None = None
 
     def infer(self, column: Type | None, param: int | None) -> Type:
         raise NotImplementedError
+
+    def param_name(self) -> str:
+        """The parameter's name in signatures (`k`, `q`, `half_life`, ...); "" without one."""
+        return (self.param_label or PARAM_KINDS[self.param_kind][1]) if self.takes_param else ""
+
+    def example_param(self, column: Type | None) -> object:
+        """A parameter the type rule accepts with a column of this type (None without one); a
+        "literal" parameter depends on the column, so its aggregation overrides this."""
+        return PARAM_KINDS[self.param_kind][0] if self.takes_param else None
+
+    def param_text(self, param: object) -> str:
+        """The parameter as the language writes it (`3`, `0.9`, `1h`, `["a", "b"]`)."""
+        if self.param_kind == "duration":
+            from astra.times import format_duration
+
+            return format_duration(param)
+        return literal_text(param)
 
     def null_policy(self, column: str | None) -> str:
         """What the aggregation does with null inputs, in words (docs/semantics.md rule 3)."""
@@ -98,6 +125,20 @@ def _masked(values, ok) -> pl.Series:
     import polars as pl
 
     return pl.select(pl.when(pl.Series(ok)).then(pl.Series(values))).to_series()
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"})
+
+
+def literal_text(v: object) -> str:
+    """A literal's source text: `true`, `"a \\"b\\""`, `2.5`, a tuple as `[1, 2]`."""
+    if isinstance(v, tuple | list):
+        return "[" + ", ".join(literal_text(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.translate(_ESCAPES) + '"'
+    return "null" if v is None else repr(v)
 
 
 def _present(values: Sequence[object]) -> list[object]:
