@@ -213,7 +213,17 @@ class _OneEmitter(_Emitter):
     """Emit the single-entity plan: every value a Python scalar (or numpy scalar), None for null.
 
     Aggregations call their `online_one` kernel on `astra.online.single.Single`; scalar operators
-    run their numpy lowering on one-element arrays, so both plans share one implementation."""
+    run their numpy lowering on one-element arrays, so both plans share one implementation, unless
+    they declare a scalar (`one`) or inline form.  `native` names the variables whose value is
+    already the Python value `converter` gives for a dtype (a feature's is not converted again)."""
+
+    def __init__(self, layout: Layout | None, ns: dict):
+        super().__init__(layout, ns)
+        self.native: dict[str, np.dtype] = {}
+
+    def is_native(self, var: str, dt: np.dtype) -> bool:
+        have = self.native.get(var)  # (never `dt == None`: numpy reads None as float64)
+        return have is not None and have == dt
 
     def _leaf(self, e: ir.Expr) -> str:
         match e:
@@ -252,12 +262,30 @@ class _OneEmitter(_Emitter):
 
     def _apply_one(self, e: ir.Apply, op) -> str:
         literals = [a.value for i, a in enumerate(e.args) if i in op.literal_args]
+        if op.inline is not None:
+            var = self._inline(e, op, literals)
+            if var is not None:
+                return var
         fn = self.bind(op.one(e.type, *literals), "S")  # specialised to its literals once
         args = [self.expr(a) for i, a in enumerate(e.args) if i not in op.literal_args]
         call = f"{fn}({', '.join(args)})"
         if op.null_policy == "custom" or not args:
             return self.line(call)
         return self.line(f"None if {' or '.join(f'{v} is None' for v in args)} else {call}")
+
+    def _inline(self, e: ir.Apply, op, literals: list) -> str | None:
+        """The operator's inline expression on its one argument, as a line (None: it has none here)."""
+        (arg,) = (a for i, a in enumerate(e.args) if i not in op.literal_args)
+        x = self.expr(arg)
+        x_float = x if self.is_native(x, np.dtype(np.float64)) else f"float({x})"
+        code = op.inline(e.type, x, x_float, self.literal, *literals)
+        if code is None:
+            return None
+        if op.null_policy != "custom":
+            code = f"None if {x} is None else {code}"
+        var = self.line(code)
+        self.native[var] = numpy_dtype(e.type)
+        return var
 
 
 def _arr(x, dt: np.dtype) -> np.ndarray:
@@ -402,9 +430,13 @@ def _emit_one(plan: ir.Plan, svc: ir.Service, layout: Layout, ns: dict, bound: d
             default = "None"
         else:  # converted once here, as `_finish` converts it for every batch
             default = em.literal(tuple(f.default) if is_list else conv(np.array([f.default]).astype(dt)[0]))
+        if em.is_native(x, dt) and f.default is None:  # already its Python value: no line at all
+            em.features[f.id] = x
+            continue
         em.features[f.id] = var = f"f{len(em.features)}"
-        c = em.bind(conv, "C")
-        em.lines.append(f"{var} = {default} if {x} is None else {c}({x})")
+        em.native[var] = dt
+        value = x if em.is_native(x, dt) else f"{em.bind(conv, 'C')}({x})"
+        em.lines.append(f"{var} = {default} if {x} is None else {value}")
     return {"body": em.lines, "outputs": [em.features[o.feature] for o in svc.outputs],
             "prepares": em.prepare_lines()}
 

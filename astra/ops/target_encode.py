@@ -104,9 +104,14 @@ def _one_target(out, stats):
     return target_one
 
 
+def _inline_target(out, x, xf, const, stats):
+    s = parsed(stats)  # numpy scalars and bools find their category as `_key` would (equal hashes)
+    return f"{const(s['table'].get)}({x}, {const(s['prior'])})"
+
+
 register(ScalarOp(
     name="fitted.target", arity=(2, 2), infer=_infer_target, reference=_ref_target, polars=_pl_target,
-    numpy=_np_target, literal_args=(1,), one=_one_target,
+    numpy=_np_target, literal_args=(1,), one=_one_target, inline=_inline_target,
     doc="the fitted smoothed label mean of x's category (a fitted target_encode); the prior when unseen"))
 
 

@@ -73,9 +73,13 @@ def _one_scale(out, center, scale):
     return scale_one
 
 
+def _inline_scale(out, x, xf, const, center, scale):
+    return f"({xf} - {const(float(center))}) * {const(1.0 / scale)}"  # the reciprocal `_np_scale` multiplies by
+
+
 register(ScalarOp(
     name="fitted.scale", arity=(3, 3), infer=_infer_scale, reference=_ref_scale, polars=_pl_scale,
-    numpy=_np_scale, literal_args=(1, 2), one=_one_scale,
+    numpy=_np_scale, literal_args=(1, 2), one=_one_scale, inline=_inline_scale,
     doc="(x - center) * (1 / scale) in float64: a fitted standard_scale, min_max_scale or robust_scale"))
 
 
@@ -116,9 +120,14 @@ def _one_bins(out, edges):
     return bins_one
 
 
+def _inline_bins(out, x, xf, const, edges):
+    edges = tuple(float(e) for e in edges)
+    return f"None if {x} != {x} else {const(bisect.bisect_right)}({const(edges)}, {xf})"  # x != x: NaN
+
+
 register(ScalarOp(
     name="fitted.bins", arity=(2, 2), infer=_infer_bins, reference=_ref_bins, polars=_pl_bins,
-    numpy=_np_bins, literal_args=(1,), one=_one_bins,
+    numpy=_np_bins, literal_args=(1,), one=_one_bins, inline=_inline_bins,
     doc="the number of inner bin edges <= x (a fitted quantile_bucketize); null for NaN"))
 
 
@@ -165,9 +174,15 @@ def _one_vocab(out, categories):
     return vocab_one
 
 
+def _inline_vocab(out, x, xf, const, categories):
+    # a numpy scalar (np.int64, np.str_, np.bool_) hashes and compares as its Python value, and a
+    # bool as 0 / 1, so the dict finds it without `_key` or `.item()`
+    return f"{const(_vocab_index(tuple(categories)).get)}({x}, {UNSEEN})"
+
+
 register(ScalarOp(
     name="fitted.vocab", arity=(2, 2), infer=_infer_vocab, reference=_ref_vocab, polars=_pl_vocab,
-    numpy=_np_vocab, literal_args=(1,), one=_one_vocab,
+    numpy=_np_vocab, literal_args=(1,), one=_one_vocab, inline=_inline_vocab,
     doc="the position of x in a fitted vocabulary (a fitted ordinal); -1 for a category not in it"))
 
 
@@ -207,9 +222,15 @@ def _one_impute(out, value):
     return impute_one
 
 
+def _inline_impute(out, x, xf, const, value):
+    if out.name != "float64":  # another type's Python form is not spelt inline: `one`, then its converter
+        return None
+    return f"{const(float(value))} if {x} is None or {x} != {x} else {xf}"
+
+
 register(ScalarOp(
     name="fitted.impute", arity=(2, 2), infer=_infer_impute, reference=_ref_impute, polars=_pl_impute,
-    numpy=_np_impute, literal_args=(1,), null_policy="custom", one=_one_impute,
+    numpy=_np_impute, literal_args=(1,), null_policy="custom", one=_one_impute, inline=_inline_impute,
     doc="x, or the fitted (or given) value where x is null or NaN: a fitted impute"))
 
 
