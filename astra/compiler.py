@@ -18,7 +18,7 @@ from astra.lang.project import load_modules
 from astra.lang.resolve import resolve
 from astra.plan import ir
 from astra.plan.build import build_plan
-from astra.plan.lock import LOCK_NAME, LockFileError, check_lock, read_lock, write_lock
+from astra.plan.lock import LOCK_NAME, LockFileError, check_lock, read_lock, released, write_lock
 from astra.source import NO_SPAN, SourceFile
 
 
@@ -67,7 +67,7 @@ def compile_project(path: str | Path, *, lock: str = "check", escape: str = "",
             return Compilation(plan, tuple(diags.items), sources)
         new, notes = check_lock(plan, locked, diags, add_new=lock == "update",
                                 run=(escape or "") if lock == "run" else None, allow_changed=allow_unlocked)
-        stale = new != locked.get("groups") or not lock_path.exists()
+        stale = new != released(locked) or not lock_path.exists()
         if lock == "locked" and stale and not diags.errors:
             diags.error("E0603", f"`{LOCK_NAME}` is out of date and --locked forbids rewriting it"
                         + (f": {'; '.join(notes)}" if notes else f": `{lock_path}` does not exist"),

@@ -202,8 +202,8 @@ def http_bench(args) -> None:
             "entity item { key item_id: int64 }\n"
             "snapshot items for item {\n  path \"items.parquet\"\n  time ts\n"
             f"  columns {{ item_id: int64  emb: vector<float32, {dim}>? }}\n}}\n"
-            "index exact_l2 on items.emb { metric euclidean; kind exact }\n"
-            "index hnsw_l2 on items.emb { metric euclidean; kind hnsw }\n")
+            "index exact_l2 v1 on items.emb { metric euclidean; kind exact }\n"
+            "index hnsw_l2 v1 on items.emb { metric euclidean; kind hnsw }\n")
         pl.DataFrame({"item_id": np.arange(n, dtype=np.int64), "ts": pl.Series(np.zeros(n, np.int64))
                       .cast(pl.Datetime("us")), "emb": pl.Series(x, dtype=pl.Array(pl.Float32, dim))}) \
             .write_parquet(root / "items.parquet")
@@ -234,7 +234,7 @@ def http_bench(args) -> None:
                       f"indexes built) in {time.perf_counter() - t0:.1f} s; loopback, one keep-alive connection")
                 for name in ("exact_l2", "hnsw_l2"):
                     def ask(q, name=name):
-                        body = json.dumps({"index": name, "vector": q.tolist(), "k": k})
+                        body = json.dumps({"index": name, "version": 1, "vector": q.tolist(), "k": k})
                         conn.request("POST", "/v1/neighbors", body=body, headers={"content-type": "application/json"})
                         r = conn.getresponse()
                         payload = r.read()

@@ -153,7 +153,8 @@ def unified_diff(old: str, new: str, path: Path) -> str:
 def explain_cmd(name: str, project: Path | None, project_opt: Path | None, allow_unlocked: bool) -> None:
     """Explain feature NAME (`feature`, `group.feature` or `group@vN.feature`) of PROJECT
     (default: ./features): its resolved type, effective windows, dependencies and fingerprint.
-    NAME may also be a vector index: its source, column, metric, kind, filters and fingerprint."""
+    NAME may also be a vector index (`name`: every version, or `name@vN`): its source, column, metric,
+    kind, filters and fingerprint."""
     from astra.plan.explain import explain, find_features, suggest
     from astra.plan.indexes import explain_index
 
@@ -161,9 +162,9 @@ def explain_cmd(name: str, project: Path | None, project_opt: Path | None, allow
         fail("give the project once: `astra explain NAME DIR`", 2)
     plan = load(project or project_opt, allow_unlocked).plan
     matches = find_features(plan, name)
-    indexes = [x for x in plan.indexes or () if x.name == name]
+    indexes = [x for x in plan.indexes or () if name in (x.name, x.id)]
     if indexes and not matches:
-        click.echo(explain_index(plan, indexes[0]))
+        click.echo("\n\n".join(explain_index(plan, x) for x in indexes))
         return
     if not matches:
         hint = suggest(plan, name)

@@ -286,11 +286,12 @@ class Experiment:
 
 @node
 class VectorIndex:
-    """`index similar on products.embedding { metric cosine; kind hnsw; filter category; }`: a
-    nearest-neighbour index the online store keeps over a snapshot source's vector column.
-    `metric` and `kind` are None when not written (cosine, exact)."""
+    """`index similar v1 on products.embedding { metric cosine; kind hnsw; filter category; }`: one
+    version of a nearest-neighbour index the online store keeps over a snapshot source's vector
+    column.  `metric` and `kind` are None when not written (cosine, exact)."""
 
     name: Name
+    version: int
     source: Name
     column: Name
     metric: Name | None = None

@@ -10,8 +10,8 @@ KINDS = ("exact", "hnsw")
 FILTER_TYPES = ("string", "int32", "int64", "bool")  # metadata an index filters on: exact-match values
 
 
-def check_indexes(indexes: dict[str, ast.VectorIndex], sources: dict, entities: dict[str, ast.Entity],
-                  diags: Collector) -> dict[str, ast.VectorIndex]:
+def check_indexes(indexes: dict[tuple[str, int], ast.VectorIndex], sources: dict, entities: dict[str, ast.Entity],
+                  diags: Collector) -> dict[tuple[str, int], ast.VectorIndex]:
     """The valid index declarations; each broken rule is reported where it was written."""
     return {name: decl for name, decl in indexes.items() if _check(decl, sources, entities, diags)}
 

@@ -272,13 +272,14 @@ class _Lower(Transformer):
 
     def vector_index(self, meta, children):
         found: dict[str, _Item] = {}
-        for item in children[3:]:
+        for item in children[4:]:
             if isinstance(item, _Item) and item.key in ("metric", "kind", "filter"):
                 self._once(found, item)
-        return ast.VectorIndex(name=self._name(children[0]), source=self._name(children[1]),
-                               column=self._name(children[2]), metric=_value(found, "metric"),
-                               kind=_value(found, "kind"), filters=_value(found, "filter") or (),
-                               meta=self._meta(children[3:]), span=self._span(meta))
+        return ast.VectorIndex(name=self._name(children[0]), version=self._version(children[1]),
+                               source=self._name(children[2]), column=self._name(children[3]),
+                               metric=_value(found, "metric"), kind=_value(found, "kind"),
+                               filters=_value(found, "filter") or (), meta=self._meta(children[4:]),
+                               span=self._span(meta))
 
     def index_metric(self, meta, children):
         return _Item("metric", self._name(children[0]), self._span(meta))

@@ -35,7 +35,7 @@ class Symbols:
     services: dict[tuple[str, int], ast.Service] = attrs.Factory(dict)
     experiments: dict[str, ast.Experiment] = attrs.Factory(dict)
     assignments: dict = attrs.Factory(dict)  # experiment name -> astra.ops.assignment.Spec, when valid
-    indexes: dict[str, ast.VectorIndex] = attrs.Factory(dict)  # valid vector index declarations
+    indexes: dict[tuple[str, int], ast.VectorIndex] = attrs.Factory(dict)  # valid vector index versions
 
     def group_versions(self, name: str) -> list[int]:
         return sorted(v for (g, v) in self.groups if g == name)
@@ -49,7 +49,7 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
     syms = Symbols()
     namespace: dict[str, ast.Name] = {}  # entities, sources and requests share one namespace
     seen_groups: dict[tuple[str, int], ast.Group] = {}
-    indexes: dict[str, ast.VectorIndex] = {}
+    indexes: dict[tuple[str, int], ast.VectorIndex] = {}
     for module in modules:
         for decl in module.decls:
             match decl:
@@ -76,10 +76,11 @@ def resolve(modules: list[ast.Module], diags: Collector) -> Symbols:
                     else:
                         syms.experiments[decl.name.value] = decl
                 case ast.VectorIndex():
-                    if decl.name.value in indexes:
-                        _duplicate(decl.name, indexes[decl.name.value].name, f"index `{decl.name.value}`", diags)
+                    key = (decl.name.value, decl.version)
+                    if key in indexes:
+                        _duplicate(decl.name, indexes[key].name, f"index {key[0]} v{key[1]}", diags)
                     else:
-                        indexes[decl.name.value] = decl
+                        indexes[key] = decl
     for module in modules:
         for decl in module.decls:
             _float32_vectors(decl, diags)

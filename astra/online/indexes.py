@@ -1,4 +1,5 @@
-"""The online store's vector indexes: one `astra.vectors.VectorIndex` per `index` declaration.
+"""The online store's vector indexes: one `astra.vectors.VectorIndex` per declared index version
+(`name@vN`: versions of one index are kept side by side, each from the same source rows).
 
 Each index holds, per key of its snapshot source, the versions of the key's vector: a row at time t
 with a vector inserts a version valid from t (an update ends the key's previous version: a tombstone
@@ -35,8 +36,8 @@ class Indexes:
     def __init__(self, plan: ir.Plan, kept: bool = True):
         """`kept` False: none (a store built for some services keeps only what they read)."""
         self.plan = plan
-        self.decls = {x.name: x for x in plan.indexes or ()} if kept else {}
-        self.built = {x.name: _empty(x) for x in self.decls.values()}
+        self.decls = {x.id: x for x in plan.indexes or ()} if kept else {}  # by `name@vN`
+        self.built = {xid: _empty(x) for xid, x in self.decls.items()}
         self.late = {name: 0 for name in self.decls}
         self.lock = threading.Lock()
 
@@ -65,7 +66,7 @@ class Indexes:
         keyv = cols[key_col]
         rows = np.flatnonzero(keyv.valid)  # a row without a key is no key's version
         rows = rows[np.argsort(times[rows], kind="stable")]
-        index = self.built[x.name]
+        index = self.built[x.id]
         keys = [_key(k) for k in keyv.values[rows].tolist()]
         when = times[rows].astype(np.int64)
         vec = cols[x.column]
@@ -79,7 +80,7 @@ class Indexes:
                     keep[j] = False
                 else:
                     last[k] = t
-            self.late[x.name] += int((~keep).sum())
+            self.late[x.id] += int((~keep).sum())
             # one key may change several times in a batch: apply the changes in time order, runs of
             # inserts and of deletes alternating, so each key's versions end and begin in order
             order = np.flatnonzero(keep)
@@ -97,13 +98,13 @@ class Indexes:
                     index.delete(run_keys, when[run])
                 start = end
 
-    def search(self, name: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
+    def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
         with self.lock:
-            return self.built[name].search(vector, k, at=at, filter=filter)
+            return self.built[xid].search(vector, k, at=at, filter=filter)
 
-    def vector_of(self, name: str, key, at: int | None) -> np.ndarray | None:
+    def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
         """The key's vector visible at `at` (None: its latest), or None when it has none then."""
-        index = self.built[name]
+        index = self.built[xid]
         with self.lock:
             rows = index.rows
             kid = rows.key_index.get(key)
@@ -125,30 +126,35 @@ class Indexes:
         if not self.decls:
             return []
         with self.lock:
-            for name, index in self.built.items():
-                save_index(index, directory / f"index_{name}.npz")
+            for xid, index in self.built.items():
+                save_index(index, directory / _file(xid))
             (directory / "indexes.json").write_text(json.dumps({"late": self.late}))
-        return [*(f"index_{name}.npz" for name in self.built), "indexes.json"]
+        return [*(_file(xid) for xid in self.built), "indexes.json"]
 
     def load(self, directory: Path, saved: ir.Plan | None = None) -> None:
         """Restore the indexes `save` wrote (an index the state does not hold stays empty).  With
         `saved`, the plan the state was saved for (a migration): only indexes declared the same way
         in both plans (same fingerprint) are restored."""
-        same = None if saved is None else {x.name for x in saved.indexes or ()
-                                           if x.name in self.decls and self.decls[x.name].fingerprint == x.fingerprint}
+        same = None if saved is None else {x.id for x in saved.indexes or ()
+                                           if x.id in self.decls and self.decls[x.id].fingerprint == x.fingerprint}
         meta = directory / "indexes.json"
         if meta.exists():
             self.late.update({k: v for k, v in json.loads(meta.read_text())["late"].items()
                               if k in self.late and (same is None or k in same)})
-        for name in self.built:
-            path = directory / f"index_{name}.npz"
-            if path.exists() and (same is None or name in same):
-                self.built[name] = load_index(path)
+        for xid in self.built:
+            path = directory / _file(xid)
+            if path.exists() and (same is None or xid in same):
+                self.built[xid] = load_index(path)
 
 
 def key_columns(plan: ir.Plan, x: ir.VectorIndex) -> tuple[str, ...]:
     """The source column holding the index's key (the checker allows one entity with one key)."""
     return plan.source(x.source).keys[0].columns
+
+
+def _file(xid: str) -> str:
+    name, _, version = xid.partition("@")
+    return f"index_{name}_{version}.npz"
 
 
 def _empty(x: ir.VectorIndex) -> VectorIndex:

@@ -11,9 +11,9 @@ DEFAULT_METRIC, DEFAULT_KIND = "cosine", "exact"
 def vector_indexes(syms) -> tuple[ir.VectorIndex, ...] | None:
     """The valid index declarations (None when there are none, so plans without any keep their data)."""
     out = []
-    for name, d in sorted(syms.indexes.items()):
+    for (name, version), d in sorted(syms.indexes.items()):
         columns = {f.name.value: f.type.type for f in syms.sources[d.source.value].decl.columns}
-        node = ir.VectorIndex(name=name, source=d.source.value, column=d.column.value,
+        node = ir.VectorIndex(name=name, version=version, source=d.source.value, column=d.column.value,
                               dim=columns[d.column.value].size, metric=d.metric.value if d.metric else DEFAULT_METRIC,
                               kind=d.kind.value if d.kind else DEFAULT_KIND, filters=tuple(f.value for f in d.filters),
                               owner=d.meta.owner, description=d.meta.description, span=d.name.span)
@@ -22,35 +22,51 @@ def vector_indexes(syms) -> tuple[ir.VectorIndex, ...] | None:
 
 
 def index_fingerprint(plan: ir.Plan, x: ir.VectorIndex) -> str:
-    """What decides an index's answers: its source's schema, column, metric, kind and filters."""
-    from astra.plan.fingerprint import source_schema
+    """What decides an index's answers: the source's kind, time and key, the types of the columns
+    it reads, its metric, kind and filters.  Other columns of the source do not matter, and neither
+    do the version, owner and description."""
+    return digest(index_data(plan, x))
 
-    return digest({"source": source_schema(plan.source(x.source)), "column": x.column, "metric": x.metric,
-                   "kind": x.kind, "filters": list(x.filters)})
+
+def index_data(plan: ir.Plan, x: ir.VectorIndex) -> dict:
+    src = plan.source(x.source)
+    types = dict(src.columns)
+    return {"source": {"name": src.name, "kind": src.kind, "time": src.time,
+                       "keys": {e: list(k.columns) for e, k in zip(src.entities, src.keys)}},
+            "column": [x.column, str(types[x.column])], "metric": x.metric, "kind": x.kind,
+            "filters": [[f, str(types[f])] for f in x.filters]}
 
 
-def find(plan: ir.Plan, name: str) -> ir.VectorIndex:
-    """The index called `name`; KeyError listing the others when there is none."""
-    for x in plan.indexes or ():
-        if x.name == name:
+def find(plan: ir.Plan, name: str, version: int | None = None) -> ir.VectorIndex:
+    """Version `version` of the index called `name` (None: its only version); KeyError saying what
+    there is otherwise."""
+    same = [x for x in plan.indexes or () if x.name == name]
+    if not same:
+        have = ", ".join(sorted({x.name for x in plan.indexes or ()})) or "none"
+        raise KeyError(f"unknown index `{name}`; indexes: {have}")
+    for x in same:
+        if x.version == version or (version is None and len(same) == 1):
             return x
-    have = ", ".join(x.name for x in plan.indexes or ()) or "none"
-    raise KeyError(f"unknown index `{name}`; indexes: {have}")
+    versions = ", ".join(f"v{x.version}" for x in same)
+    if version is None:
+        raise KeyError(f"index `{name}` has several versions ({versions}): give `version`")
+    raise KeyError(f"index `{name}` has no version {version}; available: {versions}")
 
 
 def describe(plan: ir.Plan, x: ir.VectorIndex) -> dict:
     """The declaration as users read it (JSON-ready)."""
     src = plan.source(x.source)
     (key, key_type), = plan.entity(src.entities[0]).keys
-    return {"name": x.name, "source": x.source, "column": x.column, "dim": x.dim, "metric": x.metric,
-            "kind": x.kind, "filters": list(x.filters), "key": {"name": key, "type": str(key_type)},
+    return {"name": x.name, "version": x.version, "source": x.source, "column": x.column, "dim": x.dim,
+            "metric": x.metric, "kind": x.kind, "filters": list(x.filters), "key": {"name": key, "type": str(key_type)},
             "fingerprint": x.fingerprint}
 
 
 def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
     """`astra explain INDEX`: what the index holds and how it answers."""
     d = describe(plan, x)
-    lines = [f"index {x.name}", f"  on:          {x.source}.{x.column} (vector<float32, {x.dim}>), snapshot keyed by "
+    lines = [f"index {x.name} v{x.version}",
+             f"  on:          {x.source}.{x.column} (vector<float32, {x.dim}>), snapshot keyed by "
              f"{d['key']['name']}: {d['key']['type']}",
              f"  metric:      {x.metric}", f"  kind:        {x.kind}",
              f"  filters:     {', '.join(x.filters) or 'none'}",
@@ -60,3 +76,96 @@ def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
     if x.description:
         lines.insert(1, f"  {x.description}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ astra.lock
+# A released index version is locked like a group version: its answers may never change, so a
+# changed declaration (column, metric, kind, filters, or the type of a column it reads) needs a
+# new version, which clients move to by asking for it.
+
+
+def lock_entry(plan: ir.Plan, x: ir.VectorIndex) -> dict:
+    """What `astra.lock` records for an index version: its fingerprint and the declaration in words."""
+    d = index_data(plan, x)
+    return {"fingerprint": index_fingerprint(plan, x), "on": f"{x.source}.{x.column}", "dim": x.dim,
+            "metric": x.metric, "kind": x.kind, "filters": list(x.filters),
+            "reads": [f"{c}: {t}" for c, t in (d["column"], *d["filters"])] + [
+                f"time {d['source']['time']}", *(f"key {', '.join(k)}" for k in d["source"]["keys"].values())]}
+
+
+def lock_shape_problem(entries: object) -> str:
+    """What keeps the lock's `indexes` from being comparable, or ""."""
+    if not isinstance(entries, dict):
+        return "`indexes` must be an object"
+    for xid, e in entries.items():
+        if not (isinstance(e, dict) and isinstance(e.get("fingerprint"), str)):
+            return f"index `{xid}` needs a `fingerprint`"
+    return ""
+
+
+def changed_in_lock(plan: ir.Plan, locked: dict) -> tuple[list[str], list[str]]:
+    """The index versions whose fingerprint differs from the lock, and those not in it yet."""
+    old = locked.get("indexes") or {}
+    changed = [x.id for x in plan.indexes or () if x.id in old and old[x.id]["fingerprint"] != x.fingerprint]
+    new = [x.id for x in plan.indexes or () if x.id not in old]
+    return changed, new
+
+
+def check_index_lock(plan: ir.Plan, locked: dict, diags, *, add_new: bool, run: str | None,
+                     allow_changed: bool) -> tuple[dict[str, dict], list[str], list[str]]:
+    """`astra.lock`'s rules for index versions (see `astra.plan.lock.check_lock`, which calls this):
+    the lock's new `indexes`, notes, and the versions an engine runs unreleased."""
+    from astra.plan.lock import LOCK_NAME
+
+    old = locked.get("indexes") or {}
+    new: dict[str, dict] = dict(old)
+    notes: list[str] = []
+    fresh: list[str] = []
+    for x in plan.indexes or ():
+        entry = lock_entry(plan, x)
+        before = old.get(x.id)
+        at = (x.span,) if x.span is not None else ()
+        if before is None:
+            if run is not None:
+                fresh.append(x.id)
+            elif add_new:
+                new[x.id] = entry
+                notes.append(f"added index {x.id} to {LOCK_NAME}")
+            else:
+                diags.error("E0602", f"index `{x.id}` is a new version not yet in {LOCK_NAME}", *at,
+                            help="release it with `astra compile --lock`, and commit the lock file")
+            continue
+        if before["fingerprint"] != entry["fingerprint"]:
+            changes = describe_index_changes(before, entry)
+            if allow_changed:
+                notes.append(f"running index `{x.id}` declared unlike {LOCK_NAME} ({run}): {changes[0]}")
+                continue
+            free = max(y.version for y in plan.indexes if y.name == x.name) + 1
+            diags.error("E0601", f"index `{x.id}` changed but its version did not: {changes[0]}", *at,
+                        help=f"declare the change as `index {x.name} v{free} on ...` and move clients to "
+                        f"`\"version\": {free}`; a released index keeps its answers"
+                        + ("" if len(changes) == 1 else "; also: " + "; ".join(changes[1:]))
+                        + (f"; to run it unreleased while developing, pass {run}" if run else ""))
+            continue
+        if before != entry and run is None:
+            new[x.id] = entry  # the same answers, described anew
+    if run is None:
+        ids = {x.id for x in plan.indexes or ()}
+        notes.extend(f"index {xid} is in {LOCK_NAME} but no longer defined" for xid in old if xid not in ids)
+    return new, notes, fresh
+
+
+def describe_index_changes(before: dict, after: dict) -> list[str]:
+    """How a locked index declaration changed, in words ("metric cosine -> euclidean")."""
+    out = []
+    for field in ("on", "dim", "metric", "kind"):
+        if before.get(field) != after.get(field):
+            out.append(f"{field} {before.get(field)} -> {after.get(field)}")
+    if before.get("filters") != after.get("filters"):
+        out.append(f"filters {', '.join(before.get('filters') or ()) or 'none'} -> "
+                   f"{', '.join(after.get('filters') or ()) or 'none'}")
+    old, new = set(before.get("reads") or ()), set(after.get("reads") or ())
+    if old != new and not out:
+        out.append("what it reads changed (" + ", ".join([f"-{c}" for c in sorted(old - new)]
+                                                        + [f"+{c}" for c in sorted(new - old)]) + ")")
+    return out or ["its declaration changed"]

@@ -286,9 +286,9 @@ class Experiment:
 
 @node
 class VectorIndex:
-    """`index NAME on SOURCE.COLUMN { ... }`: the nearest-neighbour index the online store keeps
-    over a snapshot source's vector column, keyed by the source's entity key, with the scalar
-    columns a search may filter on (`astra.online.indexes`)."""
+    """`index NAME vN on SOURCE.COLUMN { ... }`: one version of the nearest-neighbour index the
+    online store keeps over a snapshot source's vector column, keyed by the source's entity key,
+    with the scalar columns a search may filter on (`astra.online.indexes`)."""
 
     name: str
     source: str
@@ -301,6 +301,11 @@ class VectorIndex:
     description: str | None = None
     span: Span = span_field()
     fingerprint: str = ""
+    version: int = 1  # last, so plans written before indexes had versions still load (as v1)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@v{self.version}"
 
 
 @node

@@ -76,12 +76,26 @@ def _shape_problem(data) -> str:
                 return f"feature `{name}` of `{gid}` needs `type`, `expr` and `fingerprint`"
         if not all(isinstance(cols, list) for cols in entry.get("sources", {}).values()):
             return f"the sources of `{gid}` must be lists of columns"
+    if "indexes" in data:
+        from astra.plan.indexes import lock_shape_problem
+
+        return lock_shape_problem(data["indexes"])
     return ""
 
 
-def write_lock(path: Path, groups: dict[str, dict]) -> None:
-    """Write the lock atomically, keys sorted so diffs stay small."""
-    data = {"format": FORMAT, "groups": dict(sorted(groups.items()))}
+def released(locked: dict) -> dict:
+    """The part of a lock `check_lock` rewrites: {"groups", and "indexes" when there are any}."""
+    out = {"groups": locked.get("groups") or {}}
+    if locked.get("indexes"):
+        out["indexes"] = locked["indexes"]
+    return out
+
+
+def write_lock(path: Path, content: dict) -> None:
+    """Write the lock (`check_lock`'s content: groups, indexes) atomically, keys sorted so diffs stay small."""
+    data = {"format": FORMAT, "groups": dict(sorted(content["groups"].items()))}
+    if content.get("indexes"):
+        data["indexes"] = dict(sorted(content["indexes"].items()))
     try:  # the services' fits (`astra fit`) are kept as they are
         fits = (read_lock(path) or {}).get("fits")
     except LockFileError:
@@ -99,6 +113,11 @@ def unlocked(plan: ir.Plan, locked: dict) -> tuple[list[str], list[str]]:
     old = locked.get("groups", {})
     changed = [g.id for g in plan.groups if g.id in old and old[g.id]["data"] != g.data_fingerprint]
     new = [g.id for g in plan.groups if g.id not in old]
+    if plan.indexes:
+        from astra.plan.indexes import changed_in_lock
+
+        more_changed, more_new = changed_in_lock(plan, locked)
+        changed, new = changed + more_changed, new + more_new
     return changed, new
 
 
@@ -109,8 +128,10 @@ def under_development(new: list[str]) -> str:
 
 
 def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool,
-               run: str | None = None, allow_changed: bool = False) -> tuple[dict[str, dict], list[str]]:
-    """Compare the plan with the lock. Returns the lock's new content and notes on what changed.
+               run: str | None = None, allow_changed: bool = False) -> tuple[dict, list[str]]:
+    """Compare the plan with the lock. Returns the lock's new content ({"groups", and "indexes"
+    when there are any}: `write_lock` writes it) and notes on what changed.  Index versions
+    follow the same rules (`astra.plan.indexes.check_index_lock`).
 
     `run` is set by an engine about to run the plan (nothing is written then) to the name of its
     development escape hatch (`--allow-unlocked`, `allow_unlocked=True`): new versions are a note
@@ -151,13 +172,23 @@ def check_lock(plan: ir.Plan, locked: dict, diags: Collector, *, add_new: bool,
         if before["meta"] != entry["meta"] and run is None:
             new[g.id] = entry
             notes.append(f"metadata of {g.id} changed (owner, description or tags); recorded in {LOCK_NAME}")
+    content = {"groups": new}
+    if plan.indexes or locked.get("indexes"):
+        from astra.plan.indexes import check_index_lock
+
+        indexes, more, fresh_indexes = check_index_lock(plan, locked, diags, add_new=add_new, run=run,
+                                                        allow_changed=allow_changed)
+        notes.extend(more)
+        fresh.extend(fresh_indexes)
+        if indexes:
+            content["indexes"] = indexes
     if fresh:
         notes.append(under_development(fresh))
     if run is None:
         for gid in old:
             if gid not in {g.id for g in plan.groups}:
                 notes.append(f"{gid} is in {LOCK_NAME} but no longer defined")
-    return new, notes
+    return content, notes
 
 
 def _at(span):

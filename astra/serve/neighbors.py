@@ -1,9 +1,12 @@
 """`POST /v1/neighbors`: the k nearest keys of a declared vector index.
 
-    {"index": "similar_products", "key": "p0001", "k": 5, "filter": {"category": "bags"}, "at": "2026-02-01"}
-    {"index": "similar_products", "vector": [0.1, ...], "k": 5}
+    {"index": "similar_products", "version": 1, "key": "p0001", "k": 5, "filter": {"category": "bags"},
+     "at": "2026-02-01"}
+    {"index": "similar_products", "version": 1, "vector": [0.1, ...], "k": 5}
 
-answers {"index", "k", "neighbors": [{"key", "distance"}, ...]}, nearest first (ties by key).  With
+answers {"index", "version", "k", "neighbors": [{"key", "distance"}, ...]}, nearest first (ties by
+key).  `version` is required, as a service's is: a client never moves to another declaration of
+the index without asking (versions are locked in astra.lock like group versions).  With
 `key` the query is that key's vector visible at `at` and the key itself is left out of the answer.
 `at` (µs or ISO 8601; absent: the latest versions) sees versions strictly before it, as features do.
 """
@@ -11,6 +14,7 @@ answers {"index", "k", "neighbors": [{"key", "distance"}, ...]}, nearest first (
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import orjson
@@ -19,7 +23,8 @@ from astra.plan import indexes as plan_indexes
 from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
 from astra.vectors import VectorError
 
-FIELDS = ("index", "vector", "key", "k", "filter", "at")
+FIELDS = ("index", "version", "vector", "key", "k", "filter", "at")
+_REF = re.compile(r"([A-Za-z_]\w*)@v(\d+)")
 MAX_K = 1000
 F32_MAX = 3.4e38  # the largest query component accepted (float32's largest is ~3.4028e38)
 JSON = "application/json"
@@ -34,11 +39,17 @@ def handler(engine):
     return neighbors
 
 
-def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | None = None, at=None) -> dict:
-    """The JSON body of a query from Python values (a numpy vector, a datetime `at`)."""
+def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | None = None, at=None,
+                 version: int | None = None) -> dict:
+    """The JSON body of a query from Python values (a numpy vector, a datetime `at`); `index` is
+    `name@vN`, or the name with `version`."""
     from astra.times import micros
 
-    body: dict = {"index": index, "k": k}
+    ref = _REF.fullmatch(index) if isinstance(index, str) and version is None else None
+    body: dict = {"index": ref.group(1), "version": int(ref.group(2))} if ref else {"index": index}
+    if version is not None:
+        body["version"] = version
+    body["k"] = k
     if vector is not None:
         body["vector"] = vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
     if key is not None:
@@ -56,19 +67,14 @@ def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | 
 def answer(store, plan, doc: object) -> dict:
     """The neighbours a request asks for; `ApiError` (4xx) with the field at fault otherwise."""
     if not isinstance(doc, dict):
-        raise ApiError(400, "invalid_request", "the body must be a JSON object {index, vector | key, k, filter?, at?}")
+        raise ApiError(400, "invalid_request", "the body must be a JSON object "
+                       "{index, version, vector | key, k, filter?, at?}")
     unknown = [f for f in doc if f not in FIELDS]
     if unknown:
         raise ApiError(422, "unknown_field", f"unknown field `{str(unknown[0])[:64]}`; fields: {', '.join(FIELDS)}",
                        str(unknown[0])[:64])
-    name = doc.get("index")
-    if not isinstance(name, str):
-        raise ApiError(422, "invalid_value", "`index` must be the name of a declared index", "index")
-    try:
-        decl = plan_indexes.find(plan, name)
-    except KeyError as exc:
-        raise ApiError(404, "unknown_index", str(exc.args[0])[:300], "index",
-                       indexes=[x.name for x in plan.indexes or ()]) from None
+    decl = _declared(plan, doc)
+    name = decl.id
     indexes = getattr(store, "indexes", None)
     if indexes is None:
         raise ApiError(422, "not_supported", "this server's store keeps no vector indexes: they are kept by the "
@@ -97,7 +103,36 @@ def answer(store, plan, doc: object) -> dict:
     except VectorError as exc:
         raise ApiError(422, "invalid_value", str(exc)[:300]) from None
     pairs = [(kk, float(d)) for kk, d in zip(found.keys[0], found.distances[0].tolist()) if kk != key][:k]
-    return {"index": name, "k": k, "neighbors": [{"key": kk, "distance": d} for kk, d in pairs]}
+    return {"index": decl.name, "version": decl.version, "k": k,
+            "neighbors": [{"key": kk, "distance": d} for kk, d in pairs]}
+
+
+def _declared(plan, doc: dict):
+    """The index version the request names; 404 for one not declared, 422 without a version."""
+    name = doc.get("index")
+    if not isinstance(name, str):
+        raise ApiError(422, "invalid_value", "`index` must be the name of a declared index", "index")
+    names = sorted({x.name for x in plan.indexes or ()})
+    versions = [x.version for x in plan.indexes or () if x.name == name]
+    ref = _REF.fullmatch(name)
+    if not versions and ref and ref.group(1) in names:
+        raise ApiError(404, "unknown_index", f"unknown index `{name[:64]}`: `index` is the name alone and `version` "
+                       f'the number; send "index": "{ref.group(1)}", "version": {int(ref.group(2))}', "index",
+                       indexes=names)
+    if not versions:
+        raise ApiError(404, "unknown_index", f"unknown index `{name[:64]}`; indexes: {', '.join(names) or 'none'}",
+                       "index", indexes=names)
+    available = ", ".join(f"v{v}" for v in versions)
+    if "version" not in doc:
+        raise ApiError(422, "missing_field", f"version: required, the version of index `{name}` to search "
+                       f"(available: {available})", "version", available=versions)
+    version = _integral(doc["version"])
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ApiError(422, "invalid_type", f"version: expected integer, got {str(doc['version'])[:32]}", "version")
+    if version not in versions:
+        raise ApiError(404, "unknown_version", f"index `{name}` has no version {version}; available: {available}",
+                       "version", available=versions)
+    return plan_indexes.find(plan, name, version)
 
 
 def schemas(plan) -> dict:
@@ -116,21 +151,21 @@ def schemas(plan) -> dict:
             one = value_schema(src.column_type(c))
             each = {"anyOf": [one, {"type": "null"}]}
             filters[c] = {"anyOf": [one, {"type": "null"}, {"type": "array", "items": each}]}
-        props = {"index": {"const": x.name}, **common,
+        props = {"index": {"const": x.name}, "version": {"const": x.version}, **common,
                  "filter": {"type": "object", "properties": filters, "additionalProperties": False}}
         vec = {"type": "array", "minItems": x.dim, "maxItems": x.dim,
                "items": {"type": "number", "minimum": -F32_MAX, "maximum": F32_MAX}}
         for field, schema in (("vector", vec), ("key", value_schema(key_type))):
-            forms.append({"type": "object", "required": ["index", field], "additionalProperties": False,
+            forms.append({"type": "object", "required": ["index", "version", field], "additionalProperties": False,
                           "properties": {**props, field: schema}})
     request = {"oneOf": forms, "description": "A query by `vector` or by `key` (that key's vector; the key is "
-               "left out of the answer)"} if forms else {"type": "object", "required": ["index"]}
+               "left out of the answer)"} if forms else {"type": "object", "required": ["index", "version"]}
     return {
         "NeighborsRequest": request,
         "NeighborsResponse": {
-            "type": "object", "required": ["index", "k", "neighbors"],
+            "type": "object", "required": ["index", "version", "k", "neighbors"],
             "properties": {
-                "index": {"type": "string"}, "k": {"type": "integer"},
+                "index": {"type": "string"}, "version": {"type": "integer"}, "k": {"type": "integer"},
                 "neighbors": {"type": "array", "items": {
                     "type": "object", "required": ["key", "distance"],
                     "properties": {"key": {"type": ["string", "integer"]}, "distance": {"type": "number"}}}},

@@ -24,7 +24,7 @@ snapshot products for product {
 }
 features p v1 for product { category: string? = products.category }
 """
-INDEX = "index near on products.emb { metric euclidean; kind hnsw; filter category, shelf }\n"
+INDEX = "index near v1 on products.emb { metric euclidean; kind hnsw; filter category, shelf }\n"
 
 
 def _plan(tmp_path: Path, text: str):
@@ -42,7 +42,7 @@ def test_declaration_parses_and_formats_back() -> None:
     assert (decl.metric.value, decl.kind.value, [f.value for f in decl.filters]) == ("euclidean", "hnsw",
                                                                                     ["category", "shelf"])
     text = format_text(BASE + INDEX)
-    assert "index near on products.emb {\n    metric euclidean\n    kind hnsw\n    filter category, shelf\n}" in text
+    assert "index near v1 on products.emb {\n    metric euclidean\n    kind hnsw\n    filter category, shelf\n}" in text
     assert parse_text(text) == module  # the formatted text is the same declaration
 
 
@@ -63,7 +63,7 @@ def test_plan_carries_the_index_and_its_fingerprint(tmp_path: Path) -> None:
     assert [g.data_fingerprint for g in plan.groups] == [g.data_fingerprint for g in without.groups]
     cosine = _plan(tmp_path, BASE + INDEX.replace("euclidean", "cosine"))
     assert cosine.indexes[0].fingerprint != x.fingerprint
-    defaults = _plan(tmp_path, BASE + "index near on products.emb {}\n").indexes[0]
+    defaults = _plan(tmp_path, BASE + "index near v1 on products.emb {}\n").indexes[0]
     assert (defaults.metric, defaults.kind, defaults.filters) == ("cosine", "exact", ())
     assert attrs.evolve(defaults, fingerprint="") != attrs.evolve(x, fingerprint="")
 

@@ -24,8 +24,8 @@ snapshot items for item {{
     time ts
     columns {{ item_id: string  colour: string  shelf: int64  emb: vector<float32, {DIM}>? }}
 }}
-index near on items.emb {{ metric cosine; filter colour, shelf }}
-index near_l2 on items.emb {{ metric euclidean; kind hnsw }}
+index near v1 on items.emb {{ metric cosine; filter colour, shelf }}
+index near_l2 v1 on items.emb {{ metric euclidean; kind hnsw }}
 """
 DAY = 86_400_000_000
 T0 = 1_767_225_600_000_000  # 2026-01-01
@@ -89,20 +89,20 @@ def test_answers_equal_brute_force_with_filters_at_and_keys(world) -> None:
     c = Client(world["start"]().port)
     q = [0.3, -1.0, 0.5, 2.0, 0.0, 1.0]
     for at in (None, T0 + 3 * DAY, T0 + 5 * DAY, T0 + 5 * DAY + 1):  # day 5 itself still sees the old versions
-        keys, dist = ask(c, index="near", vector=q, k=7, at=at)
+        keys, dist = ask(c, index="near", version=1, vector=q, k=7, at=at)
         want_keys, want_dist = brute(world, q, 7, at)
         assert keys == want_keys
         np.testing.assert_allclose(dist, want_dist, rtol=1e-5, atol=1e-6)
-    keys, _ = ask(c, index="near", vector=q, k=5, filter={"colour": "blue", "shelf": [1, 3]})
+    keys, _ = ask(c, index="near", version=1, vector=q, k=5, filter={"colour": "blue", "shelf": [1, 3]})
     assert keys == brute(world, q, 5, keep=lambda col, s: col == "blue" and s in (1, 3))[0]
-    keys, _ = ask(c, index="near_l2", vector=q, k=4)
+    keys, _ = ask(c, index="near_l2", version=1, vector=q, k=4)
     assert keys == brute(world, q, 4, metric="euclidean")[0]
     # by key: that key's vector visible then is the query, and the key itself is left out
-    keys, _ = ask(c, index="near", key="i03", k=5, at=T0 + 2 * DAY)
+    keys, _ = ask(c, index="near", version=1, key="i03", k=5, at=T0 + 2 * DAY)
     old = visible(world, T0 + 2 * DAY)["i03"][0]
     assert keys == brute(world, old, 5, at=T0 + 2 * DAY, leave_out="i03")[0]
     assert "i03" not in keys
-    status, _, out = c.post("/v1/neighbors", {"index": "near", "key": "i03", "k": 3, "at": T0})
+    status, _, out = c.post("/v1/neighbors", {"index": "near", "version": 1, "key": "i03", "k": 3, "at": T0})
     assert status == 404 and out["error"]["code"] == "unknown_key"  # no version before the first row
 
 
@@ -111,17 +111,17 @@ def test_python_clients_give_the_server_answer(world) -> None:
 
     server = world["start"]()
     q = np.array([0.3, -1.0, 0.5, 2.0, 0.0, 1.0], dtype=np.float32)
-    status, _, want = Client(server.port).post("/v1/neighbors", {"index": "near", "vector": q.tolist(), "k": 6,
-                                                                 "filter": {"colour": ["red", "green"]},
-                                                                 "at": "2026-01-04T00:00:00"})
+    status, _, want = Client(server.port).post("/v1/neighbors", {
+        "index": "near", "version": 1, "vector": q.tolist(), "k": 6, "filter": {"colour": ["red", "green"]},
+        "at": "2026-01-04T00:00:00"})
     assert status == 200
     online = astra.Online(world["project"], data_root=world["data"])
     with astra.Client(server.url) as client:
         for api in (online, client):
-            got = api.neighbors("near", q, k=6, filter={"colour": ["red", "green"]}, at="2026-01-04T00:00:00")
+            got = api.neighbors("near@v1", q, k=6, filter={"colour": ["red", "green"]}, at="2026-01-04T00:00:00")
             assert got == want
             with pytest.raises(astra.ClientError) as err:
-                api.neighbors("near", q[:3])
+                api.neighbors("near@v1", q[:3])
             assert err.value.status == 422 and err.value.location == "vector"
             with pytest.raises(astra.ClientError) as err:
                 api.neighbors("nope", key="i01")
@@ -137,37 +137,41 @@ def test_push_updates_deletes_and_a_restart_restores(world) -> None:
         {"item_id": "new", "colour": "red", "shelf": 0, "emb": q, "ts": t},
         {"item_id": "i00", "colour": "red", "shelf": 0, "emb": None, "ts": t}]})
     assert status == 200 and ack["accepted"] == 2, ack
-    keys, dist = ask(c, index="near", vector=q, k=3)
+    keys, dist = ask(c, index="near", version=1, vector=q, k=3)
     assert keys[0] == "new" and dist[0] == pytest.approx(0.0, abs=1e-6)
-    assert "i00" not in ask(c, index="near", vector=world["vecs"][0].tolist(), k=50)[0]
-    before = ask(c, index="near", vector=q, k=3, at="2026-01-20T00:00:00")[0]  # before the push: as it was
+    assert "i00" not in ask(c, index="near", version=1, vector=world["vecs"][0].tolist(), k=50)[0]
+    before = ask(c, index="near", version=1, vector=q, k=3, at="2026-01-20T00:00:00")[0]  # before the push: as it was
     assert "new" not in before and before == brute(world, q, 3, at=T0 + 19 * DAY)[0]
-    latest = ask(c, index="near", vector=q, k=10)
+    latest = ask(c, index="near", version=1, vector=q, k=10)
 
     server.kill9()  # a crash: the log replays the push over the materialized index
     c = Client(world["start"]().port)
-    assert ask(c, index="near", vector=q, k=10) == latest
-    assert ask(c, index="near", vector=q, k=3, at="2026-01-20T00:00:00")[0] == before
+    assert ask(c, index="near", version=1, vector=q, k=10) == latest
+    assert ask(c, index="near", version=1, vector=q, k=3, at="2026-01-20T00:00:00")[0] == before
 
 
 BAD = [
     ({"index": "nope", "vector": [0.0] * DIM}, 404, "unknown_index"),
-    ({"index": "near", "vector": [0.0] * (DIM - 1)}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * (DIM - 1) + [1e39]}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * (DIM - 1) + ["1"]}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * DIM, "k": 0}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * DIM, "k": 10**9}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * DIM, "k": 2.5}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * DIM, "filter": {"price": 1}}, 422, "unknown_filter"),
-    ({"index": "near", "vector": [0.0] * DIM, "filter": {"colour": {"a": 1}}}, 422, "invalid_type"),
-    ({"index": "near", "vector": [0.0] * DIM, "filter": {"shelf": "1"}}, 422, "invalid_type"),
-    ({"index": "near", "vector": [0.0] * DIM, "filter": None}, 422, "invalid_value"),
-    ({"index": "near", "key": 7}, 422, "invalid_type"),
-    ({"index": "near", "vector": [0.0] * DIM, "key": "i01"}, 422, "invalid_request"),
-    ({"index": "near"}, 422, "invalid_request"),
-    ({"index": "near", "key": "missing"}, 404, "unknown_key"),
-    ({"index": "near", "vector": [0.0] * DIM, "at": "yesterday"}, 422, "invalid_value"),
-    ({"index": "near", "vector": [0.0] * DIM, "colour": "red"}, 422, "unknown_field"),
+    ({"index": "near", "vector": [0.0] * DIM}, 422, "missing_field"),  # a client names the version it relies on
+    ({"index": "near", "version": 2, "vector": [0.0] * DIM}, 404, "unknown_version"),
+    ({"index": "near", "version": "1", "vector": [0.0] * DIM}, 422, "invalid_type"),
+    ({"index": "near@v1", "vector": [0.0] * DIM}, 404, "unknown_index"),
+    ({"index": "near", "version": 1, "vector": [0.0] * (DIM - 1)}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * (DIM - 1) + [1e39]}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * (DIM - 1) + ["1"]}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "k": 0}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "k": 10**9}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "k": 2.5}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "filter": {"price": 1}}, 422, "unknown_filter"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "filter": {"colour": {"a": 1}}}, 422, "invalid_type"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "filter": {"shelf": "1"}}, 422, "invalid_type"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "filter": None}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "key": 7}, 422, "invalid_type"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "key": "i01"}, 422, "invalid_request"),
+    ({"index": "near", "version": 1}, 422, "invalid_request"),
+    ({"index": "near", "version": 1, "key": "missing"}, 404, "unknown_key"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "at": "yesterday"}, 422, "invalid_value"),
+    ({"index": "near", "version": 1, "vector": [0.0] * DIM, "colour": "red"}, 422, "unknown_field"),
     ([1, 2], 400, "invalid_request"),
 ]
 
@@ -194,16 +198,16 @@ def test_a_saved_index_survives_a_plan_migration_only_when_declared_the_same(wor
     store = Store(plan_of(PROJECT))
     store.materialize(world["data"])
     q = np.arange(DIM, dtype=np.float32)
-    before = store.indexes.search("near", q, 5, None, None)
+    before = store.indexes.search("near@v1", q, 5, None, None)
     store.save(tmp_path / "state")
     extra = 'features f v1 for item { colour: string? = items.colour }\n'
     for text, kept in ((PROJECT + extra, True), (PROJECT.replace("metric cosine", "metric manhattan"), False)):
         plan = plan_of(text)
         migration = persist.plan_migration(Store, tmp_path / "state", plan, world["data"], lambda: [])
         loaded = persist.load(Store, tmp_path / "state", plan, migration)
-        got = loaded.indexes.search("near", q, 5, None, None)
+        got = loaded.indexes.search("near@v1", q, 5, None, None)
         assert (got == before) if kept else (got.keys == ((),))
-        assert len(loaded.indexes.built["near_l2"]) == len(world["ids"]) - 10  # declared the same: kept
+        assert len(loaded.indexes.built["near_l2@v1"]) == len(world["ids"]) - 10  # declared the same: kept
 
 
 def test_one_push_may_insert_delete_and_reinsert_a_key_and_late_rows_are_left_out(world) -> None:
@@ -220,12 +224,12 @@ def test_one_push_may_insert_delete_and_reinsert_a_key_and_late_rows_are_left_ou
                          {**row, "emb": None, "ts": T0 + 11 * DAY}])
 
     def first(vector, at):
-        got = store.indexes.search("near", np.asarray(vector, dtype=np.float32), 1, at, None)
+        got = store.indexes.search("near@v1", np.asarray(vector, dtype=np.float32), 1, at, None)
         return got.keys[0][0], float(got.distances[0][0])
 
     assert first(a, T0 + 10 * DAY + 1) == ("x", pytest.approx(0.0, abs=1e-6))
     assert first(a, T0 + 11 * DAY + 1)[0] != "x" and first(b, T0 + 11 * DAY + 1)[0] != "x"  # deleted
     assert first(b, T0 + 12 * DAY + 1) == ("x", pytest.approx(0.0, abs=1e-6))
-    assert store.indexes.late["near"] == 0
+    assert store.indexes.late["near@v1"] == 0
     store.push("items", [{**row, "emb": a, "ts": T0 + 11 * DAY + 5}])  # older than x's latest change
-    assert store.indexes.late["near"] == 1 and first(b, None)[0] == "x"
+    assert store.indexes.late["near@v1"] == 1 and first(b, None)[0] == "x"
