@@ -125,7 +125,7 @@ def test_compile_online_writes_each_service_plan(project: Path) -> None:
     assert r.returncode == 0, r.stderr
     generated = {p.name: p.read_text() for p in (project / "build/online").glob("*.py")}
     assert set(generated) == {"fraud_model_v1.py", "fraud_model_v2.py", "profile_lookup_v1.py",
-                              "checkout_analysis_v1.py", "fraud_scores_v1.py"}
+                              "checkout_analysis_v1.py", "fraud_scores_v1.py", "fraud_scores_v2.py"}
     assert "def evaluate(q, req):" in generated["fraud_model_v1.py"]
     compile(generated["fraud_model_v2.py"], "fraud_model_v2.py", "exec")  # valid Python
 

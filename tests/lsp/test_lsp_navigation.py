@@ -192,7 +192,8 @@ async def test_workspace_symbols_find_declarations_by_name(client, files):
     assert names == {("user_spend@v1.tx_count_7d", uri(spend)), ("user_spend@v2.tx_count_7d", uri(spend)),
                      ("spend_scaled@v1.tx_count_7d_decile", scores)}
     found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="FRAUD"))
-    assert {s.name for s in found} == {"fraud_model@v1", "fraud_model@v2", "fraud_scores@v1"}
+    assert {s.name for s in found} == {"fraud_model@v1", "fraud_model@v2", "fraud_scores@v1", "fraud_scores@v2",
+                                       "spend_risk@v1.last_category_fraud_rate"}
     found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="transactions"))
     [s] = found
     assert s.kind == types.SymbolKind.Struct and s.location.uri == uri(files["sources"])

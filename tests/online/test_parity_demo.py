@@ -23,7 +23,8 @@ def demo(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("service", ["fraud_model@v1", "fraud_model@v2", "profile_lookup@v1", "fraud_scores@v1"])
+@pytest.mark.parametrize("service", ["fraud_model@v1", "fraud_model@v2", "profile_lookup@v1", "fraud_scores@v1",
+                                     "fraud_scores@v2"])
 def test_online_replay_equals_backfill(demo: Path, service: str) -> None:
     project = Project.load(ROOT / "features")
     svc = project.service(service)
