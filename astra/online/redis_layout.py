@@ -153,7 +153,7 @@ class _Storage:
         self.prefix_bytes = self.prefix.encode()
         # retention: keep everything for lifetime state or unmergeable tables; else the longest window
         self.keep_all = any(not s.mergeable or any(i.lifetime for i in s.inputs) for s in specs)
-        self.window = max(s.max_window for s in specs)
+        self.window = max((s.max_window for s in specs), default=0)  # none: a vector index's log
         self.keep_last = any(s.asof for s in specs)
 
     def name(self, key) -> bytes:

@@ -31,6 +31,7 @@ from astra.online import ingest, redis_state
 from astra.online.arrays import count_before
 from astra.online.errors import FutureRowError, LateRowError, OnlineError
 from astra.online.layout import plan_layout
+from astra.online.redis_indexes import RedisIndexes
 from astra.online.redis_layout import (  # parse_url: the CLI imports it from here
     _ADVANCE,
     _APPEND,
@@ -102,6 +103,7 @@ class RedisStore:
             self._set_newer = self.redis.register_script(redis_state.SET_NEWER)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis at {url} is unavailable: {exc}") from None
+        self.indexes = RedisIndexes(self, kept=self.services is None)  # vector indexes, fed from a shared log
 
     # ------------------------------------------------------------------ configuration, as Store has it
     @property
@@ -287,6 +289,7 @@ class RedisStore:
                 if queued >= batch:
                     self._call(pipe.execute)
                     queued = 0
+        self.indexes.append(src, times, cols, pipe)
         self._advance(keys=[self.meta_key], args=[src.name, int(times.max()), *self._cuts(src.name)], client=pipe)
         self._call(pipe.execute)
 
@@ -309,10 +312,11 @@ class RedisStore:
         counts = {}
         for src in self.plan.sources:
             keys = [k for (name, k) in self.storage if name == src.name]
-            if not keys:
+            if not keys and not self.indexes.reads(src.name):
                 continue
             times, cols, counts[src.name] = ingest.read_source(src, data_root, {c for c, _ in src.columns},
-                                                               {c for k in keys for c in k})
+                                                               {c for k in keys for c in k}
+                                                               | self.indexes.key_columns(src.name))
             if self.max_future is not None and len(times):
                 limit = min(self.clock() + self.max_future, INT64_MAX)
                 ahead = np.flatnonzero(times > limit)
@@ -331,7 +335,7 @@ class RedisStore:
     def clear(self) -> int:
         """Delete every key of this namespace (SCAN, so Redis keeps serving); returns how many."""
         gone = 0
-        for pattern in (f"{self.prefix}:r:*", f"{self.prefix}:meta:*", f"{self.prefix}:seq:*",
+        for pattern in (f"{self.prefix}:r:*", f"{self.prefix}:ix:*", f"{self.prefix}:meta:*", f"{self.prefix}:seq:*",
                         f"{self.prefix}:materializing:*"):
             batch = []
             for k in self._call(lambda p=pattern: list(self.redis.scan_iter(match=p, count=1000))):

@@ -77,8 +77,7 @@ def answer(store, plan, doc: object) -> dict:
     name = decl.id
     indexes = getattr(store, "indexes", None)
     if indexes is None:
-        raise ApiError(422, "not_supported", "this server's store keeps no vector indexes: they are kept by the "
-                       "embedded online store only (not --store redis://)", "index")
+        raise ApiError(422, "not_supported", "this server's store keeps no vector indexes", "index")
     k = _integral(doc.get("k", 10))
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise ApiError(422, "invalid_value", f"k: must be an integer from 1 to {MAX_K}, got {str(k)[:32]}", "k")

@@ -1,0 +1,117 @@
+"""The vector indexes of the Redis store: a shared log of the indexed rows, an index per replica.
+
+A nearest-neighbour index cannot be answered from a few Redis keys the way features are (a search
+looks at every vector), so each replica keeps the declared indexes in process, exactly as the
+embedded store keeps them (`astra.online.indexes`), and Redis keeps what they are built from:
+per indexed source, a list of packed chunks of the rows the indexes read (key, time, vector,
+filter columns).  Every push and materialize through any replica appends its rows to that list
+in the same pipeline as the rows themselves; before a search a replica applies the chunks it has
+not seen yet, in list order, one chunk as one embedded ingest.  Every replica therefore applies
+the same changes in the same order as an embedded store fed the same pushes, and gives the same
+answers (a late row is left out alike); a new or restarted replica replays the whole log.
+
+A materialize's rows are sorted by time (stably) before they are cut into chunks, so applying
+the chunks one after the other equals the embedded store's single ingest of the file.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+import numpy as np
+
+from astra.online.indexes import Indexes, key_columns
+from astra.online.redis_layout import _Storage
+from astra.ops.registry import Vec
+from astra.plan import ir
+from astra.vectors import Neighbors
+
+CHUNK_ROWS = 20_000  # rows per list element: a materialize of millions stays in many modest values
+
+
+class _Log:
+    """One indexed source's list: its Redis key and the packed layout of its chunks."""
+
+    def __init__(self, prefix: str, src: ir.Source, columns: set[str]):
+        kept = attrs.evolve(src, columns=tuple((c, t) for c, t in src.columns if c in columns))
+        self.storage = _Storage(prefix, kept, (), ())
+        self.columns = [c for c, _ in kept.columns]
+        tag = self.storage.prefix.rstrip(":").rsplit(":", 1)[-1]  # the layout's schema tag
+        self.key = f"{prefix}:ix:{src.name}:{tag}:{{{prefix}}}".encode()  # the meta hash's slot
+
+
+class RedisIndexes:
+    """The declared indexes of a `RedisStore`'s plan, fed from the shared log (module doc)."""
+
+    def __init__(self, store, kept: bool = True):
+        self.store, self.plan = store, store.plan
+        self.local = Indexes(self.plan, kept)
+        self.logs: dict[str, _Log] = {}
+        for x in self.local.decls.values():
+            if x.source not in self.logs:
+                self.logs[x.source] = _Log(store.prefix, self.plan.source(x.source), self.local.columns(x.source))
+        self.applied = dict.fromkeys(self.logs, 0)  # chunks of each log applied here
+        self._syncing = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self.logs)
+
+    @property
+    def decls(self) -> dict[str, ir.VectorIndex]:
+        return self.local.decls
+
+    @property
+    def late(self) -> dict[str, int]:
+        return self.local.late
+
+    def reads(self, source: str) -> bool:
+        return source in self.logs
+
+    def key_columns(self, source: str) -> set[str]:
+        return self.local.key_columns(source)
+
+    def append(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], pipe) -> None:
+        """Queue the rows' indexed columns on `pipe` (the push's own pipeline), in time order."""
+        log = self.logs.get(src.name)
+        if log is None or not len(times):
+            return
+        order = np.argsort(times, kind="stable")
+        for lo in range(0, len(order), CHUNK_ROWS):
+            pipe.rpush(log.key, log.storage.encode(times, cols, order[lo:lo + CHUNK_ROWS]))
+
+    def sync(self) -> None:
+        """Apply the chunks other replicas (or this one) appended since the last sync: one round trip."""
+        if not self.logs:
+            return
+        with self._syncing:
+            while True:
+                pipe = self.store.redis.pipeline(transaction=False)
+                for source, log in self.logs.items():
+                    pipe.llen(log.key)
+                    pipe.lrange(log.key, self.applied[source], -1)
+                got = self.store._call(pipe.execute)
+                if all(got[2 * j] >= self.applied[s] for j, s in enumerate(self.logs)):
+                    break
+                # the namespace was cleared (and maybe materialized again): start over from its log
+                self.local = Indexes(self.plan, bool(self.local.decls))
+                self.applied = dict.fromkeys(self.logs, 0)
+            for j, (source, log) in enumerate(self.logs.items()):
+                for chunk in got[2 * j + 1]:
+                    times, cols = log.storage.decode([chunk])
+                    self.local.ingest(source, times, cols)
+                    self.applied[source] += 1
+
+    def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
+        self.sync()
+        return self.local.search(xid, vector, k, at, filter)
+
+    def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
+        self.sync()
+        return self.local.vector_of(xid, key, at)
+
+    def nbytes(self) -> int:
+        return self.local.nbytes()
+
+
+__all__ = ["RedisIndexes", "key_columns"]

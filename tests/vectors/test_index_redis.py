@@ -1,0 +1,176 @@
+"""Vector indexes on the Redis online store (docs/vectors.md, "On the Redis store"): fed the same
+files and pushes, it gives the embedded store's neighbours (keys and distances, exact and hnsw, at
+past times, with filters, by key), replicas on one Redis see each other's pushes, a cleared and
+re-materialized namespace starts the indexes over, and `astra serve --store redis://` answers
+`POST /v1/neighbors` as the embedded server does."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+
+from redis_fixture import redis_server  # noqa: F401
+
+from astra.compiler import compile_project
+from astra.online import Store
+from astra.serve.neighbors import answer
+
+DIM = 5
+PROJECT = f"""
+entity item {{ key item_id: string }}
+snapshot items for item {{
+    path "items.parquet"
+    time ts
+    columns {{ item_id: string  colour: string  shelf: int64  price: float64  emb: vector<float32, {DIM}>? }}
+}}
+features f v1 for item {{ price: float64? = items.price }}
+index near v1 on items.emb {{ metric cosine; filter colour, shelf }}
+index near_l2 v1 on items.emb {{ metric euclidean; kind hnsw }}
+"""
+DAY = 86_400_000_000
+T0 = 1_767_225_600_000_000  # 2026-01-01
+
+
+def _rows(rng, ids, times, null_every=0):
+    vecs = rng.normal(size=(len(ids), DIM)).astype(np.float32)
+    return [{"item_id": k, "colour": ["red", "blue", "green"][j % 3], "shelf": j % 4, "price": float(j),
+             "emb": None if null_every and j % null_every == 0 else vecs[j].tolist(), "ts": t}
+            for j, (k, t) in enumerate(zip(ids, times))]
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A project and its file: 200 items, in no time order, 60 of them changed later."""
+    rng = np.random.default_rng(11)
+    (tmp_path / "p").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "p" / "p.feat").write_text(PROJECT)
+    ids = [f"i{j:03d}" for j in range(200)] + [f"i{j:03d}" for j in range(0, 180, 3)]
+    times = [T0 + int(rng.integers(1, 10)) * DAY for _ in range(200)] + [T0 + 12 * DAY] * 60
+    order = rng.permutation(len(ids))  # the file is not sorted by time
+    rows = _rows(rng, [ids[j] for j in order], [times[j] for j in order], null_every=17)
+    frame = pl.DataFrame(rows, schema={"item_id": pl.String, "colour": pl.String, "shelf": pl.Int64,
+                                       "price": pl.Float64, "emb": pl.Array(pl.Float32, DIM), "ts": pl.Int64})
+    frame.with_columns(pl.col("ts").cast(pl.Datetime("us"))).write_parquet(tmp_path / "data" / "items.parquet")
+    plan = compile_project(tmp_path / "p", lock="ignore").plan
+    return {"plan": plan, "project": tmp_path / "p", "data": tmp_path / "data", "rng": rng, "tmp": tmp_path}
+
+
+def _pushes(rng) -> list[list[dict]]:
+    """Updates, new keys, deletes (null vectors), a key changed twice in one batch, and a row older
+    than its key's latest change (stored, but left out of the index on both stores)."""
+    later = [f"i{j:03d}" for j in range(0, 200, 7)] + ["n1", "n2"]
+    return [
+        _rows(rng, later, [T0 + 20 * DAY] * len(later), null_every=5),
+        _rows(rng, ["i001", "i001", "n3"], [T0 + 22 * DAY, T0 + 21 * DAY, T0 + 21 * DAY]),
+        _rows(rng, ["i007"], [T0 + 19 * DAY]),  # older than i007's change on day 20: late for the index
+    ]
+
+
+def _queries(rng, plan) -> list[dict]:
+    out = []
+    for j in range(40):
+        body = {"index": "near" if j % 2 else "near_l2", "version": 1, "k": int(rng.integers(1, 30))}
+        if j % 5 == 4:
+            body["key"] = f"i{int(rng.integers(0, 200)):03d}"
+        else:
+            body["vector"] = rng.normal(size=DIM).tolist()
+        if j % 3 == 0:
+            body["at"] = T0 + int(rng.integers(0, 25)) * DAY
+        if j % 4 == 1:
+            body["filter"] = {"colour": ["red", "green"], "shelf": [0, 1, 3]}
+        out.append(body)
+    return out
+
+
+def _answers(store, plan, queries):
+    from astra.serve.validate import ApiError
+
+    out = []
+    for q in queries:
+        try:
+            out.append(answer(store, plan, dict(q)))
+        except ApiError as exc:  # a key without a vector then: the same 404 on both stores
+            out.append((exc.status, exc.body()))
+    return out
+
+
+def test_the_redis_store_gives_the_embedded_stores_neighbours(world, redis_server) -> None:  # noqa: F811
+    from astra.online.redis_store import RedisStore
+
+    plan = world["plan"]
+    local = Store(plan, allowed_lateness=30 * DAY)
+    shared = RedisStore(plan, redis_server.url, allowed_lateness=30 * DAY, prefix="vx-same")
+    for store in (local, shared):
+        store.materialize(world["data"])
+    queries = _queries(world["rng"], plan)
+    before = _answers(local, plan, queries)
+    assert _answers(shared, plan, queries) == before
+    for batch in _pushes(world["rng"]):
+        local.push("items", batch)
+        shared.push("items", batch)
+    after = _answers(local, plan, queries)
+    assert after != before  # the pushes changed answers
+    assert _answers(shared, plan, queries) == after
+    assert shared.indexes.late == local.indexes.late == {"near@v1": 1, "near_l2@v1": 1}
+    found = [a for a in after if isinstance(a, dict)]
+    assert len(found) > 30 and all(a["neighbors"] for a in found)
+
+
+def test_replicas_see_each_others_pushes_and_a_new_replica_replays_the_log(world, redis_server) -> None:  # noqa: F811
+    from astra.online.redis_store import RedisStore
+
+    plan = world["plan"]
+    a = RedisStore(plan, redis_server.url, prefix="vx-replicas")
+    b = RedisStore(plan, redis_server.url, prefix="vx-replicas")
+    a.materialize(world["data"])
+    q = {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0], "k": 3}
+    assert answer(b, plan, dict(q)) == answer(a, plan, dict(q))
+    b.push("items", [{"item_id": "mine", "colour": "red", "shelf": 0, "price": 1.0, "emb": [2.0, 0, 0, 0, 0],
+                      "ts": T0 + 30 * DAY}])
+    assert answer(a, plan, dict(q))["neighbors"][0] == {"key": "mine", "distance": 0.0}
+    c = RedisStore(plan, redis_server.url, prefix="vx-replicas")  # a replica started later
+    assert answer(c, plan, dict(q)) == answer(a, plan, dict(q)) == answer(b, plan, dict(q))
+
+
+def test_a_cleared_namespace_starts_the_indexes_over(world, redis_server) -> None:  # noqa: F811
+    from astra.online.redis_store import RedisStore
+
+    plan = world["plan"]
+    a = RedisStore(plan, redis_server.url, prefix="vx-clear")
+    a.materialize(world["data"])
+    q = {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0], "k": 3}
+    first = answer(a, plan, dict(q))
+    a.push("items", [{"item_id": "gone", "colour": "red", "shelf": 0, "price": 1.0, "emb": [2.0, 0, 0, 0, 0],
+                      "ts": T0 + 30 * DAY}])
+    assert answer(a, plan, dict(q))["neighbors"][0]["key"] == "gone"
+    assert a.clear() > 0
+    assert answer(a, plan, dict(q))["neighbors"] == []  # nothing indexed any more
+    a.materialize(world["data"])
+    assert answer(a, plan, dict(q)) == first
+
+
+def test_a_redis_server_answers_neighbours_as_the_embedded_server(world, redis_server) -> None:  # noqa: F811
+    from serve_harness import Client, launch
+
+    embedded = launch(world["project"], world["tmp"] / "state", "--data-root", str(world["data"]))
+    shared = launch(world["project"], world["tmp"] / "state-redis", "--data-root", str(world["data"]),
+                    "--store", redis_server.url.rsplit("/", 1)[0] + "/3")
+    try:
+        e, s = Client(embedded.port), Client(shared.port)
+        statuses = []
+        for q in _queries(np.random.default_rng(5), world["plan"])[:12]:
+            want, got = e.post("/v1/neighbors", q), s.post("/v1/neighbors", q)
+            assert got[0] == want[0] and got[2] == want[2], q
+            statuses.append(want[0])
+        assert statuses.count(200) >= 9 and set(statuses) <= {200, 404}  # 404: a key deleted then
+    finally:
+        embedded.kill9()
+        shared.kill9()
