@@ -15,7 +15,8 @@ structures those services read.
 Queries may run in threads beside a pushing one: a query holds `Store.lock` while it reads, a
 push holds it only while its rows go in and while a rebuilt table (an eviction step, a
 compaction) is swapped in, never while it is built, so a query sees the store before or after
-them (`astra.online.compaction`).  Pushes and `materialize` run one at a time (`Store.writing`);
+them (`astra.online.compaction`).  A server replaces the lock with one that parks its event loop
+instead (`astra.serve.writer`).  Pushes and `materialize` run one at a time (`Store.writing`);
 `save` expects no push to run meanwhile.
 """
 
@@ -141,16 +142,22 @@ class Store:
         self.lock, self.writing = threading.Lock(), threading.Lock()
 
     # ------------------------------------------------------------------ ingestion
-    def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
+    def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise",
+             admitted=None) -> PushReport:
         """Store rows of a source.  Too-late rows raise `LateRowError` and, with `max_future`, rows
         later than the clock plus it raise `FutureRowError` (nothing stored); with on_late="report"
-        both are left out and listed in the returned report (`rejected`, `future`)."""
+        both are left out and listed in the returned report (`rejected`, `future`).
+
+        `admitted(report)`, when given, is called once the rows to store are known and before any
+        goes in: a server writes them to its log there, so a row is durable before a query can
+        see it, and a failed write stores nothing."""
         src = self._source(source)
         times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
         with self.writing:
-            return self._push(src, times, cols, on_late)
+            return self._push(src, times, cols, on_late, admitted)
 
-    def _push(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], on_late: str) -> PushReport:
+    def _push(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], on_late: str,
+              admitted=None) -> PushReport:
         source = src.name
         rejected: list[tuple[int, int, int]] = []
         times, cols, future, index = drop_future(src, times, cols, self.max_future, self.clock, on_late)
@@ -163,9 +170,12 @@ class Store:
                     raise LateRowError(source, rejected)
                 keep = times >= bound
                 times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+        report = PushReport(len(times), rejected, future)
+        if admitted is not None:
+            admitted(report)
         if len(times):
             self._ingest(src, times, cols, bulk=False)
-        return PushReport(len(times), rejected, future)
+        return report
 
     def _ingest(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], bulk: bool) -> None:
         """Store validated rows (each with a time and at least one entity's key) in every table of
@@ -180,17 +190,17 @@ class Store:
         for (_, tb), (t_rows, t_cols) in zip(mine, rows):
             if len(t_rows) and not (bulk and tb.used == 0):
                 tb.reserve(_keys(t_cols, tb.key_columns), self.lock)
-        with self.lock:
+        t_max = int(times.max()) if len(times) > 1 else int(times[0])
+        with self.lock:  # the rows and the watermark they move change together, for a query
             for (ti, tb), (t_rows, t_cols) in zip(mine, rows):
                 self.stored[ti] += len(t_rows)
                 if len(t_rows):
                     self._ingest_table(tb, t_rows, t_cols, bulk)
+            self.watermark[src.name] = max(self.watermark.get(src.name, t_max), t_max)
         if self.indexes:
             self.indexes.ingest(src.name, times, cols)
         for _, tb in mine:
             tb.compact(self.lock)
-        t_max = int(times.max()) if len(times) > 1 else int(times[0])
-        self.watermark[src.name] = max(self.watermark.get(src.name, t_max), t_max)
         self._evict(src.name)
         if bulk:
             for _, tb in mine:

@@ -208,6 +208,7 @@ class App:
 
     # ------------------------------------------------------------------ both: one request, start to finish
     def start(self, loop) -> None:
+        self.engine.attach(loop)
         self._ticker = loop.create_task(self._tick())
         self._sweeper = loop.create_task(self.deadlines.run())
 
@@ -234,7 +235,7 @@ class App:
         while True:
             await asyncio.sleep(every)
             try:
-                self.engine.tick()
+                await self.engine.tick_async()
             except Exception:
                 traceback.print_exc()
             if time.monotonic() - flushed >= 1.0:
@@ -279,6 +280,8 @@ class App:
                 body = b""
             if endpoint == "features":
                 status, payload, ctype, service, more = await self.features_async(body)
+            elif endpoint == "push":
+                status, payload, ctype, service, more = await self.push_async(body)
             else:
                 status, payload, ctype, service, more = handler(body)
             headers[0] = ("content-type", ctype)
@@ -320,6 +323,10 @@ class App:
 
     def push(self, body: bytes):
         ack = self.engine.push(parse_json(body))
+        return 200, orjson.dumps(ack), JSON, ack["source"], []
+
+    async def push_async(self, body: bytes):
+        ack = await self.engine.push_async(parse_json(body))
         return 200, orjson.dumps(ack), JSON, ack["source"], []
 
     def registry(self, body: bytes):

@@ -1,8 +1,9 @@
 """The serving engine: checked requests in, store answers out; no HTTP here.
 
-`Engine` owns the store, the push log, the cache and the metrics of one server process.  The
-store is single-threaded, and so is this: the ASGI app calls it from the event loop without
-awaiting in between, so a push (store, log, fsync, invalidate) is atomic with respect to reads.
+`Engine` owns the store, the push log, the cache and the metrics of one server process.  Reads
+run on the event loop without awaiting in between.  A writing server runs pushes in a writer
+thread (`astra.serve.writer`) that parks the loop while a push changes what reads see, so a push
+is still atomic with respect to reads and to the cache.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ from astra.serve.wal import (
     recover,
     save_snapshot,
 )
+from astra.serve.writer import Writer
+
+
+class _LogFailed(Exception):
+    """The push log could not be written (the message is the OS's reason); nothing was stored."""
 
 
 class SharedLog:
@@ -55,6 +61,8 @@ class SharedLog:
         pass
 
     def close(self) -> None:
+        if self.writer is not None:  # the pushes already queued finish first
+            self.writer.stop()
         pass
 
 
@@ -116,6 +124,8 @@ class Engine:
         self.background: BackgroundSnapshot | None = None
         self._reload_failing = 0.0
         self.pushes = 0
+        self.writer: Writer | None = None  # pushes run on the event loop until `attach`
+        self._dirty: tuple[str, list] | None = None  # the push whose rows are going in
         if config.store is not None:
             from astra.online.redis_store import RedisStore
 
@@ -149,7 +159,7 @@ class Engine:
         self.last_snapshot = time.monotonic()
         self.background: BackgroundSnapshot | None = None  # a snapshot being written by a child
         self._reload_failing = 0.0  # since when a read-only server's reloads fail (0: they do not)
-        self.pushes = 0  # pushes that changed the store (see `refresh`)
+        self.pushes = 0  # changes of the store queries could see (see `refresh`)
         if self.log is not None and self.store.horizon_lag < self.horizon_lag:
             # a store saved before the margin existed, or under smaller limits: widen it, and snapshot
             # at once, so a replay after a crash evicts exactly as this process will
@@ -396,7 +406,20 @@ class Engine:
 
     # ------------------------------------------------------------------ /v1/push
     def push(self, doc: object) -> dict:
-        """Validate, store, log (durably) and invalidate; the body of the acknowledgement."""
+        """Validate, log (durably), store and invalidate; the body of the acknowledgement.  Run on
+        the event loop (or without one); `push_async` runs it in the writer thread."""
+        return self._push(doc, paused=False)
+
+    async def push_async(self, doc: object) -> dict:
+        """`push` in the writer thread (`astra.serve.writer`): the loop answers reads meanwhile,
+        except while the push's changes go into the store."""
+        if self.writer is None:
+            return self.push(doc)
+        return await self.writer.run(self._push, doc, True)
+
+    def _push(self, doc: object, paused: bool) -> dict:
+        """`paused`: the store's lock is the writer's `LoopPause`, which calls `_published` while
+        the loop is parked; else it is called here, after the store took the rows."""
         self._check_ok()
         src, raw = push_body(doc, self.sources, self.config.max_push_rows)
         if self.log is None:
@@ -406,52 +429,78 @@ class Engine:
             self.metrics.rejected.labels(src.name, "schema").inc(n_bad)
             raise ApiError(422, "invalid_rows", f"{n_bad} of {len(raw)} rows do not match source `{src.name}`; "
                            f"nothing was stored", "rows", rejected=n_bad, errors=errors)
-        rejected = []
-        accepted = rows
-        if rows:
-            try:
-                report = self.store.push(src.name, rows, on_late="report")
-                self._track_horizon()
-            except StoreUnavailable as exc:  # nothing is held here: the client may retry
-                raise ApiError(503, "store_unavailable", str(exc)) from None
-            except Exception as exc:  # the store may be half-updated and no longer matches the log
-                self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
-                               f"server stopped answering so no unlogged state is served: restart it")
-                print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
-                raise ApiError(503, "store_failed", self.failed) from None
-            if report.rejected or report.future:
-                left_out = {j for j, _, _ in report.rejected} | {j for j, _, _ in report.future}
-                accepted = [r for j, r in enumerate(rows) if j not in left_out]
-                at = f"{src.time}"
-                rejected = sorted([
-                    *({"index": j, "reason": "late", "location": f"rows[{j}].{at}", "time": t, "bound": b,
-                       "message": f"rows[{j}].{at}: event time {iso(t)} is before the watermark minus the allowed "
-                                  f"lateness ({iso(b)})"} for j, t, b in report.rejected),
-                    *({"index": j, "reason": "future", "location": f"rows[{j}].{at}", "time": t, "bound": b,
-                       "message": f"rows[{j}].{at}: event time {iso(t)} is later than the server's clock plus "
-                                  f"--max-future ({iso(b)}); a row from the future would move the watermark past "
-                                  f"now and evict rows that queries for now need"} for j, t, b in report.future),
-                ], key=lambda r: r["index"])
-                if report.rejected:
-                    self.metrics.rejected.labels(src.name, "late").inc(len(report.rejected))
-                if report.future:
-                    self.metrics.rejected.labels(src.name, "future").inc(len(report.future))
+        if not rows:
+            return self._ack(src, [], [])
+        logged: list = []
+
+        def admitted(report) -> None:  # the rows to store are known: log them before any goes in
+            left_out = {j for j, _, _ in report.rejected} | {j for j, _, _ in report.future}
+            accepted = [r for j, r in enumerate(rows) if j not in left_out] if left_out else rows
             if accepted:
                 t0 = time.perf_counter()
                 try:
                     self.log.append(src.name, accepted)
                 except OSError as exc:
-                    self.failed = (f"writing the push log failed ({exc.strerror}); the store holds rows that are "
-                                   f"not durable, so the server stopped answering: restart it")
-                    raise ApiError(503, "store_failed", self.failed) from None
+                    raise _LogFailed(exc.strerror) from None
                 self.metrics.wal_sync.observe(time.perf_counter() - t0)
-                self.metrics.pushed.labels(src.name).inc(len(accepted))
-                self.pushes += 1
-                self._invalidate(src.name, accepted)
-                if self.log.bytes >= self.config.snapshot_bytes:
-                    self.snapshot()
+            logged.append(accepted)
+            self._dirty = (src.name, accepted)
+
+        try:
+            report = self.store.push(src.name, rows, on_late="report", admitted=admitted)
+        except _LogFailed as exc:  # nothing went into the store: the client may retry
+            raise ApiError(503, "log_failed", f"writing the push log failed ({exc}); nothing was stored") from None
+        except StoreUnavailable as exc:  # nothing is held here: the client may retry
+            raise ApiError(503, "store_unavailable", str(exc)) from None
+        except Exception as exc:  # the store may be half-updated; the log has the push, a restart replays it
+            self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
+                           f"server stopped answering so no half-stored push is served: restart it")
+            print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
+            raise ApiError(503, "store_failed", self.failed) from None
+        finally:
+            if not paused:
+                self._published()
+            self._dirty = None
+        accepted = logged[0] if logged else []
+        rejected = self._rejections(src, report)
+        if accepted:
+            self.metrics.pushed.labels(src.name).inc(len(accepted))
+            if self.log.bytes >= self.config.snapshot_bytes:
+                self.snapshot()
+        return self._ack(src, accepted, rejected)
+
+    def _ack(self, src: ir.Source, accepted: list, rejected: list) -> dict:
         return {"source": src.name, "accepted": len(accepted), "rejected": rejected,
                 "watermark": self.store.watermark.get(src.name), "durable": self.config.fsync == "always"}
+
+    def _rejections(self, src: ir.Source, report) -> list[dict]:
+        """The rows a push left out, as the acknowledgement lists them (and counted)."""
+        if not (report.rejected or report.future):
+            return []
+        at = f"{src.time}"
+        if report.rejected:
+            self.metrics.rejected.labels(src.name, "late").inc(len(report.rejected))
+        if report.future:
+            self.metrics.rejected.labels(src.name, "future").inc(len(report.future))
+        return sorted([
+            *({"index": j, "reason": "late", "location": f"rows[{j}].{at}", "time": t, "bound": b,
+               "message": f"rows[{j}].{at}: event time {iso(t)} is before the watermark minus the allowed "
+                          f"lateness ({iso(b)})"} for j, t, b in report.rejected),
+            *({"index": j, "reason": "future", "location": f"rows[{j}].{at}", "time": t, "bound": b,
+               "message": f"rows[{j}].{at}: event time {iso(t)} is later than the server's clock plus "
+                          f"--max-future ({iso(b)}); a row from the future would move the watermark past "
+                          f"now and evict rows that queries for now need"} for j, t, b in report.future),
+        ], key=lambda r: r["index"])
+
+    def _published(self) -> None:
+        """After the store changed what queries see (rows of a push went in, a rebuilt table was
+        swapped in): drop the cached answers of the pushed entity keys, follow the horizon, and
+        count the change, so a request that read the cache before it is evaluated whole
+        (`refresh`).  Runs while no query does (on the loop, or with the loop parked)."""
+        if self._dirty is not None:
+            self._invalidate(*self._dirty)
+        self._track_horizon()
+        self.pushes += 1
 
     # ------------------------------------------------------------------ read-only servers: follow the writer
     def follow(self) -> int:
@@ -558,6 +607,21 @@ class Engine:
             print(f"astra serve: the background snapshot snap-{bg.n} failed; the next one will retry",
                   file=sys.stderr)
 
+    def attach(self, loop) -> None:
+        """Serving on `loop`: a writing server on the embedded store runs pushes and periodic work
+        in a writer thread from now on (`astra.serve.writer`); read-only servers and servers on a
+        shared store keep them on the loop."""
+        if self.log is None or self.config.store is not None or self.writer is not None:
+            return
+        self.writer = Writer(loop, self._published)
+        self.store.lock = self.writer.pause
+
+    async def tick_async(self) -> None:
+        if self.writer is None:
+            self.tick()
+        else:
+            await self.writer.run(self.tick)
+
     def tick(self) -> None:
         """Periodic work: fsync an "interval" log, snapshot when due; read-only: follow the log."""
         if self.follower is not None:
@@ -574,6 +638,8 @@ class Engine:
             self.snapshot()
 
     def close(self) -> None:
+        if self.writer is not None:  # the pushes already queued finish first
+            self.writer.stop()
         if self.follower is not None:
             self.follower.close()
         if self.background is not None:
