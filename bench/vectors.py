@@ -6,7 +6,9 @@ a batch of 1,000 queries (and 10 and 100, to show the cost per query stays flat)
 brute force, and memory against the raw vectors (`memory_bytes` / `raw_bytes`).  Peers in the same
 run: numpy brute force (a blocked matrix product and argpartition, written here in a few lines; it is
 also the ground truth), faiss `IndexFlatL2` (exact), and faiss `IndexHNSWFlat` searched directly on the
-very graph astra built (so the difference is astra's own overhead: visibility, re-ranking, keys).
+very graph astra built (so the difference is astra's own overhead: visibility, re-ranking, keys);
+with `--faiss-build` faiss builds its own graph (same M, efConstruction, vectors) and its build time
+is printed beside astra's.
 
 Data (`--data`): `clustered` (default; 1,000 Gaussian clusters, like embeddings of related items) or
 `gaussian` (no structure at all, the hardest case for graph search); queries are fresh draws.
@@ -98,6 +100,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="faiss OpenMP and BLAS threads (1: a fair single core)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-hnsw", action="store_true", help="skip the HNSW builds (they dominate the run time)")
+    ap.add_argument("--faiss-build", action="store_true",
+                    help="also build the faiss peer's graph itself (same M, efConstruction, vectors; doubles the HNSW "
+                    "build time) to compare build times; without it the peer searches astra's graph")
     ap.add_argument("--http", action="store_true", help="time POST /v1/neighbors on a real `astra serve` instead")
     args = ap.parse_args()
     if args.http:
@@ -177,13 +182,20 @@ def main() -> None:
         graph.search(batch[:size], k=k)
         line(f"  hnsw batch {size}", per_query_ms=(time.perf_counter() - t0) / size * 1e3)
 
-    raw_graph = graph.graph  # faiss used directly, same graph, same efSearch
+    raw_graph, t_build = graph.graph, None  # faiss used directly, same graph, same efSearch
+    if args.faiss_build:  # its own graph, built as faiss builds it: astra's build time against faiss's
+        raw_graph = faiss.IndexHNSWFlat(dim, params.m, faiss.METRIC_L2)
+        raw_graph.hnsw.efConstruction = params.ef_construction
+        t0 = time.perf_counter()
+        raw_graph.add(x)
+        t_build = time.perf_counter() - t0
     raw_graph.hnsw.efSearch = params.ef_search
     t0 = time.perf_counter()
     _, ids = raw_graph.search(batch, k)
     t_batch = time.perf_counter() - t0
     single = latencies(lambda q: raw_graph.search(q[None, :], k), queries[: args.queries])
-    line("faiss IndexHNSWFlat", p50_ms=np.percentile(single, 50), p99_ms=np.percentile(single, 99),
+    built = {} if t_build is None else {"build_s": t_build}
+    line("faiss IndexHNSWFlat", **built, p50_ms=np.percentile(single, 50), p99_ms=np.percentile(single, 99),
          batch_s=t_batch, recall=recall(ids, truth))
 
 

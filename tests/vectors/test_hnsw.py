@@ -105,3 +105,28 @@ def test_parameters_and_refusals():
         VectorIndex(4, custom(lambda q, rows: rows.sum(axis=1)), "hnsw")
     with pytest.raises(VectorError, match="unknown index kind `ivf`"):
         VectorIndex(4, kind="ivf")
+
+
+@pytest.mark.parametrize("name", ["euclidean", "cosine"])
+def test_the_graph_is_faiss_own_build_over_the_stored_vectors(name):
+    """The build is faiss's `IndexHNSWFlat` with the declared M and efConstruction, fed the stored
+    vectors (unit vectors under cosine) in one `add`: with one thread (deterministic) the graph is
+    byte for byte the one faiss builds itself, so its build time is faiss's, plus astra's copy of
+    the rows (docs/vectors.md, "Build time")."""
+    import faiss
+
+    x, _ = data()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        index = VectorIndex(DIM, name, "hnsw", hnsw_params=QUICK)
+        index.insert(np.arange(N), x, np.zeros(N, dtype=np.int64))
+        own = faiss.IndexHNSWFlat(DIM, QUICK.m, faiss.METRIC_L2 if name == "euclidean" else faiss.METRIC_INNER_PRODUCT)
+        own.hnsw.efConstruction = QUICK.ef_construction
+        stored = x if name == "euclidean" else x / np.linalg.norm(x, axis=1, keepdims=True)
+        own.add(np.ascontiguousarray(stored, dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(before)
+    assert index.graph.hnsw.efConstruction == QUICK.ef_construction and index.graph.ntotal == N
+    assert np.array_equal(faiss.vector_to_array(index.graph.hnsw.neighbors), faiss.vector_to_array(own.hnsw.neighbors))
+    assert np.array_equal(faiss.vector_to_array(index.graph.hnsw.levels), faiss.vector_to_array(own.hnsw.levels))
