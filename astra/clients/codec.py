@@ -282,16 +282,21 @@ def answer_frame(answer: dict, keys: list[tuple[str, str]], entities: list[dict]
 
     Built in one step from rows (a Series per column costs more than the lookup itself); the
     result is the frame `column` would build column by column."""
+    columns = (*keys, *((f["name"], f["type"]) for f in answer["features"]))
+    results = ((r["values"], r["missing"], r["stale"]) for r in answer["results"])
+    return rows_frame(_layout(columns), [k for k, _ in keys], entities, results, status)
+
+
+def rows_frame(lay: _Layout, names: list[str], entities: list[dict], results, status: bool = False):
+    """`answer_frame` from its parts: the layout of the key and feature columns, the key column
+    `names`, and per entity its (values, missing names, stale names).  `Online` calls it with a
+    layout it keeps per service and selection, and no answer document in between."""
     import polars as pl
 
-    results = answer["results"]
-    columns = (*keys, *((f["name"], f["type"]) for f in answer["features"]))
-    lay = _layout(columns)
-    names = [k for k, _ in keys]
     rows = []
-    for e, r in zip(entities, results):
+    for e, (values, missing, stale) in zip(entities, results):
         row = [e.get(k) for k in names]
-        row.extend(r["values"])
+        row.extend(values)
         for j in lay.floats:  # "NaN" and friends, lists of them
             v = row[j]
             if type(v) is str or type(v) is list:
@@ -301,8 +306,8 @@ def answer_frame(answer: dict, keys: list[tuple[str, str]], entities: list[dict]
             if type(v) is float and v.is_integer():
                 row[j] = int(v)
         if status:
-            row.append(list(r["missing"]))
-            row.append(list(r["stale"]))
+            row.append(list(missing))
+            row.append(list(stale))
         rows.append(row)
     frame = from_rows(rows, lay.with_status if status else lay.schema)
     if lay.casts:

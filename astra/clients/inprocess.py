@@ -14,10 +14,34 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from astra.clients import errors
-from astra.clients.codec import PushAck, answer_frame, features_body, rows_of, service_keys, warn_deprecated
+from astra.clients.codec import (
+    PushAck,
+    _Layout,
+    _layout,
+    features_body,
+    rows_frame,
+    rows_of,
+    service_keys,
+    warn_deprecated,
+)
 
 NO_LIMIT = sys.maxsize  # in process there is no --max-batch / --max-push-rows
+MEMO_LIMIT = 4096  # memoised shapes and name lists; a long-lived process asking ever new subsets starts over
+
+
+@attrs.frozen
+class _Shape:
+    """What every answer of one service and feature selection shares, worked out on its first
+    query: a one-entity get costs about as much as the store's own lookup, so rebuilding the
+    feature list and the frame layout per call was a fair part of it."""
+
+    keep: tuple[int, ...] | None  # the selected outputs in answer order (None: all of them)
+    chosen: frozenset[int]  # the same, as a set
+    layout: _Layout  # the frame's key and feature columns
+    key_names: list[str]
 
 
 def _iso(us: int) -> str:
@@ -53,6 +77,7 @@ class Online:
         self._staleness = {s.name: s.max_staleness for s in plan.sources if s.max_staleness is not None}
         self._registry = registry(plan)
         self._memo: dict[tuple, list[str]] = {}  # missing and stale feature names, per combination
+        self._shapes: dict[tuple, _Shape] = {}  # per (service id, selection)
 
     def __repr__(self) -> str:
         return f"Online({str(self.project.path)!r})"
@@ -86,19 +111,34 @@ class Online:
                 raise ApiError(422, "invalid_query", str(exc).strip("'\"")) from None
         except ApiError as exc:
             raise errors.from_answer(exc.status, exc.body()) from None
-        answer = self._answer(q, t, res)
-        warn_deprecated(answer)
-        keys = service_keys(self._registry, q.info.service.name, q.info.service.version)
-        return answer_frame(answer, keys, body["entities"], status)
+        shape = self._shapes.get((q.info.id, q.select)) or self._shape(q.info, q.select)
+        results = self._results(q, t, res, shape)
+        info = q.info
+        if info.deprecated:
+            warn_deprecated({"service": info.service.name, "version": info.service.version,
+                             "deprecated": info.deprecated})
+        return rows_frame(shape.layout, shape.key_names, body["entities"], results, status)
 
-    def _answer(self, q, t, res) -> dict:
-        """The server's answer document for a store result (see `astra.serve.engine`)."""
-        info, sel = q.info, q.select
+    def _shape(self, info, select) -> _Shape:
+        keep = range(len(info.names)) if select is None else select
+        keys = service_keys(self._registry, info.service.name, info.service.version)
+        columns = (*keys, *((info.names[i], info.types[i]) for i in keep))
+        if len(self._shapes) >= MEMO_LIMIT:
+            self._shapes.clear()
+        shape = self._shapes[info.id, select] = _Shape(select, frozenset(keep), _layout(columns),
+                                                       [k for k, _ in keys])
+        return shape
+
+    def _results(self, q, t, res, shape: _Shape) -> list[tuple]:
+        """Per entity, the server's (values, missing, stale) for a store result (see
+        `astra.serve.engine`): the selected values, and the names of the selected features that
+        are missing for the entity and that read a source stale at its time."""
+        info, keep, chosen = q.info, shape.keep, shape.chosen
         names = info.names
-        keep = range(len(names)) if sel is None else sel
-        chosen = frozenset(keep)
         wm = self.store.watermark
         memo, by_time = self._memo, {}
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
         results = []
         for j, (values, miss) in enumerate(zip(res.tuples(), res.missing_outputs())):
             tj = t[j] if isinstance(t, list) else t
@@ -113,14 +153,8 @@ class Online:
             missing = memo.get((info.id, "missing", miss, chosen))
             if missing is None:
                 missing = memo[info.id, "missing", miss, chosen] = [names[i] for i in miss if i in chosen]
-            results.append({"values": values if sel is None else [values[i] for i in keep],
-                            "missing": missing, "stale": stale})
-        doc = {"service": info.service.name, "version": info.service.version,
-               "fingerprint": info.service.fingerprint, "at": t, "watermark": dict(wm),
-               "features": [{"name": names[i], "type": info.types[i]} for i in keep], "results": results}
-        if info.deprecated:
-            doc["deprecated"] = info.deprecated
-        return doc
+            results.append((values if keep is None else [values[i] for i in keep], missing, stale))
+        return results
 
     def push(self, source: str, rows: Any) -> PushAck:
         """Append rows (dicts, or a Polars/pandas DataFrame) to `source`, checked as the server
