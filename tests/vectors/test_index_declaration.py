@@ -74,3 +74,28 @@ def test_explain_shows_an_index(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "products.emb (vector<float32, 4>)" in result.output and "metric:      euclidean" in result.output
     assert "filters:     category, shelf" in result.output
+
+
+def test_an_index_needs_a_version_and_one_declaration_per_version(tmp_path: Path) -> None:
+    from astra.diagnostics import render_all
+
+    (tmp_path / "p.feat").write_text(BASE + "index near on products.emb {}\n")
+    result = compile_project(tmp_path, lock="ignore")
+    text = render_all(result.diagnostics, result.sources)
+    assert [d.code for d in result.diagnostics] == ["E0018"], text
+    assert "p.feat:9:12" in text and "expected a version like `v1`" in text
+    (tmp_path / "p.feat").write_text(BASE + INDEX + INDEX.replace("hnsw", "exact"))
+    result = compile_project(tmp_path, lock="ignore")
+    assert [d.code for d in result.diagnostics] == ["E0107"]
+    assert "index near v1 is defined twice" in result.diagnostics[0].message
+    two = _plan(tmp_path, BASE + INDEX + INDEX.replace("near v1", "near v2").replace("hnsw", "exact"))
+    assert [(x.id, x.kind) for x in two.indexes] == [("near@v1", "hnsw"), ("near@v2", "exact")]
+    assert two.indexes[0].fingerprint != two.indexes[1].fingerprint
+
+
+def test_explain_shows_every_version_or_the_one_named(tmp_path: Path) -> None:
+    (tmp_path / "p.feat").write_text(BASE + INDEX + INDEX.replace("near v1", "near v2").replace("hnsw", "exact"))
+    both = CliRunner().invoke(cli, ["explain", "near", str(tmp_path), "--allow-unlocked"])
+    assert both.exit_code == 0 and "index near v1" in both.output and "index near v2" in both.output
+    one = CliRunner().invoke(cli, ["explain", "near@v2", str(tmp_path), "--allow-unlocked"])
+    assert one.exit_code == 0 and "index near v2" in one.output and "near v1" not in one.output
