@@ -10,12 +10,14 @@ import attrs
 
 from astra.diagnostics import Collector, did_you_mean, rename_fix
 from astra.lang import ast
-from astra.lang.check import Scope, _column, _source_key, check_expr
+from astra.lang.check import Scope, _column, _folded, _list_const, _source_key, check_expr, literal
 from astra.lang.types import FLOAT64, STRING, Type
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import TypeRuleError
 from astra.plan import ir
 from astra.times import format_duration
+
+_DEFAULT_CODE = TypeRuleError("").code  # a type rule that names no code of its own
 
 
 def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | None:
@@ -56,14 +58,24 @@ def check_aggregate(e: ast.Call, scope: Scope, diags: Collector) -> ir.Expr | No
         diags.error("E0209", f"`{fn}` needs a column: `{fn}({target.dotted}.column, ...)`", target.span)
         return None
     where = _where(e, source, scope, diags)
+    param_at = e.args[1] if len(e.args) > 1 and agg.takes_param else None  # where a rule blaming it points
     param, window = _params(e, agg, diags)
     if key is None or where is False or param is False or window is False:
         return None
+    param_type = None
+    if isinstance(param, ir.Const):  # a "literal" parameter: its value, and its type for the rule
+        param, param_type = param.value, param.type
     try:
+        if param_type is not None:
+            agg.check_param_type(column_type, param_type)
         out = agg.infer(column_type, param)
     except TypeRuleError as err:
-        diags.error("E0203", err.message, target.span if err.arg == 0 else e.span,
-                    label=f"this is `{column_type}`" if err.arg == 0 else "", help=_agg_help(agg, param, source))
+        at, label = (target.span, f"this is `{column_type}`") if err.arg == 0 else (e.span, "")
+        if err.arg == 1 and param_type is not None:
+            at, label = param_at.span, f"this is `{param_type}`"
+        # a rule's own code (a "literal" parameter's), else E0203: the input does not fit
+        code = err.code if err.code != _DEFAULT_CODE else "E0203"
+        diags.error(code, err.message, at, label=label, help=err.help or _agg_help(agg, param, source))
         return None
     if getattr(agg, "vector_width_param", False) and column_type is not None and column_type.name == "vector":
         param = column_type.size  # the engines' kernels tell a vector mean by it (astra.ops.vectors)
@@ -135,10 +147,27 @@ def _window(w: ast.Expr, agg, diags: Collector) -> dict | bool:
 
 def _param(e: ast.Call, rest: list, agg, diags: Collector):
     """The literal after the column (popped from `rest`): last_k's count, percentile's fraction
-    q (E0210) or exp_decay_sum's half-life (E0211); False after a diagnostic."""
-    kind = getattr(agg, "param_kind", "count")
+    q (E0210), exp_decay_sum's half-life (E0211), or a "literal": any literal or list of literals,
+    returned as its `ir.Const` (a list's value a tuple), which the aggregation's type rules check
+    (`check_param_type`, then `infer` on the value); False after a diagnostic."""
+    kind = agg.param_kind
     got = rest[0] if rest and isinstance(rest[0], ast.Literal) else None
     where = rest[0].span if rest else e.span
+    if kind == "literal":
+        arg = _folded(rest[0]) if rest else None
+        if isinstance(arg, ast.ListLit):
+            const = _list_const(arg, diags, f"the {agg.param_name()} of `{agg.name}`")
+        elif isinstance(arg, ast.Literal) and arg.kind != "window":
+            const = literal(arg)
+        else:
+            diags.error("E0207", f"`{agg.name}` needs a literal {agg.param_name()} after the column, "
+                        f"e.g. `{agg.name}(src.col, {agg.param_text(agg.example_param(None))}, 7d)`", where,
+                        label="not a literal")
+            return False
+        if const is None:
+            return False
+        rest.pop(0)
+        return const
     if kind == "fraction":
         if got is None or got.kind not in ("float", "int") or not 0 <= got.value <= 1:
             diags.error("E0210", f"`{agg.name}` needs a fraction q in [0, 1] after the column, "

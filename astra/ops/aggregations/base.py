@@ -48,6 +48,10 @@ class Aggregation:
     def infer(self, column: Type | None, param: int | None) -> Type:
         raise NotImplementedError
 
+    def check_param_type(self, column: Type | None, param: Type) -> None:
+        """For a "literal" parameter: raise `TypeRuleError` (arg=1) when a literal of type `param`
+        (a list's is `list<T>`) does not suit a column of this type; `infer` then sees its value."""
+
     def param_name(self) -> str:
         """The parameter's name in signatures (`k`, `q`, `half_life`, ...); "" without one."""
         return (self.param_label or PARAM_KINDS[self.param_kind][1]) if self.takes_param else ""
