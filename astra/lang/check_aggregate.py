@@ -156,11 +156,11 @@ def _param(e: ast.Call, rest: list, agg, diags: Collector):
     if kind == "literal":
         arg = _folded(rest[0]) if rest else None
         if isinstance(arg, ast.ListLit):
-            const = _list_const(arg, diags, f"the {agg.param_name()} of `{agg.name}`")
+            const = _list_const(arg, diags, f"the list of `{agg.name}`")
         elif isinstance(arg, ast.Literal) and arg.kind != "window":
             const = literal(arg)
         else:
-            diags.error("E0207", f"`{agg.name}` needs a literal {agg.param_name()} after the column, "
+            diags.error("E0207", f"`{agg.name}` needs literal {agg.param_name()} after the column, "
                         f"e.g. `{agg.name}(src.col, {agg.param_text(agg.example_param(None))}, 7d)`", where,
                         label="not a literal")
             return False
