@@ -151,7 +151,16 @@ def features_body(service: str, entities: Any, at: Any = None, *, request: Any =
             raise _length_error("request", f"{len(rows)} rows", len(ents))
         body["entities"] = [{**e, "request": r} for e, r in zip(ents, rows)]
     if features is not None:
-        body["features"] = [features] if isinstance(features, str) else list(features)
+        want = body["features"] = [features] if isinstance(features, str) else list(features)
+        seen = set()
+        for j, f in enumerate(want):  # the server would answer it twice; a frame holds one column per name
+            if isinstance(f, str):
+                if f in seen:
+                    from astra.clients.errors import InvalidRequestError
+
+                    raise InvalidRequestError("invalid_value", f"features[{j}]: `{f}` is asked for twice; "
+                                              f"name each feature once", status=422, location=f"features[{j}]")
+                seen.add(f)
     return body
 
 

@@ -118,6 +118,23 @@ def test_a_feature_subset_and_status(online, client):
     assert "tx_count_1h" in late["_stale"][0] and "country" not in late["_stale"][0]
 
 
+@pytest.mark.parametrize("limit", [2, 7, 4096])
+def test_answers_stay_the_servers_when_selections_and_times_alternate(online, client, monkeypatch, limit):
+    # Online keeps each selection's frame layout and its missing/stale name lists, and starts over
+    # past a bound: small bounds make queries find them gone, or kept for another selection
+    from astra.clients import inprocess
+
+    monkeypatch.setattr(inprocess, "MEMO_LIMIT", limit)
+    late = dt.datetime(2027, 3, 1)  # transactions stale (max_staleness 1h), profiles not
+    subsets = [None, ["country"], ["tx_count_1h", "country"], ["tx_count_7d", "tx_count_1h"]]
+    for _ in range(2):
+        for features in subsets:
+            for at in (AT, late, [AT, late, AT, late]):
+                df = both(online, client, "fraud_model@v1", users(4), at=at, features=features, status=True)
+                assert set(df["_missing"][-1]) == set(df.columns[1:-2])  # the unknown user: every one chosen
+    assert len(online._shapes) <= limit
+
+
 def test_registry_is_the_same(online, client):
     reg = client.registry()
     assert reg == online.registry()

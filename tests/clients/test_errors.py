@@ -40,6 +40,9 @@ CASES = {  # name: (get arguments, class, code, location)
     "no entities": (("fraud_model@v1", []), {}, InvalidRequestError, "invalid_value", "entities"),
     "unknown feature": (("fraud_model@v1", ONE), {"features": ["tx_count_8d"]}, InvalidRequestError,
                         "unknown_feature", "features[0]"),
+    # the server answers it twice, but a frame has one column per name: refused before sending
+    "feature asked twice": (("fraud_model@v1", ONE), {"features": ["country", "tx_count_7d", "country"]},
+                            InvalidRequestError, "invalid_value", "features[2]"),
     "request missing": (("fraud_model@v2", [{"user_id": 10, "merchant_id": 7}]), {}, InvalidRequestError,
                         "missing_field", "request.amount"),
     "request mistyped": (("fraud_model@v2", [{"user_id": 10, "merchant_id": 7}]), {"request": {"amount": "big"}},
