@@ -110,13 +110,14 @@ class Client:
         return PushAck.from_answer(self._call("POST", "/v1/push", body, repeatable=False))
 
     def neighbors(self, index: str, vector: Any = None, *, key: Any = None, k: int = 10, filter: dict | None = None,
-                  at: Any = None) -> dict:
-        """The k nearest keys of a declared vector index (`POST /v1/neighbors`; see `astra.Online.neighbors`)."""
+                  at: Any = None, version: int | None = None) -> dict:
+        """The k nearest keys of a declared vector index (`name@vN`, or the name with `version`;
+        `POST /v1/neighbors`; see `astra.Online.neighbors`)."""
         from astra.serve.neighbors import request_body
         from astra.serve.validate import ApiError
 
         try:
-            body = request_body(index, vector, key, k, filter, at)
+            body = request_body(index, vector, key, k, filter, at, version)
         except ApiError as exc:
             raise errors.from_answer(exc.status, exc.body()) from None
         return self._call("POST", "/v1/neighbors", body, repeatable=True)

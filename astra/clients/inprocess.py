@@ -182,15 +182,16 @@ class Online:
                        False)
 
     def neighbors(self, index: str, vector: Any = None, *, key: Any = None, k: int = 10, filter: dict | None = None,
-                  at: Any = None) -> dict:
+                  at: Any = None, version: int | None = None) -> dict:
         """The k nearest keys of a declared vector index to `vector`, or to `key`'s vector (the key
-        itself left out), among the versions before `at` (None: the latest) that pass `filter`:
-        `POST /v1/neighbors`'s answer, {"index", "k", "neighbors": [{"key", "distance"}, ...]}."""
+        itself left out), among the versions before `at` (None: the latest) that pass `filter`.
+        `index` is `name@vN`, or the name with `version`.  `POST /v1/neighbors`'s answer,
+        {"index", "version", "k", "neighbors": [{"key", "distance"}, ...]}."""
         from astra.serve.neighbors import answer, request_body
         from astra.serve.validate import ApiError
 
         try:
-            return answer(self.store, self.project.plan, request_body(index, vector, key, k, filter, at))
+            return answer(self.store, self.project.plan, request_body(index, vector, key, k, filter, at, version))
         except ApiError as exc:
             raise errors.from_answer(exc.status, exc.body()) from None
 

@@ -142,6 +142,7 @@ def test_two_versions_are_served_side_by_side(tmp_path: Path) -> None:
     q = [1.0, 0.0, 0.0]
     cos = online.neighbors("near@v1", q, k=4)
     l2 = online.neighbors("near@v2", q, k=4)
+    assert online.neighbors("near", q, k=4, version=2) == l2
     # by angle b (10, 1) is nearer to (1, 0) than d (0.5, 0.5); by distance it is the farthest
     assert [n["key"] for n in cos["neighbors"]] == ["a", "b", "d", "c"] and cos["version"] == 1
     assert [n["key"] for n in l2["neighbors"]] == ["a", "d", "c", "b"] and l2["version"] == 2
