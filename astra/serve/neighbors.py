@@ -19,6 +19,7 @@ import re
 import numpy as np
 import orjson
 
+from astra.online.redis_store import StoreUnavailable
 from astra.plan import indexes as plan_indexes
 from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
 from astra.vectors import VectorError
@@ -76,8 +77,9 @@ def answer(store, plan, doc: object) -> dict:
     decl = _declared(plan, doc)
     name = decl.id
     indexes = getattr(store, "indexes", None)
-    if indexes is None:
-        raise ApiError(422, "not_supported", "this server's store keeps no vector indexes", "index")
+    if indexes is None or name not in indexes.decls:
+        raise ApiError(422, "not_supported", "this store keeps no vector indexes (a store built for some services "
+                       "keeps none)", "index")
     k = _integral(doc.get("k", 10))
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise ApiError(422, "invalid_value", f"k: must be an integer from 1 to {MAX_K}, got {str(k)[:32]}", "k")
@@ -93,7 +95,10 @@ def answer(store, plan, doc: object) -> dict:
         query = _vector(doc["vector"], decl.dim)
     else:
         key = value(doc["key"], plan.entity(src.entities[0]).keys[0][1], "key")
-        query = indexes.vector_of(name, key, at)
+        try:
+            query = indexes.vector_of(name, key, at)
+        except StoreUnavailable as exc:
+            raise ApiError(503, "store_unavailable", str(exc)[:300]) from None
         if query is None:
             when = "at that time" if at is not None else "now"
             raise ApiError(404, "unknown_key", f"key {str(key)[:64]!r} has no vector in `{name}` {when}", "key")
@@ -101,6 +106,8 @@ def answer(store, plan, doc: object) -> dict:
         found = indexes.search(name, query, k + (key is not None), at, filt)
     except VectorError as exc:
         raise ApiError(422, "invalid_value", str(exc)[:300]) from None
+    except StoreUnavailable as exc:  # the Redis store's log could not be read: the client may retry
+        raise ApiError(503, "store_unavailable", str(exc)[:300]) from None
     pairs = [(kk, float(d)) for kk, d in zip(found.keys[0], found.distances[0].tolist()) if kk != key][:k]
     return {"index": decl.name, "version": decl.version, "k": k,
             "neighbors": [{"key": kk, "distance": d} for kk, d in pairs]}

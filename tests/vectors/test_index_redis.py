@@ -31,6 +31,7 @@ snapshot items for item {{
     columns {{ item_id: string  colour: string  shelf: int64  price: float64  emb: vector<float32, {DIM}>? }}
 }}
 features f v1 for item {{ price: float64? = items.price }}
+service s v1 {{ f@v1.price }}
 index near v1 on items.emb {{ metric cosine; filter colour, shelf }}
 index near_l2 v1 on items.emb {{ metric euclidean; kind hnsw }}
 """
@@ -174,3 +175,31 @@ def test_a_redis_server_answers_neighbours_as_the_embedded_server(world, redis_s
     finally:
         embedded.kill9()
         shared.kill9()
+
+
+def test_a_lost_redis_is_a_503_and_a_store_for_some_services_keeps_no_index(world, tmp_path) -> None:
+    from redis_fixture import RedisServer, redis_or_skip
+
+    from astra.online.redis_store import RedisStore
+    from astra.serve.validate import ApiError
+
+    redis_or_skip()
+    server = RedisServer(tmp_path)
+    server.start()
+    plan = world["plan"]
+    try:
+        store = RedisStore(plan, server.url, prefix="vx-lost", timeout=0.5)
+        store.materialize(world["data"])
+        q = {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0], "k": 3}
+        assert answer(store, plan, dict(q))["neighbors"]
+    finally:
+        server.stop()
+    for body in (q, {"index": "near", "version": 1, "key": "i001", "k": 3}):
+        with pytest.raises(ApiError) as err:
+            answer(store, plan, dict(body))
+        assert err.value.status == 503 and "unavailable" in err.value.body()["error"]["code"]
+    some = Store(plan, services=["s@v1"])
+    some.materialize(world["data"])
+    with pytest.raises(ApiError) as err:
+        answer(some, plan, dict(q))
+    assert err.value.status == 422 and err.value.body()["error"]["code"] == "not_supported"
