@@ -40,7 +40,7 @@ SCALAR_OPS = frozenset({
 AGGREGATION_OPS = frozenset({
     "count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance", "stddev", "last_k",
     "first_k", "top_k", "bottom_k", "median", "percentile", "skew", "kurtosis", "exp_decay_sum",
-    "approx_count_distinct", "approx_percentile", "mode"})
+    "approx_count_distinct", "approx_percentile", "mode", "histogram"})
 # how many integer results wrapped around (rule 11), for the fuzzer's report
 wraps = 0
 
@@ -506,6 +506,8 @@ def aggregate(op: str, values: list, param: int | None, out: Type, times: list |
             return _approx_percentile(xs, param)
         case "skew" | "kurtosis":
             return _shape(op, xs)
+        case "histogram":  # per listed value, how many values equal it (true is no 1); an empty window: zeros
+            return tuple(len([x for x in xs if x == v and isinstance(x, bool) is isinstance(v, bool)]) for v in param)
         case "mode":  # the most frequent value; ties: the smallest
             if not xs:
                 return None

@@ -27,7 +27,8 @@ EXPECTED_SCALARS = {
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",
                          "stddev", "last_k", "first_k", "top_k", "bottom_k", "median", "percentile", "skew",
-                         "kurtosis", "exp_decay_sum", "approx_count_distinct", "approx_percentile", "mode"}
+                         "kurtosis", "exp_decay_sum", "approx_count_distinct", "approx_percentile", "mode",
+                         "histogram"}
 
 
 def _section(title: str) -> str:

@@ -50,6 +50,8 @@ CASES: dict[str, list[tuple]] = {
     "approx_count_distinct": [(SMALL_INTS, st.none()), (STRINGS, st.none())],
     "approx_percentile": [(SPECIALS, FRACTIONS)],
     "mode": [(SMALL_INTS, st.none()), (STRINGS, st.none()), (st.booleans(), st.none())],
+    "histogram": [(SMALL_INTS, st.lists(SMALL_INTS, min_size=1, max_size=4, unique=True).map(tuple)),
+                  (STRINGS, st.sampled_from([("a",), ("", "b", "é")])), (st.booleans(), st.just((True, False)))],
 }
 
 

@@ -23,7 +23,7 @@ AGGREGATIONS: dict[str, Aggregation] = {
 }
 
 # Aggregations over `Segments` (their modules build on `base`), one line each
-from astra.ops import agg_decay, agg_mode, agg_moments, agg_order, agg_sketch  # noqa: E402
+from astra.ops import agg_decay, agg_histogram, agg_mode, agg_moments, agg_order, agg_sketch  # noqa: E402
 
 AGGREGATIONS["first_k"] = agg_order.FirstK()
 AGGREGATIONS["top_k"] = agg_order.TopK()
@@ -36,5 +36,6 @@ AGGREGATIONS["exp_decay_sum"] = agg_decay.ExpDecaySum()
 AGGREGATIONS["approx_count_distinct"] = agg_sketch.ApproxCountDistinct()
 AGGREGATIONS["approx_percentile"] = agg_sketch.ApproxPercentile()
 AGGREGATIONS["mode"] = agg_mode.Mode()
+AGGREGATIONS["histogram"] = agg_histogram.Histogram()
 
 __all__ = ["AGGREGATIONS", "Aggregation", "_masked", "_need", "_present"]
