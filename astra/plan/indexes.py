@@ -71,8 +71,8 @@ def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
              f"  metric:      {x.metric}", f"  kind:        {x.kind}",
              f"  filters:     {', '.join(x.filters) or 'none'}",
              f"  fingerprint: {x.fingerprint}",
-             "  served:      POST /v1/neighbors (docs/vectors.md); a search at `at` sees the versions written "
-             "strictly before it"]
+             f"  served:      POST /v1/neighbors {{\"index\": \"{x.name}\", \"version\": {x.version}, ...}} "
+             "(docs/vectors.md); a search at `at` sees the versions written strictly before it"]
     if x.description:
         lines.insert(1, f"  {x.description}")
     return "\n".join(lines)
