@@ -27,6 +27,8 @@ from astra.clients.codec import (
     service_keys,
     warn_deprecated,
 )
+from astra.online import HorizonError, OnlineError  # here, not per call: a one-entity get costs tens of µs
+from astra.serve.validate import ApiError, features_query, push_body, push_rows, service_info
 
 NO_LIMIT = sys.maxsize  # in process there is no --max-batch / --max-push-rows
 MEMO_LIMIT = 4096  # memoised shapes and name lists; a long-lived process asking ever new subsets starts over
@@ -66,7 +68,6 @@ class Online:
                  allowed_lateness: Any = 0, store=None):
         from astra.project import Project
         from astra.serve.registry import registry
-        from astra.serve.validate import service_info
 
         self.project = project if isinstance(project, Project) else Project.load(project)
         plan = self.project.plan
@@ -92,9 +93,6 @@ class Online:
         subset of the outputs.  Returns a Polars DataFrame: the key columns, then the features
         typed as declared; `status=True` adds `_missing` and `_stale` (feature names per entity).
         Raises the `astra.ClientError` subclass the server would answer with."""
-        from astra.online import HorizonError, OnlineError
-        from astra.serve.validate import ApiError, features_query
-
         body = features_body(service, entities, at, request=request, features=features, version=version)
         try:
             q = features_query(body, self._infos, NO_LIMIT)
@@ -160,7 +158,6 @@ class Online:
         """Append rows (dicts, or a Polars/pandas DataFrame) to `source`, checked as the server
         checks them: a bad row stores nothing (`RejectedRowsError`, every problem located);
         rows too late for the store's allowed lateness are left out and listed in `rejected`."""
-        from astra.serve.validate import ApiError, push_body, push_rows
 
         body = {"source": source, "rows": rows_of(rows, "rows")}
         try:
@@ -188,7 +185,6 @@ class Online:
         `index` is `name@vN`, or the name with `version`.  `POST /v1/neighbors`'s answer,
         {"index", "version", "k", "neighbors": [{"key", "distance"}, ...]}."""
         from astra.serve.neighbors import answer, request_body
-        from astra.serve.validate import ApiError
 
         try:
             return answer(self.store, self.project.plan, request_body(index, vector, key, k, filter, at, version))
