@@ -15,7 +15,7 @@ import math
 import attrs
 from strategies_plan import Case, param_kind
 
-from astra.lang.types import Type
+from astra.lang.types import BOOL, FLOAT64, INT64, STRING, Type
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.registry import SCALARS
 from astra.plan import ir
@@ -51,6 +51,24 @@ def _items(values: tuple, t: Type) -> str:
     return "[" + ", ".join(_literal(v, t.item) for v in values) + "]"
 
 
+def _natural(v: object) -> Type:
+    """The type a literal of this Python value has in the language."""
+    return BOOL if isinstance(v, bool) else STRING if isinstance(v, str) else FLOAT64 if isinstance(v, float) else INT64
+
+
+def _param(e: ir.Aggregate) -> str:
+    """An aggregation's parameter: a half-life is a duration literal, counts and fractions print
+    as numbers, a "literal" one (histogram's values) as the literals it holds, a tuple as a list."""
+    kind = param_kind(AGGREGATIONS[e.op])
+    if kind == "duration":
+        return f"{e.param // SCALE}s"
+    if kind == "literal":
+        if isinstance(e.param, tuple):
+            return "[" + ", ".join(_literal(v, _natural(v)) for v in e.param) + "]"
+        return _literal(e.param, _natural(e.param))
+    return str(e.param)
+
+
 def expr(e: ir.Expr, group: str) -> str:
     """`.feat` text for an expression, every operator application parenthesised."""
     match e:
@@ -76,8 +94,8 @@ def expr(e: ir.Expr, group: str) -> str:
             if e.where is not None:
                 target += f" where {expr(e.where, group)}"
             args = [target]
-            if e.param is not None:  # a half-life is a duration literal; counts and fractions print as numbers
-                args.append(f"{e.param // SCALE}s" if param_kind(AGGREGATIONS[e.op]) == "duration" else str(e.param))
+            if e.param is not None:
+                args.append(_param(e))
             if e.hop is not None:  # hop boundaries count from the epoch: scaling times about the base moves them
                 raise Unwritable("hopping window")
             if e.gap is not None:
