@@ -72,7 +72,7 @@ class BeforeHorizonError(ClientError):
 
 
 class ServerError(ClientError):
-    """The server failed (5xx: `internal`, `store_failed`, `not_ready`) or answered something
+    """The server failed (5xx: `internal`, `store_failed`, `log_failed`, `not_ready`) or answered something
     that is not the API's JSON (`bad_response`)."""
 
 

@@ -47,7 +47,9 @@ def _errors(*statuses: int) -> dict:
             401: "Missing or wrong bearer token (only with --token)",
             404: "Unknown service, version or source; the body lists what exists (and the closest name)",
             413: "Body over --max-body", 422: "The body does not match the schema or the plan; the error is located",
-            403: "The server is read-only", 503: "The server stopped answering after a storage failure"}
+            403: "The server is read-only",
+            503: "The server stopped answering after a storage failure, or (a push) its log could not be "
+                 "written and nothing was stored"}
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
 
 
