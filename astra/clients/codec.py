@@ -151,7 +151,11 @@ def features_body(service: str, entities: Any, at: Any = None, *, request: Any =
             raise _length_error("request", f"{len(rows)} rows", len(ents))
         body["entities"] = [{**e, "request": r} for e, r in zip(ents, rows)]
     if features is not None:
-        want = body["features"] = [features] if isinstance(features, str) else list(features)
+        try:
+            want = body["features"] = [features] if isinstance(features, str) else list(features)
+        except TypeError:
+            raise TypeError(f"features: expected a feature name or a list of them, got "
+                            f"{type(features).__name__}") from None
         seen = set()
         for j, f in enumerate(want):  # the server would answer it twice; a frame holds one column per name
             if isinstance(f, str):

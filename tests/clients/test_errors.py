@@ -100,6 +100,8 @@ def test_python_side_mistakes_are_python_errors(online, client):
             impl.get("fraud_model@v1", 10, at=AT)
         with pytest.raises(TypeError, match=r"entities\[1\]: expected a dict"):
             impl.get("fraud_model@v1", [{"user_id": 1}, 2], at=AT)
+        with pytest.raises(TypeError, match="features: expected a feature name or a list of them, got int"):
+            impl.get("fraud_model@v1", ONE, at=AT, features=7)
 
 
 def test_bad_pushes_are_refused_alike_and_store_nothing(online, client):
