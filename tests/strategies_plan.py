@@ -121,7 +121,7 @@ UNREACHABLE = {
     **{op: "its statistics are literals only a pinned fit writes (`astra fit`); tests/ops/test_transforms.py and "
           "test_transforms_engines.py check every engine against the reference and scikit-learn"
        for op in ("fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target",
-                  "fitted.target_oof")},
+                  "fitted.target_oof", "fitted.one_hot")},
 }
 
 

@@ -22,7 +22,8 @@ EXPECTED_SCALARS = {
     "day_of_week", "assignment", "log1p", "expm1", "bucketize", "ordinal", "one_hot",
     "dot", "norm", "euclidean", "manhattan", "cosine", "normalize", "vector+", "vector-", "vector*",
     "number*vector",
-    "fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute",  # fitted transforms, bound (astra.ops.transforms)
+    "fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.one_hot",  # fitted transforms, bound
+    # (astra.ops.transforms)
     "fitted.target", "fitted.target_oof",  # target encoding, bound (astra.ops.target_encode)
 }
 EXPECTED_AGGREGATIONS = {"count", "sum", "mean", "min", "max", "first", "last", "count_distinct", "variance",

@@ -1,5 +1,6 @@
 """Checking fitted transform calls: `standard_scale(x)`, `min_max_scale(x)`, `robust_scale(x)`,
-`quantile_bucketize(x, N)`, `ordinal(x)` and `impute(x, mean | median | mode | LITERAL)`.
+`quantile_bucketize(x, N)`, `ordinal(x)`, `one_hot(x)`, `impute(x, mean | median | mode | LITERAL)`
+and `target_encode(x, LABEL[, m])`.
 
 A call that needs statistics becomes the unbound placeholder `Apply(op="fit:NAME")`, whose
 arguments after the transformed value are literal parameters (the bin count, the impute method);
@@ -23,7 +24,7 @@ def is_fitted_call(e: ast.Call) -> bool:
     """Whether a call names a fitted transform (`ordinal` with one argument; with a category list
     it is the stateless encoder of `astra.ops.functions`)."""
     fn = e.func.value
-    return fn in TRANSFORMS and (fn != "ordinal" or len(e.args) == 1)
+    return fn in TRANSFORMS and (fn not in ("ordinal", "one_hot") or len(e.args) == 1)
 
 
 def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
@@ -31,7 +32,7 @@ def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
     from astra.lang.check import check_expr  # check.py routes calls here
 
     fn = e.func.value
-    want = 1 if fn in (*SCALERS, "ordinal") else 2
+    want = 1 if fn in (*SCALERS, "ordinal", "one_hot") else 2
     if fn == "target_encode" and len(e.args) in (2, 3):
         want = len(e.args)
     if len(e.args) != want:
@@ -60,13 +61,14 @@ def check_transform(e: ast.Call, scope, diags: Collector) -> ir.Expr | None:
             return _placeholder(fn, (x, ir.Const(value=n, type=INT64, span=e.args[1].span)),
                                 INT32.nullable(t.optional or t.is_float), e.span)
         return _placeholder(fn, (x,), FLOAT64.nullable(t.optional), e.span)
-    if fn == "ordinal":
+    if fn in ("ordinal", "one_hot"):
         if t.name not in VOCAB_TYPES:
-            diags.error("E0803", f"`ordinal` learns a vocabulary of strings, integers or bools, got `{t}`",
+            diags.error("E0803", f"`{fn}` learns a vocabulary of strings, integers or bools, got `{t}`",
                         e.args[0].span, label=f"this is `{t}`",
                         help="bucket numbers with `quantile_bucketize(x, N)`, or cast to an integer first")
             return None
-        return _placeholder(fn, (x,), INT32.nullable(t.optional), e.span)
+        out = INT32.nullable(t.optional) if fn == "ordinal" else Type.list_of(INT32, optional=t.optional)
+        return _placeholder(fn, (x,), out, e.span)
     return _impute(e, x, diags)
 
 

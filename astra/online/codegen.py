@@ -240,6 +240,9 @@ class _OneEmitter(_Emitter):
 
     def _apply(self, e: ir.Apply) -> str:
         op = SCALARS[e.op]
+        var = self._inline(e, op) if op.inline is not None else None
+        if var is not None:  # straight-line Python
+            return var
         if op.one is not None:  # its scalar lowering: no one-element arrays
             return self._apply_one(e, op)
         fn, out = self.bind(op.numpy, "O"), self.bind(e.type, "T")
@@ -262,10 +265,6 @@ class _OneEmitter(_Emitter):
 
     def _apply_one(self, e: ir.Apply, op) -> str:
         literals = [a.value for i, a in enumerate(e.args) if i in op.literal_args]
-        if op.inline is not None:
-            var = self._inline(e, op, literals)
-            if var is not None:
-                return var
         fn = self.bind(op.one(e.type, *literals), "S")  # specialised to its literals once
         args = [self.expr(a) for i, a in enumerate(e.args) if i not in op.literal_args]
         call = f"{fn}({', '.join(args)})"
@@ -273,8 +272,9 @@ class _OneEmitter(_Emitter):
             return self.line(call)
         return self.line(f"None if {' or '.join(f'{v} is None' for v in args)} else {call}")
 
-    def _inline(self, e: ir.Apply, op, literals: list) -> str | None:
+    def _inline(self, e: ir.Apply, op) -> str | None:
         """The operator's inline expression on its one argument, as a line (None: it has none here)."""
+        literals = [a.value for i, a in enumerate(e.args) if i in op.literal_args]
         (arg,) = (a for i, a in enumerate(e.args) if i not in op.literal_args)
         x = self.expr(arg)
         x_float = x if self.is_native(x, np.dtype(np.float64)) else f"float({x})"

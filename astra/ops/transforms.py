@@ -20,7 +20,7 @@ import math
 
 import attrs
 
-from astra.lang.types import FLOAT64, INT32, widen
+from astra.lang.types import FLOAT64, INT32, Type, widen
 from astra.ops.dtypes import numpy_dtype, polars_dtype
 from astra.ops.registry import LazyModule, ScalarOp, TypeRuleError, Vec, register
 
@@ -186,6 +186,50 @@ register(ScalarOp(
     doc="the position of x in a fitted vocabulary (a fitted ordinal); -1 for a category not in it"))
 
 
+def _infer_one_hot(args):
+    return Type.list_of(INT32, optional=args[0].optional)
+
+
+@functools.lru_cache(maxsize=256)
+def _one_hot_rows(categories: tuple) -> tuple[dict, tuple]:
+    """The position of each category, and the k + 1 rows a value can give: one 1 at category i's
+    position (row i), and the all-zero row (row k) for a category the fit never saw."""
+    k = len(categories)
+    rows = tuple(tuple(int(i == j) for j in range(k)) for i in range(k + 1))
+    return {c: i for i, c in enumerate(categories)}, rows
+
+
+def _ref_one_hot(out, x, categories):
+    index, rows = _one_hot_rows(tuple(categories))
+    return list(rows[index.get(_key(x), len(categories))])
+
+
+def _pl_one_hot(out, x, categories):
+    if not categories:
+        hot = pl().lit(pl().Series([], dtype=pl().Int32)).implode()
+    else:
+        key = x if isinstance(categories[0], str) else x.cast(pl().Int64)
+        hot = pl().concat_list([(key == c).cast(pl().Int32) for c in categories])
+    return pl().when(x.is_null()).then(None).otherwise(hot)
+
+
+def _np_one_hot(out, x, categories):
+    index, rows = _one_hot_rows(tuple(categories))
+    k = len(categories)
+    return np.fromiter((rows[index.get(_key(v), k)] for v in x.tolist()), dtype=object, count=len(x))
+
+
+def _inline_one_hot(out, x, xf, const, categories):
+    index, rows = _one_hot_rows(tuple(categories))
+    return f"{const(rows)}[{const(index.get)}({x}, {len(categories)})]"
+
+
+register(ScalarOp(
+    name="fitted.one_hot", arity=(2, 2), infer=_infer_one_hot, reference=_ref_one_hot, polars=_pl_one_hot,
+    numpy=_np_one_hot, literal_args=(1,), inline=_inline_one_hot,
+    doc="one 0/1 indicator per category of a fitted vocabulary (a fitted one_hot); all 0 for an unseen category"))
+
+
 def _infer_impute(args):
     out = widen(args[0].non_null(), args[1].non_null())
     if out is None:
@@ -338,6 +382,8 @@ TRANSFORMS = {t.name: t for t in (
     Transform("ordinal", fit_vocab, "fitted.vocab",
               "the position of x in the sorted training vocabulary; unseen gives -1, null gives null"),
     Transform("impute", fit_impute, "fitted.impute", "x, or the training mean / median / mode where x is missing"),
+    Transform("one_hot", fit_vocab, "fitted.one_hot",
+              "a list of one 0/1 indicator per sorted training category; unseen gives all 0, null gives null"),
 )}
 
 
@@ -347,7 +393,7 @@ def bound_args(name: str, stats: dict) -> tuple:
         return (float(stats["center"]), float(stats["scale"]))
     if name == "quantile_bucketize":
         return (tuple(float(e) for e in stats["edges"]),)
-    if name == "ordinal":
+    if name in ("ordinal", "one_hot"):
         return (tuple(stats["categories"]),)
     return (stats["value"],)
 

@@ -76,7 +76,7 @@ def bound_node(node: ir.Apply, arg: ir.Expr, stats: dict) -> ir.Apply:
     literals = bound_args(name, stats)
     if name == "quantile_bucketize":
         consts = (_const(literals[0], Type.list_of(FLOAT64)),)
-    elif name == "ordinal":
+    elif name in ("ordinal", "one_hot"):
         cats = literals[0]
         consts = (_const(cats, Type.list_of(STRING if cats and isinstance(cats[0], str) else INT64)),)
     elif name == "impute":

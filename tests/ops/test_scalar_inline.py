@@ -20,7 +20,7 @@ from astra.ops.dtypes import numpy_dtype
 from astra.ops.registry import SCALARS
 from astra.ops.target_encode import bound_literal
 
-CASES = {"fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target"}
+CASES = {"fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target", "fitted.one_hot"}
 FINITE = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
 
 
@@ -101,6 +101,13 @@ def test_vocab(data, strings):
 @given(st.sampled_from([None, True, False]), st.sampled_from([[], [0], [1], [0, 1]]))
 def test_vocab_of_bools(x, cats):
     _check("fitted.vocab", INT32.nullable(True), BOOL, _stored(BOOL, x), {1: cats})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.booleans())
+def test_one_hot(data, strings):
+    cats, x, t = _categories(data, strings)
+    _check("fitted.one_hot", Type.list_of(INT32, optional=True), t, _stored(t, x), {1: cats})
 
 
 @settings(max_examples=400, deadline=None)
