@@ -10,7 +10,7 @@ import time
 
 import orjson
 import pytest
-from engine_clock import HOUR, T, FrozenClock, engine, features, stop, tx
+from engine_clock import HOUR, FrozenClock, T, engine, features, stop, tx
 
 from astra.online import store as store_module
 from astra.online.table import Table
@@ -211,3 +211,29 @@ def test_pushes_through_the_app_run_in_the_writer(tmp_path, monkeypatch):
         import os
 
         os.close(os_fd)
+
+
+def test_a_store_failure_after_the_log_write_is_recovered_by_a_restart(tmp_path, monkeypatch):
+    """The rows are logged before they go in: when the store then fails, the server stops
+    answering (503 store_failed) and a restart replays the push from the log."""
+    clock = FrozenClock(T)
+    eng = engine(tmp_path, monkeypatch, clock)
+    before = count(eng, 6)
+
+    def broken(self, *a, **k):
+        raise RuntimeError("simulated failure inside the store")
+
+    with monkeypatch.context() as m:
+        m.setattr(store_module.Store, "_ingest", broken)
+        with pytest.raises(ApiError) as err:
+            eng.push(_push_doc(tx(6, T - HOUR)))
+    assert (err.value.status, err.value.code) == (503, "store_failed")
+    with pytest.raises(ApiError) as err:
+        count(eng, 6)
+    assert err.value.status == 503
+    stop(eng, crash=True)
+    again = engine(tmp_path, monkeypatch, clock)
+    try:
+        assert count(again, 6) == before + 1
+    finally:
+        stop(again)
