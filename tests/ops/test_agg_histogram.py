@@ -123,3 +123,18 @@ def test_the_algebra_merges_and_subtracts_counts():
     # true is not 1: a boolean never counts as an integer (nor the other way round)
     assert alg.fold([True, 1, 1], param=(1,)) == (2,)
     assert AGGREGATIONS["histogram"].reference([True, 1], (True,)) == (1,)
+
+
+def test_an_int32_column_refuses_a_value_no_int32_can_equal(tmp_path):
+    from agg_engines import PROJECT
+
+    from astra.compiler import compile_project
+
+    (tmp_path / "p.feat").write_text(PROJECT.format(columns="k: int32?  b: bool?", features="""
+    h: list<int64> = histogram(ev.k, [1, 3000000000])
+    t: list<int64> = histogram(ev.b, [true, 1])
+    u: list<int64> = histogram(ev.k, [2, 1 + 1])"""))
+    got = [(d.code, d.message) for d in compile_project(tmp_path, lock="ignore").diagnostics]
+    assert got == [("E0214", "`histogram` value 3000000000 is not an int32: no value of the column equals it"),
+                   ("E0201", "the items of the list of `histogram` must be non-null and of one type"),
+                   ("E0207", "the list of `histogram` must be a list of literals, e.g. `[1, 2]`")], got
