@@ -5,17 +5,17 @@ looks at every vector), so each replica keeps the declared indexes in process, e
 embedded store keeps them (`astra.online.indexes`), and Redis keeps what they are built from:
 per indexed source, a list of packed chunks of the rows the indexes read (key, time, vector,
 filter columns).  Every push and materialize through any replica appends its rows to that list
-in the same pipeline as the rows themselves; before a search a replica applies the chunks it has
-not seen yet, in list order, one chunk as one embedded ingest.  Every replica therefore applies
-the same changes in the same order as an embedded store fed the same pushes, and gives the same
-answers (a late row is left out alike); a new or restarted replica replays the whole log.
-
-A materialize's rows are sorted by time (stably) before they are cut into chunks, so applying
-the chunks one after the other equals the embedded store's single ingest of the file.
+in the same pipeline as the rows themselves, as one RPUSH (so a batch's chunks are contiguous,
+whoever else pushes); each chunk says which of its batch's chunks it is.  Before a search a
+replica applies the batches it has not seen yet, in list order, each batch as one embedded
+ingest.  Every replica therefore applies the same changes, in the same batches and order, as an
+embedded store fed the same pushes: the same versions, the same late rows left out, and for the
+hnsw kind the same faiss `add` calls.  A new or restarted replica replays the whole log.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 
 import attrs
@@ -28,6 +28,7 @@ from astra.plan import ir
 from astra.vectors import Neighbors
 
 CHUNK_ROWS = 20_000  # rows per list element: a materialize of millions stays in many modest values
+_PART = struct.Struct(">II")  # a chunk's place in its batch: (index, count)
 
 
 class _Log:
@@ -72,13 +73,15 @@ class RedisIndexes:
         return self.local.key_columns(source)
 
     def append(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], pipe) -> None:
-        """Queue the rows' indexed columns on `pipe` (the push's own pipeline), in time order."""
+        """Queue the rows' indexed columns on `pipe` (the push's own pipeline): one RPUSH of the
+        batch's chunks, each prefixed by its place in the batch."""
         log = self.logs.get(src.name)
         if log is None or not len(times):
             return
-        order = np.argsort(times, kind="stable")
-        for lo in range(0, len(order), CHUNK_ROWS):
-            pipe.rpush(log.key, log.storage.encode(times, cols, order[lo:lo + CHUNK_ROWS]))
+        starts = range(0, len(times), CHUNK_ROWS)
+        rows = np.arange(len(times))
+        pipe.rpush(log.key, *(_PART.pack(j, len(starts)) + log.storage.encode(times, cols, rows[lo:lo + CHUNK_ROWS])
+                              for j, lo in enumerate(starts)))
 
     def sync(self) -> None:
         """Apply the chunks other replicas (or this one) appended since the last sync: one round trip."""
@@ -97,10 +100,14 @@ class RedisIndexes:
                 self.local = Indexes(self.plan, bool(self.local.decls))
                 self.applied = dict.fromkeys(self.logs, 0)
             for j, (source, log) in enumerate(self.logs.items()):
-                for chunk in got[2 * j + 1]:
-                    times, cols = log.storage.decode([chunk])
+                chunks = got[2 * j + 1]
+                at = 0
+                while at < len(chunks):  # a batch's chunks are contiguous (one RPUSH): one ingest
+                    _, count = _PART.unpack_from(chunks[at])
+                    times, cols = log.storage.decode(chunks[at:at + count], skip=_PART.size)
                     self.local.ingest(source, times, cols)
-                    self.applied[source] += 1
+                    at += count
+                    self.applied[source] += count
 
     def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
         self.sync()

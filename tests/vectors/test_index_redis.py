@@ -203,3 +203,36 @@ def test_a_lost_redis_is_a_503_and_a_store_for_some_services_keeps_no_index(worl
     with pytest.raises(ApiError) as err:
         answer(some, plan, dict(q))
     assert err.value.status == 422 and err.value.body()["error"]["code"] == "not_supported"
+
+
+def test_the_hnsw_graph_path_and_batches_cut_into_many_chunks(world, redis_server, monkeypatch) -> None:  # noqa: F811
+    """A batch cut into many list elements is still one ingest (one faiss `add`), so the graphs of
+    both stores are the same and so are their approximate answers (searched through the graph:
+    the exact fallback is turned off; one faiss thread, so each build is deterministic)."""
+    faiss = pytest.importorskip("faiss")
+    from astra.online import redis_indexes
+    from astra.online.redis_store import RedisStore
+
+    monkeypatch.setattr(redis_indexes, "CHUNK_ROWS", 37)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        plan = world["plan"]
+        local = Store(plan, allowed_lateness=30 * DAY)
+        shared = RedisStore(plan, redis_server.url, allowed_lateness=30 * DAY, prefix="vx-graph")
+        for store in (local, shared):
+            store.materialize(world["data"])
+        shared.indexes.sync()
+        for idx in (local.indexes, shared.indexes.local):
+            idx.built["near_l2@v1"].exact_below = 0  # every search goes through the graph
+        queries = [q for q in _queries(world["rng"], plan) if q["index"] == "near_l2"]
+        assert _answers(shared, plan, queries) == _answers(local, plan, queries)
+        for batch in _pushes(world["rng"]):
+            local.push("items", batch)
+            shared.push("items", batch)
+        assert _answers(shared, plan, queries) == _answers(local, plan, queries)
+        graphs = [idx.built["near_l2@v1"].graph for idx in (local.indexes, shared.indexes.local)]
+        assert graphs[0].ntotal == graphs[1].ntotal > 0
+        assert np.array_equal(*(faiss.vector_to_array(g.hnsw.neighbors) for g in graphs))
+    finally:
+        faiss.omp_set_num_threads(before)
