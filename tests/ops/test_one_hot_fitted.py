@@ -5,6 +5,12 @@ the fit never saw (OneHotEncoder(handle_unknown="ignore")), and null for a null 
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -12,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from three_engines import CompileFailed, check, compile_features, run_all
 
+from astra.demo_data import generate
 from astra.ops.transforms import TRANSFORMS
 from astra.plan import reference
 from astra.plan.fit import bind_features
@@ -112,3 +119,42 @@ def test_null_gets_a_column_of_its_own_through_a_literal_impute() -> None:
                        [{"s": None}, {"s": "a"}, {"s": "zz"}])
     for engine, got in _lists(results, "h").items():
         assert got == [[0, 0, 1], [1, 0, 0], [0, 0, 0]], engine
+
+
+HOT = """
+features spend_hot v1 for user {
+    last_category_hot: list<int32>? = one_hot(user_spend@v1.last_category)
+}
+
+service hot v1 { spend_hot@v1.* }
+"""
+
+
+def test_astra_fit_then_backfill_and_parity_on_the_example_data(tmp_path) -> None:
+    project = tmp_path / "features"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "features", project, ignore=shutil.ignore_patterns("build"))
+    (project / "hot.feat").write_text('import "spend.feat"\n' + HOT)
+    data = tmp_path / "data"
+    generate(data, events=5_000, users=200, labels=300)
+
+    def astra(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "astra.cli.main", *args, str(project), "--service", "hot@v1",
+                               "--spine", str(data / "spine.parquet"), "--data-root", str(data), "--allow-unlocked"],
+                              capture_output=True, text=True, timeout=300)
+
+    r = astra("fit")
+    assert r.returncode == 0, r.stderr
+    fid = json.loads((project / "astra.lock").read_text())["fits"]["hot@v1"]["id"]
+    stats = json.loads((project / "fits" / f"{fid}.json").read_text())["transforms"][
+        "spend_hot@v1.last_category_hot#0"]["stats"]
+    cats = stats["categories"]
+    assert cats == sorted(set(cats)) and len(cats) > 1
+    out = tmp_path / "hot.parquet"
+    r = subprocess.run([sys.executable, "-m", "astra.cli.main", "backfill", str(project), "--service", "hot@v1",
+                        "--spine", str(data / "spine.parquet"), "--data-root", str(data), "--out", str(out),
+                        "--allow-unlocked"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    hot = [v for v in pl.read_parquet(out).get_column("last_category_hot").to_list() if v is not None]
+    assert hot and all(len(v) == len(cats) and sorted(v) == [0] * (len(cats) - 1) + [1] for v in hot)
+    r = astra("parity")
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
