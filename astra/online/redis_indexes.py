@@ -11,6 +11,11 @@ replica applies the batches it has not seen yet, in list order, each batch as on
 ingest.  Every replica therefore applies the same changes, in the same batches and order, as an
 embedded store fed the same pushes: the same versions, the same late rows left out, and for the
 hnsw kind the same faiss `add` calls.  A new or restarted replica replays the whole log.
+
+The log holds every column of the source, so an index version declared later over a source
+already logged is built from the log like the others.  A source whose rows went into Redis before
+any index read it has rows but no log: its indexes cannot be built, and a search says so
+(`IndexLogMissing`) instead of answering from an empty index.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from __future__ import annotations
 import struct
 import threading
 
-import attrs
 import numpy as np
 
+from astra.online.errors import OnlineError
 from astra.online.indexes import Indexes, key_columns
 from astra.online.redis_layout import _Storage
 from astra.ops.registry import Vec
@@ -31,14 +36,17 @@ CHUNK_ROWS = 20_000  # rows per list element: a materialize of millions stays in
 _PART = struct.Struct(">II")  # a chunk's place in its batch: (index, count)
 
 
+class IndexLogMissing(OnlineError):
+    """The Redis namespace holds rows of an indexed source but no index log for it."""
+
+
 class _Log:
     """One indexed source's list: its Redis key and the packed layout of its chunks."""
 
-    def __init__(self, prefix: str, src: ir.Source, columns: set[str]):
-        kept = attrs.evolve(src, columns=tuple((c, t) for c, t in src.columns if c in columns))
-        self.storage = _Storage(prefix, kept, (), ())
-        self.columns = [c for c, _ in kept.columns]
-        tag = self.storage.prefix.rstrip(":").rsplit(":", 1)[-1]  # the layout's schema tag
+    def __init__(self, prefix: str, src: ir.Source):
+        self.source = src.name
+        self.storage = _Storage(prefix, src, (), ())  # every column: any index over the source reads it
+        tag = self.storage.prefix.rstrip(":").rsplit(":", 1)[-1]  # the source schema's tag
         self.key = f"{prefix}:ix:{src.name}:{tag}:{{{prefix}}}".encode()  # the meta hash's slot
 
 
@@ -51,7 +59,7 @@ class RedisIndexes:
         self.logs: dict[str, _Log] = {}
         for x in self.local.decls.values():
             if x.source not in self.logs:
-                self.logs[x.source] = _Log(store.prefix, self.plan.source(x.source), self.local.columns(x.source))
+                self.logs[x.source] = _Log(store.prefix, self.plan.source(x.source))
         self.applied = dict.fromkeys(self.logs, 0)  # chunks of each log applied here
         self._syncing = threading.Lock()
 
@@ -93,7 +101,15 @@ class RedisIndexes:
                 for source, log in self.logs.items():
                     pipe.llen(log.key)
                     pipe.lrange(log.key, self.applied[source], -1)
+                pipe.hmget(self.store.meta_key, [f"wm:{s}" for s in self.logs])
                 got = self.store._call(pipe.execute)
+                stored = got.pop()
+                bare = [s for j, (s, wm) in enumerate(zip(self.logs, stored)) if wm is not None and not got[2 * j]]
+                if bare:
+                    raise IndexLogMissing(
+                        f"Redis namespace `{self.store.prefix}` holds rows of `{bare[0]}` stored before any vector "
+                        f"index read it, so its indexes cannot be built; serve from an empty Redis database "
+                        f"(another /db in --store) to materialize it again, or delete its keys (RedisStore.clear)")
                 if all(got[2 * j] >= self.applied[s] for j, s in enumerate(self.logs)):
                     break
                 # the namespace was cleared (and maybe materialized again): start over from its log

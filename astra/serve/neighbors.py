@@ -19,6 +19,7 @@ import re
 import numpy as np
 import orjson
 
+from astra.online.redis_indexes import IndexLogMissing
 from astra.online.redis_store import StoreUnavailable
 from astra.plan import indexes as plan_indexes
 from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
@@ -99,6 +100,8 @@ def answer(store, plan, doc: object) -> dict:
             query = indexes.vector_of(name, key, at)
         except StoreUnavailable as exc:
             raise ApiError(503, "store_unavailable", str(exc)[:300]) from None
+        except IndexLogMissing as exc:
+            raise ApiError(409, "index_not_built", str(exc)[:400], "index") from None
         if query is None:
             when = "at that time" if at is not None else "now"
             raise ApiError(404, "unknown_key", f"key {str(key)[:64]!r} has no vector in `{name}` {when}", "key")
@@ -108,6 +111,8 @@ def answer(store, plan, doc: object) -> dict:
         raise ApiError(422, "invalid_value", str(exc)[:300]) from None
     except StoreUnavailable as exc:  # the Redis store's log could not be read: the client may retry
         raise ApiError(503, "store_unavailable", str(exc)[:300]) from None
+    except IndexLogMissing as exc:  # retrying will not help: the namespace must be materialized again
+        raise ApiError(409, "index_not_built", str(exc)[:400], "index") from None
     pairs = [(kk, float(d)) for kk, d in zip(found.keys[0], found.distances[0].tolist()) if kk != key][:k]
     return {"index": decl.name, "version": decl.version, "k": k,
             "neighbors": [{"key": kk, "distance": d} for kk, d in pairs]}
@@ -186,7 +191,10 @@ def path(ref, json_response, errors) -> dict:
         "security": [{}, {"bearer": []}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": ref("NeighborsRequest")}}},
         "responses": {"200": json_response(ref("NeighborsResponse"), "Nearest first, ties by key"),
-                      **errors(400, 401, 404, 413, 422)}}}
+                      **errors(400, 401, 404, 413, 422),
+                      "409": json_response(ref("Error"), "The Redis store holds rows of the index's source but "
+                                           "no index log for them: materialize it into an empty database"),
+                      "503": json_response(ref("Error"), "The Redis store could not be reached")}}}
 
 
 def _vector(v: object, dim: int) -> np.ndarray:

@@ -236,3 +236,32 @@ def test_the_hnsw_graph_path_and_batches_cut_into_many_chunks(world, redis_serve
         assert np.array_equal(*(faiss.vector_to_array(g.hnsw.neighbors) for g in graphs))
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def test_a_later_index_version_is_built_from_the_log_and_a_source_never_logged_is_a_409(
+        world, redis_server, tmp_path) -> None:  # noqa: F811
+    """The log keeps every column of the source: an index version declared after the namespace was
+    materialized (a new filter column) is built from it.  Rows stored before any index read their
+    source leave nothing to build from: a search says so (409) instead of answering from nothing."""
+    from astra.online.redis_store import RedisStore
+    from astra.serve.validate import ApiError
+
+    plan = world["plan"]
+    RedisStore(plan, redis_server.url, prefix="vx-later").materialize(world["data"])
+    v2 = "index near v2 on items.emb { metric cosine; filter colour, shelf, item_id }\n"
+    (world["project"] / "p.feat").write_text(PROJECT + v2)
+    later = compile_project(world["project"], lock="ignore").plan
+    store, local = RedisStore(later, redis_server.url, prefix="vx-later"), Store(later)
+    local.materialize(world["data"])
+    q = {"index": "near", "version": 2, "vector": [1.0, 0.5, 0, 0, 0], "k": 4, "filter": {"item_id": ["i001", "i050"]}}
+    got = answer(store, later, dict(q))
+    assert got == answer(local, later, dict(q)) and {n["key"] for n in got["neighbors"]} <= {"i001", "i050"}
+
+    (world["project"] / "p.feat").write_text(PROJECT.split("index near v1")[0])  # no index: nothing logged
+    RedisStore(compile_project(world["project"], lock="ignore").plan, redis_server.url,
+               prefix="vx-bare").materialize(world["data"])
+    bare = RedisStore(plan, redis_server.url, prefix="vx-bare")
+    with pytest.raises(ApiError) as err:
+        answer(bare, plan, {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0]})
+    assert err.value.status == 409 and err.value.body()["error"]["code"] == "index_not_built"
+    assert "holds rows of `items` stored before any vector index read it" in err.value.body()["error"]["message"]
