@@ -10,6 +10,8 @@ import pandas as pd
 import polars as pl
 from polars.testing import assert_frame_equal
 
+import astra
+
 T = dt.datetime(2026, 3, 2, 1)  # after the demo's newest event
 USER = 10
 
@@ -71,3 +73,16 @@ def test_late_rows_are_listed_not_stored(online, client):
     assert ack.accepted == 1 and [r["index"] for r in ack.rejected] == [1]
     assert ack.rejected[0]["reason"] == "late" and "rows[1]" in ack.rejected[0]["message"]
     features(online, client, T + dt.timedelta(hours=1))
+
+
+def test_online_takes_rows_from_the_future_the_server_refuses(project, demo, client):
+    # docs/python.md: Online applies no --max-future, so dated data can be replayed at any time
+    online = astra.Online(project, data_root=demo)  # its own: the row moves the watermark a year on
+    ahead = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) + dt.timedelta(days=365)
+    row = tx(0, 5.0, ts=ahead)
+    refused = client.push("transactions", [row])  # the server lists it, as it lists late rows
+    assert refused.accepted == 0 and [(r["index"], r["reason"]) for r in refused.rejected] == [(0, "future")]
+    ack = online.push("transactions", [row])
+    assert ack.accepted == 1 and ack.rejected == () and ack.watermark == micros(ahead)
+    after = online.get("fraud_model@v1", [{"user_id": USER}], at=ahead + dt.timedelta(seconds=1))
+    assert after["tx_count_1h"][0] == 1 and after["tx_sum_1h"][0] == 5.0
