@@ -138,3 +138,18 @@ def test_an_int32_column_refuses_a_value_no_int32_can_equal(tmp_path):
     assert got == [("E0214", "`histogram` value 3000000000 is not an int32: no value of the column equals it"),
                    ("E0201", "the items of the list of `histogram` must be non-null and of one type"),
                    ("E0207", "the list of `histogram` must be a list of literals, e.g. `[1, 2]`")], got
+
+
+def test_explain_writes_the_values_as_the_source_does_and_they_compile_back():
+    """`astra explain` prints an aggregation through `param_text`: the list in the language's own
+    syntax (strings quoted and escaped), which compiles back to the same values."""
+    from astra.plan.pretty import expr
+
+    line = '    h: list<int64> = histogram(ev.s, ["a", "q\\"uote", "back\\\\slash", ""], 3h)'
+    [f] = compile_features(line).features
+    text = expr(f.expr)
+    assert text == 'histogram(ev.s, ["a", "q\\"uote", "back\\\\slash", ""], 3h)'
+    [again] = compile_features(f"    h: list<int64> = {text}").features
+    assert again.expr.param == f.expr.param == ("a", 'q"uote', "back\\slash", "")
+    [g] = compile_features("    k: list<int64> = histogram(ev.n, [-3, 0, 9223372036854775807])").features
+    assert expr(g.expr) == "histogram(ev.n, [-3, 0, 9223372036854775807])"
