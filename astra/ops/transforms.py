@@ -31,6 +31,7 @@ IMPUTE_METHODS = ("mean", "median", "mode")
 QUANTILE_INTERPOLATION = "linear"  # numpy.quantile's default, as scikit-learn's RobustScaler uses
 UNSEEN = -1  # `ordinal(x)` of a category the fit never saw (OrdinalEncoder's unknown_value=-1)
 MAX_BINS = 1000
+MAX_ONE_HOT = 1000  # categories a fitted one_hot may learn (each row holds one item per category)
 
 
 def pl():
@@ -345,6 +346,16 @@ def fit_vocab(s, what: str, params: tuple) -> dict:
     return {"categories": sorted(s.unique().to_list())}
 
 
+def fit_one_hot(s, what: str, params: tuple) -> dict:
+    """The vocabulary of `fit_vocab`, refused past MAX_ONE_HOT categories: every row's list has
+    one item per category, so a key-like column would make every value as long as the data."""
+    stats = fit_vocab(s, what, params)
+    if len(stats["categories"]) > MAX_ONE_HOT:
+        raise FitDataError(f"{what}: {len(stats['categories']):,} distinct values in the training range, "
+                           f"more than one_hot's {MAX_ONE_HOT:,} columns (use ordinal(x) or target_encode)")
+    return stats
+
+
 def fit_impute(s, what: str, params: tuple) -> dict:
     """The replacement of missing values: mean, median (linear) or mode (the smallest of the most
     frequent values, as SimpleImputer's most_frequent)."""
@@ -382,7 +393,7 @@ TRANSFORMS = {t.name: t for t in (
     Transform("ordinal", fit_vocab, "fitted.vocab",
               "the position of x in the sorted training vocabulary; unseen gives -1, null gives null"),
     Transform("impute", fit_impute, "fitted.impute", "x, or the training mean / median / mode where x is missing"),
-    Transform("one_hot", fit_vocab, "fitted.one_hot",
+    Transform("one_hot", fit_one_hot, "fitted.one_hot",
               "a list of one 0/1 indicator per sorted training category; unseen gives all 0, null gives null"),
 )}
 

@@ -158,3 +158,22 @@ def test_astra_fit_then_backfill_and_parity_on_the_example_data(tmp_path) -> Non
     assert hot and all(len(v) == len(cats) and sorted(v) == [0] * (len(cats) - 1) + [1] for v in hot)
     r = astra("parity")
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_vocabulary_past_the_limit_is_a_fit_error() -> None:
+    from astra.ops.transforms import MAX_ONE_HOT, FitDataError
+
+    assert len(_fit([f"w{i}" for i in range(MAX_ONE_HOT)], pl.String)["categories"]) == MAX_ONE_HOT
+    with pytest.raises(FitDataError, match=r"x: 1,001 distinct values .* more than one_hot's 1,000 columns"):
+        _fit([f"w{i}" for i in range(MAX_ONE_HOT + 1)] + [None], pl.String)
+
+
+def test_the_widest_vocabulary_in_every_engine() -> None:
+    from astra.ops.transforms import MAX_ONE_HOT
+
+    cats = sorted(f"w{i:04d}" for i in range(MAX_ONE_HOT))
+    results = _engines("    h: list<int32>? = one_hot(r.s)", "s: string?", {"g@v1.h#0": {"categories": cats}},
+                       [{"s": "w0999"}, {"s": "w0000"}, {"s": "nope"}])
+    for engine, got in _lists(results, "h").items():
+        assert [v.index(1) if 1 in v else None for v in got] == [999, 0, None], engine
+        assert all(len(v) == MAX_ONE_HOT for v in got), engine
