@@ -156,6 +156,12 @@ BAD = [
     ({"index": "near", "version": 2, "vector": [0.0] * DIM}, 404, "unknown_version"),
     ({"index": "near", "version": "1", "vector": [0.0] * DIM}, 422, "invalid_type"),
     ({"index": "near@v1", "vector": [0.0] * DIM}, 404, "unknown_index"),
+    ({"index": "near", "version": True, "vector": [0.0] * DIM}, 422, "invalid_type"),
+    ({"index": "near", "version": None, "vector": [0.0] * DIM}, 422, "invalid_type"),
+    ({"index": "near", "version": 1e300, "vector": [0.0] * DIM}, 422, "invalid_type"),
+    ({"index": "near", "version": -1, "vector": [0.0] * DIM}, 404, "unknown_version"),
+    ({"index": "n" * 5000, "version": 1, "vector": [0.0] * DIM}, 404, "unknown_index"),
+    ({"index": ["near"], "version": 1, "vector": [0.0] * DIM}, 422, "invalid_value"),
     ({"index": "near", "version": 1, "vector": [0.0] * (DIM - 1)}, 422, "invalid_value"),
     ({"index": "near", "version": 1, "vector": [0.0] * (DIM - 1) + [1e39]}, 422, "invalid_value"),
     ({"index": "near", "version": 1, "vector": [0.0] * (DIM - 1) + ["1"]}, 422, "invalid_value"),
@@ -182,6 +188,7 @@ def test_bad_requests_are_located_4xx(world) -> None:
         got, _, out = c.post("/v1/neighbors", body)
         assert (got, out["error"]["code"]) == (status, code), (body, out)
         assert "\n" not in out["error"]["message"]
+        assert len(out["error"]["message"]) < 600  # a hostile name is not echoed whole
     assert c.get("/v1/neighbors")[0] == 405
 
 
