@@ -54,10 +54,12 @@ class RedisIndexes:
     """The declared indexes of a `RedisStore`'s plan, fed from the shared log (module doc)."""
 
     def __init__(self, store, kept: bool = True):
+        """`kept` False (a store serving some services): no index here, but pushes through this
+        store still go to the log, which the other servers' indexes read."""
         self.store, self.plan = store, store.plan
         self.local = Indexes(self.plan, kept)
         self.logs: dict[str, _Log] = {}
-        for x in self.local.decls.values():
+        for x in self.plan.indexes or ():
             if x.source not in self.logs:
                 self.logs[x.source] = _Log(store.prefix, self.plan.source(x.source))
         self.applied = dict.fromkeys(self.logs, 0)  # chunks of each log applied here
@@ -93,7 +95,7 @@ class RedisIndexes:
 
     def sync(self) -> None:
         """Apply the chunks other replicas (or this one) appended since the last sync: one round trip."""
-        if not self.logs:
+        if not self.logs or not self.local.decls:
             return
         with self._syncing:
             while True:

@@ -139,6 +139,11 @@ def test_replicas_see_each_others_pushes_and_a_new_replica_replays_the_log(world
     assert answer(a, plan, dict(q))["neighbors"][0] == {"key": "mine", "distance": 0.0}
     c = RedisStore(plan, redis_server.url, prefix="vx-replicas")  # a replica started later
     assert answer(c, plan, dict(q)) == answer(a, plan, dict(q)) == answer(b, plan, dict(q))
+    # a replica serving some services keeps no index, but what is pushed through it is indexed
+    some = RedisStore(plan, redis_server.url, prefix="vx-replicas", services=["s@v1"])
+    some.push("items", [{"item_id": "theirs", "colour": "red", "shelf": 0, "price": 1.0, "emb": [3.0, 0.1, 0, 0, 0],
+                         "ts": T0 + 31 * DAY}])
+    assert [n["key"] for n in answer(c, plan, dict(q))["neighbors"][:2]] == ["mine", "theirs"]
 
 
 def test_a_cleared_namespace_starts_the_indexes_over(world, redis_server) -> None:  # noqa: F811
