@@ -147,8 +147,9 @@ def check_index_lock(plan: ir.Plan, locked: dict, diags, *, add_new: bool, run: 
                         + ("" if len(changes) == 1 else "; also: " + "; ".join(changes[1:]))
                         + (f"; to run it unreleased while developing, pass {run}" if run else ""))
             continue
-        if before != entry and run is None:
-            new[x.id] = entry  # the same answers, described anew
+        if before != entry and run is None:  # the same answers, described anew
+            new[x.id] = entry
+            notes.append(f"the description of index {x.id} in {LOCK_NAME} was brought up to date")
     if run is None:
         ids = {x.id for x in plan.indexes or ()}
         notes.extend(f"index {xid} is in {LOCK_NAME} but no longer defined" for xid in old if xid not in ids)

@@ -160,3 +160,16 @@ def test_a_malformed_indexes_entry_is_a_lock_file_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["compile", str(d)])
     assert result.exit_code == 1
     assert "not a valid lock file: index `near@v1` needs a `fingerprint`" in result.output
+
+
+def test_a_stale_description_with_the_same_fingerprint_is_rewritten_and_said(tmp_path: Path) -> None:
+    d = project(tmp_path, V1)
+    assert compile_project(d, lock="update").ok
+    lock = json.loads((d / "astra.lock").read_text())
+    lock["indexes"]["near@v1"]["reads"] = ["something older"]
+    (d / "astra.lock").write_text(json.dumps(lock))
+    refused = compile_project(d, lock="locked")  # CI: says what would be rewritten
+    assert codes(refused) == ["E0603"] and "description of index near@v1" in refused.diagnostics[0].message
+    rewritten = compile_project(d, lock="check")
+    assert rewritten.ok and any("description of index near@v1" in n for n in rewritten.notes)
+    assert json.loads((d / "astra.lock").read_text())["indexes"]["near@v1"]["reads"] != ["something older"]
