@@ -121,8 +121,17 @@ class RedisIndexes:
                 chunks = got[2 * j + 1]
                 at = 0
                 while at < len(chunks):  # a batch's chunks are contiguous (one RPUSH): one ingest
-                    _, count = _PART.unpack_from(chunks[at])
-                    times, cols = log.storage.decode(chunks[at:at + count], skip=_PART.size)
+                    try:
+                        _, count = _PART.unpack_from(chunks[at])
+                        batch = chunks[at:at + count]
+                        if count < 1 or len(batch) < count:
+                            raise ValueError("a batch cut short")
+                        times, cols = log.storage.decode(batch, skip=_PART.size)
+                    except (ValueError, TypeError, IndexError, struct.error) as exc:
+                        raise IndexLogMissing(
+                            f"Redis key {log.key.decode(errors='replace')} does not hold an index log this version "
+                            f"wrote (element {self.applied[source]}: {exc}); delete it and materialize again "
+                            f"into an empty database") from None
                     self.local.ingest(source, times, cols)
                     at += count
                     self.applied[source] += count

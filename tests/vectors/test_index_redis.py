@@ -270,3 +270,18 @@ def test_a_later_index_version_is_built_from_the_log_and_a_source_never_logged_i
         answer(bare, plan, {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0]})
     assert err.value.status == 409 and err.value.body()["error"]["code"] == "index_not_built"
     assert "holds rows of `items` stored before any vector index read it" in err.value.body()["error"]["message"]
+
+
+def test_a_damaged_index_log_is_a_409_not_a_crash(world, redis_server) -> None:  # noqa: F811
+    from astra.online.redis_store import RedisStore
+    from astra.serve.validate import ApiError
+
+    plan = world["plan"]
+    store = RedisStore(plan, redis_server.url, prefix="vx-damaged")
+    store.materialize(world["data"])
+    key = store.indexes.logs["items"].key
+    store.redis.rpush(key, b"\x00\x00\x00\x00\x00\x00\x00\x01garbage")
+    with pytest.raises(ApiError) as err:
+        answer(store, plan, {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0]})
+    assert err.value.status == 409 and "does not hold an index log this version wrote" in err.value.body()[
+        "error"]["message"]
