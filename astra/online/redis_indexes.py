@@ -3,8 +3,8 @@
 A nearest-neighbour index cannot be answered from a few Redis keys the way features are (a search
 looks at every vector), so each replica keeps the declared indexes in process, exactly as the
 embedded store keeps them (`astra.online.indexes`), and Redis keeps what they are built from:
-per indexed source, a list of packed chunks of the rows the indexes read (key, time, vector,
-filter columns).  Every push and materialize through any replica appends its rows to that list
+per indexed source, a list of packed chunks of its rows (every column, in the Redis store's
+record layout).  Every push and materialize through any replica appends its rows to that list
 in the same pipeline as the rows themselves, as one RPUSH (so a batch's chunks are contiguous,
 whoever else pushes); each chunk says which of its batch's chunks it is.  Before a search a
 replica applies the batches it has not seen yet, in list order, each batch as one embedded
@@ -83,8 +83,8 @@ class RedisIndexes:
         return self.local.key_columns(source)
 
     def append(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], pipe) -> None:
-        """Queue the rows' indexed columns on `pipe` (the push's own pipeline): one RPUSH of the
-        batch's chunks, each prefixed by its place in the batch."""
+        """Queue the rows on `pipe` (the push's own pipeline, before the watermark moves): one RPUSH
+        of the batch's chunks, each prefixed by its place in the batch."""
         log = self.logs.get(src.name)
         if log is None or not len(times):
             return
@@ -94,7 +94,8 @@ class RedisIndexes:
                               for j, lo in enumerate(starts)))
 
     def sync(self) -> None:
-        """Apply the chunks other replicas (or this one) appended since the last sync: one round trip."""
+        """Apply the batches any server appended since the last sync: one round trip (and the
+        build of what they add)."""
         if not self.logs or not self.local.decls:
             return
         with self._syncing:
