@@ -25,6 +25,9 @@ from astra.plan.fingerprint import digest
 FITS_DIR = "fits"
 FORMAT = 1
 PLACEHOLDER = "fit:"
+# the fingerprint prefix of a service whose own fit is missing, stale or in conflict: features are
+# shared, so another service's fit may bind its transforms, and the engines must still refuse it
+UNFITTED = "unfitted:"
 
 
 class FitError(Exception):
@@ -46,8 +49,13 @@ def service_sites(plan: ir.Plan, svc: ir.Service) -> list[tuple[str, ir.Apply]]:
 
 
 def unfitted(plan: ir.Plan, svc: ir.Service) -> list[str]:
-    """The features of a service still holding a fitted call without statistics."""
-    return [f.id for f in plan.closure(tuple(o.feature for o in svc.outputs)) if feature_sites(f)]
+    """The features of a service still holding a fitted call without statistics; every transformed
+    feature of a service `bind_recorded` refused, though another service's fit bound them."""
+    closure = plan.closure(tuple(o.feature for o in svc.outputs))
+    if svc.fingerprint.startswith(UNFITTED):
+        return [f.id for f in closure
+                if any(isinstance(n, ir.Apply) and n.op.startswith(("fitted.", PLACEHOLDER)) for n in ir.walk(f.expr))]
+    return [f.id for f in closure if feature_sites(f)]
 
 
 def require_fitted(plan: ir.Plan, svc: ir.Service, error=FitError) -> None:
@@ -282,7 +290,9 @@ def bind_recorded(plan: ir.Plan, root: Path) -> tuple[ir.Plan, tuple[str, ...]]:
         bound[svc.id] = entry["id"]
     if not bound:
         return plan, tuple(notes)
+    refused = {s.id for s in plan.services if s.id not in bound and service_sites(plan, s)}
     plan = bind_features(plan, {k: s for k, (_, s) in claimed.items()})
-    services = tuple(attrs.evolve(s, fingerprint=digest([s.fingerprint, bound[s.id]])) if s.id in bound else s
+    services = tuple(attrs.evolve(s, fingerprint=digest([s.fingerprint, bound[s.id]])) if s.id in bound else
+                     attrs.evolve(s, fingerprint=UNFITTED + s.fingerprint) if s.id in refused else s
                      for s in plan.services)
     return attrs.evolve(plan, services=services), tuple(notes)
