@@ -36,7 +36,7 @@ def test_builds_with_statistics_and_says_where(project: Path, demo_data: Path, t
     out = tmp_path / "site"
     result = run(str(project), "--out", str(out), "--data-root", str(demo_data))
     assert result.exit_code == 0, result.output
-    assert f"wrote {out}/index.html: 103 pages" in result.output  # 4+3+2+11+67+5 definitions, 10 files, the index
+    assert f"wrote {out}/index.html: 106 pages" in result.output  # 4+3+2+12+68+6 definitions, 10 files, the index
     assert "Null rate" in (out / "feature" / "user_spend.v1.tx_sum_7d.html").read_text()
 
 
