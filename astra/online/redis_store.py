@@ -224,17 +224,17 @@ class RedisStore:
         return not any(k.startswith(b"wm:") for k in self._call(lambda: self.redis.hkeys(self.meta_key)))
 
     # ------------------------------------------------------------------ ingestion
-    def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise") -> PushReport:
+    def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise",
+             admitted=None) -> PushReport:
         """As `Store.push`: too-late rows (against the shared watermark) and rows from the future
-        raise, or with on_late="report" are left out and reported; the rest is stored once."""
+        raise, or with on_late="report" are left out and reported; the rest is stored once.
+        `admitted(report)` is called, as by `Store.push`, once the rows to store are known."""
         src = self.local._source(source)
         times, cols = ingest.from_frame(src, rows) if isinstance(rows, pl.DataFrame) else ingest.from_dicts(src, rows)
         _exact(src, times)
         rejected: list[tuple[int, int, int]] = []
         times, cols, future, index = drop_future(src, times, cols, self.max_future, self.clock, on_late)
-        if not len(times):
-            return PushReport(0, rejected, future)
-        wm = self._call(lambda: self.redis.hget(self.meta_key, f"wm:{source}"))
+        wm = self._call(lambda: self.redis.hget(self.meta_key, f"wm:{source}")) if len(times) else None
         if wm is not None:
             bound = int(wm) - self.allowed_lateness
             late = np.flatnonzero(times < bound)
@@ -244,9 +244,12 @@ class RedisStore:
                     raise LateRowError(source, rejected)
                 keep = times >= bound
                 times, cols = times[keep], {c: Vec(v.values[keep], v.valid[keep]) for c, v in cols.items()}
+        report = PushReport(len(times), rejected, future)
+        if admitted is not None:
+            admitted(report)
         if len(times):
             self._store(src, times, cols, None if wm is None else int(wm))
-        return PushReport(len(times), rejected, future)
+        return report
 
     def _store(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], wm: int | None,
                batch: int = 2000) -> None:
