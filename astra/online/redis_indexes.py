@@ -5,12 +5,14 @@ looks at every vector), so each replica keeps the declared indexes in process, e
 embedded store keeps them (`astra.online.indexes`), and Redis keeps what they are built from:
 per indexed source, a list of packed chunks of its rows (every column, in the Redis store's
 record layout).  Every push and materialize through any replica appends its rows to that list
-in the same pipeline as the rows themselves, as one RPUSH (so a batch's chunks are contiguous,
-whoever else pushes); each chunk says which of its batch's chunks it is.  Before a search a
-replica applies the batches it has not seen yet, in list order, each batch as one embedded
-ingest.  Every replica therefore applies the same changes, in the same batches and order, as an
-embedded store fed the same pushes: the same versions, the same late rows left out, and for the
-hnsw kind the same faiss `add` calls.  A new or restarted replica replays the whole log.
+in the same pipeline as the rows themselves; each chunk carries its batch's id and its place in
+the batch.  Before a search a replica reads the chunks it has not read yet and applies each
+batch, as one embedded ingest, when its last chunk has arrived: in the list order of batches'
+last chunks, the same for every replica (a big batch goes in several RPUSH commands, whose
+chunks another server's push may come between).  Every replica therefore applies the same
+changes, in the same batches and order, as an embedded store fed the same pushes: the same
+versions, the same late rows left out, and for the hnsw kind the same faiss `add` calls.  A new
+or restarted replica replays the whole log.
 
 The log holds every column of the source, so an index version declared later over a source
 already logged is built from the log like the others.  A source whose rows went into Redis before
@@ -20,6 +22,7 @@ any index read it has rows but no log: its indexes cannot be built, and a search
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 
@@ -33,7 +36,8 @@ from astra.plan import ir
 from astra.vectors import Neighbors
 
 CHUNK_ROWS = 20_000  # rows per list element: a materialize of millions stays in many modest values
-_PART = struct.Struct(">II")  # a chunk's place in its batch: (index, count)
+PUSH_BYTES = 64 << 20  # chunks per RPUSH command up to about this size (Redis caps a client's query buffer)
+_PART = struct.Struct(">8sII")  # a chunk's batch id and place in it: (id, index, count)
 
 
 class IndexLogMissing(OnlineError):
@@ -62,7 +66,8 @@ class RedisIndexes:
         for x in self.plan.indexes or ():
             if x.source not in self.logs:
                 self.logs[x.source] = _Log(store.prefix, self.plan.source(x.source))
-        self.applied = dict.fromkeys(self.logs, 0)  # chunks of each log applied here
+        self.applied = dict.fromkeys(self.logs, 0)  # chunks of each log read here
+        self.pending: dict[str, dict[bytes, list[bytes]]] = {s: {} for s in self.logs}  # batches still arriving
         self._syncing = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -83,15 +88,24 @@ class RedisIndexes:
         return self.local.key_columns(source)
 
     def append(self, src: ir.Source, times: np.ndarray, cols: dict[str, Vec], pipe) -> None:
-        """Queue the rows on `pipe` (the push's own pipeline, before the watermark moves): one RPUSH
-        of the batch's chunks, each prefixed by its place in the batch."""
+        """Queue the rows on `pipe` (the push's own pipeline, before the watermark moves): chunks
+        tagged with a fresh batch id and their place in the batch, in RPUSH commands of about
+        `PUSH_BYTES` at most."""
         log = self.logs.get(src.name)
         if log is None or not len(times):
             return
         starts = range(0, len(times), CHUNK_ROWS)
-        rows = np.arange(len(times))
-        pipe.rpush(log.key, *(_PART.pack(j, len(starts)) + log.storage.encode(times, cols, rows[lo:lo + CHUNK_ROWS])
-                              for j, lo in enumerate(starts)))
+        rows, batch = np.arange(len(times)), os.urandom(8)
+        group: list[bytes] = []
+        size = 0
+        for j, lo in enumerate(starts):
+            chunk = _PART.pack(batch, j, len(starts)) + log.storage.encode(times, cols, rows[lo:lo + CHUNK_ROWS])
+            if group and size + len(chunk) > PUSH_BYTES:
+                pipe.rpush(log.key, *group)
+                group, size = [], 0
+            group.append(chunk)
+            size += len(chunk)
+        pipe.rpush(log.key, *group)
 
     def sync(self) -> None:
         """Apply the batches any server appended since the last sync: one round trip (and the
@@ -118,24 +132,25 @@ class RedisIndexes:
                 # the namespace was cleared (and maybe materialized again): start over from its log
                 self.local = Indexes(self.plan, bool(self.local.decls))
                 self.applied = dict.fromkeys(self.logs, 0)
+                self.pending = {s: {} for s in self.logs}
             for j, (source, log) in enumerate(self.logs.items()):
-                chunks = got[2 * j + 1]
-                at = 0
-                while at < len(chunks):  # a batch's chunks are contiguous (one RPUSH): one ingest
+                pending = self.pending[source]
+                for chunk in got[2 * j + 1]:
                     try:
-                        _, count = _PART.unpack_from(chunks[at])
-                        batch = chunks[at:at + count]
-                        if count < 1 or len(batch) < count:
-                            raise ValueError("a batch cut short")
-                        times, cols = log.storage.decode(batch, skip=_PART.size)
+                        batch, place, count = _PART.unpack_from(chunk)
+                        parts = pending.setdefault(batch, [])
+                        if not place < count or len(parts) != place:
+                            raise ValueError(f"chunk {place} of {count} out of place")
+                        parts.append(chunk)
+                        if len(parts) == count:  # the batch is complete: one ingest, as the embedded store's
+                            times, cols = log.storage.decode(pending.pop(batch), skip=_PART.size)
+                            self.local.ingest(source, times, cols)
                     except (ValueError, TypeError, IndexError, struct.error) as exc:
                         raise IndexLogMissing(
                             f"Redis key {log.key.decode(errors='replace')} does not hold an index log this version "
                             f"wrote (element {self.applied[source]}: {exc}); delete it and materialize again "
                             f"into an empty database") from None
-                    self.local.ingest(source, times, cols)
-                    at += count
-                    self.applied[source] += count
+                    self.applied[source] += 1
 
     def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
         self.sync()

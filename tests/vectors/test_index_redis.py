@@ -285,3 +285,45 @@ def test_a_damaged_index_log_is_a_409_not_a_crash(world, redis_server) -> None: 
         answer(store, plan, {"index": "near", "version": 1, "vector": [1.0, 0, 0, 0, 0]})
     assert err.value.status == 409 and "does not hold an index log this version wrote" in err.value.body()[
         "error"]["message"]
+
+
+def test_a_batch_split_over_several_commands_waits_for_its_last_chunk(world, redis_server, monkeypatch) -> None:  # noqa: F811
+    """A big batch goes in several RPUSH commands and another server's push may land between them:
+    each batch is applied, whole, when its last chunk arrives, and a batch still arriving is not
+    searched half-applied."""
+    from astra.online import ingest, redis_indexes
+    from astra.online.redis_store import RedisStore
+
+    monkeypatch.setattr(redis_indexes, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(redis_indexes, "PUSH_BYTES", 1)  # one chunk per command
+    plan = world["plan"]
+    store = RedisStore(plan, redis_server.url, prefix="vx-split")
+    local = Store(plan, allowed_lateness=30 * DAY)
+    store.materialize(world["data"])
+    local.materialize(world["data"])
+
+    class Held:  # a pipeline that keeps the commands instead of sending them
+        def __init__(self):
+            self.calls = []
+
+        def rpush(self, key, *values):
+            self.calls.append((key, values))
+
+    big = _rows(world["rng"], [f"b{j}" for j in range(7)], [T0 + 40 * DAY] * 7)  # 3 chunks
+    small = _rows(world["rng"], ["s0"], [T0 + 41 * DAY])
+    held_big, held_small = Held(), Held()
+    src = plan.source("items")
+    for rows, held in ((big, held_big), (small, held_small)):
+        times, cols = ingest.from_dicts(src, rows)
+        store.indexes.append(src, times, cols, held)
+    assert len(held_big.calls) == 3 and len(held_small.calls) == 1
+    order = [held_big.calls[0], held_big.calls[1], held_small.calls[0], held_big.calls[2]]
+    q = {"index": "near", "version": 1, "vector": [1.0, 0.2, 0, 0, 0], "k": 1000}  # every visible key
+    for n, (key, values) in enumerate(order):
+        store.redis.rpush(key, *values)
+        got = {x["key"] for x in answer(store, plan, dict(q))["neighbors"]}
+        assert not got & {f"b{j}" for j in range(7)} if n < 3 else {f"b{j}" for j in range(7)} <= got
+        assert ("s0" in got) == (n >= 2)
+    local.push("items", small)
+    local.push("items", big)  # the order the log completes them in
+    assert answer(store, plan, dict(q)) == answer(local, plan, dict(q))
