@@ -23,14 +23,13 @@ from astra.serve.cache import FeatureCache
 from astra.serve.config import ServeConfig
 from astra.serve.json_floats import encode_floats, float_positions
 from astra.serve.metrics import Metrics
+from astra.serve.pushes import PushPath
 from astra.serve.registry import registry
 from astra.serve.validate import (
     ApiError,
     FeaturesQuery,
     ServiceInfo,
     features_query,
-    push_body,
-    push_rows,
     service_info,
 )
 from astra.serve.wal import (
@@ -44,10 +43,6 @@ from astra.serve.wal import (
     save_snapshot,
 )
 from astra.serve.writer import Writer
-
-
-class _LogFailed(Exception):
-    """The push log could not be written (the message is the OS's reason); nothing was stored."""
 
 
 class SharedLog:
@@ -88,7 +83,7 @@ class Pending:
     epoch: int  # the engine's push count when the cache was read
 
 
-class Engine:
+class Engine(PushPath):
     """One process's view of the store, behind `features`, `push` and `registry`."""
 
     def __init__(self, plan: ir.Plan, config: ServeConfig, log=print):
@@ -404,104 +399,6 @@ class Engine:
             hit = self._stale_memo[key] = (names, np.array([nm in names for nm in info.names], np.int64))
         return hit
 
-    # ------------------------------------------------------------------ /v1/push
-    def push(self, doc: object) -> dict:
-        """Validate, log (durably), store and invalidate; the body of the acknowledgement.  Run on
-        the event loop (or without one); `push_async` runs it in the writer thread."""
-        return self._push(doc, paused=False)
-
-    async def push_async(self, doc: object) -> dict:
-        """`push` in the writer thread (`astra.serve.writer`): the loop answers reads meanwhile,
-        except while the push's changes go into the store."""
-        if self.writer is None:
-            return self.push(doc)
-        return await self.writer.run(self._push, doc, True)
-
-    def _push(self, doc: object, paused: bool) -> dict:
-        """`paused`: the store's lock is the writer's `LoopPause`, which calls `_published` while
-        the loop is parked; else it is called here, after the store took the rows."""
-        self._check_ok()
-        src, raw = push_body(doc, self.sources, self.config.max_push_rows)
-        if self.log is None:
-            raise ApiError(403, "read_only", "this server is read-only (--read-only): push to the writing server")
-        rows, errors, n_bad = push_rows(src, raw)
-        if n_bad:
-            self.metrics.rejected.labels(src.name, "schema").inc(n_bad)
-            raise ApiError(422, "invalid_rows", f"{n_bad} of {len(raw)} rows do not match source `{src.name}`; "
-                           f"nothing was stored", "rows", rejected=n_bad, errors=errors)
-        if not rows:
-            return self._ack(src, [], [])
-        logged: list = []
-
-        def admitted(report) -> None:  # the rows to store are known: log them before any goes in
-            left_out = {j for j, _, _ in report.rejected} | {j for j, _, _ in report.future}
-            accepted = [r for j, r in enumerate(rows) if j not in left_out] if left_out else rows
-            if accepted:
-                t0 = time.perf_counter()
-                try:
-                    self.log.append(src.name, accepted)
-                except OSError as exc:
-                    raise _LogFailed(exc.strerror) from None
-                self.metrics.wal_sync.observe(time.perf_counter() - t0)
-            logged.append(accepted)
-            self._dirty = (src.name, accepted)
-
-        try:
-            report = self.store.push(src.name, rows, on_late="report", admitted=admitted)
-        except _LogFailed as exc:  # nothing went into the store: the client may retry
-            raise ApiError(503, "log_failed", f"writing the push log failed ({exc}); nothing was stored") from None
-        except StoreUnavailable as exc:  # nothing is held here: the client may retry
-            raise ApiError(503, "store_unavailable", str(exc)) from None
-        except Exception as exc:  # the store may be half-updated; the log has the push, a restart replays it
-            self.failed = (f"a push to `{src.name}` failed inside the store ({type(exc).__name__}); the "
-                           f"server stopped answering so no half-stored push is served: restart it")
-            print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
-            raise ApiError(503, "store_failed", self.failed) from None
-        finally:
-            if not paused:
-                self._published()
-            self._dirty = None
-        accepted = logged[0] if logged else []
-        rejected = self._rejections(src, report)
-        if accepted:
-            self.metrics.pushed.labels(src.name).inc(len(accepted))
-            if self.log.bytes >= self.config.snapshot_bytes:
-                self.snapshot()
-        return self._ack(src, accepted, rejected)
-
-    def _ack(self, src: ir.Source, accepted: list, rejected: list) -> dict:
-        return {"source": src.name, "accepted": len(accepted), "rejected": rejected,
-                "watermark": self.store.watermark.get(src.name), "durable": self.config.fsync == "always"}
-
-    def _rejections(self, src: ir.Source, report) -> list[dict]:
-        """The rows a push left out, as the acknowledgement lists them (and counted)."""
-        if not (report.rejected or report.future):
-            return []
-        at = f"{src.time}"
-        if report.rejected:
-            self.metrics.rejected.labels(src.name, "late").inc(len(report.rejected))
-        if report.future:
-            self.metrics.rejected.labels(src.name, "future").inc(len(report.future))
-        return sorted([
-            *({"index": j, "reason": "late", "location": f"rows[{j}].{at}", "time": t, "bound": b,
-               "message": f"rows[{j}].{at}: event time {iso(t)} is before the watermark minus the allowed "
-                          f"lateness ({iso(b)})"} for j, t, b in report.rejected),
-            *({"index": j, "reason": "future", "location": f"rows[{j}].{at}", "time": t, "bound": b,
-               "message": f"rows[{j}].{at}: event time {iso(t)} is later than the server's clock plus "
-                          f"--max-future ({iso(b)}); a row from the future would move the watermark past "
-                          f"now and evict rows that queries for now need"} for j, t, b in report.future),
-        ], key=lambda r: r["index"])
-
-    def _published(self) -> None:
-        """After the store changed what queries see (rows of a push went in, a rebuilt table was
-        swapped in): drop the cached answers of the pushed entity keys, follow the horizon, and
-        count the change, so a request that read the cache before it is evaluated whole
-        (`refresh`).  Runs while no query does (on the loop, or with the loop parked)."""
-        if self._dirty is not None:
-            self._invalidate(*self._dirty)
-        self._track_horizon()
-        self.pushes += 1
-
     # ------------------------------------------------------------------ read-only servers: follow the writer
     def follow(self) -> int:
         """Apply what the writer logged since the last call; returns the records applied."""
@@ -550,23 +447,6 @@ class Engine:
         self.follower.close()
         self.follower = Follower(self.state, *stats["position"])
         self.metrics.reloads.inc()
-
-    def _track_horizon(self) -> None:
-        """After rows reached the store: when eviction moved the horizon, drop the cache (evicted
-        rows are folded into lifetime state, which may round a float sum differently in its last
-        bit, and cached answers must equal the store's)."""
-        if self.store.horizon != self.horizon:
-            self.horizon = self.store.horizon
-            self.cache.clear()
-
-    def _invalidate(self, source: str, rows: list[dict]) -> None:
-        cache = self.cache
-        if not cache.entries:
-            return
-        for entity, cols in self.affects[source]:
-            seen = {tuple(r[c] for c in cols) for r in rows}
-            for key in seen:
-                cache.invalidate(entity, key)
 
     # ------------------------------------------------------------------ lifecycle
     def snapshot(self, background: bool = True) -> None:
