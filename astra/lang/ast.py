@@ -297,6 +297,7 @@ class VectorIndex:
     metric: Name | None = None
     kind: Name | None = None
     filters: tuple[Name, ...] = ()
+    settings: tuple[tuple[Name, int], ...] = ()  # `ef_search 128`: (name, value), as written
     meta: Meta = Meta()
     span: Span = span_field()
 

@@ -189,6 +189,7 @@ def _vector_index(decl: ast.VectorIndex) -> list[_Line]:
              for word, value in (("metric", decl.metric), ("kind", decl.kind)) if value is not None]
     if decl.filters:
         items.append(_Line(1, "filter " + ", ".join(f.value for f in decl.filters), _anchor(decl.filters[0].span)))
+    items += [_Line(1, f"{name.value} {value}", _anchor(name.span)) for name, value in decl.settings]
     header = f"index {decl.name.value} v{decl.version} on {decl.source.value}.{decl.column.value} {{"
     return _body(decl, header, decl.name, decl.meta, items)
 

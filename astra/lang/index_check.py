@@ -8,6 +8,7 @@ from astra.lang import ast
 METRICS = ("cosine", "euclidean", "manhattan", "inner_product")
 KINDS = ("exact", "hnsw")
 FILTER_TYPES = ("string", "int32", "int64", "bool")  # metadata an index filters on: exact-match values
+SETTINGS = ("m", "ef_construction", "ef_search")  # an hnsw graph's (astra.vectors.HnswParams), 2 to 4096
 
 
 def check_indexes(indexes: dict[tuple[str, int], ast.VectorIndex], sources: dict, entities: dict[str, ast.Entity],
@@ -28,6 +29,20 @@ def _check(d: ast.VectorIndex, sources: dict, entities: dict[str, ast.Entity], d
                     help=did_you_mean(d.metric.value, METRICS) or "metrics are " + ", ".join(METRICS),
                     fix=rename_fix(d.metric.value, d.metric.span, METRICS))
         ok = False
+    for name, value in d.settings:
+        if name.value not in SETTINGS:
+            diags.error("E0903", f"unknown index setting `{name.value}`", name.span, label="not a setting",
+                        help=did_you_mean(name.value, SETTINGS) or "hnsw settings: " + ", ".join(SETTINGS),
+                        fix=rename_fix(name.value, name.span, SETTINGS))
+            ok = False
+        elif d.kind is None or d.kind.value != "hnsw":
+            diags.error("E0903", f"`{name.value}` is a setting of the hnsw kind; this index is "
+                        f"`{d.kind.value if d.kind else 'exact'}`", name.span,
+                        help="declare `kind hnsw`, or drop the setting: the exact kind scans every row")
+            ok = False
+        elif not 2 <= value <= 4096:
+            diags.error("E0903", f"`{name.value}` must be from 2 to 4096, not {value}", name.span)
+            ok = False
     if d.kind is not None and d.kind.value not in KINDS:
         diags.error("E0903", f"unknown index kind `{d.kind.value}`", d.kind.span, label="not an index kind",
                     help="kinds are `exact` (a scan: exact answers) and `hnsw` (a graph: fast, approximate)",

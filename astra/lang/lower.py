@@ -37,6 +37,14 @@ class _Item(NamedTuple):
     span: Span
 
 
+class _Setting(NamedTuple):
+    """An index setting (`ef_search 128`): key is its name, value (name, number)."""
+
+    key: str
+    value: Any
+    span: Span
+
+
 class _FirstArg(NamedTuple):
     expr: ast.Expr
     where: ast.Expr | None
@@ -272,13 +280,17 @@ class _Lower(Transformer):
 
     def vector_index(self, meta, children):
         found: dict[str, _Item] = {}
+        settings: dict[str, _Item] = {}
         for item in children[4:]:
             if isinstance(item, _Item) and item.key in ("metric", "kind", "filter"):
                 self._once(found, item)
+            elif isinstance(item, _Setting):
+                self._once(settings, item)  # a setting given twice is E0010 as any clause
         return ast.VectorIndex(name=self._name(children[0]), version=self._version(children[1]),
                                source=self._name(children[2]), column=self._name(children[3]),
                                metric=_value(found, "metric"), kind=_value(found, "kind"),
-                               filters=_value(found, "filter") or (), meta=self._meta(children[4:]),
+                               filters=_value(found, "filter") or (),
+                               settings=tuple(i.value for i in settings.values()), meta=self._meta(children[4:]),
                                span=self._span(meta))
 
     def index_metric(self, meta, children):
@@ -289,6 +301,11 @@ class _Lower(Transformer):
 
     def index_filter(self, meta, children):
         return _Item("filter", tuple(self._name(t) for t in children), self._span(meta))
+
+    def index_setting(self, meta, children):
+        name = self._name(children[0])
+        value = self._digits(children[1], children[1].value, 999_999_999, "index setting")
+        return _Setting(name.value, (name, value), self._span(meta))
 
     def unit(self, meta, children):
         return _Item("unit", self._name(children[0]), self._span(meta))

@@ -25,7 +25,7 @@ import numpy as np
 from astra.ops.registry import Vec
 from astra.ops.vectors import unpack
 from astra.plan import ir
-from astra.vectors import Neighbors, VectorError, VectorIndex
+from astra.vectors import HnswParams, Neighbors, VectorError, VectorIndex
 from astra.vectors import load as load_index
 from astra.vectors import save as save_index
 
@@ -158,7 +158,8 @@ def _file(xid: str) -> str:
 
 
 def _empty(x: ir.VectorIndex) -> VectorIndex:
-    return VectorIndex(x.dim, x.metric, x.kind, metadata=x.filters)
+    params = HnswParams(**dict(x.hnsw)) if x.hnsw else None
+    return VectorIndex(x.dim, x.metric, x.kind, metadata=x.filters, hnsw_params=params)
 
 
 def _key(k):

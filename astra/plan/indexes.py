@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import attrs
+
 from astra.plan import ir
 from astra.plan.fingerprint import digest
+from astra.vectors.hnsw import HnswParams
 
 DEFAULT_METRIC, DEFAULT_KIND = "cosine", "exact"
 
@@ -13,10 +16,15 @@ def vector_indexes(syms) -> tuple[ir.VectorIndex, ...] | None:
     out = []
     for (name, version), d in sorted(syms.indexes.items()):
         columns = {f.name.value: f.type.type for f in syms.sources[d.source.value].decl.columns}
+        kind = d.kind.value if d.kind else DEFAULT_KIND
+        hnsw = None
+        if kind == "hnsw":
+            given = {n.value: v for n, v in d.settings}
+            hnsw = tuple((k, given.get(k, default)) for k, default in attrs.asdict(HnswParams()).items())
         node = ir.VectorIndex(name=name, version=version, source=d.source.value, column=d.column.value,
                               dim=columns[d.column.value].size, metric=d.metric.value if d.metric else DEFAULT_METRIC,
-                              kind=d.kind.value if d.kind else DEFAULT_KIND, filters=tuple(f.value for f in d.filters),
-                              owner=d.meta.owner, description=d.meta.description, span=d.name.span)
+                              kind=kind, filters=tuple(f.value for f in d.filters),
+                              owner=d.meta.owner, description=d.meta.description, span=d.name.span, hnsw=hnsw)
         out.append(node)
     return tuple(out) or None
 
@@ -34,7 +42,7 @@ def index_data(plan: ir.Plan, x: ir.VectorIndex) -> dict:
     return {"source": {"name": src.name, "kind": src.kind, "time": src.time,
                        "keys": {e: list(k.columns) for e, k in zip(src.entities, src.keys)}},
             "column": [x.column, str(types[x.column])], "metric": x.metric, "kind": x.kind,
-            "filters": [[f, str(types[f])] for f in x.filters]}
+            "filters": [[f, str(types[f])] for f in x.filters], **({"hnsw": dict(x.hnsw)} if x.hnsw else {})}
 
 
 def find(plan: ir.Plan, name: str, version: int | None = None) -> ir.VectorIndex:
@@ -70,6 +78,7 @@ def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
              f"{d['key']['name']}: {d['key']['type']}",
              f"  metric:      {x.metric}", f"  kind:        {x.kind}",
              f"  filters:     {', '.join(x.filters) or 'none'}",
+             *(["  graph:       " + ", ".join(f"{k} {v}" for k, v in x.hnsw)] if x.hnsw else []),
              f"  fingerprint: {x.fingerprint}",
              f"  served:      POST /v1/neighbors {{\"index\": \"{x.name}\", \"version\": {x.version}, ...}} "
              "(docs/vectors.md); a search at `at` sees the versions written strictly before it"]
@@ -89,6 +98,7 @@ def lock_entry(plan: ir.Plan, x: ir.VectorIndex) -> dict:
     d = index_data(plan, x)
     return {"fingerprint": index_fingerprint(plan, x), "on": f"{x.source}.{x.column}", "dim": x.dim,
             "metric": x.metric, "kind": x.kind, "filters": list(x.filters),
+            **({"hnsw": dict(x.hnsw)} if x.hnsw else {}),
             "reads": [f"{c}: {t}" for c, t in (d["column"], *d["filters"])] + [
                 f"time {d['source']['time']}", *(f"key {', '.join(k)}" for k in d["source"]["keys"].values())]}
 
@@ -162,6 +172,9 @@ def describe_index_changes(before: dict, after: dict) -> list[str]:
     for field in ("on", "dim", "metric", "kind"):
         if before.get(field) != after.get(field):
             out.append(f"{field} {before.get(field)} -> {after.get(field)}")
+    for setting in sorted((before.get("hnsw") or {}).keys() & (after.get("hnsw") or {}).keys()):
+        if before["hnsw"][setting] != after["hnsw"][setting]:
+            out.append(f"{setting} {before['hnsw'][setting]} -> {after['hnsw'][setting]}")
     if before.get("filters") != after.get("filters"):
         out.append(f"filters {', '.join(before.get('filters') or ()) or 'none'} -> "
                    f"{', '.join(after.get('filters') or ()) or 'none'}")

@@ -302,6 +302,8 @@ class VectorIndex:
     span: Span = span_field()
     fingerprint: str = ""
     version: int = 1  # last, so plans written before indexes had versions still load (as v1)
+    # the hnsw kind's graph settings, every one (defaults filled in); None for the exact kind
+    hnsw: tuple[tuple[str, int], ...] | None = attrs.field(default=None, metadata={"omit_none": True})
 
     @property
     def id(self) -> str:

@@ -99,3 +99,28 @@ def test_explain_shows_every_version_or_the_one_named(tmp_path: Path) -> None:
     assert both.exit_code == 0 and "index near v1" in both.output and "index near v2" in both.output
     one = CliRunner().invoke(cli, ["explain", "near@v2", str(tmp_path), "--allow-unlocked"])
     assert one.exit_code == 0 and "index near v2" in one.output and "near v1" not in one.output
+
+
+def test_hnsw_settings_are_declared_formatted_and_carried(tmp_path: Path) -> None:
+    """`m`, `ef_construction` and `ef_search` set the graph of an hnsw index (defaults otherwise:
+    astra.vectors.HnswParams); the store builds its index with them."""
+    from astra.online import Store
+    from astra.vectors import HnswParams
+
+    text = BASE + "index near v1 on products.emb { kind hnsw; ef_search 64\n m 12 }\n"
+    formatted = format_text(text)
+    assert "    kind hnsw\n    ef_search 64\n    m 12\n}" in formatted
+    assert parse_text(formatted) == parse_text(text)
+    (x,) = _plan(tmp_path, text).indexes
+    default = HnswParams()
+    assert dict(x.hnsw) == {"m": 12, "ef_construction": default.ef_construction, "ef_search": 64}
+    assert _plan(tmp_path, BASE + INDEX.replace("kind hnsw", "kind exact")).indexes[0].hnsw is None
+    plan = _plan(tmp_path, text)
+    assert from_data(to_data(plan)) == plan
+    built = Store(plan).indexes.built["near@v1"]
+    assert (built.params.m, built.params.ef_search, built.graph.hnsw.efConstruction) == (12, 64,
+                                                                                         default.ef_construction)
+    same = _plan(tmp_path, BASE + f"index near v1 on products.emb {{ kind hnsw; m 12; ef_search 64; "
+                 f"ef_construction {default.ef_construction} }}\n").indexes[0]
+    assert same.fingerprint == x.fingerprint  # a default written out is the same graph
+    assert _plan(tmp_path, text.replace("ef_search 64", "ef_search 65")).indexes[0].fingerprint != x.fingerprint

@@ -65,6 +65,7 @@ def test_a_new_index_version_is_released_and_recorded(tmp_path: Path) -> None:
     (("filter category\n", ""), "filters category -> none"),
     (("emb: vector<float32, 3>?", "emb: vector<float32, 4>?"), "dim 3 -> 4"),
     (("category: string", "category: int64"), "what it reads changed (-category: string, +category: int64)"),
+    (("metric cosine", "metric cosine\n    kind hnsw\n    ef_search 64"), "kind exact -> hnsw"),
 ])
 def test_a_changed_declaration_needs_a_new_version(tmp_path: Path, change, words) -> None:
     d = project(tmp_path, V1)
@@ -173,3 +174,14 @@ def test_a_stale_description_with_the_same_fingerprint_is_rewritten_and_said(tmp
     rewritten = compile_project(d, lock="check")
     assert rewritten.ok and any("description of index near@v1" in n for n in rewritten.notes)
     assert json.loads((d / "astra.lock").read_text())["indexes"]["near@v1"]["reads"] != ["something older"]
+
+
+def test_a_changed_hnsw_setting_needs_a_new_version(tmp_path: Path) -> None:
+    hnsw = V1.replace("metric cosine", "metric cosine\n    kind hnsw\n    ef_search 128")
+    d = project(tmp_path, hnsw)
+    assert compile_project(d, lock="update").ok
+    assert json.loads((d / "astra.lock").read_text())["indexes"]["near@v1"]["hnsw"]["ef_search"] == 128
+    (d / "p.feat").write_text(BASE + hnsw.replace("ef_search 128", "ef_search 64"))
+    result = compile_project(d, lock="check")
+    assert codes(result) == ["E0601"]
+    assert "index `near@v1` changed but its version did not: ef_search 128 -> 64" in result.diagnostics[0].message
