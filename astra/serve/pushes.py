@@ -64,6 +64,8 @@ class PushPath:
 
         try:
             report = self.store.push(src.name, rows, on_late="report", admitted=admitted)
+            if not paused:
+                self._published()
         except _LogFailed as exc:  # nothing went into the store: the client may retry
             raise ApiError(503, "log_failed", f"writing the push log failed ({exc}); nothing was stored") from None
         except StoreUnavailable as exc:  # nothing is held here: the client may retry
@@ -74,8 +76,6 @@ class PushPath:
             print(f"astra serve: {self.failed}: {exc!r}", file=sys.stderr)
             raise ApiError(503, "store_failed", self.failed) from None
         finally:
-            if not paused:
-                self._published()
             self._dirty = None
         accepted = logged[0] if logged else []
         rejected = self._rejections(src, report)
