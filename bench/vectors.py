@@ -215,7 +215,8 @@ def http_bench(args) -> None:
             "snapshot items for item {\n  path \"items.parquet\"\n  time ts\n"
             f"  columns {{ item_id: int64  emb: vector<float32, {dim}>? }}\n}}\n"
             "index exact_l2 v1 on items.emb { metric euclidean; kind exact }\n"
-            "index hnsw_l2 v1 on items.emb { metric euclidean; kind hnsw }\n")
+            "index hnsw_l2 v1 on items.emb { metric euclidean; kind hnsw; "
+            f"m {args.m}; ef_construction {args.ef_construction}; ef_search {args.ef_search} }}\n")
         pl.DataFrame({"item_id": np.arange(n, dtype=np.int64), "ts": pl.Series(np.zeros(n, np.int64))
                       .cast(pl.Datetime("us")), "emb": pl.Series(x, dtype=pl.Array(pl.Float32, dim))}) \
             .write_parquet(root / "items.parquet")
