@@ -265,7 +265,8 @@ def http_bench(args) -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
     for kind in ("exact", "hnsw"):
-        index = VectorIndex(dim, "euclidean", kind)
+        index = VectorIndex(dim, "euclidean", kind, hnsw_params=HnswParams(
+            m=args.m, ef_construction=args.ef_construction, ef_search=args.ef_search))
         index.insert(np.arange(n), x, np.zeros(n, dtype=np.int64))
         took = latencies(lambda q, index=index: index.search(q, k=k), queries[: args.queries])
         line(f"in-process {kind}", p50_ms=np.percentile(took, 50), p99_ms=np.percentile(took, 99), queries=len(took))
