@@ -44,7 +44,7 @@ class Project:
             raise ProjectError(str(err)) from None
 
     def backfill(self, spine, *, service: str, data_root: str | Path | None = None, time_column: str = "ts",
-                 version: int | None = None, progress: bool = False, executor=None):
+                 version: int | None = None, progress: bool = False, executor=None, execution=None):
         """Point-in-time-correct features for every row of `spine` (Polars or pandas DataFrame).
 
         The spine holds the keys of the service's entities and a query time in `time_column`; the
@@ -52,6 +52,8 @@ class Project:
         `executor` runs it on Dask instead of this process, with the same result: `"dask"` (a local
         cluster), `"dask://host:port"`, a `distributed.Client` or an
         `astra.offline.distributed.DaskExecutor` (docs/backfill.md, Distributed backfill).
+        `execution` (an `astra.offline.ExecutionConfig`) sets chunk sizes and threads; the answers
+        never depend on it.
         Raises `BackfillError` for bad input (spine, source files), `ProjectError` for an unknown service."""
         import polars as pl
 
@@ -65,22 +67,23 @@ class Project:
             raise BackfillError(f"spine has no time column `{time_column}`; its columns are "
                                 f"{', '.join(spine.columns)} (pass time_column=... to use another)")
         return backfill(self.plan, svc.name, svc.version, spine, self._data_root(data_root),
-                        time_column=time_column, progress=progress, executor=executor)
+                        time_column=time_column, progress=progress, executor=executor, execution=execution)
 
     def snapshot(self, *, service: str, every, start, end, data_root: str | Path | None = None,
-                 version: int | None = None, progress: bool = False, executor=None):
+                 version: int | None = None, progress: bool = False, executor=None, execution=None):
         """Batch scoring (`astra backfill --every`): the service's outputs for every entity key known
         at each of `start`, `start + every`, ... up to `end` (inclusive).
 
         `every` is a `timedelta`, a duration such as `"1d"` or int µs; `start` and `end` a
         `datetime`, `date` (naive means UTC), ISO string or int µs since the epoch.  Returns a Polars
-        DataFrame: the key columns, `ts`, the outputs.  `executor` as for `backfill`."""
+        DataFrame: the key columns, `ts`, the outputs.  `executor` and `execution` as for `backfill`."""
         from astra.offline import snapshot
         from astra.times import duration_micros, micros
 
         svc = self.service(service, version)
         return snapshot(self.plan, svc.name, svc.version, self._data_root(data_root), duration_micros(every, "every"),
-                        micros(start, "start"), micros(end, "end"), progress=progress, executor=executor)
+                        micros(start, "start"), micros(end, "end"), progress=progress, executor=executor,
+                        execution=execution)
 
     def store(self, *, data_root: str | Path | None = None, services: list[str] | None = None,
               allowed_lateness=0):

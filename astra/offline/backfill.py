@@ -13,6 +13,7 @@ import polars as pl
 from astra import io
 from astra.offline.errors import BackfillError
 from astra.offline.evaluate import compute, leaves
+from astra.offline.execution import ExecutionConfig
 from astra.offline.memory import reuse_freed_memory
 from astra.offline.population import FIRST_SEEN, population
 from astra.plan import ir
@@ -42,13 +43,15 @@ def _progress(enabled: bool, steps: int):
 
 def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFrame,
              data_root: str | Path | None, time_column: str = "ts", progress: bool = False,
-             executor=None, cross_fitting: bool = True) -> pl.DataFrame:
+             executor=None, cross_fitting: bool = True, execution: ExecutionConfig | None = None) -> pl.DataFrame:
     """Point-in-time correct values of a service's outputs for every spine row.
 
     The spine holds the keys of the service's entities and a query time (Datetime of any unit,
     or int64 µs); its columns come back unchanged, followed by `service.outputs` in order.
     `executor` (None: this process) runs it on a Dask cluster instead, with the same result
-    (`astra.offline.distributed`).  Target encodings of their own training rows are out-of-fold
+    (`astra.offline.distributed`).  `execution` sets chunk sizes and threads (default
+    `ExecutionConfig()`; on Dask, each task takes its worker's threads); answers never depend on
+    it.  Target encodings of their own training rows are out-of-fold
     unless `cross_fitting` is False (parity checks compare with what is served: the full fit).
     Raises `BackfillError` for any bad input.
     """
@@ -66,15 +69,16 @@ def backfill(plan: ir.Plan, service: str, version: int | None, spine: pl.DataFra
     if executor is not None:
         from astra.offline import distributed
 
-        return spine.hstack(distributed.compute(plan, svc, spine, q_times, data_root, executor))
+        return spine.hstack(distributed.compute(plan, svc, spine, q_times, data_root, executor, execution))
     features = plan.closure(tuple(o.feature for o in svc.outputs))
     with _progress(progress, len(leaves(features)) + 2) as tick, reuse_freed_memory():
-        out = compute(plan, svc, spine, q_times, data_root, tick)
+        out = compute(plan, svc, spine, q_times, data_root, tick, execution)
     return spine.hstack(out)
 
 
 def snapshot(plan: ir.Plan, service: str, version: int | None, data_root: str | Path | None, every: int,
-             start: int, end: int, progress: bool = False, executor=None) -> pl.DataFrame:
+             start: int, end: int, progress: bool = False, executor=None,
+             execution: ExecutionConfig | None = None) -> pl.DataFrame:
     """A service's outputs at each of start, start + every, ... <= end (int µs since the epoch)
     for every entity key known by then: batch scoring.
 
@@ -102,4 +106,4 @@ def snapshot(plan: ir.Plan, service: str, version: int | None, data_root: str | 
         spine = (times.join(keys, how="cross").filter(pl.col(FIRST_SEEN) < pl.col("ts"))
                  .select(*names, "ts").sort("ts", *names))
     spine = spine.with_columns(pl.col("ts").cast(pl.Datetime("us")))
-    return backfill(plan, svc.name, svc.version, spine, data_root, "ts", progress, executor)
+    return backfill(plan, svc.name, svc.version, spine, data_root, "ts", progress, executor, execution=execution)

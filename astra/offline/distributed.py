@@ -37,6 +37,7 @@ import polars as pl
 from astra.lang.types import Type
 from astra.offline.errors import BackfillError
 from astra.offline.evaluate import Group, derive, entity_of, leaf_values, leaves
+from astra.offline.execution import ExecutionConfig
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
 
@@ -173,6 +174,7 @@ class Task:
     data_root: str
     probe: pl.DataFrame  # spine keys, and the partitions this process put them in
     polars_version: str
+    execution: ExecutionConfig  # chunk sizes; the threads are replaced by the worker's
 
 
 def run_task(task: Task) -> pl.DataFrame:
@@ -184,10 +186,10 @@ def run_task(task: Task) -> pl.DataFrame:
     if not np.array_equal(got, task.probe["__partition"].to_numpy()):
         raise BackfillError(f"a Dask worker (Polars {pl.__version__}) cuts keys into partitions unlike this "
                             f"process (Polars {task.polars_version}): run the same Polars everywhere")
-    threads = _worker_threads()
+    config = attrs.evolve(task.execution, threads=_worker_threads())
     with reuse_freed_memory():
         values = leaf_values(task.plan, kg.groups, task.spine, task.q_times, task.data_root,
-                             where=source_filters(task.plan, kg, task.n, task.p), threads=threads)
+                             where=source_filters(task.plan, kg, task.n, task.p), config=config)
     nodes = [n for g in kg.groups for n in kg.groups[g]]
     return pl.DataFrame([values[n].alias(f"c{i}") for i, n in enumerate(nodes)])
 
@@ -205,9 +207,10 @@ def _worker_threads() -> int:
 
 
 def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np.ndarray,
-            data_root: str | Path | None, executor) -> pl.DataFrame:
+            data_root: str | Path | None, executor, execution: ExecutionConfig | None = None) -> pl.DataFrame:
     """`evaluate.compute` on a Dask cluster: the service's outputs for each spine row, in spine
-    order, equal to the single-node result.  The spine is already validated."""
+    order, equal to the single-node result.  The spine is already validated.  Each task runs
+    with `execution` (default `ExecutionConfig()`), its threads those of its worker."""
     executor = parse_executor(executor)
     features = plan.closure(tuple(o.feature for o in service.outputs))
     groups = leaves(features)
@@ -225,7 +228,8 @@ def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np
             probe = keys.head(PROBE_ROWS).with_columns(pl.Series("__partition", part[:PROBE_ROWS]))
             nonempty = [p for p in range(n) if bounds[p + 1] > bounds[p]] or [0]  # an empty spine still reads
             rows[i] = [order[bounds[p]:bounds[p + 1]] for p in nonempty]
-            tasks = [Task(plan, kg, n, p, keys[r], q_times[r], root, probe, pl.__version__)
+            tasks = [Task(plan, kg, n, p, keys[r], q_times[r], root, probe, pl.__version__,
+                          execution or ExecutionConfig())
                      for p, r in zip(nonempty, rows[i])]
             with warnings.catch_warnings():  # "large graph": a task carries its spine rows, by design
                 warnings.simplefilter("ignore", UserWarning)

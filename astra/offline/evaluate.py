@@ -9,7 +9,6 @@ sparse table or a prefix sum.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ import polars as pl
 from astra import io
 from astra.offline import asof
 from astra.offline.errors import BackfillError
+from astra.offline.execution import ExecutionConfig
 from astra.offline.expressions import NOW, finish, lower
 from astra.offline.keys import Pieces, column_pieces, entity_ids, joined
 from astra.offline.sorted_source import SortedSource, numeric
@@ -29,14 +29,6 @@ from astra.offline.windows import EventIndex
 from astra.ops.aggregations import AGGREGATIONS
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
-
-# Sources are answered in chunks of whole entities, about this many rows each: a chunk's arrays
-# stay in cache and its temporaries reuse the previous chunk's memory (at 10M rows 512k and 1M
-# measured level, 2M and the whole source at once slower).
-CHUNK_ROWS = 1 << 20
-CHUNK_THREADS = min(os.cpu_count() or 1, 4)  # chunks answered at once (and passes over every row by slices)
-SLICE_ROWS = 1 << 20  # rows are partitioned into chunks by slices this long, on CHUNK_THREADS threads
-GROUP_THREADS = 1  # groups answered at once; 2 measured no faster at 10M (chunks already use every core)
 
 
 @attrs.frozen
@@ -77,22 +69,25 @@ def entity_of(plan: ir.Plan, key: ir.SourceKey) -> ir.Entity:
 
 
 def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np.ndarray,
-            data_root: str | Path | None, tick: Callable[[], None] = lambda: None) -> pl.DataFrame:
-    """The service's outputs (one column per `Output`) for each spine row, in spine order."""
+            data_root: str | Path | None, tick: Callable[[], None] = lambda: None,
+            config: ExecutionConfig | None = None) -> pl.DataFrame:
+    """The service's outputs (one column per `Output`) for each spine row, in spine order,
+    evaluated as `config` says (default: `ExecutionConfig()`)."""
     features = plan.closure(tuple(o.feature for o in service.outputs))
-    values = leaf_values(plan, leaves(features), spine, q_times, data_root, tick)
+    values = leaf_values(plan, leaves(features), spine, q_times, data_root, tick, config=config)
     return derive(service, features, values, spine, q_times, tick)
 
 
 def leaf_values(plan: ir.Plan, groups: dict[Group, list], spine: pl.DataFrame, q_times: np.ndarray,
                 data_root: str | Path | None, tick: Callable[[], None] = lambda: None, *,
-                where: dict[str, pl.Expr] | None = None, threads: int | None = None) -> dict[object, pl.Series]:
+                where: dict[str, pl.Expr] | None = None,
+                config: ExecutionConfig | None = None) -> dict[object, pl.Series]:
     """Every aggregate / as-of node of `groups` for each spine row, in spine order (plan order).
 
     `where` keeps only the source rows it selects, per source name (the distributed backfill
-    reads one partition of the entities this way); `threads` is the number of chunks answered
-    at once (default `CHUNK_THREADS`)."""
-    threads = threads or CHUNK_THREADS
+    reads one partition of the entities this way); `config` sets chunk sizes and threads
+    (default: `ExecutionConfig()`)."""
+    config = config or ExecutionConfig()
     where = where or {}
 
     # read each source once, with every column any of its groups needs
@@ -145,16 +140,16 @@ def leaf_values(plan: ir.Plan, groups: dict[Group, list], spine: pl.DataFrame, q
     def answer(g: Group) -> dict[object, pl.Series]:
         # a hopping window at t is the sliding window at the hop boundary h <= t (rule W1)
         at = q_times if g.hop is None else q_times // g.hop * g.hop
-        return _answer(g, groups[g], rows.pop(g), ids.pop(g), q_ids[entity_of(plan, g.key).name], at, threads)
+        return _answer(g, groups[g], rows.pop(g), ids.pop(g), q_ids[entity_of(plan, g.key).name], at, config)
 
-    # Groups are independent: with GROUP_THREADS > 1 several at a time, the largest first.
+    # Groups are independent: with group_threads > 1 several at a time, the largest first.
     order = sorted(groups, key=lambda g: -rows[g].height)
-    if GROUP_THREADS == 1 or len(order) == 1:
+    if config.group_threads == 1 or len(order) == 1:
         for g in order:
             values.update(answer(g))
             tick()
     else:
-        with ThreadPoolExecutor(GROUP_THREADS) as pool:
+        with ThreadPoolExecutor(config.group_threads) as pool:
             for done in pool.map(answer, order):
                 values.update(done)
                 tick()
@@ -199,8 +194,9 @@ def _no_leaf(e: ir.Expr) -> pl.Expr:
 
 
 def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: Pieces, q_ids: np.ndarray,
-            q_times: np.ndarray, threads: int) -> dict[object, pl.Series]:
+            q_times: np.ndarray, config: ExecutionConfig) -> dict[object, pl.Series]:
     """Every aggregate / as-of node of one group, as Series in spine order."""
+    threads = config.threads
     aggs = [n for n in nodes if isinstance(n, ir.Aggregate)]
     if not aggs:  # as-of lookups only: one sort of the snapshot keys, no event index
         got = asof.lookup(frame.drop(io.TIME), joined(ids), frame[io.TIME].to_numpy(), q_ids, q_times,
@@ -208,8 +204,8 @@ def _answer(g: Group, nodes: list, frame: pl.DataFrame, ids: Pieces, q_ids: np.n
         return {n: got[n.column].cast(polars_dtype(n.type)) for n in nodes}
     widths = {n.window for n in aggs if n.window is not None}
     # the time column's chunks as they are: a contiguous copy would cost a pass and 8 bytes a row
-    source = SortedSource(frame.drop(io.TIME), ids, column_pieces(frame[io.TIME]), q_ids, q_times, CHUNK_ROWS, widths,
-                          threads, SLICE_ROWS)
+    source = SortedSource(frame.drop(io.TIME), ids, column_pieces(frame[io.TIME]), q_ids, q_times,
+                          config.chunk_rows, widths, threads, config.slice_rows)
     del frame, ids  # the source holds what it needs
     work = _ChunkWork.of(nodes)
     # Numbers that kernels read over every row are converted to NumPy once (to 16-bit codes

@@ -17,6 +17,7 @@ from itertools import pairwise
 import numpy as np
 import polars as pl
 
+from astra.offline.execution import DEFAULT_SLICE_ROWS
 from astra.offline.parallel import parallel_map, slices
 
 _BITS = 63  # packed keys stay non-negative int64
@@ -87,10 +88,11 @@ def entity_ids(frames: list[pl.DataFrame]) -> list[Pieces]:
     return list(np.split(code, np.cumsum(lengths)[:-1]))
 
 
-def time_grid(times: list[np.ndarray], t0: int, threads: int = 1, widths=()) -> int:
+def time_grid(times: list[np.ndarray], t0: int, threads: int = 1, widths=(),
+              slice_rows: int = DEFAULT_SLICE_ROWS) -> int:
     """The greatest common divisor of every time's offset from t0 and of the window `widths`
     (1 when they are all 0), by slices on `threads` threads: no temporary the size of a source."""
-    parts = [(t, part) for t in times for part in slices(t.size)]
+    parts = [(t, part) for t in times for part in slices(t.size, slice_rows)]
     grids = parallel_map(lambda tp: int(np.gcd.reduce(tp[0][tp[1]] - t0)), parts, threads)
     return int(np.gcd.reduce(np.array([0, *widths, *grids], dtype=np.int64))) or 1
 
@@ -109,15 +111,15 @@ class KeySpace:
     """
 
     def __init__(self, ids: list[Pieces], rows: Pieces, queries: np.ndarray, widths=(),
-                 threads: int = 1):
+                 threads: int = 1, slice_rows: int = DEFAULT_SLICE_ROWS):
         """`ids` are the row ids and query ids, `rows` the row times, each one array or
         consecutive pieces (a column's chunks)."""
         ids = [i for pieces in ids for i in _as_pieces(pieces) if i.size] or [np.zeros(1, np.int64)]
         self.id_max = max(int(i.max()) for i in ids)
         times = [t for t in (*_as_pieces(rows), queries) if t.size] or [np.zeros(1, np.int64)]
         self.t0 = min(int(t.min()) for t in times)
-        self.threads = threads
-        self.step = time_grid(times, self.t0, threads, widths)
+        self.threads, self.slice_rows = threads, slice_rows
+        self.step = time_grid(times, self.t0, threads, widths, slice_rows)
         self.t_bits = _bits((max(int(t.max()) for t in times) - self.t0) // self.step + 1)
         self.t_uniq: np.ndarray | None = None
         self.id_uniq: np.ndarray | None = None
@@ -181,7 +183,8 @@ class KeySpace:
         k = np.empty(n, dtype=np.int64)
         # rows where neither input changes piece, cut again into slices: views, no temporary
         cuts = np.unique(np.concatenate([[0, n], np.cumsum([p.size for p in ids]), np.cumsum([p.size for p in t])]))
-        spans = [slice(a + part.start, a + part.stop) for a, b in pairwise(cuts.tolist()) for part in slices(b - a)]
+        spans = [slice(a + part.start, a + part.stop) for a, b in pairwise(cuts.tolist())
+                 for part in slices(b - a, self.slice_rows)]
 
         def part(rows: slice) -> None:
             np.left_shift(_rows(ids, rows), self.t_bits, out=k[rows])

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-SLICE_ROWS = 1 << 20
 
-
-def slices(n: int, size: int = SLICE_ROWS) -> list[slice]:
+def slices(n: int, size: int) -> list[slice]:
     """Consecutive slices of at most `size` rows covering range(n)."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 

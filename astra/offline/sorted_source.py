@@ -8,8 +8,9 @@ import threading
 import numpy as np
 import polars as pl
 
+from astra.offline.execution import DEFAULT_SLICE_ROWS
 from astra.offline.keys import KeySpace, Pieces, column_pieces, joined, sort_with_positions
-from astra.offline.parallel import SLICE_ROWS, parallel_map, slices
+from astra.offline.parallel import parallel_map, slices
 
 
 def numeric(dtype: pl.DataType) -> bool:
@@ -48,14 +49,14 @@ class SortedSource:
 
     def __init__(self, frame: pl.DataFrame, ids: Pieces, times: Pieces, q_ids: np.ndarray,
                  q_times: np.ndarray, rows_per_chunk: int, widths=(), threads: int = 1,
-                 slice_rows: int = SLICE_ROWS):
+                 slice_rows: int = DEFAULT_SLICE_ROWS):
         """`ids` (one per frame row) and `times` may come in pieces (a column's chunks, read
         without a copy).
         `widths` are the window lengths the chunks will be asked about (for the time grid);
         passes over every row run by slices of `slice_rows` on `threads` threads."""
         self.frame, self.threads = frame, threads
         self.schema = dict(frame.schema)  # also of columns converted to NumPy and dropped
-        self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths, threads)
+        self.ks = ks = KeySpace([ids, q_ids], times, q_times, widths, threads, slice_rows)
         keys = ks.pack(ids, times)
         del ids
         self.times = joined(times) if ks.t_uniq is not None else None  # raw times: only the fallback needs them

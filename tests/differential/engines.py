@@ -19,8 +19,7 @@ import polars as pl
 from strategies_plan import Case
 
 from astra.lang.types import Type
-from astra.offline import backfill
-from astra.offline import evaluate as offline_evaluate
+from astra.offline import ExecutionConfig, backfill
 from astra.online import Store
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir, pretty, reference
@@ -83,16 +82,17 @@ def write_sources(case: Case, root: Path, split: int = 1) -> None:
         frame(case.tables.get(src.name, []), src.columns).write_parquet(root / src.path)
 
 
-def run_offline(case: Case, root: Path, chunk_rows: int | None = None) -> list[dict]:
-    """The backfill's output rows (outputs only), sources written under root."""
+def run_offline(case: Case, root: Path, chunk_rows: int | None = None, threads: int | None = None) -> list[dict]:
+    """The backfill's output rows (outputs only), sources written under root; with `chunk_rows`,
+    sources cut into chunks of that many rows and partitioned by slices of half that, on `threads`."""
     write_sources(case, root)
-    saved = offline_evaluate.CHUNK_ROWS, offline_evaluate.SLICE_ROWS
-    if chunk_rows is not None:  # sources cut into chunks of a few rows, partitioned by half that
-        offline_evaluate.CHUNK_ROWS, offline_evaluate.SLICE_ROWS = chunk_rows, max(1, chunk_rows // 2)
-    try:
-        out = backfill(case.plan, case.service, case.version, frame(case.spine, case.spine_columns), root)
-    finally:
-        offline_evaluate.CHUNK_ROWS, offline_evaluate.SLICE_ROWS = saved
+    execution = ExecutionConfig()
+    if chunk_rows is not None:
+        execution = attrs.evolve(execution, chunk_rows=chunk_rows, slice_rows=max(1, chunk_rows // 2))
+    if threads is not None:
+        execution = attrs.evolve(execution, threads=threads)
+    out = backfill(case.plan, case.service, case.version, frame(case.spine, case.spine_columns), root,
+                   execution=execution)
     names = [o.name for o in case.outputs]
     out = _as_micros(out.select(names))
     return [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in out.to_dicts()]

@@ -16,7 +16,6 @@ from engines import run_offline
 from helpers import same
 from strategies_plan import Case, cases
 
-from astra.offline import evaluate
 from astra.plan import reference
 
 
@@ -28,13 +27,8 @@ def test_engine_matches_reference(case: Case, chunk_rows: int, threads: int) -> 
     """Also with sources cut into chunks of a few rows (down to one), partitioned by slices of
     half that and answered on two threads."""
     expected = reference.evaluate(case.plan, "svc", 1, case.spine, case.tables)
-    saved = evaluate.CHUNK_ROWS, evaluate.CHUNK_THREADS, evaluate.SLICE_ROWS
-    evaluate.CHUNK_ROWS, evaluate.CHUNK_THREADS, evaluate.SLICE_ROWS = chunk_rows, threads, max(1, chunk_rows // 2)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            got = run_offline(case, Path(tmp))
-    finally:
-        evaluate.CHUNK_ROWS, evaluate.CHUNK_THREADS, evaluate.SLICE_ROWS = saved
+    with tempfile.TemporaryDirectory() as tmp:
+        got = run_offline(case, Path(tmp), chunk_rows, threads)
     assert len(got) == len(expected)
     for i, (g, e) in enumerate(zip(got, expected)):
         for name in (o.name for o in case.outputs):
