@@ -38,7 +38,8 @@ def _check(d: ast.VectorIndex, sources: dict, entities: dict[str, ast.Entity], d
         elif d.kind is None or d.kind.value != "hnsw":
             diags.error("E0903", f"`{name.value}` is a setting of the hnsw kind; this index is "
                         f"`{d.kind.value if d.kind else 'exact'}`", name.span,
-                        help="declare `kind hnsw`, or drop the setting: the exact kind scans every row")
+                        help="the exact kind scans every row and has no graph to tune: set `kind hnsw`, "
+                             "or drop the setting")
             ok = False
         elif not 2 <= value <= 4096:
             diags.error("E0903", f"`{name.value}` must be from 2 to 4096, not {value}", name.span)
