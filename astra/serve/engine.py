@@ -470,7 +470,10 @@ class Engine(PushPath):
         self.last_snapshot = time.monotonic()
         if background:
             try:
-                self.background = BackgroundSnapshot(self.store, self.state, n)
+                # forked with the event loop parked (in the writer thread): no query is halfway
+                # through and holding a lock (a vector index's) that the child's save would wait on
+                with self.store.lock:
+                    self.background = BackgroundSnapshot(self.store, self.state, n)
                 return
             except OSError as exc:  # no fork here (or no memory for one): block instead
                 print(f"astra serve: background snapshot unavailable ({exc}); writing it in place", file=sys.stderr)

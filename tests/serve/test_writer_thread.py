@@ -237,3 +237,47 @@ def test_a_store_failure_after_the_log_write_is_recovered_by_a_restart(tmp_path,
         assert count(again, 6) == before + 1
     finally:
         stop(again)
+
+
+def test_a_background_snapshot_forks_with_the_loop_parked(tmp_path, monkeypatch):
+    """The writer forks the snapshot child while the loop is parked, so no query holds a lock
+    (a vector index's) in the child's copy of the process."""
+    from astra.serve import engine as engine_module
+
+    eng = engine(tmp_path, monkeypatch, FrozenClock(T))
+    ticks = [0]
+    seen = {}
+
+    class Fork:
+        def __init__(self, store, state, n):
+            first = ticks[0]
+            time.sleep(0.05)  # room for the loop to run, were it not parked
+            seen["ticks during the fork"] = ticks[0] - first
+
+        def poll(self, block=False):
+            return True
+
+        seconds = 0.0
+
+    monkeypatch.setattr(engine_module, "BackgroundSnapshot", Fork)
+
+    async def main():
+        eng.attach(asyncio.get_running_loop())
+        running = True
+
+        async def ticker():
+            while running:
+                ticks[0] += 1
+                await asyncio.sleep(0)
+
+        tk = asyncio.create_task(ticker())
+        await eng.push_async(_push_doc(tx(2, T - HOUR)))
+        await eng.writer.run(eng.snapshot)
+        running = False
+        await tk
+
+    asyncio.run(main())
+    try:
+        assert seen == {"ticks during the fork": 0}
+    finally:
+        stop(eng)
