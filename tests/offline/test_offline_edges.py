@@ -451,16 +451,16 @@ def test_source_keyed_by_two_entities_and_an_empty_spine(tmp_path):
     assert empty.height == 0 and empty.columns == [*spine.columns, "u_cnt", "m_cnt"]
 
 
-def test_a_rows_features_do_not_depend_on_the_rest_of_the_spine(tmp_path, monkeypatch):
+def test_a_rows_features_do_not_depend_on_the_rest_of_the_spine(tmp_path):
     """Float sums come from prefix sums over a chunk of entities, so their last bits depend on
     which entities share the chunk.  Chunks are cut by the source's rows only: adding queries
     for other entities to the spine must leave every value of a row bit for bit unchanged,
     even beside an entity whose values are 15 orders of magnitude larger."""
     import numpy as np
 
-    from astra.offline import evaluate
+    from astra.offline import ExecutionConfig
 
-    monkeypatch.setattr(evaluate, "CHUNK_ROWS", 200)
+    small = ExecutionConfig(chunk_rows=200)
     features = {"s": (agg("sum", "amount", t=FLOAT64), FLOAT64, None),
                 "v": (agg("variance", "amount", t=F), F, None)}
     rng = np.random.default_rng(1)
@@ -475,6 +475,7 @@ def test_a_rows_features_do_not_depend_on_the_rest_of_the_spine(tmp_path, monkey
                             schema={"uid": pl.Int64, "ts": pl.Int64, "bonus": pl.Float64}) \
             .with_columns(pl.col("ts").cast(pl.Datetime("us")))
 
-    alone = backfill(make_plan(features), "svc", 1, spine([28], [100]), tmp_path)
-    crowded = backfill(make_plan(features), "svc", 1, spine([28, *[27] * 300], [100, *range(300)]), tmp_path)
+    alone = backfill(make_plan(features), "svc", 1, spine([28], [100]), tmp_path, execution=small)
+    crowded = backfill(make_plan(features), "svc", 1, spine([28, *[27] * 300], [100, *range(300)]), tmp_path,
+                       execution=small)
     assert alone.row(0) == crowded.row(0)

@@ -46,13 +46,11 @@ def test_fraud_model_matches_duckdb(tmp_path, monkeypatch):
     import polars as pl
 
     from astra import Project
-    from astra.offline import evaluate
+    from astra.offline import ExecutionConfig
 
-    monkeypatch.setattr(evaluate, "CHUNK_ROWS", 397)
-    monkeypatch.setattr(evaluate, "CHUNK_THREADS", 2)
-    monkeypatch.setattr(evaluate, "SLICE_ROWS", 1000)
+    chunked = ExecutionConfig(chunk_rows=397, threads=2, slice_rows=1000)
     spine = pl.read_parquet(data / "labels.parquet")
-    Project.load(ROOT / "features").backfill(spine, service="fraud_model@v1", data_root=data) \
+    Project.load(ROOT / "features").backfill(spine, service="fraud_model@v1", data_root=data, execution=chunked) \
         .write_parquet(tmp_path / "chunked.parquet")
     cmp = subprocess.run([*run, BENCH / "compare.py", tmp_path / "ref.parquet", tmp_path / "chunked.parquet"],
                          capture_output=True, text=True)
