@@ -27,7 +27,7 @@ def require_bench_kit() -> None:
     pytest.skip(message)
 
 
-def test_fraud_model_matches_duckdb(tmp_path, monkeypatch):
+def test_fraud_model_matches_duckdb(tmp_path):
     require_bench_kit()
     data = tmp_path / "data"
     run = [sys.executable]
