@@ -65,6 +65,20 @@ def generate(out: Path, *, events: int = 200_000, users: int = 5_000, labels: in
     products(out, base)
 
 
+def add_products(out: Path) -> None:
+    """Give a data directory made by the shared benchmark kit (transactions, profiles, labels) the
+    example project's product catalogue, which the kit does not generate, dated from its first
+    transaction; `astra serve features/` materializes every source, so it needs one."""
+    import polars as pl
+
+    out = Path(out)
+    if (out / "products.parquet").exists():
+        return
+    first = pl.scan_parquet(out / "transactions.parquet").select(pl.col("ts").min()).collect().item()
+    base = first if isinstance(first, int) else int(pl.Series([first]).cast(pl.Datetime("us")).cast(pl.Int64)[0])
+    products(out, base)
+
+
 def products(out: Path, base: int, *, count: int = 300, dim: int = 16, seed: int = 5) -> None:
     """A product catalogue: per product a category and a 16-float embedding near its category's
     centre; a fifth of the products change later (a new row: new embedding, maybe a new category)."""

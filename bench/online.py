@@ -236,7 +236,9 @@ def main() -> None:
         subprocess.run([sys.executable, str(SHARED / "gen_data.py"), str(data), "--events", str(a.events),
                         "--labels", str(max(a.events // 10, 1000)), "--users", str(max(a.events // 20, 500))],
                        check=True)
+    from astra import demo_data
 
+    demo_data.add_products(data)  # `astra serve features/` (the client rows) materializes it too
     from astra.online import Store
 
     if a.transforms_only:

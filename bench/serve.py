@@ -357,6 +357,9 @@ def main() -> None:
         print(f"generating {args.events} events into {data} ...", flush=True)
         subprocess.run(["flock", LOCK, sys.executable, str(SHARED / "gen_data.py"), str(data),
                         "--events", str(args.events)], check=True)
+    from astra import demo_data
+
+    demo_data.add_products(data)  # the example project also serves a product catalogue
     import polars as pl
 
     users = pl.read_parquet(data / "labels.parquet", columns=["user_id"])["user_id"].unique().sort().to_list()

@@ -278,6 +278,10 @@ def run(args) -> dict:
         data = tmp / "data"
         print(f"generating demo data ({args.events} events, {args.users} users) into {data} ...", flush=True)
         demo_data.generate(data, events=args.events, users=args.users, labels=1000, seed=5)
+    else:
+        from astra import demo_data
+
+        demo_data.add_products(data)  # a kit data directory: the example project's catalogue too
     import polars as pl
 
     tx = pl.read_parquet(data / "transactions.parquet", columns=["user_id", "merchant_id"])
