@@ -18,16 +18,15 @@ before a change the store already shows: the same guarantees as when pushes ran 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 PARK_POLL = 0.05  # seconds between checks that the loop still runs, while waiting for it to park
-# seconds a thread may hold the GIL while another waits for it (CPython's default is 5 ms): the
-# writer's Python work between its pauses (validating rows, writing the log) must not hold a
-# read that long
-SWITCH_INTERVAL = 0.0005
+# CPython's GIL switch interval (5 ms) is left alone: lowered to 0.5 ms, so that the writer's
+# Python work between pauses would hold a waiting read less long, it cost 18-31% of the server's
+# cache-hit throughput (bench/serve.py, 16 and 64 connections): granian's own threads take the GIL
+# too, and every forced hand-off between them costs
 
 
 class _Park:
@@ -96,7 +95,6 @@ class Writer:
         self.loop = loop
         self.pause = LoopPause(loop, after)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astra-writer")
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
     async def run(self, fn, *args):
         return await self.loop.run_in_executor(self.pool, fn, *args)
