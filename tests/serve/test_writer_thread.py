@@ -31,6 +31,13 @@ async def _until(cond, what: str) -> None:
         await asyncio.sleep(0.005)
 
 
+async def _tick(ticks: list[int]) -> None:
+    """Count the event loop's turns until cancelled: a count that does not move means it is parked."""
+    while True:
+        ticks[0] += 1
+        await asyncio.sleep(0)
+
+
 class Gate:
     """Holds a push inside a table rebuild (after its rows went in) until released."""
 
@@ -96,14 +103,7 @@ def test_the_loop_is_parked_while_rows_go_in_and_runs_during_rebuilds(tmp_path, 
 
     async def main():
         eng.attach(asyncio.get_running_loop())
-        running = True
-
-        async def ticker():
-            while running:
-                ticks[0] += 1
-                await asyncio.sleep(0)
-
-        tk = asyncio.create_task(ticker())
+        tk = asyncio.create_task(_tick(ticks))
         task = asyncio.create_task(eng.push_async(_push_doc(tx(3, T - HOUR))))
         await _until(gate.entered.is_set, "the push to reach its rebuild")
         at_rebuild = ticks[0]
@@ -111,8 +111,7 @@ def test_the_loop_is_parked_while_rows_go_in_and_runs_during_rebuilds(tmp_path, 
         seen["push done during rebuild"] = task.done()
         gate.release.set()
         await task
-        running = False
-        await tk
+        tk.cancel()
 
     asyncio.run(main())
     try:
@@ -263,18 +262,10 @@ def test_a_background_snapshot_forks_with_the_loop_parked(tmp_path, monkeypatch)
 
     async def main():
         eng.attach(asyncio.get_running_loop())
-        running = True
-
-        async def ticker():
-            while running:
-                ticks[0] += 1
-                await asyncio.sleep(0)
-
-        tk = asyncio.create_task(ticker())
+        tk = asyncio.create_task(_tick(ticks))
         await eng.push_async(_push_doc(tx(2, T - HOUR)))
         await eng.writer.run(eng.snapshot)
-        running = False
-        await tk
+        tk.cancel()
 
     asyncio.run(main())
     try:
