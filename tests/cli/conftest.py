@@ -1,27 +1,4 @@
 """Fixtures shared by the CLI tests: a small demo data set and a fresh copy of the example project."""
 
-from __future__ import annotations
+from project_fixtures import data, project  # noqa: F401 - fixtures, found by name
 
-import shutil
-from pathlib import Path
-
-import pytest
-
-from astra.demo_data import generate
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """Demo source files and a spine (1,000 events over 30 users, 50 spine rows), made once per test module."""
-    out = tmp_path_factory.mktemp("data")
-    generate(out, events=1_000, users=30, labels=50)
-    return out
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of features/ without its build directory, free to edit."""
-    shutil.copytree(ROOT / "features", tmp_path / "features", ignore=shutil.ignore_patterns("build"))
-    return tmp_path / "features"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from project_fixtures import data, project  # noqa: F401 - fixtures (demo data, a copy of features/), found by name
 
 BASE = """
 entity user { key user_id: int64 }

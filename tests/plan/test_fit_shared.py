@@ -5,31 +5,16 @@ still binds the shared features, yet every engine refuses the first (no statisti
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from astra.demo_data import generate
 from astra.offline.errors import BackfillError
 from astra.online import OnlineError
 from astra.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    generate(out, events=1_000, users=30, labels=50)
-    return out
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "features", tmp_path / "features", ignore=shutil.ignore_patterns("build"))
-    return tmp_path / "features"
 
 
 def _fit_path(project: Path, service: str) -> Path:
