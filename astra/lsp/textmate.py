@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from astra.generated import write_or_check
+
 GRAMMAR_FILE = Path(__file__).resolve().parents[2] / "editors" / "astra.tmLanguage.json"
 COMMAND_TO_RUN = "uv run python -m astra.lsp.textmate --write"
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -148,23 +150,8 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["--write"], ["--check"]):
-        print("usage: python -m astra.lsp.textmate --write | --check", file=sys.stderr)
-        return 2
-    try:
-        new = render()
-        old = GRAMMAR_FILE.read_text(encoding="utf-8") if GRAMMAR_FILE.exists() else ""
-    except (OSError, ValueError) as err:
-        print(f"error: {GRAMMAR_FILE.name}: {err}", file=sys.stderr)
-        return 1
-    if argv == ["--check"]:
-        if new != old:
-            print(f"error: {GRAMMAR_FILE.name} is out of date: run `{COMMAND_TO_RUN}`", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        GRAMMAR_FILE.write_text(new, encoding="utf-8")
-    return 0
+    return write_or_check(argv, "astra.lsp.textmate", GRAMMAR_FILE, lambda _old: render(), GRAMMAR_FILE.name,
+                          COMMAND_TO_RUN)
 
 
 if __name__ == "__main__":

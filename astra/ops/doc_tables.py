@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from astra.generated import write_or_check
 from astra.lang.types import BOOL, DURATION, FLOAT32, FLOAT64, INT32, INT64, STRING, TIMESTAMP, Type
 from astra.ops.aggregations import AGGREGATIONS, Aggregation
 from astra.ops.registry import TypeRuleError
@@ -184,23 +185,8 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["--write"], ["--check"]):
-        print("usage: python -m astra.ops.doc_tables --write | --check", file=sys.stderr)
-        return 2
-    try:
-        text = DOC.read_text()
-        new = render(text)
-    except (OSError, ValueError) as err:
-        print(f"error: {DOC.name}: {err}", file=sys.stderr)
-        return 1
-    if argv == ["--check"]:
-        if new != text:
-            print(f"error: {DOC.name}'s aggregation table is out of date: run `{COMMAND_TO_RUN}`", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        DOC.write_text(new)
-    return 0
+    return write_or_check(argv, "astra.ops.doc_tables", DOC, render, f"{DOC.name}'s aggregation table",
+                          COMMAND_TO_RUN)
 
 
 if __name__ == "__main__":
