@@ -14,8 +14,6 @@ from astra.offline.errors import BackfillError
 from astra.online import OnlineError
 from astra.project import Project
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _fit_path(project: Path, service: str) -> Path:
     fid = json.loads((project / "astra.lock").read_text())["fits"][service]["id"]
