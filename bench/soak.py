@@ -2,10 +2,12 @@
 """Soak: `astra serve` under mixed reads and a steady push stream for N minutes.
 
 Starts a real `astra serve features/` (the demo project) over generated demo data (or --data, e.g.
-the shared benchmark data), then, for --minutes:
+the shared benchmark data) moved in time to end at the wall clock (a copy; so "now" windows are
+full from the first minute, as on a serving store), then, for --minutes:
 
   * reads: two wrk processes on loopback, one sending single-entity and one 100-entity
-    `fraud_model@v1` requests (Zipf-hot users, no `at`: "now", through the cache), --conns1 and
+    `fraud_model@v1` requests (Zipf over the users ranked by their rows in the data: the users
+    with most history get most traffic; no `at`: "now", through the cache), --conns1 and
     --conns100 connections (16 in all by default);
   * pushes: one client thread pushing --push-rate rows/s (default 500) of `transactions`, in
     --push-batch row batches stamped with the wall clock, to Zipf-hot users (so hot keys
@@ -34,6 +36,7 @@ Usage: uv run python bench/soak.py [--minutes 30] [--interval 30] [--push-rate 5
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import http.client
 import json
 import os
@@ -77,15 +80,14 @@ def free_port() -> int:
 
 
 def zipf(values: list[int], n: int, s: float, seed: int) -> list[int]:
-    """n draws from `values`, Zipf(s) over one shuffled order (hot keys scattered, and the same
-    keys hot for reads and pushes: the keys read most are those accumulating rows)."""
+    """n draws from `values`, Zipf(s) over their order (the first is the hottest); one order for
+    reads and pushes, so the keys read most are those accumulating rows."""
     import numpy as np
 
-    order = np.random.default_rng(0).permutation(len(values))
     rng = np.random.default_rng(seed)
     p = np.arange(1, len(values) + 1, dtype=float) ** -s
     p /= p.sum()
-    return [values[order[i]] for i in rng.choice(len(values), size=n, p=p)]
+    return [values[i] for i in rng.choice(len(values), size=n, p=p)]
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -282,10 +284,12 @@ def run(args) -> dict:
         from astra import demo_data
 
         demo_data.add_products(data)  # a kit data directory: the example project's catalogue too
+    data = dated_to_now(data, tmp / "now")
     import polars as pl
 
     tx = pl.read_parquet(data / "transactions.parquet", columns=["user_id", "merchant_id"])
-    users = tx["user_id"].unique().sort().to_list()
+    # the users with the most history get the most traffic, as in production
+    users = tx.group_by("user_id").len().sort(["len", "user_id"], descending=[True, False])["user_id"].to_list()
     merchants = tx["merchant_id"].unique().sort().to_list()
     for per in (1, 100):
         write_bodies(tmp / f"bodies_{per}.txt", users, per, 20_000 if per == 1 else 2_000, seed=per)
@@ -347,6 +351,24 @@ def run(args) -> dict:
     else:
         print(f"kept {tmp} (server log: {tmp / 'serve.log'})")
     return result
+
+
+def dated_to_now(src: Path, dst: Path) -> Path:
+    """A copy of the data directory with every time column moved by one offset, so its newest
+    transaction lands a second before the wall clock.  The soak reads "now": over data that ended
+    months ago every window would start empty and fill during the run, and the first minute would
+    measure an empty store rather than a serving one."""
+    import polars as pl
+
+    newest = pl.scan_parquet(src / "transactions.parquet").select(pl.col("ts").max()).collect().item()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)  # the data's times are UTC
+    shift = now - dt.timedelta(seconds=1) - newest
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.glob("*.parquet")):
+        df = pl.read_parquet(f)
+        times = [c for c, t in df.schema.items() if isinstance(t, pl.Datetime)]
+        df.with_columns(pl.col(c) + shift for c in times).write_parquet(dst / f.name)
+    return dst
 
 
 def header() -> str:

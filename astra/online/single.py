@@ -33,6 +33,12 @@ def wrap64(x: int) -> int:
     return ((x + _HALF64) & _MASK64) - _HALF64
 
 
+def _reduce(v: np.ndarray, included: np.ndarray | None, lo: int, hi: int, red: np.ufunc, ident):
+    """The min or max (`red`) of the included values at positions [lo, hi); `ident` when none."""
+    x = v[lo:hi] if included is None else v[lo:hi][included[lo:hi]]
+    return red.reduce(x) if len(x) else ident
+
+
 class Single:
     """One entity (a slot per table) at one query time `t` (µs)."""
 
@@ -227,8 +233,8 @@ class Single:
     def _extreme(self, ti: int, i: int, j: int, largest: bool, kind: str, tbl: np.ndarray):
         """`extreme` over the retained rows.  Every window ends at the same row, so when the widest
         one is short, one running extreme from the newest row backwards answers them all;
-        otherwise the partial blocks are reduced directly and the full blocks by two sparse-table
-        lookups."""
+        otherwise a window is its partial head block, two sparse-table lookups over its full
+        blocks and the partial tail block, which all windows share (reduced once per query)."""
         tb = self.tables[ti]
         bd, st = self.bounds[ti], self.start[ti]
         b, a = bd[0], bd[j]
@@ -237,38 +243,35 @@ class Single:
         col = tb.inputs[i].column
         v, key = tb.pos[f"v:{col}"], tb.inc_key[i]
         ident = identity(v.dtype, kind)
+        red = np.maximum if largest else np.minimum
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
         widest = 0 if j < 0 else min(bd[1:-1])
         if b - widest <= SHORT:
-            cache = self._cache
-            if cache is None:
-                cache = self._cache = {}
             got = cache.get((ti, i, kind, widest))
             if got is None:
                 lo, hi = st + widest, st + b
                 x = v[lo:hi] if key is None else np.where(tb.pos[key][lo:hi], v[lo:hi], ident)
-                red = np.maximum if largest else np.minimum
                 got = cache[ti, i, kind, widest] = red.accumulate(x[::-1]).tolist()
             out = got[b - a - 1]
-            if out == ident and self.count(ti, i, j, evicted=False) == 0:  # the identity, or a value equal to it
-                return None
-            return out
-        if self.count(ti, i, j, evicted=False) == 0:
+        else:
+            lo, hi = st + a, st + b
+            lb, hb = -(-lo // BLOCK), hi // BLOCK
+            inc = None if key is None else tb.pos[key]
+            if hb - lb < 2:
+                out = _reduce(v, inc, lo, hi, red, ident)
+            else:
+                tail = cache.get((ti, i, kind, "tail"))
+                if tail is None:
+                    tail = cache[ti, i, kind, "tail"] = _reduce(v, inc, hb * BLOCK, hi, red, ident)
+                lev = min((hb - lb).bit_length() - 1, tbl.shape[0] - 1)
+                head = _reduce(v, inc, lo, lb * BLOCK, red, ident)
+                out = red(red(head, tail), red(tbl[lev, lb], tbl[lev, hb - (1 << lev)]))
+            out = out.item() if isinstance(out, np.generic) else out
+        if out == ident and self.count(ti, i, j, evicted=False) == 0:  # the identity, or a value equal to it
             return None
-        lo, hi = st + a, st + b
-        red = np.maximum if largest else np.minimum
-        lb, hb = -(-lo // BLOCK), hi // BLOCK
-        out = None
-        for x, y in ((lo, hi),) if hb - lb < 2 else ((lo, lb * BLOCK), (hb * BLOCK, hi)):
-            if y > x:
-                part = v[x:y] if key is None else v[x:y][tb.pos[key][x:y]]
-                if len(part):
-                    r = red.reduce(part)
-                    out = r if out is None else red(out, r)
-        if hb - lb >= 2:
-            lev = min((hb - lb).bit_length() - 1, tbl.shape[0] - 1)
-            r = red(tbl[lev, lb], tbl[lev, hb - (1 << lev)])
-            out = r if out is None else red(out, r)
-        return self.decode(ti, col, out)
+        return out  # numbers and times only: strings have no block table
 
     def distinct(self, ti: int, i: int, j: int) -> int:
         """Distinct included values of input i in window j (see `WindowView.distinct`)."""
