@@ -4,7 +4,7 @@ Windowed aggregations need nothing of an evicted row; lifetime ones keep, per en
 the evicted rows contributed: counts and sums folded into the slot's base (the retained rows'
 prefixes start again after them), the running min/max, the power sums for variance, the first
 and last value and the newest values for `last_k`.  Each is the aggregation's own state, folded
-and merged by the numpy forms of its algebra (`astra.ops.agg_algebra`); the store only says
+and merged by the numpy forms of its algebra (`astra.ops.aggregations.algebra`); the store only says
 where the states live and translates representations (string codes to their ranks).  Each segment then
 starts after its evicted rows, and the arena is compacted when holes dominate.  An eviction step
 reads every retained row of the segments it cuts, so it runs in a copy of the table that is then
@@ -19,8 +19,8 @@ import numpy as np
 
 from astra.online import exact_sums
 from astra.online.arrays import count_before, ranges
-from astra.ops.agg_algebra import Summing
 from astra.ops.aggregations import AGGREGATIONS
+from astra.ops.aggregations.algebra import Summing
 
 COUNT = AGGREGATIONS["count"].algebra
 

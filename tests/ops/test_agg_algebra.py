@@ -1,4 +1,4 @@
-"""The algebra of every aggregation (astra/ops/agg_algebra.py), checked against its reference.
+"""The algebra of every aggregation (astra/ops/aggregations/algebra.py), checked against its reference.
 
 For random rows (values with their (time, arrival) keys) split at random into parts:
 - finalize(fold(rows)) and finalize(merge of the parts' folds) equal the reference of the rows;

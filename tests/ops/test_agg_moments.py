@@ -163,7 +163,7 @@ def exact_shape(xs: list, order: int) -> float | None:
 @SETTINGS
 def test_the_kernel_alone_is_within_1e_9_of_the_exact_estimators(xs):
     """The shared kernel over one segment (no engine around it), ties and shifted values included."""
-    from astra.ops.agg_moments import _shape
+    from astra.ops.aggregations.shape import _shape
     from astra.ops.segments import Segments
 
     seg = Segments(values=np.array(xs), offsets=np.array([0, len(xs)]))

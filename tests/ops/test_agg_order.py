@@ -184,7 +184,7 @@ def test_bad_parameters_are_located_errors(expr, message):
 @SETTINGS
 def test_the_kernel_alone_matches_numpy_on_many_values(xs, q):
     """The shared kernel over one segment (no engine around it) against numpy.quantile."""
-    from astra.ops.agg_order import _percentiles
+    from astra.ops.aggregations.order import _percentiles
     from astra.ops.segments import Segments
 
     got = _percentiles(Segments(values=np.array(xs), offsets=np.array([0, len(xs)])), q)

@@ -1,4 +1,4 @@
-"""The numpy forms of the aggregation algebras (astra/ops/agg_algebra.py), which the online store
+"""The numpy forms of the aggregation algebras (astra/ops/aggregations/algebra.py), which the online store
 calls to fold evicted rows into lifetime states, against their pure-Python forms: runs of values
 (some excluded, as a `where` filter or a null excludes them) folded per slot, then merged into
 earlier states, give the states the pure fold and merge give."""

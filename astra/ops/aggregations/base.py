@@ -19,7 +19,7 @@ from astra.ops.registry import TypeRuleError, Vec
 if TYPE_CHECKING:
     import polars as pl
 
-    from astra.ops.agg_algebra import Algebra
+    from astra.ops.aggregations.algebra import Algebra
     from astra.ops.structures import OfflineWindow, OnlineSingle, OnlineWindow
 
 
@@ -42,7 +42,7 @@ class Aggregation:
     param_label: str = ""  # its name in signatures ("": k, q or half_life after its kind)
     empty_doc: str = ""  # the docs' empty-window cell, where the reference's own value would mislead
     doc: str = ""
-    # its state: empty, update, merge, subtract where invertible, finalize (astra.ops.agg_algebra)
+    # its state: empty, update, merge, subtract where invertible, finalize (astra.ops.aggregations.algebra)
     algebra: Algebra | None = None
 
     def infer(self, column: Type | None, param: int | None) -> Type:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from astra.lang.types import INT64
-from astra.ops.agg_algebra import Distinct
+from astra.ops.aggregations.algebra import Distinct
 from astra.ops.aggregations.base import Aggregation, _need, _present
 from astra.ops.registry import Vec
 

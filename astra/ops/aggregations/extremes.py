@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from astra.ops.agg_algebra import Extreme
+from astra.ops.aggregations.algebra import Extreme
 from astra.ops.aggregations.base import Aggregation, _need, _present
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from astra.lang.types import FLOAT64
-from astra.ops.agg_algebra import PowerSums
+from astra.ops.aggregations.algebra import PowerSums
 from astra.ops.aggregations.base import Aggregation, _masked, _need, _present
 from astra.ops.exact import exact_variance
 from astra.ops.registry import LazyModule, Vec

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from astra.lang.types import Type
-from astra.ops.agg_algebra import Buffer, Nearest
+from astra.ops.aggregations.algebra import Buffer, Nearest
 from astra.ops.aggregations.base import Aggregation, _need, _present
 from astra.ops.registry import TypeRuleError
 

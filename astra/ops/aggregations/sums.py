@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from astra.lang.types import FLOAT64, INT64
 from astra.ops import vectors
-from astra.ops.agg_algebra import Summing
+from astra.ops.aggregations.algebra import Summing
 from astra.ops.aggregations.base import Aggregation, _masked, _need, _present
 from astra.ops.exact import exact_mean, exact_sum
 from astra.ops.registry import LazyModule, Vec

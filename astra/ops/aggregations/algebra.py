@@ -366,7 +366,7 @@ class Quantile(Bag):
         return (key, value)
 
     def finalize(self, state, param, at=None):
-        from astra.ops.agg_order import _reference_percentile
+        from astra.ops.aggregations.order import _reference_percentile
 
         rows = sorted(self.values(state), key=_key0)
         return _reference_percentile([v for _, v in rows], 0.5 if param is None else param)
@@ -492,7 +492,7 @@ class PowerSums(Algebra):
         if self.order == 2:
             v = _rounded(m[0] * n / (n - 1))
             return math.sqrt(v) if self.kind == "stddev" else v
-        from astra.ops.agg_moments import kurtosis_of, skew_of
+        from astra.ops.aggregations.shape import kurtosis_of, skew_of
 
         return skew_of(n, *m) if self.order == 3 else kurtosis_of(n, *m)
 

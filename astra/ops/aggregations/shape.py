@@ -18,9 +18,9 @@ import math
 from fractions import Fraction
 
 from astra.lang.types import FLOAT64
-from astra.ops.agg_algebra import PowerSums
-from astra.ops.agg_segmented import SegmentAggregation
-from astra.ops.aggregations import _need, _present
+from astra.ops.aggregations.algebra import PowerSums
+from astra.ops.aggregations.base import _need, _present
+from astra.ops.aggregations.segmented import SegmentAggregation
 from astra.ops.exact import U
 from astra.ops.registry import LazyModule, Vec
 from astra.ops.segments import Segments

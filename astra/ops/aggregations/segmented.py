@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from astra.ops.aggregations import Aggregation
+from astra.ops.aggregations.base import Aggregation
 from astra.ops.registry import LazyModule, Vec
 from astra.ops.segments import Segments, offsets_of
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 from astra.lang.types import FLOAT64
-from astra.ops.agg_algebra import DecayTerms
-from astra.ops.agg_segmented import SegmentAggregation, as_floats
-from astra.ops.aggregations import _need
+from astra.ops.aggregations.algebra import DecayTerms
+from astra.ops.aggregations.base import _need
+from astra.ops.aggregations.segmented import SegmentAggregation, as_floats
 from astra.ops.exact import exact_sum
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
 from astra.ops.segments import Segments

@@ -13,9 +13,9 @@ The state is the tuple of counts: it merges and subtracts exactly, count by coun
 from __future__ import annotations
 
 from astra.lang.types import INT64, Type
-from astra.ops.agg_algebra import Algebra
-from astra.ops.agg_segmented import SegmentAggregation
-from astra.ops.aggregations import _need, _present
+from astra.ops.aggregations.algebra import Algebra
+from astra.ops.aggregations.base import _need, _present
+from astra.ops.aggregations.segmented import SegmentAggregation
 from astra.ops.registry import LazyModule, TypeRuleError
 from astra.ops.segments import Segments
 

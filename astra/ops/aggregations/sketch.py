@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from astra.lang.types import FLOAT64, INT64
 from astra.ops import sketches
-from astra.ops.agg_algebra import DDSketch, HyperLogLog
-from astra.ops.agg_segmented import SegmentAggregation, as_floats
-from astra.ops.aggregations import _need, _present
+from astra.ops.aggregations.algebra import DDSketch, HyperLogLog
+from astra.ops.aggregations.base import _need, _present
+from astra.ops.aggregations.segmented import SegmentAggregation, as_floats
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
 
 np = LazyModule("numpy", "np", globals())

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from astra.ops.agg_algebra import Mode as ModeState
-from astra.ops.agg_segmented import SegmentAggregation
-from astra.ops.aggregations import _need, _present
+from astra.ops.aggregations.algebra import Mode as ModeState
+from astra.ops.aggregations.base import _need, _present
+from astra.ops.aggregations.segmented import SegmentAggregation
 from astra.ops.registry import LazyModule, Vec
 from astra.ops.segments import Segments
 

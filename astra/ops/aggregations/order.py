@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 from astra.lang.types import FLOAT64, Type
-from astra.ops.agg_algebra import Buffer, Quantile
-from astra.ops.agg_segmented import SegmentAggregation, as_floats, take_first
-from astra.ops.aggregations import _need, _present
+from astra.ops.aggregations.algebra import Buffer, Quantile
+from astra.ops.aggregations.base import _need, _present
+from astra.ops.aggregations.segmented import SegmentAggregation, as_floats, take_first
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
 from astra.ops.segments import Segments
 
