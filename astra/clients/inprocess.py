@@ -28,6 +28,7 @@ from astra.clients.codec import (
     warn_deprecated,
 )
 from astra.online import HorizonError, OnlineError  # here, not per call: a one-entity get costs tens of µs
+from astra.online.lookup import Lookup
 from astra.serve.validate import ApiError, features_query, push_body, push_rows, service_info
 
 NO_LIMIT = sys.maxsize  # in process there is no --max-batch / --max-push-rows
@@ -102,7 +103,7 @@ class Online:
                 first = min(t) if isinstance(t, list) else t
                 raise ApiError(409, "before_horizon", str(HorizonError(first, h)), "at", horizon=h)
             try:
-                res = self.store.get(q.info.id, q.entities, at=t, request=q.request)
+                res = self.store.lookup(Lookup(q.info.service, q.info.key_names, q.keys, t, q.request))
             except HorizonError as exc:
                 raise ApiError(409, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
             except (OnlineError, KeyError, ValueError) as exc:

@@ -68,6 +68,13 @@ def entity_of(plan: ir.Plan, key: ir.SourceKey) -> ir.Entity:
     return plan.entity(src.entities[src.keys.index(key)])
 
 
+# The point-in-time rules this engine implements: windows [t - w, t) and visibility strictly before
+# t by `searchsorted(..., side="left")` on the packed (key, time) of rows and queries
+# (astra.offline.windows, astra.offline.asof); ties by a stable sort, so the later row of the source
+# comes last.  A plan stating other rules is refused, not run under these.
+RULES = ir.PointInTime(window_closed="left", visibility="strictly_before", tie_break="source_position")
+
+
 def compute(plan: ir.Plan, service: ir.Service, spine: pl.DataFrame, q_times: np.ndarray,
             data_root: str | Path | None, tick: Callable[[], None] = lambda: None,
             config: ExecutionConfig | None = None) -> pl.DataFrame:
@@ -87,6 +94,7 @@ def leaf_values(plan: ir.Plan, groups: dict[Group, list], spine: pl.DataFrame, q
     `where` keeps only the source rows it selects, per source name (the distributed backfill
     reads one partition of the entities this way); `config` sets chunk sizes and threads
     (default: `ExecutionConfig()`)."""
+    plan.rules.require(RULES, "offline engine")
     config = config or ExecutionConfig()
     where = where or {}
 

@@ -14,8 +14,9 @@ from astra.online.errors import (
     SchemaError,
     UnknownServiceError,
 )
+from astra.online.lookup import Lookup
 from astra.online.result import Result
 from astra.online.store import PushReport, Store
 
-__all__ = ["CompiledService", "FutureRowError", "HorizonError", "LateRowError", "OnlineError", "PushReport",
+__all__ = ["CompiledService", "FutureRowError", "HorizonError", "LateRowError", "Lookup", "OnlineError", "PushReport",
            "Result", "SchemaError", "Store", "UnknownServiceError", "compile_service"]

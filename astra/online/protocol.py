@@ -2,7 +2,8 @@
 
 Two implementations: the embedded `astra.online.store.Store` (rows in this process's memory) and
 `astra.online.redis_store.RedisStore` (rows in a Redis shared by every replica).  Both answer a
-`get` with the same compiled plans over the same rows, so they return the same values.
+`lookup` (a typed `astra.online.lookup.Lookup`) with the same compiled plans over the same rows, so
+they return the same values.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
+from astra.online.lookup import Lookup
 from astra.online.result import Result
 from astra.row_counts import SourceRows
 
@@ -25,8 +27,12 @@ class OnlineStore(Protocol):
     def push(self, source: str, rows: list[dict] | pl.DataFrame, on_late: str = "raise"):
         """Store rows of a source (`astra.online.store.PushReport`); too-late rows raise or are reported."""
 
+    def lookup(self, query: Lookup) -> Result:
+        """Feature values of a checked, typed query: the service as the plan's IR object, one key
+        tuple per entity (see `Store.lookup`).  What a server calls."""
+
     def get(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False) -> Result:
-        """Feature values of `service` for each entity at `at` (see `Store.get`)."""
+        """`lookup` from a service name and entity dicts (see `Store.get`), for Python callers."""
 
     @property
     def horizon(self) -> int | None:

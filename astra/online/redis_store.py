@@ -31,6 +31,7 @@ from astra.online import ingest, redis_state
 from astra.online.arrays import count_before
 from astra.online.errors import FutureRowError, LateRowError, OnlineError
 from astra.online.layout import plan_layout
+from astra.online.lookup import Lookup, key_tuples
 from astra.online.redis_indexes import RedisIndexes
 from astra.online.redis_layout import (  # parse_url: the CLI imports it from here
     _ADVANCE,
@@ -42,10 +43,12 @@ from astra.online.redis_layout import (  # parse_url: the CLI imports it from he
     canonical_key,
     parse_url,
 )
+from astra.online.result import Result
 from astra.online.store import INT64_MAX, PushReport, Store, drop_future, iso, new_table
 from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows
+from astra.times import query_times
 
 WRITE_BACK_ROWS = 32  # a read writes an entity's state back once it spares later reads this many rows
 RECENT = 0.05  # s: `watermark` reuses the meta hash read this recently (by the same request)
@@ -352,10 +355,18 @@ class RedisStore:
 
     # ------------------------------------------------------------------ queries
     def get(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False):
-        """As `Store.get`, over the requested entities' rows (and lifetime states) read from Redis
-        in one round trip."""
+        """As `Store.get`: the `Lookup` built from a service name and entity dicts, answered."""
         local = self.local
         compiled = local._compiled.get(service) or local._compile(service)
+        names = local._key_names[compiled.service.id]
+        return self.lookup(Lookup(compiled.service, names, key_tuples(entities, names, service), query_times(at),
+                                  request, validity))
+
+    def lookup(self, q: Lookup) -> Result:
+        """As `Store.lookup`, over the requested entities' rows (and lifetime states) read from
+        Redis in one round trip."""
+        local = self.local
+        compiled = local._compiled.get(q.service.id) or local._compile(q.service.id)
         self._register_cuts()
         reads = []  # (table index, storage, canonical keys, row keys, state suffix)
         names: dict[bytes, int] = {}
@@ -365,9 +376,11 @@ class RedisStore:
             st = self.storage[(spec.source.name, spec.key.columns)]
             enames = [k for k, _ in spec.entity.keys]
             try:
-                keys = [canonical_key([e[k] for k in enames]) for e in entities]
-            except KeyError as exc:
-                raise KeyError(f"entity `{spec.entity.name}` needs keys {enames}; a query row lacks {exc}") from None
+                pos = [q.key_names.index(k) for k in enames]
+            except ValueError:
+                raise KeyError(f"entity `{spec.entity.name}` needs keys {enames}; the query's keys are "
+                               f"{list(q.key_names)}") from None
+            keys = [canonical_key([k[p] for p in pos]) for k in q.keys]
             knames = [None if k is None else st.name(k) for k in keys]
             sfx = self._state_suffix(ti)
             for kn in knames:
@@ -398,7 +411,7 @@ class RedisStore:
         for ti, st, keys, knames, sfx in reads:
             tb = snap.tables[ti] = new_table(local.specs[ti])
             write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, got, names, meta)
-        answer = snap.get(service, entities, at=at, request=request, validity=validity)
+        answer = snap.lookup(q)
         if write_back:  # states folded further than Redis holds them: every later read starts there
             import redis
 

@@ -48,8 +48,8 @@ class Result:
         self._found, self._reads = found, reads
         # with `Store.get(validity=True)`: per entity, the latest query time with the same answer
         self.valid_until: list[int] | None = None
-        # set by `Store.get`: the queried entities and their key columns (name, type), for `to_polars`
-        self.entities: list[dict] | None = None
+        # set by `Store.lookup`: per entity its key values, and those key columns (name, type), for `to_polars`
+        self.keys: list[tuple] | None = None
         self.key_columns: tuple[tuple[str, Type], ...] = ()
 
     @classmethod
@@ -143,8 +143,8 @@ class Result:
         """The entities' key columns, then the outputs, typed like the offline engine's (timestamps as
         Datetime), then `_missing`."""
         cols = self._pylists()
-        keys = self.key_columns if self.entities is not None else ()
-        series = [pl.Series(k, [e[k] for e in self.entities], dtype=polars_dtype(t)) for k, t in keys]
+        keys = self.key_columns if self.keys is not None else ()
+        series = [pl.Series(k, [row[j] for row in self.keys], dtype=polars_dtype(t)) for j, (k, t) in enumerate(keys)]
         for name, t in self.types:
             data = cols[name]
             if t.name in ("list", "vector"):

@@ -4,6 +4,7 @@
     store.materialize("data")                       # bulk bootstrap from the offline sources
     store.push("transactions", [{"user_id": 1, ...}])
     store.get("fraud_model@v1", [{"user_id": 1}], at=t).rows()
+    store.lookup(Lookup(service, ("user_id",), [(1,)], at=t))   # what a server sends: typed, checked
 
 Rows older than a source's watermark minus the allowed lateness are rejected (never dropped
 silently); with `max_future`, so are rows later than the store's clock plus it, so one bad time
@@ -35,6 +36,7 @@ from astra.online.codegen import compile_service, compile_where
 from astra.online.errors import FutureRowError, HorizonError, LateRowError, UnknownServiceError
 from astra.online.indexes import Indexes
 from astra.online.layout import TableSpec, plan_layout
+from astra.online.lookup import Lookup, key_tuples
 from astra.online.result import Missing, Result
 from astra.online.single import Single
 from astra.online.table import Input, Table
@@ -89,6 +91,13 @@ def new_table(spec: TableSpec) -> Table:
     return Table(src.name, spec.key.columns, cols, inputs, spec.evict_window, spec.asof)
 
 
+# The point-in-time rules this engine implements: a window's rows are those of the entity's
+# segment (kept in (time, arrival) order, so the later row of a tie comes last) from the first
+# with time >= t - w up to, not including, the first with time >= t (`searchsorted(side="left")`
+# in astra.online.view and astra.online.single).  A plan stating other rules is refused.
+RULES = ir.PointInTime(window_closed="left", visibility="strictly_before", tie_break="source_position")
+
+
 def parse_service(plan: ir.Plan, service: str) -> tuple[str, int]:
     """`name@vN` -> (name, version) of a service the plan defines."""
     try:
@@ -112,6 +121,7 @@ class Store:
         lateness by at least this (a server sets `max_future` plus its "now" rounding, so a query
         for now is never before the horizon).  `clock`: a callable giving now in µs (default:
         the wall clock), used by `max_future` and by `get` without `at`."""
+        plan.rules.require(RULES, "online engine")
         self.plan, self.allowed_lateness = plan, int(allowed_lateness)
         self.max_future = None if max_future is None else int(max_future)
         self.horizon_lag = int(horizon_lag)
@@ -124,12 +134,16 @@ class Store:
         self.tables = [new_table(s) for s in self.specs]
         # the declared vector indexes, fed by every ingest of their sources (a store for all services only)
         self.indexes = Indexes(plan, kept=self.services is None)
-        self._compiled: dict[str, object] = {}
+        self._compiled: dict[str, object] = {}  # service as asked ("name@vN", or its id) -> compiled plan
         # service -> ((entity, key names, ((table, its bit in the found mask), ...)), ...)
         self._readers: dict[str, tuple] = {}
+        # (service, a query's key names) -> (`_readers` with each entity's key positions in them,
+        # the query's key columns (name, type))
+        self._positions: dict[tuple, tuple] = {}
         self._reads: dict[str, Missing] = {}  # service -> per output, the found-mask bits it reads
         self._reads_now: dict[str, bool] = {}  # service -> an expression reads the query time
-        self._key_columns: dict[str, tuple] = {}  # service -> its entities' key columns, for Result.to_polars
+        self._key_columns: dict[str, tuple] = {}  # service -> its entities' key columns (name, type)
+        self._key_names: dict[str, tuple] = {}  # service -> the names of those columns
         self.watermark: dict[str, int] = {}
         self.next_seq: dict[str, int] = {}
         # rows this process stored, per source and per table (evicted ones included): their
@@ -293,31 +307,75 @@ class Store:
         """Feature values for each entity at time `at` (one, or one per entity; None: now): int µs
         since the epoch, `datetime` or `date` (naive means UTC), numpy `datetime64` or ISO string.
 
-        Up to `SMALL` entities run the service's single-entity plan once each (Python scalars,
-        no per-window arrays); larger batches run the vectorised plan.  Both give the same values.
-        With `validity`, `Result.valid_until` holds, per entity, the latest query time whose answer
-        is the same as long as no row is pushed for the entity (`astra.online.view.valid_until`)."""
-        with self.lock:  # a push's rebuilds are swapped in between queries, not during one
-            return self._get(service, entities, at, request, validity)
+        `service` is "name@vN"; each entity a dict holding every key column of the service's
+        entities (`compiled_keys`).  This builds the `Lookup` a server sends (`query`) and answers it."""
+        return self.lookup(self.query(service, entities, at, request, validity))
 
-    def _get(self, service: str, entities: list[dict], at, request, validity: bool) -> Result:
+    def query(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False) -> Lookup:
+        """The `Lookup` of a service name and entity dicts (as `get` takes them)."""
         compiled = self._compiled.get(service)
         if compiled is None:
             compiled = self._compile(service)
-        at = query_times(at)
+        names = self._key_names[compiled.service.id]
+        return Lookup(compiled.service, names, key_tuples(entities, names, service), query_times(at), request,
+                      validity)
+
+    def lookup(self, q: Lookup) -> Result:
+        """Feature values of `q.service` for each of `q.keys` at `q.at`.
+
+        Up to `SMALL` entities run the service's single-entity plan once each (Python scalars,
+        no per-window arrays); larger batches run the vectorised plan.  Both give the same values.
+        With `q.validity`, `Result.valid_until` holds, per entity, the latest query time whose answer
+        is the same as long as no row is pushed for the entity (`astra.online.view.valid_until`)."""
+        with self.lock:  # a push's rebuilds are swapped in between queries, not during one
+            return self._lookup(q)
+
+    def _lookup(self, q: Lookup, single: bool | None = None) -> Result:
+        """`lookup` without the lock; `single` forces one plan (None: by the batch size), so
+        tests can compare the single-entity and vectorised plans on the same query."""
+        sid = q.service.id
+        compiled = self._compiled.get(sid)
+        if compiled is None or (compiled.service is not q.service and compiled.service != q.service):
+            compiled = self._compile(sid)
+            if compiled.service != q.service:
+                raise UnknownServiceError(f"service `{sid}` of the query is not the one this store's plan defines "
+                                          f"(a plan changed under the server?)")
+        at = q.at
         if at is None:  # one "now" for the whole batch (and its validity)
             at = self.clock()
+        got = self._positions.get((sid, q.key_names))
+        readers = (got or self._reader_positions(sid, q.key_names))[0]
+        request = q.request
         keyed = [name for name, _ in compiled.requests if name.startswith("key:")]
         if keyed:  # `assignment(experiment)` reads the queried keys as inputs
-            request = _with_entity_keys(request, entities, keyed)
-        if compiled.evaluate_one is not None and 0 < len(entities) <= SMALL:
-            res = self._get_small(compiled, entities, at, request, validity)
-        else:
-            res = self._get_batch(compiled, entities, at, request, validity)
-        if validity and self._reads_now[compiled.service.id]:  # `now` in an expression: every µs differs
-            res.valid_until = self._query_times(at, len(entities))
-        res.entities, res.key_columns = entities, self._key_columns[service]
+            request = _with_entity_keys(request, q, keyed)
+        n = len(q.keys)
+        if single is None:
+            single = compiled.evaluate_one is not None and 0 < n <= SMALL
+        plan = self._get_small if single else self._get_batch
+        res = plan(compiled, readers, q.keys, at, request, q.validity)
+        if q.validity and self._reads_now[sid]:  # `now` in an expression: every µs differs
+            res.valid_until = self._query_times(at, n)
+        res.keys, res.key_columns = q.keys, self._positions[sid, q.key_names][1]
         return res
+
+    def _reader_positions(self, sid: str, key_names: tuple[str, ...]) -> tuple:
+        """`_readers[sid]` with, per entity, where its keys sit in a query's key tuples (an int for
+        a one-column key, a tuple otherwise); and the query's key columns (name, type)."""
+        types = dict(self._key_columns[sid])
+        unknown = [k for k in key_names if k not in types]
+        if unknown:
+            raise KeyError(f"service `{sid}` has no key column {unknown[0]!r}; its keys are {list(types)}")
+        out = []
+        for ent, names, tis in self._readers[sid]:
+            try:
+                pos = tuple(key_names.index(k) for k in names)
+            except ValueError:
+                raise KeyError(f"entity `{ent.name}` needs keys {list(names)}; the query's keys are "
+                               f"{list(key_names)}") from None
+            out.append((ent, pos[0] if len(pos) == 1 else pos, tis))
+        got = self._positions[sid, key_names] = (tuple(out), tuple((k, types[k]) for k in key_names))
+        return got
 
     def _query_times(self, at, n: int) -> list[int]:
         if isinstance(at, int | np.integer):
@@ -326,15 +384,22 @@ class Store:
 
     def _compile(self, service: str):
         name, version = parse_service(self.plan, service)
-        compiled = self._compiled[service] = compile_service(self.plan, name, version, self.services)
+        sid = f"{name}@v{version}"
+        compiled = self._compiled.get(sid)
+        if compiled is not None:  # asked by another name
+            self._compiled[service] = compiled
+            return compiled
+        compiled = self._compiled[service] = self._compiled[sid] = compile_service(self.plan, name, version,
+                                                                                 self.services)
         ents = {}
         bit = {ti: 1 << b for b, ti in enumerate(compiled.tables)}  # found masks: a bit per table read
         for ti in compiled.tables:  # per table: the entity's key names, read once per query
             ent = self.specs[ti].entity
             ents.setdefault(ent.name, (ent, []))[1].append((ti, bit[ti]))
-        self._readers[service] = tuple((ent, tuple(k for k, _ in ent.keys), tuple(tis)) for ent, tis in ents.values())
-        self._key_columns[service] = compiled_keys(self.plan, compiled.service)
-        self._reads[service] = Missing(tuple(sum(bit[ti] for ti in tis) for tis in compiled.output_tables))
+        self._readers[sid] = tuple((ent, tuple(k for k, _ in ent.keys), tuple(tis)) for ent, tis in ents.values())
+        self._key_columns[sid] = compiled_keys(self.plan, compiled.service)
+        self._key_names[sid] = tuple(k for k, _ in self._key_columns[sid])
+        self._reads[sid] = Missing(tuple(sum(bit[ti] for ti in tis) for tis in compiled.output_tables))
         closure = self.plan.closure(tuple(o.feature for o in compiled.service.outputs))
         # `now()`, or an aggregation weighing rows by their age (exp_decay_sum): answers change every µs
         self._reads_now[compiled.service.id] = any(
@@ -342,9 +407,9 @@ class Store:
             for f in closure for n in ir.walk(f.expr))
         return compiled
 
-    def _get_small(self, compiled, entities: list[dict], at, request, validity: bool = False) -> Result:
-        """`get` through the single-entity plan, one entity at a time."""
-        n = len(entities)
+    def _get_small(self, compiled, readers: tuple, keys: list[tuple], at, request, validity: bool = False) -> Result:
+        """`lookup` through the single-entity plan, one entity at a time."""
+        n = len(keys)
         if at is None:
             at = self.clock()
         ts = self._query_times(at, n)
@@ -353,16 +418,13 @@ class Store:
             raise HorizonError(min(ts), h)
         reqs = _requests_one(compiled.requests, request, n) if compiled.requests else [None] * n
         sid = compiled.service.id
-        readers, tables = self._readers[sid], self.tables
+        tables = self.tables
         rows, missing, founds, until = [], [], [], []
-        for e, t, req in zip(entities, ts, reqs):
+        for k, t, req in zip(keys, ts, reqs):
             slots: list = [None] * len(tables)
             found = 0
-            for ent, names, tis in readers:
-                try:
-                    key = e[names[0]] if len(names) == 1 else tuple(e[k] for k in names)
-                except KeyError as exc:
-                    raise KeyError(f"entity `{ent.name}` needs keys {list(names)}; a query row lacks {exc}") from None
+            for _, pos, tis in readers:
+                key = k[pos] if type(pos) is int else tuple(k[p] for p in pos)
                 for ti, b in tis:
                     s = slots[ti] = tables[ti].keys.get(key, 0)
                     if s:
@@ -377,9 +439,9 @@ class Store:
         res.valid_until = until if validity else None
         return res
 
-    def _get_batch(self, compiled, entities: list[dict], at, request, validity: bool = False) -> Result:
-        """`get` through the vectorised plan."""
-        n = len(entities)
+    def _get_batch(self, compiled, readers: tuple, keys: list[tuple], at, request, validity: bool = False) -> Result:
+        """`lookup` through the vectorised plan."""
+        n = len(keys)
         if at is None:
             at = self.clock()
         if isinstance(at, int):
@@ -392,15 +454,13 @@ class Store:
         if h is not None and n and t_min < h:
             raise HorizonError(t_min, h)
         slots: list = [None] * len(self.tables)
-        keys: dict[str, list] = {}
         # per entity, a bit per table that knows it (object ints past 62 tables)
         found = np.zeros(n, np.int64 if len(compiled.tables) < 63 else object)
-        for b, ti in enumerate(compiled.tables):
-            ent = self.specs[ti].entity
-            if ent.name not in keys:
-                keys[ent.name] = _entity_keys(entities, ent)
-            s = slots[ti] = self.tables[ti].lookup(keys[ent.name])
-            found |= (s != 0).astype(found.dtype) << b
+        for _, pos, tis in readers:
+            ents = [k[pos] for k in keys] if type(pos) is int else [tuple(k[p] for p in pos) for k in keys]
+            for ti, bit in tis:
+                s = slots[ti] = self.tables[ti].lookup(ents)
+                found |= (s != 0).astype(found.dtype) * bit
         missing = found == 0 if compiled.tables else np.zeros(n, bool)
         q = Query(self.tables, slots, t)
         values = compiled.evaluate(q, _requests(compiled.requests, request, n))
@@ -488,24 +548,13 @@ def _keys(cols: dict[str, Vec], columns: tuple[str, ...]) -> list:
     return list(zip(*(cols[c].values.tolist() for c in columns)))
 
 
-def _entity_keys(entities: list[dict], entity: ir.Entity) -> list:
-    names = [k for k, _ in entity.keys]
-    try:
-        if len(names) == 1:
-            (k,) = names
-            return [e[k] for e in entities]
-        return [tuple(e[k] for k in names) for e in entities]
-    except KeyError as exc:
-        raise KeyError(f"entity `{entity.name}` needs keys {names}; a query row lacks {exc}") from None
-
-
-def _with_entity_keys(request, entities: list[dict], names: list[str]):
+def _with_entity_keys(request, q: Lookup, names: list[str]):
     """`request` (a dict, a list of per-entity dicts or None) with each `key:entity.field` input
     set from the entities' own keys."""
     try:
-        keys = {name: [e[name.split(".", 1)[1]] for e in entities] for name in names}
-    except KeyError as exc:
-        raise KeyError(f"a query row lacks the key {exc}") from None
+        keys = {name: q.column(name.split(".", 1)[1]) for name in names}
+    except ValueError:
+        raise KeyError(f"the query lacks a key of {names}") from None
     if isinstance(request, list):
         return [{**r, **{name: keys[name][j] for name in names}} for j, r in enumerate(request)]
     return {**(request or {}), **keys}

@@ -11,6 +11,9 @@ once.  Every point-in-time choice is an explicit field here, never an engine def
 * rows with time >= t, or a null key or time, are never visible;
 * `AsOf` takes the latest row with time < t; ties on time go to the later row in the source;
 * `Aggregate(op="last")` takes the latest non-null value, same tie-break.
+
+The three choices among these are spelled out once, as `PointInTime`, and stored in every plan
+(`Plan.rules`); each engine reads them and refuses a plan whose rules it does not implement.
 """
 
 from __future__ import annotations
@@ -25,10 +28,6 @@ from astra.source import Span, span_field
 
 node = attrs.frozen(kw_only=True, cache_hash=True)
 
-# The contract, spelled out once and stored in every plan.
-WINDOW_CLOSED = "left"  # [t - w, t): start included, end (the query time) excluded
-VISIBILITY = "strictly_before"  # a row at exactly t is invisible
-TIE_BREAK = "source_position"  # equal times: the later row in the source wins
 
 
 @node
@@ -310,6 +309,27 @@ class VectorIndex:
         return f"{self.name}@v{self.version}"
 
 
+class RulesError(ValueError):
+    """A plan states point-in-time rules an engine does not implement."""
+
+
+@node
+class PointInTime:
+    """The point-in-time rules a plan is computed under (docs/semantics.md)."""
+
+    window_closed: str = "left"  # [t - w, t): the start included, the end (the query time) excluded
+    visibility: str = "strictly_before"  # a row at exactly t is invisible
+    tie_break: str = "source_position"  # equal times: the later row in the source wins
+
+    def require(self, implemented: PointInTime, engine: str) -> None:
+        """Raise `RulesError` unless these are the rules `engine` implements."""
+        differ = [f"{f.name} `{getattr(self, f.name)}` (it implements `{getattr(implemented, f.name)}`)"
+                  for f in attrs.fields(PointInTime) if getattr(self, f.name) != getattr(implemented, f.name)]
+        if differ:
+            raise RulesError(f"the {engine} cannot run this plan: it states point-in-time rules "
+                             f"{'; '.join(differ)}; rebuild the plan with this version of astra")
+
+
 @node
 class Plan:
     """Everything the engines need; serialisable to `build/plan.json` and back."""
@@ -322,6 +342,7 @@ class Plan:
     services: tuple[Service, ...]
     experiments: tuple[Experiment, ...] | None = attrs.field(default=None, metadata={"omit_none": True})
     indexes: tuple[VectorIndex, ...] | None = attrs.field(default=None, metadata={"omit_none": True})
+    rules: PointInTime = attrs.field(factory=PointInTime)  # absent from plans written before it: these
 
     @functools.cached_property
     def _index(self) -> dict[tuple[str, str], object]:

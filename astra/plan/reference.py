@@ -19,11 +19,16 @@ from astra.ops.registry import SCALARS
 from astra.plan import ir
 from astra.plan.fit import require_fitted
 
+# The point-in-time rules this interpreter implements (`_Query`: rows with time < t, windows
+# t - w <= time < t, ties resolved by the position in `tables`).
+RULES = ir.PointInTime(window_closed="left", visibility="strictly_before", tie_break="source_position")
+
 
 def evaluate(plan: ir.Plan, service: str, version: int, spine_rows: list[dict],
              tables: dict[str, list[dict]], time_column: str = "ts") -> list[dict]:
     """Each spine row (entity keys, `time_column`, request fields) extended with the service's
     outputs; `tables` holds each source's rows in file order."""
+    plan.rules.require(RULES, "reference interpreter")
     svc = plan.service(service, version)
     require_fitted(plan, svc)  # fitted transforms are evaluated bound, like the engines do
     features = plan.closure(tuple(o.feature for o in svc.outputs))

@@ -13,7 +13,7 @@ from astra.plan import ir
 
 _NODES = {cls.__name__: cls for cls in (
     ir.Const, ir.Now, ir.Column, ir.RequestInput, ir.EntityKey, ir.SourceKey, ir.AsOf, ir.Aggregate, ir.Apply,
-    ir.FeatureRef, ir.Experiment, ir.VectorIndex,
+    ir.FeatureRef, ir.Experiment, ir.VectorIndex, ir.PointInTime,
     ir.Entity, ir.Source, ir.Request, ir.Feature, ir.Group, ir.Output, ir.Service, ir.Plan,
 )}
 

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from astra.online import HorizonError, OnlineError, Store
+from astra.online.lookup import Lookup
 from astra.online.redis_store import StoreUnavailable
 from astra.online.store import iso
 from astra.plan import ir
@@ -246,7 +247,7 @@ class Engine(PushPath):
         """Validate, fix the query time, answer what the cache holds; the rest is `miss`."""
         self._check_ok()
         q = features_query(doc, self.by_key, self.config.max_batch)
-        info, n = q.info, len(q.entities)
+        info, n = q.info, len(q.keys)
         cache = self.cache
         at = q.at
         use_cache = at is None and cache.enabled
@@ -286,24 +287,24 @@ class Engine(PushPath):
             p.miss = list(range(len(p.out)))
             p.epoch = self.pushes
 
-    def miss_args(self, p: Pending) -> tuple[list[dict], object, object]:
-        """The entities, times and request inputs of the cache misses, as `Store.get` takes them."""
+    def miss_args(self, p: Pending) -> tuple[list[tuple], object, object]:
+        """The key tuples, times and request inputs of the cache misses, as a `Lookup` holds them."""
         q, miss = p.q, p.miss
-        if len(miss) == len(q.entities):
-            return q.entities, p.at, q.request
+        if len(miss) == len(q.keys):
+            return q.keys, p.at, q.request
         req = q.request
         if isinstance(req, list):
             req = [req[j] for j in miss]
         at = [p.at[j] for j in miss] if isinstance(p.at, list) else p.at
-        return [q.entities[j] for j in miss], at, req
+        return [q.keys[j] for j in miss], at, req
 
-    def evaluate(self, info: ServiceInfo, ents: list[dict], at, req) -> list[tuple]:
-        """`Store.get` -> per entity ((values tuple, indexes of its missing outputs), the last
-        time that answer holds or None); store errors become 422s."""
+    def evaluate(self, info: ServiceInfo, keys: list[tuple], at, req) -> list[tuple]:
+        """`OnlineStore.lookup` -> per entity ((values tuple, indexes of its missing outputs), the
+        last time that answer holds or None); store errors become 422s."""
         t0 = time.perf_counter()
         validity = self.cache.enabled
         try:
-            res = self.store.get(info.id, ents, at=at, request=req, validity=validity)
+            res = self.store.lookup(Lookup(info.service, info.key_names, keys, at, req, validity))
         except HorizonError as exc:
             raise ApiError(409, "before_horizon", str(exc), "at", horizon=exc.horizon) from None
         except StoreUnavailable as exc:

@@ -305,8 +305,7 @@ class FeaturesQuery:
     """A checked `/v1/features` request."""
 
     info: ServiceInfo
-    entities: list[dict]  # exactly the key columns, in key_names order
-    keys: list[tuple]  # per entity: its key values in key_names order
+    keys: list[tuple]  # per entity: its key values in key_names order (typed, checked)
     at: int | list[int] | None  # µs; None means now; a list when an entity has its own
     request: dict | list[dict] | None  # store format: {qualified field: value}, or one dict per entity
     request_keys: list[tuple] | None  # per entity, hashable request values (cache keys)
@@ -348,7 +347,7 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
         raise ApiError(422, "batch_too_large", f"entities: {len(ents)} entities in one request; the limit is "
                        f"{max_batch} (--max-batch)", "entities", limit=max_batch)
     names, types = info.key_names, info.key_types
-    entities, keys = [], []
+    keys = []
     own_at: dict[int, int] = {}  # per-entity values, only for the entities that carry them
     own_req: dict[int, dict] = {}
     for j, e in enumerate(ents):
@@ -365,7 +364,7 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
                                f"{', '.join(names)}, not `{k}`{did_you_mean(k, names + ENTITY_FIELDS)} (an entity "
                                f"holds its key columns, and optionally its own `at` and `request`)", f"{where}.{k}",
                                keys=list(names))
-        row = {}
+        row = []
         for k, t in zip(names, types):
             if k not in e:
                 where = f"entities[{j}]"
@@ -374,11 +373,10 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
             v = e[k]
             # fast path for the common case: an int64 key given as an in-range integer
             if t.name == "int64" and type(v) is int and -(2**63) <= v < 2**63:
-                row[k] = v
+                row.append(v)
             else:
-                row[k] = value(v, t, f"entities[{j}].{k}")
-        entities.append(row)
-        keys.append(tuple(row.values()))
+                row.append(value(v, t, f"entities[{j}].{k}"))
+        keys.append(tuple(row))
         if own:
             _own_fields(e, j, info, own_at, own_req)
     at = doc.get("at")
@@ -407,7 +405,7 @@ def features_query(doc: object, services: dict[tuple[str, int], ServiceInfo], ma
                                f"features: {', '.join(info.names)}", f"features[{j}]", available=list(info.names))
             idx.append(info.names.index(f))
         select = tuple(idx)
-    return FeaturesQuery(info, entities, keys, at, request, request_keys, select)
+    return FeaturesQuery(info, keys, at, request, request_keys, select)
 
 
 def _own_fields(e: dict, j: int, info: ServiceInfo, own_at: dict[int, int], own_req: dict[int, dict]) -> None:

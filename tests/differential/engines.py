@@ -134,10 +134,10 @@ def run_online(case: Case, store: Store) -> tuple[list[dict], list[dict]]:
     at = [r["ts"] for r in case.spine]
     fields = [f for req in case.plan.requests for f, _ in req.fields]
     request = [{f: r.get(f) for f in fields} for r in case.spine]
-    compiled = store._compiled.get(sid) or store._compile(sid)
+    q = store.query(sid, entities, at, request)
     names = [o.name for o in case.outputs]
-    batch = store._get_batch(compiled, entities, at, request).rows()
-    single = store._get_small(compiled, entities, at, request).rows()
+    batch = store._lookup(q, single=False).rows()
+    single = store._lookup(q, single=True).rows()
     return [{n: r[n] for n in names} for r in batch], [{n: r[n] for n in names} for r in single]
 
 

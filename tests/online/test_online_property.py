@@ -54,10 +54,9 @@ def identical(a: object, b: object) -> bool:
 def _check(case: Case, store: Store, rows: list[dict], expected: list[dict]) -> None:
     at, req = [r["ts"] for r in rows], _request(case, rows)
     got = store.get("svc@v1", rows, at=at, request=req).rows()
-    compiled = store._compiled["svc@v1"]
-    assert compiled.evaluate_one is not None
-    batch = store._get_batch(compiled, rows, at, req).rows()
-    single = store._get_small(compiled, rows, at, req).rows()
+    assert store._compiled["svc@v1"].evaluate_one is not None
+    q = store.query("svc@v1", rows, at, req)
+    batch, single = store._lookup(q, single=False).rows(), store._lookup(q, single=True).rows()
     for g, b, s1, e in zip(got, batch, single, expected):
         picked = s1 if len(rows) <= SMALL else b
         assert all(identical(g[k], picked[k]) for k in g)

@@ -77,8 +77,8 @@ def _check(plan, store, rows, times):
         for o in plan.services[0].outputs:
             assert same(g[o.name], w[o.name]), f"{o.name} at {w['uid']}, {w['ts']}: {g[o.name]!r} vs {w[o.name]!r}"
     # the single-entity plan on every query (long windows: block sparse tables) agrees exactly
-    compiled = store._compiled["svc@v1"]
-    batch, one = store._get_batch(compiled, ents, at, None).rows(), store._get_small(compiled, ents, at, None).rows()
+    q = store.query("svc@v1", ents, at)
+    batch, one = store._lookup(q, single=False).rows(), store._lookup(q, single=True).rows()
     for b, s1 in zip(batch, one):
         assert all(identical(b[k], s1[k]) for k in b), (b, s1)
 

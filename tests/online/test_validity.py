@@ -30,11 +30,11 @@ def test_answers_hold_until_valid_until(case: Case, data) -> None:
         rows = _visible_rows(case, src)
         if rows:
             store.push(src, rows)
-    compiled = store._compiled.get("svc@v1") or store._compile("svc@v1")
     spine = case.spine
     at, req = [r["ts"] for r in spine], [{"amount": r["amount"]} for r in spine]
-    batch = store._get_batch(compiled, spine, at, req, validity=True).valid_until
-    single = store._get_small(compiled, spine, at, req, validity=True).valid_until
+    q = store.query("svc@v1", spine, at, req, validity=True)
+    batch = store._lookup(q, single=False).valid_until
+    single = store._lookup(q, single=True).valid_until
     every = store.get("svc@v1", spine, at=at, request=req, validity=True).valid_until
     assert every is not None and len(every) == len(spine)
     for row, t0 in zip(spine, at):

@@ -50,7 +50,7 @@ def test_an_entity_time_replaces_the_top_level_one_for_that_entity(services):
     q = features_query(v1({"user_id": 1}, {"user_id": 2, "at": T - 5}, {"user_id": 3, "at": "2026-03-01"},
                           at=T), services, 1000)
     assert q.at == [T, T - 5, T - 86_400_000_000]
-    assert q.entities == [{"user_id": 1}, {"user_id": 2}, {"user_id": 3}]  # the time is not a key column
+    assert q.keys == [(1,), (2,), (3,)]  # the time is not a key column
 
 
 def test_without_a_top_level_time_the_others_are_asked_now(services):
@@ -123,7 +123,7 @@ def test_a_key_column_named_at_is_the_key(tmp_path):
     info = service_info(plan, plan.services[0])
     q = features_query({"service": "spots", "version": 1, "entities": [{"at": 5}, {"at": 6}], "at": T},
                        {("spots", 1): info}, 10)
-    assert q.entities == [{"at": 5}, {"at": 6}] and q.at == T
+    assert q.keys == [(5,), (6,)] and q.at == T
     with pytest.raises(ApiError) as exc:
         features_query({"service": "spots", "version": 1, "entities": [{"at": "2026-03-01"}]}, {("spots", 1): info}, 9)
     assert (exc.value.code, exc.value.location) == ("invalid_type", "entities[0].at")  # an int64 key, not a time
