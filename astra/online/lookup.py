@@ -31,11 +31,6 @@ class Lookup:
     request: dict | list[dict] | None = None
     validity: bool = False
 
-    def column(self, name: str) -> list:
-        """One key column's values, per entity."""
-        p = self.key_names.index(name)
-        return [k[p] for k in self.keys]
-
 
 def key_tuples(entities: list[dict], key_names: tuple[str, ...], service: str) -> list[tuple]:
     """Entity dicts as key tuples in `key_names` order; a row without one of them is a KeyError

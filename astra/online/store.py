@@ -308,8 +308,15 @@ class Store:
         since the epoch, `datetime` or `date` (naive means UTC), numpy `datetime64` or ISO string.
 
         `service` is "name@vN"; each entity a dict holding every key column of the service's
-        entities (`compiled_keys`).  This builds the `Lookup` a server sends (`query`) and answers it."""
-        return self.lookup(self.query(service, entities, at, request, validity))
+        entities (`compiled_keys`).  Answered as the `Lookup` a server sends (`query`) is."""
+        compiled = self._compiled.get(service)
+        if compiled is None:
+            compiled = self._compile(service)
+        svc = compiled.service
+        names = self._key_names[svc.id]
+        keys = key_tuples(entities, names, service)
+        with self.lock:
+            return self._answer(svc, names, keys, query_times(at), request, validity)
 
     def query(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False) -> Lookup:
         """The `Lookup` of a service name and entity dicts (as `get` takes them)."""
@@ -328,40 +335,42 @@ class Store:
         With `q.validity`, `Result.valid_until` holds, per entity, the latest query time whose answer
         is the same as long as no row is pushed for the entity (`astra.online.view.valid_until`)."""
         with self.lock:  # a push's rebuilds are swapped in between queries, not during one
-            return self._lookup(q)
+            return self._answer(q.service, q.key_names, q.keys, q.at, q.request, q.validity)
 
     def _lookup(self, q: Lookup, single: bool | None = None) -> Result:
         """`lookup` without the lock; `single` forces one plan (None: by the batch size), so
         tests can compare the single-entity and vectorised plans on the same query."""
-        sid = q.service.id
+        return self._answer(q.service, q.key_names, q.keys, q.at, q.request, q.validity, single)
+
+    def _answer(self, service: ir.Service, key_names: tuple, keys: list, at, request, validity: bool,
+                single: bool | None = None) -> Result:
+        """A `Lookup`'s fields, answered (`get` calls it without building one)."""
+        sid = service.id
         compiled = self._compiled.get(sid)
-        if compiled is None or (compiled.service is not q.service and compiled.service != q.service):
+        if compiled is None or (compiled.service is not service and compiled.service != service):
             compiled = self._compile(sid)
-            if compiled.service != q.service:
+            if compiled.service != service:
                 raise UnknownServiceError(f"service `{sid}` of the query is not the one this store's plan defines "
                                           f"(a plan changed under the server?)")
-        at = q.at
         if at is None:  # one "now" for the whole batch (and its validity)
             at = self.clock()
-        got = self._positions.get((sid, q.key_names))
-        readers = (got or self._reader_positions(sid, q.key_names))[0]
-        request = q.request
-        keyed = [name for name, _ in compiled.requests if name.startswith("key:")]
+        readers, key_columns, keyed = self._positions.get((sid, key_names)) or self._reader_positions(sid, key_names)
         if keyed:  # `assignment(experiment)` reads the queried keys as inputs
-            request = _with_entity_keys(request, q, keyed)
-        n = len(q.keys)
+            request = _with_entity_keys(request, key_names, keys, keyed)
+        n = len(keys)
         if single is None:
             single = compiled.evaluate_one is not None and 0 < n <= SMALL
         plan = self._get_small if single else self._get_batch
-        res = plan(compiled, readers, q.keys, at, request, q.validity)
-        if q.validity and self._reads_now[sid]:  # `now` in an expression: every µs differs
+        res = plan(compiled, readers, keys, at, request, validity)
+        if validity and self._reads_now[sid]:  # `now` in an expression: every µs differs
             res.valid_until = self._query_times(at, n)
-        res.keys, res.key_columns = q.keys, self._positions[sid, q.key_names][1]
+        res.keys, res.key_columns = keys, key_columns
         return res
 
     def _reader_positions(self, sid: str, key_names: tuple[str, ...]) -> tuple:
-        """`_readers[sid]` with, per entity, where its keys sit in a query's key tuples (an int for
-        a one-column key, a tuple otherwise); and the query's key columns (name, type)."""
+        """For queries of service `sid` with these key names: `_readers` with, per entity, where its
+        keys sit in the key tuples (an int for a one-column key, a tuple otherwise); the key columns
+        (name, type); the `key:` request inputs the service reads."""
         types = dict(self._key_columns[sid])
         unknown = [k for k in key_names if k not in types]
         if unknown:
@@ -374,7 +383,8 @@ class Store:
                 raise KeyError(f"entity `{ent.name}` needs keys {list(names)}; the query's keys are "
                                f"{list(key_names)}") from None
             out.append((ent, pos[0] if len(pos) == 1 else pos, tis))
-        got = self._positions[sid, key_names] = (tuple(out), tuple((k, types[k]) for k in key_names))
+        keyed = [name for name, _ in self._compiled[sid].requests if name.startswith("key:")]
+        got = self._positions[sid, key_names] = (tuple(out), tuple((k, types[k]) for k in key_names), keyed)
         return got
 
     def _query_times(self, at, n: int) -> list[int]:
@@ -548,13 +558,14 @@ def _keys(cols: dict[str, Vec], columns: tuple[str, ...]) -> list:
     return list(zip(*(cols[c].values.tolist() for c in columns)))
 
 
-def _with_entity_keys(request, q: Lookup, names: list[str]):
+def _with_entity_keys(request, key_names: tuple, key_rows: list, names: list[str]):
     """`request` (a dict, a list of per-entity dicts or None) with each `key:entity.field` input
     set from the entities' own keys."""
     try:
-        keys = {name: q.column(name.split(".", 1)[1]) for name in names}
+        pos = {name: key_names.index(name.split(".", 1)[1]) for name in names}
     except ValueError:
         raise KeyError(f"the query lacks a key of {names}") from None
+    keys = {name: [k[p] for k in key_rows] for name, p in pos.items()}
     if isinstance(request, list):
         return [{**r, **{name: keys[name][j] for name in names}} for j, r in enumerate(request)]
     return {**(request or {}), **keys}
