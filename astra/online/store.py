@@ -37,16 +37,17 @@ from astra.online.errors import FutureRowError, HorizonError, LateRowError, Unkn
 from astra.online.indexes import Indexes
 from astra.online.layout import TableSpec, plan_layout
 from astra.online.lookup import Lookup, key_tuples
+from astra.online.request_inputs import request_rows, request_vecs, with_entity_keys
 from astra.online.result import Missing, Result
 from astra.online.single import Single
 from astra.online.table import Input, Table
 from astra.online.view import Query
 from astra.ops.aggregations import AGGREGATIONS
-from astra.ops.dtypes import filler, numpy_dtype
+from astra.ops.dtypes import numpy_dtype
 from astra.ops.registry import Vec
 from astra.plan import ir
 from astra.row_counts import SourceRows
-from astra.times import query_times, value_micros
+from astra.times import query_times
 
 INT64_MAX = 2**63 - 1
 SMALL = 8  # batches up to this size run the single-entity plan per entity
@@ -356,7 +357,7 @@ class Store:
             at = self.clock()
         readers, key_columns, keyed = self._positions.get((sid, key_names)) or self._reader_positions(sid, key_names)
         if keyed:  # `assignment(experiment)` reads the queried keys as inputs
-            request = _with_entity_keys(request, key_names, keys, keyed)
+            request = with_entity_keys(request, key_names, keys, keyed)
         n = len(keys)
         if single is None:
             single = compiled.evaluate_one is not None and 0 < n <= SMALL
@@ -426,7 +427,7 @@ class Store:
         h = self.horizon
         if h is not None and min(ts) < h:
             raise HorizonError(min(ts), h)
-        reqs = _requests_one(compiled.requests, request, n) if compiled.requests else [None] * n
+        reqs = request_rows(compiled.requests, request, n) if compiled.requests else [None] * n
         sid = compiled.service.id
         tables = self.tables
         rows, missing, founds, until = [], [], [], []
@@ -473,7 +474,7 @@ class Store:
                 found |= (s != 0).astype(found.dtype) * bit
         missing = found == 0 if compiled.tables else np.zeros(n, bool)
         q = Query(self.tables, slots, t)
-        values = compiled.evaluate(q, _requests(compiled.requests, request, n))
+        values = compiled.evaluate(q, request_vecs(compiled.requests, request, n))
         res = Result(compiled.output_types, values, missing, found=found, reads=self._reads[compiled.service.id])
         res.valid_until = q.valid_until().tolist() if validity else None
         return res
@@ -556,46 +557,3 @@ def _keys(cols: dict[str, Vec], columns: tuple[str, ...]) -> list:
     if len(columns) == 1:
         return cols[columns[0]].values.tolist()
     return list(zip(*(cols[c].values.tolist() for c in columns)))
-
-
-def _with_entity_keys(request, key_names: tuple, key_rows: list, names: list[str]):
-    """`request` (a dict, a list of per-entity dicts or None) with each `key:entity.field` input
-    set from the entities' own keys."""
-    try:
-        pos = {name: key_names.index(name.split(".", 1)[1]) for name in names}
-    except ValueError:
-        raise KeyError(f"the query lacks a key of {names}") from None
-    keys = {name: [k[p] for k in key_rows] for name, p in pos.items()}
-    if isinstance(request, list):
-        return [{**r, **{name: keys[name][j] for name in names}} for j, r in enumerate(request)]
-    return {**(request or {}), **keys}
-
-
-def _requests(fields: tuple, request, n: int) -> dict[str, Vec]:
-    """Request inputs as Vecs: `request` is {field: value or per-entity list} or a list of dicts."""
-    out = {}
-    rows = request if isinstance(request, list) else None
-    for name, t in fields:
-        field = name.split(".", 1)[1]
-        if rows is not None:
-            vals = [r.get(name, r.get(field)) for r in rows]
-        else:
-            d = request or {}
-            v = d.get(name, d.get(field))
-            vals = list(v) if isinstance(v, list | tuple | np.ndarray) else [v] * n
-        valid = np.array([v is not None for v in vals], bool)
-        if t.name == "vector":  # rows of N float32 (HTTP lets only null through: request_schema)
-            out[name] = Vec(ingest.vector_rows(vals, t), valid)
-            continue
-        f = filler(t)
-        out[name] = Vec(np.array([f if v is None else value_micros(v) for v in vals],
-                                 dtype=numpy_dtype(t)), valid)
-    return out
-
-
-def _requests_one(fields: tuple, request, n: int) -> list[dict]:
-    """Request inputs per entity as {name.field: value}: numpy scalars of the field's dtype, as
-    `_requests` converts them (None: null)."""
-    vecs = _requests(fields, request, n)
-    cols = [(name, vecs[name].values, vecs[name].valid.tolist()) for name, _ in fields]
-    return [{name: v[j] if ok[j] else None for name, v, ok in cols} for j in range(n)]

@@ -11,21 +11,13 @@ from pathlib import Path
 import attrs
 import polars as pl
 import pytest
+from project_fixtures import data  # noqa: F401 - the demo data fixture, found by name
 from redis_fixture import redis_server  # noqa: F401
 
 from astra.online import Lookup, Store, UnknownServiceError
 
 ROOT = Path(__file__).resolve().parents[2]
 _ids = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    from astra.demo_data import generate
-
-    out = tmp_path_factory.mktemp("demo")
-    generate(out, events=4_000, users=150, labels=300)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +28,22 @@ def project():
 
 
 @pytest.fixture(scope="module")
-def store(project, demo) -> Store:
+def store(project, data) -> Store:  # noqa: F811
     s = Store(project.plan)
-    s.materialize(demo)
+    s.materialize(data)
     return s
 
 
-def _queries(demo: Path, n: int) -> list[dict]:
-    spine = pl.read_parquet(demo / "spine.parquet")
+def _queries(root: Path, n: int) -> list[dict]:
+    spine = pl.read_parquet(root / "spine.parquet")
     return spine.select("user_id", "merchant_id", "amount").head(n).to_dicts()
 
 
 @pytest.mark.parametrize("n", [1, 5, 40])  # the single-entity plan, and the vectorised one
-def test_lookup_in_any_key_order_equals_get(project, store, demo, n):
+def test_lookup_in_any_key_order_equals_get(project, store, data, n):  # noqa: F811
     svc = project.service("fraud_model@v2")  # two entities: user and merchant
     at = max(store.watermark.values()) + 1
-    rows = _queries(demo, n)
+    rows = _queries(data, n)
     ents = [{"user_id": r["user_id"], "merchant_id": r["merchant_id"]} for r in rows]
     request = [{"checkout.amount": r["amount"]} for r in rows]
     want = store.get(svc.id, ents, at=at, request=request)
@@ -86,17 +78,17 @@ def test_get_names_the_missing_key(project, store):
         store.get("fraud_model@v2", [{"user_id": 1}], at=10**15)
 
 
-def test_redis_store_answers_the_same_lookup(redis_server, project, demo):  # noqa: F811
+def test_redis_store_answers_the_same_lookup(redis_server, project, data):  # noqa: F811
     from astra.online.redis_store import RedisStore
 
     svc = project.service("fraud_model@v2")
     red = RedisStore(project.plan, redis_server.url, prefix=f"lookup{next(_ids)}", services=[svc.id])
     local = Store(project.plan, services=[svc.id])  # the same tables, so the same rows and float sums
-    local.materialize(demo)
+    local.materialize(data)
     try:
-        red.materialize(demo)
+        red.materialize(data)
         at = max(local.watermark.values()) + 1
-        rows = _queries(demo, 12)
+        rows = _queries(data, 12)
         keys = [(r["merchant_id"], r["user_id"]) for r in rows]
         request = [{"checkout.amount": r["amount"]} for r in rows]
         for batch in (keys[:1], keys):
@@ -109,7 +101,7 @@ def test_redis_store_answers_the_same_lookup(redis_server, project, demo):  # no
         red.close()
 
 
-def test_the_server_sends_typed_lookups(project, demo, tmp_path):
+def test_the_server_sends_typed_lookups(project, data, tmp_path):  # noqa: F811
     """`/v1/features` reaches the store as a `Lookup` of checked key tuples (`Store.get`, which
     re-reads dicts, is never called)."""
     import orjson
@@ -118,7 +110,7 @@ def test_the_server_sends_typed_lookups(project, demo, tmp_path):
     from astra.serve.engine import Engine
 
     store = Store(project.plan)
-    store.materialize(demo)
+    store.materialize(data)
     seen: list[Lookup] = []
     lookup = store.lookup
 
