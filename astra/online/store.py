@@ -139,7 +139,7 @@ class Store:
         # service -> ((entity, key names, ((table, its bit in the found mask), ...)), ...)
         self._readers: dict[str, tuple] = {}
         # (service, a query's key names) -> (`_readers` with each entity's key positions in them,
-        # the query's key columns (name, type))
+        # the query's key columns (name, type), the `key:` request inputs the service reads)
         self._positions: dict[tuple, tuple] = {}
         self._reads: dict[str, Missing] = {}  # service -> per output, the found-mask bits it reads
         self._reads_now: dict[str, bool] = {}  # service -> an expression reads the query time
