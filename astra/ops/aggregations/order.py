@@ -12,7 +12,7 @@ import math
 from astra.lang.types import FLOAT64, Type
 from astra.ops.aggregations.algebra import Buffer, Quantile
 from astra.ops.aggregations.base import _need, _present
-from astra.ops.aggregations.segmented import SegmentAggregation, as_floats, take_first
+from astra.ops.aggregations.segmented import SegmentAggregation, as_floats, quantile_type, take_first
 from astra.ops.registry import LazyModule, TypeRuleError, Vec
 from astra.ops.segments import Segments
 
@@ -134,11 +134,7 @@ class Percentile(SegmentAggregation):
     doc = "the q-quantile (q in [0, 1]) of non-null values, linear between order statistics; null when none"
 
     def infer(self, column, param):
-        _need(column, column.is_numeric, self.name, "a numeric column")
-        if not isinstance(param, float) or not 0.0 <= param <= 1.0:
-            raise TypeRuleError(f"`{self.name}` needs a fraction q in [0, 1], e.g. `{self.name}(src.col, 0.9, 7d)`",
-                                arg=1)
-        return FLOAT64.nullable()
+        return quantile_type(self.name, column, param)
 
     def reference(self, values, param):
         return _reference_percentile(values, param)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from astra.ops.aggregations.base import Aggregation
-from astra.ops.registry import LazyModule, Vec
+from astra.lang.types import FLOAT64
+from astra.ops.aggregations.base import Aggregation, _need
+from astra.ops.registry import LazyModule, TypeRuleError, Vec
 from astra.ops.segments import Segments, offsets_of
 
 if TYPE_CHECKING:
@@ -79,3 +80,12 @@ def take_first(seg: Segments, k: int) -> Segments:
 def as_floats(seg: Segments) -> np.ndarray:
     """The values as float64 (integers rounded to the nearest float64, booleans 0/1)."""
     return np.asarray(seg.values).astype(np.float64)
+
+
+def quantile_type(name: str, column, param):
+    """The type rule of a quantile of a numeric column at a fraction q in [0, 1] (`percentile`,
+    `approx_percentile`): float64?, null when no value is visible."""
+    _need(column, column.is_numeric, name, "a numeric column")
+    if not isinstance(param, float) or not 0.0 <= param <= 1.0:
+        raise TypeRuleError(f"`{name}` needs a fraction q in [0, 1], e.g. `{name}(src.col, 0.9, 7d)`", arg=1)
+    return FLOAT64.nullable()

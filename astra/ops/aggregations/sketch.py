@@ -9,12 +9,12 @@ split and merged.
 
 from __future__ import annotations
 
-from astra.lang.types import FLOAT64, INT64
+from astra.lang.types import INT64
 from astra.ops import sketches
 from astra.ops.aggregations.algebra import DDSketch, HyperLogLog
 from astra.ops.aggregations.base import _need, _present
-from astra.ops.aggregations.segmented import SegmentAggregation, as_floats
-from astra.ops.registry import LazyModule, TypeRuleError, Vec
+from astra.ops.aggregations.segmented import SegmentAggregation, as_floats, quantile_type
+from astra.ops.registry import LazyModule, Vec
 
 np = LazyModule("numpy", "np", globals())
 
@@ -48,11 +48,7 @@ class ApproxPercentile(SegmentAggregation):
            "values (DDSketch; the lower value `percentile` interpolates from); NaN when one is NaN; null when none")
 
     def infer(self, column, param):
-        _need(column, column.is_numeric, self.name, "a numeric column")
-        if not isinstance(param, float) or not 0.0 <= param <= 1.0:
-            raise TypeRuleError(f"`{self.name}` needs a fraction q in [0, 1], e.g. `{self.name}(src.col, 0.9, 7d)`",
-                                arg=1)
-        return FLOAT64.nullable()
+        return quantile_type(self.name, column, param)
 
     def reference(self, values, param):
         return sketches.approx_percentile_ref([float(v) for v in _present(values)], param)
