@@ -310,23 +310,22 @@ class Store:
 
         `service` is "name@vN"; each entity a dict holding every key column of the service's
         entities (`compiled_keys`).  Answered as the `Lookup` a server sends (`query`) is."""
-        compiled = self._compiled.get(service)
-        if compiled is None:
-            compiled = self._compile(service)
-        svc = compiled.service
-        names = self._key_names[svc.id]
-        keys = key_tuples(entities, names, service)
+        svc, names, keys = self._keyed(service, entities)
         with self.lock:
             return self._answer(svc, names, keys, query_times(at), request, validity)
 
     def query(self, service: str, entities: list[dict], at=None, request=None, validity: bool = False) -> Lookup:
         """The `Lookup` of a service name and entity dicts (as `get` takes them)."""
+        return Lookup(*self._keyed(service, entities), query_times(at), request, validity)
+
+    def _keyed(self, service: str, entities: list[dict]) -> tuple[ir.Service, tuple[str, ...], list[tuple]]:
+        """A service name and entity dicts as a `Lookup` holds them: the service, its key column
+        names, one key tuple per entity."""
         compiled = self._compiled.get(service)
         if compiled is None:
             compiled = self._compile(service)
         names = self._key_names[compiled.service.id]
-        return Lookup(compiled.service, names, key_tuples(entities, names, service), query_times(at), request,
-                      validity)
+        return compiled.service, names, key_tuples(entities, names, service)
 
     def lookup(self, q: Lookup) -> Result:
         """Feature values of `q.service` for each of `q.keys` at `q.at`.
