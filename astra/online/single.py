@@ -76,7 +76,8 @@ class Single:
             self.bounds[ti] = [bisect_left(tb.pos["time"], self.t, st, st + ln) - st, 0] if ln else [0, 0]
         elif ln:
             b = np.searchsorted(tb.pos["time"][st:st + ln], self.t - offsets).tolist()
-            b.extend(session_start(tb, inp, gap, st, b[0]) for inp, gap in sessions)
+            if sessions:
+                b.extend(session_start(tb, inp, gap, st, b[0]) for inp, gap in sessions)
             b.append(0)
             self.bounds[ti] = b
         else:
@@ -132,17 +133,17 @@ class Single:
             d = (int(H[p + b]) if b else 0) - (int(H[p + a]) if a else 0)
             return wrap64(d + int(tb.slot[names.bshi][self.slots[ti]])) if j < 0 else wrap64(d)
         hb = float(H[p + b]) if b else 0.0
-        s = self.slots[ti]
-        shm, sem = float(tb.slot[f"shm:{i}"][s]), float(tb.slot[f"sem:{i}"][s])
+        s, S = self.slots[ti], tb.slot
+        shm, sem = float(S[names.shm][s]), float(S[names.sem][s])
         if j >= 0:  # as `Query.spans` and `WindowView.sum`
             out = hb - (float(H[p + a]) if a else 0.0)
             bound = window_bound(b - a, shm, sem, out) if b > a else 0.0  # empty: exactly 0
             base = []
         else:
-            bh, bl = float(tb.slot[names.bshi][s]), float(tb.slot[names.bslo][s])
+            bh, bl = float(S[names.bshi][s]), float(S[names.bslo][s])
             t = hb + bh
             out = t + (bl + two_sum_err(hb, bh, t))
-            bound = (lifetime_bound(b, shm, sem, bl, float(tb.slot[f"bserr:{i}"][s]), t, out)
+            bound = (lifetime_bound(b, shm, sem, bl, float(S[names.bserr][s]), t, out)
                      if b or bh or bl else 0.0)
             base = [bh, bl]
         if not (bound <= TOLERANCE * abs(out) and math.isfinite(out)):  # as `suspect`, in scalars

@@ -82,6 +82,9 @@ class Names:
     bcnt: str
     bshi: str
     bslo: str
+    shm: str  # float sums' error bounds per segment (`astra.online.exact_sums`)
+    sem: str
+    bserr: str
 
 
 class Table(Appending, Evicting, DistinctEnds, LastSeen, Compacting, Blocks):
@@ -117,7 +120,8 @@ class Table(Appending, Evicting, DistinctEnds, LastSeen, Compacting, Blocks):
         self.inc_key = [None if inp.all_rows else f"m:{inp.column}" if inp.where is None else f"inc:{i}"
                         for i, inp in enumerate(inputs)]
         self.names = [Names(None if inp.all_rows else f"cnt:{i}", f"shi:{i}",
-                            f"bcnt:{i}", f"bshi:{i}", f"bslo:{i}") for i, inp in enumerate(inputs)]
+                            f"bcnt:{i}", f"bshi:{i}", f"bslo:{i}", f"shm:{i}", f"sem:{i}", f"bserr:{i}")
+                      for i, inp in enumerate(inputs)]
         self.raw_keys = ["time", *(f"{p}:{c}" for c in self.columns for p in ("v", "m")),
                          *(f"inc:{i}" for i, inp in enumerate(inputs) if inp.where is not None)]
 

@@ -74,7 +74,7 @@ def _check(name: str, out: Type, arg_types: list[Type], args: list, literals: di
     assert _same(got, want), (name, args, literals, got, want)
 
 
-CASES = {"fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target"}
+CASES = {"/", "fitted.scale", "fitted.bins", "fitted.vocab", "fitted.impute", "fitted.target"}
 
 
 def test_every_scalar_lowering_has_a_case():
@@ -140,3 +140,15 @@ def test_target(data, strings, prior):
     stats = bound_literal({"categories": cats, "encodings": encs, "prior": prior, "fold_encodings": [],
                            "fold_priors": [], "spine": "", "start": None, "end": None})
     _check("fitted.target", FLOAT64.nullable(True), [t, STRING], [x, None], {1: stats})
+
+
+_NUMBERS = [INT64, INT32, FLOAT32, FLOAT64]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(_NUMBERS), st.sampled_from(_NUMBERS), st.data())
+def test_divide(ta, tb, data):
+    # zero divisors of both signs, overflowing and underflowing quotients, inf / inf, NaN, nulls
+    a = _stored(ta, data.draw(st.one_of(st.none(), _numeric(ta))))
+    b = _stored(tb, data.draw(st.one_of(st.none(), _numeric(tb), st.sampled_from([0.0, -0.0, 0, 1e-308]))))
+    _check("/", FLOAT64.nullable(True), [ta, tb], [a, b], {})
