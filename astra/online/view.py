@@ -199,11 +199,20 @@ class WindowView:
     def sum(self) -> np.ndarray:
         """Sum of the included values (int64 for integer columns, float64 otherwise).  Float sums
         come from running-sum prefixes; windows whose error bound is not far below their sum are
-        summed exactly from their rows (`astra.online.exact_sums`)."""
+        summed exactly from their rows (`astra.online.exact_sums`).  Computed once per batch
+        and window: sum() and mean() of one window share it (shared, as spans are: never mutated)."""
         q, ti, i = self.q, self.ti, self.i
         if self.input.sum_int:
             d = q.spans(ti, f"shi:{i}")[self.j]
             return d + self._base("shi") if self.lifetime else d
+        key = (ti, "float sum", i, self.j)
+        got = q._cache.get(key)
+        if got is None:
+            got = q._cache[key] = self._float_sum()
+        return got
+
+    def _float_sum(self) -> np.ndarray:
+        q, ti, i = self.q, self.ti, self.i
         S, s = self.table.slot, q.slots[ti]
         shm, sem = S[f"shm:{i}"][s], S[f"sem:{i}"][s]
         if not self.lifetime:
