@@ -213,29 +213,43 @@ class WindowView:
 
     def _float_sum(self) -> np.ndarray:
         q, ti, i = self.q, self.ti, self.i
-        S, s = self.table.slot, q.slots[ti]
-        shm, sem = S[f"shm:{i}"][s], S[f"sem:{i}"][s]
         if not self.lifetime:
             out = q.spans(ti, f"sum:{i}")[self.j]
-            with np.errstate(invalid="ignore", over="ignore"):
-                bound = window_bound(self.b - self.a, shm, sem, out)
-            bound[self.b == self.a] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
+            bad = np.flatnonzero(self._suspect_spans()[self.j])
             base = ()
         else:
+            S, s = self.table.slot, q.slots[ti]
             m = q.prefix(ti, f"shi:{i}")
             bh, bl = self._base("shi"), self._base("slo")
             with np.errstate(invalid="ignore", over="ignore"):
                 t = m[0] + bh
                 out = t + (bl + two_sum_err(m[0], bh, t))
-                bound = lifetime_bound(self.b, shm, sem, bl, self._base("serr"), t, out)
+                bound = lifetime_bound(self.b, S[f"shm:{i}"][s], S[f"sem:{i}"][s], bl, self._base("serr"), t, out)
             bound[(self.b == 0) & (bh == 0) & (bl == 0)] = 0.0  # nothing retained or evicted
             base = (bh, bl)
-        bad = np.flatnonzero(suspect(out, bound))
+            bad = np.flatnonzero(suspect(out, bound))
         if len(bad):
             out = out.copy()  # spans are shared by every kernel of the batch
             for j in bad.tolist():
                 out[j] = exact_sum([*(float(b[j]) for b in base), *self.values_of(j)])
         return out
+
+    def _suspect_spans(self) -> np.ndarray:
+        """Per prepared window (rows of `Query.spans`) and query, whether the window's float sum
+        from the prefixes may be off (`suspect`): checked for every window of the input at once,
+        one matrix, and memoised for the batch (each window then reads its row)."""
+        q, ti, i = self.q, self.ti, self.i
+        key = (ti, "suspect sums", i)
+        got = q._cache.get(key)
+        if got is None:
+            S, s = self.table.slot, q.slots[ti]
+            bd = q.bounds[ti]
+            rows = bd[0] - bd  # rows in each window [t - offset_j, t)
+            with np.errstate(invalid="ignore", over="ignore"):
+                bound = window_bound(rows, S[f"shm:{i}"][s], S[f"sem:{i}"][s], q.spans(ti, f"sum:{i}"))
+            bound[rows == 0] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
+            got = q._cache[key] = suspect(q.spans(ti, f"sum:{i}"), bound)
+        return got
 
     def values_of(self, j: int) -> list:
         """Query j's included non-null values in the window (retained rows), as Python numbers."""
