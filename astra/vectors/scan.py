@@ -142,7 +142,12 @@ def finish(queries: np.ndarray, pq: np.ndarray, pr: np.ndarray, k: int, m: Metri
         step = max(1, (SCRATCH_BYTES // 8) // max(1, queries.shape[1]))
         for s in range(0, len(pq), step):
             distances[s:s + step] = m.exact(queries[pq[s:s + step]], vectors[pr[s:s + step]])
-    order = np.lexsort((rank(pr), distances, pq))
+    order = np.lexsort((distances, pq))
+    sq, sd = pq[order], distances[order]
+    # keys decide only between equal distances of one query (NaNs count as equal): rank them then
+    same = (sq[1:] == sq[:-1]) & ((sd[1:] == sd[:-1]) | (np.isnan(sd[1:]) & np.isnan(sd[:-1])))
+    if same.any():
+        order = np.lexsort((rank(pr), distances, pq))
     pq, pr, distances = pq[order], pr[order], distances[order]
     starts = np.searchsorted(pq, np.arange(nq))
     position = np.arange(len(pq)) - starts[pq]
