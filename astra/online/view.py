@@ -224,7 +224,8 @@ class WindowView:
             with np.errstate(invalid="ignore", over="ignore"):
                 t = m[0] + bh
                 out = t + (bl + two_sum_err(m[0], bh, t))
-                bound = lifetime_bound(self.b, S[f"shm:{i}"][s], S[f"sem:{i}"][s], bl, self._base("serr"), t, out)
+                names = self.table.names[i]
+                bound = lifetime_bound(self.b, S[names.shm][s], S[names.sem][s], bl, self._base("serr"), t, out)
             bound[(self.b == 0) & (bh == 0) & (bl == 0)] = 0.0  # nothing retained or evicted
             base = (bh, bl)
             bad = np.flatnonzero(suspect(out, bound))
@@ -242,11 +243,11 @@ class WindowView:
         key = (ti, "suspect sums", i)
         got = q._cache.get(key)
         if got is None:
-            S, s = self.table.slot, q.slots[ti]
+            S, s, names = self.table.slot, q.slots[ti], self.table.names[i]
             bd = q.bounds[ti]
             rows = bd[0] - bd  # rows in each window [t - offset_j, t)
             with np.errstate(invalid="ignore", over="ignore"):
-                bound = window_bound(rows, S[f"shm:{i}"][s], S[f"sem:{i}"][s], q.spans(ti, f"sum:{i}"))
+                bound = window_bound(rows, S[names.shm][s], S[names.sem][s], q.spans(ti, f"sum:{i}"))
             bound[rows == 0] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
             got = q._cache[key] = suspect(q.spans(ti, f"sum:{i}"), bound)
         return got

@@ -140,15 +140,12 @@ def _np_div(out: Type, a, b):
         return np.divide(a, b, out=np.zeros_like(a), where=nonzero), nonzero
 
 
-def _one_div(out: Type):
-    """`/` on two numbers of the single-entity plan: Python floats divide as IEEE doubles, as
-    numpy does (1e308 / 1e-308 is inf, inf / inf NaN, no exception); only a zero divisor (either
-    sign) raises in Python, and that is the null case.  Skips the warning state numpy needs."""
-    def div(a, b):
-        b = float(b)
-        return None if b == 0 else float(a) / b
-
-    return div
+def _div(a, b) -> float | None:
+    """`/` on two Python numbers: the reference, and the single-entity plan's lowering.  Python
+    floats divide as IEEE doubles, as numpy does (1e308 / 1e-308 is inf, inf / inf NaN, no
+    exception); only a zero divisor (either sign) raises in Python, and that is the null case."""
+    b = float(b)
+    return None if b == 0 else float(a) / b
 
 
 def _pl_div(out: Type, a, b):
@@ -157,8 +154,8 @@ def _pl_div(out: Type, a, b):
 
 
 register(ScalarOp(
-    name="/", arity=(2, 2), infer=_infer_div, one=_one_div,
-    reference=lambda out, a, b: None if b == 0 else float(a) / float(b), polars=_pl_div, numpy=_np_div,
+    name="/", arity=(2, 2), infer=_infer_div, one=lambda out: _div,
+    reference=lambda out, a, b: _div(a, b), polars=_pl_div, numpy=_np_div,
     doc="a / b as float64; null when b is 0 or null",
 ))
 
