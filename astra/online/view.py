@@ -212,6 +212,8 @@ class WindowView:
         return got
 
     def _float_sum(self) -> np.ndarray:
+        """`sum` of a float input: the prefix difference, summed again exactly from the rows
+        where its error bound is too large (lifetime windows add the evicted rows' base)."""
         q, ti, i = self.q, self.ti, self.i
         if not self.lifetime:
             out = q.spans(ti, f"sum:{i}")[self.j]
@@ -244,12 +246,12 @@ class WindowView:
         got = q._cache.get(key)
         if got is None:
             S, s, names = self.table.slot, q.slots[ti], self.table.names[i]
-            bd = q.bounds[ti]
+            bd, sums = q.bounds[ti], q.spans(ti, f"sum:{i}")
             rows = bd[0] - bd  # rows in each window [t - offset_j, t)
             with np.errstate(invalid="ignore", over="ignore"):
-                bound = window_bound(rows, S[names.shm][s], S[names.sem][s], q.spans(ti, f"sum:{i}"))
+                bound = window_bound(rows, S[names.shm][s], S[names.sem][s], sums)
             bound[rows == 0] = 0.0  # an empty window's sum is exactly 0 (a prefix minus itself)
-            got = q._cache[key] = suspect(q.spans(ti, f"sum:{i}"), bound)
+            got = q._cache[key] = suspect(sums, bound)
         return got
 
     def values_of(self, j: int) -> list:
