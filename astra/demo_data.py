@@ -16,7 +16,8 @@ START = dt.datetime(2026, 1, 1)
 
 
 def generate(out: Path, *, events: int = 200_000, users: int = 5_000, labels: int = 20_000, seed: int = 11) -> None:
-    """Write transactions.parquet, profiles.parquet, spine.parquet and products.parquet into `out`."""
+    """Write transactions.parquet, profiles.parquet, spine.parquet, products.parquet and
+    product_spine.parquet into `out`."""
     import numpy as np
     import polars as pl
 
@@ -104,3 +105,14 @@ def products(out: Path, base: int, *, count: int = 300, dim: int = 16, seed: int
         "embedding": pl.Series(emb.astype(np.float32).tolist(), dtype=pl.Array(pl.Float32, dim)),
         "updated_at": pl.Series(np.concatenate([first, later])).cast(pl.Datetime("us")),
     }).write_parquet(out / "products.parquet")
+    # a spine for "k nearest at t" (`astra backfill --neighbors`): products at times across the
+    # catalogue's life, some exactly when a product changed, one product that never existed
+    pick = np.random.default_rng(seed + 1)
+    rows = 200
+    keys = ids[pick.integers(0, count, size=rows)]
+    ts = base + pick.integers(0, 50 * DAY // US, size=rows) * US
+    edge = pick.choice(rows, size=changed.size // 2, replace=False)
+    keys[edge], ts[edge] = ids[changed[: edge.size]], later[: edge.size]
+    keys[0] = "p9999"
+    pl.DataFrame({"product_id": keys, "ts": pl.Series(ts).cast(pl.Datetime("us"))}).write_parquet(
+        out / "product_spine.parquet")

@@ -43,31 +43,50 @@ class Project:
         except ir.ServiceNotFound as err:
             raise ProjectError(str(err)) from None
 
-    def backfill(self, spine, *, service: str, data_root: str | Path | None = None, time_column: str = "ts",
-                 version: int | None = None, progress: bool = False, executor=None, execution=None):
+    def backfill(self, spine, *, service: str | None = None, data_root: str | Path | None = None,
+                 time_column: str = "ts", version: int | None = None, progress: bool = False, executor=None,
+                 execution=None, neighbors: str | list[str] | tuple[str, ...] = (), k: int = 10):
         """Point-in-time-correct features for every row of `spine` (Polars or pandas DataFrame).
 
         The spine holds the keys of the service's entities and a query time in `time_column`; the
         result is the spine's columns followed by the service's outputs (a Polars DataFrame).
+        `neighbors` (index versions, `name@vN`) adds per index two columns, `NAME_neighbors` and
+        `NAME_distances`: the `k` keys nearest to the row's key as the index was at the row's time
+        (the spine then holds that key; `service` may be left out).
         `executor` runs it on Dask instead of this process, with the same result: `"dask"` (a local
         cluster), `"dask://host:port"`, a `distributed.Client` or an
         `astra.offline.distributed.DaskExecutor` (docs/backfill.md, Distributed backfill).
         `execution` (an `astra.offline.ExecutionConfig`) sets chunk sizes and threads; the answers
         never depend on it.
-        Raises `BackfillError` for bad input (spine, source files), `ProjectError` for an unknown service."""
+        Raises `BackfillError` for bad input (spine, source files, k), `ProjectError` for an unknown service
+        or index."""
         import polars as pl
 
         from astra.offline import BackfillError, backfill
+        from astra.offline.neighbors import nearest
 
-        svc = self.service(service, version)
+        refs = (neighbors,) if isinstance(neighbors, str) else tuple(neighbors)
+        if service is None and not refs:
+            raise ProjectError("say what to compute: service='name@vN', neighbors=['index@vN'], or both")
+        svc = None if service is None else self.service(service, version)
+        for ref in refs:  # every reference is checked before any work
+            try:
+                self.plan.find_index(ref)
+            except ir.IndexNotFound as err:
+                raise ProjectError(str(err)) from None
         if not isinstance(spine, pl.DataFrame):
             spine = pl.from_pandas(spine) if hasattr(spine, "to_numpy") and hasattr(spine, "columns") \
                 else pl.DataFrame(spine)
         if time_column not in spine.columns:  # checked here to name the keyword, not the CLI's flag
             raise BackfillError(f"spine has no time column `{time_column}`; its columns are "
                                 f"{', '.join(spine.columns)} (pass time_column=... to use another)")
-        return backfill(self.plan, svc.name, svc.version, spine, self._data_root(data_root),
-                        time_column=time_column, progress=progress, executor=executor, execution=execution)
+        root = self._data_root(data_root)
+        if svc is not None:
+            spine = backfill(self.plan, svc.name, svc.version, spine, root, time_column=time_column,
+                             progress=progress, executor=executor, execution=execution)
+        for ref in refs:
+            spine = nearest(self.plan, ref, spine, root, k=k, time_column=time_column)
+        return spine
 
     def snapshot(self, *, service: str, every, start, end, data_root: str | Path | None = None,
                  version: int | None = None, progress: bool = False, executor=None, execution=None):

@@ -33,10 +33,11 @@ from astra.vectors import save as save_index
 class Indexes:
     """The declared indexes of a plan, built empty; `ingest` feeds them, `search` asks them."""
 
-    def __init__(self, plan: ir.Plan, kept: bool = True):
-        """`kept` False: none (a store built for some services keeps only what they read)."""
+    def __init__(self, plan: ir.Plan, kept: bool = True, only: tuple[str, ...] | None = None):
+        """`kept` False: none (a store built for some services keeps only what they read).
+        `only`: these index versions (`name@vN`) alone."""
         self.plan = plan
-        self.decls = {x.id: x for x in plan.indexes or ()} if kept else {}  # by `name@vN`
+        self.decls = {x.id: x for x in plan.indexes or () if only is None or x.id in only} if kept else {}
         self.built = {xid: _empty(x) for xid, x in self.decls.items()}
         self.late = {name: 0 for name in self.decls}
         self.lock = threading.Lock()
@@ -104,18 +105,9 @@ class Indexes:
 
     def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
         """The key's vector visible at `at` (None: its latest), or None when it has none then."""
-        index = self.built[xid]
         with self.lock:
-            rows = index.rows
-            kid = rows.key_index.get(key)
-            if kid is None:
-                return None
-            n = rows.n
-            seen = rows.visible(at)
-            mine = rows.key_id[:n] == kid
-            found = np.flatnonzero(mine if seen is None else mine & seen)
-            # the stored form (unit length under cosine) ranks like the vector pushed
-            return np.array(rows.vectors[found[-1]], dtype=np.float32) if len(found) else None
+            found = vectors_at(self.built[xid], [key], None if at is None else np.array([at], np.int64))
+        return found[0] if len(found) else None
 
     def nbytes(self) -> int:
         return sum(i.memory_bytes() for i in self.built.values())
@@ -145,6 +137,19 @@ class Indexes:
             path = directory / _file(xid)
             if path.exists() and (same is None or xid in same):
                 self.built[xid] = load_index(path)
+
+
+def vectors_at(index: VectorIndex, keys: list, at: np.ndarray | None) -> list[np.ndarray | None]:
+    """Per key, its vector visible at its time (`at`: one time per key; None: the latest
+    versions), or None when it has none then.  Vectors come in their stored form (unit length
+    under cosine), which ranks like the vector pushed."""
+    rows = index.rows
+    kid = np.array([rows.key_index.get(k, -1) for k in keys], dtype=np.int64)
+    if at is None:
+        found = np.where(kid >= 0, rows.latest[np.maximum(kid, 0)], -1) if len(rows.latest) else np.full(len(kid), -1)
+    else:
+        found = rows.version_at(kid, at)
+    return [np.array(rows.vectors[r], dtype=np.float32) if r >= 0 else None for r in found.tolist()]
 
 
 def key_columns(plan: ir.Plan, x: ir.VectorIndex) -> tuple[str, ...]:

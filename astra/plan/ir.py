@@ -376,20 +376,11 @@ class Plan:
 
     def find_service(self, ref: str, version: int | None = None) -> Service:
         """A service by `name@vN` (or `name` plus `version`); the error says what exists."""
-        m = re.fullmatch(r"([A-Za-z_]\w*)(?:@v(\d+))?", ref.strip())
-        if m is None:
-            raise ServiceNotFound(f"`{ref}` is not a service reference; write `name@vN`, e.g. `fraud_model@v1`")
-        name, version = m.group(1), int(m.group(2)) if m.group(2) else version
-        versions = sorted(s.version for s in self.services if s.name == name)
-        if not versions:
-            known = ", ".join(sorted(s.id for s in self.services)) or "none"
-            raise ServiceNotFound(f"unknown service `{name}`; services: {known}")
-        if version is None:
-            raise ServiceNotFound(f"say which version of `{name}`: " + ", ".join(f"{name}@v{v}" for v in versions))
-        if version not in versions:
-            raise ServiceNotFound(f"unknown service version `{name}@v{version}`; available: "
-                                  + ", ".join(f"v{v}" for v in versions))
-        return self.service(name, version)
+        return _find_versioned("service", self.services, ref, version, "fraud_model@v1", ServiceNotFound)
+
+    def find_index(self, ref: str, version: int | None = None) -> VectorIndex:
+        """A declared vector index by `name@vN` (or `name` plus `version`); the error says what exists."""
+        return _find_versioned("index", self.indexes or (), ref, version, "similar_products@v1", IndexNotFound)
 
     def closure(self, feature_ids: tuple[str, ...]) -> tuple[Feature, ...]:
         """The features needed to compute `feature_ids`, dependencies first."""
@@ -400,11 +391,37 @@ class Plan:
         return tuple(f for f in self.features if f.id in need)
 
 
-class ServiceNotFound(KeyError):
-    """A service reference that names nothing in the plan; the message lists what exists."""
+class NotFound(KeyError):
+    """A reference that names nothing in the plan; the message lists what exists."""
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class ServiceNotFound(NotFound):
+    """A service reference that names nothing in the plan."""
+
+
+class IndexNotFound(NotFound):
+    """A vector index reference that names nothing in the plan."""
+
+
+def _find_versioned(kind: str, items, ref: str, version: int | None, example: str, error: type[NotFound]):
+    """The item `name@vN` (or `name` plus `version`) of a versioned kind (services, indexes)."""
+    m = re.fullmatch(r"([A-Za-z_]\w*)(?:@v(\d+))?", ref.strip()) if isinstance(ref, str) else None
+    if m is None:
+        raise error(f"`{ref}` is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} reference; write `name@vN`, "
+                    f"e.g. `{example}`")
+    name, version = m.group(1), int(m.group(2)) if m.group(2) else version
+    versions = sorted(x.version for x in items if x.name == name)
+    if not versions:
+        known = ", ".join(sorted(x.id for x in items)) or "none"
+        raise error(f"unknown {kind} `{name}`; {kind}{'es' if kind.endswith('x') else 's'}: {known}")
+    if version is None:
+        raise error(f"say which version of `{name}`: " + ", ".join(f"{name}@v{v}" for v in versions))
+    if version not in versions:
+        raise error(f"unknown {kind} version `{name}@v{version}`; available: " + ", ".join(f"v{v}" for v in versions))
+    return next(x for x in items if x.name == name and x.version == version)
 
 
 def children(e: Expr) -> tuple[Expr, ...]:

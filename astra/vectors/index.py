@@ -249,6 +249,14 @@ class VectorIndex:
         """The k nearest keys to each query vector (one vector, or a q x dim matrix), among the versions
         visible at `at` (one time, or one per query; None: the latest versions) that pass `filter`
         ({column: value} or {column: [values]}, all columns must match)."""
+        rows, dist = self.search_rows(queries, k, at, filter)
+        key_id, keys = self.rows.key_id, self.rows.keys
+        found = tuple(tuple(keys[key_id[r]] for r in row if r >= 0) for row in rows.tolist())
+        return Neighbors(keys=found, distances=dist)
+
+    def search_rows(self, queries, k: int = 10, at=None, filter: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """As `search`, as row numbers (q x k, -1 pads; `rows.key_id` maps them to key ids) and
+        distances: the form that batch callers (a backfill) keep in arrays."""
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise VectorError(f"k must be an integer from 1 to {MAX_K:,}, got {k!r}")
         k = int(k)
@@ -265,17 +273,19 @@ class VectorIndex:
         for when, members in groups:
             r, d = self._search_group(prepared[members], k, when, chosen)
             rows[members], dist[members] = r, d
-        key_id, keys = self.rows.key_id, self.rows.keys
-        found = tuple(tuple(keys[key_id[r]] for r in row if r >= 0) for row in rows.tolist())
-        return Neighbors(keys=found, distances=dist)
+        return rows, dist
 
     def _at_groups(self, at, count: int) -> list[tuple[int | None, np.ndarray]]:
         if at is None or isinstance(at, str) or not hasattr(at, "__len__"):
             when = None if at is None else self._times([at], 1)[0]
             return [(when, np.arange(count))]
         values = self._times(at, count)
-        uniq, inverse = np.unique(values, return_inverse=True)
-        return [(int(t), np.flatnonzero(inverse == i)) for i, t in enumerate(uniq)]
+        # queries between the same two consecutive change times see the same versions: one pass
+        # over the rows per such epoch, not per distinct time (a spine has many distinct times)
+        epoch = self.rows.epochs(values)
+        order = np.argsort(epoch, kind="stable")
+        cuts = np.flatnonzero(np.diff(epoch[order])) + 1
+        return [(int(values[g[0]]), g) for g in np.split(order, cuts)] if count else []
 
     def _filter(self, filter: dict | None) -> np.ndarray | None:
         if not filter:

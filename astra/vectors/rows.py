@@ -189,6 +189,34 @@ class Rows:
             return self._live_mask[1]
         return (self.valid_from[: self.n] < at) & (at <= self.valid_to[: self.n])
 
+    def epochs(self, at: np.ndarray) -> np.ndarray:
+        """Per time, how many distinct change times (a version's start or end) are before it:
+        times with the same count see the same versions, since `visible` only compares them
+        with change times."""
+        n = self.n
+        ends = self.valid_to[:n]
+        changes = np.unique(np.concatenate([self.valid_from[:n], ends[ends != NEVER]]))
+        return np.searchsorted(changes, at, side="left")
+
+    def version_at(self, key_ids: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Per (key id, time), the row of the key's version visible at that time (valid from
+        before it, not ended before it), or -1 (no such version, or a key id of -1)."""
+        n = self.n
+        if n == 0 or len(at) == 0:
+            return np.full(len(at), -1, dtype=np.int64)
+        start, kid = self.valid_from[:n], self.key_id[:n]
+        # rank start times and query times together, so (key, time) pairs compare as one int64
+        both = np.unique(np.concatenate([start, at]))
+        width = np.int64(len(both) + 1)
+        row_code = kid.astype(np.int64) * width + np.searchsorted(both, start)
+        order = np.argsort(row_code, kind="stable")  # a key's versions by start, ties in change order
+        q_code = key_ids.astype(np.int64) * width + np.searchsorted(both, at)
+        # the key's last version starting strictly before the time: the one visible then, if any
+        pos = np.searchsorted(row_code[order], q_code, side="left") - 1
+        row = order[np.maximum(pos, 0)]
+        ok = (pos >= 0) & (key_ids >= 0) & (kid[row] == key_ids) & (at <= self.valid_to[:n][row])
+        return np.where(ok, row, -1)
+
     def matching(self, name: str, wanted: list) -> np.ndarray:
         """Rows whose metadata column `name` equals one of `wanted`."""
         table = self.value_code[name]
