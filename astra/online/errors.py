@@ -7,6 +7,11 @@ class OnlineError(Exception):
     """Base class of the online engine's errors."""
 
 
+class IndexNotBuilt(OnlineError):
+    """A declared vector index that cannot answer, since the rows it is built from are not all
+    known (a state restored without them, a Redis namespace without the index's log)."""
+
+
 class SchemaError(OnlineError):
     """A pushed row does not match its source's declared columns."""
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from astra.online.errors import IndexNotBuilt
 from astra.ops.registry import Vec
 from astra.ops.vectors import unpack
 from astra.plan import ir
@@ -40,6 +41,9 @@ class Indexes:
         self.decls = {x.id: x for x in plan.indexes or () if only is None or x.id in only} if kept else {}
         self.built = {xid: _empty(x) for xid, x in self.decls.items()}
         self.late = {name: 0 for name in self.decls}
+        # index versions that cannot answer, with why: restored from a state that could not give
+        # all the rows they are built from (`astra.online.persist.rebuild`); they take no rows
+        self.unbuilt: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -56,10 +60,11 @@ class Indexes:
     def key_columns(self, source: str) -> set[str]:
         return {c for x in self.decls.values() if x.source == source for c in key_columns(self.plan, x)}
 
-    def ingest(self, source: str, times: np.ndarray, cols: dict[str, Vec]) -> None:
-        """Apply stored rows of `source` (validated, in any order) to the indexes over it."""
+    def ingest(self, source: str, times: np.ndarray, cols: dict[str, Vec], only: set[str] | None = None) -> None:
+        """Apply stored rows of `source` (validated, in any order) to the indexes over it (`only`:
+        to these index versions)."""
         for x in self.decls.values():
-            if x.source == source and len(times):
+            if x.source == source and len(times) and x.id not in self.unbuilt and (only is None or x.id in only):
                 self._apply(x, times, cols)
 
     def _apply(self, x: ir.VectorIndex, times: np.ndarray, cols: dict[str, Vec]) -> None:
@@ -100,14 +105,20 @@ class Indexes:
                 start = end
 
     def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
+        self._built(xid)
         with self.lock:
             return self.built[xid].search(vector, k, at=at, filter=filter)
 
     def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
         """The key's vector visible at `at` (None: its latest), or None when it has none then."""
+        self._built(xid)
         with self.lock:
             found = vectors_at(self.built[xid], [key], None if at is None else np.array([at], np.int64))
         return found[0] if len(found) else None
+
+    def _built(self, xid: str) -> None:
+        if xid in self.unbuilt:
+            raise IndexNotBuilt(self.unbuilt[xid])
 
     def nbytes(self) -> int:
         return sum(i.memory_bytes() for i in self.built.values())
@@ -119,24 +130,26 @@ class Indexes:
             return []
         with self.lock:
             for xid, index in self.built.items():
-                save_index(index, directory / _file(xid))
-            (directory / "indexes.json").write_text(json.dumps({"late": self.late}))
-        return [*(_file(xid) for xid in self.built), "indexes.json"]
+                save_index(index, directory / index_file(xid))
+            (directory / "indexes.json").write_text(json.dumps({"late": self.late, "unbuilt": self.unbuilt}))
+        return [*(index_file(xid) for xid in self.built), "indexes.json"]
 
     def load(self, directory: Path, saved: ir.Plan | None = None) -> None:
-        """Restore the indexes `save` wrote (an index the state does not hold stays empty).  With
-        `saved`, the plan the state was saved for (a migration): only indexes declared the same way
-        in both plans (same fingerprint) are restored."""
+        """Restore the indexes `save` wrote; the others stay empty (`astra.online.persist`
+        rebuilds them).  With `saved`, the plan the state was saved for (a migration): only
+        indexes declared the same way in both plans (same fingerprint) are restored."""
         same = None if saved is None else {x.id for x in saved.indexes or ()
                                            if x.id in self.decls and self.decls[x.id].fingerprint == x.fingerprint}
         meta = directory / "indexes.json"
-        if meta.exists():
-            self.late.update({k: v for k, v in json.loads(meta.read_text())["late"].items()
-                              if k in self.late and (same is None or k in same)})
-        for xid in self.built:
-            path = directory / _file(xid)
-            if path.exists() and (same is None or xid in same):
-                self.built[xid] = load_index(path)
+        doc = json.loads(meta.read_text()) if meta.exists() else {}
+        restored = [xid for xid in self.built
+                    if (directory / index_file(xid)).exists() and (same is None or xid in same)]
+        for xid in restored:
+            self.built[xid] = load_index(directory / index_file(xid))
+            if xid in doc.get("late", {}):
+                self.late[xid] = doc["late"][xid]
+            if xid in doc.get("unbuilt", {}):
+                self.unbuilt[xid] = doc["unbuilt"][xid]
 
 
 def vectors_at(index: VectorIndex, keys: list, at: np.ndarray | None) -> list[np.ndarray | None]:
@@ -157,7 +170,7 @@ def key_columns(plan: ir.Plan, x: ir.VectorIndex) -> tuple[str, ...]:
     return plan.source(x.source).keys[0].columns
 
 
-def _file(xid: str) -> str:
+def index_file(xid: str) -> str:
     name, _, version = xid.partition("@")
     return f"index_{name}_{version}.npz"
 

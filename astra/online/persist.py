@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from astra.online.indexes import index_file
 from astra.online.layout import TableSpec, input_id, plan_layout
 from astra.online.table import BLOCK
 from astra.plan import ir
@@ -223,6 +224,10 @@ class Migration:
     names: tuple[str, ...]  # the new tables' names
     dropped: tuple[str, ...]
     pushed: dict[str, int]  # per source of a rebuilt table: pushed rows the snapshot holds, replayed into it
+    # index versions the state does not hold (new, declared differently, or saved before indexes had
+    # versions) that are rebuilt like tables; and those that cannot be (rows lost), with why
+    indexes: tuple[str, ...] = ()
+    unbuildable: dict[str, str] = attrs.field(factory=dict)
 
     def describe(self) -> str:
         kept = ", ".join(self.names[i] for i in self.kept) or "none"
@@ -230,8 +235,12 @@ class Migration:
         out = f"kept {len(self.kept)} table(s) ({kept}), rebuilt {len(self.rebuilt)} ({rebuilt})"
         if self.dropped:
             out += f", dropped {len(self.dropped)} no longer read ({', '.join(self.dropped)})"
+        if self.indexes:
+            out += f", rebuilt {len(self.indexes)} index(es) ({', '.join(self.indexes)})"
         for src, n in sorted(self.pushed.items()):
             out += f"; {n} row(s) pushed to `{src}` before the snapshot replayed into its rebuilt tables"
+        for xid in sorted(self.unbuildable):
+            out += f"; index {xid} cannot be rebuilt and answers 409 index_not_built"
         return out
 
 
@@ -250,7 +259,8 @@ def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None, pushed=None) 
     or are not given), the rebuilt table would silently lack them: `MigrationError` naming them."""
     manifest = read_manifest(path)
     old_plan = from_data(manifest["plan"])
-    if old_plan == plan:
+    indexes = _indexes_to_rebuild(Path(path), manifest, old_plan, plan)
+    if old_plan == plan and not indexes:
         return None
     services = manifest.get("services")
     old_services = None if services is None else tuple(services)
@@ -270,7 +280,8 @@ def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None, pushed=None) 
             kept[ti] = oi
     dropped = tuple(table_name(s) for i, s in enumerate(old_specs) if i not in kept.values())
     counts: dict[str, int] = {}
-    sources = sorted({new_specs[ti].source.name for ti in rebuilt})
+    sources = sorted({new_specs[ti].source.name for ti in rebuilt} | {plan.find_index(x).source for x in indexes})
+    unbuildable: dict[str, str] = {}
     if pushed is not None and any(manifest["next_seq"].get(src, 0) for src in sources):
         try:
             for rec in pushed():
@@ -292,22 +303,43 @@ def plan_migration(cls, path: Path, plan: ir.Plan, data_root=None, pushed=None) 
                     f"in the pushes the state directory keeps (pushed before it kept them)" if data_root is not None
                     else f"{saved} row(s) of `{src}` are in the saved store only (read from source files, or "
                     f"pushed: give --data-root to rebuild from the files)")
+            if not tables:  # indexes alone: the tables serve on, the indexes refuse to answer
+                for xid in indexes:
+                    if plan.find_index(xid).source == src:
+                        unbuildable[xid] = (f"index `{xid}` is not in the state {path} was restored from (declared "
+                                            f"since, changed, or saved before indexes had versions) and cannot be "
+                                            f"built again: {what}; start a new --state from the source files")
+                continue
             raise MigrationError(
                 f"the plan adds or changes {', '.join(tables)}, which would be rebuilt without them: {what}; "
                 f"serve the previous project on this state directory, or start a new --state from the source files")
     counts = {src: n for src, n in counts.items() if src in sources and n}
-    return Migration(kept, tuple(rebuilt), tuple(table_name(s) for s in new_specs), dropped, counts)
+    return Migration(kept, tuple(rebuilt), tuple(table_name(s) for s in new_specs), dropped, counts,
+                     tuple(x for x in indexes if x not in unbuildable), unbuildable)
+
+
+def _indexes_to_rebuild(path: Path, manifest: dict, old_plan: ir.Plan, plan: ir.Plan) -> tuple[str, ...]:
+    """The index versions a store of `plan` keeps that the state at `path` cannot restore (no file
+    of the same declaration) although their source has stored rows."""
+    if manifest.get("services") is not None:  # a store for some services keeps no index
+        return ()
+    old = {x.id: x.fingerprint for x in old_plan.indexes or ()}
+    return tuple(x.id for x in plan.indexes or ()
+                 if manifest["next_seq"].get(x.source, 0)
+                 and not (old.get(x.id) == x.fingerprint and (path / index_file(x.id)).exists()))
 
 
 def rebuild(store, migration: Migration, data_root=None, pushed=None) -> dict[str, int]:
-    """Fill the rebuilt tables of a migrated store from the source files (as `Store.materialize`
-    reads them), then from the pushes the snapshot holds (`pushed()`, as for `plan_migration`);
-    returns the rows read per source."""
+    """Fill the rebuilt tables and indexes of a migrated store from the source files (as
+    `Store.materialize` reads them), then from the pushes the snapshot holds (`pushed()`, as for
+    `plan_migration`); an index that cannot be rebuilt is marked so (it answers no search).
+    Returns the rows read per source."""
     from astra.online.ingest import from_dicts
     from astra.online.store import _with_key
 
+    store.indexes.unbuilt.update(migration.unbuildable)
     counts: dict[str, int] = {}
-    if not migration.rebuilt or (data_root is None and not migration.pushed):
+    if not (migration.rebuilt or migration.indexes) or (data_root is None and not migration.pushed):
         return counts
     rows: dict[str, list[dict]] = {}
     if migration.pushed and pushed is not None:
@@ -316,7 +348,8 @@ def rebuild(store, migration: Migration, data_root=None, pushed=None) -> dict[st
                 rows.setdefault(rec["source"], []).extend(rec["rows"])
     for src in store.plan.sources:
         tis = [ti for ti in migration.rebuilt if store.specs[ti].source.name == src.name]
-        if not tis:
+        xids = {x for x in migration.indexes if store.plan.find_index(x).source == src.name}
+        if not tis and not xids:
             continue
         batches = [store.read_source(src, data_root)[:2]] if data_root is not None else []
         if rows.get(src.name):
@@ -327,6 +360,8 @@ def rebuild(store, migration: Migration, data_root=None, pushed=None) -> dict[st
                 t_rows, t_cols = _with_key(times, cols, store.specs[ti].key.columns)
                 if len(t_rows):
                     store._ingest_table(store.tables[ti], t_rows, t_cols, bulk=True)
+            if xids:
+                store.indexes.ingest(src.name, times, cols, only=xids)
             if len(times):
                 t_max = int(times.max())
                 store.watermark[src.name] = max(store.watermark.get(src.name, t_max), t_max)

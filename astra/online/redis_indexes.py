@@ -28,7 +28,7 @@ import threading
 
 import numpy as np
 
-from astra.online.errors import OnlineError
+from astra.online.errors import IndexNotBuilt
 from astra.online.indexes import Indexes, key_columns
 from astra.online.redis_layout import _Storage
 from astra.ops.registry import Vec
@@ -40,7 +40,7 @@ PUSH_BYTES = 64 << 20  # chunks per RPUSH command up to about this size (Redis c
 _PART = struct.Struct(">8sII")  # a chunk's batch id and place in it: (id, index, count)
 
 
-class IndexLogMissing(OnlineError):
+class IndexLogMissing(IndexNotBuilt):
     """The Redis namespace holds rows of an indexed source but no index log for it."""
 
 

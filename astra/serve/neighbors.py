@@ -19,7 +19,7 @@ import re
 import numpy as np
 import orjson
 
-from astra.online.redis_indexes import IndexLogMissing
+from astra.online.errors import IndexNotBuilt
 from astra.online.redis_store import StoreUnavailable
 from astra.plan import indexes as plan_indexes
 from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
@@ -100,7 +100,7 @@ def answer(store, plan, doc: object) -> dict:
             query = indexes.vector_of(name, key, at)
         except StoreUnavailable as exc:
             raise ApiError(503, "store_unavailable", str(exc)[:300]) from None
-        except IndexLogMissing as exc:
+        except IndexNotBuilt as exc:
             raise ApiError(409, "index_not_built", str(exc)[:400], "index") from None
         if query is None:
             when = "at that time" if at is not None else "now"
@@ -111,7 +111,7 @@ def answer(store, plan, doc: object) -> dict:
         raise ApiError(422, "invalid_value", str(exc)[:300]) from None
     except StoreUnavailable as exc:  # the Redis store's log could not be read: the client may retry
         raise ApiError(503, "store_unavailable", str(exc)[:300]) from None
-    except IndexLogMissing as exc:  # retrying will not help: the namespace must be materialized again
+    except IndexNotBuilt as exc:  # retrying will not help: the index must be built again
         raise ApiError(409, "index_not_built", str(exc)[:400], "index") from None
     pairs = [(kk, float(d)) for kk, d in zip(found.keys[0], found.distances[0].tolist()) if kk != key][:k]
     return {"index": decl.name, "version": decl.version, "k": k,

@@ -192,29 +192,84 @@ def test_bad_requests_are_located_4xx(world) -> None:
     assert c.get("/v1/neighbors")[0] == 405
 
 
-def test_a_saved_index_survives_a_plan_migration_only_when_declared_the_same(world, tmp_path) -> None:
+def test_a_plan_migration_keeps_an_index_declared_the_same_and_rebuilds_the_others(world, tmp_path) -> None:
     """In process, as the server restores its state: a new feature group migrates the store and keeps
-    the index; a changed declaration (another metric) starts it empty instead of answering wrongly."""
+    the index; a changed declaration (another metric) is rebuilt from the source files and the pushes
+    the state keeps, answering as a store built afresh would; without the files it cannot be rebuilt
+    and refuses to answer (IndexNotBuilt: a 409 over HTTP) rather than answer from an empty index."""
     from astra.compiler import compile_project
     from astra.online import Store, persist
+    from astra.online.errors import IndexNotBuilt
 
     def plan_of(text: str):
         (world["project"] / "p.feat").write_text(text)
         return compile_project(world["project"], lock="ignore").plan
 
+    pushed = [{"item_id": "new", "colour": "red", "shelf": 1, "emb": [1.0, 2, 3, 4, 5, 6], "ts": T0 + 20 * DAY}]
+    records = [{"source": "items", "rows": pushed}]
     store = Store(plan_of(PROJECT))
     store.materialize(world["data"])
+    store.push("items", pushed)
     q = np.arange(DIM, dtype=np.float32)
     before = store.indexes.search("near@v1", q, 5, None, None)
+    assert "new" in before.keys[0]
     store.save(tmp_path / "state")
     extra = 'features f v1 for item { colour: string? = items.colour }\n'
     for text, kept in ((PROJECT + extra, True), (PROJECT.replace("metric cosine", "metric manhattan"), False)):
         plan = plan_of(text)
-        migration = persist.plan_migration(Store, tmp_path / "state", plan, world["data"], lambda: [])
+        fresh = Store(plan)
+        fresh.materialize(world["data"])
+        fresh.push("items", pushed)
+        migration = persist.plan_migration(Store, tmp_path / "state", plan, world["data"], lambda: records)
+        assert migration.indexes == (() if kept else ("near@v1",))
         loaded = persist.load(Store, tmp_path / "state", plan, migration)
+        persist.rebuild(loaded, migration, world["data"], lambda: records)
         got = loaded.indexes.search("near@v1", q, 5, None, None)
-        assert (got == before) if kept else (got.keys == ((),))
-        assert len(loaded.indexes.built["near_l2@v1"]) == len(world["ids"]) - 10  # declared the same: kept
+        assert got == fresh.indexes.search("near@v1", q, 5, None, None)
+        assert (got == before) == kept
+        assert len(loaded.indexes.built["near_l2@v1"]) == len(world["ids"]) - 10 + 1  # declared the same: kept
+
+    # no files to rebuild the changed index from (the tables are unchanged, so they need none): it
+    # refuses to answer, the other index answers as before, and it stays so across a restart
+    migration = persist.plan_migration(Store, tmp_path / "state", plan, None, lambda: records)
+    assert migration.indexes == () and "near@v1 cannot be rebuilt" in migration.describe()
+    loaded = persist.load(Store, tmp_path / "state", plan, migration)
+    persist.rebuild(loaded, migration, None, lambda: records)
+    with pytest.raises(IndexNotBuilt, match="start a new --state"):
+        loaded.indexes.search("near@v1", q, 5, None, None)
+    assert len(loaded.indexes.built["near_l2@v1"]) == len(world["ids"]) - 10 + 1
+    from astra import Online
+    from astra.clients.errors import ClientError
+    from astra.project import Project
+
+    with pytest.raises(ClientError) as err:  # what a client of `astra serve` gets
+        Online(Project(world["project"], plan), store=loaded).neighbors("near@v1", key="i01")
+    assert (err.value.status, err.value.code) == (409, "index_not_built")
+    loaded.save(tmp_path / "again")
+    with pytest.raises(IndexNotBuilt):
+        persist.load(Store, tmp_path / "again", plan).indexes.search("near@v1", q, 5, None, None)
+
+
+def test_a_state_without_an_index_file_rebuilds_it_from_the_files(world, tmp_path) -> None:
+    """A state saved before indexes had versions holds no file for `near@v1` though its plan is the
+    same: the index is rebuilt from the source files on restore, not served empty."""
+    from astra.compiler import compile_project
+    from astra.online import Store, persist
+
+    plan = compile_project(world["project"], lock="ignore").plan
+    store = Store(plan)
+    store.materialize(world["data"])
+    q = np.arange(DIM, dtype=np.float32)
+    before = store.indexes.search("near@v1", q, 5, None, None)
+    store.save(tmp_path / "state")
+    for name in ("index_near_v1.npz", "index_near_l2_v1.npz"):
+        (tmp_path / "state" / name).unlink()
+    migration = persist.plan_migration(Store, tmp_path / "state", plan, world["data"], lambda: [])
+    assert migration is not None and migration.rebuilt == () and set(migration.indexes) == {"near@v1", "near_l2@v1"}
+    loaded = persist.load(Store, tmp_path / "state", plan, migration)
+    persist.rebuild(loaded, migration, world["data"], lambda: [])
+    assert loaded.indexes.search("near@v1", q, 5, None, None) == before
+    assert len(loaded.indexes.built["near_l2@v1"]) == len(world["ids"]) - 10
 
 
 def test_one_push_may_insert_delete_and_reinsert_a_key_and_late_rows_are_left_out(world) -> None:
