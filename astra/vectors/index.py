@@ -29,6 +29,7 @@ from astra.vectors.rows import Rows
 KINDS = ("exact", "hnsw")
 EXACT_BELOW = 20_000  # candidates at or under which an hnsw index scans exactly
 MAX_K = 10_000  # answers per query: the result is a q x k matrix, so k is bounded
+WINDOWED_ABOVE = 8  # epochs in one search past which the exact kind masks pairs by time in one pass
 _PREPARE_CHUNK = 1 << 16  # rows prepared at once (bounds the float64 temporary)
 
 
@@ -270,10 +271,28 @@ class VectorIndex:
         rows = np.full((len(q), k), -1, dtype=np.int64)
         dist = np.full((len(q), k), np.inf)
         prepared = self._prepare(q) if not self.pending_fit else q
+        if len(groups) > WINDOWED_ABOVE and self.graph is None and not self.metric.is_custom:
+            groups = self._exact_windowed(prepared, k, self._times(at, len(q)), chosen, rows, dist)
         for when, members in groups:
             r, d = self._search_group(prepared[members], k, when, chosen)
             rows[members], dist[members] = r, d
         return rows, dist
+
+    def _exact_windowed(self, q, k, times, chosen, rows, dist) -> list[tuple[int | None, np.ndarray]]:
+        """Queries of many different epochs, exactly, in one pass over the rows: each (query, row)
+        pair is masked by the row's validity at the query's time.  Fills `rows` and `dist` for the
+        queries it answers; returns the groups left (a cosine zero query: see `_search_group`)."""
+        n = self.rows.n
+        qmag = self.metric.magnitude(q)
+        normal = qmag > 0 if self.metric.kind == "cos" else np.ones(len(q), dtype=bool)
+        sub = np.flatnonzero(normal)
+        if n and len(sub):
+            window = (self.rows.valid_from[:n], self.rows.valid_to[:n], times[sub])
+            rows[sub], dist[sub] = scan.search(self.rows.vectors[:n], self.rows.magnitudes[:n], q[sub], qmag[sub], k,
+                                               self.metric, self._rank, mask=chosen, window=window,
+                                               magnitude_range=self.rows.magnitude_range)
+        rest = np.flatnonzero(~normal)
+        return [(int(times[j]), np.array([j])) for j in rest.tolist()] if n else []
 
     def _at_groups(self, at, count: int) -> list[tuple[int | None, np.ndarray]]:
         if at is None or isinstance(at, str) or not hasattr(at, "__len__"):

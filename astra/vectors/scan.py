@@ -47,26 +47,29 @@ def _blocks(n_rows: int, dim: int, n_queries: int, m: Metric, subset: np.ndarray
 
 def search(vectors: np.ndarray, magnitudes: np.ndarray, queries: np.ndarray, query_mag: np.ndarray, k: int,
            m: Metric, rank: Callable[[np.ndarray], np.ndarray], subset: np.ndarray | None = None,
-           mask: np.ndarray | None = None, magnitude_range: tuple[float, float] | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
+           mask: np.ndarray | None = None, magnitude_range: tuple[float, float] | None = None,
+           window: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of `vectors` (stored forms) to each query: (rows q x k, int64, -1 where fewer
     rows exist; distances q x k, float64, inf there).  Only rows in `subset` (sorted row ids) or where
-    `mask` is true are candidates.  `rank(rows)` orders rows by their keys (ties).  `magnitude_range`
-    (largest, smallest non-zero magnitude of all rows), when known, spares the per-block precision check."""
+    `mask` is true are candidates.  `window` (valid_from, valid_to per row, a time per query): a
+    query at t sees only rows with valid_from < t <= valid_to (one pass for queries of many times).
+    `rank(rows)` orders rows by their keys (ties).  `magnitude_range` (largest, smallest non-zero
+    magnitude of all rows), when known, spares the per-block precision check."""
     nq = len(queries)
     out_rows = np.full((nq, k), -1, dtype=np.int64)
     out_dist = np.full((nq, k), np.inf)
     chunk = 8 if m.kind == "l1" else _QUERY_CHUNK
     for start in range(0, nq, chunk):
         stop = min(nq, start + chunk)
+        seen = None if window is None else (window[0], window[1], window[2][start:stop])
         pq, pr, pd = _candidates(vectors, magnitudes, queries[start:stop], query_mag[start:stop], k, m, subset, mask,
-                                 rank, magnitude_range)
+                                 rank, magnitude_range, seen)
         rows, dist = finish(queries[start:stop], pq, pr, k, m, vectors, rank, pd if m.is_custom else None)
         out_rows[start:stop], out_dist[start:stop] = rows, dist
     return out_rows, out_dist
 
 
-def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, rank, magnitude_range):
+def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, rank, magnitude_range, window):
     """(query, row) pairs that may be among the k nearest, with the custom function's distances."""
     nq, dim = queries.shape
     # when no stored row and no query needs float64, no block does: the per-block check is skipped
@@ -76,7 +79,11 @@ def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, ran
     keep_q, keep_r, keep_lo, keep_d = [], [], [], []
     for block in _blocks(len(vectors), dim, nq, m, subset):
         rows = vectors[block]
-        valid = None if mask is None else mask[block]
+        valid = None if mask is None else mask[block][None, :]
+        if window is not None:  # per (query, row): visible at the query's time
+            start, end, t = window[0][block], window[1][block], window[2][:, None]
+            seen = (start[None, :] < t) & (t <= end[None, :])
+            valid = seen if valid is None else seen & valid
         if m.is_custom:
             d = np.stack([_call_custom(m, q, rows) for q in queries]) if len(rows) else np.empty((nq, 0))
             err = np.zeros((nq, 1))
@@ -84,7 +91,7 @@ def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, ran
             mags = magnitudes[block]
             d, err = m.approx(queries, rows, query_mag, mags, not narrow and m.needs_wide(query_mag, mags))
         if valid is not None:
-            d = np.where(valid[None, :], d, np.inf)
+            d = np.where(valid, d, np.inf)
         if err.shape[1] == 1:  # one bound per query: lower = d - e, upper = d + e without materialising them
             e = err[:, 0]
             if d.shape[1] >= k:
@@ -96,7 +103,7 @@ def _candidates(vectors, magnitudes, queries, query_mag, k, m, subset, mask, ran
                 tau = np.minimum(tau, np.partition(hi, k - 1, axis=1)[:, k - 1])
             take = (d - err) <= tau[:, None]
         if valid is not None:
-            take &= valid[None, :]
+            take &= valid
         qi, ci = np.nonzero(take)
         keep_q.append(qi)
         keep_r.append(ci + block.start if isinstance(block, slice) else block[ci])
