@@ -19,11 +19,14 @@ from astra.plan import ir
 
 _HEAD = struct.Struct("<II")  # rows, bytes of string values after the records
 
-# KEYS[1]: an entity's rows.  ARGV: score (the chunk's newest time), member (seq + chunk), trim
-# cutoff ("" = keep all), keep_last (1: keep the newest chunk before the cutoff, for as-of reads),
-# expire-at in ms (0: no TTL; only ever moved later).
+# KEYS[1]: an entity's rows, KEYS[2]: their version.  ARGV: score (the chunk's newest time), member
+# (seq + chunk), trim cutoff ("" = keep all), keep_last (1: keep the newest chunk before the cutoff,
+# for as-of reads), expire-at in ms (0: no TTL; only ever moved later), the chunk's push sequence.
+# The version is the sequence of the latest append: unique in the namespace (never reused, even
+# once the key expired), so a reader holding the entity's rows at that version has them all.
 _APPEND = """
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[6])
 if ARGV[3] ~= '' then
   local n = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[3])
   if ARGV[4] == '1' then n = n - 1 end
@@ -33,6 +36,8 @@ local e = tonumber(ARGV[5])
 if e > 0 then
   local cur = redis.call('PEXPIRETIME', KEYS[1])
   if cur < e then redis.call('PEXPIREAT', KEYS[1], e) end
+  cur = redis.call('PEXPIRETIME', KEYS[2])
+  if cur < e then redis.call('PEXPIREAT', KEYS[2], e) end
 end
 return 1
 """
@@ -88,24 +93,33 @@ return 1
 """
 
 
-# KEYS[1]: the meta hash, then per entity its row key and, for a stateful table, its state key
-# (ARGV[j]: 1 when row key j is followed by a state key).  Returns the meta hash flattened, then
-# per row key its state ('' when none) and its chunks: those that may hold a row at or after the
-# state's cutoff (score: a chunk's newest time), else all.  One command, one reply parsed in C:
-# a read's round trip (on a cluster this becomes one call per node, keys grouped by hash slot).
+# KEYS[1]: the meta hash, then per entity its row key, its version key and, for a stateful table,
+# its state key.  ARGV: per entity a flag (1 when a state key follows) and the version the reader
+# holds ('' for none).  Returns the meta hash flattened, then per entity its version and either 0
+# (the reader's version is current: nothing more sent) or its state ('' when none) and its chunks:
+# those that may hold a row at or after the state's cutoff (score: a chunk's newest time), else
+# all.  One command, one reply parsed in C: a read's round trip (on a cluster this becomes one
+# call per node, keys grouped by hash slot).
 _FETCH = """
 local out = {redis.call('HGETALL', KEYS[1])}
 local k = 2
-for j = 1, #ARGV do
-  local st = ''
-  local from = '-inf'
-  if ARGV[j] == '1' then
-    st = redis.call('GET', KEYS[k + 1]) or ''
-    if st ~= '' then from = string.match(st, '^(%-?%d+)|') or '-inf' end
+for j = 1, #ARGV, 2 do
+  local stateful = ARGV[j] == '1'
+  local v = redis.call('GET', KEYS[k + 1]) or ''
+  out[#out + 1] = v
+  if v ~= '' and v == ARGV[j + 1] then
+    out[#out + 1] = 0
+  else
+    local st = ''
+    local from = '-inf'
+    if stateful then
+      st = redis.call('GET', KEYS[k + 2]) or ''
+      if st ~= '' then from = string.match(st, '^(%-?%d+)|') or '-inf' end
+    end
+    out[#out + 1] = st
+    out[#out + 1] = redis.call('ZRANGEBYSCORE', KEYS[k], from, '+inf')
   end
-  out[#out + 1] = st
-  out[#out + 1] = redis.call('ZRANGEBYSCORE', KEYS[k], from, '+inf')
-  k = k + (ARGV[j] == '1' and 2 or 1)
+  k = k + (stateful and 3 or 2)
 end
 return out
 """

@@ -20,6 +20,7 @@ not the entity's whole history.  Design and limits: docs/online.md ("Redis store
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 import time as _time
 from pathlib import Path
@@ -32,6 +33,7 @@ from astra.online.arrays import count_before
 from astra.online.errors import FutureRowError, LateRowError, OnlineError
 from astra.online.layout import plan_layout
 from astra.online.lookup import Lookup, key_tuples
+from astra.online.redis_cache import EntityTables
 from astra.online.redis_indexes import RedisIndexes
 from astra.online.redis_layout import (  # parse_url: the CLI imports it from here
     _ADVANCE,
@@ -50,6 +52,7 @@ from astra.plan import ir
 from astra.row_counts import SourceRows
 from astra.times import query_times
 
+VERSION = b":v"  # after an entity's row key: the key of its version (`_APPEND`)
 WRITE_BACK_ROWS = 32  # a read writes an entity's state back once it spares later reads this many rows
 RECENT = 0.05  # s: `watermark` reuses the meta hash read this recently (by the same request)
 EXACT = 2**53  # times and their arithmetic are exact in Redis's Lua numbers (doubles) within this
@@ -107,6 +110,7 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis at {url} is unavailable: {exc}") from None
         self.indexes = RedisIndexes(self, kept=self.services is None)  # vector indexes, fed from a shared log
+        self.entity_tables = EntityTables()  # single-entity reads: tables kept between reads, by version
 
     # ------------------------------------------------------------------ configuration, as Store has it
     @property
@@ -290,12 +294,16 @@ class RedisStore:
                     at_ms = (newest + retention + max(retention // 8, 1) + grace) // 1000
                     expire = at_ms if at_ms > now_ms else 0
                 member = struct.pack(">Q", seq + rows[0]) + st.encode(times, cols, ix)
-                self._append(keys=[st.name(k)], args=[newest, member, trim, int(st.keep_last), expire], client=pipe)
+                name = st.name(k)
+                self._append(keys=[name, name + VERSION], args=[newest, member, trim, int(st.keep_last), expire,
+                                                                seq + rows[0]], client=pipe)
                 queued += 1
                 if queued >= batch:
                     self._call(pipe.execute)
                     queued = 0
         self.indexes.append(src, times, cols, pipe)
+        # the namespace's identity: a new one after a clear or a flush, whose versions start over
+        pipe.hsetnx(self.meta_key, "ns", os.urandom(8).hex())
         self._advance(keys=[self.meta_key], args=[src.name, int(times.max()), *self._cuts(src.name)], client=pipe)
         self._call(pipe.execute)
 
@@ -389,28 +397,31 @@ class RedisStore:
                     if sfx is not None:
                         states[kn] = kn + sfx
             reads.append((ti, st, keys, knames, sfx))
-        fetch_keys: list[bytes] = [self.meta_key]
-        flags = []
-        for kn in names:
-            fetch_keys.append(kn)
-            if kn in states:
-                fetch_keys.append(states[kn])
-            flags.append(1 if kn in states else 0)
-        if names:
-            got = self._call(lambda: self._fetch(keys=fetch_keys, args=flags))
-            meta = _parse_meta(_pairs(got[0]))
-            self.last_fetch_bytes = sum(len(x) if isinstance(x, bytes) else sum(map(len, x)) for x in got[1:])
-        else:
-            got, meta = [], _parse_meta(self._call(lambda: self.redis.hgetall(self.meta_key)).items())
-        self._seen = (_time.monotonic(), meta)
+        # one entity (the hot path): its tables as an earlier read loaded them, while its version
+        # (checked in the same round trip) and the cutoffs they were evicted to are current
+        one = next(iter(names)) if len(names) == 1 else None
+        held = None if one is None else self.entity_tables.get(one)
+        rows, meta = self._fetch_rows(names, states, None if held is None else held[0])
         snap = _Snapshot.__new__(_Snapshot)
         snap.__dict__.update(local.__dict__)
         snap.tables = list(local.tables)  # empty tables: those this service does not read stay so
+        kept = None
+        if held is not None and rows[one][1] is None:
+            kept = self._held_tables(held[1], reads, meta)
+            if kept is None:  # a cutoff moved since they were loaded: fetch the rows again
+                rows, meta = self._fetch_rows(names, states, None)
         snap.horizon = self._horizon(meta)
         write_back = []
-        for ti, st, keys, knames, sfx in reads:
-            tb = snap.tables[ti] = new_table(local.specs[ti])
-            write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, got, names, meta)
+        if kept is not None:
+            for ti, tb in kept.items():
+                snap.tables[ti] = tb
+        else:
+            for ti, st, keys, knames, sfx in reads:
+                tb = snap.tables[ti] = new_table(local.specs[ti])
+                write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, rows, meta)
+            if one is not None:
+                self.entity_tables.put(one, rows[one][0], {ti: (self._cut_tag(ti, meta), snap.tables[ti])
+                                                           for ti, *_ in reads})
         answer = snap.lookup(q)
         if write_back:  # states folded further than Redis holds them: every later read starts there
             import redis
@@ -422,8 +433,56 @@ class RedisStore:
                 self.states_written += sum(pipe.execute())
         return answer
 
-    def _load(self, tb, spec, st: _Storage, keys: list, knames: list, sfx: bytes | None, got: list,
-              names: dict[bytes, int], meta: dict) -> list[tuple[bytes, int, bytes]]:
+    def _fetch_rows(self, names: dict[bytes, int], states: dict[bytes, bytes], held: bytes | None
+                    ) -> tuple[dict[bytes, tuple], dict]:
+        """One round trip: the meta hash and, per row key, (version, state blob, chunks), or
+        (version, None, None) when `held` (one entity's version, as a reader holds it) is current."""
+        if not names:
+            meta = _parse_meta(self._call(lambda: self.redis.hgetall(self.meta_key)).items())
+            self._seen = (_time.monotonic(), meta)
+            return {}, meta
+        keys: list[bytes] = [self.meta_key]
+        args: list = []
+        for kn in names:
+            keys += [kn, kn + VERSION]
+            if kn in states:
+                keys.append(states[kn])
+            args += [1 if kn in states else 0, held or b""]
+        got = self._call(lambda: self._fetch(keys=keys, args=args))
+        meta = _parse_meta(_pairs(got[0]))
+        self._seen = (_time.monotonic(), meta)
+        out, at, fetched = {}, 1, 0
+        for kn in names:
+            version = got[at]
+            if got[at + 1] == 0:
+                out[kn], at = (version, None, None), at + 2
+            else:
+                out[kn], at = (version, got[at + 1], got[at + 2]), at + 3
+                fetched += len(got[at - 2]) + sum(map(len, got[at - 1]))
+        self.last_fetch_bytes = fetched
+        return out, meta
+
+    def _cut_tag(self, ti: int, meta: dict) -> tuple | None:
+        """What of the meta hash a loaded table depends on: the namespace's identity (versions are
+        unique within one), its cutoff and their history."""
+        spec = self.local.specs[ti]
+        if spec.evict_window is None:
+            return meta.get("ns"), None, None
+        field = self._cut_field(spec)[0]
+        return meta.get("ns"), meta.get(field), meta.get("h" + field)
+
+    def _held_tables(self, held: dict[int, tuple], reads: list, meta: dict) -> dict | None:
+        """The held tables of a read, when each was evicted to the cutoffs `meta` has now."""
+        out = {}
+        for ti, *_ in reads:
+            entry = held.get(ti)
+            if entry is None or entry[0] != self._cut_tag(ti, meta):
+                return None
+            out[ti] = entry[1]
+        return out
+
+    def _load(self, tb, spec, st: _Storage, keys: list, knames: list, sfx: bytes | None,
+              rows: dict[bytes, tuple], meta: dict) -> list[tuple[bytes, int, bytes]]:
         """Load one table of a read: each entity's state and rows, evicted to the shared cutoff
         as the embedded store evicted (so lifetime aggregations fold the same rows into the same
         running state); returns the states to write back (key, cutoff, value)."""
@@ -434,8 +493,7 @@ class RedisStore:
             if kn is None or kn in seen:
                 continue
             seen.add(kn)
-            j = names[kn]
-            blob, chunks = got[1 + 2 * j], got[2 + 2 * j]
+            _, blob, chunks = rows[kn]
             try:
                 state = redis_state.parse(blob) if blob else None
             except (ValueError, KeyError, TypeError):

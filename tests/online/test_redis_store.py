@@ -225,12 +225,12 @@ def test_retention_trims_old_rows_and_horizon(redis_server, project) -> None:  #
         rows = [{k: v for k, v in r.items() if k in dict(src.columns)} for r in rows]
         for s in (red, local):
             s.push("transactions", rows)
-    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:merchant_id:*")
+    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:merchant_id:*}}")  # rows, not their version
     kept = red.redis.zcard(key)
     assert 0 < kept < 20, kept  # 30-day windows: a window's worth of 5-day pushes, and a step
     assert red.redis.pttl(key) == -1  # event times long past: trimmed by event time, no wall-clock TTL
     # the user's rows feed lifetime aggregations: all of them stay (no running state in Redis)
-    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:user_id:*")
+    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:user_id:*}}")
     assert red.redis.zcard(key) == 80
     assert red.horizon == local.horizon is not None
     with pytest.raises(HorizonError):
@@ -263,7 +263,7 @@ def test_live_rows_get_a_ttl_by_retention(redis_server, project) -> None:  # noq
     now = time.time_ns() // 1000
     row = {"user_id": 1, "merchant_id": 9, "amount": 1.0, "category": "food", "ts": now}
     red.push("transactions", [{c: row.get(c) for c, _ in src.columns}])
-    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:merchant_id:*")
+    (key,) = red.redis.scan_iter(match=f"{red.prefix}:r:transactions:merchant_id:*}}")  # rows, not their version
     retention = 30 * 86_400_000_000 + 100  # the longest window over merchants in features/, and the lateness
     expected_ms = (now + retention + retention // 8 + 3_600_000_000) // 1000
     assert abs(red.redis.pexpiretime(key) - expected_ms) <= 1
