@@ -15,7 +15,8 @@ from collections import OrderedDict
 
 
 class EntityTables:
-    """Per entity row key: (version, {table index: (cutoff tag, loaded table)})."""
+    """Per entity row key: (version, {table index: (cutoff tag, loaded table)}).  An entry is a
+    new tuple each time, never changed in place, so a reader holding one is not disturbed."""
 
     def __init__(self, max_entities: int = 10_000, max_rows: int = 2_000_000):
         self.max_entities, self.max_rows = max_entities, max_rows
@@ -30,18 +31,21 @@ class EntityTables:
                 self.entries.move_to_end(key)
             return entry
 
-    def put(self, key: bytes, version: bytes, tables: dict) -> None:
-        if not version:  # written before versions were kept: cannot be checked later
-            return
-        size = sum(tb.used for _, tb in tables.values())
-        if size > self.max_rows:
+    def put(self, key: bytes, version: bytes, ti: int, entry: tuple) -> None:
+        """Hold table `ti` (its (cutoff tag, table) `entry`) for row key `key` at `version`, beside
+        the tables held for that key at the same version (other services read other tables)."""
+        if not version or entry[1].used > self.max_rows:  # no version (older writes): never checkable
             return
         with self.lock:
             old = self.entries.pop(key, None)
+            tables = {}
             if old is not None:
                 self.rows -= _rows(old)
+                if old[0] == version:
+                    tables = dict(old[1])
+            tables[ti] = entry
             self.entries[key] = (version, tables)
-            self.rows += size
+            self.rows += _rows(self.entries[key])
             while self.entries and (len(self.entries) > self.max_entities or self.rows > self.max_rows):
                 _, dropped = self.entries.popitem(last=False)
                 self.rows -= _rows(dropped)

@@ -397,31 +397,29 @@ class RedisStore:
                     if sfx is not None:
                         states[kn] = kn + sfx
             reads.append((ti, st, keys, knames, sfx))
-        # one entity (the hot path): its tables as an earlier read loaded them, while its version
-        # (checked in the same round trip) and the cutoffs they were evicted to are current
-        one = next(iter(names)) if len(names) == 1 else None
-        held = None if one is None else self.entity_tables.get(one)
-        rows, meta = self._fetch_rows(names, states, None if held is None else held[0])
+        # one entity (the hot path): per row key, the tables an earlier read loaded, used while the
+        # key's version (checked in the same round trip) and the cutoffs they were evicted to hold
+        single = len(q.keys) == 1
+        held = {kn: h for kn in names if (h := self.entity_tables.get(kn)) is not None} if single else {}
+        rows, meta = self._fetch_rows(names, states, {kn: h[0] for kn, h in held.items()})
+        kept = self._held_tables(reads, rows, held, meta) if held else {}
+        if any(rows[kn[0]][1] is None for ti, _, _, kn, _ in reads if ti not in kept and kn[0] is not None):
+            # a current key whose held tables do not fit (a cutoff moved since): fetch its rows again
+            rows, meta = self._fetch_rows(names, states, {})
+            kept = {}
         snap = _Snapshot.__new__(_Snapshot)
         snap.__dict__.update(local.__dict__)
         snap.tables = list(local.tables)  # empty tables: those this service does not read stay so
-        kept = None
-        if held is not None and rows[one][1] is None:
-            kept = self._held_tables(held[1], reads, meta)
-            if kept is None:  # a cutoff moved since they were loaded: fetch the rows again
-                rows, meta = self._fetch_rows(names, states, None)
         snap.horizon = self._horizon(meta)
         write_back = []
-        if kept is not None:
-            for ti, tb in kept.items():
-                snap.tables[ti] = tb
-        else:
-            for ti, st, keys, knames, sfx in reads:
-                tb = snap.tables[ti] = new_table(local.specs[ti])
-                write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, rows, meta)
-            if one is not None:
-                self.entity_tables.put(one, rows[one][0], {ti: (self._cut_tag(ti, meta), snap.tables[ti])
-                                                           for ti, *_ in reads})
+        for ti, st, keys, knames, sfx in reads:
+            if ti in kept:
+                snap.tables[ti] = kept[ti]
+                continue
+            tb = snap.tables[ti] = new_table(local.specs[ti])
+            write_back += self._load(tb, local.specs[ti], st, keys, knames, sfx, rows, meta)
+            if single and knames[0] is not None:
+                self.entity_tables.put(knames[0], rows[knames[0]][0], ti, (self._cut_tag(ti, meta), tb))
         answer = snap.lookup(q)
         if write_back:  # states folded further than Redis holds them: every later read starts there
             import redis
@@ -433,10 +431,10 @@ class RedisStore:
                 self.states_written += sum(pipe.execute())
         return answer
 
-    def _fetch_rows(self, names: dict[bytes, int], states: dict[bytes, bytes], held: bytes | None
+    def _fetch_rows(self, names: dict[bytes, int], states: dict[bytes, bytes], held: dict[bytes, bytes]
                     ) -> tuple[dict[bytes, tuple], dict]:
         """One round trip: the meta hash and, per row key, (version, state blob, chunks), or
-        (version, None, None) when `held` (one entity's version, as a reader holds it) is current."""
+        (version, None, None) when `held[key]` (the version this replica holds) is current."""
         if not names:
             meta = _parse_meta(self._call(lambda: self.redis.hgetall(self.meta_key)).items())
             self._seen = (_time.monotonic(), meta)
@@ -447,7 +445,7 @@ class RedisStore:
             keys += [kn, kn + VERSION]
             if kn in states:
                 keys.append(states[kn])
-            args += [1 if kn in states else 0, held or b""]
+            args += [1 if kn in states else 0, held.get(kn, b"")]
         got = self._call(lambda: self._fetch(keys=keys, args=args))
         meta = _parse_meta(_pairs(got[0]))
         self._seen = (_time.monotonic(), meta)
@@ -471,14 +469,17 @@ class RedisStore:
         field = self._cut_field(spec)[0]
         return meta.get("ns"), meta.get(field), meta.get("h" + field)
 
-    def _held_tables(self, held: dict[int, tuple], reads: list, meta: dict) -> dict | None:
-        """The held tables of a read, when each was evicted to the cutoffs `meta` has now."""
+    def _held_tables(self, reads: list, rows: dict, held: dict, meta: dict) -> dict:
+        """Per table of a single-entity read, the table held for its key when the key's version
+        is current and the table was evicted to the cutoffs `meta` has now."""
         out = {}
-        for ti, *_ in reads:
-            entry = held.get(ti)
-            if entry is None or entry[0] != self._cut_tag(ti, meta):
-                return None
-            out[ti] = entry[1]
+        for ti, _, _, knames, _ in reads:
+            kn = knames[0]
+            if kn is None or kn not in held or rows[kn][1] is not None:
+                continue
+            entry = held[kn][1].get(ti)
+            if entry is not None and entry[0] == self._cut_tag(ti, meta):
+                out[ti] = entry[1]
         return out
 
     def _load(self, tb, spec, st: _Storage, keys: list, knames: list, sfx: bytes | None,

@@ -98,3 +98,33 @@ def test_a_cleared_namespace_written_again_is_not_answered_from_held_tables(redi
     assert same(got, second.get("svc@v1", [{"id": 1}], at=at).rows()[0])
     assert got["s"] == 10.0 and got["last_cat"] == "b"
     a.clear()
+
+
+def test_a_service_of_two_sources_answers_from_held_tables(redis_server):  # noqa: F811
+    """fraud_model@v1 of the example project reads a user's transactions and profile (two row keys
+    per entity): a repeated read fetches nothing, and its answers are the embedded store's."""
+    from astra.online.redis_store import RedisStore
+    from astra.project import Project
+
+    root = Path(__file__).resolve().parents[2]
+    plan = Project.load(root / "features").plan
+    red = RedisStore(plan, redis_server.url, prefix=f"cache{next(_ids)}")
+    local = Store(plan)
+    t = T0
+    rows = []
+    for i in range(30):
+        t += H
+        rows.append({"user_id": i % 3, "merchant_id": i % 5, "amount": float(i), "category": "food",
+                     "country": "DE", "ts": t})
+    src = plan.source("transactions")
+    rows = [{k: v for k, v in r.items() if k in dict(src.columns) or k == src.time} for r in rows]
+    profile = [{"user_id": 1, "country": "DE", "tier": 2, "credit_limit": 500.0, "updated_at": T0}]
+    for s in (red, local):
+        s.push("transactions", rows)
+        s.push("profiles", profile)
+    for _ in range(3):
+        got = red.get("fraud_model@v1", [{"user_id": 1}], at=t + 1).rows()[0]
+        assert same(got, local.get("fraud_model@v1", [{"user_id": 1}], at=t + 1).rows()[0])
+    assert red.last_fetch_bytes == 0
+    assert len(red.entity_tables.entries) == 2  # the user's transactions and profile row keys
+    red.clear()
