@@ -403,8 +403,9 @@ class RedisStore:
         held = {kn: h for kn in names if (h := self.entity_tables.get(kn)) is not None} if single else {}
         rows, meta = self._fetch_rows(names, states, {kn: h[0] for kn, h in held.items()})
         kept = self._held_tables(reads, rows, held, meta) if held else {}
-        if any(rows[kn[0]][1] is None for ti, _, _, kn, _ in reads if ti not in kept and kn[0] is not None):
-            # a current key whose held tables do not fit (a cutoff moved since): fetch its rows again
+        unsent = [ti for ti, _, _, knames, _ in reads
+                  if ti not in kept and knames[0] is not None and rows[knames[0]][1] is None]
+        if unsent:  # a current key whose held tables do not fit (a cutoff moved since): fetch its rows again
             rows, meta = self._fetch_rows(names, states, {})
             kept = {}
         snap = _Snapshot.__new__(_Snapshot)
