@@ -16,6 +16,7 @@ from astra.lang.types import Type
 from astra.ops.dtypes import polars_dtype
 from astra.plan import ir
 from astra.row_counts import count_rows, recording, source_entities
+from astra.sparse import SparseError, densify, is_sparse_dtype
 
 TIME = "__t"  # the int64 µs time column of a loaded source
 _FORMATS = {".parquet": "parquet", ".csv": "csv", ".arrow": "ipc", ".ipc": "ipc", ".feather": "ipc"}
@@ -95,8 +96,8 @@ def compatible(found: pl.DataType, declared: Type) -> bool:
         return found == pl.Boolean
     if name == "list":
         return isinstance(found, pl.List) and compatible(found.inner, declared.item)
-    if name == "vector":
-        return isinstance(found, pl.Array | pl.List)
+    if name == "vector":  # dense (a fixed-size or plain list) or sparse (a struct of indices and values)
+        return isinstance(found, pl.Array | pl.List) or is_sparse_dtype(found)
     return False
 
 
@@ -161,6 +162,7 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
         frame = (lf.select(need) if where is None else lf.select(need).filter(where)).collect()
     except pl.exceptions.PolarsError as exc:
         raise BackfillError(f"source `{source.name}`: cannot read {path}: {exc}") from None
+    frame = dense_vectors(source, path, frame)
     try:
         check_declared_nulls(source, path, lf, frame, schema)
     except BackfillError:
@@ -206,6 +208,18 @@ def check_declared_nulls(source: ir.Source, path: Path, lf: pl.LazyFrame, frame:
             raise BackfillError(f"source `{source.name}` ({path}): column `{c}` is declared `{t}` but holds "
                                 f"{nulls[c]} null value(s), first at row(s) {', '.join(map(str, rows))}; "
                                 f"declare it `{t.nullable()}` if it may be null")
+
+
+def dense_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Sparse vector columns (index/value structs, `astra.sparse`) made dense; a broken one fails the file."""
+    for c, t in source.columns:
+        if t.name == "vector" and c in frame.columns and isinstance(frame.schema[c], pl.Struct):
+            try:
+                frame = frame.with_columns(densify(frame[c], t.size))
+            except SparseError as exc:
+                raise BackfillError(f"source `{source.name}` ({path}): sparse column `{c}` "
+                                    f"(`{t.non_null()}`): {exc}") from None
+    return frame
 
 
 def check_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> None:
@@ -289,4 +303,9 @@ def request_column(spine: pl.DataFrame, field: str, t: Type) -> pl.Series:
     if not compatible(spine.schema[field], t):
         raise BackfillError(f"spine column `{field}` should be {t.non_null()} ({polars_dtype(t.non_null())}), "
                             f"found {spine.schema[field]}")
+    if t.name == "vector" and isinstance(spine.schema[field], pl.Struct):  # sparse vectors, made dense
+        try:
+            return densify(spine[field], t.size)
+        except SparseError as exc:
+            raise BackfillError(f"spine column `{field}` (sparse `{t.non_null()}`): {exc}") from None
     return spine.select(as_declared(field, t.non_null())).to_series()

@@ -24,6 +24,7 @@ from astra.ops.registry import Vec
 from astra.ops.vectors import pack, vector_error
 from astra.plan import ir
 from astra.row_counts import SourceRows, counting_rows, source_entities
+from astra.sparse import SparseError, dense_value, densify, is_sparse_value
 from astra.times import value_micros
 
 
@@ -134,6 +135,11 @@ def _from_dicts_checked(source: ir.Source, rows: list[dict]) -> tuple[np.ndarray
             if v is None:
                 continue
             if t.name == "vector":
+                if is_sparse_value(v):  # {"indices": [...], "values": [...]}
+                    try:
+                        v = dense_value(v, t.size)
+                    except SparseError as exc:
+                        raise SchemaError(f"row {j} pushed to `{source.name}`: sparse `{c}`: {exc}") from None
                 why = vector_error(v, t)
                 if why is not None:
                     raise SchemaError(f"row {j} pushed to `{source.name}`: `{c}` {why}")
@@ -198,6 +204,11 @@ def from_frame(source: ir.Source, df: pl.DataFrame, skip_invisible: bool = False
             else:
                 raise SchemaError(f"`{source.name}.{c}` is {s.dtype}, expected {t}")
         else:
+            if t.name == "vector" and isinstance(s.dtype, pl.Struct):  # sparse: indices and values
+                try:
+                    s = densify(s, t.size)
+                except SparseError as exc:
+                    raise SchemaError(f"rows pushed to `{source.name}`: sparse `{c}`: {exc}") from None
             try:
                 s = s.cast(polars_dtype(t), strict=True)
             except Exception as exc:
@@ -216,7 +227,7 @@ def vector_rows(values: list, t) -> np.ndarray:
     out = np.zeros((len(values), t.size), np.float32)
     for j, v in enumerate(values):
         if v is not None:
-            out[j] = v
+            out[j] = dense_value(v, t.size) if is_sparse_value(v) else v
     return pack(out)
 
 

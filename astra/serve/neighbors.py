@@ -23,6 +23,7 @@ from astra.online.errors import IndexNotBuilt
 from astra.online.redis_store import StoreUnavailable
 from astra.plan import indexes as plan_indexes
 from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
+from astra.sparse import SparseError, dense_value, is_sparse_value
 from astra.vectors import VectorError
 
 FIELDS = ("index", "version", "vector", "key", "k", "filter", "at")
@@ -53,7 +54,8 @@ def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | 
         body["version"] = version
     body["k"] = k
     if vector is not None:
-        body["vector"] = vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
+        body["vector"] = (vector.tolist() if isinstance(vector, np.ndarray)
+                          else vector if is_sparse_value(vector) else list(vector))
     if key is not None:
         body["key"] = key.item() if isinstance(key, np.generic) else key
     if filter is not None:
@@ -164,8 +166,14 @@ def schemas(plan) -> dict:
             filters[c] = {"anyOf": [one, {"type": "null"}, {"type": "array", "items": each}]}
         props = {"index": {"const": x.name}, "version": {"const": x.version}, **common,
                  "filter": {"type": "object", "properties": filters, "additionalProperties": False}}
-        vec = {"type": "array", "minItems": x.dim, "maxItems": x.dim,
-               "items": {"type": "number", "minimum": -F32_MAX, "maximum": F32_MAX}}
+        number = {"type": "number", "minimum": -F32_MAX, "maximum": F32_MAX}
+        vec = {"oneOf": [{"type": "array", "minItems": x.dim, "maxItems": x.dim, "items": number},
+                         {"type": "object", "required": ["indices", "values"], "additionalProperties": False,
+                          "description": "a sparse vector: its non-zero elements' indices (distinct, 0 to "
+                          f"{x.dim - 1}) and values; every other element is 0",
+                          "properties": {"indices": {"type": "array", "items": {"type": "integer", "minimum": 0,
+                                                                               "maximum": x.dim - 1}},
+                                         "values": {"type": "array", "items": number}}}]}
         for field, schema in (("vector", vec), ("key", value_schema(key_type))):
             forms.append({"type": "object", "required": ["index", "version", field], "additionalProperties": False,
                           "properties": {**props, field: schema}})
@@ -198,6 +206,11 @@ def path(ref, json_response, errors) -> dict:
 
 
 def _vector(v: object, dim: int) -> np.ndarray:
+    if is_sparse_value(v):  # {"indices": [...], "values": [...]}
+        try:
+            return dense_value(v, dim)
+        except SparseError as exc:
+            raise ApiError(422, "invalid_value", f"vector: sparse vector: {exc}", "vector") from None
     if not isinstance(v, list) or len(v) != dim:
         got = f"{len(v)} numbers" if isinstance(v, list) else type(v).__name__
         raise ApiError(422, "invalid_value", f"vector: must be a list of {dim} numbers, got {got}", "vector")

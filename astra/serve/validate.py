@@ -206,8 +206,16 @@ def value(v: object, t: Type, where: str, non_finite: bool = False) -> object:
 
 
 def _vector(v: object, t: Type, where: str) -> list[float]:
-    """A pushed vector: a JSON array of exactly N finite numbers within float32's range."""
+    """A pushed vector: a JSON array of exactly N finite numbers within float32's range, or a sparse
+    vector {"indices": [...], "values": [...]} (`astra.sparse`), made dense here."""
     from astra.ops.vectors import vector_error
+    from astra.sparse import SparseError, dense_value, is_sparse_value
+
+    if is_sparse_value(v):
+        try:
+            return dense_value(v, t.size).tolist()
+        except SparseError as exc:
+            raise ApiError(422, "invalid_value", f"{where}: sparse vector: {exc}", where) from None
 
     why = vector_error(v, t) if isinstance(v, list) else f"is not a `{t.non_null()}` (an array of {t.size} numbers)"
     if why is not None:

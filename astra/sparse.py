@@ -1,0 +1,138 @@
+"""Sparse vectors: the index/value form a `vector<float32, N>` may arrive in, made dense where it enters.
+
+A sparse vector names its non-zero elements: `{"indices": [3, 17], "values": [0.5, -2.0]}` is the
+vector of N elements that is 0.5 at 3, -2.0 at 17 and +0.0 everywhere else.  A source file holds it
+as a struct column of two lists (Parquet or Arrow `struct<indices: list<int>, values: list<number>>`),
+a push or a query as that JSON object (or a Python dict).  Both engines store and compute on the
+dense vector, so a sparse column answers exactly what the same vectors written densely answer.
+
+The rules (docs/language.md, "Sparse vectors"): `indices` and `values` have the same length; every
+index is an integer in [0, N) and appears at most once (in any order); every value is a finite number
+within float32's range, rounded to float32 like a dense element; empty lists are the zero vector; a
+null struct is a null vector.  Anything else is an error naming the row, so a vector is never
+guessed.  The conversion is vectorised: one scatter of every row's pairs into an N-wide array.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+FIELDS = ("indices", "values")
+
+
+class SparseError(ValueError):
+    """A sparse vector that breaks the rules; the message says which row (of a column) and why."""
+
+
+def is_sparse_dtype(dtype: pl.DataType) -> bool:
+    """A struct of exactly `indices` and `values` lists: the sparse form of a vector column."""
+    return (isinstance(dtype, pl.Struct) and sorted(f.name for f in dtype.fields) == sorted(FIELDS)
+            and all(isinstance(f.dtype, pl.List) for f in dtype.fields))
+
+
+def is_sparse_value(value: object) -> bool:
+    """A dict with the keys `indices` and `values` (a pushed or queried sparse vector)."""
+    return isinstance(value, dict) and set(value) == set(FIELDS)
+
+
+def dtype_problem(dtype: pl.DataType) -> str | None:
+    """Why a struct column cannot hold sparse vectors, or None when it can."""
+    if not is_sparse_dtype(dtype):
+        return f"a sparse vector column is a struct of `indices` and `values` lists, found {dtype}"
+    fields = {f.name: f.dtype.inner for f in dtype.fields}
+    if not fields["indices"].is_integer():
+        return f"sparse `indices` must be integers, found {fields['indices']}"
+    if not fields["values"].is_numeric():
+        return f"sparse `values` must be numbers, found {fields['values']}"
+    return None
+
+
+def densify(s: pl.Series, size: int) -> pl.Series:
+    """The sparse column `s` as dense vectors (`pl.Array(pl.Float32, size)`), nulls kept; a broken row
+    raises `SparseError` naming the first such row."""
+    why = dtype_problem(s.dtype)
+    if why is not None:
+        raise SparseError(why)
+    n = len(s)
+    valid = s.is_not_null().to_numpy()
+    frame = pl.DataFrame({"valid": valid, "i": s.struct.field("indices"), "v": s.struct.field("values")})
+    # the fields of a null struct are ignored, whatever a writer left in them
+    frame = frame.with_columns(pl.when("valid").then(pl.col(c)).alias(c) for c in ("i", "v"))
+    for c, name in (("i", "indices"), ("v", "values")):
+        missing = valid & frame[c].is_null().to_numpy()
+        if missing.any():
+            raise SparseError(f"row {_first(missing)}: `{name}` is null in a non-null sparse vector")
+    counts = frame["i"].list.len().fill_null(0).to_numpy()
+    value_counts = frame["v"].list.len().fill_null(0).to_numpy()
+    if (counts != value_counts).any():
+        j = _first(counts != value_counts)
+        raise SparseError(f"row {j}: {counts[j]} indices but {value_counts[j]} values")
+    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+    flat_i = frame["i"].explode(empty_as_null=False, keep_nulls=False)
+    flat_v = frame["v"].explode(empty_as_null=False, keep_nulls=False)
+    for flat, name in ((flat_i, "an index"), (flat_v, "a value")):
+        if flat.null_count():
+            raise SparseError(f"row {rows[_first(flat.is_null().to_numpy())]}: {name} is null")
+    idx = flat_i.cast(pl.Int64).to_numpy()
+    vals = flat_v.cast(pl.Float64).to_numpy()
+    out_of_range = (idx < 0) | (idx >= size)
+    if out_of_range.any():
+        k = _first(out_of_range)
+        raise SparseError(f"row {rows[k]}: index {idx[k]} is outside [0, {size})")
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~np.isfinite(vals.astype(np.float32))  # NaN, infinite, or beyond float32 once rounded
+    if bad.any():
+        k = _first(bad)
+        raise SparseError(f"row {rows[k]}: value {float(vals[k])!r} at index {idx[k]} is not a finite float32 number")
+    flat = rows * size + idx  # one int64 per (row, index); equal neighbours after sorting are duplicates
+    order = np.sort(flat)
+    dup = order[1:] == order[:-1]
+    if dup.any():
+        where = order[1:][dup][0]
+        raise SparseError(f"row {where // size}: index {where % size} appears more than once")
+    dense = np.zeros((n, size), np.float32)
+    dense[rows, idx] = vals.astype(np.float32)
+    out = pl.Series(s.name, dense, dtype=pl.Array(pl.Float32, size)) if n else \
+        pl.Series(s.name, [], dtype=pl.Array(pl.Float32, size))
+    return out if valid.all() else pl.select(pl.when(pl.lit(pl.Series(valid))).then(out)).to_series().alias(s.name)
+
+
+def dense_value(value: dict, size: int) -> np.ndarray:
+    """One sparse vector given as {"indices": [...], "values": [...]} (JSON or Python) as N float32; a
+    broken one raises `SparseError` saying why."""
+    idx, vals = value["indices"], value["values"]
+    for name, seq in (("indices", idx), ("values", vals)):
+        if isinstance(seq, str | bytes | dict) or not hasattr(seq, "__len__"):
+            raise SparseError(f"sparse `{name}` must be a list, got {type(seq).__name__}")
+    if len(idx) != len(vals):
+        raise SparseError(f"{len(idx)} indices but {len(vals)} values")
+    out = np.zeros(size, np.float32)
+    seen = set()
+    for j, (i, x) in enumerate(zip(idx, vals)):
+        if i is None or x is None:
+            raise SparseError(f"{'indices' if i is None else 'values'}[{j}] is null")
+        if isinstance(i, bool) or not isinstance(i, int | np.integer):
+            raise SparseError(f"indices[{j}] is {i!r}, not an integer")
+        if not 0 <= i < size:
+            raise SparseError(f"indices[{j}]: index {i} is outside [0, {size})")
+        if i in seen:
+            raise SparseError(f"indices[{j}]: index {i} appears more than once")
+        seen.add(i)
+        if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+            raise SparseError(f"values[{j}] is {x!r}, not a number")
+        if not _finite32(x):
+            raise SparseError(f"values[{j}]: {x!r} is not a finite float32 number")
+        out[i] = x
+    return out
+
+
+def _finite32(x) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(x) and bool(np.isfinite(np.float32(x)))
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
