@@ -5,10 +5,13 @@ from __future__ import annotations
 from astra.diagnostics import Collector, Label, did_you_mean, rename_fix
 from astra.lang import ast
 
-METRICS = ("cosine", "euclidean", "manhattan", "inner_product")
+# mahalanobis is fitted from data: `astra fit --index` (astra.plan.index_fit)
+METRICS = ("cosine", "euclidean", "manhattan", "inner_product", "mahalanobis")
 KINDS = ("exact", "hnsw")
 FILTER_TYPES = ("string", "int32", "int64", "bool")  # metadata an index filters on: exact-match values
 SETTINGS = ("m", "ef_construction", "ef_search")  # an hnsw graph's (astra.vectors.HnswParams), 2 to 4096
+MEMORY = "memory_limit_mib"  # either kind: the most the built index may hold, in MiB
+MAX_MEMORY_MIB = 1 << 24  # 16 TiB
 
 
 def check_indexes(indexes: dict[tuple[str, int], ast.VectorIndex], sources: dict, entities: dict[str, ast.Entity],
@@ -19,21 +22,21 @@ def check_indexes(indexes: dict[tuple[str, int], ast.VectorIndex], sources: dict
 
 def _check(d: ast.VectorIndex, sources: dict, entities: dict[str, ast.Entity], diags: Collector) -> bool:
     ok = True
-    if d.metric is not None and d.metric.value == "mahalanobis":
-        diags.error("E0903", "an index cannot declare `mahalanobis`: that metric is fitted from data", d.metric.span,
-                    help="whiten the vectors before they are stored (astra.vectors.fit_mahalanobis gives the "
-                    "matrix) and declare `metric euclidean`")
-        ok = False
-    elif d.metric is not None and d.metric.value not in METRICS:
+    if d.metric is not None and d.metric.value not in METRICS:
         diags.error("E0903", f"unknown index metric `{d.metric.value}`", d.metric.span, label="not a metric",
                     help=did_you_mean(d.metric.value, METRICS) or "metrics are " + ", ".join(METRICS),
                     fix=rename_fix(d.metric.value, d.metric.span, METRICS))
         ok = False
     for name, value in d.settings:
-        if name.value not in SETTINGS:
+        if name.value == MEMORY:
+            if not 1 <= value <= MAX_MEMORY_MIB:
+                diags.error("E0903", f"`{MEMORY}` must be from 1 to {MAX_MEMORY_MIB:,}, not {value}", name.span)
+                ok = False
+        elif name.value not in SETTINGS:
+            known = (*SETTINGS, MEMORY)
             diags.error("E0903", f"unknown index setting `{name.value}`", name.span, label="not a setting",
-                        help=did_you_mean(name.value, SETTINGS) or "hnsw settings: " + ", ".join(SETTINGS),
-                        fix=rename_fix(name.value, name.span, SETTINGS))
+                        help=did_you_mean(name.value, known) or "settings: " + ", ".join(known),
+                        fix=rename_fix(name.value, name.span, known))
             ok = False
         elif d.kind is None or d.kind.value != "hnsw":
             diags.error("E0903", f"`{name.value}` is a setting of the hnsw kind; this index is "

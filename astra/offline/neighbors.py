@@ -59,8 +59,12 @@ def nearest(plan: ir.Plan, index: str, spine: pl.DataFrame, data_root: str | Pat
     q_keys = io.spine_keys(spine, entity).to_series()
 
     built = Indexes(plan, only=(decl.id,))
+    if decl.id in built.unbuilt:  # a mahalanobis index without its fit
+        raise BackfillError(built.unbuilt[decl.id])
     times, cols, _ = ingest.read_source(src, data_root, built.columns(src.name), built.key_columns(src.name))
     built.ingest(src.name, times, cols)
+    if decl.id in built.unbuilt:  # past its memory limit
+        raise BackfillError(built.unbuilt[decl.id])
     vi = built.built[decl.id]
     try:
         vi.search_rows(np.zeros((1, decl.dim), np.float32), 1, filter=filter)  # a bad filter fails up front
@@ -79,7 +83,7 @@ def nearest(plan: ir.Plan, index: str, spine: pl.DataFrame, data_root: str | Pat
     asked = np.flatnonzero(own >= 0)
     for start in range(0, len(asked), CHUNK):
         part = asked[start:start + CHUNK]
-        r, d = vi.search_rows(rows.vectors[own[part]], k + 1, at=q_times[part], filter=filter)
+        r, d = vi.search_rows(rows.vectors[own[part]], k + 1, at=q_times[part], filter=filter, stored=True)
         ids = np.where(r >= 0, rows.key_id[np.maximum(r, 0)], -1)
         # as POST /v1/neighbors by key: the key itself is left out, the first k others kept
         keep = (ids >= 0) & (ids != kid[part][:, None])

@@ -26,7 +26,8 @@ from astra.online.errors import IndexNotBuilt
 from astra.ops.registry import Vec
 from astra.ops.vectors import unpack
 from astra.plan import ir
-from astra.vectors import HnswParams, Neighbors, VectorError, VectorIndex
+from astra.plan.index_fit import needs_fit, unfitted_reason
+from astra.vectors import HnswParams, Neighbors, VectorError, VectorIndex, VectorMemoryError, mahalanobis
 from astra.vectors import load as load_index
 from astra.vectors import save as save_index
 
@@ -42,8 +43,10 @@ class Indexes:
         self.built = {xid: _empty(x) for xid, x in self.decls.items()}
         self.late = {name: 0 for name in self.decls}
         # index versions that cannot answer, with why: restored from a state that could not give
-        # all the rows they are built from (`astra.online.persist.rebuild`); they take no rows
-        self.unbuilt: dict[str, str] = {}
+        # all the rows they are built from (`astra.online.persist.rebuild`), or a mahalanobis index
+        # without a fit (`astra.plan.index_fit`); they take no rows
+        self.unbuilt: dict[str, str] = {xid: unfitted_reason(x) for xid, x in self.decls.items()
+                                        if needs_fit(x) and x.covariance is None}
         self.lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -62,10 +65,19 @@ class Indexes:
 
     def ingest(self, source: str, times: np.ndarray, cols: dict[str, Vec], only: set[str] | None = None) -> None:
         """Apply stored rows of `source` (validated, in any order) to the indexes over it (`only`:
-        to these index versions)."""
+        to these index versions).  An index the rows would take past its memory limit is emptied
+        and stops answering, saying why; the rows are stored for the features all the same."""
         for x in self.decls.values():
             if x.source == source and len(times) and x.id not in self.unbuilt and (only is None or x.id in only):
-                self._apply(x, times, cols)
+                try:
+                    self._apply(x, times, cols)
+                except VectorMemoryError as exc:
+                    with self.lock:
+                        self.built[x.id] = _empty(x)  # give the memory back
+                        self.unbuilt[x.id] = (
+                            f"index {x.id} passed its memory limit and was emptied ({exc}); raise its "
+                            f"`memory_limit_mib` (a server restarted then rebuilds it from the source "
+                            f"files and the pushes its state keeps)")
 
     def _apply(self, x: ir.VectorIndex, times: np.ndarray, cols: dict[str, Vec]) -> None:
         key_col, = key_columns(self.plan, x)
@@ -104,13 +116,16 @@ class Indexes:
                     index.delete(run_keys, when[run])
                 start = end
 
-    def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
+    def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None,
+               stored: bool = False) -> Neighbors:
+        """`stored`: `vector` is in the index's stored form (from `vector_of`)."""
         self._built(xid)
         with self.lock:
-            return self.built[xid].search(vector, k, at=at, filter=filter)
+            return self.built[xid].search(vector, k, at=at, filter=filter, stored=stored)
 
     def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
-        """The key's vector visible at `at` (None: its latest), or None when it has none then."""
+        """The key's vector visible at `at` (None: its latest) in the stored form (search it with
+        `stored=True`), or None when it has none then."""
         self._built(xid)
         with self.lock:
             found = vectors_at(self.built[xid], [key], None if at is None else np.array([at], np.int64))
@@ -177,7 +192,12 @@ def index_file(xid: str) -> str:
 
 def _empty(x: ir.VectorIndex) -> VectorIndex:
     params = HnswParams(**dict(x.hnsw)) if x.hnsw else None
-    return VectorIndex(x.dim, x.metric, x.kind, metadata=x.filters, hnsw_params=params)
+    metric = x.metric
+    if x.covariance is not None:  # the fit frozen into the plan, never refitted from the rows pushed
+        metric = mahalanobis(np.array(x.covariance, dtype=np.float64).reshape(x.dim, x.dim))
+    elif needs_fit(x):  # unfitted: never searched (`Indexes.unbuilt`); an exact index holds the place
+        metric = "euclidean"
+    return VectorIndex(x.dim, metric, x.kind, metadata=x.filters, hnsw_params=params, memory_limit=x.memory_limit)
 
 
 def _key(k):

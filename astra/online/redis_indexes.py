@@ -152,9 +152,10 @@ class RedisIndexes:
                             f"into an empty database") from None
                     self.applied[source] += 1
 
-    def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None) -> Neighbors:
+    def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None,
+               stored: bool = False) -> Neighbors:
         self.sync()
-        return self.local.search(xid, vector, k, at, filter)
+        return self.local.search(xid, vector, k, at, filter, stored)
 
     def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
         self.sync()

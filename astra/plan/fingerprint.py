@@ -77,8 +77,8 @@ def fingerprint_plan(plan: ir.Plan) -> ir.Plan:
     )
     plan = attrs.evolve(plan, groups=tuple(groups), services=services)
     if plan.indexes:
-        from astra.plan.indexes import index_fingerprint
+        from astra.plan.indexes import built_fingerprint
 
-        plan = attrs.evolve(plan, indexes=tuple(attrs.evolve(x, fingerprint=index_fingerprint(plan, x))
+        plan = attrs.evolve(plan, indexes=tuple(attrs.evolve(x, fingerprint=built_fingerprint(plan, x))
                                                 for x in plan.indexes))
     return plan

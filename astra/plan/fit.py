@@ -268,8 +268,12 @@ def record_fit(root: Path, service_id: str, fid: str) -> None:
 
 def bind_recorded(plan: ir.Plan, root: Path) -> tuple[ir.Plan, tuple[str, ...]]:
     """The plan with every service's recorded fit bound, and notes on fits that could not be
-    (missing, stale, in conflict): those services stay unbound, so the engines refuse them."""
-    notes: list[str] = []
+    (missing, stale, in conflict): those services stay unbound, so the engines refuse them.
+    Mahalanobis indexes get their recorded fits too (`astra.plan.index_fit`)."""
+    from astra.plan.index_fit import bind_indexes
+
+    plan, index_notes = bind_indexes(plan, root)
+    notes: list[str] = list(index_notes)
     fits = recorded_fits(root)
     claimed: dict[str, tuple[str, dict]] = {}  # site -> (service, statistics)
     bound: dict[str, str] = {}  # service -> fit id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from astra.lang.index_check import MEMORY
 from astra.plan import ir
 from astra.plan.fingerprint import digest
 from astra.vectors.hnsw import HnswParams
@@ -18,13 +19,15 @@ def vector_indexes(syms) -> tuple[ir.VectorIndex, ...] | None:
         columns = {f.name.value: f.type.type for f in syms.sources[d.source.value].decl.columns}
         kind = d.kind.value if d.kind else DEFAULT_KIND
         hnsw = None
+        given = {n.value: v for n, v in d.settings}
         if kind == "hnsw":
-            given = {n.value: v for n, v in d.settings}
             hnsw = tuple((k, given.get(k, default)) for k, default in attrs.asdict(HnswParams()).items())
+        limit = given.get(MEMORY)
         node = ir.VectorIndex(name=name, version=version, source=d.source.value, column=d.column.value,
                               dim=columns[d.column.value].size, metric=d.metric.value if d.metric else DEFAULT_METRIC,
                               kind=kind, filters=tuple(f.value for f in d.filters),
-                              owner=d.meta.owner, description=d.meta.description, span=d.name.span, hnsw=hnsw)
+                              owner=d.meta.owner, description=d.meta.description, span=d.name.span, hnsw=hnsw,
+                              memory_limit=None if limit is None else limit << 20)
         out.append(node)
     return tuple(out) or None
 
@@ -32,8 +35,15 @@ def vector_indexes(syms) -> tuple[ir.VectorIndex, ...] | None:
 def index_fingerprint(plan: ir.Plan, x: ir.VectorIndex) -> str:
     """What decides an index's answers: the source's kind, time and key, the types of the columns
     it reads, its metric, kind and filters.  Other columns of the source do not matter, and neither
-    do the version, owner and description."""
+    do the version, owner, description and memory limit.  This is what astra.lock records."""
     return digest(index_data(plan, x))
+
+
+def built_fingerprint(plan: ir.Plan, x: ir.VectorIndex) -> str:
+    """What decides the index a store builds: its answers' fingerprint and its memory limit, so a
+    restored store rebuilds an index whose limit changed (`VectorIndex.fingerprint`)."""
+    fp = index_fingerprint(plan, x)
+    return fp if x.memory_limit is None else digest([fp, x.memory_limit])
 
 
 def index_data(plan: ir.Plan, x: ir.VectorIndex) -> dict:
@@ -70,6 +80,10 @@ def describe(plan: ir.Plan, x: ir.VectorIndex) -> dict:
             "fingerprint": x.fingerprint}
 
 
+def _fit_state(x: ir.VectorIndex) -> str:
+    return "the covariance recorded in astra.lock" if x.covariance else f"none: run astra fit PROJECT --index {x.id}"
+
+
 def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
     """`astra explain INDEX`: what the index holds and how it answers."""
     d = describe(plan, x)
@@ -79,6 +93,8 @@ def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
              f"  metric:      {x.metric}", f"  kind:        {x.kind}",
              f"  filters:     {', '.join(x.filters) or 'none'}",
              *(["  graph:       " + ", ".join(f"{k} {v}" for k, v in x.hnsw)] if x.hnsw else []),
+             *([f"  memory:      at most {x.memory_limit >> 20:,} MiB"] if x.memory_limit else []),
+             *([f"  fit:         {_fit_state(x)}"] if x.metric == "mahalanobis" else []),
              f"  fingerprint: {x.fingerprint}",
              f"  served:      POST /v1/neighbors {{\"index\": \"{x.name}\", \"version\": {x.version}, ...}} "
              "(docs/vectors.md); a search at `at` sees the versions written strictly before it"]

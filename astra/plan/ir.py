@@ -293,7 +293,7 @@ class VectorIndex:
     source: str
     column: str
     dim: int
-    metric: str  # cosine | euclidean | manhattan | inner_product
+    metric: str  # cosine | euclidean | manhattan | inner_product | mahalanobis
     kind: str  # exact | hnsw
     filters: tuple[str, ...] = ()
     owner: str | None = None
@@ -303,6 +303,11 @@ class VectorIndex:
     version: int = 1  # last, so plans written before indexes had versions still load (as v1)
     # the hnsw kind's graph settings, every one (defaults filled in); None for the exact kind
     hnsw: tuple[tuple[str, int], ...] | None = attrs.field(default=None, metadata={"omit_none": True})
+    # a mahalanobis index's fitted covariance (d x d, row-major), bound from its recorded fit
+    # (`astra.plan.index_fit`); None for other metrics and while unfitted
+    covariance: tuple[float, ...] | None = attrs.field(default=None, metadata={"omit_none": True}, repr=False)
+    # bytes the built index may hold (`memory_limit_mib`); past it the index stops answering
+    memory_limit: int | None = attrs.field(default=None, metadata={"omit_none": True})
 
     @property
     def id(self) -> str:

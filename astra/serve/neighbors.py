@@ -108,7 +108,7 @@ def answer(store, plan, doc: object) -> dict:
             when = "at that time" if at is not None else "now"
             raise ApiError(404, "unknown_key", f"key {str(key)[:64]!r} has no vector in `{name}` {when}", "key")
     try:
-        found = indexes.search(name, query, k + (key is not None), at, filt)
+        found = indexes.search(name, query, k + (key is not None), at, filt, stored=key is not None)
     except VectorError as exc:
         raise ApiError(422, "invalid_value", str(exc)[:300]) from None
     except StoreUnavailable as exc:  # the Redis store's log could not be read: the client may retry

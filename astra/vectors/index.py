@@ -246,16 +246,19 @@ class VectorIndex:
 
     # ---- queries -----------------------------------------------------------------------------------
 
-    def search(self, queries, k: int = 10, at=None, filter: dict | None = None) -> Neighbors:
+    def search(self, queries, k: int = 10, at=None, filter: dict | None = None, *, stored: bool = False) -> Neighbors:
         """The k nearest keys to each query vector (one vector, or a q x dim matrix), among the versions
         visible at `at` (one time, or one per query; None: the latest versions) that pass `filter`
-        ({column: value} or {column: [values]}, all columns must match)."""
-        rows, dist = self.search_rows(queries, k, at, filter)
+        ({column: value} or {column: [values]}, all columns must match).  `stored`: the queries are
+        already in the stored form (rows of `rows.vectors`: unit under cosine, whitened under
+        mahalanobis), as a query by a key's own vector is, so they are not prepared again."""
+        rows, dist = self.search_rows(queries, k, at, filter, stored=stored)
         key_id, keys = self.rows.key_id, self.rows.keys
         found = tuple(tuple(keys[key_id[r]] for r in row if r >= 0) for row in rows.tolist())
         return Neighbors(keys=found, distances=dist)
 
-    def search_rows(self, queries, k: int = 10, at=None, filter: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_rows(self, queries, k: int = 10, at=None, filter: dict | None = None, *,
+                    stored: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """As `search`, as row numbers (q x k, -1 pads; `rows.key_id` maps them to key ids) and
         distances: the form that batch callers (a backfill) keep in arrays."""
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or not 1 <= k <= MAX_K:
@@ -270,7 +273,7 @@ class VectorIndex:
         groups = self._at_groups(at, len(q))
         rows = np.full((len(q), k), -1, dtype=np.int64)
         dist = np.full((len(q), k), np.inf)
-        prepared = self._prepare(q) if not self.pending_fit else q
+        prepared = q if stored or self.pending_fit else self._prepare(q)
         if len(groups) > WINDOWED_ABOVE and self.graph is None and not self.metric.is_custom:
             groups = self._exact_windowed(prepared, k, self._times(at, len(q)), chosen, rows, dist)
         for when, members in groups:
