@@ -162,7 +162,7 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
         frame = (lf.select(need) if where is None else lf.select(need).filter(where)).collect()
     except pl.exceptions.PolarsError as exc:
         raise BackfillError(f"source `{source.name}`: cannot read {path}: {exc}") from None
-    frame = dense_vectors(source, path, frame)
+    frame, checked = dense_vectors(source, path, frame)
     try:
         check_declared_nulls(source, path, lf, frame, schema)
     except BackfillError:
@@ -171,7 +171,7 @@ def load_source(source: ir.Source, data_root: str | Path | None, columns: set[st
         # the rows read are a part of the file: report the whole file's null count and rows
         check_declared_nulls(source, path, lf, frame.clear().select(), schema)
         raise
-    check_vectors(source, path, frame)
+    check_vectors(source, path, frame, skip=checked)
     counts = recording()
     if counts is not None:
         counts[source.name] = count_rows(source, frame, source_entities(source, key_columns))
@@ -210,8 +210,10 @@ def check_declared_nulls(source: ir.Source, path: Path, lf: pl.LazyFrame, frame:
                                 f"declare it `{t.nullable()}` if it may be null")
 
 
-def dense_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    """Sparse vector columns (index/value structs, `astra.sparse`) made dense; a broken one fails the file."""
+def dense_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> tuple[pl.DataFrame, set[str]]:
+    """Sparse vector columns (index/value structs, `astra.sparse`) made dense, and their names (checked
+    on the way: `check_vectors` need not scan them again); a broken one fails the file."""
+    done = set()
     for c, t in source.columns:
         if t.name == "vector" and c in frame.columns and isinstance(frame.schema[c], pl.Struct):
             try:
@@ -219,14 +221,16 @@ def dense_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> pl.Data
             except SparseError as exc:
                 raise BackfillError(f"source `{source.name}` ({path}): sparse column `{c}` "
                                     f"(`{t.non_null()}`): {exc}") from None
-    return frame
+            done.add(c)
+    return frame, done
 
 
-def check_vectors(source: ir.Source, path: Path, frame: pl.DataFrame) -> None:
+def check_vectors(source: ir.Source, path: Path, frame: pl.DataFrame, skip: set[str] = frozenset()) -> None:
     """Fail on a vector of the wrong length or with a null or non-finite element (vectors are dense and
-    finite wherever they enter: docs/language.md, "Vectors"); a null vector is a null value."""
+    finite wherever they enter: docs/language.md, "Vectors"); a null vector is a null value.  `skip`:
+    columns already checked."""
     for c, t in source.columns:
-        if t.name != "vector" or c not in frame.columns:
+        if t.name != "vector" or c not in frame.columns or c in skip:
             continue
         col = frame[c]
         where = f"source `{source.name}` ({path}): column `{c}` (`{t.non_null()}`)"
