@@ -43,9 +43,10 @@ def dtype_problem(dtype: pl.DataType) -> str | None:
     if not is_sparse_dtype(dtype):
         return f"a sparse vector column is a struct of `indices` and `values` lists, found {dtype}"
     fields = {f.name: f.dtype.inner for f in dtype.fields}
-    if not fields["indices"].is_integer():
+    # lists that are all empty (or null) infer no element type: pl.Null is fine for either
+    if not (fields["indices"].is_integer() or fields["indices"] == pl.Null):
         return f"sparse `indices` must be integers, found {fields['indices']}"
-    if not fields["values"].is_numeric():
+    if not (fields["values"].is_numeric() or fields["values"] == pl.Null):
         return f"sparse `values` must be numbers, found {fields['values']}"
     return None
 
@@ -76,6 +77,10 @@ def densify(s: pl.Series, size: int) -> pl.Series:
     for flat, name in ((flat_i, "an index"), (flat_v, "a value")):
         if flat.null_count():
             raise SparseError(f"row {rows[_first(flat.is_null().to_numpy())]}: {name} is null")
+    huge = flat_i.cast(pl.Int64, strict=False).is_null().to_numpy()  # a uint64 beyond int64
+    if huge.any():
+        k = _first(huge)
+        raise SparseError(f"row {rows[k]}: index {flat_i[k]} is outside [0, {size})")
     idx = flat_i.cast(pl.Int64).to_numpy()
     vals = flat_v.cast(pl.Float64).to_numpy()
     out_of_range = (idx < 0) | (idx >= size)

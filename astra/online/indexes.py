@@ -20,6 +20,7 @@ import json
 import threading
 from pathlib import Path
 
+import attrs
 import numpy as np
 
 from astra.online.errors import IndexNotBuilt
@@ -40,13 +41,20 @@ class Indexes:
         `only`: these index versions (`name@vN`) alone."""
         self.plan = plan
         self.decls = {x.id: x for x in plan.indexes or () if only is None or x.id in only} if kept else {}
-        self.built = {xid: _empty(x) for xid, x in self.decls.items()}
         self.late = {name: 0 for name in self.decls}
+        self.built, broken = {}, {}
+        for xid, x in self.decls.items():
+            try:
+                self.built[xid] = _empty(x)
+            except VectorError as exc:  # a recorded covariance the metric cannot use (edited, or older)
+                self.built[xid] = _empty(attrs.evolve(x, covariance=None))
+                broken[xid] = f"index {xid}: its recorded fit cannot be used ({exc}); run astra fit again"
         # index versions that cannot answer, with why: restored from a state that could not give
         # all the rows they are built from (`astra.online.persist.rebuild`), or a mahalanobis index
         # without a fit (`astra.plan.index_fit`); they take no rows
         self.unbuilt: dict[str, str] = {xid: unfitted_reason(x) for xid, x in self.decls.items()
                                         if needs_fit(x) and x.covariance is None}
+        self.unbuilt.update(broken)
         self.lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -69,15 +77,7 @@ class Indexes:
         and stops answering, saying why; the rows are stored for the features all the same."""
         for x in self.decls.values():
             if x.source == source and len(times) and x.id not in self.unbuilt and (only is None or x.id in only):
-                try:
-                    self._apply(x, times, cols)
-                except VectorMemoryError as exc:
-                    with self.lock:
-                        self.built[x.id] = _empty(x)  # give the memory back
-                        self.unbuilt[x.id] = (
-                            f"index {x.id} passed its memory limit and was emptied ({exc}); raise its "
-                            f"`memory_limit_mib` (a server restarted then rebuilds it from the source "
-                            f"files and the pushes its state keeps)")
+                self._apply(x, times, cols)
 
     def _apply(self, x: ir.VectorIndex, times: np.ndarray, cols: dict[str, Vec]) -> None:
         key_col, = key_columns(self.plan, x)
@@ -103,31 +103,37 @@ class Indexes:
             # inserts and of deletes alternating, so each key's versions end and begin in order
             order = np.flatnonzero(keep)
             start = 0
-            while start < len(order):
-                end = start
-                while end < len(order) and has[order[end]] == has[order[start]]:
-                    end += 1
-                run = order[start:end]
-                run_keys = [keys[j] for j in run.tolist()]
-                if has[order[start]]:
-                    meta = {f: _values(cols[f], rows[run]) for f in x.filters}
-                    index.insert(run_keys, unpack(vec.values[rows[run]]), when[run], metadata=meta)
-                else:
-                    index.delete(run_keys, when[run])
-                start = end
+            try:
+                while start < len(order):
+                    end = start
+                    while end < len(order) and has[order[end]] == has[order[start]]:
+                        end += 1
+                    run = order[start:end]
+                    run_keys = [keys[j] for j in run.tolist()]
+                    if has[order[start]]:
+                        meta = {f: _values(cols[f], rows[run]) for f in x.filters}
+                        index.insert(run_keys, unpack(vec.values[rows[run]]), when[run], metadata=meta)
+                    else:
+                        index.delete(run_keys, when[run])
+                    start = end
+            except VectorMemoryError as exc:  # under the lock: no search sees the batch half applied
+                self.built[x.id] = _empty(x)  # give the memory back
+                self.unbuilt[x.id] = (f"index {x.id} passed its memory limit and was emptied ({exc}); raise its "
+                                      f"`memory_limit_mib` (a server restarted then rebuilds it from the source "
+                                      f"files and the pushes its state keeps)")
 
     def search(self, xid: str, vector: np.ndarray, k: int, at: int | None, filter: dict | None,
                stored: bool = False) -> Neighbors:
         """`stored`: `vector` is in the index's stored form (from `vector_of`)."""
-        self._built(xid)
-        with self.lock:
+        with self.lock:  # a push emptying the index (its memory limit) cannot slip in between
+            self._built(xid)
             return self.built[xid].search(vector, k, at=at, filter=filter, stored=stored)
 
     def vector_of(self, xid: str, key, at: int | None) -> np.ndarray | None:
         """The key's vector visible at `at` (None: its latest) in the stored form (search it with
         `stored=True`), or None when it has none then."""
-        self._built(xid)
         with self.lock:
+            self._built(xid)
             found = vectors_at(self.built[xid], [key], None if at is None else np.array([at], np.int64))
         return found[0] if len(found) else None
 

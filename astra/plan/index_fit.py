@@ -45,6 +45,7 @@ def fit_index(plan: ir.Plan, x: ir.VectorIndex, data_root: str | Path) -> dict:
     from astra.online import ingest
     from astra.online.indexes import key_columns
     from astra.ops.vectors import unpack
+    from astra.vectors import VectorError, mahalanobis
     from astra.vectors.metrics import MAHALANOBIS_MAX_DIM
 
     if not needs_fit(x):
@@ -63,6 +64,10 @@ def fit_index(plan: ir.Plan, x: ir.VectorIndex, data_root: str | Path) -> dict:
     cov = np.atleast_2d(np.cov(rows, rowvar=False))
     if not np.isfinite(cov).all():
         raise FitError(f"index {x.id}: the covariance of `{src.name}.{x.column}` overflows float64")
+    try:
+        mahalanobis(cov)  # the metric the index will build from it (a zero covariance has none)
+    except VectorError as exc:
+        raise FitError(f"index {x.id}: cannot fit the vectors of `{src.name}.{x.column}`: {exc}") from None
     from astra.plan.indexes import index_fingerprint
 
     return {"format": FORMAT, "index": x.id, "index_fingerprint": index_fingerprint(plan, x), "dim": x.dim,

@@ -77,7 +77,7 @@ def describe(plan: ir.Plan, x: ir.VectorIndex) -> dict:
     (key, key_type), = plan.entity(src.entities[0]).keys
     return {"name": x.name, "version": x.version, "source": x.source, "column": x.column, "dim": x.dim,
             "metric": x.metric, "kind": x.kind, "filters": list(x.filters), "key": {"name": key, "type": str(key_type)},
-            "fingerprint": x.fingerprint}
+            "fingerprint": index_fingerprint(plan, x)}  # the declaration's, as astra.lock records it
 
 
 def _fit_state(x: ir.VectorIndex) -> str:
@@ -95,7 +95,7 @@ def explain_index(plan: ir.Plan, x: ir.VectorIndex) -> str:
              *(["  graph:       " + ", ".join(f"{k} {v}" for k, v in x.hnsw)] if x.hnsw else []),
              *([f"  memory:      at most {x.memory_limit >> 20:,} MiB"] if x.memory_limit else []),
              *([f"  fit:         {_fit_state(x)}"] if x.metric == "mahalanobis" else []),
-             f"  fingerprint: {x.fingerprint}",
+             f"  fingerprint: {d['fingerprint']}",
              f"  served:      POST /v1/neighbors {{\"index\": \"{x.name}\", \"version\": {x.version}, ...}} "
              "(docs/vectors.md); a search at `at` sees the versions written strictly before it"]
     if x.description:
@@ -132,7 +132,8 @@ def lock_shape_problem(entries: object) -> str:
 def changed_in_lock(plan: ir.Plan, locked: dict) -> tuple[list[str], list[str]]:
     """The index versions whose fingerprint differs from the lock, and those not in it yet."""
     old = locked.get("indexes") or {}
-    changed = [x.id for x in plan.indexes or () if x.id in old and old[x.id]["fingerprint"] != x.fingerprint]
+    changed = [x.id for x in plan.indexes or ()
+               if x.id in old and old[x.id]["fingerprint"] != index_fingerprint(plan, x)]
     new = [x.id for x in plan.indexes or () if x.id not in old]
     return changed, new
 

@@ -54,8 +54,12 @@ def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | 
         body["version"] = version
     body["k"] = k
     if vector is not None:
-        body["vector"] = (vector.tolist() if isinstance(vector, np.ndarray)
-                          else vector if is_sparse_value(vector) else list(vector))
+        if isinstance(vector, np.ndarray):
+            body["vector"] = vector.tolist()
+        elif is_sparse_value(vector):  # numpy arrays or lists of indices and values
+            body["vector"] = {f: np.asarray(vector[f]).tolist() for f in ("indices", "values")}
+        else:
+            body["vector"] = list(vector)
     if key is not None:
         body["key"] = key.item() if isinstance(key, np.generic) else key
     if filter is not None:

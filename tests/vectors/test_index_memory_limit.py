@@ -59,6 +59,12 @@ def test_the_setting_is_checked_and_needs_no_new_version(tmp_path) -> None:
     (project / "p.feat").write_text(PROJECT.replace("LIMIT", "8"))
     after = next(x for x in Project.load(project).plan.indexes if x.name == "near")  # the lock still holds
     assert after.memory_limit == 8 << 20 and after.fingerprint != before.fingerprint  # a store rebuilds it
+    from astra.plan.indexes import changed_in_lock
+    from astra.plan.lock import read_lock
+
+    assert changed_in_lock(Project.load(project).plan, read_lock(project / "astra.lock")) == ([], [])
+    result = CliRunner().invoke(cli, ["compile", str(project)])
+    assert result.exit_code == 0, result.output
     (project / "p.feat").write_text(PROJECT.replace("LIMIT", "0"))
     result = CliRunner().invoke(cli, ["compile", str(project)])
     assert result.exit_code == 1 and "`memory_limit_mib` must be from 1 to 16,777,216, not 0" in result.output

@@ -192,3 +192,11 @@ def test_a_fit_of_another_declaration_is_stale_and_not_used(world) -> None:
     assert any("fit of index near_graph@v1 is stale" in n for n in project.notes)
     graph = next(x for x in project.plan.indexes if x.name == "near_graph")
     assert graph.covariance is None  # unfitted: built by nothing
+
+
+def test_identical_vectors_have_no_covariance_to_fit(world) -> None:
+    same = np.repeat(vectors(4, 1), 3, axis=0)
+    write(world["data"], ["a", "b", "c"], same, [10, 10, 10])
+    result = run("fit", str(world["project"]), "--index", "near@v1", "--data-root", str(world["data"]), code=1)
+    assert "cannot fit the vectors of `items.emb`" in result.output and "Traceback" not in result.output
+    assert "index:near@v1" not in (world["project"] / "astra.lock").read_text()  # nothing pinned

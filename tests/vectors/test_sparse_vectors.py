@@ -275,3 +275,28 @@ def test_a_sparse_request_vector_in_the_spine_and_in_store_get(tmp_path) -> None
     bad = spine.with_columns(pl.Series("query", [{"indices": [9], "values": [1.0]}, None, None], dtype=SPARSE))
     with pytest.raises(DataError, match=r"spine column `query` \(sparse `vector<float32, 6>`\): row 0: index 9"):
         backfill(plan, "svc", 1, bad, tmp_path)
+
+
+def test_all_empty_sparse_vectors_are_zero_vectors_whatever_polars_infers(plan) -> None:
+    store = Store(plan)
+    frame = pl.DataFrame({"uid": [1], "ts": [1], "taste": [{"indices": [], "values": []}]})  # List(Null) fields
+    store.push("profiles", frame)
+    assert store.get("svc@v1", [{"uid": 1}], at=5).rows()[0]["taste"] == (0.0,) * N
+
+
+def test_an_index_beyond_int64_is_out_of_range(plan, tmp_path) -> None:
+    pl.DataFrame({"uid": [1], "ts": pl.Series([1]).cast(pl.Datetime("us")),
+                  "item": pl.Series([{"indices": [2**63 + 1], "values": [1.0]}],
+                                    dtype=pl.Struct({"indices": pl.List(pl.UInt64), "values": pl.List(pl.Float64)}))}
+                 ).write_parquet(tmp_path / "clicks.parquet")
+    write(tmp_path / "p", [], [], dense=True)
+    (tmp_path / "p" / "profiles.parquet").rename(tmp_path / "profiles.parquet")
+    with pytest.raises(DataError, match=r"sparse column `item`.*row 0: index 9223372036854775809 is outside \[0, 6\)"):
+        backfill(plan, "svc", 1, SPINE, tmp_path)
+
+
+def test_a_sparse_query_of_numpy_arrays_is_sent_as_json_lists() -> None:
+    from astra.serve.neighbors import request_body
+
+    body = request_body("near@v1", {"indices": np.array([3, 1]), "values": np.array([0.5, 2.0], np.float32)})
+    assert body["vector"] == {"indices": [3, 1], "values": [0.5, 2.0]}
