@@ -16,6 +16,7 @@ guessed.  The conversion is vectorised: one scatter of every row's pairs into an
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import polars as pl
@@ -132,6 +133,56 @@ def dense_value(value: dict, size: int) -> np.ndarray:
             raise SparseError(f"values[{j}]: {x!r} is not a finite float32 number")
         out[i] = x
     return out
+
+
+# --------------------------------------------------------------------------- the JSON form
+# Over HTTP a sparse vector is an object from index to value, {"3": 0.5, "17": -2.0}: object keys are
+# distinct, so a JSON Schema (`index_map_schema`) states every rule and accepts exactly what
+# `from_index_map` does.  Python callers may use either form; `to_index_map` writes the JSON one.
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+def from_index_map(value: dict, size: int) -> np.ndarray:
+    """An index -> value object (keys decimal strings, or ints from Python) as N float32."""
+    out = np.zeros(size, np.float32)
+    for k, x in value.items():
+        if isinstance(k, bool) or not (isinstance(k, int) or (isinstance(k, str) and _INDEX.fullmatch(k))):
+            raise SparseError(f"key {str(k)[:32]!r} is not an index (a decimal integer from 0 to {size - 1})")
+        i = int(k)
+        if not 0 <= i < size:
+            raise SparseError(f"index {i} is outside [0, {size})")
+        if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+            raise SparseError(f"the value at index {i} is {str(x)[:32]!r}, not a number")
+        if not _finite32(x):
+            raise SparseError(f"the value at index {i} is {x!r}: not a finite float32 number")
+        out[i] = x
+    return out
+
+
+def to_index_map(value: dict) -> dict[str, float]:
+    """{"indices", "values"} (lists or arrays) as the JSON index -> value object."""
+    return {str(int(i)): float(x) for i, x in zip(np.asarray(value["indices"]).tolist(),
+                                                    np.asarray(value["values"]).tolist())}
+
+
+def index_pattern(size: int) -> str:
+    """A regular expression matching exactly the decimal integers 0 to size - 1 (no leading zeros)."""
+    top = str(size - 1)
+    alts = {"0"}
+    for digits in range(1, len(top)):  # every number shorter than the largest
+        alts.add("[1-9]" + (f"[0-9]{{{digits - 1}}}" if digits > 1 else ""))
+    for i, ch in enumerate(top):  # as long as the largest: a smaller digit at i after its prefix
+        lo, d, rest = (1 if i == 0 else 0), int(ch), len(top) - i - 1
+        if d > lo:
+            alts.add(top[:i] + f"[{lo}-{d - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    alts.add(top)
+    return "^(" + "|".join(sorted(alts)) + ")$"
+
+
+def index_map_schema(size: int, value: dict) -> dict:
+    return {"type": "object", "propertyNames": {"pattern": index_pattern(size)}, "additionalProperties": value,
+            "description": f"a sparse vector: index (\"0\" to \"{size - 1}\") -> value; every other element is 0"}
 
 
 def _finite32(x) -> bool:

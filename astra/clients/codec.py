@@ -101,15 +101,23 @@ def rows_of(data: Any, what: str) -> list[dict]:
                 casts.append(pl.col(name).cast(pl.Datetime("us")).cast(pl.Int64))
         if casts:
             frame = frame.with_columns(casts)
-        return [jsonable(r) for r in frame.to_dicts()]
+        return [_sparse_on_the_wire(jsonable(r)) for r in frame.to_dicts()]
     if isinstance(data, list | tuple):
         out = []
         for j, r in enumerate(data):
             if not isinstance(r, Mapping):
                 raise TypeError(f"{what}[{j}]: expected a dict of column -> value, got {type(r).__name__}")
-            out.append(jsonable(r))
+            out.append(_sparse_on_the_wire(jsonable(r)))
         return out
     raise TypeError(f"{what}: expected a list of dicts or a Polars or pandas DataFrame, got {type(data).__name__}")
+
+
+def _sparse_on_the_wire(row: dict) -> dict:
+    """Sparse vectors given as {"indices", "values"} (as files and `Store.push` take them) in the
+    JSON form the API takes, an index -> value object (docs/language.md, "Sparse vectors")."""
+    from astra.sparse import is_sparse_value, to_index_map
+
+    return {k: to_index_map(v) if is_sparse_value(v) else v for k, v in row.items()}
 
 
 def _length_error(field: str, got: str, n: int):

@@ -23,7 +23,7 @@ from astra.online.errors import IndexNotBuilt
 from astra.online.redis_store import StoreUnavailable
 from astra.plan import indexes as plan_indexes
 from astra.serve.validate import ApiError, _integral, _timestamp, parse_json, value
-from astra.sparse import SparseError, dense_value, is_sparse_value
+from astra.sparse import SparseError, from_index_map, index_map_schema, is_sparse_value, to_index_map
 from astra.vectors import VectorError
 
 FIELDS = ("index", "version", "vector", "key", "k", "filter", "at")
@@ -56,8 +56,10 @@ def request_body(index: str, vector=None, key=None, k: int = 10, filter: dict | 
     if vector is not None:
         if isinstance(vector, np.ndarray):
             body["vector"] = vector.tolist()
-        elif is_sparse_value(vector):  # numpy arrays or lists of indices and values
-            body["vector"] = {f: np.asarray(vector[f]).tolist() for f in ("indices", "values")}
+        elif is_sparse_value(vector):  # {"indices", "values"}: sent as the JSON index -> value object
+            body["vector"] = to_index_map(vector)
+        elif isinstance(vector, dict):
+            body["vector"] = {str(k): float(x) for k, x in vector.items()}
         else:
             body["vector"] = list(vector)
     if key is not None:
@@ -172,12 +174,7 @@ def schemas(plan) -> dict:
                  "filter": {"type": "object", "properties": filters, "additionalProperties": False}}
         number = {"type": "number", "minimum": -F32_MAX, "maximum": F32_MAX}
         vec = {"oneOf": [{"type": "array", "minItems": x.dim, "maxItems": x.dim, "items": number},
-                         {"type": "object", "required": ["indices", "values"], "additionalProperties": False,
-                          "description": "a sparse vector: its non-zero elements' indices (distinct, 0 to "
-                          f"{x.dim - 1}) and values; every other element is 0",
-                          "properties": {"indices": {"type": "array", "items": {"type": "integer", "minimum": 0,
-                                                                               "maximum": x.dim - 1}},
-                                         "values": {"type": "array", "items": number}}}]}
+                         index_map_schema(x.dim, number)]}
         for field, schema in (("vector", vec), ("key", value_schema(key_type))):
             forms.append({"type": "object", "required": ["index", "version", field], "additionalProperties": False,
                           "properties": {**props, field: schema}})
@@ -210,11 +207,15 @@ def path(ref, json_response, errors) -> dict:
 
 
 def _vector(v: object, dim: int) -> np.ndarray:
-    if is_sparse_value(v):  # {"indices": [...], "values": [...]}
+    if isinstance(v, dict):  # sparse: {"3": 0.5, ...}
         try:
-            return dense_value(v, dim)
+            out = from_index_map(v, dim)
         except SparseError as exc:
             raise ApiError(422, "invalid_value", f"vector: sparse vector: {exc}", "vector") from None
+        big = [k for k, x in v.items() if abs(x) > F32_MAX]
+        if big:
+            raise ApiError(422, "invalid_value", f"vector[{big[0]}]: must be a finite float32 number", "vector")
+        return out
     if not isinstance(v, list) or len(v) != dim:
         got = f"{len(v)} numbers" if isinstance(v, list) else type(v).__name__
         raise ApiError(422, "invalid_value", f"vector: must be a list of {dim} numbers, got {got}", "vector")

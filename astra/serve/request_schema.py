@@ -44,6 +44,22 @@ def value_schema(t: Type, non_finite: bool = False) -> dict:
     return {"anyOf": [base, {"type": "null"}]} if t.optional else base
 
 
+# a number rounds to a finite float32 exactly when its magnitude is below the midpoint between
+# float32's largest value and 2**128 (that midpoint itself rounds to even: infinity)
+F32_ROUNDS_FINITE_BELOW = 3.4028235677973366e38
+
+
+def vector_schema(t: Type) -> dict:
+    """A pushed vector: N numbers that are finite in float32, or a sparse index -> value object."""
+    from astra.sparse import index_map_schema
+
+    number = {"type": "number", "exclusiveMinimum": -F32_ROUNDS_FINITE_BELOW,
+              "exclusiveMaximum": F32_ROUNDS_FINITE_BELOW}
+    base = {"oneOf": [{"type": "array", "minItems": t.size, "maxItems": t.size, "items": number},
+                      index_map_schema(t.size, number)]}
+    return {"anyOf": [base, {"type": "null"}]} if t.optional else base
+
+
 def features_request(info: ServiceInfo, max_batch: int) -> dict:
     """The `/v1/features` body for one service version.
 
@@ -111,7 +127,8 @@ def push_request(src: ir.Source, max_rows: int) -> dict:
     keys = {c for k in src.keys for c in k.columns}
     cols = dict(src.columns)
     props = {c: value_schema(t.non_null()) if c == src.time else value_schema(t.nullable()) if c in keys
-             else value_schema(t, non_finite=True) for c, t in cols.items()}
+             else vector_schema(t) if t.name == "vector" else value_schema(t, non_finite=True)
+             for c, t in cols.items()}
     row = {"type": "object", "additionalProperties": False,
            "required": [c for c, t in cols.items() if c == src.time or (c not in keys and not t.optional)],
            "properties": props}

@@ -209,11 +209,11 @@ def _vector(v: object, t: Type, where: str) -> list[float]:
     """A pushed vector: a JSON array of exactly N finite numbers within float32's range, or a sparse
     vector {"indices": [...], "values": [...]} (`astra.sparse`), made dense here."""
     from astra.ops.vectors import vector_error
-    from astra.sparse import SparseError, dense_value, is_sparse_value
+    from astra.sparse import SparseError, from_index_map
 
-    if is_sparse_value(v):
+    if isinstance(v, dict):  # sparse: {"3": 0.5, ...}
         try:
-            return dense_value(v, t.size).tolist()
+            return from_index_map(v, t.size).tolist()
         except SparseError as exc:
             raise ApiError(422, "invalid_value", f"{where}: sparse vector: {exc}", where) from None
 

@@ -78,21 +78,21 @@ def test_a_pushed_vector_is_served_and_a_bad_one_is_a_422(tmp_path, servers) -> 
 
 def test_a_sparse_vector_pushes_as_index_value_pairs_and_a_broken_one_is_a_422(tmp_path, servers) -> None:
     c = _start(tmp_path, servers)
-    row = {"uid": 4, "ts": "2026-01-02T00:00:00", "taste": {"indices": [2, 1], "values": [4.0, 3]}}
+    row = {"uid": 4, "ts": "2026-01-02T00:00:00", "taste": {"2": 4.0, "1": 3}}  # index -> value
     status, _, ack = c.post("/v1/push", {"source": "profiles", "rows": [row]})
     assert status == 200 and ack["accepted"] == 1, ack
     got = _features(c, 4)
     assert got["taste"] == [0.0, 3.0, 4.0] and got["length"] == 5.0  # the unnamed element is 0
 
-    bad = [{**row, "uid": 5, "taste": {"indices": [3], "values": [1.0]}},
-           {**row, "uid": 5, "taste": {"indices": [0, 0], "values": [1.0, 2.0]}},
-           {**row, "uid": 5, "taste": {"indices": [0], "values": []}},
-           {**row, "uid": 5, "taste": {"indices": [0], "values": ["1"]}}]
+    bad = [{**row, "uid": 5, "taste": {"3": 1.0}},
+           {**row, "uid": 5, "taste": {"01": 1.0}},
+           {**row, "uid": 5, "taste": {"indices": [0], "values": [1.0]}},
+           {**row, "uid": 5, "taste": {"0": "1"}}]
     status, _, body = c.post("/v1/push", {"source": "profiles", "rows": bad})
     assert status == 422, body
     errors = body["error"]["errors"]
     assert [e["location"] for e in errors] == [f"rows[{j}].taste" for j in range(4)]
     messages = [e["message"] for e in errors]
-    assert "outside [0, 3)" in messages[0] and "more than once" in messages[1]
-    assert "1 indices but 0 values" in messages[2] and "not a number" in messages[3]
+    assert "outside [0, 3)" in messages[0] and "'01' is not an index" in messages[1]
+    assert "'indices' is not an index" in messages[2] and "not a number" in messages[3]
     assert _features(c, 5)["taste"] is None, "nothing of the rejected batch is stored"

@@ -299,4 +299,4 @@ def test_a_sparse_query_of_numpy_arrays_is_sent_as_json_lists() -> None:
     from astra.serve.neighbors import request_body
 
     body = request_body("near@v1", {"indices": np.array([3, 1]), "values": np.array([0.5, 2.0], np.float32)})
-    assert body["vector"] == {"indices": [3, 1], "values": [0.5, 2.0]}
+    assert body["vector"] == {"3": 0.5, "1": 2.0}  # the JSON form: index -> value
