@@ -107,7 +107,7 @@ def densify(s: pl.Series, size: int) -> pl.Series:
 
 
 def dense_value(value: dict, size: int) -> np.ndarray:
-    """One sparse vector given as {"indices": [...], "values": [...]} (JSON or Python) as N float32; a
+    """One sparse vector given as {"indices": [...], "values": [...]} (the Python form) as N float32; a
     broken one raises `SparseError` saying why."""
     idx, vals = value["indices"], value["values"]
     for name, seq in (("indices", idx), ("values", vals)):
@@ -127,10 +127,9 @@ def dense_value(value: dict, size: int) -> np.ndarray:
         if i in seen:
             raise SparseError(f"indices[{j}]: index {i} appears more than once")
         seen.add(i)
-        if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
-            raise SparseError(f"values[{j}] is {x!r}, not a number")
-        if not _finite32(x):
-            raise SparseError(f"values[{j}]: {x!r} is not a finite float32 number")
+        if (why := _value_problem(x)) is not None:
+            raise SparseError(f"values[{j}] is {x!r}, not a number" if why == NOT_A_NUMBER
+                              else f"values[{j}]: {x!r} is {why}")
         out[i] = x
     return out
 
@@ -152,10 +151,9 @@ def from_index_map(value: dict, size: int) -> np.ndarray:
         i = int(k)
         if not 0 <= i < size:
             raise SparseError(f"index {i} is outside [0, {size})")
-        if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
-            raise SparseError(f"the value at index {i} is {str(x)[:32]!r}, not a number")
-        if not _finite32(x):
-            raise SparseError(f"the value at index {i} is {x!r}: not a finite float32 number")
+        if (why := _value_problem(x)) is not None:
+            raise SparseError(f"the value at index {i} is {str(x)[:32]!r}, not a number" if why == NOT_A_NUMBER
+                              else f"the value at index {i} is {x!r}: {why}")
         out[i] = x
     return out
 
@@ -185,9 +183,17 @@ def index_map_schema(size: int, value: dict) -> dict:
             "description": f"a sparse vector: index (\"0\" to \"{size - 1}\") -> value; every other element is 0"}
 
 
-def _finite32(x) -> bool:
+NOT_A_NUMBER = "not a number"
+
+
+def _value_problem(x) -> str | None:
+    """Why one value of a sparse vector (either form) is refused, or None (rule 3)."""
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        return NOT_A_NUMBER
     with np.errstate(over="ignore", invalid="ignore"):
-        return math.isfinite(x) and bool(np.isfinite(np.float32(x)))
+        if not (math.isfinite(x) and np.isfinite(np.float32(x))):
+            return "not a finite float32 number"
+    return None
 
 
 def _first(mask: np.ndarray) -> int:
